@@ -1,0 +1,29 @@
+// The frozen CLIP, as every caller in v2l sees it. Backend: ./transformers-clip.ts
+// (@huggingface/transformers on onnxruntime-node, from a local Hugging Face folder). Portable: types only.
+
+/** Decoded pixels, row-major interleaved, 8-bit. */
+export interface RawImage {
+  data: Uint8Array | Uint8ClampedArray;
+  width: number;
+  height: number;
+  channels: 1 | 3 | 4;
+}
+
+/** An image given as a file path (Node edge) or as decoded pixels. */
+export type ClipImageInput = string | RawImage;
+
+export interface ClipModel {
+  /** Model identity (folder name or hub id) for reports and manifests. */
+  readonly id: string;
+  /** sha256 (hex) over the model's ONNX and config files: keys caches and manifests. */
+  readonly fingerprint: string;
+  /** Embedding width (768 for ViT-L/14). */
+  readonly dim: number;
+  /** True for the random-weight stand-in the project generates for tests and demos. */
+  readonly isStandIn: boolean;
+  /** Image embeddings (CLIP's own preprocessing), L2-normalised, [n, dim] row-major. */
+  embedImages(images: readonly ClipImageInput[]): Promise<Float32Array>;
+  /** Text embeddings, L2-normalised, [n, dim] row-major. */
+  embedTexts(texts: readonly string[]): Promise<Float32Array>;
+  dispose(): Promise<void>;
+}

@@ -1,0 +1,81 @@
+// The frozen LLM, as every caller in v2l sees it. Backends: ./llama-cpp.ts (local GGUF through
+// node-llama-cpp) and ./remote.ts (any OpenAI-compatible completions server). Portable: types only.
+
+/**
+ * A prompt is a sequence of text pieces and raw token ids. Local image tokens enter the LLM as exact
+ * ids, never re-tokenized text. A bare string is one text piece.
+ */
+export type PromptPiece = string | { ids: readonly number[] };
+export type Prompt = string | readonly PromptPiece[];
+
+export interface Vocabulary {
+  /** Number of token ids (e.g. 32,000 for LLaMA-2). */
+  readonly size: number;
+  /** Raw text of every token, in id order, as stored in the model: "▁Hello", "<0x0A>", "<s>". */
+  readonly tokens: readonly string[];
+  /** sha256 (hex) of the token texts joined by "\n": identifies the vocabulary in manifests. */
+  readonly hash: string;
+  readonly bos?: number;
+  readonly eos?: number;
+}
+
+export interface TopKEntry {
+  id: number;
+  /** The token's raw vocabulary text (with "▁"). */
+  token: string;
+  prob: number;
+}
+
+export interface GenerateOptions {
+  maxTokens: number;
+  /** 0 (default) = greedy. */
+  temperature?: number;
+  topP?: number;
+  seed?: number;
+  /** Generation ends when the text produced contains one of these; the result includes it. */
+  stop?: readonly string[];
+}
+
+export interface GenerateResult {
+  text: string;
+  ids: number[];
+  stopReason: 'stop' | 'maxTokens' | 'eos';
+}
+
+export interface ChoiceResult {
+  /** Index into the candidate list. */
+  index: number;
+  text: string;
+  /** Sum of log-probabilities of the chosen tokens. */
+  logprob: number;
+}
+
+export interface LLMStats {
+  /** Tokens the model evaluated (prompt and generated), counting reused prefixes once. */
+  evaluatedTokens: number;
+  /** Tokens served from a reused prefix instead of being evaluated again. */
+  reusedTokens: number;
+}
+
+export interface QueryOptions {
+  /**
+   * A prefix shared by every prompt of the call (e.g. the in-context examples): evaluated once,
+   * its KV cache reused for each prompt, which is appended after it.
+   */
+  prefix?: Prompt;
+}
+
+export interface LLM {
+  /** Model identity (path or server model name) for reports and manifests. */
+  readonly id: string;
+  vocabulary(): Promise<Vocabulary>;
+  tokenize(text: string, opts?: { addBos?: boolean }): Promise<number[]>;
+  detokenize(ids: readonly number[]): Promise<string>;
+  /** Next-token top-k after each prompt, batched; probabilities over the full vocabulary. */
+  topK(prompts: readonly Prompt[], k: number, opts?: QueryOptions): Promise<TopKEntry[][]>;
+  generate(prompt: Prompt, opts: GenerateOptions & QueryOptions): Promise<GenerateResult>;
+  /** Constrained greedy decoding over a trie of candidate strings: always returns one candidate. */
+  choose(prompt: Prompt, candidates: readonly string[], opts?: QueryOptions): Promise<ChoiceResult>;
+  stats(): LLMStats;
+  dispose(): Promise<void>;
+}
