@@ -1,0 +1,26 @@
+// `npm run bench -- <name> [options]`: the project's benchmarks. Each prints its figures and, where
+// it compares two ways of doing the same thing, their ratio measured in the same run.
+// Benchmarks live beside their code (src/<concept>/bench.ts); this file only dispatches.
+
+type Bench = (args: string[]) => Promise<void>;
+
+const benches: Record<string, () => Promise<Bench>> = {
+  tokenize: async () => (await import('../src/tokenizer/bench.js')).benchTokenize,
+  train: async () => (await import('../src/train/bench.js')).benchTrain,
+  engine: async () => (await import('../src/engine/bench.js')).benchEngine,
+};
+
+async function run(): Promise<void> {
+  const [name, ...rest] = process.argv.slice(2);
+  if (!name || !(name in benches)) {
+    console.error(`usage: npm run bench -- <${Object.keys(benches).join('|')}> [options]`);
+    process.exit(2);
+  }
+  const bench = await benches[name]();
+  await bench(rest);
+}
+
+run().catch((err) => {
+  console.error(err instanceof Error ? err.stack ?? err.message : String(err));
+  process.exit(1);
+});
