@@ -4,10 +4,11 @@
 
 type Bench = (args: string[]) => Promise<void>;
 
-const benches: Record<string, () => Promise<Bench>> = {
-  tokenize: async () => (await import('../src/tokenizer/bench.js')).benchTokenize,
-  train: async () => (await import('../src/train/bench.js')).benchTrain,
-  engine: async () => (await import('../src/engine/bench.js')).benchEngine,
+// name -> [module, exported function]
+const benches: Record<string, [string, string]> = {
+  tokenize: ['../src/tokenizer/bench.js', 'benchTokenize'],
+  train: ['../src/train/bench.js', 'benchTrain'],
+  engine: ['../src/engine/bench.js', 'benchEngine'],
 };
 
 async function run(): Promise<void> {
@@ -16,8 +17,9 @@ async function run(): Promise<void> {
     console.error(`usage: npm run bench -- <${Object.keys(benches).join('|')}> [options]`);
     process.exit(2);
   }
-  const bench = await benches[name]();
-  await bench(rest);
+  const [modulePath, fn] = benches[name];
+  const mod = (await import(modulePath)) as Record<string, Bench>;
+  await mod[fn](rest);
 }
 
 run().catch((err) => {
