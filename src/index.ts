@@ -1,3 +1,4 @@
 // v2l public API (Node). The portable subset is also exported from `v2l/core`.
 export * from './core.js';
 export { readSafetensors, writeSafetensors } from './io/files.js';
+export { readPth, readPthTensor, readNpy, readNpyStrings, writeNpy } from './io/files.js';
