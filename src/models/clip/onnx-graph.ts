@@ -1,0 +1,116 @@
+// A minimal ONNX graph builder over onnx-proto: named initializers, nodes with attributes, and
+// serialisation to a ModelProto. Enough to write the stand-in CLIP's two towers without Python.
+import onnxProto from 'onnx-proto';
+
+const { onnx } = onnxProto;
+
+export type Attr = number | number[] | string | { float: number } | { floats: number[] };
+
+const FLOAT = 1;
+const INT64 = 7;
+
+function f32Bytes(data: Float32Array): Uint8Array {
+  const out = new Uint8Array(data.length * 4);
+  const dv = new DataView(out.buffer);
+  for (let i = 0; i < data.length; i++) dv.setFloat32(i * 4, data[i], true);
+  return out;
+}
+
+function i64Bytes(data: readonly number[]): Uint8Array {
+  const out = new Uint8Array(data.length * 8);
+  const dv = new DataView(out.buffer);
+  for (let i = 0; i < data.length; i++) dv.setBigInt64(i * 8, BigInt(data[i]), true);
+  return out;
+}
+
+/** A graph input/output: element type and shape, where strings are symbolic dimensions. */
+export interface IoSpec {
+  name: string;
+  type: 'float32' | 'int64';
+  shape: (number | string)[];
+}
+
+function valueInfo(s: IoSpec): onnxProto.onnx.IValueInfoProto {
+  return {
+    name: s.name,
+    type: {
+      tensorType: {
+        elemType: s.type === 'float32' ? FLOAT : INT64,
+        shape: { dim: s.shape.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) },
+      },
+    },
+  };
+}
+
+export class GraphBuilder {
+  private readonly nodes: onnxProto.onnx.INodeProto[] = [];
+  private readonly inits: onnxProto.onnx.ITensorProto[] = [];
+  private readonly names = new Set<string>();
+  private counter = 0;
+  /** Number of float parameters stored, for reports. */
+  parameters = 0;
+
+  private unique(base: string): string {
+    let name = base;
+    while (this.names.has(name)) name = `${base}_${++this.counter}`;
+    this.names.add(name);
+    return name;
+  }
+
+  /** A float initializer (a weight). */
+  weight(name: string, dims: number[], data: Float32Array): string {
+    const size = dims.reduce((a, b) => a * b, 1);
+    if (size !== data.length) throw new Error(`weight ${name}: ${data.length} values for shape [${dims}]`);
+    const n = this.unique(name);
+    this.inits.push({ name: n, dims, dataType: FLOAT, rawData: f32Bytes(data) });
+    this.parameters += size;
+    return n;
+  }
+
+  /** An int64 constant (shapes, axes, indices); `dims` [] makes a scalar. */
+  ints(name: string, values: readonly number[], dims: number[] = [values.length]): string {
+    const n = this.unique(name);
+    this.inits.push({ name: n, dims, dataType: INT64, rawData: i64Bytes(values) });
+    return n;
+  }
+
+  /** A float scalar constant. */
+  scalar(name: string, value: number): string {
+    const n = this.unique(name);
+    this.inits.push({ name: n, dims: [], dataType: FLOAT, rawData: f32Bytes(Float32Array.of(value)) });
+    return n;
+  }
+
+  /** One node; returns its single output's name (or `output` if given). */
+  op(opType: string, inputs: string[], attrs: Record<string, Attr> = {}, output?: string): string {
+    const out = output ? output : this.unique(`${opType.toLowerCase()}_out`);
+    if (output) this.names.add(output);
+    const attribute: onnxProto.onnx.IAttributeProto[] = Object.entries(attrs).map(([name, v]) => {
+      if (typeof v === 'number') return { name, type: onnx.AttributeProto.AttributeType.INT, i: v };
+      if (typeof v === 'string') return { name, type: onnx.AttributeProto.AttributeType.STRING, s: new TextEncoder().encode(v) };
+      if (Array.isArray(v)) return { name, type: onnx.AttributeProto.AttributeType.INTS, ints: v };
+      if ('float' in v) return { name, type: onnx.AttributeProto.AttributeType.FLOAT, f: v.float };
+      return { name, type: onnx.AttributeProto.AttributeType.FLOATS, floats: v.floats };
+    });
+    this.nodes.push({ opType, input: inputs, output: [out], name: this.unique(`${opType}_${this.nodes.length}`), attribute });
+    return out;
+  }
+
+  /** Serialise as an ONNX model (IR 8, default opset 17). */
+  build(graphName: string, inputs: IoSpec[], outputs: IoSpec[], docString = ''): Uint8Array {
+    const model = onnx.ModelProto.create({
+      irVersion: 8,
+      opsetImport: [{ domain: '', version: 17 }],
+      producerName: 'v2l',
+      docString,
+      graph: {
+        name: graphName,
+        node: this.nodes,
+        initializer: this.inits,
+        input: inputs.map(valueInfo),
+        output: outputs.map(valueInfo),
+      },
+    });
+    return onnx.ModelProto.encode(model).finish();
+  }
+}

@@ -1,0 +1,246 @@
+// The frozen CLIP on @huggingface/transformers (onnxruntime-node), loaded from a local folder in the
+// Hugging Face layout: config.json, preprocessor_config.json, tokenizer files, onnx/vision_model.onnx and
+// onnx/text_model.onnx (the layout of Xenova/clip-vit-large-patch14 and of our stand-in). Remote access is
+// off unless the caller asks for it. Images go through CLIP's own preprocessing (resize the short side to
+// 224 bicubic, centre crop, CLIP mean/std); a file and the same pixels given as a RawImage take the same
+// path, so their embeddings agree. Node edge.
+import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { basename, extname, join, resolve } from 'node:path';
+import {
+  AutoImageProcessor, AutoTokenizer, CLIPTextModelWithProjection, CLIPVisionModelWithProjection,
+  RawImage as HfRawImage, Tensor, env,
+} from '@huggingface/transformers';
+import type { ClipImageInput, ClipModel, RawImage } from './types.js';
+import { EOT_ID } from './clip-bpe.js';
+
+export interface LoadClipOptions {
+  /** onnxruntime device (default 'cpu'). */
+  device?: 'cpu' | 'cuda' | 'webgpu' | 'dml' | 'coreml';
+  /** Weight variant: 'fp32' -> onnx/*_model.onnx, 'fp16' -> *_fp16.onnx, 'q8' -> *_quantized.onnx … (default fp32). */
+  dtype?: 'fp32' | 'fp16' | 'q8' | 'int8' | 'uint8' | 'q4' | 'bnb4' | 'q4f16';
+  /** Images or texts per model call (default 32). */
+  batchSize?: number;
+  /** onnxruntime intra-op threads (default: onnxruntime's choice). */
+  threads?: number;
+  /** Let transformers.js fetch missing files from the Hugging Face hub (default false: local only). */
+  allowDownload?: boolean;
+  /** Which towers to load (default both); a missing tower's methods throw. */
+  towers?: { vision?: boolean; text?: boolean };
+}
+
+/** Files a CLIP folder needs, relative to it. */
+export function requiredClipFiles(dtype: LoadClipOptions['dtype'] = 'fp32', towers = { vision: true, text: true }): string[] {
+  const suffix: Record<string, string> = { fp32: '', fp16: '_fp16', q8: '_quantized', int8: '_int8', uint8: '_uint8', q4: '_q4', bnb4: '_bnb4', q4f16: '_q4f16' };
+  const s = suffix[dtype] ?? '';
+  const files = ['config.json'];
+  if (towers.text) files.push('tokenizer.json', 'tokenizer_config.json', `onnx/text_model${s}.onnx`);
+  if (towers.vision) files.push('preprocessor_config.json', `onnx/vision_model${s}.onnx`);
+  return files;
+}
+
+/** sha256 over config.json and the ONNX files (names and bytes, in sorted order), streamed. */
+export async function fingerprintClip(dir: string, files: readonly string[]): Promise<string> {
+  const h = createHash('sha256');
+  for (const f of [...files].filter((f) => f === 'config.json' || f.endsWith('.onnx') || f.endsWith('.onnx_data')).sort()) {
+    h.update(`${f}\0`);
+    await new Promise<void>((res, rej) => {
+      createReadStream(join(dir, f), { highWaterMark: 1 << 22 })
+        .on('data', (chunk) => h.update(chunk))
+        .on('end', () => res())
+        .on('error', rej);
+    });
+  }
+  return h.digest('hex');
+}
+
+function l2NormalizeRows(data: Float32Array, dim: number): Float32Array {
+  const out = new Float32Array(data.length);
+  for (let o = 0; o < data.length; o += dim) {
+    let s = 0;
+    for (let d = 0; d < dim; d++) s += data[o + d] * data[o + d];
+    const k = s > 0 ? 1 / Math.sqrt(s) : 0;
+    for (let d = 0; d < dim; d++) out[o + d] = data[o + d] * k;
+  }
+  return out;
+}
+
+/** A v2l RawImage as transformers' RawImage (3 or 4 channels kept; CLIP's processor converts to RGB). */
+function toHfImage(img: RawImage, what: string): HfRawImage {
+  const { width, height, channels, data } = img;
+  if (![1, 3, 4].includes(channels)) throw new Error(`${what}: unsupported channel count ${channels}`);
+  if (!(width > 0 && height > 0) || data.length !== width * height * channels) {
+    throw new Error(`${what}: ${data.length} bytes do not match ${width}x${height}x${channels}`);
+  }
+  return new HfRawImage(new Uint8ClampedArray(data.buffer, data.byteOffset, data.length), width, height, channels);
+}
+
+/** Decodes an image file (EXIF orientation applied) with transformers' sharp-based reader. */
+async function readImageFile(path: string): Promise<HfRawImage> {
+  if (!existsSync(path)) throw new Error(`image file "${path}" does not exist`);
+  try {
+    return await HfRawImage.read(resolve(path));
+  } catch (err) {
+    throw new Error(`image file "${path}" cannot be decoded: ${(err as Error).message}`);
+  }
+}
+
+type Callable = (inputs: Record<string, unknown>) => Promise<Record<string, { data: Float32Array; dims: number[] }>>;
+
+class TransformersClip implements ClipModel {
+  constructor(
+    readonly id: string,
+    readonly fingerprint: string,
+    readonly dim: number,
+    readonly isStandIn: boolean,
+    private readonly batchSize: number,
+    private readonly vision: { model: { dispose(): Promise<unknown> }; run: Callable; processor: (imgs: HfRawImage[]) => Promise<{ pixel_values: unknown }> } | null,
+    private readonly text: { model: { dispose(): Promise<unknown> }; run: Callable; encode: (t: string) => number[]; padId: number; eosId: number; maxLength: number } | null,
+  ) {}
+
+  async embedImages(images: readonly ClipImageInput[]): Promise<Float32Array> {
+    if (!this.vision) throw new Error(`CLIP ${this.id}: the vision tower was not loaded`);
+    const out = new Float32Array(images.length * this.dim);
+    for (let start = 0; start < images.length; start += this.batchSize) {
+      const chunk = images.slice(start, start + this.batchSize);
+      const decoded = await Promise.all(chunk.map((img, i) =>
+        typeof img === 'string' ? readImageFile(img) : Promise.resolve(toHfImage(img, `image ${start + i}`))));
+      const { pixel_values } = await this.vision.processor(decoded);
+      const res = await this.vision.run({ pixel_values });
+      out.set(this.check(res.image_embeds, 'image_embeds', chunk.length), start * this.dim);
+    }
+    return out;
+  }
+
+  async embedTexts(texts: readonly string[]): Promise<Float32Array> {
+    if (!this.text) throw new Error(`CLIP ${this.id}: the text tower was not loaded`);
+    const t = this.text;
+    const out = new Float32Array(texts.length * this.dim);
+    for (let start = 0; start < texts.length; start += this.batchSize) {
+      const chunk = texts.slice(start, start + this.batchSize);
+      // CLIP's rule: <sot> tokens <eot>, cut to the context with <eot> kept last; padding after <eot> does not
+      // change the embedding (causal attention, pooled at <eot>).
+      const seqs = chunk.map((s) => {
+        const ids = t.encode(cleanText(s));
+        if (ids.length > t.maxLength) {
+          ids.length = t.maxLength;
+          ids[t.maxLength - 1] = t.eosId;
+        }
+        return ids;
+      });
+      const L = Math.max(...seqs.map((s) => s.length));
+      const ids = new BigInt64Array(chunk.length * L).fill(BigInt(t.padId));
+      const mask = new BigInt64Array(chunk.length * L);
+      seqs.forEach((s, i) => s.forEach((v, j) => { ids[i * L + j] = BigInt(v); mask[i * L + j] = 1n; }));
+      const res = await t.run({
+        input_ids: new Tensor('int64', ids, [chunk.length, L]),
+        attention_mask: new Tensor('int64', mask, [chunk.length, L]),
+      });
+      out.set(this.check(res.text_embeds, 'text_embeds', chunk.length), start * this.dim);
+    }
+    return out;
+  }
+
+  private check(t: { data: Float32Array; dims: number[] } | undefined, name: string, n: number): Float32Array {
+    if (!t) throw new Error(`CLIP ${this.id}: the model returned no "${name}" output`);
+    if (t.dims.length !== 2 || t.dims[0] !== n || t.dims[1] !== this.dim) {
+      throw new Error(`CLIP ${this.id}: "${name}" has shape [${t.dims}], expected [${n}, ${this.dim}]`);
+    }
+    return l2NormalizeRows(t.data, this.dim);
+  }
+
+  async dispose(): Promise<void> {
+    await this.vision?.model.dispose();
+    await this.text?.model.dispose();
+  }
+}
+
+/**
+ * CLIP's text cleaning before tokenisation: HTML entities unescaped twice (as `html.unescape` twice in
+ * simple_tokenizer's basic_clean), then stripped. Whitespace collapse and lower case are in tokenizer.json.
+ * (ftfy's mojibake repair is not reproduced.)
+ */
+export function cleanText(text: string): string {
+  return unescapeHtml(unescapeHtml(text)).trim();
+}
+
+const NAMED_ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'", nbsp: '\u00a0' };
+function unescapeHtml(s: string): string {
+  if (!s.includes('&')) return s;
+  return s.replace(/&(#[0-9]+|#[xX][0-9a-fA-F]+|[a-zA-Z]+);/g, (m, body: string) => {
+    if (body[0] === '#') {
+      const code = body[1] === 'x' || body[1] === 'X' ? parseInt(body.slice(2), 16) : parseInt(body.slice(1), 10);
+      return code > 0 && code <= 0x10ffff ? String.fromCodePoint(code) : m;
+    }
+    return NAMED_ENTITIES[body] ?? m;
+  });
+}
+
+/** Loads a CLIP from a local Hugging Face-layout folder. Errors name the missing file. */
+export async function loadClip(dir: string, opts: LoadClipOptions = {}): Promise<ClipModel> {
+  const root = resolve(dir);
+  const towers = { vision: opts.towers?.vision ?? true, text: opts.towers?.text ?? true };
+  const dtype = opts.dtype ?? 'fp32';
+  const files = requiredClipFiles(dtype, towers);
+  if (!opts.allowDownload) {
+    if (!existsSync(root) || !statSync(root).isDirectory()) throw new Error(`CLIP model folder "${root}" does not exist`);
+    for (const f of files) {
+      if (!existsSync(join(root, f))) {
+        throw new Error(`CLIP model folder "${root}" lacks "${f}" (expected the Hugging Face ONNX layout: ${files.join(', ')})`);
+      }
+    }
+  }
+  env.allowLocalModels = true;
+  env.allowRemoteModels = !!opts.allowDownload;
+  env.useFSCache = !!opts.allowDownload;
+
+  const config = JSON.parse(readFileSync(join(root, 'config.json'), 'utf8')) as Record<string, unknown>;
+  const isStandIn = config.v2l_stand_in === true;
+  const session_options = opts.threads ? { intraOpNumThreads: opts.threads, interOpNumThreads: 1 } : {};
+  const common = { device: opts.device ?? 'cpu', dtype, local_files_only: !opts.allowDownload, session_options } as const;
+
+  let vision: ConstructorParameters<typeof TransformersClip>[5] = null;
+  let text: ConstructorParameters<typeof TransformersClip>[6] = null;
+  try {
+    if (towers.vision) {
+      const model = await CLIPVisionModelWithProjection.from_pretrained(root, common);
+      const processor = await AutoImageProcessor.from_pretrained(root, { local_files_only: !opts.allowDownload });
+      // transformers.js reads an integer `size` (older CLIP configs: "size": 224) as a bound on BOTH sides;
+      // CLIP means the shortest side (Python CLIPImageProcessor: get_size_dict(default_to_square=False)).
+      const p = processor as unknown as { size: unknown; crop_size: unknown };
+      if (typeof p.size === 'number') p.size = { shortest_edge: p.size };
+      if (typeof p.crop_size === 'number') p.crop_size = { height: p.crop_size, width: p.crop_size };
+      vision = {
+        model,
+        run: (inputs) => (model as unknown as Callable)(inputs),
+        processor: (imgs) => (processor as unknown as (i: HfRawImage[]) => Promise<{ pixel_values: unknown }>)(imgs),
+      };
+    }
+    if (towers.text) {
+      const model = await CLIPTextModelWithProjection.from_pretrained(root, common);
+      const tok = await AutoTokenizer.from_pretrained(root, { local_files_only: !opts.allowDownload });
+      const eosId = (tok as unknown as { eos_token_id?: number }).eos_token_id ?? EOT_ID;
+      const padId = (tok as unknown as { pad_token_id?: number }).pad_token_id ?? eosId;
+      const maxLength = Math.min(77, Number((tok as unknown as { model_max_length?: number }).model_max_length) || 77);
+      text = {
+        model,
+        run: (inputs) => (model as unknown as Callable)(inputs),
+        encode: (s) => tok.encode(s),
+        padId, eosId, maxLength,
+      };
+    }
+  } catch (err) {
+    await vision?.model.dispose();
+    throw new Error(`CLIP model folder "${root}" failed to load: ${(err as Error).message}`);
+  }
+  const dim = Number(config.projection_dim ?? (config.text_config as Record<string, unknown> | undefined)?.projection_dim ?? 512);
+  const fingerprint = await fingerprintClip(root, files);
+  const id = isStandIn ? `${String(config._name_or_path ?? 'stand-in')} (stand-in)` : String(config._name_or_path || basename(root)) || basename(root);
+  return new TransformersClip(id, fingerprint, dim, isStandIn, Math.max(1, opts.batchSize ?? 32), vision, text);
+}
+
+const IMAGE_EXTS = new Set(['.jpg', '.jpeg', '.png', '.bmp', '.gif', '.webp', '.tif', '.tiff', '.avif']);
+/** Whether a path names an image file by its extension. */
+export function isImagePath(p: string): boolean {
+  return IMAGE_EXTS.has(extname(p).toLowerCase());
+}
