@@ -17,6 +17,10 @@ export interface Vocabulary {
   readonly hash: string;
   readonly bos?: number;
   readonly eos?: number;
+  /** Tokenizer family as GGUF names it ("llama" = SentencePiece, "gpt2" = byte-level BPE): how to render texts. */
+  readonly model?: string;
+  /** GGUF token types per id where known (1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte). */
+  readonly types?: readonly number[];
 }
 
 export interface TopKEntry {
@@ -34,12 +38,24 @@ export interface GenerateOptions {
   seed?: number;
   /** Generation ends when the text produced contains one of these; the result includes it. */
   stop?: readonly string[];
+  /** When > 0, also return the top-k alternatives at every generated position (`GenerateResult.steps`). */
+  topLogprobs?: number;
+}
+
+/** One generated position: the token taken, its log-probability and the top alternatives. */
+export interface GenerateStep {
+  id: number;
+  logprob: number;
+  top: TopKEntry[];
 }
 
 export interface GenerateResult {
   text: string;
   ids: number[];
+  /** 'maxTokens': the token limit, or the end of the context window, was reached. */
   stopReason: 'stop' | 'maxTokens' | 'eos';
+  /** Per generated token, when `topLogprobs` was asked for. */
+  steps?: GenerateStep[];
 }
 
 export interface ChoiceResult {
@@ -63,6 +79,19 @@ export interface QueryOptions {
    * its KV cache reused for each prompt, which is appended after it.
    */
   prefix?: Prompt;
+  /**
+   * Put the model's BOS token at the start (default true). Only the very start of the model's input gets
+   * it: the prefix when there is one, otherwise the prompt.
+   */
+  addBos?: boolean;
+}
+
+export interface ChoiceOptions extends QueryOptions {
+  /**
+   * 'greedy' (default, as the reference): walk the candidate trie taking the most probable allowed token
+   * at each step. 'score': the candidate with the highest total log-probability (every candidate scored).
+   */
+  mode?: 'greedy' | 'score';
 }
 
 export interface LLM {
@@ -75,7 +104,12 @@ export interface LLM {
   topK(prompts: readonly Prompt[], k: number, opts?: QueryOptions): Promise<TopKEntry[][]>;
   generate(prompt: Prompt, opts: GenerateOptions & QueryOptions): Promise<GenerateResult>;
   /** Constrained greedy decoding over a trie of candidate strings: always returns one candidate. */
-  choose(prompt: Prompt, candidates: readonly string[], opts?: QueryOptions): Promise<ChoiceResult>;
+  choose(prompt: Prompt, candidates: readonly string[], opts?: ChoiceOptions): Promise<ChoiceResult>;
+  /**
+   * Per-token log-probabilities of each continuation after the prompt (teacher forcing). Continuations
+   * are tokenized as text that follows the prompt (no BOS, no dummy-prefix space).
+   */
+  score(prompt: Prompt, continuations: readonly Prompt[], opts?: QueryOptions): Promise<number[][]>;
   stats(): LLMStats;
   dispose(): Promise<void>;
 }
