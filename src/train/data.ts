@@ -1,0 +1,183 @@
+// Training data: which images (folders searched recursively, or list files of paths), in which order
+// (a seeded shuffle per epoch, so that the batch of any step follows from (seed, step) alone and a resumed
+// run sees exactly the batches an uninterrupted one would), and a loader that decodes upcoming batches
+// while the current step computes.
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, extname, isAbsolute, join, resolve } from 'node:path';
+
+export const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.bmp', '.webp', '.gif', '.tif', '.tiff']);
+
+/**
+ * Image paths from each source: a folder (every image below it, recursively, sorted by path) or a list
+ * file (one path per line, relative to the list file's folder; blank lines and `#` comments skipped).
+ */
+export function listImages(sources: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const src of sources) {
+    let st;
+    try {
+      st = statSync(src);
+    } catch {
+      throw new Error(`training data: ${src} does not exist (expected an image folder or a list file)`);
+    }
+    if (st.isDirectory()) {
+      const found: string[] = [];
+      walk(src, found);
+      if (!found.length) throw new Error(`training data: no images (${[...IMAGE_EXTENSIONS].join(' ')}) under ${src}`);
+      out.push(...found.sort());
+    } else {
+      const base = dirname(resolve(src));
+      const lines = readFileSync(src, 'utf8').split(/\r?\n/).map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+      if (!lines.length) throw new Error(`training data: list file ${src} names no images`);
+      for (const l of lines) out.push(isAbsolute(l) ? l : join(base, l));
+    }
+  }
+  return out;
+}
+
+function walk(dir: string, out: string[]): void {
+  for (const ent of readdirSync(dir, { withFileTypes: true })) {
+    if (ent.name.startsWith('.')) continue;
+    const p = join(dir, ent.name);
+    if (ent.isDirectory()) walk(p, out);
+    else if (IMAGE_EXTENSIONS.has(extname(ent.name).toLowerCase())) out.push(p);
+  }
+}
+
+/** splitmix32-style hash of two integers: the seed of one epoch's shuffle. */
+export function mixSeed(a: number, b: number): number {
+  let h = (Math.imul(a >>> 0, 0x9e3779b1) ^ Math.imul((b >>> 0) + 0x7f4a7c15, 0x85ebca6b)) >>> 0;
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b) >>> 0;
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35) >>> 0;
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+/** mulberry32: a small seeded generator whose whole state is one 32-bit integer (saved in checkpoints). */
+export class SeededRng {
+  constructor(public state: number) {
+    this.state >>>= 0;
+  }
+
+  uniform(): number {
+    let t = (this.state = (this.state + 0x6d2b79f5) >>> 0);
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  }
+
+  /** Integer in [0, n). */
+  below(n: number): number {
+    return Math.floor(this.uniform() * n);
+  }
+}
+
+/** Fisher-Yates permutation of 0..n-1. */
+export function permutation(n: number, rng: SeededRng): Int32Array {
+  const p = new Int32Array(n);
+  for (let i = 0; i < n; i++) p[i] = i;
+  for (let i = n - 1; i > 0; i--) {
+    const j = rng.below(i + 1);
+    const t = p[i];
+    p[i] = p[j];
+    p[j] = t;
+  }
+  return p;
+}
+
+/** A seeded validation split: `fraction` of the files (at least one) go to validation. */
+export function splitValidation(files: readonly string[], fraction: number, seed: number): { train: string[]; val: string[] } {
+  if (!(fraction > 0 && fraction < 1)) throw new Error(`--val-fraction must be in (0, 1) (got ${fraction})`);
+  const perm = permutation(files.length, new SeededRng(mixSeed(seed, 0x5eed)));
+  const nVal = Math.max(1, Math.round(files.length * fraction));
+  if (nVal >= files.length) throw new Error(`validation split of ${fraction} leaves no training images out of ${files.length}`);
+  const isVal = new Uint8Array(files.length);
+  for (let i = 0; i < nVal; i++) isVal[perm[i]] = 1;
+  return { train: files.filter((_, i) => !isVal[i]), val: files.filter((_, i) => isVal[i]) };
+}
+
+/**
+ * Which images form the batch of each step: epochs are fresh seeded permutations (the generator of epoch
+ * e is seeded by mix(seed, e)), the last incomplete batch of an epoch is dropped (as the reference's
+ * DataLoader with drop_last). The state is a pure function of (seed, step).
+ */
+export class BatchSampler {
+  private cachedEpoch = -1;
+  private cachedPerm: Int32Array = new Int32Array(0);
+  readonly stepsPerEpoch: number;
+
+  constructor(readonly n: number, readonly batchSize: number, readonly seed: number) {
+    if (n < batchSize) throw new Error(`training data: ${n} images are fewer than one batch of ${batchSize}`);
+    this.stepsPerEpoch = Math.floor(n / batchSize);
+  }
+
+  epochOf(step: number): number {
+    return Math.floor(step / this.stepsPerEpoch);
+  }
+
+  /** The generator state that produced the permutation of the epoch containing `step` (for checkpoints). */
+  rngStateAt(step: number): number {
+    return mixSeed(this.seed, this.epochOf(step));
+  }
+
+  indices(step: number): number[] {
+    const e = this.epochOf(step);
+    if (e !== this.cachedEpoch) {
+      this.cachedPerm = permutation(this.n, new SeededRng(mixSeed(this.seed, e)));
+      this.cachedEpoch = e;
+    }
+    const off = (step % this.stepsPerEpoch) * this.batchSize;
+    return Array.from(this.cachedPerm.subarray(off, off + this.batchSize));
+  }
+}
+
+/** One decoded batch: images NCHW in [-1, 1], and their rows in the dataset. */
+export interface Batch {
+  step: number;
+  indices: number[];
+  images: Float32Array;
+}
+
+/** Decodes one image file to CHW float32 in [-1, 1] at the training size. */
+export type DecodeImage = (path: string) => Promise<Float32Array>;
+
+/**
+ * Prefetching loader: asks for the batches of the next `prefetch` steps as soon as one is taken, so that
+ * decoding (sharp, off the main thread) overlaps the training step.
+ */
+export class PrefetchLoader {
+  private readonly pending = new Map<number, Promise<Batch>>();
+
+  constructor(
+    readonly files: readonly string[],
+    readonly sampler: BatchSampler,
+    readonly decode: DecodeImage,
+    readonly imageSize: number,
+    readonly prefetch = 2,
+  ) {}
+
+  private load(step: number): Promise<Batch> {
+    const indices = this.sampler.indices(step);
+    const per = 3 * this.imageSize * this.imageSize;
+    const p = Promise.all(indices.map((i) => this.decode(this.files[i]))).then((chw) => {
+      const images = new Float32Array(indices.length * per);
+      chw.forEach((a, k) => {
+        if (a.length !== per) throw new Error(`${this.files[indices[k]]}: decoded to ${a.length} values, expected 3x${this.imageSize}x${this.imageSize}`);
+        images.set(a, k * per);
+      });
+      return { step, indices, images };
+    });
+    p.catch(() => {}); // surfaced by get(); avoid an unhandled rejection while it waits in the queue
+    return p;
+  }
+
+  /** The batch of `step`; schedules the following ones. */
+  async get(step: number, lastStep = Infinity): Promise<Batch> {
+    for (const k of this.pending.keys()) if (k < step) this.pending.delete(k);
+    for (let s = step; s <= Math.min(step + this.prefetch, lastStep - 1); s++) {
+      if (!this.pending.has(s)) this.pending.set(s, this.load(s));
+    }
+    const b = this.pending.get(step) ?? this.load(step);
+    this.pending.delete(step);
+    return b;
+  }
+}

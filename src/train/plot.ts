@@ -1,0 +1,116 @@
+// Loss curves as a PNG, without a plotting library: the chart is written as SVG (axes, ticks, polylines,
+// legend) and rasterised by sharp. Top panel: the loss terms on a log scale (validation points marked);
+// bottom panel: the learning rate.
+import sharp from 'sharp';
+import type { MetricsRecord } from './metrics.js';
+import { writeFileAtomic } from '../util/atomic.js';
+
+const COLOURS = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
+
+/** Series drawn on the loss panel, in this order, when present. */
+export const LOSS_KEYS = ['loss', 'rec_loss', 'vq_loss', 'p_loss', 'g_loss', 'd_loss', 'val_rec_loss'];
+
+interface Series {
+  key: string;
+  points: [number, number][];
+}
+
+function collect(records: readonly MetricsRecord[], keys: readonly string[], positiveOnly: boolean): Series[] {
+  const out: Series[] = [];
+  for (const key of keys) {
+    const points: [number, number][] = [];
+    for (const r of records) {
+      const v = r[key];
+      if (typeof v === 'number' && Number.isFinite(v) && (!positiveOnly || v > 0)) points.push([r.step, v]);
+    }
+    if (points.length) out.push({ key, points });
+  }
+  return out;
+}
+
+function esc(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
+}
+
+function fmt(v: number): string {
+  if (v === 0) return '0';
+  const a = Math.abs(v);
+  return a >= 1e4 || a < 1e-2 ? v.toExponential(1) : Number(v.toPrecision(3)).toString();
+}
+
+interface Panel {
+  x: number; y: number; w: number; h: number;
+  title: string;
+  series: Series[];
+  log: boolean;
+  xMin: number; xMax: number;
+}
+
+function panelSvg(p: Panel): string {
+  const parts: string[] = [];
+  const all = p.series.flatMap((s) => s.points.map(([, v]) => v));
+  parts.push(`<rect x="${p.x}" y="${p.y}" width="${p.w}" height="${p.h}" fill="white" stroke="#333"/>`);
+  parts.push(`<text x="${p.x + p.w / 2}" y="${p.y - 8}" text-anchor="middle" font-size="14" font-family="sans-serif">${esc(p.title)}</text>`);
+  if (!all.length) {
+    parts.push(`<text x="${p.x + p.w / 2}" y="${p.y + p.h / 2}" text-anchor="middle" font-size="13" font-family="sans-serif" fill="#666">no data</text>`);
+    return parts.join('');
+  }
+  const tr = (v: number) => (p.log ? Math.log10(v) : v);
+  let lo = Math.min(...all.map(tr));
+  let hi = Math.max(...all.map(tr));
+  if (hi - lo < 1e-9) { lo -= 0.5; hi += 0.5; }
+  const pad = (hi - lo) * 0.05;
+  lo -= pad; hi += pad;
+  const xs = (s: number) => p.x + ((s - p.xMin) / Math.max(1e-9, p.xMax - p.xMin)) * p.w;
+  const ys = (v: number) => p.y + p.h - ((tr(v) - lo) / (hi - lo)) * p.h;
+  // y ticks
+  const ticks: number[] = [];
+  if (p.log) {
+    for (let e = Math.floor(lo); e <= Math.ceil(hi); e++) for (const m of [1, 2, 5]) { const t = Math.log10(m) + e; if (t >= lo && t <= hi) ticks.push(10 ** t); }
+  } else {
+    for (let i = 0; i <= 4; i++) ticks.push(lo + ((hi - lo) * i) / 4);
+  }
+  for (const t of ticks) {
+    const y = ys(t);
+    parts.push(`<line x1="${p.x}" x2="${p.x + p.w}" y1="${y}" y2="${y}" stroke="#ddd"/>`);
+    parts.push(`<text x="${p.x - 6}" y="${y + 4}" text-anchor="end" font-size="11" font-family="sans-serif">${fmt(t)}</text>`);
+  }
+  for (let i = 0; i <= 5; i++) {
+    const s = p.xMin + ((p.xMax - p.xMin) * i) / 5;
+    const x = xs(s);
+    parts.push(`<line x1="${x}" x2="${x}" y1="${p.y + p.h}" y2="${p.y + p.h + 4}" stroke="#333"/>`);
+    parts.push(`<text x="${x}" y="${p.y + p.h + 17}" text-anchor="middle" font-size="11" font-family="sans-serif">${Math.round(s)}</text>`);
+  }
+  p.series.forEach((s, i) => {
+    const colour = COLOURS[(LOSS_KEYS.indexOf(s.key) >= 0 ? LOSS_KEYS.indexOf(s.key) : i) % COLOURS.length];
+    const pts = s.points.map(([st, v]) => `${xs(st).toFixed(1)},${ys(v).toFixed(1)}`).join(' ');
+    parts.push(`<polyline points="${pts}" fill="none" stroke="${colour}" stroke-width="1.5"/>`);
+    if (s.key.startsWith('val_') || s.points.length < 30) {
+      for (const [st, v] of s.points) parts.push(`<circle cx="${xs(st).toFixed(1)}" cy="${ys(v).toFixed(1)}" r="3" fill="${colour}"/>`);
+    }
+    const ly = p.y + 16 + i * 16;
+    parts.push(`<line x1="${p.x + p.w - 150}" x2="${p.x + p.w - 130}" y1="${ly - 4}" y2="${ly - 4}" stroke="${colour}" stroke-width="3"/>`);
+    const last = s.points[s.points.length - 1][1];
+    parts.push(`<text x="${p.x + p.w - 125}" y="${ly}" font-size="11" font-family="sans-serif">${esc(s.key)} ${fmt(last)}</text>`);
+  });
+  return parts.join('');
+}
+
+/** The chart as an SVG document. */
+export function lossCurvesSvg(records: readonly MetricsRecord[], title = 'v2l training'): string {
+  const W = 900;
+  const H = 640;
+  const steps = records.map((r) => r.step);
+  const xMin = steps.length ? Math.min(...steps) : 0;
+  const xMax = steps.length ? Math.max(...steps, xMin + 1) : 1;
+  const top = panelSvg({ x: 70, y: 40, w: W - 100, h: 380, title: `${title}: losses (log scale)`, series: collect(records, LOSS_KEYS, true), log: true, xMin, xMax });
+  const bottom = panelSvg({ x: 70, y: 480, w: W - 100, h: 110, title: 'learning rate', series: collect(records, ['lr'], false), log: false, xMin, xMax });
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}"><rect width="${W}" height="${H}" fill="white"/>${top}${bottom}` +
+    `<text x="${70 + (W - 100) / 2}" y="${H - 12}" text-anchor="middle" font-size="12" font-family="sans-serif">step</text></svg>`;
+}
+
+/** Draws the loss curves of `records` into a PNG at `path` (atomic). */
+export async function plotLossCurves(records: readonly MetricsRecord[], path: string, title?: string): Promise<void> {
+  const png = await sharp(Buffer.from(lossCurvesSvg(records, title))).flatten({ background: '#ffffff' }).png().toBuffer();
+  writeFileAtomic(path, png);
+}
