@@ -13,8 +13,8 @@
 //                      "<|im_start|>" -> "im start" (the name between the bars, "_" read as a space).
 //
 // An expansion candidate (a subword followed by the LLM's next tokens) is rendered, by default, as the
-// detokenized text of its ids ("▁big" "▁dog" -> "big dog", "▁dog" "s" -> "dogs"), with special tokens
-// dropped. The reference joins each token's own decoded text with no separator ("big" + "dog" ->
+// detokenized text of its ids ("▁big" "▁dog" -> "big dog", "▁dog" "s" -> "dogs"), with special tokens,
+// control characters and split UTF-8 characters dropped and whitespace runs collapsed. The reference joins each token's own decoded text with no separator ("big" + "dog" ->
 // "bigdog"); `candidateStyle: 'reference'` reproduces that.
 
 export type TokenStyle = 'sentencepiece' | 'bytelevel';
@@ -164,8 +164,9 @@ export function candidateText(ids: readonly number[], vocab: RenderVocab, style:
     all.set(p, off);
     off += p.length;
   }
-  // Invalid UTF-8 (a split character) becomes U+FFFD, as detokenizers do; whitespace runs collapse.
-  return new TextDecoder('utf-8').decode(all).replace(/\s+/g, ' ').trim();
+  // Whitespace runs collapse to one space; control characters and split UTF-8 characters (U+FFFD)
+  // have no text for CLIP and are dropped.
+  return new TextDecoder('utf-8').decode(all).replace(/\s+/g, ' ').replace(/[\p{Cc}\uFFFD]/gu, '').trim();
 }
 
 /** The reference's per-token text: SentencePiece `decode([id])` (leading space dropped, specials empty). */

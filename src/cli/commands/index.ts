@@ -1,6 +1,7 @@
 // Every command group of the CLI. Add one line per file in this folder.
 import type { Command } from 'commander';
+import { register as codebook } from './codebook.js';
 
 export type RegisterCommand = (program: Command) => void;
 
-export const commands: RegisterCommand[] = [];
+export const commands: RegisterCommand[] = [codebook];

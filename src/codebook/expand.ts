@@ -1,0 +1,156 @@
+// Vocabulary expansion (paper §3.2, "global codebook"): every subword t is appended to a fixed prefix
+// ("a photo of") and the frozen LLM's top-M next tokens make bigrams [t, t1]; each bigram is fed again
+// and its top-M next tokens make trigrams [t, t1, t2]. The prefix is evaluated once and its KV cache
+// reused for every prompt (QueryOptions.prefix); subwords enter as exact token ids, never re-tokenized.
+// Work is journaled batch by batch (./journal.ts), so a killed run resumes where it stopped.
+// Portable: the journal is an interface.
+import type { LLM } from '../models/llm/types.js';
+import type { OnProgress } from '../util/progress.js';
+
+export interface ExpansionConfig {
+  /** Text before every subword (default "a photo of", as the reference). */
+  prefix: string;
+  /** Next tokens kept per prompt (M; default 1 = greedy, as the reference). */
+  m: number;
+}
+
+export interface ExpansionBatch {
+  /** 1: subword -> bigram continuations; 2: bigram -> trigram continuations. */
+  phase: 1 | 2;
+  /** First prompt index of the batch within its phase. */
+  start: number;
+  /** M continuation ids per prompt, prompt-major. */
+  next: number[];
+}
+
+/** Where finished batches are kept; `done` lists what a previous run already finished. */
+export interface ExpansionJournal {
+  done(): readonly ExpansionBatch[];
+  append(batch: ExpansionBatch): void;
+}
+
+export interface Expansion {
+  vocabSize: number;
+  m: number;
+  /** next1[i*m + j]: j-th continuation of subword i (bigram [i, next1[i*m+j]]). */
+  next1: Int32Array;
+  /** next2[p*m + k]: k-th continuation of bigram p = i*m + j (trigram [i, next1[p], next2[p*m+k]]). */
+  next2: Int32Array;
+}
+
+export interface ExpandStats {
+  /** Prompts answered by the LLM in this run. */
+  computedPrompts: number;
+  /** Prompts taken from the journal of an earlier run. */
+  resumedPrompts: number;
+  /** Seconds spent in LLM calls in this run. */
+  seconds: number;
+}
+
+export interface ExpandOptions extends ExpansionConfig {
+  /** Prompts per LLM call (default 64). */
+  batchSize?: number;
+  /** Token ids never used as continuations (default: the special tokens; see build.ts). */
+  exclude?: ReadonlySet<number>;
+  journal?: ExpansionJournal;
+  onProgress?: OnProgress;
+}
+
+/** Runs (or resumes) the expansion of every subword of the LLM's vocabulary. */
+export async function expandVocabulary(llm: LLM, vocabSize: number, opts: ExpandOptions): Promise<{ expansion: Expansion; stats: ExpandStats }> {
+  const m = opts.m;
+  if (!Number.isInteger(m) || m < 1) throw new Error(`expansion: M must be a positive integer (got ${m})`);
+  const batchSize = opts.batchSize ?? 64;
+  const exclude = opts.exclude ?? new Set<number>();
+  const next1 = new Int32Array(vocabSize * m).fill(-1);
+  const next2 = new Int32Array(vocabSize * m * m).fill(-1);
+  const done1 = new Uint8Array(vocabSize);
+  const done2 = new Uint8Array(vocabSize * m);
+  let resumedPrompts = 0;
+  for (const b of opts.journal?.done() ?? []) {
+    const [target, done, size] = b.phase === 1 ? [next1, done1, vocabSize] : [next2, done2, vocabSize * m];
+    const count = b.next.length / m;
+    if (!Number.isInteger(count) || b.start < 0 || b.start + count > size) {
+      throw new Error(`expansion journal: batch (phase ${b.phase}, start ${b.start}) does not fit a vocabulary of ${vocabSize} with M=${m}`);
+    }
+    target.set(b.next, b.start * m);
+    for (let i = b.start; i < b.start + count; i++) {
+      if (!done[i]) resumedPrompts++;
+      done[i] = 1;
+    }
+  }
+
+  const total = vocabSize + vocabSize * m;
+  let finished = resumedPrompts;
+  let computedPrompts = 0;
+  let seconds = 0;
+  const k = Math.min(vocabSize, m + exclude.size);
+  const prefix = opts.prefix;
+
+  const runPhase = async (phase: 1 | 2, size: number, done: Uint8Array, prompt: (p: number) => number[], target: Int32Array): Promise<void> => {
+    const stage = phase === 1 ? 'expand bigrams' : 'expand trigrams';
+    opts.onProgress?.({ stage, done: finished, total });
+    for (let start = 0; start < size; start += batchSize) {
+      const end = Math.min(size, start + batchSize);
+      // A batch is all-or-nothing in the journal; resume at batch granularity.
+      let allDone = true;
+      for (let p = start; p < end && allDone; p++) allDone = done[p] === 1;
+      if (allDone) continue;
+      const prompts = [];
+      for (let p = start; p < end; p++) prompts.push([{ ids: prompt(p) }]);
+      const t0 = performance.now();
+      const results = await llm.topK(prompts, k, prefix ? { prefix } : {});
+      seconds += (performance.now() - t0) / 1000;
+      const next: number[] = [];
+      results.forEach((entries, i) => {
+        const kept = entries.filter((e) => !exclude.has(e.id)).slice(0, m);
+        if (kept.length < m) throw new Error(`expansion: the LLM returned ${kept.length} usable next tokens for prompt ${start + i} of phase ${phase}, need M=${m}`);
+        for (const e of kept) next.push(e.id);
+      });
+      target.set(next, start * m);
+      for (let p = start; p < end; p++) {
+        if (!done[p]) finished++;
+        done[p] = 1;
+      }
+      computedPrompts += end - start;
+      opts.journal?.append({ phase, start, next });
+      opts.onProgress?.({ stage, done: finished, total, info: { 'cand/s': computedPrompts / Math.max(seconds, 1e-9) } });
+    }
+  };
+
+  await runPhase(1, vocabSize, done1, (p) => [p], next1);
+  await runPhase(2, vocabSize * m, done2, (p) => [Math.floor(p / m), next1[p]], next2);
+  return { expansion: { vocabSize, m, next1, next2 }, stats: { computedPrompts, resumedPrompts, seconds } };
+}
+
+export interface Candidate {
+  /** Token ids: [t], [t, t1] or [t, t1, t2]. */
+  ids: number[];
+  text: string;
+}
+
+/**
+ * All candidates in the paper's order (subwords, then bigrams, then trigrams), deduplicated by text
+ * (first occurrence kept) and without empty texts. Returns the size of each stage too.
+ */
+export function expansionCandidates(e: Expansion, textOf: (ids: readonly number[]) => string): {
+  candidates: Candidate[];
+  counts: { subwords: number; bigrams: number; trigrams: number; beforeDedupe: number; afterDedupe: number };
+} {
+  const { vocabSize: n, m, next1, next2 } = e;
+  const seen = new Set<string>();
+  const candidates: Candidate[] = [];
+  const add = (ids: number[]): void => {
+    const text = textOf(ids);
+    if (!text || seen.has(text)) return;
+    seen.add(text);
+    candidates.push({ ids, text });
+  };
+  for (let i = 0; i < n; i++) add([i]);
+  for (let p = 0; p < n * m; p++) add([Math.floor(p / m), next1[p]]);
+  for (let q = 0; q < n * m * m; q++) {
+    const p = Math.floor(q / m);
+    add([Math.floor(p / m), next1[p], next2[q]]);
+  }
+  return { candidates, counts: { subwords: n, bigrams: n * m, trigrams: n * m * m, beforeDedupe: n + n * m + n * m * m, afterDedupe: candidates.length } };
+}

@@ -1,0 +1,155 @@
+// The codebook package: the frozen local and global codebooks as one versioned folder.
+//
+//   manifest.json        what the codebooks were built from (below); written last, so its presence
+//                        marks a complete package
+//   local.safetensors    "tok_embeddings.weight" [N, dim] F32: CLIP text embedding of every LLM
+//                        vocabulary entry, in id order (the reference's state-dict name)
+//   local.json           {"texts": [...]}: the rendered text of each vocabulary entry (./render.ts)
+//   global.safetensors   "tok_embeddings_global.weight" [G, dim] F32: the filtered expanded vocabulary
+//   global.json          {"entries": [{"text", "ids"?, "count"?}]}: text, LLM token ids, filter hit count
+//
+// Loading checks the manifest against the LLM vocabulary and CLIP in use and refuses a mismatch, saying
+// what differs. Node edge (files); the manifest check itself is `checkManifest`.
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { readSafetensors, writeSafetensors } from '../io/files.js';
+import { writeJsonAtomic } from '../util/atomic.js';
+import { toFloat32 } from '../io/dtypes.js';
+import { sha256 } from './embed-cache.js';
+
+export const CODEBOOK_FORMAT = 'v2l-codebook';
+export const CODEBOOK_VERSION = 1;
+export const LOCAL_KEY = 'tok_embeddings.weight';
+export const GLOBAL_KEY = 'tok_embeddings_global.weight';
+
+export interface CodebookManifest {
+  format: typeof CODEBOOK_FORMAT;
+  version: number;
+  /** 'built' by `v2l codebook build`, or 'official' (imported reference artefacts). */
+  source: 'built' | 'official';
+  created: string;
+  llm: { id: string; vocabHash: string | null; vocabSize: number };
+  /** fingerprint: sha256 over the CLIP files (null for imported codebooks whose CLIP files are unknown). */
+  clip: { id: string; fingerprint: string | null; dim: number; isStandIn: boolean };
+  rendering: { tokenStyle: string; candidateStyle: string } | null;
+  expansion: { prefix: string; m: number; excludedContinuations: number[] } | null;
+  templates: { name: string; count: number; hash: string } | null;
+  filter: { similarity: string; k: number; threshold: number | null; topN: number | null; imageCount: number } | null;
+  /** Size at each stage: vocabulary, bigrams, trigrams, candidatesBeforeDedupe, candidates, global. */
+  counts: Record<string, number>;
+  /** sha256 of each data file. */
+  files: Record<string, string>;
+}
+
+export interface GlobalEntry {
+  text: string;
+  /** LLM token ids of the entry (subword, bigram or trigram), when known. */
+  ids?: number[];
+  /** Filter hits over the image set, when known. */
+  count?: number;
+}
+
+export interface Codebook {
+  dir: string;
+  manifest: CodebookManifest;
+  dim: number;
+  /** [N, dim] */
+  local: Float32Array;
+  localTexts: string[];
+  /** [G, dim] */
+  global: Float32Array;
+  globalEntries: GlobalEntry[];
+}
+
+export interface CodebookCheck {
+  /** The LLM vocabulary in use. */
+  vocabulary?: { hash: string; size: number };
+  llmId?: string;
+  /** The CLIP in use. */
+  clip?: { id: string; fingerprint: string; dim: number };
+}
+
+/** Throws with a message naming each difference between the manifest and the models in use. */
+export function checkManifest(m: CodebookManifest, use: CodebookCheck, where: string): void {
+  const problems: string[] = [];
+  if (use.vocabulary) {
+    if (m.llm.vocabSize !== use.vocabulary.size) {
+      problems.push(`it has ${m.llm.vocabSize} local rows for LLM "${m.llm.id}", the LLM in use${use.llmId ? ` ("${use.llmId}")` : ''} has ${use.vocabulary.size} tokens`);
+    } else if (m.llm.vocabHash && m.llm.vocabHash !== use.vocabulary.hash) {
+      problems.push(`it was built for LLM vocabulary ${m.llm.vocabHash.slice(0, 12)} ("${m.llm.id}"), the LLM in use${use.llmId ? ` ("${use.llmId}")` : ''} has vocabulary ${use.vocabulary.hash.slice(0, 12)} (same size, different tokens)`);
+    }
+  }
+  if (use.clip) {
+    if (m.clip.dim !== use.clip.dim) problems.push(`its embeddings are ${m.clip.dim}-d ("${m.clip.id}"), the CLIP in use ("${use.clip.id}") gives ${use.clip.dim}-d`);
+    else if (m.clip.fingerprint && m.clip.fingerprint !== use.clip.fingerprint) {
+      problems.push(`it was built with CLIP "${m.clip.id}" (fingerprint ${m.clip.fingerprint.slice(0, 12)}), the CLIP in use is "${use.clip.id}" (fingerprint ${use.clip.fingerprint.slice(0, 12)})`);
+    }
+  }
+  if (problems.length) throw new Error(`codebook ${where} does not match the models in use: ${problems.join('; ')}. Rebuild it with \`v2l codebook build\` for these models.`);
+}
+
+function readJson<T>(path: string, what: string): T {
+  if (!existsSync(path)) throw new Error(`${what}: ${path} is missing`);
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as T;
+  } catch (e) {
+    throw new Error(`${what}: ${path} is not valid JSON (${(e as Error).message})`);
+  }
+}
+
+function tensorRows(path: string, key: string, dim: number | null): { data: Float32Array; rows: number; dim: number } {
+  const f = readSafetensors(path);
+  const t = f.tensors.get(key);
+  if (!t) throw new Error(`${path}: no tensor "${key}" (has: ${[...f.tensors.keys()].join(', ') || 'none'})`);
+  if (t.shape.length !== 2 || (dim !== null && t.shape[1] !== dim)) throw new Error(`${path}: "${key}" has shape [${t.shape}], expected [rows, ${dim ?? 'dim'}]`);
+  return { data: toFloat32(t), rows: t.shape[0], dim: t.shape[1] };
+}
+
+/** Reads only the manifest (for inspection without loading embeddings). */
+export function readManifest(dir: string): CodebookManifest {
+  const m = readJson<CodebookManifest>(join(dir, 'manifest.json'), `codebook ${dir}`);
+  if (m.format !== CODEBOOK_FORMAT) throw new Error(`codebook ${dir}: manifest.json has format ${JSON.stringify(m.format)}, expected "${CODEBOOK_FORMAT}"`);
+  if (m.version > CODEBOOK_VERSION) throw new Error(`codebook ${dir}: format version ${m.version} is newer than this v2l reads (${CODEBOOK_VERSION}); upgrade v2l`);
+  return m;
+}
+
+/** Loads a codebook package, refusing one made for another LLM vocabulary or CLIP (see checkManifest). */
+export function loadCodebook(dir: string, use: CodebookCheck = {}): Codebook {
+  const manifest = readManifest(dir);
+  checkManifest(manifest, use, dir);
+  const dim = manifest.clip.dim;
+  const local = tensorRows(join(dir, 'local.safetensors'), LOCAL_KEY, dim);
+  const global = tensorRows(join(dir, 'global.safetensors'), GLOBAL_KEY, dim);
+  const localTexts = readJson<{ texts: string[] }>(join(dir, 'local.json'), `codebook ${dir}`).texts;
+  const globalEntries = readJson<{ entries: GlobalEntry[] }>(join(dir, 'global.json'), `codebook ${dir}`).entries;
+  if (local.rows !== manifest.llm.vocabSize) throw new Error(`codebook ${dir}: local.safetensors has ${local.rows} rows, manifest says the vocabulary has ${manifest.llm.vocabSize}`);
+  if (!Array.isArray(localTexts) || localTexts.length !== local.rows) throw new Error(`codebook ${dir}: local.json has ${localTexts?.length} texts for ${local.rows} rows`);
+  if (!Array.isArray(globalEntries) || globalEntries.length !== global.rows) throw new Error(`codebook ${dir}: global.json has ${globalEntries?.length} entries for ${global.rows} rows`);
+  return { dir, manifest, dim, local: local.data, localTexts, global: global.data, globalEntries };
+}
+
+export interface CodebookContents {
+  manifest: Omit<CodebookManifest, 'format' | 'version' | 'files' | 'created'> & { created?: string };
+  local: Float32Array;
+  localTexts: readonly string[];
+  global: Float32Array;
+  globalEntries: readonly GlobalEntry[];
+}
+
+/** Writes a package (each file atomically, the manifest last). Returns the manifest written. */
+export function writeCodebook(dir: string, c: CodebookContents): CodebookManifest {
+  const dim = c.manifest.clip.dim;
+  const n = c.local.length / dim;
+  const g = c.global.length / dim;
+  if (n !== c.localTexts.length) throw new Error(`writeCodebook: ${n} local rows but ${c.localTexts.length} texts`);
+  if (g !== c.globalEntries.length) throw new Error(`writeCodebook: ${g} global rows but ${c.globalEntries.length} entries`);
+  writeSafetensors(join(dir, 'local.safetensors'), [[LOCAL_KEY, { dtype: 'F32', shape: [n, dim], data: c.local }]]);
+  writeSafetensors(join(dir, 'global.safetensors'), [[GLOBAL_KEY, { dtype: 'F32', shape: [g, dim], data: c.global }]]);
+  writeJsonAtomic(join(dir, 'local.json'), { texts: c.localTexts });
+  writeJsonAtomic(join(dir, 'global.json'), { entries: c.globalEntries });
+  const files: Record<string, string> = {};
+  for (const f of ['local.safetensors', 'global.safetensors', 'local.json', 'global.json']) files[f] = sha256(readFileSync(join(dir, f)));
+  const manifest: CodebookManifest = { format: CODEBOOK_FORMAT, version: CODEBOOK_VERSION, ...c.manifest, created: c.manifest.created ?? new Date().toISOString(), files };
+  writeJsonAtomic(join(dir, 'manifest.json'), manifest);
+  return manifest;
+}
