@@ -1,0 +1,40 @@
+// npm run parity -- [file] [--backend wasm|cpu]
+// Checks the network against the PyTorch reference's parity vectors: one JSON line per checked tensor,
+// then `parity: N/N within tolerance`; exits 0 only when all are.
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { readSafetensors } from '../src/io/files.js';
+import { runParity } from '../src/network/parity.js';
+import { initBackend } from '../src/engine/backend.js';
+
+const DEFAULT_FILE = fileURLToPath(new URL('../../shared/parity/v2l_reference_parity.safetensors', import.meta.url));
+
+async function main(argv: string[]): Promise<number> {
+  let backend = 'wasm';
+  const files: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--backend') backend = argv[++i] ?? '';
+    else if (a.startsWith('--backend=')) backend = a.slice('--backend='.length);
+    else if (a === '-h' || a === '--help') {
+      console.log('usage: npm run parity -- [v2l_reference_parity.safetensors] [--backend wasm|cpu]');
+      return 0;
+    } else files.push(a);
+  }
+  const file = files[0] ?? DEFAULT_FILE;
+  if (!existsSync(file)) {
+    console.error(`parity file not found: ${file} (expected the reference vectors, e.g. ../shared/parity/v2l_reference_parity.safetensors)`);
+    return 2;
+  }
+  const active = await initBackend(backend);
+  const results = runParity(readSafetensors(file), (r) => console.log(JSON.stringify(r)));
+  const passed = results.filter((r) => r.ok).length;
+  console.error(`backend: ${active}`);
+  console.log(`parity: ${passed}/${results.length} within tolerance`);
+  return passed === results.length && results.length > 0 ? 0 : 1;
+}
+
+main(process.argv.slice(2)).then((code) => { process.exitCode = code; }, (e: Error) => {
+  console.error(`parity: ${e.message}`);
+  process.exitCode = 1;
+});

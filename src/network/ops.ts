@@ -1,0 +1,34 @@
+// Small differentiable helpers tfjs-core lacks.
+import * as tf from '@tensorflow/tfjs-core';
+
+/**
+ * sg(x): the value of x with zero gradient (PyTorch's `.detach()`). tfjs has no stopGradient, so it is a
+ * customGrad identity whose gradient is zero.
+ */
+const sg = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => ({
+  value: tf.clone(args[0] as tf.Tensor),
+  gradFunc: (dy: tf.Tensor) => tf.zerosLike(dy),
+}));
+export function stopGradient<T extends tf.Tensor>(x: T): T {
+  return sg(x) as T;
+}
+
+/** swish(x) = x * sigmoid(x) (the reference's `nonlinearity`). */
+export function swish<T extends tf.Tensor>(x: T): T {
+  return tf.mul(x, tf.sigmoid(x));
+}
+
+/** L2 norm over the last axis, kept: x / ||x|| (no epsilon, as the reference's `x / x.norm(dim)`). */
+export function l2NormalizeLast<T extends tf.Tensor>(x: T): T {
+  return tf.div(x, tf.sqrt(tf.sum(tf.square(x), -1, true)));
+}
+
+/** NCHW -> NHWC. */
+export function toNHWC(x: tf.Tensor4D): tf.Tensor4D {
+  return tf.transpose(x, [0, 2, 3, 1]);
+}
+
+/** NHWC -> NCHW. */
+export function toNCHW(x: tf.Tensor4D): tf.Tensor4D {
+  return tf.transpose(x, [0, 3, 1, 2]);
+}

@@ -1,0 +1,120 @@
+// Loading and exporting the network's state dict (PyTorch names and layouts) from/to host tensors.
+// Everything is validated before anything is assigned: all missing, unexpected and misshapen keys are named
+// in one error, and a failed load leaves the network as it was.
+import * as tf from '@tensorflow/tfjs-core';
+import { toFloat32, type HostTensor } from '../io/dtypes.js';
+import { toInternal, toReference, type ParamStore } from './params.js';
+import type { BatchNormBuffers } from './discriminator.js';
+
+/** The frozen codebooks: their row count may differ from the configuration (another LLM), never their width. */
+export const CODEBOOK_KEYS = ['tok_embeddings.weight', 'tok_embeddings_global.weight'] as const;
+
+export interface LoadOptions {
+  /** Keys under these prefixes may be absent (e.g. ['discriminator.'] for an inference checkpoint). */
+  optionalPrefixes?: string[];
+  /** Keys under these prefixes are skipped (e.g. the reference's 'perceptual_loss.', 'global_encoder.'). */
+  ignorePrefixes?: string[];
+}
+
+const FLOAT_DTYPES = new Set(['F32', 'F16', 'BF16', 'F64']);
+const shapeStr = (s: readonly number[]) => `[${s.join(',')}]`;
+
+/** Throws a clear error when a codebook's width differs from the network's embedding width. */
+export function checkCodebookWidth(key: string, t: HostTensor, embedDim: number): void {
+  if (t.shape.length !== 2 || t.shape[1] !== embedDim) {
+    throw new Error(`codebook ${key} has shape ${shapeStr(t.shape)}: the network's embedding width is ${embedDim}, so it must be [rows, ${embedDim}]`);
+  }
+}
+
+/** Validates `sd` against the store and buffers, then assigns every tensor. */
+export function loadStateDict(p: ParamStore, bns: Map<string, BatchNormBuffers>, embedDim: number, sd: Map<string, HostTensor>, opts: LoadOptions = {}): void {
+  const optional = opts.optionalPrefixes ?? [];
+  const ignored = opts.ignorePrefixes ?? [];
+  const under = (k: string, prefixes: string[]) => prefixes.some((pre) => k.startsWith(pre));
+  // Codebook widths first: a wrong codebook is the likeliest mistake and needs no other checks.
+  for (const k of CODEBOOK_KEYS) {
+    const t = sd.get(k);
+    if (t) checkCodebookWidth(k, t, embedDim);
+  }
+  const expected = new Map<string, number[]>();
+  for (const [name, spec] of p.specs) expected.set(name, spec.refShape);
+  for (const [name, buf] of bns) {
+    expected.set(`${name}.running_mean`, buf.runningMean.shape);
+    expected.set(`${name}.running_var`, buf.runningVar.shape);
+  }
+  const missing: string[] = [];
+  const misshapen: string[] = [];
+  for (const [k, shape] of expected) {
+    const t = sd.get(k);
+    if (!t) {
+      if (!under(k, optional)) missing.push(k);
+      continue;
+    }
+    const codebook = (CODEBOOK_KEYS as readonly string[]).includes(k);
+    const okShape = codebook ? t.shape.length === 2 && t.shape[0] > 0 : t.shape.length === shape.length && t.shape.every((d, i) => d === shape[i]);
+    if (!okShape) misshapen.push(`${k} (file ${shapeStr(t.shape)}, network ${shapeStr(shape)})`);
+    else if (!FLOAT_DTYPES.has(t.dtype)) misshapen.push(`${k} (dtype ${t.dtype}, expected a float type)`);
+  }
+  const unexpected: string[] = [];
+  for (const [k, t] of sd) {
+    if (expected.has(k) || under(k, ignored)) continue;
+    const bn = k.endsWith('.num_batches_tracked') ? bns.get(k.slice(0, -'.num_batches_tracked'.length)) : undefined;
+    if (bn) {
+      if (t.data.length !== 1) misshapen.push(`${k} (file ${shapeStr(t.shape)}, expected a scalar)`);
+      continue;
+    }
+    unexpected.push(k);
+  }
+  if (missing.length || unexpected.length || misshapen.length) {
+    const parts: string[] = [];
+    if (missing.length) parts.push(`missing ${missing.length}: ${missing.join(', ')}`);
+    if (unexpected.length) parts.push(`unexpected ${unexpected.length}: ${unexpected.join(', ')}`);
+    if (misshapen.length) parts.push(`misshapen ${misshapen.length}: ${misshapen.join(', ')}`);
+    throw new Error(`state dict does not fit the network: ${parts.join('; ')}`);
+  }
+  // All checks passed: assign.
+  for (const [name, spec] of p.specs) {
+    const t = sd.get(name);
+    if (!t) continue;
+    const value = tf.tidy(() => toInternal(spec.layout, tf.tensor(toFloat32(t), t.shape, 'float32')));
+    const v = p.get(name);
+    if ((CODEBOOK_KEYS as readonly string[]).includes(name) && t.shape[0] !== v.shape[0]) p.replace(name, [...t.shape], value);
+    else v.assign(value);
+    value.dispose();
+  }
+  for (const [name, buf] of bns) {
+    const m = sd.get(`${name}.running_mean`);
+    const r = sd.get(`${name}.running_var`);
+    if (m) assignHost(buf.runningMean, m);
+    if (r) assignHost(buf.runningVar, r);
+    const nb = sd.get(`${name}.num_batches_tracked`);
+    if (nb) buf.numBatchesTracked = Number(nb.data[0]);
+  }
+}
+
+function assignHost(v: tf.Variable, t: HostTensor): void {
+  const value = tf.tensor(toFloat32(t), t.shape, 'float32');
+  v.assign(value);
+  value.dispose();
+}
+
+/** Host copy of a tensor (float32). */
+export function toHost(t: tf.Tensor): HostTensor {
+  return { dtype: 'F32', shape: [...t.shape], data: new Float32Array(t.dataSync()) };
+}
+
+/** The state dict in PyTorch layout, parameters in declaration order, then BatchNorm buffers. */
+export function exportStateDict(p: ParamStore, bns: Map<string, BatchNormBuffers>): Map<string, HostTensor> {
+  const out = new Map<string, HostTensor>();
+  for (const [name, spec] of p.specs) {
+    const ref = tf.tidy(() => toReference(spec.layout, p.get(name)));
+    out.set(name, toHost(ref));
+    ref.dispose();
+  }
+  for (const [name, buf] of bns) {
+    out.set(`${name}.running_mean`, toHost(buf.runningMean));
+    out.set(`${name}.running_var`, toHost(buf.runningVar));
+    out.set(`${name}.num_batches_tracked`, { dtype: 'I64', shape: [], data: new BigInt64Array([BigInt(buf.numBatchesTracked)]) });
+  }
+  return out;
+}
