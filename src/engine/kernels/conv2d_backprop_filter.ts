@@ -13,7 +13,7 @@ import { compositeKernel, pair } from './composite.js';
 /** Largest patch matrix built at once, in elements (32 MiB of float32). */
 export const IM2COL_MAX_ELEMENTS = 8 * 1024 * 1024;
 
-/** dW for NHWC `x` and `dy`; `pad` and `dimRoundingMode` as for tf.conv2d. */
+/** dW for NHWC `x` and `dy`; `pad` and `dimRoundingMode` as for tf.conv2d; `maxElements` bounds the patch matrix. */
 export function conv2dBackpropFilterIm2col(
   x: tf.Tensor4D,
   dy: tf.Tensor4D,
@@ -21,6 +21,7 @@ export function conv2dBackpropFilterIm2col(
   strides: number | [number, number],
   pad: Conv2DBackpropFilterAttrs['pad'],
   dimRoundingMode?: 'floor' | 'round' | 'ceil',
+  maxElements = IM2COL_MAX_ELEMENTS,
 ): tf.Tensor4D {
   return tf.tidy(() => {
     const info = backend_util.computeConv2DInfo(x.shape, filterShape, strides, 1, pad, dimRoundingMode, false, 'channelsLast');
@@ -32,7 +33,7 @@ export function conv2dBackpropFilterIm2col(
     const { top, bottom, left, right } = info.padInfo;
     const k = fh * fw * c;
     const xp = top || bottom || left || right ? tf.pad(x, [[0, 0], [top, bottom], [left, right], [0, 0]]) : x;
-    const perChunk = Math.max(1, Math.floor(IM2COL_MAX_ELEMENTS / Math.max(1, oh * ow * k)));
+    const perChunk = Math.max(1, Math.floor(maxElements / Math.max(1, oh * ow * k)));
     let acc: tf.Tensor2D | null = null; // [o, k]
     for (let n0 = 0; n0 < batchSize; n0 += perChunk) {
       const nb = Math.min(perChunk, batchSize - n0);
