@@ -3,7 +3,8 @@
 // order of operations), cosine similarity, and top-k nearest (nearest first). Rows are row-major
 // Float32Array [n, dim]. The heavy part is a blocked dot-product kernel: four query rows share each
 // candidate row while it is in cache, so a 96k x 768 codebook streams from memory once per four queries.
-// Portable: plain TypeScript.
+// Portable: plain TypeScript, and tfjs-core for the optional matMul engine.
+import * as tf from '@tensorflow/tfjs-core';
 
 /** Sum of squares of each row: [n]. */
 export function squaredNorms(rows: Float32Array, dim: number): Float32Array {
@@ -37,12 +38,13 @@ function rowCount(rows: Float32Array, dim: number, what: string): number {
 }
 
 /**
- * Dot products of query rows [q0, q1) against all candidates, passed to `sink(i, j, dot)` in order of j
- * for each block. Four queries at a time: each candidate row is read once per four queries.
+ * Dot products of query rows [q0, q1) against all candidates, passed to `sink(i, dots)` per query.
+ * Micro-kernel: 4 queries x 2 candidates, 8 accumulators, so each loaded value is used 2-4 times
+ * (about 3x faster than one dot product at a time in V8).
  */
 function dotBlock(
   a: Float32Array, q0: number, q1: number, b: Float32Array, m: number, dim: number,
-  sink: (qi: number, dots: Float64Array | Float32Array, count: number) => void,
+  sink: (qi: number, dots: Float32Array) => void,
   scratch: Float32Array,
 ): void {
   // scratch holds [4, m] dot products for the current group of queries.
@@ -52,22 +54,31 @@ function dotBlock(
     const o1 = g > 1 ? o0 + dim : o0;
     const o2 = g > 2 ? o0 + 2 * dim : o0;
     const o3 = g > 3 ? o0 + 3 * dim : o0;
-    for (let j = 0; j < m; j++) {
+    let j = 0;
+    for (; j + 1 < m; j += 2) {
+      const ob = j * dim;
+      const oc = ob + dim;
+      let s0 = 0, s1 = 0, s2 = 0, s3 = 0, t0 = 0, t1 = 0, t2 = 0, t3 = 0;
+      for (let d = 0; d < dim; d++) {
+        const v = b[ob + d];
+        const w = b[oc + d];
+        const a0 = a[o0 + d], a1 = a[o1 + d], a2 = a[o2 + d], a3 = a[o3 + d];
+        s0 += a0 * v; s1 += a1 * v; s2 += a2 * v; s3 += a3 * v;
+        t0 += a0 * w; t1 += a1 * w; t2 += a2 * w; t3 += a3 * w;
+      }
+      scratch[j] = s0; scratch[m + j] = s1; scratch[2 * m + j] = s2; scratch[3 * m + j] = s3;
+      scratch[j + 1] = t0; scratch[m + j + 1] = t1; scratch[2 * m + j + 1] = t2; scratch[3 * m + j + 1] = t3;
+    }
+    if (j < m) {
       const ob = j * dim;
       let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
       for (let d = 0; d < dim; d++) {
         const v = b[ob + d];
-        s0 += a[o0 + d] * v;
-        s1 += a[o1 + d] * v;
-        s2 += a[o2 + d] * v;
-        s3 += a[o3 + d] * v;
+        s0 += a[o0 + d] * v; s1 += a[o1 + d] * v; s2 += a[o2 + d] * v; s3 += a[o3 + d] * v;
       }
-      scratch[j] = s0;
-      scratch[m + j] = s1;
-      scratch[2 * m + j] = s2;
-      scratch[3 * m + j] = s3;
+      scratch[j] = s0; scratch[m + j] = s1; scratch[2 * m + j] = s2; scratch[3 * m + j] = s3;
     }
-    for (let r = 0; r < g; r++) sink(i + r, scratch.subarray(r * m, (r + 1) * m), m);
+    for (let r = 0; r < g; r++) sink(i + r, scratch.subarray(r * m, (r + 1) * m));
   }
 }
 
@@ -112,9 +123,52 @@ export interface TopKOptions {
   metric?: Metric;
   /** Precomputed squaredNorms(candidates) for sqeuclidean, to reuse across calls. */
   candidateNorms?: Float32Array;
-  /** Queries per block (default 64); memory is 4 x candidates floats regardless. */
+  /** Queries per block (default 64). */
   blockRows?: number;
+  /**
+   * Dot-product engine. 'js': the blocked kernel here (~2-3 GFLOP/s in V8, no backend needed).
+   * 'tfjs': tf.matMul on the active tfjs backend against the candidates transposed once to [dim, m]
+   * (the fast right operand; ~15 GFLOP/s on wasm). 'auto' (default): 'tfjs' when a wasm, tensorflow,
+   * webgl or webgpu backend is already active and the work is large, else 'js'.
+   */
+  engine?: 'auto' | 'js' | 'tfjs';
   onProgress?: (done: number, total: number) => void;
+}
+
+const FAST_BACKENDS = new Set(['wasm', 'tensorflow', 'webgl', 'webgpu']);
+
+function chooseEngine(opt: TopKOptions['engine'], work: number): 'js' | 'tfjs' {
+  if (opt === 'js' || opt === 'tfjs') return opt;
+  // Reading the field does not initialise a backend: only an entry point that chose one makes this true.
+  const active = tf.engine().backendName;
+  return active && FAST_BACKENDS.has(active) && work >= 2e7 ? 'tfjs' : 'js';
+}
+
+/** The last candidates transposed to [dim, m] on the tfjs backend, reused while the same array comes back. */
+let transposed: { source: Float32Array; metric: Metric; backend: string; t: tf.Tensor2D } | null = null;
+function candidatesT(c: Float32Array, source: Float32Array, metric: Metric, m: number, dim: number): tf.Tensor2D {
+  const backend = tf.getBackend();
+  if (transposed && transposed.source === source && transposed.metric === metric && transposed.backend === backend && !transposed.t.isDisposed) return transposed.t;
+  transposed?.t.dispose();
+  // Transposed in JS (blocked), which is far faster than the wasm backend's Transpose at this size.
+  const ct = new Float32Array(m * dim);
+  const B = 64;
+  for (let j0 = 0; j0 < m; j0 += B) {
+    const j1 = Math.min(m, j0 + B);
+    for (let d0 = 0; d0 < dim; d0 += B) {
+      const d1 = Math.min(dim, d0 + B);
+      for (let j = j0; j < j1; j++) for (let d = d0; d < d1; d++) ct[d * m + j] = c[j * dim + d];
+    }
+  }
+  const t = tf.tensor2d(ct, [dim, m]);
+  transposed = { source, metric, backend, t };
+  return t;
+}
+
+/** Frees the transposed candidates kept by the 'tfjs' engine. */
+export function releaseDistanceCache(): void {
+  transposed?.t.dispose();
+  transposed = null;
 }
 
 /**
@@ -141,34 +195,44 @@ export function topK(queries: Float32Array, candidates: Float32Array, dim: numbe
   }
   const indices = new Int32Array(n * k);
   const values = new Float32Array(n * k);
-  // Keep "keys" where smaller is better: the distance, or minus the cosine.
+  // Keys where smaller is better: the distance, or minus the cosine.
   const keys = new Float64Array(k);
   const idx = new Int32Array(k);
-  const scratch = new Float32Array(4 * m);
+  const select = (qi: number, dots: Float32Array): void => {
+    let filled = 0;
+    const qq = qn ? qn[qi] : 0;
+    for (let j = 0; j < m; j++) {
+      // Float32 rounding of each step, as the reference's float32 tensors do.
+      const key = cn ? Math.fround(Math.fround(qq + cn[j]) - Math.fround(2 * dots[j])) : -dots[j];
+      if (filled < k) {
+        let p = filled++;
+        while (p > 0 && keys[p - 1] > key) { keys[p] = keys[p - 1]; idx[p] = idx[p - 1]; p--; }
+        keys[p] = key; idx[p] = j;
+      } else if (key < keys[k - 1]) {
+        let p = k - 1;
+        while (p > 0 && keys[p - 1] > key) { keys[p] = keys[p - 1]; idx[p] = idx[p - 1]; p--; }
+        keys[p] = key; idx[p] = j;
+      }
+    }
+    for (let r = 0; r < k; r++) {
+      indices[qi * k + r] = idx[r];
+      values[qi * k + r] = cn ? keys[r] : -keys[r];
+    }
+  };
   const blockRows = Math.max(4, opts.blockRows ?? 64);
+  const engine = chooseEngine(opts.engine, n * m * dim);
+  const cT = engine === 'tfjs' ? candidatesT(c, candidates, metric, m, dim) : null;
+  const scratch = cT ? null : new Float32Array(4 * m);
   for (let b0 = 0; b0 < n; b0 += blockRows) {
     const b1 = Math.min(n, b0 + blockRows);
-    dotBlock(q, b0, b1, c, m, dim, (qi, dots) => {
-      let filled = 0;
-      const qq = qn ? qn[qi] : 0;
-      for (let j = 0; j < m; j++) {
-        // Float32 rounding of each step, as the reference's float32 tensors do.
-        const key = cn ? Math.fround(Math.fround(qq + cn[j]) - Math.fround(2 * dots[j])) : -dots[j];
-        if (filled < k) {
-          let p = filled++;
-          while (p > 0 && keys[p - 1] > key) { keys[p] = keys[p - 1]; idx[p] = idx[p - 1]; p--; }
-          keys[p] = key; idx[p] = j;
-        } else if (key < keys[k - 1]) {
-          let p = k - 1;
-          while (p > 0 && keys[p - 1] > key) { keys[p] = keys[p - 1]; idx[p] = idx[p - 1]; p--; }
-          keys[p] = key; idx[p] = j;
-        }
-      }
-      for (let r = 0; r < k; r++) {
-        indices[qi * k + r] = idx[r];
-        values[qi * k + r] = cn ? keys[r] : -keys[r];
-      }
-    }, scratch);
+    if (cT) {
+      const prod = tf.tidy(() => tf.matMul(tf.tensor2d(q.subarray(b0 * dim, b1 * dim), [b1 - b0, dim]), cT));
+      const dots = prod.dataSync() as Float32Array;
+      prod.dispose();
+      for (let i = b0; i < b1; i++) select(i, dots.subarray((i - b0) * m, (i - b0 + 1) * m));
+    } else {
+      dotBlock(q, b0, b1, c, m, dim, select, scratch!);
+    }
     opts.onProgress?.(b1, n);
   }
   return { indices, values, k };
