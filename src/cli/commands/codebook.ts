@@ -8,6 +8,7 @@ import { loadCodebook, readManifest } from '../../codebook/package.js';
 import { interpretEmbedding } from '../../codebook/interpret.js';
 import { loadClip } from '../../models/clip/transformers-clip.js';
 import { LlamaCppLLM } from '../../models/llm/llama-cpp.js';
+import { readVocabulary } from '../../models/llm/gguf-vocabulary.js';
 import { createProgress } from '../../util/progress.js';
 import type { KeepRule, Similarity } from '../../codebook/filter.js';
 import type { CandidateStyle } from '../../codebook/render.js';
@@ -154,10 +155,8 @@ export function register(program: Command): void {
         let vocabulary: { hash: string; size: number } | undefined;
         let llmId: string | undefined;
         if (f.llm) {
-          const llm = await LlamaCppLLM.load(f.llm, { vocabOnly: true });
-          vocabulary = await llm.vocabulary();
-          llmId = llm.id;
-          await llm.dispose();
+          vocabulary = await readVocabulary(f.llm);
+          llmId = f.llm;
         }
         const cbk = loadCodebook(f.codebook, { vocabulary, llmId, clip: { id: clip.id, fingerprint: clip.fingerprint, dim: clip.dim } });
         const emb = await clip.embedImages([image]);
