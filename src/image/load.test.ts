@@ -73,6 +73,8 @@ test('generated odd images: RGBA, 16-bit, EXIF orientation, palette BMP', async 
     assert.equal((await sharp(jpg).metadata()).orientation, 6);
     const c = await loadImage(jpg, { name: 'rotated.jpg' });
     assert.deepEqual([c.width, c.height], [20, 40]);
+    const unrotated = await loadImage(jpg, { name: 'rotated.jpg', autoOrient: false });
+    assert.deepEqual([unrotated.width, unrotated.height], [40, 20], 'autoOrient: false keeps the stored orientation');
     // Palette BMP, top-down, 2x2, 8 bits per pixel, palette [black, red].
     const bmp = Buffer.alloc(14 + 40 + 8 + 8);
     bmp.write('BM', 0, 'latin1');

@@ -1,7 +1,8 @@
 // Image decoding (Node edge, sharp/libvips): any format sharp reads (JPEG, PNG, WebP, GIF, TIFF, AVIF,
 // SVG ...) plus BMP (./bmp.ts; sharp's libvips has no BMP loader) -> 8-bit RGB RawImage, so that
 // everything after it is portable.
-// - EXIF orientation is applied (a portrait phone photo comes out portrait).
+// - EXIF orientation is applied (a portrait phone photo comes out portrait). The reference's PIL
+//   `Image.open` ignores it and feeds the sensor's orientation; `autoOrient: false` reproduces that.
 // - Alpha is composited onto WHITE (transparent pixels become white, not black); the reference's PIL
 //   `convert('RGB')` drops alpha instead, which shows whatever colour the transparent pixels hold.
 // - Grayscale, CMYK and 16-bit images are converted to 8-bit sRGB.
@@ -26,6 +27,8 @@ export interface LoadImageOptions {
   shrinkTo?: number;
   /** Name for errors when the input is a Buffer (default "<buffer>"). */
   name?: string;
+  /** Apply EXIF orientation (default true; false = the reference's PIL behaviour). */
+  autoOrient?: boolean;
 }
 
 /** Decodes one image file (or encoded bytes) to 8-bit RGB. */
@@ -53,9 +56,11 @@ export async function loadImage(src: string | Uint8Array, opts: LoadImageOptions
     if (max !== false && meta.width * meta.height > max) {
       throw new Error(`${meta.width}x${meta.height} exceeds the ${max}-pixel limit (raise maxPixels to load it)`);
     }
-    let pipeline = sharp(input, { limitInputPixels: max, failOn: 'error' }).autoOrient();
-    const w = meta.autoOrient?.width ?? meta.width;
-    const h = meta.autoOrient?.height ?? meta.height;
+    const orient = opts.autoOrient ?? true;
+    let pipeline = sharp(input, { limitInputPixels: max, failOn: 'error' });
+    if (orient) pipeline = pipeline.autoOrient();
+    const w = orient ? (meta.autoOrient?.width ?? meta.width) : meta.width;
+    const h = orient ? (meta.autoOrient?.height ?? meta.height) : meta.height;
     if (opts.shrinkTo && Math.min(w, h) > 4 * opts.shrinkTo) {
       const target = 2 * opts.shrinkTo;
       pipeline = pipeline.resize(w <= h ? { width: target, kernel: 'cubic' } : { height: target, kernel: 'cubic' });
