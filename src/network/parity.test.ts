@@ -1,0 +1,19 @@
+// Reference parity inside the test suite (the same check as `npm run parity`), on the default backend.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { readSafetensors } from '../io/files.js';
+import { initBackend } from '../engine/backend.js';
+import { runParity } from './parity.js';
+
+const PARITY = new URL('../../../shared/parity/v2l_reference_parity.safetensors', import.meta.url).pathname;
+
+test('network reproduces every outputs/* and grads/* entry of the PyTorch reference', { skip: !existsSync(PARITY) && `reference parity file absent (${PARITY})` }, async () => {
+  const backend = await initBackend();
+  const file = readSafetensors(PARITY);
+  const results = runParity(file);
+  const expected = [...file.tensors.keys()].filter((k) => k.startsWith('outputs/') || k.startsWith('grads/'));
+  assert.equal(results.length, expected.length, 'one result per outputs/* and grads/* entry');
+  const failed = results.filter((r) => !r.ok);
+  assert.deepEqual(failed, [], `on ${backend}: ${failed.map((r) => `${r.name} error ${r.max_abs_error} > ${r.tolerance}${r.note ? ` (${r.note})` : ''}`).join('; ')}`);
+});
