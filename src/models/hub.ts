@@ -123,7 +123,7 @@ export interface PullResult {
 
 function manualHint(preset: Preset, dir: string, endpoint: string): string {
   return `Where this machine has no internet access, download on another machine from ${endpoint}/${preset.repo}/tree/${preset.revision} ` +
-    `the files ${preset.files.join(', ')} and copy them into ${dir}/ (same relative paths); ` +
+    `the files ${preset.files.join(', ')} and copy them into ${dir}/ (same relative paths), then run the pull again to mark the folder complete; ` +
     `or point HF_ENDPOINT (or --endpoint) at a reachable mirror.`;
 }
 

@@ -1,0 +1,84 @@
+// `v2l clip embed --model <dir> <image|text>…`: CLIP embeddings from the command line. An argument is an
+// image when it is an existing file with an image extension, otherwise text.
+import type { Command } from 'commander';
+import { existsSync, statSync } from 'node:fs';
+import { loadClip, isImagePath } from '../../models/clip/transformers-clip.js';
+import { embedWithTemplates, IMAGENET_TEMPLATES } from '../../models/clip/templates.js';
+import { resolveModelPath } from '../../models/hub.js';
+
+function int(name: string, min: number): (v: string) => number {
+  return (v) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer >= ${min} (got "${v}")`);
+    return n;
+  };
+}
+
+interface EmbedFlags {
+  model: string;
+  batchSize: number;
+  threads?: number;
+  values: number;
+  full?: boolean;
+  templates?: boolean;
+}
+
+function isImageArg(a: string): boolean {
+  return isImagePath(a) && existsSync(a) && statSync(a).isFile();
+}
+
+export function register(program: Command): void {
+  const clip = program.command('clip').description('the frozen CLIP (ONNX, through @huggingface/transformers)');
+  clip
+    .command('embed <inputs...>')
+    .description('embed images (existing image files) and texts (anything else); prints JSON, one entry per input')
+    .requiredOption('--model <dir>', 'CLIP folder in the Hugging Face ONNX layout, or a cached preset name (v2l models list)')
+    .option('--batch-size <n>', 'inputs per model call', int('batch-size', 1), 32)
+    .option('--threads <n>', 'onnxruntime threads', int('threads', 1))
+    .option('--values <n>', 'leading values to print per embedding', int('values', 0), 8)
+    .option('--full', 'print whole embeddings')
+    .option('--templates', 'texts: the 80-template ImageNet ensemble (mean of normalised template embeddings) instead of the bare text')
+    .action(async (inputs: string[], f: EmbedFlags) => {
+      const model = await loadClip(resolveModelPath(f.model), { batchSize: f.batchSize, threads: f.threads });
+      try {
+        if (model.isStandIn) console.error(`warning: ${model.id} is a STAND-IN CLIP (random weights): these embeddings carry no meaning`);
+        const kinds = inputs.map((a) => (isImageArg(a) ? 'image' : 'text'));
+        const images = inputs.filter((_, i) => kinds[i] === 'image');
+        const texts = inputs.filter((_, i) => kinds[i] === 'text');
+        const t0 = performance.now();
+        const ie = images.length ? await model.embedImages(images) : new Float32Array();
+        const t1 = performance.now();
+        const te = texts.length ? (f.templates ? await embedWithTemplates(model, texts, IMAGENET_TEMPLATES) : await model.embedTexts(texts)) : new Float32Array();
+        const t2 = performance.now();
+        const D = model.dim;
+        let ii = 0;
+        let ti = 0;
+        const embeddings = inputs.map((input, i) => {
+          const src = kinds[i] === 'image' ? ie : te;
+          const row = kinds[i] === 'image' ? ii++ : ti++;
+          const v = src.subarray(row * D, (row + 1) * D);
+          let ss = 0;
+          for (const x of v) ss += x * x;
+          const round = (x: number) => Number(x.toFixed(6));
+          return {
+            input, kind: kinds[i] === 'text' && f.templates ? 'text (80-template ensemble)' : kinds[i], dims: D, norm: round(Math.sqrt(ss)),
+            values: Array.from(f.full ? v : v.subarray(0, f.values), round),
+          };
+        });
+        const out = {
+          model: model.id,
+          standIn: model.isStandIn,
+          ...(model.isStandIn ? { warning: 'stand-in CLIP: random weights, no semantics' } : {}),
+          fingerprint: model.fingerprint,
+          timing: {
+            ...(images.length ? { imagesPerSecond: Number((images.length / ((t1 - t0) / 1000)).toFixed(2)) } : {}),
+            ...(texts.length ? { textsPerSecond: Number((texts.length / ((t2 - t1) / 1000)).toFixed(2)) } : {}),
+          },
+          embeddings,
+        };
+        console.log(JSON.stringify(out, null, 2));
+      } finally {
+        await model.dispose();
+      }
+    });
+}
