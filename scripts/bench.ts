@@ -9,6 +9,10 @@ const benches: Record<string, [string, string]> = {
   tokenize: ['../src/tokenizer/bench.js', 'benchTokenize'],
   train: ['../src/train/bench.js', 'benchTrain'],
   engine: ['../src/engine/bench.js', 'benchEngine'],
+  network: ['../src/network/bench.js', 'benchNetwork'],
+  llm: ['../src/models/llm/bench.js', 'benchLlm'],
+  io: ['../src/io/bench.js', 'benchIo'],
+  image: ['../src/image/bench.js', 'benchImage'],
 };
 
 async function run(): Promise<void> {
