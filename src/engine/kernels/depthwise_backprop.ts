@@ -13,7 +13,7 @@ import type {
   KernelConfig,
 } from '@tensorflow/tfjs-core';
 import { compositeKernel, pair } from './composite.js';
-import { dilate, padOrCrop } from './conv2d_backprop_input.js';
+import { dilate, padOrCrop } from './spatial.js';
 
 function assertNoDilation(kernel: string, dilations: number | [number, number]): void {
   const [dh, dw] = pair(dilations ?? 1);
