@@ -1,6 +1,6 @@
 // `<out>/metrics.jsonl`: one JSON object per logged step (training records carry `loss`, `rec_loss`,
 // `vq_loss`, `lr`, ...; validation records carry `val_rec_loss`). Appended line by line so a killed run
-// keeps everything it logged; on resume, records at or after the resumed step are dropped first so the
+// keeps everything it logged; on resume, records after the resumed step are dropped first so the
 // file reads as one uninterrupted run.
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { writeFileAtomic } from '../util/atomic.js';
@@ -14,10 +14,10 @@ export class MetricsLog {
     appendFileSync(this.path, JSON.stringify(rec) + '\n');
   }
 
-  /** Keeps only the records of steps before `step` (used when resuming from a checkpoint at `step`). */
-  truncateFrom(step: number): void {
+  /** Keeps only the records of steps up to `step` (resuming from a checkpoint at `step`; -1 empties it). */
+  truncateAfter(step: number): void {
     if (!existsSync(this.path)) return;
-    const kept = readMetrics(this.path).filter((r) => r.step < step);
+    const kept = readMetrics(this.path).filter((r) => r.step <= step);
     writeFileAtomic(this.path, kept.map((r) => JSON.stringify(r) + '\n').join(''));
   }
 }

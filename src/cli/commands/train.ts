@@ -1,0 +1,202 @@
+// `v2l train` (training the tokenizer network, src/train/) and `v2l plot <out>` (its loss curves).
+import type { Command } from 'commander';
+import { join, resolve } from 'node:path';
+import { initBackend } from '../../engine/backend.js';
+import { train } from '../../train/loop.js';
+import { readMetrics } from '../../train/metrics.js';
+import { plotLossCurves } from '../../train/plot.js';
+import { PRESETS } from '../../train/presets.js';
+import { prepareTraining, type TrainSettings } from '../../train/setup.js';
+import { createProgress } from '../../util/progress.js';
+
+function int(name: string, min: number): (v: string) => number {
+  return (v) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer >= ${min} (got "${v}")`);
+    return n;
+  };
+}
+
+function num(name: string): (v: string) => number {
+  return (v) => {
+    const n = Number(v);
+    if (!Number.isFinite(n)) throw new Error(`--${name} must be a number (got "${v}")`);
+    return n;
+  };
+}
+
+function intList(name: string): (v: string) => number[] {
+  return (v) => {
+    const xs = v.split(',').filter((s) => s.trim() !== '').map(Number);
+    if (xs.some((x) => !Number.isInteger(x) || x <= 0)) throw new Error(`--${name} must be a comma-separated list of positive integers (got "${v}")`);
+    return xs;
+  };
+}
+
+function oneOf<T extends string>(name: string, values: readonly T[]): (v: string) => T {
+  return (v) => {
+    if (!(values as readonly string[]).includes(v)) throw new Error(`--${name} must be one of ${values.join(', ')} (got "${v}")`);
+    return v as T;
+  };
+}
+
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+interface Flags {
+  preset: string;
+  data: string[];
+  valData?: string[];
+  valFraction?: number;
+  valImages?: number;
+  out: string;
+  steps?: number;
+  stopAfter?: number;
+  batchSize?: number;
+  imageSize?: number;
+  preprocess?: 'simple' | 'reference';
+  seed?: number;
+  ch?: number;
+  chMult?: number[];
+  numResBlocks?: number;
+  zChannels?: number;
+  attnResolutions?: number[];
+  crossAttnDimHead?: number;
+  discLayers?: number;
+  discNdf?: number;
+  localRows?: number;
+  globalRows?: number;
+  globalTokens?: number;
+  recLoss?: 'l1' | 'l2';
+  codebookWeight?: number;
+  perceptualWeight?: number;
+  discWeight?: number;
+  discStart?: number;
+  discFactor?: number;
+  lr?: number;
+  discLr?: number;
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  warmupSteps?: number;
+  minLr?: number;
+  clipGrad?: number;
+  checkpointEvery?: number;
+  keepLast?: number;
+  valEvery?: number;
+  workers?: number;
+  clip?: string;
+  clipCache?: string;
+  codebook?: string;
+  lpips?: string;
+  lpipsBackbone?: 'vgg' | 'alex';
+  lpipsHeads?: string;
+  resume?: string | true;
+  prefetch?: number;
+  quiet?: boolean;
+}
+
+function defined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+export function register(program: Command): void {
+  program
+    .command('train')
+    .description('train the V2L tokenizer network (encoder, projector, decoder; codebooks and CLIP frozen) on images')
+    .option('--preset <name>', `starting settings: ${Object.entries(PRESETS).map(([k, p]) => `${k} (${p().description})`).join('; ')}`, 'small')
+    .option('--data <path>', 'training images: a folder (recursive) or a list file of paths; repeatable', collect, [])
+    .option('--val-data <path>', 'validation images (folder or list file; repeatable); default: a seeded split of --data', collect)
+    .option('--val-fraction <f>', 'share of --data held out for validation when --val-data is absent (default 0.02)', num('val-fraction'))
+    .option('--val-images <n>', 'validation images scored at each validation (default 64)', int('val-images', 1))
+    .requiredOption('--out <dir>', 'run folder: checkpoints/, metrics.jsonl, loss-curves.png, samples/')
+    .option('--steps <n>', 'total training steps (the learning-rate schedule spans them)', int('steps', 1))
+    .option('--stop-after <n>', 'stop with a checkpoint after n steps (continue later with --resume)', int('stop-after', 1))
+    .option('--batch-size <n>', 'images per step (all workers together)', int('batch-size', 1))
+    .option('--image-size <px>', 'training resolution', int('image-size', 8))
+    .option('--preprocess <mode>', 'simple (short side, centre crop) | reference (CLIP 224 crop, then bilinear)', oneOf('preprocess', ['simple', 'reference'] as const))
+    .option('--seed <n>', 'seed of initialisation, data order and validation split (default 0)', int('seed', 0))
+    .option('--ch <n>', 'network base width', int('ch', 1))
+    .option('--ch-mult <list>', 'width multipliers per level, e.g. 1,2,2,4', intList('ch-mult'))
+    .option('--num-res-blocks <n>', 'ResnetBlocks per encoder level', int('num-res-blocks', 1))
+    .option('--z-channels <n>', 'encoder output channels', int('z-channels', 1))
+    .option('--attn-resolutions <list>', 'resolutions with self-attention blocks', intList('attn-resolutions'))
+    .option('--cross-attn-dim-head <n>', 'decoder cross-attention width per head', int('cross-attn-dim-head', 1))
+    .option('--disc-layers <n>', 'PatchGAN conv layers', int('disc-layers', 1))
+    .option('--disc-ndf <n>', 'PatchGAN base filters', int('disc-ndf', 1))
+    .option('--local-rows <n>', 'rows of the random stand-in local codebook (without --codebook)', int('local-rows', 1))
+    .option('--global-rows <n>', 'rows of the random stand-in global codebook (without --codebook)', int('global-rows', 1))
+    .option('--global-tokens <k>', 'global tokens per image fed to the decoder (reference 5)', int('global-tokens', 1))
+    .option('--rec-loss <kind>', 'l1 (reference) | l2 (paper)', oneOf('rec-loss', ['l1', 'l2'] as const))
+    .option('--codebook-weight <w>', 'weight of the VQ loss (reference 1.0)', num('codebook-weight'))
+    .option('--perceptual-weight <w>', 'weight of LPIPS (reference 0.1)', num('perceptual-weight'))
+    .option('--disc-weight <w>', 'factor on the adaptive GAN weight (reference 0.75)', num('disc-weight'))
+    .option('--disc-start <step>', 'first step with the GAN terms (reference 10000)', int('disc-start', 0))
+    .option('--disc-factor <f>', 'GAN factor once started (reference 1.0)', num('disc-factor'))
+    .option('--lr <lr>', 'peak learning rate (reference 4.5e-4)', num('lr'))
+    .option('--disc-lr <lr>', 'discriminator peak learning rate', num('disc-lr'))
+    .option('--beta1 <b>', 'Adam beta1 (reference 0.5)', num('beta1'))
+    .option('--beta2 <b>', 'Adam beta2 (reference 0.9)', num('beta2'))
+    .option('--eps <e>', 'Adam eps (reference 1e-7)', num('eps'))
+    .option('--warmup-steps <n>', 'linear warm-up steps (default: 5% of --steps)', int('warmup-steps', 0))
+    .option('--min-lr <lr>', 'floor of the cosine decay (default 0)', num('min-lr'))
+    .option('--clip-grad <norm>', 'clip each optimiser\'s global gradient norm (0: off)', num('clip-grad'))
+    .option('--checkpoint-every <n>', 'checkpoint interval in steps', int('checkpoint-every', 0))
+    .option('--keep-last <k>', 'checkpoints kept (default 3; 0 keeps all)', int('keep-last', 0))
+    .option('--val-every <n>', 'validation interval in steps (0: never)', int('val-every', 0))
+    .option('--workers <n>', 'data-parallel worker threads, one per core (default 1)', int('workers', 1))
+    .option('--clip <dir>', 'CLIP model folder (Hugging Face ONNX layout) for the global tokens, or "stand-in" (default: the generated stand-in)')
+    .option('--clip-cache <dir>', 'where CLIP image embeddings are cached (default <out>/clip-cache)')
+    .option('--codebook <dir>', 'codebook package (v2l codebook build); default: random stand-in codebooks')
+    .option('--lpips <file>', 'LPIPS backbone weights (torchvision vgg16/alexnet state dict, .pth or .safetensors), or "stand-in"; default: no perceptual loss')
+    .option('--lpips-backbone <name>', 'vgg | alex (default vgg)', oneOf('lpips-backbone', ['vgg', 'alex'] as const))
+    .option('--lpips-heads <file>', 'LPIPS v0.1 linear heads (.pth or .json)')
+    .option('--resume [checkpoint]', 'continue from a checkpoint file, or from the newest in --out')
+    .option('--prefetch <n>', 'batches decoded ahead (default 2)', int('prefetch', 0))
+    .option('--quiet', 'no progress output')
+    .action(async (f: Flags) => {
+      const backend = await initBackend();
+      const settings: TrainSettings = {
+        preset: f.preset, data: f.data, valData: f.valData, valFraction: f.valFraction, valImages: f.valImages, out: f.out,
+        steps: f.steps, stopAfter: f.stopAfter, batchSize: f.batchSize, imageSize: f.imageSize, preprocess: f.preprocess, seed: f.seed,
+        network: defined({ ch: f.ch, chMult: f.chMult, numResBlocks: f.numResBlocks, zChannels: f.zChannels, attnResolutions: f.attnResolutions, crossAttnDimHead: f.crossAttnDimHead, discLayers: f.discLayers, discNdf: f.discNdf, nLocal: f.localRows, nGlobal: f.globalRows }),
+        loss: defined({ recLoss: f.recLoss, codebookWeight: f.codebookWeight, perceptualWeight: f.perceptualWeight, discWeight: f.discWeight, discStart: f.discStart, discFactor: f.discFactor, kGlobal: f.globalTokens }),
+        optim: defined({ lr: f.lr, discLr: f.discLr, beta1: f.beta1, beta2: f.beta2, eps: f.eps, warmupSteps: f.warmupSteps, minLr: f.minLr, clipGrad: f.clipGrad }),
+        checkpointEvery: f.checkpointEvery, keepLast: f.keepLast, valEvery: f.valEvery, workers: f.workers,
+        clip: f.clip, clipCache: f.clipCache, codebook: f.codebook, lpips: f.lpips, lpipsBackbone: f.lpipsBackbone, lpipsHeads: f.lpipsHeads,
+        resume: f.resume, backend, prefetch: f.prefetch,
+      };
+      const say = (l: string) => { if (!f.quiet) process.stderr.write(l + '\n'); };
+      const run = await prepareTraining(settings);
+      for (const n of run.notes) say(n);
+      say(`backend: ${backend}; workers: ${run.options.workers}; steps: ${run.options.steps}; batch: ${run.options.batchSize}; ${run.options.imageSize} px`);
+      let stop = false;
+      const onSignal = () => {
+        if (stop) process.exit(130);
+        stop = true;
+        say('\nstopping after this step (checkpoint follows); press Ctrl-C again to abort at once');
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+      try {
+        const r = await train({ ...run.options, progress: createProgress({ quiet: f.quiet }), log: say, shouldStop: () => stop });
+        const v = r.firstValRecLoss !== null && r.lastValRecLoss !== null ? `; val_rec_loss ${r.firstValRecLoss.toFixed(4)} -> ${r.lastValRecLoss.toFixed(4)}` : '';
+        process.stdout.write(`trained to step ${r.step} (${r.imagesPerSecond.toFixed(2)} images/s)${v}\ncheckpoint: ${r.checkpoint}\nloss curves: ${r.curves}\n`);
+      } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+        await run.clip.dispose();
+      }
+    });
+
+  program
+    .command('plot <out>')
+    .description('draw the loss curves of a training run (<out>/metrics.jsonl) as <out>/loss-curves.png')
+    .option('--output <png>', 'where to write the PNG (default <out>/loss-curves.png)')
+    .action(async (out: string, f: { output?: string }) => {
+      const path = f.output ?? join(out, 'loss-curves.png');
+      const records = readMetrics(join(out, 'metrics.jsonl'));
+      if (!records.length) throw new Error(`${join(out, 'metrics.jsonl')} has no records`);
+      await plotLossCurves(records, path, `v2l train (${resolve(out)})`);
+      process.stdout.write(`${path}\n`);
+    });
+}

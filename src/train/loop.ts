@@ -1,0 +1,258 @@
+// The trainer: data and CLIP embeddings in, checkpoints, metrics, loss curves and reconstruction grids
+// out. Each iteration takes the batch of its step (a pure function of seed and step), runs one
+// data-parallel step, logs, and at fixed intervals validates (val_rec_loss, a grid of originals above
+// their reconstructions) and checkpoints. `resume` restores weights, optimiser moments and step from a
+// checkpoint, after which the run continues with exactly the numbers an uninterrupted run would use.
+import * as tf from '@tensorflow/tfjs-core';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { HostTensor } from '../io/dtypes.js';
+import { loadImage } from '../image/load.js';
+import { preprocessOne, type PreprocessMode } from '../image/preprocess.js';
+import { fromNCHW, savePng, sideBySide } from '../image/save.js';
+import type { ClipModel } from '../models/clip/types.js';
+import type { V2LConfig } from '../network/config.js';
+import { V2LNetwork } from '../network/v2l-model.js';
+import { writeJsonAtomic } from '../util/atomic.js';
+import type { ProgressReporter } from '../util/progress.js';
+import { loadCheckpoint, resolveCheckpoint, saveCheckpoint } from './checkpoint.js';
+import { ClipEmbeddingCache } from './clip-cache.js';
+import { BatchSampler, PrefetchLoader, type DecodeImage } from './data.js';
+import { loadLpips, type LoadLpipsOptions } from './lpips-files.js';
+import { MetricsLog, readMetrics } from './metrics.js';
+import { LocalRunner, ParallelRunner, type StepRunner } from './parallel.js';
+import { plotLossCurves } from './plot.js';
+import { Replica, type LossConfig, type OptimConfig } from './replica.js';
+import { reconstructionLoss } from './losses.js';
+
+export interface TrainOptions {
+  out: string;
+  trainFiles: string[];
+  valFiles: string[];
+  /** Total steps (the schedule spans them). */
+  steps: number;
+  /** Stop (with a checkpoint) once this many steps are done, e.g. to split a run; default `steps`. */
+  stopAfter?: number;
+  batchSize: number;
+  imageSize: number;
+  preprocess: PreprocessMode;
+  network: V2LConfig;
+  seed: number;
+  loss: LossConfig;
+  optim: OptimConfig;
+  checkpointEvery: number;
+  keepLast: number;
+  valEvery: number;
+  /** At most this many validation images are scored (default all). */
+  valImages?: number;
+  /** Images in the reconstruction grid (default 8). */
+  sampleImages?: number;
+  workers: number;
+  clip: ClipModel;
+  clipCacheDir: string;
+  /** Frozen codebooks (reference state-dict keys); absent: the network's seeded random stand-in rows. */
+  codebook?: { local: HostTensor; global: HostTensor; source: string };
+  lpips: LoadLpipsOptions | null;
+  /** A checkpoint file or run folder to continue from (true: this run's own `out`). */
+  resume?: string | true;
+  backend: string;
+  prefetch?: number;
+  progress?: ProgressReporter;
+  log?: (line: string) => void;
+  /** Checked after every step; returning true stops the run with a checkpoint (SIGINT handling). */
+  shouldStop?: () => boolean;
+}
+
+export interface TrainResult {
+  step: number;
+  checkpoint: string;
+  firstValRecLoss: number | null;
+  lastValRecLoss: number | null;
+  imagesPerSecond: number;
+  curves: string;
+}
+
+/** Identity of the training file list (order included): a resumed run must see the same data. */
+export function dataFingerprint(files: readonly string[]): string {
+  return createHash('sha256').update(files.join('\n')).digest('hex').slice(0, 16);
+}
+
+export function makeDecoder(imageSize: number, mode: PreprocessMode): DecodeImage {
+  const shrinkTo = mode === 'reference' ? 224 : imageSize;
+  return async (path) => preprocessOne(await loadImage(path, { shrinkTo }), { size: imageSize, mode });
+}
+
+function gatherRows(all: Float32Array, dim: number, idx: readonly number[]): Float32Array {
+  const out = new Float32Array(idx.length * dim);
+  idx.forEach((r, k) => out.set(all.subarray(r * dim, (r + 1) * dim), k * dim));
+  return out;
+}
+
+function sameConfig(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+export async function train(o: TrainOptions): Promise<TrainResult> {
+  const log = o.log ?? (() => {});
+  const stopAfter = Math.min(o.stopAfter ?? o.steps, o.steps);
+  mkdirSync(o.out, { recursive: true });
+  if (o.trainFiles.length < o.batchSize) throw new Error(`training data: ${o.trainFiles.length} images are fewer than one batch of ${o.batchSize}`);
+  if (o.batchSize < o.workers) throw new Error(`--batch-size ${o.batchSize} is smaller than --workers ${o.workers}`);
+  if (o.clip.dim !== o.network.embedDim) throw new Error(`CLIP ${o.clip.id} gives ${o.clip.dim}-d embeddings, the network's embedding width is ${o.network.embedDim}`);
+
+  // Frozen CLIP embeddings, once (cached on disk across runs).
+  const cache = new ClipEmbeddingCache(o.clipCacheDir, o.clip);
+  const onProgress = o.progress ? (e: Parameters<ProgressReporter['update']>[0]) => o.progress!.update(e) : undefined;
+  const trainClip = await cache.embedFiles(o.trainFiles, { onProgress });
+  const valFiles = o.valFiles.slice(0, o.valImages ?? o.valFiles.length);
+  const valClip = valFiles.length ? await cache.embedFiles(valFiles, { onProgress }) : new Float32Array(0);
+  o.progress?.stop();
+  const dim = o.clip.dim;
+
+  // The model: seeded init, codebooks, then (on resume) the checkpoint.
+  const net = new V2LNetwork(o.network, { seed: o.seed });
+  if (o.codebook) net.setCodebooks({ local: o.codebook.local, global: o.codebook.global });
+  const lpips = o.lpips ? await loadLpips(o.lpips) : null;
+  const replica = new Replica(net, lpips, o.loss, o.optim);
+  const fingerprint = dataFingerprint(o.trainFiles);
+  let start = 0;
+  const metrics = new MetricsLog(join(o.out, 'metrics.jsonl'));
+  if (o.resume) {
+    const path = resolveCheckpoint(o.resume === true ? o.out : o.resume);
+    if (!path) throw new Error(`--resume: no checkpoint in ${o.resume === true ? o.out : o.resume}`);
+    const ck = loadCheckpoint(path);
+    const saved = ck.extra as { data?: string; seed?: number; batchSize?: number; workers?: number; steps?: number; optimizerSteps?: { gen: number; disc: number } };
+    if (!sameConfig(ck.config, net.config)) throw new Error(`${path}: saved for another network configuration (${JSON.stringify(ck.config)}), this run builds ${JSON.stringify(net.config)}`);
+    if (saved.data !== fingerprint) throw new Error(`${path}: saved for another training file list (${saved.data}, now ${fingerprint}); a resumed run must see the same data`);
+    if (saved.seed !== o.seed || saved.batchSize !== o.batchSize) throw new Error(`${path}: saved with --seed ${saved.seed} --batch-size ${saved.batchSize}; resume with the same values (now ${o.seed}, ${o.batchSize})`);
+    if (saved.steps !== undefined && saved.steps !== o.steps) log(`note: the checkpoint's run had --steps ${saved.steps}; the learning-rate schedule now spans ${o.steps}`);
+    if (saved.workers !== undefined && saved.workers !== o.workers) log(`note: the checkpoint was written with ${saved.workers} worker(s), this run uses ${o.workers}: same result in expectation, not bit for bit`);
+    net.loadStateDict(ck.model);
+    replica.loadOptimizerState(ck.optimizer, saved.optimizerSteps ?? { gen: ck.step, disc: ck.step }, path);
+    start = ck.step;
+    metrics.truncateAfter(start);
+    log(`resumed from ${path} at step ${start}`);
+  } else if (existsSync(metrics.path)) {
+    metrics.truncateAfter(-1);
+  }
+
+  const runner: StepRunner = o.workers > 1
+    ? await ParallelRunner.create(replica, {
+      backend: o.backend, network: o.network, seed: o.seed, loss: o.loss, optim: o.optim, lpips: o.lpips, imageSize: o.imageSize,
+      model: [...net.stateDict()], optimizer: [...replica.optimizerState().tensors], optimizerSteps: replica.optimizerState().steps,
+    }, o.workers)
+    : new LocalRunner(replica, o.imageSize);
+
+  const sampler = new BatchSampler(o.trainFiles.length, o.batchSize, o.seed);
+  const decode = makeDecoder(o.imageSize, o.preprocess);
+  const loader = new PrefetchLoader(o.trainFiles, sampler, decode, o.imageSize, o.prefetch ?? 2);
+  const valImages = valFiles.length ? await loadAll(valFiles, decode, o.imageSize) : null;
+
+  const checkpoint = (step: number): string => {
+    const opt = replica.optimizerState();
+    return saveCheckpoint(o.out, {
+      step,
+      extra: { seed: o.seed, data: fingerprint, dataRng: sampler.rngStateAt(step), epoch: sampler.epochOf(step), batchSize: o.batchSize, workers: o.workers, steps: o.steps, optimizerSteps: opt.steps, backend: o.backend, loss: o.loss, optim: o.optim, imageSize: o.imageSize, preprocess: o.preprocess },
+    }, net.stateDict(), opt.tensors, net.config, o.keepLast);
+  };
+
+  const validate = async (step: number): Promise<number | null> => {
+    if (!valImages) return null;
+    const n = valFiles.length;
+    const bs = o.batchSize;
+    const per = 3 * o.imageSize * o.imageSize;
+    let sum = 0;
+    let vqSum = 0;
+    let grid = null as Float32Array | null;
+    const nGrid = Math.min(o.sampleImages ?? 8, n);
+    for (let i = 0; i < n; i += bs) {
+      const m = Math.min(bs, n - i);
+      let rec = 0;
+      let vq = 0;
+      let recon: Float32Array | null = null;
+      tf.tidy(() => {
+        const x = tf.tensor4d(valImages.subarray(i * per, (i + m) * per), [m, 3, o.imageSize, o.imageSize]);
+        const c = tf.tensor2d(valClip.subarray(i * dim, (i + m) * dim), [m, dim]);
+        const out = net.forward(x, c, o.loss.kGlobal);
+        rec = reconstructionLoss(x, out.reconstruction, o.loss.recLoss).dataSync()[0];
+        vq = out.vqLoss.dataSync()[0];
+        if (i === 0) recon = out.reconstruction.dataSync() as Float32Array;
+      });
+      sum += rec * m;
+      vqSum += vq * m;
+      if (recon !== null) grid = recon as Float32Array;
+    }
+    const valRec = sum / n;
+    metrics.append({ step, val_rec_loss: valRec, val_vq_loss: vqSum / n });
+    if (grid) {
+      const originals = fromNCHW(valImages.subarray(0, nGrid * per), [nGrid, 3, o.imageSize, o.imageSize]);
+      const recons = fromNCHW(grid.subarray(0, nGrid * per), [nGrid, 3, o.imageSize, o.imageSize]);
+      await savePng(join(o.out, 'samples', `step-${String(step).padStart(7, '0')}.png`), sideBySide([...originals, ...recons], { columns: nGrid }));
+    }
+    return valRec;
+  };
+
+  writeJsonAtomic(join(o.out, 'run.json'), {
+    network: net.config, imageSize: o.imageSize, preprocess: o.preprocess, batchSize: o.batchSize, steps: o.steps, seed: o.seed,
+    loss: o.loss, optim: o.optim, workers: o.workers, backend: o.backend,
+    clip: { id: o.clip.id, fingerprint: o.clip.fingerprint, standIn: o.clip.isStandIn },
+    codebook: o.codebook?.source ?? 'random stand-in codebooks (seeded; not an LLM vocabulary)',
+    lpips: o.lpips ? { backbone: o.lpips.backbone, weights: o.lpips.backboneWeights, heads: o.lpips.heads, standIn: o.lpips.backboneWeights === 'stand-in' } : null,
+    trainImages: o.trainFiles.length, valImages: valFiles.length, data: fingerprint,
+  });
+
+  let lastCkpt = '';
+  let firstVal: number | null = null;
+  let lastVal: number | null = null;
+  if (start === 0 && o.valEvery > 0) firstVal = lastVal = await validate(0);
+  const t0 = Date.now();
+  let images = 0;
+  let step = start;
+  try {
+    while (step < stopAfter) {
+      const batch = await loader.get(step, stopAfter);
+      const clip = gatherRows(trainClip, dim, batch.indices);
+      const r = await runner.step(batch.images, clip, batch.indices.length, step);
+      step++;
+      images += batch.indices.length;
+      const ips = images / Math.max(1e-3, (Date.now() - t0) / 1000);
+      metrics.append({ step, ...r.terms, lr: r.lr, ...(r.gradNorm !== undefined ? { grad_norm: r.gradNorm } : {}), images_per_s: ips });
+      o.progress?.update({ stage: 'train', done: step, total: stopAfter, info: { loss: r.terms.loss, rec: r.terms.rec_loss, vq: r.terms.vq_loss, ...(r.terms.g_loss !== undefined ? { g: r.terms.g_loss, d: r.terms.d_loss } : {}), lr: r.lr, 'img/s': ips.toFixed(1) } });
+      const stopping = o.shouldStop?.() ?? false;
+      if (o.valEvery > 0 && (step % o.valEvery === 0 || step === o.steps)) {
+        const v = await validate(step);
+        if (firstVal === null) firstVal = v;
+        lastVal = v;
+      }
+      if ((o.checkpointEvery > 0 && step % o.checkpointEvery === 0) || step === stopAfter || stopping) lastCkpt = checkpoint(step);
+      if (stopping) {
+        log(`stopped at step ${step}; continue with --resume`);
+        break;
+      }
+    }
+  } finally {
+    o.progress?.stop();
+    await runner.close();
+  }
+  if (!lastCkpt) lastCkpt = resolveCheckpoint(o.out) ?? checkpoint(step);
+  const curves = join(o.out, 'loss-curves.png');
+  await plotLossCurves(readMetrics(metrics.path), curves, `v2l train (${o.out})`);
+  const ips = images / Math.max(1e-3, (Date.now() - t0) / 1000);
+  replica.dispose();
+  lpips?.dispose();
+  net.dispose();
+  if (firstVal === null) {
+    const vals = readMetrics(metrics.path).filter((r) => typeof r.val_rec_loss === 'number');
+    if (vals.length) firstVal = vals[0].val_rec_loss as number;
+  }
+  return { step, checkpoint: lastCkpt, firstValRecLoss: firstVal, lastValRecLoss: lastVal, imagesPerSecond: ips, curves };
+}
+
+async function loadAll(files: readonly string[], decode: DecodeImage, size: number): Promise<Float32Array> {
+  const per = 3 * size * size;
+  const out = new Float32Array(files.length * per);
+  const chw = await Promise.all(files.map((f) => decode(f)));
+  chw.forEach((a, i) => out.set(a, i * per));
+  return out;
+}

@@ -1,0 +1,161 @@
+// From user settings (a preset plus overrides, paths) to the trainer's options: the data split, the CLIP
+// (a user's model folder, or the generated STAND-IN), the codebooks (a codebook package, or random
+// stand-in rows), LPIPS (user backbone weights, or the STAND-IN backbone). Everything that is a stand-in
+// is reported as such through `notes`. Node edge.
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
+import { loadCodebook } from '../codebook/package.js';
+import type { PreprocessMode } from '../image/preprocess.js';
+import { writeStandInClip } from '../models/clip/stand-in.js';
+import { loadClip } from '../models/clip/transformers-clip.js';
+import type { ClipModel } from '../models/clip/types.js';
+import { validateConfig, type V2LConfig } from '../network/config.js';
+import { listImages, splitValidation } from './data.js';
+import type { LoadLpipsOptions } from './lpips-files.js';
+import type { LpipsBackbone } from './lpips.js';
+import type { TrainOptions } from './loop.js';
+import { getPreset } from './presets.js';
+import type { LossConfig, OptimConfig } from './replica.js';
+
+export interface TrainSettings {
+  preset: string;
+  data: string[];
+  valData?: string[];
+  valFraction?: number;
+  valImages?: number;
+  out: string;
+  steps?: number;
+  stopAfter?: number;
+  batchSize?: number;
+  imageSize?: number;
+  preprocess?: PreprocessMode;
+  seed?: number;
+  network?: Partial<V2LConfig>;
+  loss?: Partial<LossConfig>;
+  optim?: Partial<Omit<OptimConfig, 'totalSteps'>>;
+  checkpointEvery?: number;
+  keepLast?: number;
+  valEvery?: number;
+  workers?: number;
+  /** A CLIP folder (Hugging Face ONNX layout) or 'stand-in' (generated into `<out>/stand-in-clip`). */
+  clip?: string;
+  clipCache?: string;
+  codebook?: string;
+  /** Backbone weights file, or 'stand-in'; absent: no perceptual loss. */
+  lpips?: string;
+  lpipsBackbone?: LpipsBackbone;
+  lpipsHeads?: string;
+  resume?: string | true;
+  backend: string;
+  prefetch?: number;
+}
+
+/** The LPIPS v0.1 heads of ../shared beside the repository (development machines), if present. */
+export function defaultLpipsHeads(backbone: LpipsBackbone): string | null {
+  const p = fileURLToPath(new URL(`../../../shared/models/lpips/v0.1_json/${backbone}.json`, import.meta.url));
+  return existsSync(p) ? p : null;
+}
+
+export interface PreparedRun {
+  options: Omit<TrainOptions, 'progress' | 'log' | 'shouldStop'>;
+  /** Lines to show the user: stand-ins in use, data sizes. */
+  notes: string[];
+  clip: ClipModel;
+}
+
+export async function prepareTraining(s: TrainSettings): Promise<PreparedRun> {
+  const preset = getPreset(s.preset);
+  const notes: string[] = [];
+  const out = resolve(s.out);
+  const steps = s.steps ?? preset.steps;
+  const seed = s.seed ?? 0;
+  if (!s.data.length) throw new Error('--data is required: an image folder (searched recursively) or a list file');
+  let trainFiles = listImages(s.data);
+  let valFiles: string[];
+  if (s.valData?.length) {
+    valFiles = listImages(s.valData);
+  } else {
+    const split = splitValidation(trainFiles, s.valFraction ?? 0.02, seed);
+    trainFiles = split.train;
+    valFiles = split.val;
+  }
+  notes.push(`data: ${trainFiles.length} training images, ${Math.min(valFiles.length, s.valImages ?? 64)} validation images scored`);
+
+  const network = validateConfig({ ...preset.network, ...s.network });
+  let clip: ClipModel;
+  const clipSpec = s.clip ?? 'stand-in';
+  if (clipSpec === 'stand-in') {
+    const dir = join(out, 'stand-in-clip');
+    if (!existsSync(join(dir, 'config.json'))) writeStandInClip(dir, { projectionDim: network.embedDim });
+    clip = await loadClip(dir, { towers: { vision: true, text: false } });
+    notes.push(`CLIP: STAND-IN (random weights, no semantics) in ${dir}: global tokens carry no meaning; pass --clip <folder> for a real CLIP`);
+  } else {
+    clip = await loadClip(clipSpec, { towers: { vision: true, text: false } });
+    notes.push(`CLIP: ${clip.id}${clip.isStandIn ? ' (STAND-IN)' : ''}`);
+  }
+
+  let codebook: TrainOptions['codebook'];
+  if (s.codebook) {
+    const cb = loadCodebook(s.codebook, { clip: { id: clip.id, fingerprint: clip.fingerprint, dim: clip.dim } });
+    codebook = {
+      local: { dtype: 'F32', shape: [cb.local.length / cb.dim, cb.dim], data: cb.local },
+      global: { dtype: 'F32', shape: [cb.global.length / cb.dim, cb.dim], data: cb.global },
+      source: `codebook package ${s.codebook} (${cb.manifest.llm.id})`,
+    };
+    network.nLocal = codebook.local.shape[0];
+    network.nGlobal = codebook.global.shape[0];
+    notes.push(`codebooks: ${s.codebook} (${network.nLocal} local rows, ${network.nGlobal} global rows)`);
+  } else {
+    if (s.network?.nLocal === undefined) network.nLocal = preset.standInCodebookRows.local;
+    if (s.network?.nGlobal === undefined) network.nGlobal = preset.standInCodebookRows.global;
+    notes.push(`codebooks: RANDOM STAND-IN rows (${network.nLocal} local, ${network.nGlobal} global; seeded, not an LLM vocabulary); pass --codebook <package> to train for an LLM`);
+  }
+
+  let lpips: LoadLpipsOptions | null = null;
+  if (s.lpips) {
+    const backbone = s.lpipsBackbone ?? 'vgg';
+    const heads = s.lpipsHeads ?? defaultLpipsHeads(backbone);
+    if (!heads) throw new Error(`--lpips needs the LPIPS v0.1 linear heads for ${backbone}: pass --lpips-heads <${backbone}.pth> (from github.com/richzhang/PerceptualSimilarity, lpips/weights/v0.1/)`);
+    lpips = { backbone, backboneWeights: s.lpips, heads, seed };
+    notes.push(s.lpips === 'stand-in'
+      ? `LPIPS: ${backbone} with a STAND-IN random backbone (not perceptual; exercises the loss only)`
+      : `LPIPS: ${backbone} backbone ${s.lpips}, heads ${heads}`);
+  } else {
+    notes.push('LPIPS: off (no --lpips backbone weights given); the perceptual term is skipped');
+  }
+
+  const warmupSteps = s.optim?.warmupSteps ?? Math.round(preset.optim.warmupFraction * steps);
+  const { warmupFraction: _w, ...presetOptim } = preset.optim;
+  void _w;
+  const optim: OptimConfig = { ...presetOptim, ...s.optim, warmupSteps, totalSteps: steps };
+  const loss: LossConfig = { ...preset.loss, ...s.loss };
+  const options: PreparedRun['options'] = {
+    out,
+    trainFiles,
+    valFiles,
+    valImages: s.valImages ?? 64,
+    steps,
+    stopAfter: s.stopAfter,
+    batchSize: s.batchSize ?? preset.batchSize,
+    imageSize: s.imageSize ?? preset.imageSize,
+    preprocess: s.preprocess ?? preset.preprocess,
+    network,
+    seed,
+    loss,
+    optim,
+    checkpointEvery: s.checkpointEvery ?? preset.checkpointEvery,
+    keepLast: s.keepLast ?? 3,
+    valEvery: s.valEvery ?? preset.valEvery,
+    workers: s.workers ?? 1,
+    clip,
+    clipCacheDir: s.clipCache ?? join(out, 'clip-cache'),
+    codebook,
+    lpips,
+    resume: s.resume,
+    backend: s.backend,
+    prefetch: s.prefetch,
+  };
+  return { options, notes, clip };
+}
+
