@@ -3,10 +3,10 @@ import type { Command } from 'commander';
 import { register as codebook } from './codebook.js';
 import { register as llm } from './llm.js';
 import { register as train } from './train.js';
-import { register as train } from './train.js';
 import { register as models } from './models.js';
 import { register as clip } from './clip.js';
+import { register as tokenize } from './tokenize.js';
 
 export type RegisterCommand = (program: Command) => void;
 
-export const commands: RegisterCommand[] = [codebook, llm, models, clip, train, train];
+export const commands: RegisterCommand[] = [tokenize, codebook, llm, models, clip, train];
