@@ -110,6 +110,13 @@ test('zip .pth written here: archive prefix, storage views, big-endian byteorder
   // storage [0.5 1.5 2.5 3.5 4.5], offset 1, stride (1,2): [[1.5, 3.5], [2.5, 4.5]]
   assert.deepEqual(Array.from(w.data as Float32Array), [1.5, 3.5, 2.5, 4.5]);
   assert.equal(file.tensors.get('tied'), w);
+  // The same archive re-zipped with deflate (torch stores entries; other tools may compress them).
+  const deflated = zipSync({
+    'weird name/data.pkl': [pkl, { level: 6 }],
+    'weird name/data/0': [storage, { level: 6 }],
+    'weird name/byteorder': [latin1('big'), { level: 6 }],
+  });
+  assert.deepEqual(Array.from(parsePth(deflated, { what: 'd.pth' }).tensors.get('w')!.data as Float32Array), [1.5, 3.5, 2.5, 4.5]);
 });
 
 test('truncated or corrupt .pth files give clear errors', { skip: noFormats }, () => {

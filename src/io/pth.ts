@@ -8,11 +8,11 @@
 // Tensors are strided views of storages; views are materialised to C order (contiguous views share the
 // file's bytes, copy before mutating). The pickle goes through ./pickle.ts: only tensor-rebuilding
 // globals are accepted. Portable: bytes in; file access is in ./files.ts.
-import { unzipSync } from 'fflate';
 import { DTYPE_BYTES, numel, viewAs, type HostTensor } from './dtypes.js';
 import { decodeNumpyData } from './npy.js';
 import { NumpyArray, NumpyScalar, TorchStorageType, TorchTensorRef, unpickle, type TorchStorage } from './pickle.js';
 import { byteSwapped, isContiguous, stridedToContiguous, viewExtent } from './strided.js';
+import { readZip as readZipEntries } from './zip.js';
 
 export interface PthFile {
   format: 'zip' | 'legacy';
@@ -66,12 +66,7 @@ export function pthTensor(file: PthFile, what = '.pth data'): HostTensor {
 }
 
 function readZip(bytes: Uint8Array, what: string): unknown {
-  let files: Record<string, Uint8Array>;
-  try {
-    files = unzipSync(bytes);
-  } catch (e) {
-    throw new Error(`${what}: cannot read the zip archive (truncated or corrupt file?): ${(e as Error).message}`);
-  }
+  const files = Object.fromEntries(readZipEntries(bytes, what));
   const pkl = Object.keys(files).find((n) => n === 'data.pkl' || /^[^/]+\/data\.pkl$/.test(n));
   if (!pkl) {
     const hint = Object.keys(files).some((n) => n.endsWith('constants.pkl')) ? ' (a TorchScript archive? load it with torch and re-save its state_dict)' : '';
