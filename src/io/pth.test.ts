@@ -119,6 +119,28 @@ test('zip .pth written here: archive prefix, storage views, big-endian byteorder
   assert.deepEqual(Array.from(parsePth(deflated, { what: 'd.pth' }).tensors.get('w')!.data as Float32Array), [1.5, 3.5, 2.5, 4.5]);
 });
 
+test('every torch storage type: dtype, element size and strided view', () => {
+  const types: [string, string, number][] = [
+    ['FloatStorage', 'F32', 4], ['DoubleStorage', 'F64', 8], ['HalfStorage', 'F16', 2], ['BFloat16Storage', 'BF16', 2],
+    ['LongStorage', 'I64', 8], ['IntStorage', 'I32', 4], ['ShortStorage', 'I16', 2], ['CharStorage', 'I8', 1],
+    ['ByteStorage', 'U8', 1], ['BoolStorage', 'BOOL', 1],
+  ];
+  for (const [storageType, dtype, size] of types) {
+    // tensor(storage of 5 elements, offset 1, size (2, 2), stride (1, 2)) -> elements [[1, 3], [2, 4]]
+    const pkl = latin1(
+      `\x80\x02ctorch._utils\n_rebuild_tensor_v2\n((X\x07\x00\x00\x00storagectorch\n${storageType}\nX\x01\x00\x00\x000X\x03\x00\x00\x00cpuK\x05tQK\x01K\x02K\x02\x86K\x01K\x02\x86\x89ccollections\nOrderedDict\n)RtR.`,
+    );
+    // Element i holds the byte pattern i+1 in its lowest byte (a distinct, valid value for every dtype).
+    const storage = new Uint8Array(5 * size);
+    for (let i = 0; i < 5; i++) storage[i * size] = i + 1;
+    const t = pthTensor(parsePth(zipSync({ 'x/data.pkl': [pkl, { level: 0 }], 'x/data/0': [storage, { level: 0 }] }), { what: storageType }));
+    assert.equal(t.dtype, dtype, storageType);
+    assert.deepEqual(t.shape, [2, 2]);
+    const got = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+    assert.deepEqual(Array.from({ length: 4 }, (_, i) => got[i * size]), [2, 4, 3, 5], storageType);
+  }
+});
+
 test('truncated or corrupt .pth files give clear errors', { skip: noFormats }, () => {
   const zip = readFileSync(FORMATS + 'sample_checkpoint.pth');
   assert.throws(() => parsePth(zip.subarray(0, zip.length - 40), { what: 'cut.pth' }), /cut\.pth: cannot read the zip archive \(truncated or corrupt file\?\)/);
