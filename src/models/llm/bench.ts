@@ -1,0 +1,55 @@
+// `npm run bench -- llm [--model <gguf>] [--threads 1,2] [--runs 3]`: tokens/s of the local backend for
+// prompt evaluation and generation per thread count, and the effect of prefix (KV cache) reuse.
+import { fileURLToPath } from 'node:url';
+import { LlamaCppLLM } from './llama-cpp.js';
+import type { Prompt } from './types.js';
+
+function arg(args: string[], name: string, dflt: string): string {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 && args[i + 1] !== undefined ? args[i + 1]! : dflt;
+}
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+export async function benchLlm(args: string[]): Promise<void> {
+  const model = arg(args, 'model', fileURLToPath(new URL('../../../../shared/models/stories260K/stories260K.gguf', import.meta.url)));
+  const threads = arg(args, 'threads', '1,2').split(',').map(Number);
+  const runs = Number(arg(args, 'runs', '3'));
+  const story = 'Once upon a time, there was a little girl named Lily. She loved to play outside in the park with her dog. One day, she saw a big red ball';
+  console.log(`model ${model}`);
+  for (const t of threads) {
+    const full = await LlamaCppLLM.load(model, { threads: t, kvReuse: false });
+    const ctx = full.contextSize;
+    const prompts: Prompt[] = Array.from({ length: 16 }, (_, i) => `${['Tom', 'Lily', 'Sue', 'Ben'][i % 4]} ${story} number ${i}`);
+    await full.topK(prompts.slice(0, 2), 5); // warm-up
+    const evalRates: number[] = [];
+    const genRates: number[] = [];
+    for (let r = 0; r < runs; r++) {
+      const s0 = full.stats().evaluatedTokens;
+      const t0 = performance.now();
+      await full.topK(prompts, 5);
+      evalRates.push((full.stats().evaluatedTokens - s0) / ((performance.now() - t0) / 1000));
+      const t1 = performance.now();
+      const g = await full.generate('Once upon a time', { maxTokens: ctx - 8 });
+      genRates.push(g.ids.length / ((performance.now() - t1) / 1000));
+    }
+    console.log(`threads ${t}: prompt evaluation ${median(evalRates).toFixed(0)} tok/s, generation ${median(genRates).toFixed(0)} tok/s (median of ${runs})`);
+
+    // Prefix reuse: 32 short prompts after one shared prefix, versus each evaluated in full.
+    const suffixes = Array.from({ length: 32 }, (_, i) => ` ${['She', 'He', 'They', 'The dog'][i % 4]} number ${i}`);
+    const reuse = await LlamaCppLLM.load(model, { threads: t });
+    await reuse.topK(prompts.slice(0, 1), 5);
+    const a0 = performance.now();
+    const sa = full.stats().evaluatedTokens;
+    await full.topK(suffixes.map((s) => [story, s]), 5);
+    const fullMs = performance.now() - a0;
+    const fullTok = full.stats().evaluatedTokens - sa;
+    const b0 = performance.now();
+    const sb = reuse.stats().evaluatedTokens;
+    await reuse.topK(suffixes, 5, { prefix: story });
+    const reuseMs = performance.now() - b0;
+    const reuseTok = reuse.stats().evaluatedTokens - sb;
+    console.log(`threads ${t}: 32 prompts after a shared prefix: full ${fullTok} tokens ${fullMs.toFixed(0)} ms, prefix reuse ${reuseTok} tokens ${reuseMs.toFixed(0)} ms (${(fullMs / reuseMs).toFixed(1)}x)`);
+    await reuse.dispose();
+    await full.dispose();
+  }
+}
