@@ -78,6 +78,27 @@ export class EmbeddingCache {
     return data.subarray(loc.row * this.dim, (loc.row + 1) * this.dim);
   }
 
+  /** Rows for many keys [keys.length, dim], reading each shard once; throws on a missing key. */
+  getMany(keys: readonly string[]): Float32Array {
+    const out = new Float32Array(keys.length * this.dim);
+    const byShard = new Map<string, number[]>();
+    keys.forEach((k, i) => {
+      const loc = this.index.get(k);
+      if (!loc) throw new Error(`embedding cache ${this.dir}: no entry for key ${k}`);
+      let list = byShard.get(loc.shard);
+      if (!list) byShard.set(loc.shard, (list = []));
+      list.push(i);
+    });
+    for (const [shard, rows] of byShard) {
+      const data = this.loaded.get(shard) ?? (readSafetensors(shard).tensors.get('embeddings')!.data as Float32Array);
+      for (const i of rows) {
+        const r = this.index.get(keys[i])!.row;
+        out.set(data.subarray(r * this.dim, (r + 1) * this.dim), i * this.dim);
+      }
+    }
+    return out;
+  }
+
   /** Stores one finished batch as a new shard (atomically). */
   put(keys: readonly string[], embeddings: Float32Array): void {
     if (embeddings.length !== keys.length * this.dim) throw new Error(`embedding cache: ${keys.length} keys but ${embeddings.length / this.dim} rows`);
@@ -143,8 +164,7 @@ export async function embedTextsCached(
     const done = texts.length - missing.length + s + idx.length;
     opts.onProgress?.({ stage, done, total: texts.length, info: { 'emb/s': (s + idx.length) / Math.max(seconds, 1e-9) } });
   }
-  const embeddings = new Float32Array(texts.length * dim);
-  keys.forEach((k, i) => embeddings.set(cache.get(k)!, i * dim));
+  const embeddings = cache.getMany(keys);
   return { embeddings, computed: missing.length, cached: texts.length - missing.length, seconds };
 }
 
