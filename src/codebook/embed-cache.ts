@@ -141,7 +141,6 @@ export function textCacheNamespace(clip: ClipModel, templates: readonly string[]
 export async function embedTextsCached(
   clip: ClipModel, texts: readonly string[], templates: readonly string[], cache: EmbeddingCache, opts: TextEmbedOptions = {},
 ): Promise<{ embeddings: Float32Array; computed: number; cached: number; seconds: number }> {
-  const dim = clip.dim;
   const keys = texts.map((t) => sha256(t));
   const missing: number[] = [];
   const seen = new Set<string>();
