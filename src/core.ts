@@ -8,3 +8,14 @@ export { preprocess, preprocessOne, toNCHW, toRGB, resizeAndCrop, centreCrop, sh
 export { resizePillow, interpolateBilinear, type ResampleFilter } from './image/resample.js';
 export { fromNCHW, sideBySide, unitToByte, type GridOptions } from './image/pixels.js';
 export { decodeBmp } from './image/bmp.js';
+export type { LLM, Prompt, PromptPiece, Vocabulary, TopKEntry, GenerateOptions, GenerateResult, GenerateStep, ChoiceResult, ChoiceOptions, LLMStats, QueryOptions } from './models/llm/types.js';
+export { makeVocabulary, vocabularyHash, renderTokens, tokenBytes, vocabularySample, TokenType } from './models/llm/vocabulary.js';
+export { flattenPrompt, queryIds, tokenizeContinuation, type PromptTokenizer } from './models/llm/prompt.js';
+export { buildTrie, greedyTrieChoice, greedyFromScores, bestByScore, type TrieNode, type TrieChoice } from './models/llm/trie.js';
+export { RemoteLLM, type RemoteOptions } from './models/llm/remote.js';
+export { paperConfig, configFromReference, validateConfig, blockIn, downFactor, type V2LConfig } from './network/config.js';
+export { V2LNetwork, FROZEN_PARAMS, type Encoded, type Forwarded } from './network/v2l-model.js';
+export { CODEBOOK_KEYS, type LoadOptions } from './network/state-dict.js';
+export { nearestRows, quantizeLocal, quantizeGlobal, CODEBOOK_TERM_WEIGHT, type LocalQuantized, type GlobalQuantized } from './network/quantize.js';
+export { stopGradient } from './network/ops.js';
+export { runParity, type ParityResult } from './network/parity.js';

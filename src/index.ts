@@ -4,3 +4,7 @@ export { readSafetensors, writeSafetensors } from './io/files.js';
 export { readPth, readPthTensor, readNpy, readNpyStrings, writeNpy } from './io/files.js';
 export { loadImage, loadImages, loadBatch, DEFAULT_MAX_PIXELS, type LoadImageOptions, type LoadImagesOptions, type LoadResult, type LoadedBatch } from './image/load.js';
 export { encodePng, savePng, saveTensorPng } from './image/save.js';
+export { LlamaCppLLM, type LlamaCppOptions } from './models/llm/llama-cpp.js';
+export { readVocabulary } from './models/llm/gguf-vocabulary.js';
+export { loadLLM, isRemoteSpec, type LoadLLMOptions } from './models/llm/load.js';
+export { startCompletionsServer, type CompletionsServer } from './models/llm/server.js';
