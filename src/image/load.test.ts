@@ -65,6 +65,9 @@ test('generated odd images: RGBA, 16-bit, EXIF orientation, palette BMP', async 
     assert.equal((await sharp(png16).metadata()).depth, 'ushort', 'the test file really is 16-bit');
     const b = await loadImage(png16, { name: '16bit.png' });
     assert.deepEqual(Array.from(b.data), [255, 128, 0, 0, 255, 128]);
+    const g16 = await sharp(new Uint16Array([0, 32896, 65535]), { raw: { width: 3, height: 1, channels: 1 } }).toColourspace('grey16').png().toBuffer();
+    assert.equal((await sharp(g16).metadata()).space, 'grey16');
+    assert.deepEqual(Array.from((await loadImage(g16, { name: 'gray16.png' })).data), [0, 0, 0, 128, 128, 128, 255, 255, 255]);
     // EXIF orientation 6 (rotate 90° clockwise to display): a 40x20 JPEG shows as 20x40.
     const jpg = await sharp({ create: { width: 40, height: 20, channels: 3, background: { r: 200, g: 10, b: 10 } } })
       .jpeg()
