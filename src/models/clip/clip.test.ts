@@ -2,7 +2,7 @@
 // preprocessing, tokenizer and ONNX sessions, end to end.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync, unlinkSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, unlinkSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -63,6 +63,41 @@ test('image from a file and the same pixels as a RawImage give the same embeddin
   for (const n of norms(fromFiles, 768)) assert.ok(Math.abs(n - 1) < 1e-5, `norm ${n}`);
   // Different images give different embeddings (the towers are not constant).
   assert.ok(maxAbsDiff(fromFiles.subarray(0, 768), fromFiles.subarray(768, 1536)) > 1e-3);
+  // BMP (which sharp cannot read) goes through src/image's decoder.
+  const bmp = await clip.embedImages([join(photos, 'cat.bmp')]);
+  assert.ok(Math.abs(norms(bmp, 768)[0] - 1) < 1e-5);
+});
+
+test("transformers.js's processor is the alternative preprocessing; an integer size means the shortest edge", { skip }, async () => {
+  const files = ['dog.jpg', 'chelsea.png'].map((f) => join(photos, f));
+  const ours = await clip.embedImages(files);
+  const viaHf = await loadClip(dir, { preprocessing: 'transformers', towers: { vision: true, text: false } });
+  const hf = await viaHf.embedImages(files);
+  await viaHf.dispose();
+  // Same image, resampled by another bicubic: close, not equal.
+  for (let i = 0; i < files.length; i++) {
+    let cos = 0;
+    for (let d = 0; d < 768; d++) cos += ours[i * 768 + d] * hf[i * 768 + d];
+    assert.ok(cos > 0.98 && cos < 1 - 1e-7, `cos ${cos}`);
+  }
+  // An older-style config ("size": 224, "crop_size": 224) gives the same result as the dict form.
+  const old = mkdtempSync(join(tmpdir(), 'v2l-clip-old-'));
+  try {
+    for (const f of ['config.json', 'onnx/vision_model.onnx']) {
+      mkdirSync(join(old, 'onnx'), { recursive: true });
+      copyFileSync(join(dir, f), join(old, f));
+    }
+    const cfg = JSON.parse(readFileSync(join(dir, 'preprocessor_config.json'), 'utf8')) as Record<string, unknown>;
+    writeFileSync(join(old, 'preprocessor_config.json'), JSON.stringify({ ...cfg, size: 224, crop_size: 224 }));
+    for (const preprocessing of ['clip', 'transformers'] as const) {
+      const m = await loadClip(old, { preprocessing, towers: { vision: true, text: false } });
+      const e = await m.embedImages(files);
+      await m.dispose();
+      assert.ok(maxAbsDiff(e, preprocessing === 'clip' ? ours : hf) < 1e-6, preprocessing);
+    }
+  } finally {
+    rmSync(old, { recursive: true, force: true });
+  }
 });
 
 test('grey, RGB and RGBA pixels of one image embed alike; bad pixel buffers are refused', { skip }, async () => {

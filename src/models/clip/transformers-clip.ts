@@ -1,9 +1,10 @@
 // The frozen CLIP on @huggingface/transformers (onnxruntime-node), loaded from a local folder in the
 // Hugging Face layout: config.json, preprocessor_config.json, tokenizer files, onnx/vision_model.onnx and
 // onnx/text_model.onnx (the layout of Xenova/clip-vit-large-patch14 and of our stand-in). Remote access is
-// off unless the caller asks for it. Images go through CLIP's own preprocessing (resize the short side to
-// 224 bicubic, centre crop, CLIP mean/std); a file and the same pixels given as a RawImage take the same
-// path, so their embeddings agree. Node edge.
+// off unless the caller asks for it. Image files are decoded by src/image/load.ts (EXIF orientation,
+// BMP, grey, alpha onto white, 16-bit); images then go through CLIP's own preprocessing (./preprocess.ts:
+// Pillow-exact bicubic short side to 224, centre crop, CLIP mean/std). A file and the same pixels given
+// as a RawImage take the same path, so their embeddings agree. Node edge.
 import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { basename, extname, join, resolve } from 'node:path';
@@ -13,6 +14,8 @@ import {
 } from '@huggingface/transformers';
 import type { ClipImageInput, ClipModel, RawImage } from './types.js';
 import { EOT_ID } from './clip-bpe.js';
+import { clipImageConfig, clipPixelValues, type ClipImageConfig } from './preprocess.js';
+import { loadImage } from '../../image/load.js';
 
 export interface LoadClipOptions {
   /** onnxruntime device (default 'cpu'). */
@@ -25,6 +28,13 @@ export interface LoadClipOptions {
   threads?: number;
   /** Let transformers.js fetch missing files from the Hugging Face hub (default false: local only). */
   allowDownload?: boolean;
+  /**
+   * Image preprocessing: 'clip' (default) is OpenAI CLIP's (Pillow-exact antialiased bicubic, torchvision
+   * crop); 'transformers' is transformers.js's processor (libvips affine bicubic, no antialiasing).
+   */
+  preprocessing?: 'clip' | 'transformers';
+  /** Images decoded at once (default 4). */
+  decodeConcurrency?: number;
   /** Which towers to load (default both); a missing tower's methods throw. */
   towers?: { vision?: boolean; text?: boolean };
 }
@@ -65,24 +75,33 @@ function l2NormalizeRows(data: Float32Array, dim: number): Float32Array {
   return out;
 }
 
-/** A v2l RawImage as transformers' RawImage (3 or 4 channels kept; CLIP's processor converts to RGB). */
-function toHfImage(img: RawImage, what: string): HfRawImage {
+function checkRaw(img: RawImage, what: string): RawImage {
   const { width, height, channels, data } = img;
   if (![1, 3, 4].includes(channels)) throw new Error(`${what}: unsupported channel count ${channels}`);
   if (!(width > 0 && height > 0) || data.length !== width * height * channels) {
     throw new Error(`${what}: ${data.length} bytes do not match ${width}x${height}x${channels}`);
   }
-  return new HfRawImage(new Uint8ClampedArray(data.buffer, data.byteOffset, data.length), width, height, channels);
+  return img;
 }
 
-/** Decodes an image file (EXIF orientation applied) with transformers' sharp-based reader. */
-async function readImageFile(path: string): Promise<HfRawImage> {
-  if (!existsSync(path)) throw new Error(`image file "${path}" does not exist`);
-  try {
-    return await HfRawImage.read(resolve(path));
-  } catch (err) {
-    throw new Error(`image file "${path}" cannot be decoded: ${(err as Error).message}`);
-  }
+/** A v2l RawImage as transformers' RawImage (for the 'transformers' preprocessing). */
+function toHfImage(img: RawImage): HfRawImage {
+  return new HfRawImage(new Uint8ClampedArray(img.data.buffer, img.data.byteOffset, img.data.length), img.width, img.height, img.channels);
+}
+
+/** Decodes inputs (files with at most `concurrency` in flight); errors name the file or the index. */
+async function decodeAll(inputs: readonly ClipImageInput[], offset: number, concurrency: number): Promise<RawImage[]> {
+  const out = new Array<RawImage>(inputs.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < inputs.length) {
+      const k = next++;
+      const x = inputs[k];
+      out[k] = typeof x === 'string' ? await loadImage(x) : checkRaw(x, `image ${offset + k}`);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, inputs.length)) }, worker));
+  return out;
 }
 
 type Callable = (inputs: Record<string, unknown>) => Promise<Record<string, { data: Float32Array; dims: number[] }>>;
@@ -94,7 +113,7 @@ class TransformersClip implements ClipModel {
     readonly dim: number,
     readonly isStandIn: boolean,
     private readonly batchSize: number,
-    private readonly vision: { model: { dispose(): Promise<unknown> }; run: Callable; processor: (imgs: HfRawImage[]) => Promise<{ pixel_values: unknown }> } | null,
+    private readonly vision: { model: { dispose(): Promise<unknown> }; run: Callable; pixels: (imgs: RawImage[]) => Promise<unknown>; concurrency: number } | null,
     private readonly text: { model: { dispose(): Promise<unknown> }; run: Callable; encode: (t: string) => number[]; padId: number; eosId: number; maxLength: number } | null,
   ) {}
 
@@ -103,10 +122,8 @@ class TransformersClip implements ClipModel {
     const out = new Float32Array(images.length * this.dim);
     for (let start = 0; start < images.length; start += this.batchSize) {
       const chunk = images.slice(start, start + this.batchSize);
-      const decoded = await Promise.all(chunk.map((img, i) =>
-        typeof img === 'string' ? readImageFile(img) : Promise.resolve(toHfImage(img, `image ${start + i}`))));
-      const { pixel_values } = await this.vision.processor(decoded);
-      const res = await this.vision.run({ pixel_values });
+      const decoded = await decodeAll(chunk, start, this.vision.concurrency);
+      const res = await this.vision.run({ pixel_values: await this.vision.pixels(decoded) });
       out.set(this.check(res.image_embeds, 'image_embeds', chunk.length), start * this.dim);
     }
     return out;
@@ -204,17 +221,25 @@ export async function loadClip(dir: string, opts: LoadClipOptions = {}): Promise
   try {
     if (towers.vision) {
       const model = await CLIPVisionModelWithProjection.from_pretrained(root, common);
-      const processor = await AutoImageProcessor.from_pretrained(root, { local_files_only: !opts.allowDownload });
-      // transformers.js reads an integer `size` (older CLIP configs: "size": 224) as a bound on BOTH sides;
-      // CLIP means the shortest side (Python CLIPImageProcessor: get_size_dict(default_to_square=False)).
-      const p = processor as unknown as { size: unknown; crop_size: unknown };
-      if (typeof p.size === 'number') p.size = { shortest_edge: p.size };
-      if (typeof p.crop_size === 'number') p.crop_size = { height: p.crop_size, width: p.crop_size };
-      vision = {
-        model,
-        run: (inputs) => (model as unknown as Callable)(inputs),
-        processor: (imgs) => (processor as unknown as (i: HfRawImage[]) => Promise<{ pixel_values: unknown }>)(imgs),
-      };
+      let pixels: (imgs: RawImage[]) => Promise<unknown>;
+      if ((opts.preprocessing ?? 'clip') === 'clip') {
+        const cfgFile = join(root, 'preprocessor_config.json');
+        const cfg: ClipImageConfig = clipImageConfig(JSON.parse(readFileSync(cfgFile, 'utf8')) as Record<string, unknown>, cfgFile);
+        pixels = async (imgs) => {
+          const { data, dims } = clipPixelValues(imgs, cfg);
+          return new Tensor('float32', data, dims);
+        };
+      } else {
+        const processor = await AutoImageProcessor.from_pretrained(root, { local_files_only: !opts.allowDownload });
+        // transformers.js reads an integer `size` (older CLIP configs: "size": 224) as a bound on BOTH
+        // sides; CLIP means the shortest side (Python's CLIPImageProcessor: default_to_square=False).
+        const p = processor as unknown as { size: unknown; crop_size: unknown };
+        if (typeof p.size === 'number') p.size = { shortest_edge: p.size };
+        if (typeof p.crop_size === 'number') p.crop_size = { height: p.crop_size, width: p.crop_size };
+        const call = processor as unknown as (i: HfRawImage[]) => Promise<{ pixel_values: unknown }>;
+        pixels = async (imgs) => (await call(imgs.map(toHfImage))).pixel_values;
+      }
+      vision = { model, run: (inputs) => (model as unknown as Callable)(inputs), pixels, concurrency: Math.max(1, opts.decodeConcurrency ?? 4) };
     }
     if (towers.text) {
       const model = await CLIPTextModelWithProjection.from_pretrained(root, common);
