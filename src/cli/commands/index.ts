@@ -5,7 +5,8 @@ import { register as llm } from './llm.js';
 import { register as train } from './train.js';
 import { register as models } from './models.js';
 import { register as clip } from './clip.js';
+import { register as tokenize } from './tokenize.js';
 
 export type RegisterCommand = (program: Command) => void;
 
-export const commands: RegisterCommand[] = [codebook, llm, models, clip, train];
+export const commands: RegisterCommand[] = [tokenize, codebook, llm, models, clip, train];

@@ -1,0 +1,128 @@
+// `v2l tokenize`, `v2l reconstruct` and `v2l import-official`: the tokenizer itself from the command line.
+import type { Command } from 'commander';
+import { join, resolve } from 'node:path';
+import { V2LTokenizer, isFailure, type LoadTokenizerOptions } from '../../tokenizer/tokenizer.js';
+import { importOfficial, officialLayout, type OfficialFiles } from '../../tokenizer/official.js';
+import { savePng, sideBySide } from '../../image/save.js';
+import { createProgress } from '../../util/progress.js';
+
+interface TokenizerFlags {
+  checkpoint: string;
+  codebook?: string;
+  clip?: string;
+  globalTokens?: string;
+  imageSize?: string;
+  preprocess?: string;
+  batchSize?: string;
+  quiet?: boolean;
+}
+
+function positiveInt(flag: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} must be a positive integer (got "${v}")`);
+  return n;
+}
+
+function tokenizerOptions(f: TokenizerFlags): LoadTokenizerOptions {
+  if (f.preprocess && f.preprocess !== 'simple' && f.preprocess !== 'reference') throw new Error(`--preprocess must be simple or reference (got "${f.preprocess}")`);
+  return {
+    checkpoint: f.checkpoint,
+    codebook: f.codebook,
+    clip: f.clip,
+    globalTokens: positiveInt('--global-tokens', f.globalTokens),
+    imageSize: positiveInt('--image-size', f.imageSize),
+    preprocess: f.preprocess as 'simple' | 'reference' | undefined,
+    batchSize: positiveInt('--batch-size', f.batchSize),
+  };
+}
+
+function tokenizerFlags(cmd: Command): Command {
+  return cmd
+    .requiredOption('--checkpoint <file>', 'weights: a v2l safetensors file (v2l train / import-official) or the official .pth')
+    .option('--codebook <dir>', 'codebook package (v2l codebook build / import-official); gives the token strings')
+    .option('--clip <dir>', 'CLIP folder in the Hugging Face layout (ONNX), for the global tokens')
+    .option('--global-tokens <k>', 'global tokens per image (default 5)')
+    .option('--image-size <px>', 'encoder input side (default: the checkpoint\'s, else 128)')
+    .option('--preprocess <mode>', 'simple (short side, centre crop) or reference (CLIP 224 crop, then bilinear)', 'simple')
+    .option('--batch-size <n>', 'images per network call', '8')
+    .option('-q, --quiet', 'no progress output');
+}
+
+function standInWarning(tok: V2LTokenizer): void {
+  if (tok.clip?.isStandIn) console.error(`v2l: note: ${tok.clip.id} is the random-weight STAND-IN CLIP: global tokens are not meaningful`);
+}
+
+export function register(program: Command): void {
+  tokenizerFlags(
+    program.command('tokenize')
+      .description('encode images into global and local LLM tokens; prints JSON (one object per image)')
+      .argument('<images...>', 'image files'),
+  ).action(async (images: string[], f: TokenizerFlags) => {
+    if (!f.clip) throw new Error('tokenize needs --clip <dir> (global tokens come from the CLIP image embedding)');
+    const tok = await V2LTokenizer.load(tokenizerOptions(f));
+    standInWarning(tok);
+    const progress = createProgress({ quiet: f.quiet || images.length < 2 });
+    try {
+      const results = await tok.encode(images, { onProgress: (e) => progress.update(e) });
+      progress.stop();
+      let failed = 0;
+      for (const r of results) {
+        if (isFailure(r)) failed++;
+        process.stdout.write(JSON.stringify(r) + '\n');
+      }
+      if (failed) {
+        console.error(`v2l: ${failed} of ${images.length} images could not be read (see their "error" entries)`);
+        process.exitCode = 1;
+      }
+    } finally {
+      await tok.dispose();
+    }
+  });
+
+  tokenizerFlags(
+    program.command('reconstruct')
+      .description('encode an image and decode its tokens; writes original | reconstruction side by side')
+      .argument('<image>', 'image file')
+      .requiredOption('-o, --out <png>', 'output PNG'),
+  ).action(async (image: string, f: TokenizerFlags & { out: string }) => {
+    if (!f.clip) throw new Error('reconstruct needs --clip <dir> (the decoder cross-attends to the global tokens)');
+    const tok = await V2LTokenizer.load(tokenizerOptions(f));
+    standInWarning(tok);
+    try {
+      const [r] = await tok.reconstruct([image]);
+      if ('error' in r) throw new Error(r.error);
+      await savePng(f.out, sideBySide([r.original, r.reconstruction]));
+      const pairs = r.original.data.length;
+      let se = 0;
+      for (let i = 0; i < pairs; i++) se += ((r.original.data[i] - r.reconstruction.data[i]) / 255) ** 2;
+      const psnr = 10 * Math.log10(1 / Math.max(se / pairs, 1e-12));
+      console.log(JSON.stringify({ out: resolve(f.out), size: tok.imageSize, global: r.encoded.global, psnr: Number(psnr.toFixed(3)) }));
+    } finally {
+      await tok.dispose();
+    }
+  });
+
+  program.command('import-official')
+    .description('convert the reference\'s official checkpoint and codebooks (.pth/.npy) into the project\'s layout, with a manifest')
+    .option('--from <dir>', 'the official download folder (with codebooks/ and checkpoints/)')
+    .option('--checkpoint <pth>', 'checkpoints/v2l-decode.pth (overrides --from)')
+    .option('--local <pth>', 'codebooks/local_codebook_embedding.pth (overrides --from)')
+    .option('--global <pth>', 'codebooks/global_codebook_embedding.pth (overrides --from)')
+    .option('--vocabulary <npy>', 'codebooks/global_vocabulary.npy (overrides --from)')
+    .requiredOption('--llm <gguf>', 'GGUF of the LLM the codebook embeds (LLaMA-2; a vocab-only file is enough)')
+    .requiredOption('--out <dir>', 'output folder')
+    .action(async (f: { from?: string; checkpoint?: string; local?: string; global?: string; vocabulary?: string; llm: string; out: string }) => {
+      const base: Partial<OfficialFiles> = f.from ? officialLayout(f.from) : {};
+      const files: OfficialFiles = {
+        checkpoint: f.checkpoint ?? base.checkpoint,
+        local: f.local ?? base.local ?? '',
+        global: f.global ?? base.global ?? '',
+        vocabulary: f.vocabulary ?? base.vocabulary ?? '',
+      };
+      const missing = (['local', 'global', 'vocabulary'] as const).filter((k) => !files[k]);
+      if (missing.length) throw new Error(`import-official: give --from <dir> or ${missing.map((m) => `--${m}`).join(', ')}`);
+      const report = await importOfficial({ files, llm: f.llm, out: f.out, log: (l) => console.error(l) });
+      console.log(JSON.stringify({ ...report, manifest: join(report.out, 'manifest.json') }, null, 2));
+    });
+}

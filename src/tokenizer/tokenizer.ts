@@ -1,0 +1,296 @@
+// The V2L tokenizer as users see it: load weights and codebooks once, then
+//
+//   const tok = await V2LTokenizer.load({ checkpoint: 'run/checkpoints/step-0000300.safetensors',
+//                                         codebook: 'codebooks/llama2', clip: 'models/clip-vit-large-patch14' });
+//   const [img] = await tok.encode(['cat.jpg']);   // global: 5 words of the LLM; local: 16x16 subwords
+//   const [back] = tok.decode([img.local.ids], [img.global.ids]);
+//
+// encode() = preprocessing -> encoder -> local quantizer (nearest projected LLM-vocabulary embedding per
+// position) and, from the CLIP image embedding, the global quantizer (k nearest expanded-vocabulary
+// entries). decode() = the decoder on the local token embeddings, cross-attending to the global ones.
+// Node edge (files, CLIP); the math is the portable network in ../network.
+import * as tf from '@tensorflow/tfjs-core';
+import { initBackend } from '../engine/backend.js';
+import { V2LNetwork } from '../network/v2l-model.js';
+import { downFactor, type V2LConfig } from '../network/config.js';
+import { loadCodebook, type Codebook, type CodebookCheck } from '../codebook/package.js';
+import type { ClipModel, RawImage } from '../models/clip/types.js';
+import { loadClip } from '../models/clip/transformers-clip.js';
+import { loadImage } from '../image/load.js';
+import { preprocessOne, type PreprocessMode } from '../image/preprocess.js';
+import { fromNCHW } from '../image/pixels.js';
+import type { OnProgress } from '../util/progress.js';
+import { readTokenizerWeights, type TokenizerWeights } from './weights.js';
+
+export interface LoadTokenizerOptions {
+  /** Weights: a project safetensors file (from `v2l train` or `v2l import-official`) or the official `.pth`. */
+  checkpoint: string;
+  /**
+   * A codebook package folder (or one already loaded). Replaces the codebooks held by the checkpoint, if
+   * any (a trained checkpoint refuses a codebook different from the one it was trained with), and gives
+   * the token strings. Needed when the checkpoint holds no codebooks (the official `.pth`).
+   */
+  codebook?: string | Codebook;
+  /** The frozen CLIP for global tokens (a Hugging Face folder or a loaded model). Needed by encode(). */
+  clip?: string | ClipModel;
+  /** Global tokens per image (default: the checkpoint's training value, else 5 as in the paper). */
+  globalTokens?: number;
+  /** Image side fed to the encoder (default: the checkpoint's, else 128 as in the paper). */
+  imageSize?: number;
+  /** 'simple' (short side, centre crop) or 'reference' (CLIP's 224 crop, then bilinear). Default 'simple'. */
+  preprocess?: PreprocessMode;
+  /** Images per network call (default 8). */
+  batchSize?: number;
+  /** Tensor backend (default: see initBackend). */
+  backend?: string;
+  /** The LLM vocabulary in use, to refuse a codebook built for another one. */
+  vocabulary?: CodebookCheck['vocabulary'];
+}
+
+export interface EncodedImage {
+  source: string;
+  /** Global tokens, nearest first: ids into the global codebook and their texts. */
+  global: { ids: number[]; tokens: (string | null)[] };
+  /** Local tokens, h rows of w: ids into the local codebook (= LLM token ids) and their texts. */
+  local: { ids: number[][]; tokens: (string | null)[][] };
+}
+
+export interface EncodeFailure {
+  source: string;
+  error: string;
+}
+
+export type EncodeResult = EncodedImage | EncodeFailure;
+
+export function isFailure(r: EncodeResult): r is EncodeFailure {
+  return 'error' in r;
+}
+
+export interface Reconstruction {
+  source: string;
+  /** The preprocessed input and the decoded image, RGB 8-bit, same size. */
+  original: RawImage;
+  reconstruction: RawImage;
+  encoded: EncodedImage;
+}
+
+type Input = string | RawImage;
+const describe = (x: Input, i: number) => (typeof x === 'string' ? x : `image[${i}]`);
+
+export class V2LTokenizer {
+  readonly network: V2LNetwork;
+  readonly codebook: Codebook | null;
+  readonly clip: ClipModel | null;
+  readonly globalTokens: number;
+  readonly imageSize: number;
+  readonly preprocessMode: PreprocessMode;
+  readonly batchSize: number;
+  readonly weights: Pick<TokenizerWeights, 'path' | 'source' | 'foreign'>;
+
+  private constructor(init: {
+    network: V2LNetwork; codebook: Codebook | null; clip: ClipModel | null; globalTokens: number; imageSize: number;
+    preprocess: PreprocessMode; batchSize: number; weights: TokenizerWeights;
+  }) {
+    this.network = init.network;
+    this.codebook = init.codebook;
+    this.clip = init.clip;
+    this.globalTokens = init.globalTokens;
+    this.imageSize = init.imageSize;
+    this.preprocessMode = init.preprocess;
+    this.batchSize = init.batchSize;
+    this.weights = { path: init.weights.path, source: init.weights.source, foreign: init.weights.foreign };
+  }
+
+  get config(): V2LConfig {
+    return this.network.config;
+  }
+
+  /** Loads weights, codebooks and (optionally) CLIP; every mismatch is reported before any image work. */
+  static async load(opts: LoadTokenizerOptions): Promise<V2LTokenizer> {
+    await initBackend(opts.backend);
+    const weights = readTokenizerWeights(opts.checkpoint);
+    const codebook = typeof opts.codebook === 'string' ? loadCodebook(opts.codebook, { vocabulary: opts.vocabulary }) : opts.codebook ?? null;
+    const sd = weights.stateDict;
+    const hasLocal = sd.has('tok_embeddings.weight');
+    const hasGlobal = sd.has('tok_embeddings_global.weight');
+    if (!codebook && (!hasLocal || !hasGlobal)) {
+      throw new Error(`${opts.checkpoint} holds no ${!hasLocal ? 'local' : 'global'} codebook; pass a codebook package (--codebook <dir>, e.g. one made by \`v2l import-official\` or \`v2l codebook build\`)`);
+    }
+    if (codebook && codebook.dim !== weights.config.embedDim) {
+      throw new Error(`codebook ${codebook.dir} has ${codebook.dim}-d embeddings, the network in ${opts.checkpoint} expects ${weights.config.embedDim}-d`);
+    }
+    if (codebook) {
+      // A trained checkpoint's decoder only makes sense with the codebook it was trained with.
+      for (const [key, rows] of [['tok_embeddings.weight', codebook.local], ['tok_embeddings_global.weight', codebook.global]] as const) {
+        const held = sd.get(key);
+        if (!held) continue;
+        const a = held.data as Float32Array;
+        if (held.dtype !== 'F32' || a.length !== rows.length || maxAbsDiff(a, rows) > 1e-5) {
+          throw new Error(`${opts.checkpoint} was trained with a different ${key} ([${held.shape}]) than the codebook in ${codebook.dir} ([${rows.length / codebook.dim},${codebook.dim}]); use the codebook package the checkpoint was trained with`);
+        }
+      }
+    }
+    const config: V2LConfig = { ...weights.config };
+    if (codebook) {
+      config.nLocal = codebook.local.length / codebook.dim;
+      config.nGlobal = codebook.global.length / codebook.dim;
+    } else {
+      config.nLocal = sd.get('tok_embeddings.weight')!.shape[0];
+      config.nGlobal = sd.get('tok_embeddings_global.weight')!.shape[0];
+    }
+    const network = new V2LNetwork(config);
+    try {
+      network.loadStateDict(sd, { optionalPrefixes: ['discriminator.', ...(codebook ? ['tok_embeddings'] : [])] });
+      if (codebook) {
+        network.setCodebooks({
+          local: { dtype: 'F32', shape: [config.nLocal, codebook.dim], data: codebook.local },
+          global: { dtype: 'F32', shape: [config.nGlobal, codebook.dim], data: codebook.global },
+        });
+      }
+    } catch (e) {
+      network.dispose();
+      throw e;
+    }
+    network.useProjectedCodebookCache(true);
+    const clip = typeof opts.clip === 'string' ? await loadClip(opts.clip, { towers: { vision: true, text: false } }) : opts.clip ?? null;
+    if (clip && clip.dim !== config.embedDim) {
+      network.dispose();
+      throw new Error(`CLIP ${clip.id} gives ${clip.dim}-d image embeddings, the global codebook is ${config.embedDim}-d`);
+    }
+    const imageSize = opts.imageSize ?? weights.imageSize ?? 128;
+    const f = downFactor(config);
+    if (imageSize % f !== 0) throw new Error(`image size ${imageSize} is not a multiple of the encoder's downsampling factor ${f}`);
+    const globalTokens = opts.globalTokens ?? 5;
+    if (!Number.isInteger(globalTokens) || globalTokens < 1 || globalTokens > config.nGlobal) {
+      throw new Error(`globalTokens must be an integer in [1, ${config.nGlobal}] (got ${globalTokens})`);
+    }
+    return new V2LTokenizer({
+      network, codebook, clip, globalTokens, imageSize, preprocess: opts.preprocess ?? 'simple',
+      batchSize: opts.batchSize ?? 8, weights,
+    });
+  }
+
+  /** Local token grid side for the configured image size (16 for 128 px). */
+  get gridSize(): number {
+    return this.imageSize / downFactor(this.config);
+  }
+
+  /**
+   * Encodes images (file paths or decoded pixels). Unreadable files give a failure entry naming the
+   * file; the other images are still encoded. Results are in input order.
+   */
+  async encode(images: readonly Input[], opts: { onProgress?: OnProgress } = {}): Promise<EncodeResult[]> {
+    return (await this.run(images, false, opts.onProgress)).map((r) => ('error' in r ? r : r.encoded));
+  }
+
+  /** Encodes then decodes: the preprocessed input and its reconstruction from the tokens. */
+  async reconstruct(images: readonly Input[], opts: { onProgress?: OnProgress } = {}): Promise<(Reconstruction | EncodeFailure)[]> {
+    return this.run(images, true, opts.onProgress) as Promise<(Reconstruction | EncodeFailure)[]>;
+  }
+
+  /**
+   * Decodes local token grids ([h][w] ids per image) with global token ids (k per image) into images.
+   * Ids are checked against the codebooks.
+   */
+  decode(local: readonly (readonly (readonly number[])[])[], global: readonly (readonly number[])[]): RawImage[] {
+    if (local.length !== global.length) throw new Error(`decode: ${local.length} local grids but ${global.length} global id lists`);
+    const out: RawImage[] = [];
+    for (let s = 0; s < local.length; s += this.batchSize) {
+      const loc = local.slice(s, s + this.batchSize);
+      const glo = global.slice(s, s + this.batchSize);
+      const h = loc[0].length;
+      const w = loc[0][0]?.length ?? 0;
+      const k = glo[0].length;
+      loc.forEach((g, i) => {
+        if (g.length !== h || g.some((row) => row.length !== w)) throw new Error(`decode: local grid ${s + i} is not ${h}x${w} like the first`);
+      });
+      glo.forEach((g, i) => {
+        if (g.length !== k) throw new Error(`decode: global ids ${s + i} has ${g.length} entries, the first has ${k}`);
+        for (const id of g) if (!Number.isInteger(id) || id < 0 || id >= this.config.nGlobal) throw new Error(`decode: global token id ${id} is outside the codebook [0, ${this.config.nGlobal})`);
+      });
+      const data = tf.tidy(() => {
+        const ids = tf.tensor3d(loc.flatMap((g) => g.flatMap((row) => [...row])), [loc.length, h, w], 'int32');
+        const gEmb = tf.reshape(tf.gather(this.network.params.get('tok_embeddings_global.weight')!, tf.tensor1d(glo.flat(), 'int32')), [loc.length, k, this.config.embedDim]) as tf.Tensor3D;
+        return this.network.decode(ids, gEmb);
+      });
+      out.push(...fromNCHW(data.dataSync(), data.shape));
+      data.dispose();
+    }
+    return out;
+  }
+
+  async dispose(): Promise<void> {
+    this.network.dispose();
+    await this.clip?.dispose();
+  }
+
+  private async run(images: readonly Input[], withDecode: boolean, onProgress?: OnProgress): Promise<(Reconstruction | EncodeFailure | { encoded: EncodedImage })[]> {
+    if (!this.clip) throw new Error('encode needs a CLIP for the global tokens: load the tokenizer with `clip` (--clip <dir>)');
+    const results: (Reconstruction | EncodeFailure | { encoded: EncodedImage })[] = new Array(images.length);
+    const per = 3 * this.imageSize * this.imageSize;
+    let done = 0;
+    for (let s = 0; s < images.length; s += this.batchSize) {
+      const chunk = images.slice(s, s + this.batchSize);
+      // Decode and preprocess at the edge; a bad file fails alone.
+      const loaded = await Promise.all(chunk.map(async (x, j) => {
+        const source = describe(x, s + j);
+        try {
+          const raw = typeof x === 'string' ? await loadImage(x, { shrinkTo: this.preprocessMode === 'reference' ? 224 : this.imageSize }) : x;
+          return { source, raw, pixels: preprocessOne(raw, { size: this.imageSize, mode: this.preprocessMode }) };
+        } catch (e) {
+          return { source, error: (e as Error).message };
+        }
+      }));
+      const ok = loaded.flatMap((l, j) => ('error' in l ? [] : [{ ...l, index: s + j }]));
+      for (const [j, l] of loaded.entries()) if ('error' in l) results[s + j] = { source: l.source, error: l.error ?? 'unreadable' };
+      if (ok.length) {
+        let clipEmb: Float32Array;
+        try {
+          clipEmb = await this.clip.embedImages(ok.map((l) => l.raw));
+        } catch (e) {
+          throw new Error(`CLIP image embedding failed for ${ok.map((l) => l.source).join(', ')}: ${(e as Error).message}`);
+        }
+        const batch = new Float32Array(ok.length * per);
+        ok.forEach((l, j) => batch.set(l.pixels, j * per));
+        const [local, global, recon] = tf.tidy(() => {
+          const x = tf.tensor4d(batch, [ok.length, 3, this.imageSize, this.imageSize]);
+          const enc = this.network.encode(x);
+          const gq = this.network.globalTokens(tf.tensor2d(clipEmb, [ok.length, this.config.embedDim]), this.globalTokens);
+          return withDecode ? [enc.localIndices, gq.indices, this.network.decode(enc.zq, gq.embeddings)] : [enc.localIndices, gq.indices];
+        }) as [tf.Tensor3D, tf.Tensor2D, tf.Tensor4D?];
+        const lids = local.arraySync() as number[][][];
+        const gids = global.arraySync() as number[][];
+        const recImages = recon ? fromNCHW(recon.dataSync(), recon.shape) : null;
+        const origImages = withDecode ? fromNCHW(batch, [ok.length, 3, this.imageSize, this.imageSize]) : null;
+        tf.dispose([local, global, ...(recon ? [recon] : [])]);
+        ok.forEach((l, j) => {
+          const encoded: EncodedImage = {
+            source: l.source,
+            global: { ids: gids[j], tokens: gids[j].map((id) => this.globalText(id)) },
+            local: { ids: lids[j], tokens: lids[j].map((row) => row.map((id) => this.localText(id))) },
+          };
+          results[l.index] = recImages && origImages
+            ? { source: l.source, original: origImages[j], reconstruction: recImages[j], encoded }
+            : { encoded };
+        });
+      }
+      done += chunk.length;
+      onProgress?.({ stage: withDecode ? 'reconstruct' : 'encode', done, total: images.length });
+    }
+    return results;
+  }
+
+  private globalText(id: number): string | null {
+    return this.codebook?.globalEntries[id]?.text ?? null;
+  }
+
+  private localText(id: number): string | null {
+    return this.codebook?.localTexts[id] ?? null;
+  }
+}
+
+function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
