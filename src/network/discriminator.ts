@@ -37,7 +37,7 @@ export function nLayerDiscriminator(p: ParamStore, bns: Map<string, BatchNormBuf
   const bn = (c: number) => {
     const name = `${prefix}.main.${idx++}`;
     p.norm(name, c, { kind: 'normal', mean: 1, std: 0.02 });
-    bns.set(name, { runningMean: tf.variable(tf.zeros([c]), false), runningVar: tf.variable(tf.ones([c]), false), numBatchesTracked: 0 });
+    bns.set(name, tf.tidy(() => ({ runningMean: tf.variable(tf.zeros([c]), false), runningVar: tf.variable(tf.ones([c]), false), numBatchesTracked: 0 })));
     steps.push((x, training) => batchNorm(p, bns.get(name) as BatchNormBuffers, name, x, training));
   };
   conv(inputNc, ndf, 2, true);

@@ -82,10 +82,16 @@ export class ParamStore {
     this.declare({ name: `${prefix}.bias`, refShape: [c], layout: 'plain', trainable: true, init: { kind: 'const', value: 0 } });
   }
 
-  /** Creates every declared variable, in declaration order, from one seeded generator. */
-  materialise(seed: number): void {
-    const rng = new Rng(seed);
+  /** Creates every declared variable, in declaration order, from one seeded generator (`null`: zeros). */
+  materialise(seed: number | null): void {
+    const rng = new Rng(seed ?? 0);
     for (const spec of this.specs.values()) {
+      if (seed === null) {
+        const z = tf.zeros(internalShape(spec));
+        this.vars.set(spec.name, tf.variable(z, spec.trainable));
+        z.dispose();
+        continue;
+      }
       const values = initialValues(spec.init, spec.refShape, rng);
       const v = tf.tidy(() => toInternal(spec.layout, tf.tensor(values, spec.refShape, 'float32')));
       this.vars.set(spec.name, tf.variable(v, spec.trainable));

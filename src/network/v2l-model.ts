@@ -60,8 +60,11 @@ export class V2LNetwork {
   private projectedCache: tf.Tensor2D | null = null;
   private cacheProjection = false;
 
-  /** Builds the network with PyTorch-default random weights from `seed` (codebooks: seeded stand-ins). */
-  constructor(config: V2LConfig, opts: { seed?: number } = {}) {
+  /**
+   * Builds the network with PyTorch-default random weights from `seed` (codebooks: seeded stand-ins), or,
+   * with `init: 'zeros'`, all zeros (fast; for a network whose state dict is loaded next).
+   */
+  constructor(config: V2LConfig, opts: { seed?: number; init?: 'random' | 'zeros' } = {}) {
     this.config = validateConfig({ ...config, chMult: [...config.chMult], attnResolutions: [...config.attnResolutions] });
     const c = this.config;
     const p = this.store;
@@ -76,7 +79,7 @@ export class V2LNetwork {
     p.declare({ name: 'tok_embeddings.weight', refShape: [c.nLocal, c.embedDim], layout: 'plain', trainable: false, init: { kind: 'unitRows' } });
     p.declare({ name: 'tok_embeddings_global.weight', refShape: [c.nGlobal, c.embedDim], layout: 'plain', trainable: false, init: { kind: 'normal', mean: 0, std: c.embedDim ** -0.5 } });
     this.disc = nLayerDiscriminator(p, this.bns, 'discriminator', c.outCh, c.discNdf, c.discLayers);
-    p.materialise(opts.seed ?? 0);
+    p.materialise(opts.init === 'zeros' ? null : opts.seed ?? 0);
   }
 
   /** Every parameter by state-dict name (internal layouts; see the class comment). */
@@ -139,7 +142,10 @@ export class V2LNetwork {
    */
   useProjectedCodebookCache(enabled: boolean): void {
     this.cacheProjection = enabled;
-    if (!enabled) this.invalidateCaches();
+    if (!enabled) {
+      this.projectedCache?.dispose();
+      this.projectedCache = null;
+    }
   }
 
   /** The projected local codebook codebook_projection(tok_embeddings), [nLocal, embedDim] (on the tape). */
