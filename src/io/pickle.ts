@@ -199,7 +199,11 @@ function makeAllowList(): Map<string, PyGlobal> {
   add(new PyGlobal('numpy', 'ndarray'));
   add(new PyGlobal('numpy', 'dtype', (a, ctx) => {
     if (typeof a[0] !== 'string') throw new Error(`${ctx.what}: numpy.dtype of ${describe(a[0])} is not supported`);
-    return new NumpyDType(a[0]);
+    try {
+      return new NumpyDType(a[0]);
+    } catch (e) {
+      throw new Error(`${ctx.what}: ${(e as Error).message}`);
+    }
   }));
   add(new PyGlobal('_codecs', 'encode', codecsEncode));
   // Plain containers, should a pickle name them rather than use the dedicated opcodes.
