@@ -8,3 +8,6 @@ export { LlamaCppLLM, type LlamaCppOptions } from './models/llm/llama-cpp.js';
 export { readVocabulary } from './models/llm/gguf-vocabulary.js';
 export { loadLLM, isRemoteSpec, type LoadLLMOptions } from './models/llm/load.js';
 export { startCompletionsServer, type CompletionsServer } from './models/llm/server.js';
+export { loadClip, fingerprintClip, requiredClipFiles, cleanText, isImagePath, type LoadClipOptions } from './models/clip/transformers-clip.js';
+export { writeStandInClip, defaultMergesPath, STAND_IN_NAME, type StandInOptions, type StandInInfo } from './models/clip/stand-in.js';
+export { PRESETS, findPreset, pullPreset, listCached, resolveModelPath, cacheRoot, presetDir, type Preset, type PullOptions, type PullResult, type CachedModel } from './models/hub.js';
