@@ -13,6 +13,8 @@ const benches: Record<string, [string, string]> = {
   llm: ['../src/models/llm/bench.js', 'benchLlm'],
   io: ['../src/io/bench.js', 'benchIo'],
   image: ['../src/image/bench.js', 'benchImage'],
+  codebook: ['../src/codebook/bench.js', 'benchCodebook'],
+  clip: ['../src/models/clip/bench.js', 'benchClip'],
 };
 
 async function run(): Promise<void> {

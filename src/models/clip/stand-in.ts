@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path';
 import { GraphBuilder } from './onnx-graph.js';
 import { clipTokenizerFiles, loadClipBpe, CLIP_VOCAB_SIZE, SOT_ID, EOT_ID } from './clip-bpe.js';
 import { writeFileAtomic, writeJsonAtomic } from '../../util/atomic.js';
+import { CLIP_MEAN, CLIP_STD } from './preprocess.js';
 
 export const STAND_IN_NAME = 'v2l-stand-in-clip';
 
@@ -33,10 +34,6 @@ export interface StandInInfo {
   files: string[];
   parameters: number;
 }
-
-/** CLIP's image normalisation (OpenAI's mean/std), used by every CLIP ViT. */
-export const CLIP_IMAGE_MEAN = [0.48145466, 0.4578275, 0.40821073];
-export const CLIP_IMAGE_STD = [0.26862954, 0.26130258, 0.27577711];
 
 const IMAGE_SIZE = 224;
 const PATCH = 32;
@@ -192,7 +189,7 @@ export function writeStandInClip(dir: string, opts: StandInOptions = {}): StandI
     image_processor_type: 'CLIPImageProcessor', processor_class: 'CLIPProcessor',
     do_convert_rgb: true, do_resize: true, size: { shortest_edge: IMAGE_SIZE }, resample: 3,
     do_center_crop: true, crop_size: { height: IMAGE_SIZE, width: IMAGE_SIZE },
-    do_rescale: true, rescale_factor: 1 / 255, do_normalize: true, image_mean: CLIP_IMAGE_MEAN, image_std: CLIP_IMAGE_STD,
+    do_rescale: true, rescale_factor: 1 / 255, do_normalize: true, image_mean: CLIP_MEAN, image_std: CLIP_STD,
   });
   files.push('preprocessor_config.json');
   const tower = (extra: Record<string, unknown>) => ({
