@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from './backend.js';
 import { maxRelativeDifference, randn, runOn } from './compare.js';
 import { fastMatMul } from './kernels/batch_matmul.js';
-import { conv2dBackpropInputAsConv } from './kernels/conv2d_backprop_input.js';
+import { conv2dBackpropInputDilated, conv2dBackpropInputSubPixel } from './kernels/conv2d_backprop_input.js';
 import { originalKernel, setFastPaths } from './kernels/index.js';
 
 const TOL = 1e-4;
@@ -84,11 +84,30 @@ describe('wasm fast paths vs cpu', () => {
       await check('conv2dTranspose', () => [
         tf.conv2dTranspose(t(c.dy, 4) as tf.Tensor4D, t(c.w, 5) as tf.Tensor4D, c.x as [number, number, number, number], c.s, c.pad),
       ]);
-      // The composition itself, on both backends.
-      const direct = async (b: string) =>
-        runOn(b, () => conv2dBackpropInputAsConv(t(c.dy, 4) as tf.Tensor4D, t(c.w, 5) as tf.Tensor4D, c.x as [number, number, number, number], c.s, c.pad));
-      const ref = await runOn('cpu', () => tf.conv2dTranspose(t(c.dy, 4) as tf.Tensor4D, t(c.w, 5) as tf.Tensor4D, c.x as [number, number, number, number], c.s, c.pad));
-      for (const b of ['wasm', 'cpu']) assert.ok(maxRelativeDifference(await direct(b), ref) <= TOL, `composition on ${b}`);
+    });
+  }
+
+  type Pad4 = [[number, number], [number, number], [number, number], [number, number]];
+  for (const c of [
+    { x: [2, 9, 7, 3], w: [3, 3, 3, 5], s: 2, pad: 'same' as const },
+    { x: [1, 8, 8, 2], w: [4, 4, 2, 3], s: 2, pad: 'same' as const },
+    { x: [2, 10, 11, 2], w: [5, 3, 2, 2], s: 3, pad: 'valid' as const },
+    { x: [1, 7, 6, 3], w: [1, 1, 3, 4], s: 2, pad: 'valid' as const },
+    { x: [2, 8, 8, 2], w: [3, 3, 2, 3], s: 2, pad: [[0, 0], [0, 1], [0, 1], [0, 0]] as Pad4 }, // the VQGAN downsampling pad
+    { x: [1, 5, 6, 2], w: [3, 2, 2, 2], s: 2, pad: [[0, 0], [4, 0], [1, 3], [0, 0]] as Pad4 },
+  ]) {
+    it(`sub-pixel and dilated forms of the input gradient: x[${c.x}] w[${c.w}] stride ${c.s} pad ${JSON.stringify(c.pad)}`, async () => {
+      const x = c.x as [number, number, number, number];
+      const dyShape = (await runOn('cpu', () => tf.conv2d(tf.zeros(x) as tf.Tensor4D, tf.zeros(c.w) as tf.Tensor4D, c.s, c.pad)))[0].shape as [number, number, number, number];
+      const ref = await runOn('cpu', () => tf.conv2dTranspose(t(dyShape, 4) as tf.Tensor4D, t(c.w, 5) as tf.Tensor4D, x, c.s, c.pad));
+      for (const b of ['wasm', 'cpu']) {
+        const [sub, dil] = await runOn(b, () => [
+          conv2dBackpropInputSubPixel(t(dyShape, 4) as tf.Tensor4D, t(c.w, 5) as tf.Tensor4D, x, c.s, c.pad),
+          conv2dBackpropInputDilated(t(dyShape, 4) as tf.Tensor4D, t(c.w, 5) as tf.Tensor4D, x, c.s, c.pad),
+        ]);
+        assert.ok(maxRelativeDifference([sub], ref) <= TOL, `sub-pixel form on ${b}: ${maxRelativeDifference([sub], ref)}`);
+        assert.ok(maxRelativeDifference([dil], ref) <= TOL, `dilated form on ${b}: ${maxRelativeDifference([dil], ref)}`);
+      }
     });
   }
 

@@ -10,7 +10,10 @@ import { compositeKernel, pair, runKernelConfig } from './composite.js';
 import { fastPathsEnabled } from './fast_paths.js';
 import { dilate, padOrCrop } from './spatial.js';
 
-/** dx for NHWC dy and filter [fh, fw, inC, outC]; attributes as for tf.conv2d. */
+/**
+ * dx for NHWC dy and filter [fh, fw, inC, outC]; attributes as for tf.conv2d. Equal strides above 1
+ * take the sub-pixel form (see conv2dBackpropInputSubPixel), other strides the dilated one.
+ */
 export function conv2dBackpropInputAsConv(
   dy: tf.Tensor4D,
   filter: tf.Tensor4D,
@@ -19,12 +22,32 @@ export function conv2dBackpropInputAsConv(
   pad: Conv2DBackpropInputAttrs['pad'],
   dimRoundingMode?: 'floor' | 'round' | 'ceil',
 ): tf.Tensor4D {
+  const [sh, sw] = pair(strides);
+  return sh === sw && sh > 1
+    ? conv2dBackpropInputSubPixel(dy, filter, inputShape, sh, pad, dimRoundingMode)
+    : conv2dBackpropInputDilated(dy, filter, inputShape, [sh, sw], pad, dimRoundingMode);
+}
+
+function convInfoFor(dy: tf.Tensor4D, filter: tf.Tensor4D, inputShape: [number, number, number, number], strides: number | [number, number], pad: Conv2DBackpropInputAttrs['pad'], dimRoundingMode?: 'floor' | 'round' | 'ceil') {
+  const info = backend_util.computeConv2DInfo(inputShape, filter.shape, strides, 1, pad, dimRoundingMode, false, 'channelsLast');
+  if (dy.shape[1] !== info.outHeight || dy.shape[2] !== info.outWidth || dy.shape[3] !== info.outChannels || dy.shape[0] !== info.batchSize) {
+    throw new Error(`dy has shape [${dy.shape}], expected [${[info.batchSize, info.outHeight, info.outWidth, info.outChannels]}]`);
+  }
+  return info;
+}
+
+/** The dilated form: a stride-1 conv2d of dy dilated by the stride, with the flipped filter. */
+export function conv2dBackpropInputDilated(
+  dy: tf.Tensor4D,
+  filter: tf.Tensor4D,
+  inputShape: [number, number, number, number],
+  strides: number | [number, number],
+  pad: Conv2DBackpropInputAttrs['pad'],
+  dimRoundingMode?: 'floor' | 'round' | 'ceil',
+): tf.Tensor4D {
   return tf.tidy(() => {
-    const info = backend_util.computeConv2DInfo(inputShape, filter.shape, strides, 1, pad, dimRoundingMode, false, 'channelsLast');
+    const info = convInfoFor(dy, filter, inputShape, strides, pad, dimRoundingMode);
     const { filterHeight: fh, filterWidth: fw, inHeight, inWidth, outHeight: oh, outWidth: ow, strideHeight: sh, strideWidth: sw } = info;
-    if (dy.shape[1] !== oh || dy.shape[2] !== ow || dy.shape[3] !== info.outChannels || dy.shape[0] !== info.batchSize) {
-      throw new Error(`dy has shape [${dy.shape}], expected [${[info.batchSize, oh, ow, info.outChannels]}]`);
-    }
     const dd = dilate(dy, sh, sw); // [n, oh*sh, ow*sw, o]
     const top = fh - 1 - info.padInfo.top;
     const left = fw - 1 - info.padInfo.left;
@@ -33,6 +56,73 @@ export function conv2dBackpropInputAsConv(
     const ddp = padOrCrop(dd, top, bottom, left, right);
     const flipped = tf.transpose(tf.reverse(filter, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D; // [fh, fw, o, c]
     return tf.conv2d(ddp, flipped, 1, 'valid');
+  });
+}
+
+/**
+ * Which filter taps feed each output phase along one axis. With stride s, output rows i = q*s + r
+ * of phase r read dy rows q + base + u through taps; all phases share one dy window of length `len`
+ * starting at row q + start. taps[r][u] is the filter row for window position u, or -1.
+ */
+function phaseTaps(f: number, s: number, padBefore: number): { start: number; len: number; taps: number[][] } {
+  const t = f - 1 - padBefore; // leading zeros of the dilated form
+  const phases = [];
+  for (let r = 0; r < s; r++) {
+    const k0 = (((t - r) % s) + s) % s; // first flipped tap that lands on a dy row
+    const base = (r + k0 - t) / s;
+    const count = k0 < f ? Math.ceil((f - k0) / s) : 0;
+    phases.push({ k0, base, count });
+  }
+  const start = Math.min(...phases.map((p) => p.base));
+  const len = Math.max(1, ...phases.map((p) => p.base - start + p.count));
+  const taps = phases.map(({ k0, base, count }) => {
+    const row = new Array<number>(len).fill(-1);
+    for (let m = 0; m < count; m++) row[base - start + m] = f - 1 - (k0 + m * s); // flipped tap -> filter row
+    return row;
+  });
+  return { start, len, taps };
+}
+
+/**
+ * The sub-pixel form for equal strides s > 1: the dilated form multiplies mostly zeros (all but 1/s^2
+ * of dy's dilated grid). Instead, every output phase (i mod s, j mod s) is a stride-1 conv of dy itself
+ * with the filter taps that reach it; the s*s phase filters are stacked as output channels of a single
+ * conv2d, and depthToSpace interleaves the phases back into the image.
+ */
+export function conv2dBackpropInputSubPixel(
+  dy: tf.Tensor4D,
+  filter: tf.Tensor4D,
+  inputShape: [number, number, number, number],
+  s: number,
+  pad: Conv2DBackpropInputAttrs['pad'],
+  dimRoundingMode?: 'floor' | 'round' | 'ceil',
+): tf.Tensor4D {
+  return tf.tidy(() => {
+    const info = convInfoFor(dy, filter, inputShape, s, pad, dimRoundingMode);
+    const { batchSize: n, filterHeight: fh, filterWidth: fw, inChannels: c, outChannels: o, inHeight, inWidth, outHeight: oh, outWidth: ow } = info;
+    const hp = phaseTaps(fh, s, info.padInfo.top);
+    const wp = phaseTaps(fw, s, info.padInfo.left);
+    const qh = Math.ceil(inHeight / s);
+    const qw = Math.ceil(inWidth / s);
+    // Combined filter [lh, lw, o, (rh, rw, c)], gathered from the filter's taps plus one zero tap.
+    const zeroTap = fh * fw;
+    const idx = new Int32Array(hp.len * wp.len * s * s);
+    let i = 0;
+    for (let uh = 0; uh < hp.len; uh++)
+      for (let uw = 0; uw < wp.len; uw++)
+        for (let rh = 0; rh < s; rh++)
+          for (let rw = 0; rw < s; rw++) {
+            const kh = hp.taps[rh][uh];
+            const kw = wp.taps[rw][uw];
+            idx[i++] = kh < 0 || kw < 0 ? zeroTap : kh * fw + kw;
+          }
+    const taps = tf.concat([tf.reshape(tf.transpose(filter, [3, 0, 1, 2]), [o, fh * fw, c]), tf.zeros([o, 1, c])], 1); // [o, fh*fw+1, c]
+    const gathered = tf.reshape(tf.gather(taps, tf.tensor1d(idx, 'int32'), 1), [o, hp.len * wp.len, s * s * c]);
+    const combined = tf.reshape(tf.transpose(gathered, [1, 0, 2]), [hp.len, wp.len, o, s * s * c]) as tf.Tensor4D;
+    const window = padOrCrop(dy, -hp.start, qh + hp.start + hp.len - 1 - oh, -wp.start, qw + wp.start + wp.len - 1 - ow);
+    const phases = tf.conv2d(window, combined, 1, 'valid'); // [n, qh, qw, s*s*c]
+    const dx = tf.depthToSpace(phases, s, 'NHWC'); // [n, qh*s, qw*s, c]
+    return qh * s === inHeight && qw * s === inWidth ? dx : (tf.slice(dx, [0, 0, 0, 0], [n, inHeight, inWidth, c]) as tf.Tensor4D);
   });
 }
 
