@@ -88,17 +88,18 @@ describe('wasm fast paths vs cpu', () => {
   }
 
   type Pad4 = [[number, number], [number, number], [number, number], [number, number]];
-  for (const c of [
+  const forms: { x: number[]; w: number[]; s: number; pad: 'same' | 'valid' | Pad4 }[] = [
     { x: [2, 9, 7, 3], w: [3, 3, 3, 5], s: 2, pad: 'same' as const },
     { x: [1, 8, 8, 2], w: [4, 4, 2, 3], s: 2, pad: 'same' as const },
     { x: [2, 10, 11, 2], w: [5, 3, 2, 2], s: 3, pad: 'valid' as const },
     { x: [1, 7, 6, 3], w: [1, 1, 3, 4], s: 2, pad: 'valid' as const },
-    { x: [2, 8, 8, 2], w: [3, 3, 2, 3], s: 2, pad: [[0, 0], [0, 1], [0, 1], [0, 0]] as Pad4 }, // the VQGAN downsampling pad
-    { x: [1, 5, 6, 2], w: [3, 2, 2, 2], s: 2, pad: [[0, 0], [4, 0], [1, 3], [0, 0]] as Pad4 },
-  ]) {
+    { x: [2, 8, 8, 2], w: [3, 3, 2, 3], s: 2, pad: [[0, 0], [0, 1], [0, 1], [0, 0]] }, // the VQGAN downsampling pad
+    { x: [1, 5, 6, 2], w: [3, 2, 2, 2], s: 2, pad: [[0, 0], [4, 0], [1, 3], [0, 0]] },
+  ];
+  for (const c of forms) {
     it(`sub-pixel and dilated forms of the input gradient: x[${c.x}] w[${c.w}] stride ${c.s} pad ${JSON.stringify(c.pad)}`, async () => {
       const x = c.x as [number, number, number, number];
-      const dyShape = (await runOn('cpu', () => tf.conv2d(tf.zeros(x) as tf.Tensor4D, tf.zeros(c.w) as tf.Tensor4D, c.s, c.pad)))[0].shape as [number, number, number, number];
+      const dyShape = (await runOn('cpu', () => tf.conv2d(tf.zeros(x) as tf.Tensor4D, tf.zeros(c.w as [number, number, number, number]), c.s, c.pad)))[0].shape as [number, number, number, number];
       const ref = await runOn('cpu', () => tf.conv2dTranspose(t(dyShape, 4) as tf.Tensor4D, t(c.w, 5) as tf.Tensor4D, x, c.s, c.pad));
       for (const b of ['wasm', 'cpu']) {
         const [sub, dil] = await runOn(b, () => [
