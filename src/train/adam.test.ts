@@ -1,0 +1,64 @@
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs-core';
+import { initBackend } from '../engine/backend.js';
+import { Adam, clipGradNorm } from './adam.js';
+
+before(async () => {
+  await initBackend('cpu');
+});
+
+/** torch.optim.Adam's update, written out in float64 for comparison. */
+function torchAdam(p: number[], grads: number[][], lr: number, b1: number, b2: number, eps: number): number[] {
+  const m = p.map(() => 0);
+  const v = p.map(() => 0);
+  const out = [...p];
+  grads.forEach((g, t) => {
+    const step = t + 1;
+    for (let i = 0; i < p.length; i++) {
+      m[i] = b1 * m[i] + (1 - b1) * g[i];
+      v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
+      const denom = Math.sqrt(v[i]) / Math.sqrt(1 - b2 ** step) + eps;
+      out[i] -= (lr / (1 - b1 ** step)) * (m[i] / denom);
+    }
+  });
+  return out;
+}
+
+test('Adam matches torch.optim.Adam (betas 0.5, 0.9; eps 1e-7) over several steps', () => {
+  const p0 = [0.3, -1.2, 2.0, 0.0];
+  const grads = [[0.1, -0.2, 0.03, 1.0], [-0.4, 0.1, 0.2, 0.5], [0.05, 0.05, -0.1, -2.0]];
+  const v = tf.variable(tf.tensor1d(p0));
+  const adam = new Adam(new Map([['w', v]]), { beta1: 0.5, beta2: 0.9, eps: 1e-7 });
+  for (const g of grads) adam.apply(new Map([['w', tf.tensor1d(g)]]), 1e-2);
+  const want = torchAdam(p0, grads, 1e-2, 0.5, 0.9, 1e-7);
+  const got = Array.from(v.dataSync());
+  got.forEach((x, i) => assert.ok(Math.abs(x - want[i]) < 1e-6, `param ${i}: ${x} vs ${want[i]}`));
+  assert.equal(adam.step, 3);
+});
+
+test('Adam state round-trips exactly: a restored optimiser continues identically', () => {
+  const mk = () => tf.variable(tf.tensor2d([[1, 2], [3, 4]]));
+  const a = mk();
+  const adamA = new Adam(new Map([['w', a]]), { beta1: 0.5, beta2: 0.9, eps: 1e-7 });
+  adamA.apply(new Map([['w', tf.tensor2d([[0.1, 0.2], [0.3, -0.4]])]]), 1e-2);
+  const saved = adamA.state('optimizer.gen.');
+  const b = tf.variable(tf.tensor(a.dataSync(), a.shape));
+  const adamB = new Adam(new Map([['w', b]]), { beta1: 0.5, beta2: 0.9, eps: 1e-7 });
+  adamB.load(saved.tensors, 'optimizer.gen.', saved.step);
+  const g2 = [[-0.2, 0.1], [0.05, 0.3]];
+  adamA.apply(new Map([['w', tf.tensor2d(g2)]]), 1e-2);
+  adamB.apply(new Map([['w', tf.tensor2d(g2)]]), 1e-2);
+  assert.deepEqual(Array.from(a.dataSync()), Array.from(b.dataSync()));
+  assert.throws(() => adamB.load(new Map(), 'optimizer.gen.', 1), /optimiser state "optimizer\.gen\.m\/w" is missing/);
+});
+
+test('clipGradNorm scales to the max norm only when the norm exceeds it', () => {
+  const g = new Map([['a', tf.tensor1d([3, 0])], ['b', tf.tensor1d([0, 4])]]);
+  const r = clipGradNorm(g, 1);
+  assert.ok(Math.abs(r.norm - 5) < 1e-6);
+  const a = r.grads.get('a')!.dataSync();
+  assert.ok(Math.abs(a[0] - 0.6) < 1e-6);
+  const kept = clipGradNorm(new Map([['a', tf.tensor1d([0.3, 0.4])]]), 1);
+  assert.ok(Math.abs(kept.grads.get('a')!.dataSync()[0] - 0.3) < 1e-7);
+});
