@@ -49,6 +49,18 @@ export async function benchLlm(args: string[]): Promise<void> {
     const reuseMs = performance.now() - b0;
     const reuseTok = reuse.stats().evaluatedTokens - sb;
     console.log(`threads ${t}: 32 prompts after a shared prefix: full ${fullTok} tokens ${fullMs.toFixed(0)} ms, prefix reuse ${reuseTok} tokens ${reuseMs.toFixed(0)} ms (${(fullMs / reuseMs).toFixed(1)}x)`);
+    // Parallel sequences: 64 prompts after the prefix, decoded 4 at a time in one batch.
+    const many = Array.from({ length: 64 }, (_, i) => ` ${['She', 'He', 'They', 'The dog'][i % 4]} saw ${i}`);
+    for (const sequences of [1, 4]) {
+      const par = await LlamaCppLLM.load(model, { threads: t, sequences });
+      await par.topK(prompts.slice(0, 1), 5);
+      const c0 = performance.now();
+      const sc = par.stats().evaluatedTokens;
+      await par.topK(many, 5, { prefix: story });
+      const ms = performance.now() - c0;
+      console.log(`threads ${t}: 64 prompts after a shared prefix, ${sequences} sequence(s): ${par.stats().evaluatedTokens - sc} tokens ${ms.toFixed(0)} ms (${(64 / (ms / 1000)).toFixed(0)} prompts/s)`);
+      await par.dispose();
+    }
     await reuse.dispose();
     await full.dispose();
   }

@@ -33,7 +33,7 @@ after(async () => {
   await served?.dispose();
 });
 
-type Fault = (n: number, path: string) => 'forward' | 'stall' | 'hide' | number;
+type Fault = (n: number, path: string) => 'forward' | 'stall' | 'hide' | 'textKeys' | number;
 /** A proxy in front of the real server; `fault` decides per request (n counts from 0). */
 async function proxy(target: string, fault: Fault): Promise<{ url: string; count: () => number; close: () => Promise<void> }> {
   let n = 0;
@@ -52,7 +52,14 @@ async function proxy(target: string, fault: Fault): Promise<{ url: string; count
       res.writeHead(404).end('{"error":"not found"}');
       return;
     }
-    const r = await fetch(target + path, { method: req.method, headers: { 'content-type': 'application/json' }, body: req.method === 'POST' ? Buffer.concat(chunks) : undefined });
+    let reqBody: string | Buffer = Buffer.concat(chunks);
+    if (what === 'textKeys' && req.method === 'POST') {
+      // As a server without return_tokens_as_token_ids: logprobs keyed by token text.
+      const j = JSON.parse(reqBody.toString('utf8')) as Record<string, unknown>;
+      delete j.return_tokens_as_token_ids;
+      reqBody = JSON.stringify(j);
+    }
+    const r = await fetch(target + path, { method: req.method, headers: { 'content-type': 'application/json' }, body: req.method === 'POST' ? reqBody : undefined });
     let body = await r.text();
     if (what === 'hide' && path.startsWith('/v1/models')) {
       const j = JSON.parse(body) as { data: { meta?: unknown }[] };
@@ -112,6 +119,20 @@ test('remote top-k equals the local backend (within 1e-3); generation and choice
   assert.deepEqual(await remote.tokenize('Hello there'), await local.tokenize('Hello there'));
   assert.equal(await remote.detokenize([403, 410]), await local.detokenize([403, 410]));
   await assert.rejects(remote.topK(['x'], 50), /exceeds the 20 alternatives/);
+});
+
+test('a server that keys logprobs by token text: ids recovered through the vocabulary', { skip }, async () => {
+  const plain = await proxy(srv.url, () => 'textKeys');
+  try {
+    const remote = await RemoteLLM.connect({ baseUrl: plain.url, expectVocabulary: await local.vocabulary() });
+    const got = await remote.topK(prompts.slice(0, 2), 3);
+    const want = await local.topK(prompts.slice(0, 2), 3);
+    assert.deepEqual(got.map((r) => r.map((e) => e.id)), want.map((r) => r.map((e) => e.id)));
+    const g = await remote.generate('Once upon a time', { maxTokens: 8 });
+    assert.deepEqual(g.ids, (await local.generate('Once upon a time', { maxTokens: 8 })).ids);
+  } finally {
+    await plain.close();
+  }
 });
 
 test('retries with backoff after 503s and stalls, then succeeds', { skip }, async () => {

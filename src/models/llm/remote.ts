@@ -7,8 +7,9 @@
 //   `logprobs: k`; top-k alternatives are read from `choices[0].logprobs.top_logprobs[0]`. To avoid the
 //   collision of token texts (many ids share a text, e.g. byte tokens), `return_tokens_as_token_ids: true`
 //   is sent (vLLM, ./server.ts: keys "token_id:<id>"); llama.cpp's `logprobs.content[].top_logprobs[]`
-//   with `id` fields is read too. A key that is plain text is mapped through the vocabulary and refused
-//   where it is ambiguous.
+//   with `id` fields is read too. A key that is plain text is mapped through the vocabulary: a byte token
+//   with the same text as an ordinary token is read as the ordinary one (the protocol cannot tell them
+//   apart), any other ambiguity is refused.
 // - `echo: true, max_tokens: 0, logprobs: 0` for per-token scores of a prompt (`token_logprobs`).
 // - POST /tokenize {content, prompt, add_special, add_special_tokens} -> {tokens} for text pieces
 //   (llama.cpp and vLLM both serve it); POST /detokenize {tokens} -> {content | prompt}.
@@ -86,6 +87,7 @@ export class RemoteLLM implements LLM {
   private readonly tokCache = new Map<string, Promise<number[]>>();
   private vocab?: Promise<Vocabulary>;
   private bos?: number;
+  private byText?: Promise<Map<string, number[]>>;
 
   private constructor(private readonly root: string, readonly model: string, private readonly opts: RemoteOptions) {
     this.id = `${root} ${model}`;
@@ -258,9 +260,24 @@ export class RemoteLLM implements LLM {
   private async idOf(key: string): Promise<number> {
     const m = /^token_id:(\d+)$/.exec(key);
     if (m) return Number(m[1]);
-    const vocab = await this.vocabulary();
-    const ids: number[] = [];
-    for (let id = 0; id < vocab.size; id++) if (renderTokens(vocab, [id]) === key) ids.push(id);
+    this.byText ??= this.vocabulary().then((vocab) => {
+      const map = new Map<string, number[]>();
+      for (let id = 0; id < vocab.size; id++) {
+        const text = renderTokens(vocab, [id]);
+        const list = map.get(text);
+        if (list) list.push(id);
+        else map.set(text, [id]);
+      }
+      return map;
+    });
+    let ids = (await this.byText).get(key) ?? [];
+    if (ids.length > 1) {
+      // A byte token ("<0x2C>") renders as the same text as the ordinary token (","); a text-keyed
+      // server cannot tell them apart, so the ordinary token is taken.
+      const types = (await this.vocabulary()).types;
+      const ordinary = ids.filter((id) => types?.[id] !== TokenType.byte);
+      if (ordinary.length === 1) ids = ordinary;
+    }
     if (ids.length !== 1) {
       throw new Error(`LLM server ${this.root} keys logprobs by token text and ${JSON.stringify(key)} matches ${ids.length} tokens; the server must support return_tokens_as_token_ids (vLLM) or report ids (llama.cpp)`);
     }
