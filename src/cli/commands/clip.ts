@@ -39,12 +39,18 @@ export function register(program: Command): void {
     .option('--full', 'print whole embeddings')
     .option('--templates', 'texts: the 80-template ImageNet ensemble (mean of normalised template embeddings) instead of the bare text')
     .action(async (inputs: string[], f: EmbedFlags) => {
-      const model = await loadClip(resolveModelPath(f.model), { batchSize: f.batchSize, threads: f.threads });
+      const kinds = inputs.map((a) => (isImageArg(a) ? 'image' : 'text'));
+      for (const a of inputs) {
+        if (isImagePath(a) && !isImageArg(a)) console.error(`note: "${a}" is not an existing file: embedded as text`);
+      }
+      const images = inputs.filter((_, i) => kinds[i] === 'image');
+      const texts = inputs.filter((_, i) => kinds[i] === 'text');
+      // Only the towers that are needed (a ViT-L/14 vision tower alone is over 1 GB).
+      const model = await loadClip(resolveModelPath(f.model), {
+        batchSize: f.batchSize, threads: f.threads, towers: { vision: images.length > 0, text: texts.length > 0 },
+      });
       try {
         if (model.isStandIn) console.error(`warning: ${model.id} is a STAND-IN CLIP (random weights): these embeddings carry no meaning`);
-        const kinds = inputs.map((a) => (isImageArg(a) ? 'image' : 'text'));
-        const images = inputs.filter((_, i) => kinds[i] === 'image');
-        const texts = inputs.filter((_, i) => kinds[i] === 'text');
         const t0 = performance.now();
         const ie = images.length ? await model.embedImages(images) : new Float32Array();
         const t1 = performance.now();

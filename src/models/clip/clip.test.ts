@@ -231,6 +231,10 @@ test('a missing model file gives an error naming it', { skip }, async () => {
     await assert.rejects(v.embedTexts(['x']), /text tower/);
     await v.dispose();
     await assert.rejects(loadClip(join(broken, 'nope')), /does not exist/);
+    // One tower or both: the fingerprint is the folder's.
+    const t = await loadClip(dir, { towers: { text: true, vision: false } });
+    assert.equal(t.fingerprint, clip.fingerprint);
+    await t.dispose();
   } finally {
     rmSync(broken, { recursive: true, force: true });
   }

@@ -259,7 +259,8 @@ export async function loadClip(dir: string, opts: LoadClipOptions = {}): Promise
     throw new Error(`CLIP model folder "${root}" failed to load: ${(err as Error).message}`);
   }
   const dim = Number(config.projection_dim ?? (config.text_config as Record<string, unknown> | undefined)?.projection_dim ?? 512);
-  const fingerprint = await fingerprintClip(root, files);
+  // Over both towers' files whichever towers were loaded, so that the fingerprint names the folder.
+  const fingerprint = await fingerprintClip(root, requiredClipFiles(dtype, { vision: true, text: true }).filter((f) => existsSync(join(root, f))));
   const id = isStandIn ? `${String(config._name_or_path ?? 'stand-in')} (stand-in)` : String(config._name_or_path || basename(root)) || basename(root);
   return new TransformersClip(id, fingerprint, dim, isStandIn, Math.max(1, opts.batchSize ?? 32), vision, text);
 }
