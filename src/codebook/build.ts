@@ -23,7 +23,8 @@ import { expandVocabulary, expansionCandidates, type Candidate } from './expand.
 import { FileExpansionJournal } from './journal.js';
 import { EmbeddingCache, embedTextsCached, imageCacheNamespace, sha256, streamImageEmbeddings, textCacheNamespace } from './embed-cache.js';
 import { buildLocalCodebook } from './local.js';
-import { countHits, selectByCount, type KeepRule, type Similarity } from './filter.js';
+import { HitCounter, selectByCount, type KeepRule, type Similarity } from './filter.js';
+import { initBackend } from '../engine/backend.js';
 import { writeCodebook, type CodebookManifest, type GlobalEntry } from './package.js';
 
 export interface TemplateSet {
@@ -57,6 +58,8 @@ export interface BuildOptions {
   textBatchSize?: number;
   /** Images per embedding batch (default 32). */
   imageBatchSize?: number;
+  /** How image/candidate scores are computed: 'tfjs' (the active tensor backend) or 'js' (default: tfjs unless the backend is the slow pure-JS 'cpu'). */
+  scoring?: 'tfjs' | 'js';
   /** Where embedding caches live (default <out>/cache); safe to share between builds. */
   cacheDir?: string;
   onProgress?: OnProgress;
@@ -131,6 +134,16 @@ export function listImages(source: string): string[] {
   return out;
 }
 
+/** tfjs on wasm or tfjs-node; the plain-JS loop where only the (slower) pure-JS cpu backend exists. */
+async function defaultScoring(log: (l: string) => void): Promise<'tfjs' | 'js'> {
+  try {
+    return (await initBackend()) === 'cpu' ? 'js' : 'tfjs';
+  } catch (e) {
+    log(`tensor backend unavailable (${(e as Error).message}); scoring with plain JS`);
+    return 'js';
+  }
+}
+
 function rate(n: number, s: number): number {
   return n > 0 && s > 0 ? n / s : 0;
 }
@@ -189,15 +202,21 @@ export async function buildCodebook(o: BuildOptions): Promise<BuildReport> {
   log(`candidate embeddings: ${embedded.computed} embedded now, ${embedded.cached} cached (subwords share the local codebook's)`);
 
   // 5. Filter.
-  const hits = new Uint32Array(candidates.length);
   const imageCache = new EmbeddingCache(cacheRoot, imageCacheNamespace(clip), clip.dim);
   const table = embedded.embeddings;
+  const counter = new HitCounter(table, clip.dim, k, similarity, o.scoring ?? (await defaultScoring(log)));
   let scoreSeconds = 0;
-  const images = await streamImageEmbeddings(clip, o.images, imageCache, (emb) => {
-    const t0 = performance.now();
-    countHits(emb, table, clip.dim, k, hits, similarity);
-    scoreSeconds += (performance.now() - t0) / 1000;
-  }, { batchSize: o.imageBatchSize, onProgress: o.onProgress, stage: 'filter images' });
+  let images;
+  try {
+    images = await streamImageEmbeddings(clip, o.images, imageCache, (emb) => {
+      const t0 = performance.now();
+      counter.add(emb);
+      scoreSeconds += (performance.now() - t0) / 1000;
+    }, { batchSize: o.imageBatchSize, onProgress: o.onProgress, stage: 'filter images' });
+  } finally {
+    counter.dispose();
+  }
+  const hits = counter.counts;
   const kept = selectByCount(hits, keep);
   log(`filter: ${o.images.length} images (${images.computed} embedded now, ${images.cached} from cache), scoring ${scoreSeconds.toFixed(1)}s; kept ${kept.length} of ${candidates.length}`);
 

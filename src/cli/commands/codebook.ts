@@ -7,7 +7,7 @@ import { buildCodebook, listImages, resolveTemplates } from '../../codebook/buil
 import { loadCodebook, readManifest } from '../../codebook/package.js';
 import { interpretEmbedding } from '../../codebook/interpret.js';
 import { loadClip } from '../../models/clip/transformers-clip.js';
-import { LlamaCppLLM } from '../../models/llm/llama-cpp.js';
+import { loadLLM } from '../../models/llm/load.js';
 import { readVocabulary } from '../../models/llm/gguf-vocabulary.js';
 import { createProgress } from '../../util/progress.js';
 import type { KeepRule, Similarity } from '../../codebook/filter.js';
@@ -63,7 +63,7 @@ export function register(program: Command): void {
 
   cb.command('build')
     .description('build a codebook package for an LLM: local codebook, vocabulary expansion, candidate embeddings, image filtering (resumable)')
-    .requiredOption('--llm <gguf>', 'the LLM (GGUF file)')
+    .requiredOption('--llm <gguf|url>', 'the LLM: a GGUF file, or the URL of an OpenAI-compatible completions server')
     .requiredOption('--clip <dir>', 'CLIP model folder (Hugging Face ONNX layout)')
     .requiredOption('--images <dir|list>', 'images for filtering: a folder (recursive) or a text file with one path per line')
     .requiredOption('--out <dir>', 'output folder (the package; rerun with the same folder to resume)')
@@ -88,7 +88,7 @@ export function register(program: Command): void {
       const templates = resolveTemplates(f.templates);
       const keep: KeepRule = f.topN ? { topN: f.topN } : { threshold: f.threshold };
       const clip = await loadClip(f.clip);
-      const llm = await LlamaCppLLM.load(f.llm, { threads: f.threads });
+      const llm = await loadLLM(f.llm, { local: { threads: f.threads } });
       const progress = createProgress({ quiet: f.quiet });
       const log = (line: string): void => {
         progress.stop();
