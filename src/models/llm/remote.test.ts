@@ -52,10 +52,10 @@ async function proxy(target: string, fault: Fault): Promise<{ url: string; count
       res.writeHead(404).end('{"error":"not found"}');
       return;
     }
-    let reqBody: string | Buffer = Buffer.concat(chunks);
+    let reqBody = Buffer.concat(chunks).toString('utf8');
     if (what === 'textKeys' && req.method === 'POST') {
       // As a server without return_tokens_as_token_ids: logprobs keyed by token text.
-      const j = JSON.parse(reqBody.toString('utf8')) as Record<string, unknown>;
+      const j = JSON.parse(reqBody) as Record<string, unknown>;
       delete j.return_tokens_as_token_ids;
       reqBody = JSON.stringify(j);
     }
