@@ -86,8 +86,9 @@ function phaseTaps(f: number, s: number, padBefore: number): { start: number; le
 /**
  * The sub-pixel form for equal strides s > 1: the dilated form multiplies mostly zeros (all but 1/s^2
  * of dy's dilated grid). Instead, every output phase (i mod s, j mod s) is a stride-1 conv of dy itself
- * with the filter taps that reach it; the s*s phase filters are stacked as output channels of a single
- * conv2d, and depthToSpace interleaves the phases back into the image.
+ * with the filter taps that reach it. One conv2d per row phase carries the s column phases as output
+ * channels, which a reshape interleaves; one concat interleaves the rows. (tf.depthToSpace would do
+ * the interleave in one op but is ~100 ns/element on wasm, which ate the gain.)
  */
 export function conv2dBackpropInputSubPixel(
   dy: tf.Tensor4D,
@@ -104,24 +105,28 @@ export function conv2dBackpropInputSubPixel(
     const wp = phaseTaps(fw, s, info.padInfo.left);
     const qh = Math.ceil(inHeight / s);
     const qw = Math.ceil(inWidth / s);
-    // Combined filter [lh, lw, o, (rh, rw, c)], gathered from the filter's taps plus one zero tap.
+    const taps = tf.concat([tf.reshape(tf.transpose(filter, [3, 0, 1, 2]), [o, fh * fw, c]), tf.zeros([o, 1, c])], 1); // [o, fh*fw+1, c]
     const zeroTap = fh * fw;
-    const idx = new Int32Array(hp.len * wp.len * s * s);
-    let i = 0;
-    for (let uh = 0; uh < hp.len; uh++)
-      for (let uw = 0; uw < wp.len; uw++)
-        for (let rh = 0; rh < s; rh++)
+    const window = padOrCrop(dy, -hp.start, qh + hp.start + hp.len - 1 - oh, -wp.start, qw + wp.start + wp.len - 1 - ow);
+    const rows: tf.Tensor[] = [];
+    for (let rh = 0; rh < s; rh++) {
+      // Filter [lh, lw, o, (rw, c)] for the output rows of phase rh, gathered from the taps (or zero).
+      const idx = new Int32Array(hp.len * wp.len * s);
+      let i = 0;
+      for (let uh = 0; uh < hp.len; uh++)
+        for (let uw = 0; uw < wp.len; uw++)
           for (let rw = 0; rw < s; rw++) {
             const kh = hp.taps[rh][uh];
             const kw = wp.taps[rw][uw];
             idx[i++] = kh < 0 || kw < 0 ? zeroTap : kh * fw + kw;
           }
-    const taps = tf.concat([tf.reshape(tf.transpose(filter, [3, 0, 1, 2]), [o, fh * fw, c]), tf.zeros([o, 1, c])], 1); // [o, fh*fw+1, c]
-    const gathered = tf.reshape(tf.gather(taps, tf.tensor1d(idx, 'int32'), 1), [o, hp.len * wp.len, s * s * c]);
-    const combined = tf.reshape(tf.transpose(gathered, [1, 0, 2]), [hp.len, wp.len, o, s * s * c]) as tf.Tensor4D;
-    const window = padOrCrop(dy, -hp.start, qh + hp.start + hp.len - 1 - oh, -wp.start, qw + wp.start + wp.len - 1 - ow);
-    const phases = tf.conv2d(window, combined, 1, 'valid'); // [n, qh, qw, s*s*c]
-    const dx = tf.depthToSpace(phases, s, 'NHWC'); // [n, qh*s, qw*s, c]
+      const gathered = tf.reshape(tf.gather(taps, tf.tensor1d(idx, 'int32'), 1), [o, hp.len * wp.len, s * c]);
+      const phaseFilter = tf.reshape(tf.transpose(gathered, [1, 0, 2]), [hp.len, wp.len, o, s * c]) as tf.Tensor4D;
+      // [n, qh, qw, (rw, c)] is already [n, qh, qw*s, c]: the column phases interleave by reshape.
+      rows.push(tf.reshape(tf.conv2d(window, phaseFilter, 1, 'valid'), [n * qh, 1, qw * s * c]));
+    }
+    // Row phases interleave by one concat: [n*qh, s, qw*s*c] is [n, qh*s, qw*s, c].
+    const dx = tf.reshape(tf.concat(rows, 1), [n, qh * s, qw * s, c]) as tf.Tensor4D;
     return qh * s === inHeight && qw * s === inWidth ? dx : (tf.slice(dx, [0, 0, 0, 0], [n, inHeight, inWidth, c]) as tf.Tensor4D);
   });
 }
