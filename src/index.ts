@@ -11,3 +11,8 @@ export { startCompletionsServer, type CompletionsServer } from './models/llm/ser
 export { loadClip, fingerprintClip, requiredClipFiles, cleanText, isImagePath, type LoadClipOptions } from './models/clip/transformers-clip.js';
 export { writeStandInClip, defaultMergesPath, STAND_IN_NAME, type StandInOptions, type StandInInfo } from './models/clip/stand-in.js';
 export { PRESETS, findPreset, pullPreset, listCached, resolveModelPath, cacheRoot, presetDir, type Preset, type PullOptions, type PullResult, type CachedModel } from './models/hub.js';
+export { buildCodebook, listImages, resolveTemplates, reportMarkdown, type BuildOptions, type BuildReport, type TemplateSet } from './codebook/build.js';
+export { loadCodebook, readManifest, writeCodebook, checkManifest, LOCAL_KEY, GLOBAL_KEY, type CodebookContents } from './codebook/package.js';
+export { buildLocalCodebook, type LocalCodebook } from './codebook/local.js';
+export { EmbeddingCache, embedTextsCached, streamImageEmbeddings } from './codebook/embed-cache.js';
+export { FileExpansionJournal } from './codebook/journal.js';
