@@ -69,7 +69,9 @@ export function presetDir(preset: Preset | string, root?: string): string {
   return join(cacheRoot(root), 'models', name);
 }
 
-const MARKER = '.v2l-complete.json';
+/** Written into a preset folder once every file is there. */
+export const MARKER_FILE = '.v2l-complete.json';
+const MARKER = MARKER_FILE;
 
 /** The hub endpoint: explicit, else HF_ENDPOINT (the hub's own variable for mirrors), else huggingface.co. */
 export function hubEndpoint(explicit?: string): string {

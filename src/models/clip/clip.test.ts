@@ -231,6 +231,8 @@ test('a missing model file gives an error naming it', { skip }, async () => {
     await assert.rejects(v.embedTexts(['x']), /text tower/);
     await v.dispose();
     await assert.rejects(loadClip(join(broken, 'nope')), /does not exist/);
+    // A preset name resolves to the cache; without allowDownload nothing is fetched.
+    await assert.rejects(loadClip('clip-vit-large-patch14', { cacheDir: join(broken, 'cache') }), /v2l models pull clip-vit-large-patch14/);
     // One tower or both: the fingerprint is the folder's.
     const t = await loadClip(dir, { towers: { text: true, vision: false } });
     assert.equal(t.fingerprint, clip.fingerprint);

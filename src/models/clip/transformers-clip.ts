@@ -14,6 +14,7 @@ import {
 } from '@huggingface/transformers';
 import type { ClipImageInput, ClipModel, RawImage } from './types.js';
 import { EOT_ID } from './clip-bpe.js';
+import { PRESETS, presetDir, pullPreset, MARKER_FILE } from '../hub.js';
 import { clipImageConfig, clipPixelValues, type ClipImageConfig } from './preprocess.js';
 import { loadImage } from '../../image/load.js';
 
@@ -26,8 +27,13 @@ export interface LoadClipOptions {
   batchSize?: number;
   /** onnxruntime intra-op threads (default: onnxruntime's choice). */
   threads?: number;
-  /** Let transformers.js fetch missing files from the Hugging Face hub (default false: local only). */
+  /**
+   * When `dir` is not a folder but a preset name (src/models/hub.ts), download the preset into the cache
+   * first (default false: nothing touches the network). transformers.js itself always runs local-only.
+   */
   allowDownload?: boolean;
+  /** Cache root for preset names (default: V2L_CACHE or ~/.cache/v2l). */
+  cacheDir?: string;
   /**
    * Image preprocessing: 'clip' (default) is OpenAI CLIP's (Pillow-exact antialiased bicubic, torchvision
    * crop); 'transformers' is transformers.js's processor (libvips affine bicubic, no antialiasing).
@@ -193,28 +199,37 @@ function unescapeHtml(s: string): string {
   });
 }
 
-/** Loads a CLIP from a local Hugging Face-layout folder. Errors name the missing file. */
+/**
+ * Loads a CLIP from a local Hugging Face-layout folder, or from the cache by preset name
+ * (`clip-vit-large-patch14`; downloaded first only with `allowDownload`). Errors name the missing file.
+ */
 export async function loadClip(dir: string, opts: LoadClipOptions = {}): Promise<ClipModel> {
-  const root = resolve(dir);
+  let root = resolve(dir);
+  if (!existsSync(root) && PRESETS.some((p) => p.name === dir && p.kind === 'clip')) {
+    root = presetDir(dir, opts.cacheDir);
+    if (!existsSync(join(root, MARKER_FILE)) && opts.allowDownload) await pullPreset(dir, { cacheDir: opts.cacheDir });
+  }
   const towers = { vision: opts.towers?.vision ?? true, text: opts.towers?.text ?? true };
   const dtype = opts.dtype ?? 'fp32';
   const files = requiredClipFiles(dtype, towers);
-  if (!opts.allowDownload) {
-    if (!existsSync(root) || !statSync(root).isDirectory()) throw new Error(`CLIP model folder "${root}" does not exist`);
-    for (const f of files) {
-      if (!existsSync(join(root, f))) {
-        throw new Error(`CLIP model folder "${root}" lacks "${f}" (expected the Hugging Face ONNX layout: ${files.join(', ')})`);
-      }
+  if (!existsSync(root) || !statSync(root).isDirectory()) {
+    const hint = root === resolve(dir) ? '' : ` (preset "${dir}" is not in the cache: \`v2l models pull ${dir}\`, or allowDownload)`;
+    throw new Error(`CLIP model folder "${root}" does not exist${hint}`);
+  }
+  for (const f of files) {
+    if (!existsSync(join(root, f))) {
+      throw new Error(`CLIP model folder "${root}" lacks "${f}" (expected the Hugging Face ONNX layout: ${files.join(', ')})`);
     }
   }
+  // Local files only: transformers.js never reaches the network from here.
   env.allowLocalModels = true;
-  env.allowRemoteModels = !!opts.allowDownload;
-  env.useFSCache = !!opts.allowDownload;
+  env.allowRemoteModels = false;
+  env.useFSCache = false;
 
   const config = JSON.parse(readFileSync(join(root, 'config.json'), 'utf8')) as Record<string, unknown>;
   const isStandIn = config.v2l_stand_in === true;
   const session_options = opts.threads ? { intraOpNumThreads: opts.threads, interOpNumThreads: 1 } : {};
-  const common = { device: opts.device ?? 'cpu', dtype, local_files_only: !opts.allowDownload, session_options } as const;
+  const common = { device: opts.device ?? 'cpu', dtype, local_files_only: true, session_options } as const;
 
   let vision: ConstructorParameters<typeof TransformersClip>[5] = null;
   let text: ConstructorParameters<typeof TransformersClip>[6] = null;
@@ -230,7 +245,7 @@ export async function loadClip(dir: string, opts: LoadClipOptions = {}): Promise
           return new Tensor('float32', data, dims);
         };
       } else {
-        const processor = await AutoImageProcessor.from_pretrained(root, { local_files_only: !opts.allowDownload });
+        const processor = await AutoImageProcessor.from_pretrained(root, { local_files_only: true });
         // transformers.js reads an integer `size` (older CLIP configs: "size": 224) as a bound on BOTH
         // sides; CLIP means the shortest side (Python's CLIPImageProcessor: default_to_square=False).
         const p = processor as unknown as { size: unknown; crop_size: unknown };
@@ -243,7 +258,7 @@ export async function loadClip(dir: string, opts: LoadClipOptions = {}): Promise
     }
     if (towers.text) {
       const model = await CLIPTextModelWithProjection.from_pretrained(root, common);
-      const tok = await AutoTokenizer.from_pretrained(root, { local_files_only: !opts.allowDownload });
+      const tok = await AutoTokenizer.from_pretrained(root, { local_files_only: true });
       const eosId = (tok as unknown as { eos_token_id?: number }).eos_token_id ?? EOT_ID;
       const padId = (tok as unknown as { pad_token_id?: number }).pad_token_id ?? eosId;
       const maxLength = Math.min(77, Number((tok as unknown as { model_max_length?: number }).model_max_length) || 77);
