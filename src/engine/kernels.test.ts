@@ -196,12 +196,14 @@ describe('engine kernels on wasm vs cpu', () => {
         const d = t([3, 3, 3, 1], 42);
         const e = t([12, 5], 43);
         const idx = tf.tensor1d([1, 1, 4, 11], 'int32');
-        tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor, m: tf.Tensor) =>
+        const p = t([2, 128, 64], 44); // large enough for the loop-of-2-D-products path
+        const q = t([2, 128, 64], 45);
+        tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor, m: tf.Tensor, u: tf.Tensor) =>
           tf.add(
             tf.add(tf.sum(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, 'same')), tf.sum(tf.depthwiseConv2d(a as tf.Tensor4D, c as tf.Tensor4D, 2, 'same'))),
-            tf.add(tf.sum(tf.gather(m, idx)), tf.sum(tf.matMul(m, m, true, false))),
+            tf.add(tf.add(tf.sum(tf.gather(m, idx)), tf.sum(tf.matMul(m, m, true, false))), tf.sum(tf.matMul(u, q, false, true))),
           ),
-        )([x, w, d, e]);
+        )([x, w, d, e, p]);
       });
     };
     step(); // warm-up (lazy one-off allocations)
