@@ -241,3 +241,30 @@ test('a missing model file gives an error naming it', { skip }, async () => {
     rmSync(broken, { recursive: true, force: true });
   }
 });
+
+test('the stand-in needs CLIP\'s merges file and says which file is wrong', () => {
+  const d = mkdtempSync(join(tmpdir(), 'v2l-clip-nomerges-'));
+  try {
+    assert.throws(() => writeStandInClip(join(d, 'm'), { mergesPath: join(d, 'missing.txt.gz') }), /missing\.txt\.gz" cannot be read/);
+    writeFileSync(join(d, 'short.txt'), '#version\ni n\nt h\n');
+    assert.throws(() => writeStandInClip(join(d, 'm'), { mergesPath: join(d, 'short.txt') }), /short\.txt" is not CLIP's BPE merges file/);
+    assert.equal(existsSync(join(d, 'm', 'config.json')), false);
+  } finally {
+    rmSync(d, { recursive: true, force: true });
+  }
+});
+
+test('the stand-in is deterministic in its seed', { skip }, () => {
+  const d = mkdtempSync(join(tmpdir(), 'v2l-clip-seed-'));
+  try {
+    for (const [name, seed] of [['a', 7], ['b', 7], ['c', 8]] as const) writeStandInClip(join(d, name), { seed, mergesPath: merges, layers: 1, hidden: 16 });
+    const bytes = (n: string) => readFileSync(join(d, n, 'onnx/vision_model.onnx'));
+    assert.deepEqual(bytes('a'), bytes('b'));
+    assert.notDeepEqual(bytes('a'), bytes('c'));
+    const cfg = JSON.parse(readFileSync(join(d, 'a', 'config.json'), 'utf8')) as Record<string, unknown>;
+    assert.equal(cfg.v2l_stand_in, true);
+    assert.equal(cfg._name_or_path, 'v2l-stand-in-clip');
+  } finally {
+    rmSync(d, { recursive: true, force: true });
+  }
+});
