@@ -41,13 +41,24 @@ export interface LlamaCppOptions {
 }
 
 const llamas = new Map<string, Promise<Llama>>();
+let vocabOnlyLoads = 0;
 function llamaFor(gpu: 'auto' | false): Promise<Llama> {
   const key = String(gpu);
   let p = llamas.get(key);
   if (!p) {
-    p = gpu === false
+    p = (gpu === false
       ? getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error })
-      : getLlama({ gpu: 'auto', build: 'never', logLevel: LlamaLogLevel.error });
+      : getLlama({ gpu: 'auto', build: 'never', logLevel: LlamaLogLevel.error })
+    ).then((llama) => {
+      // llama.cpp logs a tensor-loading "error" while it loads a vocab-only file that has no tensors,
+      // then succeeds; that line is dropped while a vocab-only load runs. Everything else passes.
+      const log = llama.logger;
+      llama.logger = (level, message) => {
+        if (vocabOnlyLoads > 0 && /missing tensor|failed to load model/.test(message)) return;
+        log(level, message);
+      };
+      return llama;
+    });
     llamas.set(key, p);
   }
   return p;
@@ -90,10 +101,13 @@ export class LlamaCppLLM implements LLM {
     }
     const llama = await llamaFor(opts.gpu ?? false);
     let model: LlamaModel;
+    if (opts.vocabOnly) vocabOnlyLoads++;
     try {
       model = await llama.loadModel({ modelPath: path, vocabOnly: opts.vocabOnly ?? false, gpuLayers: opts.gpu ? 'auto' : 0 });
     } catch (err) {
       throw new Error(`cannot load GGUF model ${path}: ${err instanceof Error ? err.message : String(err)}`);
+    } finally {
+      if (opts.vocabOnly) setTimeout(() => vocabOnlyLoads--, 100).unref();
     }
     if (opts.vocabOnly) return new LlamaCppLLM(path, model, undefined, [], false, 0);
     const threads = opts.threads ?? (size < 100e6 ? 1 : availableParallelism());
