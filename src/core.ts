@@ -28,3 +28,4 @@ export { expandVocabulary, expansionCandidates, type Expansion, type ExpansionBa
 export { countHits, HitCounter, selectByCount, type KeepRule, type Similarity } from './codebook/filter.js';
 export { interpretEmbedding, type Interpretation } from './codebook/interpret.js';
 export type { Codebook, CodebookManifest, CodebookCheck, GlobalEntry } from './codebook/package.js';
+export { registerEngineKernels, registeredKernels, originalKernel, setFastPaths, fastPathsEnabled, type RegisteredKernels } from './engine/kernels/index.js';
