@@ -76,7 +76,7 @@ export function loadStateDict(p: ParamStore, bns: Map<string, BatchNormBuffers>,
   for (const [name, spec] of p.specs) {
     const t = sd.get(name);
     if (!t) continue;
-    const value = tf.tidy(() => toInternal(spec.layout, tf.tensor(toFloat32(t), t.shape, 'float32')));
+    const value = tf.tidy(() => toInternal(spec.layout, tf.tensor(ownFloat32(t), t.shape, 'float32')));
     const v = p.get(name);
     if ((CODEBOOK_KEYS as readonly string[]).includes(name) && t.shape[0] !== v.shape[0]) p.replace(name, [...t.shape], value);
     else v.assign(value);
@@ -92,8 +92,13 @@ export function loadStateDict(p: ParamStore, bns: Map<string, BatchNormBuffers>,
   }
 }
 
+/** The values as a float32 array the network owns (the cpu backend keeps the array it is given). */
+function ownFloat32(t: HostTensor): Float32Array {
+  return t.dtype === 'F32' ? (t.data as Float32Array).slice() : toFloat32(t);
+}
+
 function assignHost(v: tf.Variable, t: HostTensor): void {
-  const value = tf.tensor(toFloat32(t), t.shape, 'float32');
+  const value = tf.tensor(ownFloat32(t), t.shape, 'float32');
   v.assign(value);
   value.dispose();
 }

@@ -39,7 +39,10 @@ export interface Forwarded extends Encoded {
   reconstruction: tf.Tensor4D;
 }
 
-/** Names of parameters that are never trained: the frozen LLM codebooks. */
+/**
+ * Names of parameters that are never trained: the frozen LLM codebooks, as in the paper and the reference's
+ * Run.sh (`--tuning_codebook 0`); only the projector in front of the local codebook learns.
+ */
 export const FROZEN_PARAMS = ['tok_embeddings.weight', 'tok_embeddings_global.weight'];
 
 /**
