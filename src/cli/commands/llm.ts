@@ -41,7 +41,9 @@ interface ModelFlags {
   model: string;
   threads?: number;
   gpu?: boolean;
+  cpu?: boolean;
   contextSize?: number;
+  vocab?: string;
   timeout?: number;
   retries?: number;
   concurrency?: number;
@@ -53,8 +55,10 @@ function withModelOptions(cmd: Command): Command {
   return cmd
     .requiredOption('--model <gguf|url>', 'a GGUF file (local) or an http(s) URL of an OpenAI-compatible completions server')
     .option('--threads <n>', 'local: CPU threads (default 1 for models under 100 MB, else all cores)', int('threads', 1))
-    .option('--gpu', 'local: use a GPU (CUDA/Vulkan/Metal) where one works (default: CPU only)')
+    .option('--gpu', 'local: use a GPU (CUDA/Vulkan/Metal) where one works (default: only where one is visible: NVIDIA device, Apple silicon)')
+    .option('--cpu', 'local: CPU only')
     .option('--context-size <n>', 'local: context window in tokens (default: the model\'s, at most 4096)', int('context-size', 1))
+    .option('--vocab <gguf>', 'remote: the vocabulary (a GGUF file) the ids refer to; the server is refused if its vocabulary differs')
     .option('--timeout <ms>', 'remote: per-request timeout', int('timeout', 1), 60000)
     .option('--retries <n>', 'remote: retries after network errors, timeouts, 429 and 5xx', int('retries', 0), 3)
     .option('--concurrency <n>', 'remote: requests in flight', int('concurrency', 1), 4)
@@ -62,11 +66,17 @@ function withModelOptions(cmd: Command): Command {
     .option('--server-model <name>', 'remote: model name to request (default: the first the server lists)');
 }
 
+function gpuOf(f: { gpu?: boolean; cpu?: boolean }): LlamaCppOptions['gpu'] {
+  if (f.gpu && f.cpu) throw new Error('give --gpu or --cpu, not both');
+  return f.gpu ? 'auto' : f.cpu ? false : undefined;
+}
+
 async function openModel(f: ModelFlags): Promise<LLM> {
-  const local: LlamaCppOptions = { threads: f.threads, gpu: f.gpu ? 'auto' : false, contextSize: f.contextSize };
+  const local: LlamaCppOptions = { threads: f.threads, gpu: gpuOf(f), contextSize: f.contextSize };
+  const expectVocabulary = f.vocab && isRemoteSpec(f.model) ? await readVocabulary(f.vocab) : undefined;
   return loadLLM(f.model, {
     local,
-    remote: { model: f.serverModel, apiKey: f.apiKey ?? process.env.OPENAI_API_KEY, timeoutMs: f.timeout, retries: f.retries, maxConcurrency: f.concurrency },
+    remote: { expectVocabulary, model: f.serverModel, apiKey: f.apiKey ?? process.env.OPENAI_API_KEY, timeoutMs: f.timeout, retries: f.retries, maxConcurrency: f.concurrency },
   });
 }
 
@@ -175,10 +185,12 @@ export function register(program: Command): void {
     .option('--host <addr>', 'address to listen on', '127.0.0.1')
     .option('--name <name>', 'model name in the protocol (default: the file path)')
     .option('--threads <n>', 'CPU threads', int('threads', 1))
-    .option('--gpu', 'use a GPU where one works')
+    .option('--gpu', 'use a GPU where one works (default: only where one is visible)')
+    .option('--cpu', 'CPU only')
     .option('--context-size <n>', 'context window in tokens', int('context-size', 1))
-    .action(async (f: { model: string; port: number; host: string; name?: string; threads?: number; gpu?: boolean; contextSize?: number }) => {
-      const m = await LlamaCppLLM.load(f.model, { threads: f.threads, gpu: f.gpu ? 'auto' : false, contextSize: f.contextSize });
+    .option('--sequences <n>', 'parallel sequences (batched decoding of many prompts)', int('sequences', 1), 1)
+    .action(async (f: { model: string; port: number; host: string; name?: string; threads?: number; gpu?: boolean; cpu?: boolean; contextSize?: number; sequences: number }) => {
+      const m = await LlamaCppLLM.load(f.model, { threads: f.threads, gpu: gpuOf(f), contextSize: f.contextSize, sequences: f.sequences });
       const srv = await startCompletionsServer(m, { port: f.port, host: f.host, modelName: f.name });
       console.error(`serving ${f.model} at ${srv.url}/v1 (Ctrl-C to stop)`);
       await new Promise<void>((resolve) => {

@@ -5,7 +5,7 @@
 // other kernels for one token than for many (measured up to 2e-4 in probability on stories260K); KV
 // built the same way reproduces full evaluation within 2e-7.
 import { availableParallelism } from 'node:os';
-import { statSync } from 'node:fs';
+import { statSync, existsSync } from 'node:fs';
 import { getLlama, LlamaLogLevel, type Llama, type LlamaModel, type LlamaContext, type LlamaContextSequence, type Token } from 'node-llama-cpp';
 import { readVocabulary } from './gguf-vocabulary.js';
 import { queryIds, flattenPrompt, commonPrefixLength, lexicographicOrder } from './prompt.js';
@@ -21,7 +21,11 @@ export interface LlamaCppOptions {
    * arithmetic: stories260K ran ~25x faster on 1 thread than on 2), else every available core.
    */
   threads?: number;
-  /** false (default): CPU only, nothing probed. 'auto': use CUDA/Vulkan/Metal where one works. */
+  /**
+   * 'auto': use CUDA/Vulkan/Metal where one works. false: CPU only, nothing probed. Default: 'auto' only
+   * where a GPU is visible at no cost (an NVIDIA device node, or Apple silicon), else false, so that
+   * CPU-only machines skip node-llama-cpp's GPU probing (up to a minute). Env V2L_LLM_GPU=0|1 overrides.
+   */
   gpu?: 'auto' | false;
   /** Load only the vocabulary (tokenize/detokenize/vocabulary work; no evaluation). */
   vocabOnly?: boolean;
@@ -42,6 +46,15 @@ export interface LlamaCppOptions {
 
 const llamas = new Map<string, Promise<Llama>>();
 let vocabOnlyLoads = 0;
+/** The default for `gpu`: see LlamaCppOptions.gpu. */
+export function defaultGpu(): 'auto' | false {
+  const env = process.env.V2L_LLM_GPU;
+  if (env === '0' || env === 'false') return false;
+  if (env === '1' || env === 'true' || env === 'auto') return 'auto';
+  if (process.platform === 'darwin' && process.arch === 'arm64') return 'auto';
+  return existsSync('/dev/nvidiactl') ? 'auto' : false;
+}
+
 function llamaFor(gpu: 'auto' | false): Promise<Llama> {
   const key = String(gpu);
   let p = llamas.get(key);
@@ -99,11 +112,12 @@ export class LlamaCppLLM implements LLM {
     } catch {
       throw new Error(`LLM model file not found: ${path}`);
     }
-    const llama = await llamaFor(opts.gpu ?? false);
+    const gpu = opts.gpu ?? defaultGpu();
+    const llama = await llamaFor(gpu);
     let model: LlamaModel;
     if (opts.vocabOnly) vocabOnlyLoads++;
     try {
-      model = await llama.loadModel({ modelPath: path, vocabOnly: opts.vocabOnly ?? false, gpuLayers: opts.gpu ? 'auto' : 0 });
+      model = await llama.loadModel({ modelPath: path, vocabOnly: opts.vocabOnly ?? false, gpuLayers: gpu && llama.gpu !== false ? 'auto' : 0 });
     } catch (err) {
       throw new Error(`cannot load GGUF model ${path}: ${err instanceof Error ? err.message : String(err)}`);
     } finally {

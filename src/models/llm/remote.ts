@@ -200,7 +200,12 @@ export class RemoteLLM implements LLM {
         /* keep the raw text */
       }
       last = `HTTP ${res.status}: ${message}`;
-      if (res.status === 429 || res.status >= 500) continue;
+      if (res.status === 429 || res.status >= 500) {
+        // Honour Retry-After (seconds) up to 30 s; the backoff above still applies.
+        const after = Number(res.headers.get('retry-after'));
+        if (attempt < retries && Number.isFinite(after) && after > 0) await sleep(Math.min(after, 30) * 1000);
+        continue;
+      }
       throw new Error(`LLM server ${url}: ${last}`);
     }
     throw new Error(`LLM server ${url}: ${last} (after ${retries + 1} attempts)`);
@@ -211,7 +216,8 @@ export class RemoteLLM implements LLM {
     if (!res.choices?.length) throw new Error(`LLM server ${this.root}/v1/completions: no choices in the answer`);
     const prompt = res.usage?.prompt_tokens ?? 0;
     const cached = res.usage?.prompt_tokens_details?.cached_tokens ?? 0;
-    this.evaluated += prompt - cached + (res.usage?.completion_tokens ?? 0);
+    // As the local backend counts: the last generated token is sampled, never fed back.
+    this.evaluated += prompt - cached + Math.max(0, (res.usage?.completion_tokens ?? 0) - 1);
     this.reused += cached;
     return res;
   }
