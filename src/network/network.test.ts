@@ -245,6 +245,17 @@ test('discriminator: train mode uses batch statistics and updates the running on
       const sd = net.stateDict();
       assert.equal(sd.get('discriminator.main.3.num_batches_tracked')!.data[0], 1n);
       assert.ok(Array.from(sd.get('discriminator.main.6.running_mean')!.data as Float32Array).some((v) => v !== 0));
+      // Gradients reach every discriminator parameter through the train-mode BatchNorm. (Not the hinge loss:
+      // with every logit in its linear range, its gradient to the last bias is exactly 0.)
+      const fake = tf.randomUniform([2, 3, 16, 16], -1, 1, 'float32', 15) as tf.Tensor4D;
+      const dvars = net.discriminatorVariables();
+      const { grads } = tf.variableGrads(() => tf.sub(
+        tf.mean(tf.square(net.discriminator(x, { training: true }))),
+        tf.mean(net.discriminator(fake, { training: true }))) as tf.Scalar, dvars);
+      assert.equal(Object.keys(grads).length, dvars.length);
+      const names = new Map([...net.params].map(([k, v]) => [v.name, k]));
+      assert.deepEqual(dvars.filter((v) => !(tf.max(tf.abs(grads[v.name])).dataSync()[0] > 0)).map((v) => names.get(v.name)), [], 'every discriminator parameter gets a gradient');
+      assert.equal(net.batchNorms.get('discriminator.main.3')!.numBatchesTracked, 3);
     });
   } finally {
     net.dispose();
