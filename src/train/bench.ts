@@ -1,0 +1,74 @@
+// `npm run bench -- train [--presets small,paper] [--workers 1,2] [--steps N] [--gan] [--lpips stand-in]`:
+// training throughput (images/s) of whole steps (forward, backward, averaging, Adam) for each preset
+// and worker count, on the active backend. Inputs are seeded random images and CLIP embeddings (the step
+// costs the same for any pixels); the stand-in codebook rows of the preset are used. The GAN terms are off
+// (as before discStart) unless --gan is given.
+import * as tf from '@tensorflow/tfjs-core';
+import { cpus } from 'node:os';
+import { backendInfo, initBackend } from '../engine/backend.js';
+import { V2LNetwork } from '../network/v2l-model.js';
+import { loadLpips, type LoadLpipsOptions } from './lpips-files.js';
+import { LocalRunner, ParallelRunner, type StepRunner } from './parallel.js';
+import { getPreset } from './presets.js';
+import { Replica } from './replica.js';
+import { defaultLpipsHeads } from './setup.js';
+
+function arg(args: string[], name: string): string | undefined {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : undefined;
+}
+
+export async function benchTrain(args: string[]): Promise<void> {
+  const backend = await initBackend(arg(args, 'backend'));
+  const presets = (arg(args, 'presets') ?? 'small,paper').split(',');
+  const workerCounts = (arg(args, 'workers') ?? '1,2').split(',').map(Number);
+  const gan = args.includes('--gan');
+  const lpipsArg = arg(args, 'lpips');
+  const info = backendInfo();
+  console.log(`backend ${info.name} (simd ${info.simd}, threads ${info.threads}); ${cpus().length} cores; GAN ${gan ? 'on' : 'off'}; LPIPS ${lpipsArg ? `${lpipsArg} (vgg)` : 'off'}`);
+  console.log('preset  px   batch  workers  steps  s/step  images/s');
+  const rows: { preset: string; workers: number; ips: number }[] = [];
+  for (const name of presets) {
+    const p = getPreset(name);
+    const steps = Number(arg(args, 'steps') ?? (name === 'paper' ? 2 : 5));
+    const network = { ...p.network, nLocal: p.standInCodebookRows.local, nGlobal: p.standInCodebookRows.global };
+    const loss = { ...p.loss, discStart: gan ? 0 : Number.MAX_SAFE_INTEGER };
+    const optim = { ...p.optim, warmupSteps: 0, totalSteps: 1000 };
+    const heads = defaultLpipsHeads('vgg');
+    const lpipsOpts: LoadLpipsOptions | null = lpipsArg && heads ? { backbone: 'vgg', backboneWeights: lpipsArg, heads, seed: 0 } : null;
+    const n = p.batchSize;
+    const size = p.imageSize;
+    const images = tf.tidy(() => tf.randomUniform([n, 3, size, size], -1, 1, 'float32', 1).dataSync() as Float32Array);
+    const clip = tf.tidy(() => tf.randomNormal([n, network.embedDim], 0, 1, 'float32', 2).dataSync() as Float32Array);
+    for (const workers of workerCounts) {
+      const net = new V2LNetwork(network, { seed: 0 });
+      const lpips = lpipsOpts ? await loadLpips(lpipsOpts) : null;
+      const replica = new Replica(net, lpips, loss, optim);
+      const runner: StepRunner = workers > 1
+        ? await ParallelRunner.create(replica, {
+          backend, network, seed: 0, loss, optim, lpips: lpipsOpts, imageSize: size,
+          model: [...net.stateDict()], optimizer: [...replica.optimizerState().tensors], optimizerSteps: replica.optimizerState().steps,
+        }, workers)
+        : new LocalRunner(replica, size);
+      try {
+        await runner.step(images.slice(), clip.slice(), n, 0); // warm-up (kernel setup, allocations)
+        const t0 = performance.now();
+        for (let s = 1; s <= steps; s++) await runner.step(images.slice(), clip.slice(), n, s);
+        const sec = (performance.now() - t0) / 1000 / steps;
+        rows.push({ preset: name, workers, ips: n / sec });
+        console.log(`${name.padEnd(7)} ${String(size).padEnd(4)} ${String(n).padEnd(6)} ${String(workers).padEnd(8)} ${String(steps).padEnd(6)} ${sec.toFixed(2).padEnd(7)} ${(n / sec).toFixed(2)}`);
+      } finally {
+        await runner.close();
+        replica.dispose();
+        lpips?.dispose();
+        net.dispose();
+      }
+    }
+  }
+  for (const name of presets) {
+    const one = rows.find((r) => r.preset === name && r.workers === 1);
+    for (const r of rows.filter((x) => x.preset === name && x.workers > 1)) {
+      if (one) console.log(`${name}: ${r.workers} workers / 1 worker = ${(r.ips / one.ips).toFixed(2)}x`);
+    }
+  }
+}
