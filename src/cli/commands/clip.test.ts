@@ -12,6 +12,7 @@ const merges = shared('models/clip-tokenizer/bpe_simple_vocab_16e6.txt.gz');
 const dog = shared('data/photos/dog.jpg');
 const skip = existsSync(merges) && existsSync(dog) ? false : `../shared is absent (${merges})`;
 const tmp = mkdtempSync(join(tmpdir(), 'v2l-cli-clip-'));
+process.env.V2L_CACHE = join(tmp, 'cache'); // the CLIP fingerprint memo goes here, not to ~/.cache
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
 async function run(...args: string[]): Promise<{ out: string; err: string }> {

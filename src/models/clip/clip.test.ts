@@ -24,6 +24,7 @@ let clip: ClipModel;
 before(async () => {
   if (skip) return;
   dir = mkdtempSync(join(tmpdir(), 'v2l-clip-'));
+  process.env.V2L_CACHE = join(dir, 'cache'); // fingerprint memo
   writeStandInClip(dir, { seed: 1, mergesPath: merges });
   clip = await loadClip(dir, { batchSize: 4 });
 });
@@ -264,6 +265,25 @@ test('the stand-in is deterministic in its seed', { skip }, () => {
     const cfg = JSON.parse(readFileSync(join(d, 'a', 'config.json'), 'utf8')) as Record<string, unknown>;
     assert.equal(cfg.v2l_stand_in, true);
     assert.equal(cfg._name_or_path, 'v2l-stand-in-clip');
+  } finally {
+    rmSync(d, { recursive: true, force: true });
+  }
+});
+
+test('the fingerprint is remembered by size and mtime, and follows the files', { skip }, async () => {
+  const d = mkdtempSync(join(tmpdir(), 'v2l-clip-fp-'));
+  try {
+    writeStandInClip(d, { seed: 4, mergesPath: merges, layers: 1, hidden: 16 });
+    const a = await loadClip(d, { towers: { text: true, vision: false } });
+    const memo = JSON.parse(readFileSync(join(dir, 'cache', 'clip-fingerprints.json'), 'utf8')) as Record<string, { sha256: string }>;
+    assert.equal(memo[d].sha256, a.fingerprint);
+    const b = await loadClip(d, { towers: { text: true, vision: false } });
+    assert.equal(b.fingerprint, a.fingerprint);
+    const cfg = JSON.parse(readFileSync(join(d, 'config.json'), 'utf8')) as Record<string, unknown>;
+    writeFileSync(join(d, 'config.json'), JSON.stringify({ ...cfg, note: 'changed' }));
+    const c = await loadClip(d, { towers: { text: true, vision: false } });
+    assert.notEqual(c.fingerprint, a.fingerprint);
+    await Promise.all([a.dispose(), b.dispose(), c.dispose()]);
   } finally {
     rmSync(d, { recursive: true, force: true });
   }

@@ -14,7 +14,8 @@ import {
 } from '@huggingface/transformers';
 import type { ClipImageInput, ClipModel, RawImage } from './types.js';
 import { EOT_ID } from './clip-bpe.js';
-import { PRESETS, presetDir, pullPreset, MARKER_FILE } from '../hub.js';
+import { PRESETS, presetDir, pullPreset, cacheRoot, MARKER_FILE } from '../hub.js';
+import { writeJsonAtomic } from '../../util/atomic.js';
 import { clipImageConfig, clipPixelValues, type ClipImageConfig } from './preprocess.js';
 import { loadImage } from '../../image/load.js';
 
@@ -68,6 +69,33 @@ export async function fingerprintClip(dir: string, files: readonly string[]): Pr
     });
   }
   return h.digest('hex');
+}
+
+/**
+ * fingerprintClip, remembered across runs in <cache>/clip-fingerprints.json keyed by the folder and each
+ * file's size and mtime (hashing a ViT-L/14 export reads 1.7 GB). Unwritable caches are ignored.
+ */
+async function fingerprintCached(dir: string, files: readonly string[], cacheDir?: string): Promise<string> {
+  const stamp = files.map((f) => {
+    const st = statSync(join(dir, f));
+    return `${f}:${st.size}:${st.mtimeMs}`;
+  }).sort().join('|');
+  const memo = join(cacheRoot(cacheDir), 'clip-fingerprints.json');
+  let table: Record<string, { stamp: string; sha256: string }> = {};
+  try {
+    table = JSON.parse(readFileSync(memo, 'utf8')) as typeof table;
+  } catch {
+    table = {};
+  }
+  const hit = table[dir];
+  if (hit && hit.stamp === stamp && /^[0-9a-f]{64}$/.test(hit.sha256)) return hit.sha256;
+  const sha256 = await fingerprintClip(dir, files);
+  try {
+    writeJsonAtomic(memo, { ...table, [dir]: { stamp, sha256 } });
+  } catch {
+    // A read-only cache only costs the hash next time.
+  }
+  return sha256;
 }
 
 function l2NormalizeRows(data: Float32Array, dim: number): Float32Array {
@@ -275,7 +303,10 @@ export async function loadClip(dir: string, opts: LoadClipOptions = {}): Promise
   }
   const dim = Number(config.projection_dim ?? (config.text_config as Record<string, unknown> | undefined)?.projection_dim ?? 512);
   // Over both towers' files whichever towers were loaded, so that the fingerprint names the folder.
-  const fingerprint = await fingerprintClip(root, requiredClipFiles(dtype, { vision: true, text: true }).filter((f) => existsSync(join(root, f))));
+  const fpFiles = requiredClipFiles(dtype, { vision: true, text: true })
+    .flatMap((f) => (f.endsWith('.onnx') ? [f, `${f}_data`] : [f]))
+    .filter((f) => existsSync(join(root, f)));
+  const fingerprint = await fingerprintCached(root, fpFiles, opts.cacheDir);
   const id = isStandIn ? `${String(config._name_or_path ?? 'stand-in')} (stand-in)` : String(config._name_or_path || basename(root)) || basename(root);
   return new TransformersClip(id, fingerprint, dim, isStandIn, Math.max(1, opts.batchSize ?? 32), vision, text);
 }
