@@ -33,7 +33,7 @@ after(async () => {
   await served?.dispose();
 });
 
-type Fault = (n: number, path: string) => 'forward' | 'stall' | 'hide' | 'textKeys' | number;
+type Fault = (n: number, path: string) => 'forward' | 'stall' | 'hide' | 'textKeys' | 'noEcho' | number;
 /** A proxy in front of the real server; `fault` decides per request (n counts from 0). */
 async function proxy(target: string, fault: Fault): Promise<{ url: string; count: () => number; close: () => Promise<void> }> {
   let n = 0;
@@ -53,6 +53,12 @@ async function proxy(target: string, fault: Fault): Promise<{ url: string; count
       return;
     }
     let reqBody = Buffer.concat(chunks).toString('utf8');
+    if (what === 'noEcho' && req.method === 'POST' && (JSON.parse(reqBody) as { echo?: boolean }).echo) {
+      // As llama.cpp's server: echo is refused.
+      res.writeHead(400, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: { code: 400, message: 'Only no echo is supported', type: 'invalid_request_error' } }));
+      return;
+    }
     if (what === 'textKeys' && req.method === 'POST') {
       // As a server without return_tokens_as_token_ids: logprobs keyed by token text.
       const j = JSON.parse(reqBody) as Record<string, unknown>;
@@ -132,6 +138,23 @@ test('a server that keys logprobs by token text: ids recovered through the vocab
     assert.deepEqual(g.ids, (await local.generate('Once upon a time', { maxTokens: 8 })).ids);
   } finally {
     await plain.close();
+  }
+});
+
+test('a server that refuses echo: choose() walks the trie step by step, same answer', { skip }, async () => {
+  const noEcho = await proxy(srv.url, () => 'noEcho');
+  try {
+    const remote = await RemoteLLM.connect({ baseUrl: noEcho.url });
+    const prompt = 'Once upon a time, there was a little';
+    for (const cands of [[' girl', ' boy', ' girl named Lily', ' dog'], [' cat', ' bird', ' boy named Tom']]) {
+      const a = await remote.choose(prompt, cands);
+      const b = await local.choose(prompt, cands);
+      assert.equal(a.index, b.index);
+      assert.ok(Math.abs(a.logprob - b.logprob) < 1e-3);
+    }
+    await assert.rejects(remote.choose(prompt, [' a', ' b'], { mode: 'score' }), /does not return prompt logprobs/);
+  } finally {
+    await noEcho.close();
   }
 });
 

@@ -10,13 +10,14 @@
 //   with `id` fields is read too. A key that is plain text is mapped through the vocabulary: a byte token
 //   with the same text as an ordinary token is read as the ordinary one (the protocol cannot tell them
 //   apart), any other ambiguity is refused.
-// - `echo: true, max_tokens: 0, logprobs: 0` for per-token scores of a prompt (`token_logprobs`).
+// - `echo: true, max_tokens: 0, logprobs: 0` for per-token scores of a prompt (`token_logprobs`): vLLM
+//   answers it, llama.cpp's server refuses it (choose() then walks the trie step by step).
 // - POST /tokenize {content, prompt, add_special, add_special_tokens} -> {tokens} for text pieces
 //   (llama.cpp and vLLM both serve it); POST /detokenize {tokens} -> {content | prompt}.
 // - GET /v1/models: the model name, and `meta.n_vocab` / `meta.vocab_hash` where the server gives them.
 // - usage.prompt_tokens / completion_tokens / prompt_tokens_details.cached_tokens for the token counts.
 import { queryIds, flattenPrompt } from './prompt.js';
-import { bestByScore, greedyFromScores } from './trie.js';
+import { bestByScore, greedyFromScores, greedyTrieChoice, buildTrie } from './trie.js';
 import { makeVocabulary, renderTokens, TokenType } from './vocabulary.js';
 import type {
   LLM, Vocabulary, Prompt, TopKEntry, GenerateOptions, GenerateResult, ChoiceResult, ChoiceOptions, LLMStats, QueryOptions,
@@ -87,6 +88,8 @@ export class RemoteLLM implements LLM {
   private readonly tokCache = new Map<string, Promise<number[]>>();
   private vocab?: Promise<Vocabulary>;
   private bos?: number;
+  /** Whether the server answers `echo` with prompt logprobs (unknown until tried). */
+  private echo?: boolean;
   private byText?: Promise<Map<string, number[]>>;
 
   private constructor(private readonly root: string, readonly model: string, private readonly opts: RemoteOptions) {
@@ -368,7 +371,12 @@ export class RemoteLLM implements LLM {
     }));
   }
 
-  /** Scores every candidate (the server caches the shared prompt), then runs the same trie rules. */
+  /**
+   * Scores every candidate (the server caches the shared prompt), then runs the same trie rules. A server
+   * that refuses `echo` (llama.cpp's) gets the greedy walk step by step instead, from the top
+   * `maxLogprobs` alternatives at each node: exact while at least one allowed token is among them (an
+   * absent one is less probable than every present one; the stop rule then counts present ones only).
+   */
   async choose(prompt: Prompt, candidates: readonly string[], opts: ChoiceOptions = {}): Promise<ChoiceResult> {
     if (candidates.length === 0) throw new Error('choose: no candidates');
     const tok = await this.tok();
@@ -376,8 +384,32 @@ export class RemoteLLM implements LLM {
     cands.forEach((c, i) => {
       if (c.length === 0) throw new Error(`choose: candidate ${i} (${JSON.stringify(candidates[i])}) is empty`);
     });
-    const lps = await this.score(prompt, candidates, opts);
-    const best = opts.mode === 'score' ? bestByScore(cands, lps) : await greedyFromScores(cands, lps);
+    let lps: number[][] | undefined;
+    if (this.echo !== false) {
+      try {
+        lps = await this.score(prompt, candidates, opts);
+        this.echo = true;
+      } catch (err) {
+        if (this.echo === true || opts.mode === 'score' || !/HTTP 4\d\d|echo/.test((err as Error).message)) throw err;
+        this.echo = false;
+      }
+    }
+    if (lps) {
+      const best = opts.mode === 'score' ? bestByScore(cands, lps) : await greedyFromScores(cands, lps);
+      return { index: best.index, text: candidates[best.index]!, logprob: best.logprob };
+    }
+    if (opts.mode === 'score') throw new Error(`LLM server ${this.root} does not return prompt logprobs (echo); choose(mode: 'score') needs them`);
+    const { ids: p } = await queryIds(prompt, tok, opts);
+    const k = this.opts.maxLogprobs ?? 20;
+    const best = await greedyTrieChoice(buildTrie(cands), async (path, children) => {
+      const res = await this.complete({ prompt: [...p, ...path], max_tokens: 1, temperature: 0, logprobs: k, return_tokens_as_token_ids: true });
+      const top = new Map((await this.topFrom(res.choices[0]!, k, 0)).map((e) => [e.id, e.prob]));
+      const probs = children.map((id) => top.get(id) ?? 0);
+      if (probs.every((x) => x === 0)) {
+        throw new Error(`choose: LLM server ${this.root} does not return prompt logprobs (echo), and no allowed token is among its top ${k} alternatives after ${JSON.stringify(renderTokens(await this.vocabulary(), path))}; use a server with echo (vLLM) or the local backend`);
+      }
+      return probs;
+    });
     return { index: best.index, text: candidates[best.index]!, logprob: best.logprob };
   }
 
