@@ -112,7 +112,7 @@ export async function importOfficial(o: ImportOptions): Promise<ImportReport> {
     // Validate against the paper network before writing: every missing or misshapen key is named.
     await initBackend();
     const config = { ...(o.config ?? paperConfig()), embedDim: local.dim, nLocal: local.n, nGlobal: global.n };
-    const net = new V2LNetwork(config);
+    const net = new V2LNetwork(config, { init: 'zeros' });
     try {
       net.loadStateDict(w.stateDict, { optionalPrefixes: ['discriminator.', 'tok_embeddings'] });
     } finally {

@@ -138,7 +138,7 @@ export class V2LTokenizer {
       config.nLocal = sd.get('tok_embeddings.weight')!.shape[0];
       config.nGlobal = sd.get('tok_embeddings_global.weight')!.shape[0];
     }
-    const network = new V2LNetwork(config);
+    const network = new V2LNetwork(config, { init: 'zeros' }); // weights are loaded next
     try {
       network.loadStateDict(sd, { optionalPrefixes: ['discriminator.', ...(codebook ? ['tok_embeddings'] : [])] });
       if (codebook) {
