@@ -114,6 +114,35 @@ export async function benchEngine(args: string[] = []): Promise<EngineBenchResul
       row(`matMul ${m}x${k}x${nn} plain`, mmFlops, () => tf.matMul(a, b));
       pair(`matMul ${m}x${k}x${nn} transposeB`, mmFlops, () => tf.matMul(a, bT, false, true));
       pair(`matMul ${m}x${k}x${nn} transposeA`, mmFlops, () => tf.matMul(bT, a, true, false));
+      // Nearest-neighbour upsampling x2 as the network does it: reshape + broadcastTo (a rank-6 Tile).
+      const ux = rand([n, 32, 32, 128], 10);
+      const upBytes = n * 64 * 64 * 128 * 4;
+      const upMs = (() => {
+        const once = (): number => {
+          const t0 = performance.now();
+          const r = tf.reshape(tf.broadcastTo(tf.reshape(ux, [n, 32, 1, 32, 1, 128]), [n, 32, 2, 32, 2, 128]), [n, 64, 64, 128]);
+          r.dataSync();
+          r.dispose();
+          return performance.now() - t0;
+        };
+        const timeIt = (): number => {
+          once();
+          const v = [once(), once(), once()].sort((a, b) => a - b);
+          return v[1];
+        };
+        if (!wasm) return { fast: timeIt(), slow: NaN };
+        setFastPaths(false);
+        const slow = timeIt();
+        setFastPaths(true);
+        return { fast: timeIt(), slow };
+      })();
+      const upName = `upsample x2 by broadcastTo [${n},32,32,128]`;
+      if (wasm) {
+        console.log(`${(upName + ' [original Tile]').padEnd(48)} ${upMs.slow.toFixed(2).padStart(9)} ms ${(upBytes / upMs.slow / 1e6).toFixed(2).padStart(8)} GB/s written`);
+        ratios[`${upName} (original / fast path)`] = upMs.slow / upMs.fast;
+      }
+      console.log(`${(upName + (wasm ? ' [fast path]' : '')).padEnd(48)} ${upMs.fast.toFixed(2).padStart(9)} ms ${(upBytes / upMs.fast / 1e6).toFixed(2).padStart(8)} GB/s written`);
+      if (wasm) console.log(`${''.padEnd(48)} speed-up ${(upMs.slow / upMs.fast).toFixed(1)}x`);
       const bb = quick ? 2 : 8;
       const a3 = rand([bb, 256, 64], 7);
       const b3 = rand([bb, 64, 256], 8);

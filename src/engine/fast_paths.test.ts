@@ -47,8 +47,8 @@ describe('wasm fast paths vs cpu', () => {
   });
   after(() => setFastPaths(true));
 
-  it('replaces BatchMatMul and Conv2DBackpropInput on wasm and keeps the originals', () => {
-    for (const k of ['BatchMatMul', 'Conv2DBackpropInput']) {
+  it('replaces BatchMatMul, Conv2DBackpropInput and Tile on wasm and keeps the originals', () => {
+    for (const k of ['BatchMatMul', 'Conv2DBackpropInput', 'Tile']) {
       const original = originalKernel(k, 'wasm');
       assert.ok(original, `${k}: original not kept`);
       assert.notEqual(tf.getKernel(k, 'wasm').kernelFunc, original.kernelFunc, `${k}: not overridden`);
@@ -111,6 +111,30 @@ describe('wasm fast paths vs cpu', () => {
       }
     });
   }
+
+  for (const [shape, reps] of [
+    [[5], [3]],
+    [[2, 3], [2, 1]],
+    [[2, 3, 4], [1, 3, 2]],
+    [[2, 4, 1, 3, 1, 5], [1, 1, 2, 1, 2, 1]], // nearest upsampling x2 by broadcastTo
+    [[1, 2, 1, 2, 3, 1], [2, 1, 3, 1, 1, 4]],
+  ] as [number[], number[]][]) {
+    it(`tile [${shape}] by [${reps}] (values, int32 values, gradient)`, async () => {
+      await check('tile', () => {
+        const x = t(shape, 50);
+        const y = tf.tile(x, reps);
+        const r = t(y.shape, 51);
+        const xi = tf.cast(tf.mul(x, 10), 'int32');
+        return [y, tf.cast(tf.tile(xi, reps), 'float32'), tf.grad((a: tf.Tensor) => tf.sum(tf.mul(tf.tile(a, reps), r)))(x)];
+      });
+    });
+  }
+
+  it('upsampling by broadcastTo (a rank-6 tile) matches resizeNearestNeighbor on cpu, batch 2', async () => {
+    const ref = await runOn('cpu', () => tf.image.resizeNearestNeighbor(t([2, 3, 4, 5], 52) as tf.Tensor4D, [6, 8]));
+    const up = await runOn('wasm', () => tf.reshape(tf.broadcastTo(tf.reshape(t([2, 3, 4, 5], 52), [2, 3, 1, 4, 1, 5]), [2, 3, 2, 4, 2, 5]), [2, 6, 8, 5]));
+    assert.equal(maxRelativeDifference(up, ref), 0);
+  });
 
   it('conv input gradient with explicit, uneven padding larger than the filter reach', async () => {
     const pad: [[number, number], [number, number], [number, number], [number, number]] = [[0, 0], [4, 0], [0, 1], [0, 0]];

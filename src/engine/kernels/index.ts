@@ -4,12 +4,13 @@
 // conv2d, matMul, gather, norms, activations, pad and upsampling on wasm) and the two fast paths that
 // replace slow built-in kernels. For every backend, a Tile gradient that works at any rank.
 import * as tf from '@tensorflow/tfjs-core';
-import { BatchMatMul, Conv2DBackpropInput } from '@tensorflow/tfjs-core';
+import { BatchMatMul, Conv2DBackpropInput, Tile } from '@tensorflow/tfjs-core';
 import type { KernelConfig } from '@tensorflow/tfjs-core';
 import { batchMatMulOverride } from './batch_matmul.js';
 import { conv2dBackpropFilterConfig } from './conv2d_backprop_filter.js';
 import { conv2dBackpropInputOverride } from './conv2d_backprop_input.js';
 import { depthwiseBackpropFilterConfig, depthwiseBackpropInputConfig } from './depthwise_backprop.js';
+import { tileOverride } from './tile.js';
 import { tileGradConfig } from './tile_grad.js';
 import { unsortedSegmentSumConfig } from './unsorted_segment_sum.js';
 
@@ -25,6 +26,7 @@ const OVERRIDES: Record<string, Array<[string, (original: KernelConfig) => Kerne
   wasm: [
     [BatchMatMul, batchMatMulOverride],
     [Conv2DBackpropInput, conv2dBackpropInputOverride],
+    [Tile, tileOverride],
   ],
 };
 
