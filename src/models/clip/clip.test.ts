@@ -115,6 +115,9 @@ test('grey, RGB and RGBA pixels of one image embed alike; bad pixel buffers are 
   assert.ok(maxAbsDiff(e.subarray(0, 768), e.subarray(1536)) < 1e-5);
   await assert.rejects(clip.embedImages([{ data: rgb, width: w + 1, height: h, channels: 3 }]), /image 0/);
   await assert.rejects(clip.embedImages([join(photos, 'no-such-photo.jpg')]), /no-such-photo\.jpg/);
+  // A bad file in a later batch (batch size 4) is reported too, while the earlier batch runs.
+  const six = [...Array(5).fill(join(photos, 'dog.jpg')), join(photos, 'gone.png')];
+  await assert.rejects(clip.embedImages(six), /gone\.png/);
 });
 
 test('text embeddings: batched equals one by one, unit norm, distinct', { skip }, async () => {

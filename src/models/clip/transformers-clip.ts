@@ -153,12 +153,21 @@ class TransformersClip implements ClipModel {
 
   async embedImages(images: readonly ClipImageInput[]): Promise<Float32Array> {
     if (!this.vision) throw new Error(`CLIP ${this.id}: the vision tower was not loaded`);
+    const v = this.vision;
     const out = new Float32Array(images.length * this.dim);
+    // The next batch is decoded and preprocessed while onnxruntime runs the current one on its threads.
+    const prepare = (start: number): Promise<unknown> => {
+      const p = decodeAll(images.slice(start, start + this.batchSize), start, v.concurrency).then((d) => v.pixels(d));
+      p.catch(() => undefined); // awaited below; this only stops an early failure counting as unhandled
+      return p;
+    };
+    let next = images.length ? prepare(0) : null;
     for (let start = 0; start < images.length; start += this.batchSize) {
-      const chunk = images.slice(start, start + this.batchSize);
-      const decoded = await decodeAll(chunk, start, this.vision.concurrency);
-      const res = await this.vision.run({ pixel_values: await this.vision.pixels(decoded) });
-      out.set(this.check(res.image_embeds, 'image_embeds', chunk.length), start * this.dim);
+      const n = Math.min(this.batchSize, images.length - start);
+      const running = v.run({ pixel_values: await next });
+      next = start + this.batchSize < images.length ? prepare(start + this.batchSize) : null;
+      const res = await running;
+      out.set(this.check(res.image_embeds, 'image_embeds', n), start * this.dim);
     }
     return out;
   }
