@@ -103,7 +103,13 @@ function workerUrlCode(): string {
 
 /** The main replica plus worker threads. */
 export class ParallelRunner implements StepRunner {
-  private constructor(readonly replica: Replica, readonly imageSize: number, private readonly threads: Worker[], private readonly inbox: ((r: Reply) => void)[][]) {}
+  private constructor(
+    readonly replica: Replica,
+    readonly imageSize: number,
+    private readonly threads: Worker[],
+    private readonly inbox: ((r: Reply) => void)[][],
+    private readonly lateErrors: string[],
+  ) {}
 
   get workers(): number {
     return this.threads.length + 1;
@@ -114,24 +120,30 @@ export class ParallelRunner implements StepRunner {
     const inbox: ((r: Reply) => void)[][] = [];
     const code = workerUrlCode();
     const ready: Promise<Reply>[] = [];
+    const lateErrors: string[] = [];
     for (let i = 1; i < workers; i++) {
       const w = new Worker(code, { eval: true, workerData: spec });
       const q: ((r: Reply) => void)[] = [];
-      const failures: Reply[] = [];
       w.on('message', (m: Reply) => {
+        // 'apply' has no reply, so every message answers the oldest waiting request; an error reported
+        // while nothing waits (a failed 'apply') fails the next request.
         const h = q.shift();
         if (h) h(m);
-        else failures.push(m);
+        else if (m.kind === 'error') lateErrors.push(m.message);
       });
       w.on('error', (e) => {
         const h = q.shift();
         if (h) h({ kind: 'error', message: e.stack ?? e.message });
       });
+      // A worker that exits (killed, out of memory) fails every request still waiting on it.
+      w.on('exit', (code) => {
+        for (const h of q.splice(0)) h({ kind: 'error', message: `worker thread exited with code ${code}` });
+      });
       threads.push(w);
       inbox.push(q);
       ready.push(new Promise((res) => q.push(res)));
     }
-    const r = new ParallelRunner(replica, spec.imageSize, threads, inbox);
+    const r = new ParallelRunner(replica, spec.imageSize, threads, inbox, lateErrors);
     for (const m of await Promise.all(ready)) if (m.kind === 'error') { await r.close(); throw new Error(`training worker failed to start: ${m.message}`); }
     return r;
   }
@@ -144,6 +156,7 @@ export class ParallelRunner implements StepRunner {
   }
 
   async step(images: Float32Array, clip: Float32Array, n: number, step: number): Promise<StepResult> {
+    if (this.lateErrors.length) throw new Error(`training worker failed: ${this.lateErrors[0]}`);
     const sizes = shardSizes(n, this.workers);
     const per = images.length / n;
     const dim = clip.length / n;
