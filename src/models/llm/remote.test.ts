@@ -127,6 +127,24 @@ test('remote top-k equals the local backend (within 1e-3); generation and choice
   await assert.rejects(remote.topK(['x'], 50), /exceeds the 20 alternatives/);
 });
 
+test('many prompts go batchSize to a request, answers in prompt order', { skip }, async () => {
+  let requests = 0;
+  const counting = await proxy(srv.url, (_n, path) => {
+    if (path.startsWith('/v1/completions')) requests++;
+    return 'forward';
+  });
+  try {
+    const remote = await RemoteLLM.connect({ baseUrl: counting.url, batchSize: 2, maxConcurrency: 2 });
+    const five: Prompt[] = ['Once upon a time', 'Lily and Tom', 'The dog', 'She was happy', 'One day'];
+    const got = await remote.topK(five, 3);
+    assert.equal(requests, 3);
+    const want = await local.topK(five, 3);
+    assert.deepEqual(got.map((r) => r.map((e) => e.id)), want.map((r) => r.map((e) => e.id)));
+  } finally {
+    await counting.close();
+  }
+});
+
 test('a server that keys logprobs by token text: ids recovered through the vocabulary', { skip }, async () => {
   const plain = await proxy(srv.url, () => 'textKeys');
   try {

@@ -44,9 +44,12 @@ export interface RemoteOptions {
   expectVocabulary?: Vocabulary | string;
   /** The most top-k alternatives the server returns (vLLM's default max_logprobs is 20). */
   maxLogprobs?: number;
+  /** Prompts per completions request (default 16; the protocol takes a list of prompts). */
+  batchSize?: number;
 }
 
 interface CompletionChoice {
+  index?: number;
   text: string;
   finish_reason: string | null;
   stop_reason?: string | number | null;
@@ -316,12 +319,30 @@ export class RemoteLLM implements LLM {
     const max = this.opts.maxLogprobs ?? 20;
     if (k > max) throw new Error(`topK: k = ${k} exceeds the ${max} alternatives the LLM server ${this.root} returns (maxLogprobs)`);
     const tok = await this.tok();
-    return Promise.all(prompts.map(async (p) => {
-      const { ids } = await queryIds(p, tok, opts);
-      if (ids.length === 0) throw new Error('empty prompt: the model needs at least one token (a BOS or text)');
-      const res = await this.complete({ prompt: ids, max_tokens: 1, temperature: 0, logprobs: k, return_tokens_as_token_ids: true });
-      return this.topFrom(res.choices[0]!, k, 0);
+    const inputs = await Promise.all(prompts.map(async (p) => (await queryIds(p, tok, opts)).ids));
+    if (inputs.some((ids) => ids.length === 0)) throw new Error('empty prompt: the model needs at least one token (a BOS or text)');
+    const choices = await this.completeMany(inputs, { max_tokens: 1, temperature: 0, logprobs: k, return_tokens_as_token_ids: true });
+    return Promise.all(choices.map((c) => this.topFrom(c, k, 0)));
+  }
+
+  /**
+   * Many prompts (id arrays), `batchSize` per request (the protocol takes a list of prompts; choices come
+   * back with their `index`), requests in flight up to `maxConcurrency`. Choices in prompt order.
+   */
+  private async completeMany(prompts: readonly number[][], body: Record<string, unknown>): Promise<CompletionChoice[]> {
+    const size = Math.max(1, this.opts.batchSize ?? 16);
+    const out: CompletionChoice[] = new Array(prompts.length);
+    const chunks: number[] = [];
+    for (let i = 0; i < prompts.length; i += size) chunks.push(i);
+    await Promise.all(chunks.map(async (lo) => {
+      const part = prompts.slice(lo, lo + size);
+      const res = await this.complete({ ...body, prompt: part.length === 1 ? part[0] : part });
+      if (res.choices.length !== part.length) throw new Error(`LLM server ${this.root}/v1/completions: ${res.choices.length} choices for ${part.length} prompts`);
+      res.choices.forEach((c, j) => {
+        out[lo + (typeof c.index === 'number' ? c.index : j)] = c;
+      });
     }));
+    return out;
   }
 
   async generate(prompt: Prompt, opts: GenerateOptions & QueryOptions): Promise<GenerateResult> {
@@ -361,14 +382,17 @@ export class RemoteLLM implements LLM {
   async score(prompt: Prompt, continuations: readonly Prompt[], opts: QueryOptions = {}): Promise<number[][]> {
     const tok = await this.tok();
     const { ids: p } = await queryIds(prompt, tok, opts);
-    return Promise.all(continuations.map(async (cont) => {
-      const c = await flattenPrompt(cont, tok, { continuation: true });
-      if (c.length === 0) return [];
-      const res = await this.complete({ prompt: [...p, ...c], max_tokens: 0, echo: true, logprobs: 0, temperature: 0 });
-      const lps = res.choices[0]!.logprobs?.token_logprobs;
+    const conts = await Promise.all(continuations.map((c) => flattenPrompt(c, tok, { continuation: true })));
+    const todo = conts.map((c, i) => i).filter((i) => conts[i]!.length > 0);
+    const choices = await this.completeMany(todo.map((i) => [...p, ...conts[i]!]), { max_tokens: 0, echo: true, logprobs: 0, temperature: 0 });
+    const out: number[][] = conts.map(() => []);
+    todo.forEach((i, j) => {
+      const c = conts[i]!;
+      const lps = choices[j]!.logprobs?.token_logprobs;
       if (!lps || lps.length < p.length + c.length) throw new Error(`LLM server ${this.root} does not return prompt logprobs (echo); it cannot score continuations`);
-      return lps.slice(p.length, p.length + c.length).map((x) => x ?? NaN);
-    }));
+      out[i] = lps.slice(p.length, p.length + c.length).map((x) => x ?? NaN);
+    });
+    return out;
   }
 
   /**
