@@ -126,12 +126,18 @@ export class LlamaCppLLM implements LLM {
     if (opts.vocabOnly) return new LlamaCppLLM(path, model, undefined, [], false, 0);
     const threads = opts.threads ?? (size < 100e6 ? 1 : availableParallelism());
     const contextSize = opts.contextSize ?? Math.min(model.trainContextSize || 4096, 4096);
-    const context = await model.createContext({
-      contextSize,
-      batchSize: opts.batchSize ?? Math.min(contextSize, 512),
-      threads,
-      sequences: Math.max(1, opts.sequences ?? 1),
-    });
+    let context: LlamaContext;
+    try {
+      context = await model.createContext({
+        contextSize,
+        batchSize: opts.batchSize ?? Math.min(contextSize, 512),
+        threads,
+        sequences: Math.max(1, opts.sequences ?? 1),
+      });
+    } catch (err) {
+      await model.dispose();
+      throw new Error(`cannot create a ${contextSize}-token context for ${path}: ${err instanceof Error ? err.message : String(err)}`);
+    }
     const sequences = Array.from({ length: context.totalSequences }, () => context.getSequence({
       contextShift: {
         strategy: () => {
@@ -162,9 +168,13 @@ export class LlamaCppLLM implements LLM {
     return this.model.detokenize([...ids] as Token[], false);
   }
 
-  /** The plain tokenizer the prompt rules build on (./prompt.ts). */
+  /**
+   * The plain tokenizer the prompt rules build on (./prompt.ts). BOS only for models that want one
+   * (GGUF `tokenizer.ggml.add_bos_token`, as llama.cpp decides).
+   */
   private tok() {
-    return { tokenize: (text: string) => this.model.tokenize(text, false), bos: this.model.tokens.bos ?? undefined };
+    const bos = this.model.tokens.shouldPrependBosToken ? (this.model.tokens.bos ?? undefined) : undefined;
+    return { tokenize: (text: string) => this.model.tokenize(text, false), bos };
   }
 
   private seq(i = 0): LlamaContextSequence {
