@@ -227,6 +227,8 @@ test('a missing model file gives an error naming it', { skip }, async () => {
   const broken = mkdtempSync(join(tmpdir(), 'v2l-clip-broken-'));
   try {
     writeStandInClip(broken, { seed: 2, mergesPath: merges, layers: 1 });
+    writeFileSync(join(broken, 'onnx/text_model.onnx'), 'not an onnx model');
+    await assert.rejects(loadClip(broken), new RegExp(`CLIP model folder "${broken}" failed to load`));
     unlinkSync(join(broken, 'onnx/text_model.onnx'));
     await assert.rejects(loadClip(broken), /onnx\/text_model\.onnx/);
     // The vision tower alone still loads, and its fingerprint differs from the other stand-in's.

@@ -270,9 +270,11 @@ export async function loadClip(dir: string, opts: LoadClipOptions = {}): Promise
 
   let vision: ConstructorParameters<typeof TransformersClip>[5] = null;
   let text: ConstructorParameters<typeof TransformersClip>[6] = null;
+  const loaded: { dispose(): Promise<unknown> }[] = [];
   try {
     if (towers.vision) {
       const model = await CLIPVisionModelWithProjection.from_pretrained(root, common);
+      loaded.push(model);
       let pixels: (imgs: RawImage[]) => Promise<unknown>;
       if ((opts.preprocessing ?? 'clip') === 'clip') {
         const cfgFile = join(root, 'preprocessor_config.json');
@@ -295,6 +297,7 @@ export async function loadClip(dir: string, opts: LoadClipOptions = {}): Promise
     }
     if (towers.text) {
       const model = await CLIPTextModelWithProjection.from_pretrained(root, common);
+      loaded.push(model);
       const tok = await AutoTokenizer.from_pretrained(root, { local_files_only: true });
       const eosId = (tok as unknown as { eos_token_id?: number }).eos_token_id ?? EOT_ID;
       const padId = (tok as unknown as { pad_token_id?: number }).pad_token_id ?? eosId;
@@ -307,7 +310,7 @@ export async function loadClip(dir: string, opts: LoadClipOptions = {}): Promise
       };
     }
   } catch (err) {
-    await vision?.model.dispose();
+    await Promise.allSettled(loaded.map((m) => m.dispose()));
     throw new Error(`CLIP model folder "${root}" failed to load: ${(err as Error).message}`);
   }
   const dim = Number(config.projection_dim ?? (config.text_config as Record<string, unknown> | undefined)?.projection_dim ?? 512);
