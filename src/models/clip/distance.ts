@@ -144,12 +144,16 @@ function chooseEngine(opt: TopKOptions['engine'], work: number): 'js' | 'tfjs' {
   return active && FAST_BACKENDS.has(active) && work >= 2e7 ? 'tfjs' : 'js';
 }
 
-/** The last candidates transposed to [dim, m] on the tfjs backend, reused while the same array comes back. */
+/**
+ * The last candidates transposed to [dim, m] on the tfjs backend (normalised first for cosine), reused
+ * while the same array comes back: the candidates must not be modified in place between calls.
+ */
 let transposed: { source: Float32Array; metric: Metric; backend: string; t: tf.Tensor2D } | null = null;
-function candidatesT(c: Float32Array, source: Float32Array, metric: Metric, m: number, dim: number): tf.Tensor2D {
+function candidatesT(source: Float32Array, metric: Metric, m: number, dim: number): tf.Tensor2D {
   const backend = tf.getBackend();
   if (transposed && transposed.source === source && transposed.metric === metric && transposed.backend === backend && !transposed.t.isDisposed) return transposed.t;
   transposed?.t.dispose();
+  const c = metric === 'cosine' ? l2Normalize(source, dim) : source;
   // Transposed in JS (blocked), which is far faster than the wasm backend's Transpose at this size.
   const ct = new Float32Array(m * dim);
   const B = 64;
@@ -181,13 +185,14 @@ export function topK(queries: Float32Array, candidates: Float32Array, dim: numbe
   const m = rowCount(candidates, dim, 'candidates');
   if (!Number.isInteger(k) || k < 1) throw new Error(`topK: k must be a positive integer, got ${k}`);
   if (k > m) throw new Error(`topK: k=${k} exceeds the ${m} candidates`);
+  const engine = chooseEngine(opts.engine, n * m * dim);
   let q = queries;
   let c = candidates;
   let qn: Float32Array | null = null;
   let cn: Float32Array | null = null;
   if (metric === 'cosine') {
     q = l2Normalize(queries, dim);
-    c = l2Normalize(candidates, dim);
+    if (engine === 'js') c = l2Normalize(candidates, dim);
   } else {
     qn = squaredNorms(queries, dim);
     cn = opts.candidateNorms ?? squaredNorms(candidates, dim);
@@ -220,8 +225,7 @@ export function topK(queries: Float32Array, candidates: Float32Array, dim: numbe
     }
   };
   const blockRows = Math.max(4, opts.blockRows ?? 64);
-  const engine = chooseEngine(opts.engine, n * m * dim);
-  const cT = engine === 'tfjs' ? candidatesT(c, candidates, metric, m, dim) : null;
+  const cT = engine === 'tfjs' ? candidatesT(candidates, metric, m, dim) : null;
   const scratch = cT ? null : new Float32Array(4 * m);
   for (let b0 = 0; b0 < n; b0 += blockRows) {
     const b1 = Math.min(n, b0 + blockRows);
