@@ -101,6 +101,9 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   if (o.batchSize < o.workers) throw new Error(`--batch-size ${o.batchSize} is smaller than --workers ${o.workers}`);
   if (o.clip.dim !== o.network.embedDim) throw new Error(`CLIP ${o.clip.id} gives ${o.clip.dim}-d embeddings, the network's embedding width is ${o.network.embedDim}`);
 
+  // Files given by the user are read first, so a bad path fails before any long computation.
+  const lpips = o.lpips ? await loadLpips(o.lpips) : null;
+
   // Frozen CLIP embeddings, once (cached on disk across runs).
   const cache = new ClipEmbeddingCache(o.clipCacheDir, o.clip);
   const onProgress = o.progress ? (e: Parameters<ProgressReporter['update']>[0]) => o.progress!.update(e) : undefined;
@@ -113,7 +116,6 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   // The model: seeded init, codebooks, then (on resume) the checkpoint.
   const net = new V2LNetwork(o.network, { seed: o.seed });
   if (o.codebook) net.setCodebooks({ local: o.codebook.local, global: o.codebook.global });
-  const lpips = o.lpips ? await loadLpips(o.lpips) : null;
   const replica = new Replica(net, lpips, o.loss, o.optim);
   const fingerprint = dataFingerprint(o.trainFiles);
   let start = 0;

@@ -42,7 +42,7 @@ export const PRESETS: Record<string, () => Preset> = {
   }),
   small: () => ({
     name: 'small',
-    description: '32 px, narrow widths (ch 32, ch_mult 1,2,2,4, z 64, 1 res block), batch 8, GAN from step 200',
+    description: '32 px, narrow widths (ch 32, ch_mult 1,2,2,4, z 64, 1 res block), batch 8, lr 1e-3, GAN from step 200',
     imageSize: 32,
     preprocess: 'simple',
     batchSize: 8,
