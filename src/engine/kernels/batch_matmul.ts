@@ -2,7 +2,8 @@
 // plain product of two matrices; with transposeA/transposeB, or with a batch, it falls back to a loop
 // that runs 10–40x slower. Training needs the transposed forms all the time (the gradient of
 // y = a b is dy b^T and a^T dy), so this override rewrites a product into plain 2-D products:
-// - a transposed operand is transposed once in memory (O(size), far cheaper than the product);
+// - a transposed operand is transposed once in memory (O(size), far cheaper than the product), or,
+//   where cheaper, the product is taken transposed so the operands can be used as stored;
 // - a batch against a single matrix becomes one 2-D product on the batch-flattened operand;
 // - two batches of large matrices become one 2-D product per batch entry.
 // Small products keep the original kernel, where the extra ops would cost more than they save.
@@ -13,7 +14,7 @@ import { compositeKernel, runKernelConfig } from './composite.js';
 import { fastPathsEnabled } from './fast_paths.js';
 
 /** Below this many multiply-adds per matrix product the original kernel is kept. */
-export const MATMUL_SMALL = 32 * 1024;
+export const MATMUL_SMALL = 4 * 1024;
 /** From this many multiply-adds per batch entry, a batch of products is run as a loop of 2-D products. */
 export const MATMUL_LOOP_MIN = 1 << 20;
 
@@ -56,6 +57,15 @@ export function fastMatMul(
     outer = broadcast_util.assertAndGetBroadcastShape(outerA, outerB);
   } catch {
     return null;
+  }
+  if (plain2d && transposeB && (transposeA || 2 * m * k + m * n < 2 * k * n)) {
+    // XNNPACK packs the right operand on every call with a new tensor (~15 ns/element), the left one
+    // it reads as is. So take y = (b a^T)^T: b stays the left operand untouched, only the (smaller)
+    // a^T is transposed and packed, and the small result is transposed back. With both operands
+    // transposed no input needs transposing at all: a^T b^T = (b a)^T.
+    const b2 = tf.reshape(b, [n, k]) as tf.Tensor2D;
+    const aT = (transposeA ? tf.reshape(a, [k, m]) : tf.transpose(tf.reshape(a, [m, k]))) as tf.Tensor2D;
+    return tf.reshape(tf.transpose(plain(b2, aT)), [...outer, m, n]);
   }
   if (batchB === 1) {
     // Flatten a's batch into rows: one 2-D product.
