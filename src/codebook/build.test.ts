@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeStandInClip } from '../models/clip/stand-in.js';
@@ -72,6 +72,7 @@ test('codebook build: killed mid-expansion, resumed without repeating work, equa
     const donePrompts = before.reduce((n, b) => n + b.next.length, 0);
     assert.ok(donePrompts > 0 && donePrompts < 1024, `killed with ${donePrompts} of 1024 prompts journaled`);
     assert.ok(!existsSync(join(outA, 'manifest.json')), 'no package before the build finishes');
+    assert.ok(existsSync(join(outA, 'work', 'build.lock')), 'the killed build leaves its lock (taken over below: its pid is gone)');
 
     // Run 2: resumes from the journal; the finished prompts are not asked again.
     const stdout = v2l(['codebook', 'build', ...common, '--batch-size', '2', '--out', outA, '--quiet']);
@@ -114,6 +115,15 @@ test('codebook build: killed mid-expansion, resumed without repeating work, equa
     v2l(['codebook', 'build', ...common, '--out', outA, '--quiet']);
     const again = JSON.parse(readFileSync(join(outA, 'report.json'), 'utf8')) as BuildReport;
     assert.deepEqual([again.stages.local.computed, again.stages.expand.computed, again.stages.embed.computed, again.stages.filter.computed], [0, 0, 0, 0]);
+
+    // A folder locked by a live process (here: this test's parent) is refused, and nothing is touched.
+    const outC = join(tmp, 'c');
+    mkdirSync(join(outC, 'work'), { recursive: true });
+    writeFileSync(join(outC, 'work', 'build.lock'), String(process.ppid));
+    const locked = spawnSync(process.execPath, v2lArgs(['codebook', 'build', ...common, '--out', outC, '--quiet']), { cwd, encoding: 'utf8' });
+    assert.notEqual(locked.status, 0);
+    assert.match(locked.stderr, new RegExp(`another codebook build \\(pid ${process.ppid}\\) is writing to`));
+    assert.deepEqual(readdirSync(join(outC, 'work')), ['build.lock']);
 
     // inspect and interpret through the CLI.
     const ins = v2l(['codebook', 'inspect', outA]);

@@ -10,7 +10,7 @@
 //
 // Killing the process at any point loses at most the batch in flight: stages 1, 4 and 5 resume from
 // the embedding caches (<out>/cache unless `cacheDir`), stage 2 from its journal.
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { LLM } from '../models/llm/types.js';
 import type { ClipModel } from '../models/clip/types.js';
@@ -144,11 +144,54 @@ async function defaultScoring(log: (l: string) => void): Promise<'tfjs' | 'js'> 
   }
 }
 
+/**
+ * One build per output folder at a time: a lock file holding the owner's pid. A lock left by a killed
+ * build (its pid no longer running) is taken over.
+ */
+function acquireLock(out: string): () => void {
+  const path = join(out, 'work', 'build.lock');
+  mkdirSync(dirname(path), { recursive: true });
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = openSync(path, 'wx');
+      writeSync(fd, String(process.pid));
+      closeSync(fd);
+      return () => rmSync(path, { force: true });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      const pid = Number(readFileSync(path, 'utf8').trim());
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isRunning(pid)) {
+        throw new Error(`another codebook build (pid ${pid}) is writing to ${out}; wait for it to finish or stop it (lock: ${path})`);
+      }
+      rmSync(path, { force: true });
+    }
+  }
+  throw new Error(`cannot take the build lock ${path}`);
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 function rate(n: number, s: number): number {
   return n > 0 && s > 0 ? n / s : 0;
 }
 
 export async function buildCodebook(o: BuildOptions): Promise<BuildReport> {
+  const release = acquireLock(resolve(o.out));
+  try {
+    return await build(o);
+  } finally {
+    release();
+  }
+}
+
+async function build(o: BuildOptions): Promise<BuildReport> {
   const out = resolve(o.out);
   const prefix = o.prefix ?? 'a photo of';
   const m = o.m ?? 1;

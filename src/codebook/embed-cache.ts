@@ -42,7 +42,7 @@ export class EmbeddingCache {
   constructor(root: string, namespace: string, readonly dim: number, private readonly keepShards = 4) {
     this.dir = join(root, namespace);
     mkdirSync(this.dir, { recursive: true });
-    const shards = readdirSync(this.dir).filter((f) => /^shard-\d+\.safetensors$/.test(f)).sort();
+    const shards = readdirSync(this.dir).filter((f) => /^shard-\d+(-[0-9a-z]+)?\.safetensors$/.test(f)).sort();
     for (const name of shards) {
       const path = join(this.dir, name);
       const header = readHeader(path);
@@ -103,7 +103,8 @@ export class EmbeddingCache {
   put(keys: readonly string[], embeddings: Float32Array): void {
     if (embeddings.length !== keys.length * this.dim) throw new Error(`embedding cache: ${keys.length} keys but ${embeddings.length / this.dim} rows`);
     if (keys.length === 0) return;
-    const path = join(this.dir, `shard-${String(this.shardCount++).padStart(6, '0')}.safetensors`);
+    // The process id and a random tag keep two writers of one cache from ever replacing each other's shards.
+    const path = join(this.dir, `shard-${String(this.shardCount++).padStart(6, '0')}-${process.pid.toString(36)}${Math.random().toString(36).slice(2, 8)}.safetensors`);
     writeSafetensors(path, [['embeddings', { dtype: 'F32', shape: [keys.length, this.dim], data: embeddings }]], { keys: JSON.stringify(keys) });
     keys.forEach((k, row) => this.index.set(k, { shard: path, row }));
     this.loaded.set(path, embeddings);
