@@ -28,9 +28,10 @@ async function check(label: string, f: () => tf.Tensor | tf.Tensor[]): Promise<v
 
 // [a shape, b shape, transposeA, transposeB, whether the fast path applies]
 const MATMULS: [number[], number[], boolean, boolean, boolean][] = [
-  [[64, 70], [90, 70], false, true, true],
+  [[64, 70], [90, 70], false, true, true], // b transposed in memory
+  [[8, 300], [200, 300], false, true, true], // few rows: taken as (b a^T)^T
   [[70, 64], [70, 90], true, false, true],
-  [[70, 64], [90, 70], true, true, true],
+  [[70, 64], [90, 70], true, true, true], // taken as (b a)^T
   [[5, 7], [9, 7], false, true, false], // too small: original kernel
   [[3, 40, 50], [50, 60], false, false, true], // batch against one matrix: flattened
   [[3, 50, 40], [60, 50], true, true, true],
