@@ -167,6 +167,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     let sum = 0;
     let vqSum = 0;
     let grid = null as Float32Array | null;
+    const used = new Set<number>();
     const nGrid = Math.min(o.sampleImages ?? 8, n);
     for (let i = 0; i < n; i += bs) {
       const m = Math.min(bs, n - i);
@@ -179,6 +180,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         const out = net.forward(x, c, o.loss.kGlobal);
         rec = reconstructionLoss(x, out.reconstruction, o.loss.recLoss).dataSync()[0];
         vq = out.vqLoss.dataSync()[0];
+        for (const id of out.localIndices.dataSync()) used.add(id);
         if (i === 0) recon = out.reconstruction.dataSync() as Float32Array;
       });
       sum += rec * m;
@@ -186,7 +188,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       if (recon !== null) grid = recon as Float32Array;
     }
     const valRec = sum / n;
-    metrics.append({ step, val_rec_loss: valRec, val_vq_loss: vqSum / n });
+    // Codebook usage: distinct local tokens over the validation images (a collapse shows here first).
+    metrics.append({ step, val_rec_loss: valRec, val_vq_loss: vqSum / n, val_local_tokens_used: used.size });
     if (grid) {
       const originals = fromNCHW(valImages.subarray(0, nGrid * per), [nGrid, 3, o.imageSize, o.imageSize]);
       const recons = fromNCHW(grid.subarray(0, nGrid * per), [nGrid, 3, o.imageSize, o.imageSize]);
