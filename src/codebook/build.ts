@@ -19,7 +19,7 @@ import { IMAGENET_TEMPLATES } from '../models/clip/templates.js';
 import type { OnProgress } from '../util/progress.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import { candidateText, isSpecialToken, tokenStyleOf, type CandidateStyle } from './render.js';
-import { expandVocabulary, expansionCandidates, type Candidate } from './expand.js';
+import { expandVocabulary, expansionCandidates } from './expand.js';
 import { FileExpansionJournal } from './journal.js';
 import { EmbeddingCache, embedTextsCached, imageCacheNamespace, sha256, streamImageEmbeddings, textCacheNamespace } from './embed-cache.js';
 import { buildLocalCodebook } from './local.js';
@@ -342,4 +342,3 @@ export function reportMarkdown(r: BuildReport): string {
   return lines.join('\n');
 }
 
-export type { Candidate };

@@ -203,6 +203,14 @@ export async function streamImageEmbeddings(
       try {
         emb = await clip.embedImages(missing.map((i) => batch[i]));
       } catch (e) {
+        // Name the file: retry the batch's images one by one to find the one that fails.
+        for (const i of missing) {
+          try {
+            await clip.embedImages([batch[i]]);
+          } catch (e1) {
+            throw new Error(`cannot embed image ${batch[i]}: ${(e1 as Error).message}`);
+          }
+        }
         throw new Error(`CLIP could not embed the images ${batch[missing[0]]} ... ${batch[missing[missing.length - 1]]}: ${(e as Error).message}`);
       }
       seconds += (performance.now() - t0) / 1000;
