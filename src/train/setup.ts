@@ -82,7 +82,7 @@ export async function prepareTraining(s: TrainSettings): Promise<PreparedRun> {
   }
   notes.push(`data: ${trainFiles.length} training images, ${Math.min(valFiles.length, s.valImages ?? 64)} validation images scored`);
 
-  const network = validateConfig({ ...preset.network, ...s.network });
+  let network = validateConfig({ ...preset.network, ...s.network });
   let clip: ClipModel;
   const clipSpec = s.clip ?? 'stand-in';
   if (clipSpec === 'stand-in') {
@@ -93,6 +93,12 @@ export async function prepareTraining(s: TrainSettings): Promise<PreparedRun> {
   } else {
     clip = await loadClip(clipSpec, { towers: { vision: true, text: false } });
     notes.push(`CLIP: ${clip.id}${clip.isStandIn ? ' (STAND-IN)' : ''}`);
+  }
+  // The codebooks are CLIP embeddings and the global tokens come from CLIP: the network's embedding
+  // width is the CLIP's.
+  if (clip.dim !== network.embedDim) {
+    notes.push(`embedding width: ${clip.dim} (the CLIP's), instead of the preset's ${network.embedDim}`);
+    network = validateConfig({ ...network, embedDim: clip.dim });
   }
 
   let codebook: TrainOptions['codebook'];

@@ -60,6 +60,8 @@ interface Flags {
   numResBlocks?: number;
   zChannels?: number;
   attnResolutions?: number[];
+  resolution?: number;
+  crossAttnHeads?: number;
   crossAttnDimHead?: number;
   discLayers?: number;
   discNdf?: number;
@@ -120,6 +122,8 @@ export function register(program: Command): void {
     .option('--num-res-blocks <n>', 'ResnetBlocks per encoder level', int('num-res-blocks', 1))
     .option('--z-channels <n>', 'encoder output channels', int('z-channels', 1))
     .option('--attn-resolutions <list>', 'resolutions with self-attention blocks', intList('attn-resolutions'))
+    .option('--resolution <px>', 'the reference\'s `resolution`: with --attn-resolutions, where self-attention blocks sit', int('resolution', 1))
+    .option('--cross-attn-heads <n>', 'decoder cross-attention heads (reference 8)', int('cross-attn-heads', 1))
     .option('--cross-attn-dim-head <n>', 'decoder cross-attention width per head', int('cross-attn-dim-head', 1))
     .option('--disc-layers <n>', 'PatchGAN conv layers', int('disc-layers', 1))
     .option('--disc-ndf <n>', 'PatchGAN base filters', int('disc-ndf', 1))
@@ -158,7 +162,7 @@ export function register(program: Command): void {
       const settings: TrainSettings = {
         preset: f.preset, data: f.data, valData: f.valData, valFraction: f.valFraction, valImages: f.valImages, out: f.out,
         steps: f.steps, stopAfter: f.stopAfter, batchSize: f.batchSize, imageSize: f.imageSize, preprocess: f.preprocess, seed: f.seed,
-        network: defined({ ch: f.ch, chMult: f.chMult, numResBlocks: f.numResBlocks, zChannels: f.zChannels, attnResolutions: f.attnResolutions, crossAttnDimHead: f.crossAttnDimHead, discLayers: f.discLayers, discNdf: f.discNdf, nLocal: f.localRows, nGlobal: f.globalRows }),
+        network: defined({ ch: f.ch, chMult: f.chMult, numResBlocks: f.numResBlocks, zChannels: f.zChannels, attnResolutions: f.attnResolutions, resolution: f.resolution, crossAttnHeads: f.crossAttnHeads, crossAttnDimHead: f.crossAttnDimHead, discLayers: f.discLayers, discNdf: f.discNdf, nLocal: f.localRows, nGlobal: f.globalRows }),
         loss: defined({ recLoss: f.recLoss, codebookWeight: f.codebookWeight, perceptualWeight: f.perceptualWeight, discWeight: f.discWeight, discStart: f.discStart, discFactor: f.discFactor, kGlobal: f.globalTokens }),
         optim: defined({ lr: f.lr, discLr: f.discLr, beta1: f.beta1, beta2: f.beta2, eps: f.eps, warmupSteps: f.warmupSteps, minLr: f.minLr, clipGrad: f.clipGrad }),
         checkpointEvery: f.checkpointEvery, keepLast: f.keepLast, valEvery: f.valEvery, workers: f.workers,
