@@ -8,7 +8,7 @@ import { backend_util, Conv2DBackpropInput } from '@tensorflow/tfjs-core';
 import type { Conv2DBackpropInputAttrs, KernelConfig, NamedAttrMap } from '@tensorflow/tfjs-core';
 import { compositeKernel, pair, runKernelConfig } from './composite.js';
 import { fastPathsEnabled } from './fast_paths.js';
-import { dilate, padOrCrop } from './spatial.js';
+import { dilate, filterFromTaps, padOrCrop } from './spatial.js';
 
 /**
  * dx for NHWC dy and filter [fh, fw, inC, outC]; attributes as for tf.conv2d. Equal strides above 1
@@ -54,7 +54,7 @@ export function conv2dBackpropInputDilated(
     const bottom = inHeight + fh - 1 - top - oh * sh;
     const right = inWidth + fw - 1 - left - ow * sw;
     const ddp = padOrCrop(dd, top, bottom, left, right);
-    const flipped = tf.transpose(tf.reverse(filter, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D; // [fh, fw, o, c]
+    const flipped = filterFromTaps(filter, fh, fw, 1, (uh, uw) => [fh - 1 - uh, fw - 1 - uw]); // [fh, fw, o, c]
     return tf.conv2d(ddp, flipped, 1, 'valid');
   });
 }
@@ -100,28 +100,20 @@ export function conv2dBackpropInputSubPixel(
 ): tf.Tensor4D {
   return tf.tidy(() => {
     const info = convInfoFor(dy, filter, inputShape, s, pad, dimRoundingMode);
-    const { batchSize: n, filterHeight: fh, filterWidth: fw, inChannels: c, outChannels: o, inHeight, inWidth, outHeight: oh, outWidth: ow } = info;
+    const { batchSize: n, filterHeight: fh, filterWidth: fw, inChannels: c, inHeight, inWidth, outHeight: oh, outWidth: ow } = info;
     const hp = phaseTaps(fh, s, info.padInfo.top);
     const wp = phaseTaps(fw, s, info.padInfo.left);
     const qh = Math.ceil(inHeight / s);
     const qw = Math.ceil(inWidth / s);
-    const taps = tf.concat([tf.reshape(tf.transpose(filter, [3, 0, 1, 2]), [o, fh * fw, c]), tf.zeros([o, 1, c])], 1); // [o, fh*fw+1, c]
-    const zeroTap = fh * fw;
     const window = padOrCrop(dy, -hp.start, qh + hp.start + hp.len - 1 - oh, -wp.start, qw + wp.start + wp.len - 1 - ow);
     const rows: tf.Tensor[] = [];
     for (let rh = 0; rh < s; rh++) {
-      // Filter [lh, lw, o, (rw, c)] for the output rows of phase rh, gathered from the taps (or zero).
-      const idx = new Int32Array(hp.len * wp.len * s);
-      let i = 0;
-      for (let uh = 0; uh < hp.len; uh++)
-        for (let uw = 0; uw < wp.len; uw++)
-          for (let rw = 0; rw < s; rw++) {
-            const kh = hp.taps[rh][uh];
-            const kw = wp.taps[rw][uw];
-            idx[i++] = kh < 0 || kw < 0 ? zeroTap : kh * fw + kw;
-          }
-      const gathered = tf.reshape(tf.gather(taps, tf.tensor1d(idx, 'int32'), 1), [o, hp.len * wp.len, s * c]);
-      const phaseFilter = tf.reshape(tf.transpose(gathered, [1, 0, 2]), [hp.len, wp.len, o, s * c]) as tf.Tensor4D;
+      // Filter [lh, lw, o, (rw, c)] for the output rows of phase rh: the taps that reach them, or zero.
+      const phaseFilter = filterFromTaps(filter, hp.len, wp.len, s, (uh, uw, rw) => {
+        const kh = hp.taps[rh][uh];
+        const kw = wp.taps[rw][uw];
+        return kh < 0 || kw < 0 ? null : [kh, kw];
+      });
       // [n, qh, qw, (rw, c)] is already [n, qh, qw*s, c]: the column phases interleave by reshape.
       rows.push(tf.reshape(tf.conv2d(window, phaseFilter, 1, 'valid'), [n * qh, 1, qw * s * c]));
     }

@@ -13,7 +13,7 @@ import type {
   KernelConfig,
 } from '@tensorflow/tfjs-core';
 import { compositeKernel, pair } from './composite.js';
-import { dilate, padOrCrop } from './spatial.js';
+import { dilate, filterFromTaps, padOrCrop } from './spatial.js';
 
 function assertNoDilation(kernel: string, dilations: number | [number, number]): void {
   const [dh, dw] = pair(dilations ?? 1);
@@ -62,7 +62,8 @@ export function depthwiseBackpropInput(
     const top = fh - 1 - info.padInfo.top;
     const left = fw - 1 - info.padInfo.left;
     const ddp = padOrCrop(dd, top, inHeight + fh - 1 - top - oh * sh, left, inWidth + fw - 1 - left - ow * sw);
-    const flipped = tf.reshape(tf.reverse(filter, [0, 1]), [fh, fw, c * m, 1]) as tf.Tensor4D;
+    const flat = tf.reshape(filter, [fh, fw, c * m, 1]) as tf.Tensor4D;
+    const flipped = tf.reshape(filterFromTaps(flat, fh, fw, 1, (uh, uw) => [fh - 1 - uh, fw - 1 - uw]), [fh, fw, c * m, 1]) as tf.Tensor4D;
     const dxm = tf.depthwiseConv2d(ddp, flipped, 1, 'valid'); // [n, H, W, c*m]
     return m === 1 ? dxm : tf.sum(tf.reshape(dxm, [n, inHeight, inWidth, c, m]), 4);
   });
