@@ -52,7 +52,9 @@ let chain: Promise<unknown> = Promise.resolve();
 
 /**
  * Selects and initialises the tensor backend, registers the project's kernels for it, and returns its
- * name. Safe to call many times: once the requested backend is active it returns at once.
+ * name. Safe to call many times: once the requested backend is active it returns at once. A call with
+ * neither a name nor V2L_BACKEND keeps the backend an earlier call chose (the default applies only to
+ * the first choice).
  */
 export async function initBackend(name?: string): Promise<string> {
   const env = process.env.V2L_BACKEND?.trim();
