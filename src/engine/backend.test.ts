@@ -59,6 +59,14 @@ describe('initBackend', () => {
     assert.ok(performance.now() - t0 < 1000);
   });
 
+  it('without a name or V2L_BACKEND keeps the backend chosen before', async () => {
+    setEnv(undefined);
+    await initBackend('cpu');
+    assert.equal(await initBackend(), 'cpu');
+    assert.equal(await initBackend('wasm'), 'wasm');
+    assert.equal(await initBackend(), 'wasm');
+  });
+
   it('recovers when something else switched the backend behind its back', async () => {
     await initBackend('wasm');
     await tf.setBackend('cpu');
