@@ -182,6 +182,7 @@ function rate(n: number, s: number): number {
   return n > 0 && s > 0 ? n / s : 0;
 }
 
+/** Runs (or resumes) every stage and writes the package, report.json and report.md into `o.out`. */
 export async function buildCodebook(o: BuildOptions): Promise<BuildReport> {
   const release = acquireLock(resolve(o.out));
   try {

@@ -10,7 +10,7 @@
 //
 // Loading checks the manifest against the LLM vocabulary and CLIP in use and refuses a mismatch, saying
 // what differs. Node edge (files); the manifest check itself is `checkManifest`.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { readSafetensors, writeSafetensors } from '../io/files.js';
 import { writeJsonAtomic } from '../util/atomic.js';
@@ -143,6 +143,9 @@ export function writeCodebook(dir: string, c: CodebookContents): CodebookManifes
   const g = c.global.length / dim;
   if (n !== c.localTexts.length) throw new Error(`writeCodebook: ${n} local rows but ${c.localTexts.length} texts`);
   if (g !== c.globalEntries.length) throw new Error(`writeCodebook: ${g} global rows but ${c.globalEntries.length} entries`);
+  // An older package's manifest goes first: a write interrupted below leaves no manifest, never a
+  // manifest that describes files half replaced.
+  rmSync(join(dir, 'manifest.json'), { force: true });
   writeSafetensors(join(dir, 'local.safetensors'), [[LOCAL_KEY, { dtype: 'F32', shape: [n, dim], data: c.local }]]);
   writeSafetensors(join(dir, 'global.safetensors'), [[GLOBAL_KEY, { dtype: 'F32', shape: [g, dim], data: c.global }]]);
   writeJsonAtomic(join(dir, 'local.json'), { texts: c.localTexts });
