@@ -30,7 +30,7 @@ export interface TrainOptions {
   out: string;
   trainFiles: string[];
   valFiles: string[];
-  /** Total steps (the schedule spans them). */
+  /** Train until this many steps are done (the schedule's length is `optim.totalSteps`). */
   steps: number;
   /** Stop (with a checkpoint) once this many steps are done, e.g. to split a run; default `steps`. */
   stopAfter?: number;
@@ -128,7 +128,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     if (!sameConfig(ck.config, net.config)) throw new Error(`${path}: saved for another network configuration (${JSON.stringify(ck.config)}), this run builds ${JSON.stringify(net.config)}`);
     if (saved.data !== fingerprint) throw new Error(`${path}: saved for another training file list (${saved.data}, now ${fingerprint}); a resumed run must see the same data`);
     if (saved.seed !== o.seed || saved.batchSize !== o.batchSize) throw new Error(`${path}: saved with --seed ${saved.seed} --batch-size ${saved.batchSize}; resume with the same values (now ${o.seed}, ${o.batchSize})`);
-    if (saved.steps !== undefined && saved.steps !== o.steps) log(`note: the checkpoint's run had --steps ${saved.steps}; the learning-rate schedule now spans ${o.steps}`);
+    const savedSchedule = (saved as { optim?: OptimConfig }).optim?.totalSteps;
+    if (savedSchedule !== undefined && savedSchedule !== o.optim.totalSteps) log(`note: the checkpoint's learning-rate schedule spanned ${savedSchedule} steps, it now spans ${o.optim.totalSteps}: the run will not match an uninterrupted one`);
     if (saved.workers !== undefined && saved.workers !== o.workers) log(`note: the checkpoint was written with ${saved.workers} worker(s), this run uses ${o.workers}: same result in expectation, not bit for bit`);
     net.loadStateDict(ck.model);
     replica.loadOptimizerState(ck.optimizer, saved.optimizerSteps ?? { gen: ck.step, disc: ck.step }, path);

@@ -26,6 +26,8 @@ export interface TrainSettings {
   valImages?: number;
   out: string;
   steps?: number;
+  /** Length of the learning-rate schedule (default: the larger of `steps` and the preset's steps). */
+  scheduleSteps?: number;
   stopAfter?: number;
   batchSize?: number;
   imageSize?: number;
@@ -131,10 +133,13 @@ export async function prepareTraining(s: TrainSettings): Promise<PreparedRun> {
     notes.push('LPIPS: off (no --lpips backbone weights given); the perceptual term is skipped');
   }
 
-  const warmupSteps = s.optim?.warmupSteps ?? Math.round(preset.optim.warmupFraction * steps);
+  // The schedule's length is not the run's: a run of 150 steps continued to 300 follows the same
+  // learning rates as a run of 300 (the reference defines it over 100 epochs, however long one trains).
+  const scheduleSteps = s.scheduleSteps ?? Math.max(steps, preset.steps);
+  const warmupSteps = s.optim?.warmupSteps ?? Math.round(preset.optim.warmupFraction * scheduleSteps);
   const { warmupFraction: _w, ...presetOptim } = preset.optim;
   void _w;
-  const optim: OptimConfig = { ...presetOptim, ...s.optim, warmupSteps, totalSteps: steps };
+  const optim: OptimConfig = { ...presetOptim, ...s.optim, warmupSteps, totalSteps: scheduleSteps };
   const loss: LossConfig = { ...preset.loss, ...s.loss };
   const options: PreparedRun['options'] = {
     out,

@@ -50,6 +50,7 @@ interface Flags {
   valImages?: number;
   out: string;
   steps?: number;
+  scheduleSteps?: number;
   stopAfter?: number;
   batchSize?: number;
   imageSize?: number;
@@ -111,7 +112,8 @@ export function register(program: Command): void {
     .option('--val-fraction <f>', 'share of --data held out for validation when --val-data is absent (default 0.02)', num('val-fraction'))
     .option('--val-images <n>', 'validation images scored at each validation (default 64)', int('val-images', 1))
     .requiredOption('--out <dir>', 'run folder: checkpoints/, metrics.jsonl, loss-curves.png, samples/')
-    .option('--steps <n>', 'total training steps (the learning-rate schedule spans them)', int('steps', 1))
+    .option('--steps <n>', 'train until this many steps are done', int('steps', 1))
+    .option('--schedule-steps <n>', 'length of the warm-up + cosine schedule (default: the larger of --steps and the preset\'s steps)', int('schedule-steps', 1))
     .option('--stop-after <n>', 'stop with a checkpoint after n steps (continue later with --resume)', int('stop-after', 1))
     .option('--batch-size <n>', 'images per step (all workers together)', int('batch-size', 1))
     .option('--image-size <px>', 'training resolution', int('image-size', 8))
@@ -141,7 +143,7 @@ export function register(program: Command): void {
     .option('--beta1 <b>', 'Adam beta1 (reference 0.5)', num('beta1'))
     .option('--beta2 <b>', 'Adam beta2 (reference 0.9)', num('beta2'))
     .option('--eps <e>', 'Adam eps (reference 1e-7)', num('eps'))
-    .option('--warmup-steps <n>', 'linear warm-up steps (default: 5% of --steps)', int('warmup-steps', 0))
+    .option('--warmup-steps <n>', 'linear warm-up steps (default: 5% of the schedule)', int('warmup-steps', 0))
     .option('--min-lr <lr>', 'floor of the cosine decay (default 0)', num('min-lr'))
     .option('--clip-grad <norm>', 'clip each optimiser\'s global gradient norm (0: off)', num('clip-grad'))
     .option('--checkpoint-every <n>', 'checkpoint interval in steps', int('checkpoint-every', 0))
@@ -161,7 +163,7 @@ export function register(program: Command): void {
       const backend = await initBackend();
       const settings: TrainSettings = {
         preset: f.preset, data: f.data, valData: f.valData, valFraction: f.valFraction, valImages: f.valImages, out: f.out,
-        steps: f.steps, stopAfter: f.stopAfter, batchSize: f.batchSize, imageSize: f.imageSize, preprocess: f.preprocess, seed: f.seed,
+        steps: f.steps, scheduleSteps: f.scheduleSteps, stopAfter: f.stopAfter, batchSize: f.batchSize, imageSize: f.imageSize, preprocess: f.preprocess, seed: f.seed,
         network: defined({ ch: f.ch, chMult: f.chMult, numResBlocks: f.numResBlocks, zChannels: f.zChannels, attnResolutions: f.attnResolutions, resolution: f.resolution, crossAttnHeads: f.crossAttnHeads, crossAttnDimHead: f.crossAttnDimHead, discLayers: f.discLayers, discNdf: f.discNdf, nLocal: f.localRows, nGlobal: f.globalRows }),
         loss: defined({ recLoss: f.recLoss, codebookWeight: f.codebookWeight, perceptualWeight: f.perceptualWeight, discWeight: f.discWeight, discStart: f.discStart, discFactor: f.discFactor, kGlobal: f.globalTokens }),
         optim: defined({ lr: f.lr, discLr: f.discLr, beta1: f.beta1, beta2: f.beta2, eps: f.eps, warmupSteps: f.warmupSteps, minLr: f.minLr, clipGrad: f.clipGrad }),
