@@ -10,6 +10,8 @@ import { conv2dBackpropInputDilated, conv2dBackpropInputSubPixel } from './kerne
 import { originalKernel, setFastPaths } from './kernels/index.js';
 
 const TOL = 1e-4;
+/** The broadcast batch shape of a matMul of operands with these shapes. */
+const y0Batch = (as: number[], bs: number[]): number[] => tf.broadcast_util.assertAndGetBroadcastShape(as.slice(0, -2), bs.slice(0, -2));
 const t = (shape: number[], seed: number): tf.Tensor => tf.tensor(randn(shape, seed), shape);
 
 async function check(label: string, f: () => tf.Tensor | tf.Tensor[]): Promise<void> {
@@ -63,15 +65,32 @@ describe('wasm fast paths vs cpu', () => {
         return r ? [r] : [];
       });
       assert.equal(applied.length === 1, applies, `fast path ${applies ? 'not ' : ''}taken`);
-      const sameRank = as.length === bs.length; // tfjs-core's matMul gradient does not reduce broadcast batches
       await check('matMul', () => {
         const a = t(as, 1);
         const b = t(bs, 2);
         const y = tf.matMul(a, b, ta, tb);
-        if (!sameRank) return [y];
         const r = t(y.shape, 3);
         return [y, ...tf.grads((p: tf.Tensor, q: tf.Tensor) => tf.sum(tf.mul(tf.matMul(p, q, ta, tb), r)))([a, b])];
       });
+      if (as.length !== bs.length || as.slice(0, -2).join() !== bs.slice(0, -2).join()) {
+        // Broadcast batch: the gradient must equal that of the product with both operands broadcast
+        // explicitly first (by adding zeros, whose gradient tfjs-core reduces itself), on cpu.
+        const batch = y0Batch(as, bs);
+        const ref = await runOn('cpu', () => {
+          const a = t(as, 1);
+          const b = t(bs, 2);
+          const r = t([...batch, ...tf.matMul(a, b, ta, tb).shape.slice(-2)], 3);
+          const full = (x: tf.Tensor) => tf.add(x, tf.zeros([...batch, ...x.shape.slice(-2)]));
+          return tf.grads((p: tf.Tensor, q: tf.Tensor) => tf.sum(tf.mul(tf.matMul(full(p), full(q), ta, tb), r)))([a, b]);
+        });
+        const got = await runOn('wasm', () => {
+          const a = t(as, 1);
+          const b = t(bs, 2);
+          const r = t([...batch, ...tf.matMul(a, b, ta, tb).shape.slice(-2)], 3);
+          return tf.grads((p: tf.Tensor, q: tf.Tensor) => tf.sum(tf.mul(tf.matMul(p, q, ta, tb), r)))([a, b]);
+        });
+        assert.ok(maxRelativeDifference(got, ref) <= TOL, `broadcast matMul gradient off by ${maxRelativeDifference(got, ref)}`);
+      }
     });
   }
 

@@ -2,7 +2,8 @@
 //
 // For wasm, the kernels a backward pass needs that the backend lacks (found by running tf.grad through
 // conv2d, matMul, gather, norms, activations, pad and upsampling on wasm) and the two fast paths that
-// replace slow built-in kernels. For every backend, a Tile gradient that works at any rank.
+// replace slow built-in kernels. For every backend, a Tile gradient that works at any rank and a matMul
+// gradient that handles broadcast batch dimensions.
 import * as tf from '@tensorflow/tfjs-core';
 import { BatchMatMul, Conv2DBackpropInput, Tile } from '@tensorflow/tfjs-core';
 import type { KernelConfig } from '@tensorflow/tfjs-core';
@@ -10,6 +11,7 @@ import { batchMatMulOverride } from './batch_matmul.js';
 import { conv2dBackpropFilterConfig } from './conv2d_backprop_filter.js';
 import { conv2dBackpropInputOverride } from './conv2d_backprop_input.js';
 import { depthwiseBackpropFilterConfig, depthwiseBackpropInputConfig } from './depthwise_backprop.js';
+import { batchMatMulGradConfig } from './matmul_grad.js';
 import { tileOverride } from './tile.js';
 import { tileGradConfig } from './tile_grad.js';
 import { unsortedSegmentSumConfig } from './unsorted_segment_sum.js';
@@ -46,6 +48,8 @@ export interface RegisteredKernels {
 export function registerEngineKernels(backendName: string): RegisteredKernels {
   if (!gradientsDone) {
     tf.registerGradient(tileGradConfig);
+    const coreMatMulGrad = tf.getGradient(BatchMatMul);
+    if (coreMatMulGrad) tf.registerGradient(batchMatMulGradConfig(coreMatMulGrad));
     gradientsDone = true;
   }
   const result: RegisteredKernels = { added: [], overridden: [] };
