@@ -29,3 +29,8 @@ export { countHits, HitCounter, selectByCount, type KeepRule, type Similarity } 
 export { interpretEmbedding, type Interpretation } from './codebook/interpret.js';
 export type { Codebook, CodebookManifest, CodebookCheck, GlobalEntry } from './codebook/package.js';
 export { registerEngineKernels, registeredKernels, originalKernel, setFastPaths, fastPathsEnabled, type RegisteredKernels } from './engine/kernels/index.js';
+export { reconstructionLoss, hingeDLoss, generatorLoss, discFactorAt, adaptiveWeight, type ReconstructionLoss } from './train/losses.js';
+export { Lpips, standInBackbone, tapChannels, backboneLayers, type LpipsBackbone, type LpipsOptions } from './train/lpips.js';
+export { Adam, clipGradNorm, type AdamOptions } from './train/adam.js';
+export { learningRate, type ScheduleOptions } from './train/schedule.js';
+export { Replica, LAST_LAYER, type LossConfig, type OptimConfig, type ShardGradients, type StepTerms } from './train/replica.js';

@@ -17,3 +17,13 @@ export { loadCodebook, readManifest, writeCodebook, checkManifest, LOCAL_KEY, GL
 export { buildLocalCodebook, type LocalCodebook } from './codebook/local.js';
 export { EmbeddingCache, embedTextsCached, streamImageEmbeddings } from './codebook/embed-cache.js';
 export { FileExpansionJournal } from './codebook/journal.js';
+export { train, makeDecoder, dataFingerprint, type TrainOptions, type TrainResult } from './train/loop.js';
+export { prepareTraining, defaultLpipsHeads, type TrainSettings, type PreparedRun } from './train/setup.js';
+export { PRESETS as TRAIN_PRESETS, getPreset as getTrainPreset, type Preset as TrainPreset } from './train/presets.js';
+export { listImages as listTrainingImages, splitValidation, BatchSampler, PrefetchLoader, SeededRng, type Batch, type DecodeImage } from './train/data.js';
+export { ClipEmbeddingCache, sha256File, type EmbedFilesOptions } from './train/clip-cache.js';
+export { saveCheckpoint, loadCheckpoint, resolveCheckpoint, listCheckpoints, modelWeights, CHECKPOINT_FORMAT, type Checkpoint, type TrainState } from './train/checkpoint.js';
+export { MetricsLog, readMetrics, type MetricsRecord } from './train/metrics.js';
+export { plotLossCurves, lossCurvesSvg } from './train/plot.js';
+export { LocalRunner, ParallelRunner, shardSizes, type StepRunner, type StepResult, type ReplicaSpec } from './train/parallel.js';
+export { loadLpips, readLpipsHeads, readBackboneWeights, type LoadLpipsOptions } from './train/lpips-files.js';
