@@ -95,6 +95,7 @@ export async function startCompletionsServer(
     const stopRaw = body.stop;
     const stop = typeof stopRaw === 'string' ? [stopRaw] : Array.isArray(stopRaw) ? stopRaw.filter((s): s is string => typeof s === 'string') : [];
     if ((num(body, 'n', 1) ?? 1) !== 1) throw new HttpError(400, 'only n = 1 is supported');
+    if (body.stream === true) throw new HttpError(400, 'stream is not supported by this server');
     if (k !== undefined && (!Number.isInteger(k) || k < 0 || k > vocab.size)) throw new HttpError(400, `logprobs must be an integer in [0, ${vocab.size}]`);
     if (!Number.isInteger(maxTokens) || maxTokens < 0) throw new HttpError(400, 'max_tokens must be a non-negative integer');
     const choices = [];

@@ -42,7 +42,11 @@ export interface GenerateOptions {
   topLogprobs?: number;
 }
 
-/** One generated position: the token taken, its log-probability and the top alternatives. */
+/**
+ * One generated position: the token taken, its log-probability and the top alternatives. With sampling
+ * (temperature > 0) these are the probabilities of the distribution sampled from (after temperature and
+ * top-p), with greedy decoding those of the model.
+ */
 export interface GenerateStep {
   id: number;
   logprob: number;
@@ -76,7 +80,8 @@ export interface LLMStats {
 export interface QueryOptions {
   /**
    * A prefix shared by every prompt of the call (e.g. the in-context examples): evaluated once,
-   * its KV cache reused for each prompt, which is appended after it.
+   * its KV cache reused for each prompt, which is appended after it. The prompt is tokenized as a
+   * continuation of the prefix (no BOS, no dummy-prefix space; rules in ./prompt.ts).
    */
   prefix?: Prompt;
   /**
