@@ -113,7 +113,8 @@ export async function benchEngine(args: string[] = []): Promise<EngineBenchResul
       const mmFlops = 2 * m * k * nn;
       row(`matMul ${m}x${k}x${nn} plain`, mmFlops, () => tf.matMul(a, b));
       pair(`matMul ${m}x${k}x${nn} transposeB`, mmFlops, () => tf.matMul(a, bT, false, true));
-      pair(`matMul ${m}x${k}x${nn} transposeA`, mmFlops, () => tf.matMul(bT, a, true, false));
+      const aT = rand([k, m], 11);
+      pair(`matMul ${m}x${k}x${nn} transposeA`, mmFlops, () => tf.matMul(aT, b, true, false));
       // Nearest-neighbour upsampling x2 as the network does it: reshape + broadcastTo (a rank-6 Tile).
       const ux = rand([n, 32, 32, 128], 10);
       const upBytes = n * 64 * 64 * 128 * 4;
