@@ -1,8 +1,8 @@
 // Registers the project's kernels. Portable: only tfjs-core and its registry.
 //
 // For wasm, the kernels a backward pass needs that the backend lacks (found by running tf.grad through
-// conv2d, matMul, gather, norms, activations, pad and upsampling on wasm) and the two fast paths that
-// replace slow built-in kernels. For every backend, a Tile gradient that works at any rank and a matMul
+// conv2d, matMul, gather, norms, activations, pad and upsampling on wasm) and the fast paths that
+// replace slow built-in kernels (matMul, conv input gradient, tile). For every backend, a Tile gradient that works at any rank and a matMul
 // gradient that handles broadcast batch dimensions.
 import * as tf from '@tensorflow/tfjs-core';
 import { BatchMatMul, Conv2DBackpropInput, Tile } from '@tensorflow/tfjs-core';
