@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeStandInClip } from '../models/clip/stand-in.js';
+import { loadClip } from '../models/clip/transformers-clip.js';
 import { loadCodebook } from './package.js';
 import type { BuildReport } from './build.js';
 
@@ -110,6 +111,13 @@ test('codebook build: killed mid-expansion, resumed without repeating work, equa
     const cands = JSON.parse(readFileSync(join(outA, 'work', 'candidates.json'), 'utf8')) as { candidates: { ids: number[]; text: string }[] };
     assert.ok(cands.candidates.some((c) => c.text === 'Once upon a' || c.text === 'upon a time'), 'TinyStories phrases are among the candidates');
     assert.ok(a.globalEntries.reduce((s, e) => s + (e.count ?? 0), 0) <= 40 * 5, 'at most k hits per image');
+
+    // Training loads CLIP's vision tower only: the fingerprint names the folder, so the package loads.
+    const vision = await loadClip(clipDir, { towers: { vision: true, text: false } });
+    assert.equal(vision.fingerprint, m.clip.fingerprint);
+    assert.equal(loadCodebook(outA, { clip: { id: vision.id, fingerprint: vision.fingerprint, dim: vision.dim } }).global.length, 150 * 768);
+    assert.throws(() => loadCodebook(outA, { clip: { id: 'other', fingerprint: '0'.repeat(64), dim: 768 } }), /built with CLIP/);
+    await vision.dispose();
 
     // A rerun computes nothing: everything comes from the journal and the caches.
     v2l(['codebook', 'build', ...common, '--out', outA, '--quiet']);
