@@ -1,7 +1,9 @@
 // Vocabulary expansion (paper §3.2, "global codebook"): every subword t is appended to a fixed prefix
 // ("a photo of") and the frozen LLM's top-M next tokens make bigrams [t, t1]; each bigram is fed again
 // and its top-M next tokens make trigrams [t, t1, t2]. The prefix is evaluated once and its KV cache
-// reused for every prompt (QueryOptions.prefix); subwords enter as exact token ids, never re-tokenized.
+// reused for every prompt (QueryOptions.prefix); subwords enter as exact token ids, never re-tokenized
+// (the reference formats "a photo of %s" with the decoded subword and re-tokenizes it, so a piece such
+// as "ing" becomes the word "▁ing"; with ids the bigram is a sequence the LLM itself would produce).
 // Work is journaled batch by batch (./journal.ts), so a killed run resumes where it stopped.
 // Portable: the journal is an interface.
 import type { LLM } from '../models/llm/types.js';
