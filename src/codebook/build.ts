@@ -18,7 +18,7 @@ import { isImagePath } from '../models/clip/transformers-clip.js';
 import { IMAGENET_TEMPLATES } from '../models/clip/templates.js';
 import type { OnProgress } from '../util/progress.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
-import { candidateText, isSpecialToken, tokenStyleOf, type CandidateStyle } from './render.js';
+import { candidateText, isSpecialToken, referenceTokenText, tokenStyleOf, type CandidateStyle } from './render.js';
 import { expandVocabulary, expansionCandidates } from './expand.js';
 import { FileExpansionJournal } from './journal.js';
 import { EmbeddingCache, embedTextsCached, imageCacheNamespace, sha256, streamImageEmbeddings, textCacheNamespace } from './embed-cache.js';
@@ -52,6 +52,8 @@ export interface BuildOptions {
   similarity?: Similarity;
   /** Default 'detokenized'. */
   candidateStyle?: CandidateStyle;
+  /** Default 'ids' (see ExpansionConfig.promptStyle; 'text' is the reference's). */
+  promptStyle?: 'ids' | 'text';
   /** LLM prompts per call (default 64). */
   batchSize?: number;
   /** Texts per embedding batch (default 256). */
@@ -224,10 +226,14 @@ async function build(o: BuildOptions): Promise<BuildReport> {
   });
   if (vocab.bos !== undefined) exclude.add(vocab.bos);
   if (vocab.eos !== undefined) exclude.add(vocab.eos);
-  const journal = new FileExpansionJournal(join(work, 'expand.jsonl'), { llm: llm.id, vocabHash: vocab.hash, prefix, m, exclude: [...exclude].join(',') });
+  const promptStyle = o.promptStyle ?? 'ids';
+  const journal = new FileExpansionJournal(join(work, 'expand.jsonl'), { llm: llm.id, vocabHash: vocab.hash, prefix, m, promptStyle, exclude: [...exclude].join(',') });
   let expansionResult;
   try {
-    expansionResult = await expandVocabulary(llm, vocab.size, { prefix, m, batchSize: o.batchSize, exclude, journal, onProgress: o.onProgress });
+    expansionResult = await expandVocabulary(llm, vocab.size, {
+      prefix, m, promptStyle, tokenText: (id) => referenceTokenText(id, vocab, style),
+      batchSize: o.batchSize, exclude, journal, onProgress: o.onProgress,
+    });
   } finally {
     journal.close();
   }
@@ -277,7 +283,7 @@ async function build(o: BuildOptions): Promise<BuildReport> {
       llm: { id: llm.id, vocabHash: vocab.hash, vocabSize: vocab.size },
       clip: { id: clip.id, fingerprint: clip.fingerprint, dim, isStandIn: clip.isStandIn },
       rendering: { tokenStyle: style, candidateStyle },
-      expansion: { prefix, m, excludedContinuations: [...exclude].sort((a, b) => a - b) },
+      expansion: { prefix, m, promptStyle, excludedContinuations: [...exclude].sort((a, b) => a - b) },
       templates: { name: o.templates.name, count: templates.length, hash: sha256(templates.join('\n')) },
       filter: { similarity, k, threshold: 'threshold' in keep ? keep.threshold : null, topN: 'topN' in keep ? keep.topN : null, imageCount: o.images.length },
       counts: {
@@ -313,7 +319,7 @@ export function reportMarkdown(r: BuildReport): string {
     '',
     `- LLM: ${m.llm.id} (vocabulary ${m.llm.vocabSize} tokens, hash ${m.llm.vocabHash?.slice(0, 12)})`,
     `- CLIP: ${m.clip.id} (${m.clip.dim}-d, fingerprint ${m.clip.fingerprint?.slice(0, 12)})${m.clip.isStandIn ? ' — STAND-IN with random weights, no real semantics' : ''}`,
-    `- prefix "${m.expansion!.prefix}", M = ${m.expansion!.m}, templates ${m.templates!.name} (${m.templates!.count}), candidates ${m.rendering!.candidateStyle}`,
+    `- prefix "${m.expansion!.prefix}" (subwords as ${m.expansion!.promptStyle === 'text' ? 'text, as the reference' : 'token ids'}), M = ${m.expansion!.m}, templates ${m.templates!.name} (${m.templates!.count}), candidates ${m.rendering!.candidateStyle}`,
     `- filter: top-${f.k} by ${f.similarity} over ${f.imageCount} images, keep ${f.threshold !== null ? `count > ${f.threshold}` : `top ${f.topN}`}`,
     '',
     '## Size at each stage',

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expandVocabulary, expansionCandidates, type ExpansionBatch, type ExpansionJournal } from './expand.js';
 import { FileExpansionJournal } from './journal.js';
-import { candidateText, isSpecialToken, tokenStyleOf } from './render.js';
+import { candidateText, isSpecialToken, referenceTokenText, tokenStyleOf } from './render.js';
 import { LlamaCppLLM } from '../models/llm/llama-cpp.js';
 
 const STORIES = new URL('../../../shared/models/stories260K/stories260K.gguf', import.meta.url).pathname;
@@ -46,6 +46,25 @@ test('expansion of stories260K: greedy continuations after the reused prefix, re
     assert.equal(b.stats.computedPrompts, 1024 - 8 * 64);
     assert.deepEqual(b.expansion.next1, next1);
     assert.deepEqual(b.expansion.next2, next2);
+    // The reference's prompts: " " + decoded text, re-tokenized after the prefix. A "▁" piece reads the
+    // same either way; a piece without it ("he") becomes a word of its own ("a photo of he").
+    const text = await expandVocabulary(llm, vocab.size, {
+      prefix: 'a photo of', m: 1, batchSize: 128, exclude, promptStyle: 'text', tokenText: (id) => referenceTokenText(id, vocab, 'sentencepiece'),
+    });
+    const the = vocab.tokens.indexOf('▁the');
+    const he = vocab.tokens.indexOf('he');
+    assert.equal(text.expansion.next1[the], next1[the]);
+    for (const t of [the, he]) {
+      const [top] = await llm.topK([' ' + referenceTokenText(t, vocab, 'sentencepiece')], 4, { prefix: 'a photo of' });
+      assert.equal(text.expansion.next1[t], top.find((e) => !exclude.has(e.id))!.id);
+      const t1 = text.expansion.next1[t];
+      const [top2] = await llm.topK([' ' + referenceTokenText(t, vocab, 'sentencepiece') + referenceTokenText(t1, vocab, 'sentencepiece')], 4, { prefix: 'a photo of' });
+      assert.equal(text.expansion.next2[t], top2.find((e) => !exclude.has(e.id))!.id);
+    }
+    let differ = 0;
+    for (let t = 0; t < 512; t++) if (text.expansion.next1[t] !== next1[t]) differ++;
+    assert.ok(differ > 0, 'the two prompt styles are different experiments');
+
     // M = 2: two continuations per prompt, N + 2N + 4N candidates before dedupe.
     const c = await expandVocabulary(llm, vocab.size, { prefix: 'a photo of', m: 2, batchSize: 128, exclude });
     assert.equal(c.expansion.next1.length, 1024);

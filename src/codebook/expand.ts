@@ -6,7 +6,7 @@
 // as "ing" becomes the word "▁ing"; with ids the bigram is a sequence the LLM itself would produce).
 // Work is journaled batch by batch (./journal.ts), so a killed run resumes where it stopped.
 // Portable: the journal is an interface.
-import type { LLM } from '../models/llm/types.js';
+import type { LLM, Prompt } from '../models/llm/types.js';
 import type { OnProgress } from '../util/progress.js';
 
 export interface ExpansionConfig {
@@ -14,6 +14,11 @@ export interface ExpansionConfig {
   prefix: string;
   /** Next tokens kept per prompt (M; default 1 = greedy, as the reference). */
   m: number;
+  /**
+   * 'ids' (default): the subword (and its continuation) enter as exact token ids after the prefix.
+   * 'text': as the reference, " " + the decoded texts of the tokens, joined, tokenized by the LLM.
+   */
+  promptStyle?: 'ids' | 'text';
 }
 
 export interface ExpansionBatch {
@@ -52,6 +57,8 @@ export interface ExpandStats {
 export interface ExpandOptions extends ExpansionConfig {
   /** Prompts per LLM call (default 64). */
   batchSize?: number;
+  /** For promptStyle 'text': the text of one token id (the reference's decode([id])). */
+  tokenText?: (id: number) => string;
   /** Token ids never used as continuations (default: the special tokens; see build.ts). */
   exclude?: ReadonlySet<number>;
   journal?: ExpansionJournal;
@@ -89,6 +96,11 @@ export async function expandVocabulary(llm: LLM, vocabSize: number, opts: Expand
   const k = Math.min(vocabSize, m + exclude.size);
   const prefix = opts.prefix;
 
+  const style = opts.promptStyle ?? 'ids';
+  const tokenText = opts.tokenText;
+  if (style === 'text' && !tokenText) throw new Error('expansion: promptStyle "text" needs tokenText');
+  const toPrompt = (ids: number[]): Prompt => (style === 'ids' ? [{ ids }] : [' ' + ids.map((id) => tokenText!(id)).join('')]);
+
   const runPhase = async (phase: 1 | 2, size: number, done: Uint8Array, prompt: (p: number) => number[], target: Int32Array): Promise<void> => {
     const stage = phase === 1 ? 'expand bigrams' : 'expand trigrams';
     opts.onProgress?.({ stage, done: finished, total });
@@ -98,8 +110,8 @@ export async function expandVocabulary(llm: LLM, vocabSize: number, opts: Expand
       let allDone = true;
       for (let p = start; p < end && allDone; p++) allDone = done[p] === 1;
       if (allDone) continue;
-      const prompts = [];
-      for (let p = start; p < end; p++) prompts.push([{ ids: prompt(p) }]);
+      const prompts: Prompt[] = [];
+      for (let p = start; p < end; p++) prompts.push(toPrompt(prompt(p)));
       const t0 = performance.now();
       const results = await llm.topK(prompts, k, prefix ? { prefix } : {});
       seconds += (performance.now() - t0) / 1000;

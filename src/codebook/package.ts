@@ -32,7 +32,8 @@ export interface CodebookManifest {
   /** fingerprint: sha256 over the CLIP files (null for imported codebooks whose CLIP files are unknown). */
   clip: { id: string; fingerprint: string | null; dim: number; isStandIn: boolean };
   rendering: { tokenStyle: string; candidateStyle: string } | null;
-  expansion: { prefix: string; m: number; excludedContinuations: number[] } | null;
+  /** promptStyle: 'ids' or 'text' (absent in version-1 packages written before it existed: 'ids'). */
+  expansion: { prefix: string; m: number; promptStyle?: 'ids' | 'text'; excludedContinuations: number[] } | null;
   templates: { name: string; count: number; hash: string } | null;
   filter: { similarity: string; k: number; threshold: number | null; topN: number | null; imageCount: number } | null;
   /** Size at each stage: vocabulary, bigrams, trigrams, candidatesBeforeDedupe, candidates, global. */

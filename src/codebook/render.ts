@@ -169,7 +169,11 @@ export function candidateText(ids: readonly number[], vocab: RenderVocab, style:
   return new TextDecoder('utf-8').decode(all).replace(/\s+/g, ' ').replace(/[\p{Cc}\uFFFD]/gu, '').trim();
 }
 
-/** The reference's per-token text: SentencePiece `decode([id])` (leading space dropped, specials empty). */
+/** The reference's text of one token id: SentencePiece `decode([id])` (leading space dropped, specials empty). */
+export function referenceTokenText(id: number, vocab: RenderVocab, style: TokenStyle): string {
+  return referencePieceText(vocab.tokens[id], style, vocab.types?.[id]);
+}
+
 function referencePieceText(raw: string, style: TokenStyle, type?: number): string {
   if (isSpecialToken(raw, type)) return '';
   const text = new TextDecoder('utf-8').decode(tokenBytes(raw, style, type));

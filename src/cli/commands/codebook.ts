@@ -49,6 +49,7 @@ interface BuildFlags {
   k: number;
   similarity: Similarity;
   candidateStyle: CandidateStyle;
+  promptStyle: 'ids' | 'text';
   batchSize: number;
   textBatchSize: number;
   imageBatchSize: number;
@@ -75,6 +76,7 @@ export function register(program: Command): void {
     .option('--k <n>', 'hits per image (top-k candidates)', int('k', 1), 5)
     .option('--similarity <s>', 'cosine | dot (the reference\'s raw product)', oneOf('similarity', ['cosine', 'dot'] as const), 'cosine')
     .option('--candidate-style <s>', 'detokenized ("big dog") | reference (plain concatenation, as the reference: "bigdog")', oneOf('candidate-style', ['detokenized', 'reference'] as const), 'detokenized')
+    .option('--prompt-style <s>', 'ids (each subword as its exact token id after the prefix) | text (as the reference: the decoded text, re-tokenized)', oneOf('prompt-style', ['ids', 'text'] as const), 'ids')
     .option('--batch-size <n>', 'LLM prompts per call', int('batch-size', 1), 64)
     .option('--text-batch-size <n>', 'texts per embedding batch (one cache shard each)', int('text-batch-size', 1), 256)
     .option('--image-batch-size <n>', 'images per embedding batch (one cache shard each)', int('image-batch-size', 1), 32)
@@ -97,7 +99,7 @@ export function register(program: Command): void {
       try {
         const r = await buildCodebook({
           out: f.out, llm, clip, images, templates, keep, prefix: f.prefix, m: f.m, k: f.k, similarity: f.similarity,
-          candidateStyle: f.candidateStyle, batchSize: f.batchSize, textBatchSize: f.textBatchSize, imageBatchSize: f.imageBatchSize,
+          candidateStyle: f.candidateStyle, promptStyle: f.promptStyle, batchSize: f.batchSize, textBatchSize: f.textBatchSize, imageBatchSize: f.imageBatchSize,
           cacheDir: f.cache, onProgress: (e) => progress.update(e), log,
         });
         progress.stop();
@@ -128,7 +130,7 @@ export function register(program: Command): void {
       console.log(`codebook ${resolve(dir)} (${m.format} v${m.version}, ${m.source}, ${m.created})`);
       console.log(`LLM   ${m.llm.id}: ${m.llm.vocabSize} tokens, vocabulary hash ${m.llm.vocabHash?.slice(0, 16) ?? 'unknown'}`);
       console.log(`CLIP  ${m.clip.id}: ${m.clip.dim}-d, fingerprint ${m.clip.fingerprint?.slice(0, 16) ?? 'unknown'}${m.clip.isStandIn ? '  [STAND-IN: random weights, no real semantics]' : ''}`);
-      if (m.expansion) console.log(`expansion: prefix "${m.expansion.prefix}", M = ${m.expansion.m}`);
+      if (m.expansion) console.log(`expansion: prefix "${m.expansion.prefix}", M = ${m.expansion.m}, subwords as ${m.expansion.promptStyle === 'text' ? 'text (the reference)' : 'token ids'}`);
       if (m.templates) console.log(`templates: ${m.templates.name} (${m.templates.count})`);
       if (m.filter) console.log(`filter: top-${m.filter.k} by ${m.filter.similarity} over ${m.filter.imageCount} images, keep ${m.filter.threshold !== null ? `hits > ${m.filter.threshold}` : `top ${m.filter.topN}`}`);
       console.log('sizes: ' + Object.entries(m.counts).map(([k, v]) => `${k} ${v}`).join(', '));
