@@ -7,7 +7,7 @@ import { buildCodebook, listImages, resolveTemplates } from '../../codebook/buil
 import { loadCodebook, readManifest } from '../../codebook/package.js';
 import { interpretEmbedding } from '../../codebook/interpret.js';
 import { loadClip } from '../../models/clip/transformers-clip.js';
-import { loadLLM } from '../../models/llm/load.js';
+import { isRemoteSpec, loadLLM } from '../../models/llm/load.js';
 import { readVocabulary } from '../../models/llm/gguf-vocabulary.js';
 import { createProgress } from '../../util/progress.js';
 import type { KeepRule, Similarity } from '../../codebook/filter.js';
@@ -148,7 +148,7 @@ export function register(program: Command): void {
     .requiredOption('--codebook <dir>', 'codebook package')
     .requiredOption('--clip <dir>', 'CLIP model folder')
     .option('--k <n>', 'tokens to show', int('k', 1), 5)
-    .option('--llm <gguf>', 'check the codebook against this LLM\'s vocabulary')
+    .option('--llm <gguf|url>', 'check the codebook against this LLM\'s vocabulary')
     .action(async (image: string, f: { codebook: string; clip: string; k: number; llm?: string }) => {
       if (!existsSync(image)) throw new Error(`image ${image} does not exist`);
       const manifest = readManifest(f.codebook);
@@ -157,7 +157,13 @@ export function register(program: Command): void {
         let vocabulary: { hash: string; size: number } | undefined;
         let llmId: string | undefined;
         if (f.llm) {
-          vocabulary = await readVocabulary(f.llm);
+          if (isRemoteSpec(f.llm)) {
+            const llm = await loadLLM(f.llm);
+            vocabulary = await llm.vocabulary();
+            await llm.dispose();
+          } else {
+            vocabulary = await readVocabulary(f.llm);
+          }
           llmId = f.llm;
         }
         const cbk = loadCodebook(f.codebook, { vocabulary, llmId, clip: { id: clip.id, fingerprint: clip.fingerprint, dim: clip.dim } });
