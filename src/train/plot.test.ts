@@ -11,7 +11,9 @@ test('loss curves: an SVG with one line per present loss term and the lr panel, 
   for (let s = 1; s <= 50; s++) recs.push({ step: s, loss: 1 / s, rec_loss: 0.5 / s, vq_loss: 0.01, lr: 1e-3 * Math.min(1, s / 10) });
   recs.push({ step: 25, val_rec_loss: 0.03 });
   const svg = lossCurvesSvg(recs);
-  assert.equal((svg.match(/<polyline/g) ?? []).length, 5); // loss, rec_loss, vq_loss, val_rec_loss, lr
+  // reconstruction panel: rec_loss (raw + mean), val_rec_loss; log panel: loss, rec_loss, vq_loss (raw +
+  // mean each), val_rec_loss; lr panel: lr.
+  assert.equal((svg.match(/<polyline/g) ?? []).length, 3 + 7 + 1);
   assert.match(svg, /val_rec_loss/);
   assert.doesNotMatch(svg, /g_loss/);
   const dir = mkdtempSync(join(tmpdir(), 'v2l-plot-'));

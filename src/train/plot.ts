@@ -1,6 +1,6 @@
 // Loss curves as a PNG, without a plotting library: the chart is written as SVG (axes, ticks, polylines,
-// legend) and rasterised by sharp. Top panel: the loss terms on a log scale (validation points marked);
-// bottom panel: the learning rate.
+// legend) and rasterised by sharp. Panels: the reconstruction losses (linear, validation points marked),
+// every loss term (log scale), the learning rate. Noisy per-step series get a running mean on top.
 import sharp from 'sharp';
 import type { MetricsRecord } from './metrics.js';
 import { writeFileAtomic } from '../util/atomic.js';
@@ -60,13 +60,17 @@ function panelSvg(p: Panel): string {
   let hi = Math.max(...all.map(tr));
   if (hi - lo < 1e-9) { lo -= 0.5; hi += 0.5; }
   const pad = (hi - lo) * 0.05;
-  lo -= pad; hi += pad;
+  const nonNegative = !p.log && all.every((v) => v >= 0);
+  lo = nonNegative ? Math.max(0, lo - pad) : lo - pad;
+  hi += pad;
   const xs = (s: number) => p.x + ((s - p.xMin) / Math.max(1e-9, p.xMax - p.xMin)) * p.w;
   const ys = (v: number) => p.y + p.h - ((tr(v) - lo) / (hi - lo)) * p.h;
   // y ticks
   const ticks: number[] = [];
   if (p.log) {
-    for (let e = Math.floor(lo); e <= Math.ceil(hi); e++) for (const m of [1, 2, 5]) { const t = Math.log10(m) + e; if (t >= lo && t <= hi) ticks.push(10 ** t); }
+    // 1-2-5 ticks over a few decades, powers of ten over many.
+    const mantissas = hi - lo > 3 ? [1] : [1, 2, 5];
+    for (let e = Math.floor(lo); e <= Math.ceil(hi); e++) for (const m of mantissas) { const t = Math.log10(m) + e; if (t >= lo && t <= hi) ticks.push(10 ** t); }
   } else {
     for (let i = 0; i <= 4; i++) ticks.push(lo + ((hi - lo) * i) / 4);
   }
@@ -81,32 +85,64 @@ function panelSvg(p: Panel): string {
     parts.push(`<line x1="${x}" x2="${x}" y1="${p.y + p.h}" y2="${p.y + p.h + 4}" stroke="#333"/>`);
     parts.push(`<text x="${x}" y="${p.y + p.h + 17}" text-anchor="middle" font-size="11" font-family="sans-serif">${Math.round(s)}</text>`);
   }
+  const line = (pts: [number, number][], colour: string, extra: string) =>
+    `<polyline points="${pts.map(([st, v]) => `${xs(st).toFixed(1)},${ys(v).toFixed(1)}`).join(' ')}" fill="none" stroke="${colour}" ${extra}/>`;
+  const colourOf = (s: Series, i: number) => COLOURS[(LOSS_KEYS.indexOf(s.key) >= 0 ? LOSS_KEYS.indexOf(s.key) : i) % COLOURS.length];
   p.series.forEach((s, i) => {
-    const colour = COLOURS[(LOSS_KEYS.indexOf(s.key) >= 0 ? LOSS_KEYS.indexOf(s.key) : i) % COLOURS.length];
-    const pts = s.points.map(([st, v]) => `${xs(st).toFixed(1)},${ys(v).toFixed(1)}`).join(' ');
-    parts.push(`<polyline points="${pts}" fill="none" stroke="${colour}" stroke-width="1.5"/>`);
+    const colour = colourOf(s, i);
+    const noisy = !s.key.startsWith('val_') && s.key !== 'lr' && s.points.length >= 30;
+    if (noisy) {
+      // Per-step values faintly, their running mean (a window of ~1/30 of the run) on top.
+      parts.push(line(s.points, colour, 'stroke-width="1" stroke-opacity="0.3"'));
+      parts.push(line(runningMean(s.points, Math.max(3, Math.round(s.points.length / 30)), p.log), colour, 'stroke-width="2"'));
+    } else {
+      parts.push(line(s.points, colour, 'stroke-width="1.5"'));
+    }
     if (s.key.startsWith('val_') || s.points.length < 30) {
       for (const [st, v] of s.points) parts.push(`<circle cx="${xs(st).toFixed(1)}" cy="${ys(v).toFixed(1)}" r="3" fill="${colour}"/>`);
     }
-    const ly = p.y + 16 + i * 16;
-    parts.push(`<line x1="${p.x + p.w - 150}" x2="${p.x + p.w - 130}" y1="${ly - 4}" y2="${ly - 4}" stroke="${colour}" stroke-width="3"/>`);
+  });
+  // Legend in a box, last values, above the curves.
+  const lw = 170;
+  parts.push(`<rect x="${p.x + p.w - lw - 8}" y="${p.y + 6}" width="${lw}" height="${p.series.length * 16 + 8}" fill="white" fill-opacity="0.85" stroke="#999"/>`);
+  p.series.forEach((s, i) => {
+    const colour = colourOf(s, i);
+    const ly = p.y + 22 + i * 16;
+    parts.push(`<line x1="${p.x + p.w - lw}" x2="${p.x + p.w - lw + 20}" y1="${ly - 4}" y2="${ly - 4}" stroke="${colour}" stroke-width="3"/>`);
     const last = s.points[s.points.length - 1][1];
-    parts.push(`<text x="${p.x + p.w - 125}" y="${ly}" font-size="11" font-family="sans-serif">${esc(s.key)} ${fmt(last)}</text>`);
+    parts.push(`<text x="${p.x + p.w - lw + 26}" y="${ly}" font-size="11" font-family="sans-serif">${esc(s.key)} ${fmt(last)}</text>`);
   });
   return parts.join('');
+}
+
+/** Centred running mean over `window` points (geometric on log panels, so one spike does not dominate). */
+function runningMean(points: [number, number][], window: number, geometric: boolean): [number, number][] {
+  const f = geometric ? Math.log : (v: number) => v;
+  const g = geometric ? Math.exp : (v: number) => v;
+  const vals = points.map(([, v]) => f(v));
+  const pre = [0];
+  for (const v of vals) pre.push(pre[pre.length - 1] + v);
+  const h = Math.floor(window / 2);
+  return points.map(([st], i) => {
+    const a = Math.max(0, i - h);
+    const b = Math.min(points.length, i + h + 1);
+    return [st, g((pre[b] - pre[a]) / (b - a))];
+  });
 }
 
 /** The chart as an SVG document. */
 export function lossCurvesSvg(records: readonly MetricsRecord[], title = 'v2l training'): string {
   const W = 900;
-  const H = 640;
+  const H = 860;
   const steps = records.map((r) => r.step);
   const xMin = steps.length ? Math.min(...steps) : 0;
   const xMax = steps.length ? Math.max(...steps, xMin + 1) : 1;
-  const top = panelSvg({ x: 70, y: 40, w: W - 100, h: 380, title: `${title}: losses (log scale)`, series: collect(records, LOSS_KEYS, true), log: true, xMin, xMax });
-  const bottom = panelSvg({ x: 70, y: 480, w: W - 100, h: 110, title: 'learning rate', series: collect(records, ['lr'], false), log: false, xMin, xMax });
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}"><rect width="${W}" height="${H}" fill="white"/>${top}${bottom}` +
-    `<text x="${70 + (W - 100) / 2}" y="${H - 12}" text-anchor="middle" font-size="12" font-family="sans-serif">step</text></svg>`;
+  const w = W - 100;
+  const rec = panelSvg({ x: 70, y: 40, w, h: 250, title: `${title}: reconstruction`, series: collect(records, ['rec_loss', 'val_rec_loss', 'p_loss'], true), log: false, xMin, xMax });
+  const all = panelSvg({ x: 70, y: 330, w, h: 300, title: 'all loss terms (log scale)', series: collect(records, LOSS_KEYS, true), log: true, xMin, xMax });
+  const lr = panelSvg({ x: 70, y: 670, w, h: 130, title: 'learning rate', series: collect(records, ['lr'], false), log: false, xMin, xMax });
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}"><rect width="${W}" height="${H}" fill="white"/>${rec}${all}${lr}` +
+    `<text x="${70 + w / 2}" y="${H - 14}" text-anchor="middle" font-size="12" font-family="sans-serif">step</text></svg>`;
 }
 
 /** Draws the loss curves of `records` into a PNG at `path` (atomic). */
