@@ -131,7 +131,8 @@ export async function importOfficial(o: ImportOptions): Promise<ImportReport> {
       rendering: { tokenStyle, candidateStyle: 'reference' },
       expansion: { prefix: 'a photo of', m: 1, excludedContinuations: [] },
       templates: { name: 'imagenet80', count: 80, hash: 'not recorded by the reference' },
-      filter: { similarity: 'cosine', k: 5, threshold: 100, topN: null, imageCount: 1281167 },
+      // The reference ranked candidates by the raw dot product of CLIP embeddings over ImageNet-1K train.
+      filter: { similarity: 'dot', k: 5, threshold: 100, topN: null, imageCount: 1281167 },
       counts: { vocabulary: vocab.size, global: global.n },
     },
     local: local.data,
