@@ -2,6 +2,7 @@
 export { parseSafetensors, serializeSafetensors, type SafetensorsFile } from './io/safetensors.js';
 export * from './io/dtypes.js';
 export { parsePth, pthTensor, type PthFile, type PthOptions } from './io/pth.js';
+export { serializePth } from './io/pth-write.js';
 export { parseNpy, serializeNpy, type NpyArray } from './io/npy.js';
 export { unpickle, ALLOWED_GLOBALS, type UnpickleOptions } from './io/pickle.js';
 export { preprocess, preprocessOne, toNCHW, toRGB, resizeAndCrop, centreCrop, shortSideSize, type ImageBatch, type PreprocessMode, type PreprocessOptions } from './image/preprocess.js';

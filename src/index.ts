@@ -1,5 +1,9 @@
 // v2l public API (Node). The portable subset is also exported from `v2l/core`.
 export * from './core.js';
+// The tokenizer: start here.
+export { V2LTokenizer, isFailure, type LoadTokenizerOptions, type EncodedImage, type EncodeFailure, type EncodeResult, type Reconstruction } from './tokenizer/tokenizer.js';
+export { importOfficial, officialLayout, type ImportOptions, type ImportReport, type OfficialFiles } from './tokenizer/official.js';
+export { readTokenizerWeights, TOKENIZER_FORMAT, type TokenizerWeights } from './tokenizer/weights.js';
 export { initBackend, backendInfo, BACKENDS, type BackendInfo, type BackendName } from './engine/backend.js';
 export { readSafetensors, writeSafetensors } from './io/files.js';
 export { readPth, readPthTensor, readNpy, readNpyStrings, writeNpy } from './io/files.js';
