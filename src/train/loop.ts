@@ -248,10 +248,9 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   replica.dispose();
   lpips?.dispose();
   net.dispose();
-  if (firstVal === null) {
-    const vals = readMetrics(metrics.path).filter((r) => typeof r.val_rec_loss === 'number');
-    if (vals.length) firstVal = vals[0].val_rec_loss as number;
-  }
+  // The run's first validation (step 0), also when this process resumed it.
+  const vals = readMetrics(metrics.path).filter((r) => typeof r.val_rec_loss === 'number');
+  if (vals.length) firstVal = vals[0].val_rec_loss as number;
   return { step, checkpoint: lastCkpt, firstValRecLoss: firstVal, lastValRecLoss: lastVal, imagesPerSecond: ips, curves };
 }
 
