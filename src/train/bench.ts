@@ -26,7 +26,7 @@ export async function benchTrain(args: string[]): Promise<void> {
   const lpipsArg = arg(args, 'lpips');
   const info = backendInfo();
   console.log(`backend ${info.name} (simd ${info.simd}, threads ${info.threads}); ${cpus().length} cores; GAN ${gan ? 'on' : 'off'}; LPIPS ${lpipsArg ? `${lpipsArg} (vgg)` : 'off'}`);
-  console.log('preset  px   batch  workers  steps  s/step  images/s');
+  console.log('preset  px   batch  micro  workers  steps  s/step  images/s');
   const rows: { preset: string; workers: number; ips: number }[] = [];
   for (const name of presets) {
     const p = getPreset(name);
@@ -45,10 +45,10 @@ export async function benchTrain(args: string[]): Promise<void> {
     for (const workers of workerCounts) {
       const net = new V2LNetwork(network, { seed: 0 });
       const lpips = lpipsOpts ? await loadLpips(lpipsOpts) : null;
-      const replica = new Replica(net, lpips, loss, optim);
+      const replica = new Replica(net, lpips, loss, optim, p.microBatch);
       const runner: StepRunner = workers > 1
         ? await ParallelRunner.create(replica, {
-          backend, network, seed: 0, loss, optim, lpips: lpipsOpts, imageSize: size,
+          backend, network, seed: 0, loss, optim, lpips: lpipsOpts, imageSize: size, microBatch: p.microBatch,
           model: [...net.stateDict()], optimizer: [...replica.optimizerState().tensors], optimizerSteps: replica.optimizerState().steps,
         }, workers)
         : new LocalRunner(replica, size);
@@ -58,7 +58,7 @@ export async function benchTrain(args: string[]): Promise<void> {
         for (let s = warmup; s < warmup + steps; s++) await runner.step(images.slice(), clip.slice(), n, s);
         const sec = (performance.now() - t0) / 1000 / steps;
         rows.push({ preset: name, workers, ips: n / sec });
-        console.log(`${name.padEnd(7)} ${String(size).padEnd(4)} ${String(n).padEnd(6)} ${String(workers).padEnd(8)} ${String(steps).padEnd(6)} ${sec.toFixed(2).padEnd(7)} ${(n / sec).toFixed(2)}`);
+        console.log(`${name.padEnd(7)} ${String(size).padEnd(4)} ${String(n).padEnd(6)} ${String(p.microBatch || '-').padEnd(6)} ${String(workers).padEnd(8)} ${String(steps).padEnd(6)} ${sec.toFixed(2).padEnd(7)} ${(n / sec).toFixed(2)}`);
       } finally {
         await runner.close();
         replica.dispose();

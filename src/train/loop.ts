@@ -35,6 +35,8 @@ export interface TrainOptions {
   /** Stop (with a checkpoint) once this many steps are done, e.g. to split a run; default `steps`. */
   stopAfter?: number;
   batchSize: number;
+  /** Images per forward/backward inside a worker (0 or absent: its whole share of the batch). */
+  microBatch?: number;
   imageSize: number;
   preprocess: PreprocessMode;
   network: V2LConfig;
@@ -116,7 +118,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   // The model: seeded init, codebooks, then (on resume) the checkpoint.
   const net = new V2LNetwork(o.network, { seed: o.seed });
   if (o.codebook) net.setCodebooks({ local: o.codebook.local, global: o.codebook.global });
-  const replica = new Replica(net, lpips, o.loss, o.optim);
+  const replica = new Replica(net, lpips, o.loss, o.optim, o.microBatch ?? 0);
   const fingerprint = dataFingerprint(o.trainFiles);
   let start = 0;
   const metrics = new MetricsLog(join(o.out, 'metrics.jsonl'));
@@ -142,7 +144,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
 
   const runner: StepRunner = o.workers > 1
     ? await ParallelRunner.create(replica, {
-      backend: o.backend, network: o.network, seed: o.seed, loss: o.loss, optim: o.optim, lpips: o.lpips, imageSize: o.imageSize,
+      backend: o.backend, network: o.network, seed: o.seed, loss: o.loss, optim: o.optim, lpips: o.lpips, imageSize: o.imageSize, microBatch: o.microBatch ?? 0,
       model: [...net.stateDict()], optimizer: [...replica.optimizerState().tensors], optimizerSteps: replica.optimizerState().steps,
     }, o.workers)
     : new LocalRunner(replica, o.imageSize);
@@ -156,7 +158,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     const opt = replica.optimizerState();
     return saveCheckpoint(o.out, {
       step,
-      extra: { seed: o.seed, data: fingerprint, dataRng: sampler.rngStateAt(step), epoch: sampler.epochOf(step), batchSize: o.batchSize, workers: o.workers, steps: o.steps, optimizerSteps: opt.steps, backend: o.backend, loss: o.loss, optim: o.optim, imageSize: o.imageSize, preprocess: o.preprocess },
+      extra: { seed: o.seed, data: fingerprint, dataRng: sampler.rngStateAt(step), epoch: sampler.epochOf(step), batchSize: o.batchSize, microBatch: o.microBatch ?? 0, workers: o.workers, steps: o.steps, optimizerSteps: opt.steps, backend: o.backend, loss: o.loss, optim: o.optim, imageSize: o.imageSize, preprocess: o.preprocess },
     }, net.stateDict(), opt.tensors, net.config, o.keepLast);
   };
 

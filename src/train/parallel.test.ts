@@ -38,7 +38,7 @@ test('two workers take the same steps as one worker on the same batches', async 
   const before = new Map([...one.net.params].map(([k, v]) => [k, v.dataSync().slice() as Float32Array]));
   const local = new LocalRunner(one, size);
   const par = await ParallelRunner.create(two, {
-    backend: 'wasm', network: tinyConfig(), seed: 9, loss, optim, lpips: null, imageSize: size,
+    backend: 'wasm', network: tinyConfig(), seed: 9, loss, optim, lpips: null, imageSize: size, microBatch: 0,
     model: [...twoNet.stateDict()], optimizer: [...two.optimizerState().tensors], optimizerSteps: two.optimizerState().steps,
   }, 2);
   try {
@@ -73,4 +73,28 @@ test('two workers take the same steps as one worker on the same batches', async 
   for (const k of ['tok_embeddings.weight', 'tok_embeddings_global.weight']) {
     assert.deepEqual(Array.from(two.net.params.get(k)!.dataSync()), Array.from(before.get(k)!));
   }
+});
+
+test('micro-batches accumulate to the whole shard\'s gradients', () => {
+  const loss: LossConfig = { recLoss: 'l1', codebookWeight: 1, perceptualWeight: 0, discWeight: 0.75, discStart: 1e9, discFactor: 1, kGlobal: 3 };
+  const optim: OptimConfig = { lr: 1e-3, discLr: 1e-3, beta1: 0.5, beta2: 0.9, eps: 1e-7, warmupSteps: 0, totalSteps: 10, minLr: 0, clipGrad: 0 };
+  const whole = new Replica(new V2LNetwork(tinyConfig(), { seed: 4 }), null, loss, optim, 0);
+  const micro = new Replica(new V2LNetwork(tinyConfig(), { seed: 4 }), null, loss, optim, 3);
+  const x = tf.randomUniform([5, 3, 16, 16], -1, 1, 'float32', 21) as tf.Tensor4D;
+  const c = tf.randomNormal([5, 64], 0, 1, 'float32', 22) as tf.Tensor2D;
+  const a = whole.shardGradients(x, c, 0);
+  const b = micro.shardGradients(x, c, 0);
+  assert.ok(Math.abs(a.terms.rec_loss - b.terms.rec_loss) < 1e-6);
+  let top = 0;
+  let err = 0;
+  a.gen.forEach((t, i) => {
+    const u = t.dataSync();
+    const v = b.gen[i].dataSync();
+    for (let j = 0; j < u.length; j++) {
+      top = Math.max(top, Math.abs(u[j]));
+      err = Math.max(err, Math.abs(u[j] - v[j]));
+    }
+  });
+  assert.ok(top > 0);
+  assert.ok(err <= 1e-4 * top, `max difference ${err} (largest gradient ${top})`);
 });

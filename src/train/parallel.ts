@@ -34,6 +34,8 @@ export interface ReplicaSpec {
   optim: OptimConfig;
   lpips: LoadLpipsOptions | null;
   imageSize: number;
+  /** Images per forward/backward inside a replica (0: its whole shard). */
+  microBatch: number;
   model: [string, HostTensor][];
   optimizer: [string, HostTensor][];
   optimizerSteps: { gen: number; disc: number };
@@ -52,7 +54,7 @@ export class LocalRunner implements StepRunner {
   async step(images: Float32Array, clip: Float32Array, n: number, step: number): Promise<StepResult> {
     const [x, c] = tensors(this.replica, images, clip, n, this.imageSize);
     try {
-      const g = this.replica.gradients(x, c, step);
+      const g = this.replica.shardGradients(x, c, step);
       const r = this.replica.apply(g.gen, g.disc, step);
       return { terms: g.terms, lr: r.lr, gradNorm: r.gradNorm };
     } finally {
@@ -171,7 +173,7 @@ export class ParallelRunner implements StepRunner {
     const [x, c] = tensors(this.replica, images.subarray(0, sizes[0] * per), clip.subarray(0, sizes[0] * dim), sizes[0], this.imageSize);
     let own: WorkerGrads;
     try {
-      const g = this.replica.gradients(x, c, step);
+      const g = this.replica.shardGradients(x, c, step);
       own = { n: g.n, gen: g.gen.map((t) => t.dataSync() as Float32Array), disc: g.disc?.map((t) => t.dataSync() as Float32Array) ?? null, terms: g.terms };
       for (const t of [...g.gen, ...(g.disc ?? [])]) t.dispose();
     } finally {

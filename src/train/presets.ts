@@ -11,6 +11,8 @@ export interface Preset {
   imageSize: number;
   preprocess: PreprocessMode;
   batchSize: number;
+  /** Images per forward/backward inside one worker (0: all of its share); bounds activation memory. */
+  microBatch: number;
   network: V2LConfig;
   loss: LossConfig;
   /** Optimiser settings; `warmupFraction` of the run is linear warm-up (reference: 5 of 100 epochs). */
@@ -32,6 +34,8 @@ export const PRESETS: Record<string, () => Preset> = {
     imageSize: 128,
     preprocess: 'reference',
     batchSize: 8,
+    // A whole batch of 8 at 128 px does not fit the wasm backend's 4 GiB heap: accumulate over 2s.
+    microBatch: 2,
     network: paperConfig(),
     loss: { ...REFERENCE_LOSS },
     optim: { ...REFERENCE_OPTIM },
@@ -46,6 +50,7 @@ export const PRESETS: Record<string, () => Preset> = {
     imageSize: 32,
     preprocess: 'simple',
     batchSize: 8,
+    microBatch: 0,
     network: {
       ch: 32, chMult: [1, 2, 2, 4], numResBlocks: 1, resolution: 32, attnResolutions: [],
       inChannels: 3, outCh: 3, zChannels: 64, embedDim: 768, nLocal: 2048, nGlobal: 1024,

@@ -63,7 +63,12 @@ export class Replica {
   readonly discAdam: Adam;
   private readonly byVarName = new Map<string, string>();
 
-  constructor(readonly net: V2LNetwork, readonly lpips: Lpips | null, readonly loss: LossConfig, readonly optim: OptimConfig) {
+  /**
+   * `microBatch`: at most this many images per forward/backward (0: the whole shard); gradients of the
+   * micro-batches are accumulated before the update. It bounds activation memory (the wasm backend has a
+   * 4 GiB heap); like shards, micro-batches have their own BatchNorm statistics and adaptive weight.
+   */
+  constructor(readonly net: V2LNetwork, readonly lpips: Lpips | null, readonly loss: LossConfig, readonly optim: OptimConfig, readonly microBatch = 0) {
     const gen = new Map<string, tf.Variable>();
     const disc = new Map<string, tf.Variable>();
     for (const [name, v] of net.params) {
@@ -82,6 +87,37 @@ export class Replica {
   /** Whether the GAN terms are on at `step`. */
   ganActive(step: number): boolean {
     return discFactorAt(step, this.loss.discStart, this.loss.discFactor) > 0;
+  }
+
+  /** Gradients of a shard, accumulated over micro-batches of at most `microBatch` images (weighted by size). */
+  shardGradients(images: tf.Tensor4D, clipEmbeds: tf.Tensor2D, step: number): ShardGradients {
+    const n = images.shape[0];
+    const mb = this.microBatch > 0 ? this.microBatch : n;
+    if (mb >= n) return this.gradients(images, clipEmbeds, step);
+    let acc: ShardGradients | null = null;
+    for (let i = 0; i < n; i += mb) {
+      const m = Math.min(mb, n - i);
+      const x = tf.slice(images, [i, 0, 0, 0], [m, -1, -1, -1]);
+      const c = tf.slice(clipEmbeds, [i, 0], [m, -1]);
+      const g = this.gradients(x, c, step);
+      x.dispose();
+      c.dispose();
+      const w = m / n;
+      const scale = (ts: tf.Tensor[]) => ts.map((t) => { const r = tf.mul(t, w); t.dispose(); return r; });
+      const gen = scale(g.gen);
+      const disc = g.disc ? scale(g.disc) : null;
+      if (!acc) {
+        const terms: StepTerms = {};
+        for (const [k, v] of Object.entries(g.terms)) terms[k] = w * v;
+        acc = { n, gen, disc, terms };
+      } else {
+        const add = (a: tf.Tensor[], b: tf.Tensor[]) => a.map((t, j) => { const r = tf.add(t, b[j]); t.dispose(); b[j].dispose(); return r; });
+        acc.gen = add(acc.gen, gen);
+        acc.disc = acc.disc && disc ? add(acc.disc, disc) : acc.disc;
+        for (const [k, v] of Object.entries(g.terms)) acc.terms[k] = (acc.terms[k] ?? 0) + w * v;
+      }
+    }
+    return acc!;
   }
 
   /**

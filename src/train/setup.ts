@@ -30,6 +30,7 @@ export interface TrainSettings {
   scheduleSteps?: number;
   stopAfter?: number;
   batchSize?: number;
+  microBatch?: number;
   imageSize?: number;
   preprocess?: PreprocessMode;
   seed?: number;
@@ -149,6 +150,7 @@ export async function prepareTraining(s: TrainSettings): Promise<PreparedRun> {
     steps,
     stopAfter: s.stopAfter,
     batchSize: s.batchSize ?? preset.batchSize,
+    microBatch: s.microBatch ?? preset.microBatch,
     imageSize: s.imageSize ?? preset.imageSize,
     preprocess: s.preprocess ?? preset.preprocess,
     network,

@@ -17,7 +17,7 @@ async function main(): Promise<void> {
     const net = new V2LNetwork(spec.network, { seed: spec.seed });
     net.loadStateDict(new Map(spec.model));
     const lpips = spec.lpips ? await loadLpips(spec.lpips) : null;
-    replica = new Replica(net, lpips, spec.loss, spec.optim);
+    replica = new Replica(net, lpips, spec.loss, spec.optim, spec.microBatch);
     replica.loadOptimizerState(new Map(spec.optimizer), spec.optimizerSteps, 'main replica state');
   } catch (e) {
     port.postMessage({ kind: 'error', message: (e as Error).stack ?? String(e) });
@@ -30,7 +30,7 @@ async function main(): Promise<void> {
       if (m.kind === 'grads') {
         const x = tf.tensor4d(m.images, [m.n, 3, size, size]);
         const c = tf.tensor2d(m.clip, [m.n, m.clip.length / m.n]);
-        const g = replica.gradients(x, c, m.step);
+        const g = replica.shardGradients(x, c, m.step);
         x.dispose();
         c.dispose();
         const gen = g.gen.map((t) => t.dataSync() as Float32Array);

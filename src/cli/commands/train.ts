@@ -53,6 +53,7 @@ interface Flags {
   scheduleSteps?: number;
   stopAfter?: number;
   batchSize?: number;
+  microBatch?: number;
   imageSize?: number;
   preprocess?: 'simple' | 'reference';
   seed?: number;
@@ -116,6 +117,7 @@ export function register(program: Command): void {
     .option('--schedule-steps <n>', 'length of the warm-up + cosine schedule (default: the larger of --steps and the preset\'s steps)', int('schedule-steps', 1))
     .option('--stop-after <n>', 'stop with a checkpoint after n steps (continue later with --resume)', int('stop-after', 1))
     .option('--batch-size <n>', 'images per step (all workers together)', int('batch-size', 1))
+    .option('--micro-batch <n>', 'images per forward/backward in a worker, gradients accumulated (bounds memory; 0: whole share)', int('micro-batch', 0))
     .option('--image-size <px>', 'training resolution', int('image-size', 8))
     .option('--preprocess <mode>', 'simple (short side, centre crop) | reference (CLIP 224 crop, then bilinear)', oneOf('preprocess', ['simple', 'reference'] as const))
     .option('--seed <n>', 'seed of initialisation, data order and validation split (default 0)', int('seed', 0))
@@ -163,7 +165,7 @@ export function register(program: Command): void {
       const backend = await initBackend();
       const settings: TrainSettings = {
         preset: f.preset, data: f.data, valData: f.valData, valFraction: f.valFraction, valImages: f.valImages, out: f.out,
-        steps: f.steps, scheduleSteps: f.scheduleSteps, stopAfter: f.stopAfter, batchSize: f.batchSize, imageSize: f.imageSize, preprocess: f.preprocess, seed: f.seed,
+        steps: f.steps, scheduleSteps: f.scheduleSteps, stopAfter: f.stopAfter, batchSize: f.batchSize, microBatch: f.microBatch, imageSize: f.imageSize, preprocess: f.preprocess, seed: f.seed,
         network: defined({ ch: f.ch, chMult: f.chMult, numResBlocks: f.numResBlocks, zChannels: f.zChannels, attnResolutions: f.attnResolutions, resolution: f.resolution, crossAttnHeads: f.crossAttnHeads, crossAttnDimHead: f.crossAttnDimHead, discLayers: f.discLayers, discNdf: f.discNdf, nLocal: f.localRows, nGlobal: f.globalRows }),
         loss: defined({ recLoss: f.recLoss, codebookWeight: f.codebookWeight, perceptualWeight: f.perceptualWeight, discWeight: f.discWeight, discStart: f.discStart, discFactor: f.discFactor, kGlobal: f.globalTokens }),
         optim: defined({ lr: f.lr, discLr: f.discLr, beta1: f.beta1, beta2: f.beta2, eps: f.eps, warmupSteps: f.warmupSteps, minLr: f.minLr, clipGrad: f.clipGrad }),
