@@ -53,12 +53,18 @@ export async function benchTrain(args: string[]): Promise<void> {
         }, workers)
         : new LocalRunner(replica, size);
       try {
+        // A step that fails (e.g. the wasm backend's 4 GiB heap exhausted: "Aborted()") is reported, not
+        // fatal for the rows already printed.
         for (let s = 0; s < warmup; s++) await runner.step(images.slice(), clip.slice(), n, s); // kernel setup, allocations
         const t0 = performance.now();
         for (let s = warmup; s < warmup + steps; s++) await runner.step(images.slice(), clip.slice(), n, s);
         const sec = (performance.now() - t0) / 1000 / steps;
         rows.push({ preset: name, workers, ips: n / sec });
         console.log(`${name.padEnd(7)} ${String(size).padEnd(4)} ${String(n).padEnd(6)} ${String(p.microBatch || '-').padEnd(6)} ${String(workers).padEnd(8)} ${String(steps).padEnd(6)} ${sec.toFixed(2).padEnd(7)} ${(n / sec).toFixed(2)}`);
+      } catch (e) {
+        const msg = (e as Error).message ?? String(e);
+        console.log(`${name.padEnd(7)} ${String(size).padEnd(4)} ${String(n).padEnd(6)} ${String(p.microBatch || '-').padEnd(6)} ${String(workers).padEnd(8)} FAILED: ${/Aborted/.test(msg) ? 'wasm heap exhausted (4 GiB)' : msg.split('\n')[0]}`);
+        if (/Aborted/.test(msg)) break; // the backend is unusable after a wasm abort
       } finally {
         await runner.close();
         replica.dispose();
