@@ -67,9 +67,13 @@ export async function benchTrain(args: string[]): Promise<void> {
         if (/Aborted/.test(msg)) break; // the backend is unusable after a wasm abort
       } finally {
         await runner.close();
-        replica.dispose();
-        lpips?.dispose();
-        net.dispose();
+        try {
+          replica.dispose();
+          lpips?.dispose();
+          net.dispose();
+        } catch {
+          // after a wasm abort the backend cannot free anything; the process ends soon anyway
+        }
       }
     }
   }
