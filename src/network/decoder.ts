@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { ParamStore } from './params.js';
 import { blockIn as midWidth, type V2LConfig } from './config.js';
 import { conv2d, groupNorm } from './layers.js';
-import { swish } from './ops.js';
+import { sequential, swish } from './ops.js';
 import { resnetBlock, type Block } from './resnet-block.js';
 import { attnBlock } from './attn-block.js';
 import { upsample } from './sampling.js';
@@ -42,8 +42,7 @@ export function decoder(p: ParamStore, c: V2LConfig, prefix = 'decoder'): (z: tf
     h = midAttn(mid1(h));
     const [b, hh, ww, ch] = h.shape;
     h = tf.reshape(cross(tf.reshape(h, [b, hh * ww, ch]), g), [b, hh, ww, ch]);
-    h = mid2(h);
-    for (const step of up) h = step(h);
+    h = sequential(h, [mid2, ...up]);
     return conv2d(p, `${prefix}.conv_out`, swish(groupNorm(p, `${prefix}.norm_out`, h)), { pad: 1 });
   };
 }

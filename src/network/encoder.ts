@@ -4,7 +4,7 @@
 import type { ParamStore } from './params.js';
 import type { V2LConfig } from './config.js';
 import { conv2d, groupNorm } from './layers.js';
-import { swish } from './ops.js';
+import { sequential, swish } from './ops.js';
 import { resnetBlock, type Block } from './resnet-block.js';
 import { attnBlock } from './attn-block.js';
 import { downsample } from './sampling.js';
@@ -34,8 +34,7 @@ export function encoder(p: ParamStore, c: V2LConfig, prefix = 'encoder'): Block 
   p.norm(`${prefix}.norm_out`, blockIn);
   p.conv(`${prefix}.conv_out`, blockIn, c.zChannels, 3);
   return (x) => {
-    let h = conv2d(p, `${prefix}.conv_in`, x, { pad: 1 });
-    for (const step of steps) h = step(h);
+    const h = sequential(conv2d(p, `${prefix}.conv_in`, x, { pad: 1 }), steps);
     return conv2d(p, `${prefix}.conv_out`, swish(groupNorm(p, `${prefix}.norm_out`, h)), { pad: 1 });
   };
 }

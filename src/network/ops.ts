@@ -32,3 +32,19 @@ export function toNHWC(x: tf.Tensor4D): tf.Tensor4D {
 export function toNCHW(x: tf.Tensor4D): tf.Tensor4D {
   return tf.transpose(x, [0, 3, 1, 2]);
 }
+
+/**
+ * Runs blocks one after another, freeing each block's intermediates (and the previous activation) as
+ * soon as the next one exists. A deep network at 128 px and batch 8 otherwise holds every intermediate
+ * until the caller's tidy ends, several GiB, past the wasm backend's 4 GiB heap. Safe under a gradient
+ * tape: the engine keeps its own references to the tensors a backward pass needs.
+ */
+export function sequential(x: tf.Tensor4D, steps: readonly ((h: tf.Tensor4D) => tf.Tensor4D)[]): tf.Tensor4D {
+  let h = x;
+  for (const step of steps) {
+    const prev = h;
+    h = tf.tidy(() => step(prev));
+    if (prev !== x) prev.dispose();
+  }
+  return h;
+}

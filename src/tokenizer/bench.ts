@@ -79,7 +79,7 @@ export async function benchTokenize(args: string[] = []): Promise<void> {
   }));
   const localIds = tf.tidy(() => net.encode(images).localIndices);
   const gEmb = tf.tidy(() => net.globalTokens(clip, k).embeddings);
-  const decode = time(reps, () => net.decode(localIds, gEmb));
+  const decode = time(reps, () => tf.tidy(() => net.decode(localIds, gEmb)));
   tf.dispose([images, clip, z, zRows, globalT, projT, projSq, localIds, gEmb]);
   net.dispose();
 
