@@ -12,29 +12,7 @@ import { readVocabulary } from '../../models/llm/gguf-vocabulary.js';
 import { createProgress } from '../../util/progress.js';
 import type { KeepRule, Similarity } from '../../codebook/filter.js';
 import type { CandidateStyle } from '../../codebook/render.js';
-
-function int(name: string, min: number): (v: string) => number {
-  return (v) => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer >= ${min} (got "${v}")`);
-    return n;
-  };
-}
-
-function num(name: string): (v: string) => number {
-  return (v) => {
-    const n = Number(v);
-    if (!Number.isFinite(n)) throw new Error(`--${name} must be a number (got "${v}")`);
-    return n;
-  };
-}
-
-function oneOf<T extends string>(name: string, values: readonly T[]): (v: string) => T {
-  return (v) => {
-    if (!(values as readonly string[]).includes(v)) throw new Error(`--${name} must be one of ${values.join(', ')} (got "${v}")`);
-    return v as T;
-  };
-}
+import { int, num, oneOf } from '../options.js';
 
 interface BuildFlags {
   llm: string;

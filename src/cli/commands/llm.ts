@@ -7,22 +7,7 @@ import { vocabularySample } from '../../models/llm/vocabulary.js';
 import { LlamaCppLLM, type LlamaCppOptions } from '../../models/llm/llama-cpp.js';
 import { startCompletionsServer } from '../../models/llm/server.js';
 import type { LLM, Prompt, Vocabulary } from '../../models/llm/types.js';
-
-function int(name: string, min: number): (v: string) => number {
-  return (v) => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer >= ${min} (got "${v}")`);
-    return n;
-  };
-}
-function num(name: string): (v: string) => number {
-  return (v) => {
-    const n = Number(v);
-    if (!Number.isFinite(n)) throw new Error(`--${name} must be a number (got "${v}")`);
-    return n;
-  };
-}
-const collect = (v: string, prev: string[] = []) => [...prev, v];
+import { collect, int, num } from '../options.js';
 
 /** "--ids 1,2,3" pieces between text: the prompt is the text, then the ids, when both are given. */
 function promptOf(text: string | undefined, ids: string | undefined): Prompt {
