@@ -1,6 +1,8 @@
 // Adam exactly as torch.optim.Adam (no weight decay, no amsgrad), with its state (step, first and
-// second moments) held here so that a checkpoint can save and restore it bit for bit: a resumed run
-// then continues with the very same numbers as an uninterrupted one. Portable: tfjs-core only.
+// second moments) held here, on the host, as float32 arrays: a checkpoint saves and restores it bit for
+// bit (a resumed run continues with the very same numbers), and the moments (two copies of every
+// parameter) stay out of the tensor backend's memory (the wasm backend's heap is 4 GiB).
+// Portable: tfjs-core and typed arrays only.
 import * as tf from '@tensorflow/tfjs-core';
 import type { HostTensor } from '../io/dtypes.js';
 
@@ -12,55 +14,70 @@ export interface AdamOptions {
   eps: number;
 }
 
+/** A gradient on the host or as a tensor (read once, then disposed by the optimiser). */
+export type Grad = Float32Array | tf.Tensor;
+
+export function hostGrad(g: Grad): Float32Array {
+  if (g instanceof Float32Array) return g;
+  const a = g.dataSync() as Float32Array;
+  g.dispose();
+  return a;
+}
+
 export class Adam {
   /** Number of updates applied (torch's `state['step']`). */
   step = 0;
-  private readonly m = new Map<string, tf.Variable>();
-  private readonly v = new Map<string, tf.Variable>();
+  private readonly m = new Map<string, Float32Array>();
+  private readonly v = new Map<string, Float32Array>();
 
   /** `params`: the variables this optimiser updates, by name (their order fixes the state layout). */
   constructor(readonly params: Map<string, tf.Variable>, readonly opts: AdamOptions) {
     for (const [name, p] of params) {
-      this.m.set(name, tf.variable(tf.zerosLike(p), false));
-      this.v.set(name, tf.variable(tf.zerosLike(p), false));
+      this.m.set(name, new Float32Array(p.size));
+      this.v.set(name, new Float32Array(p.size));
     }
   }
 
   /** Applies one update with learning rate `lr`; `grads` must hold a gradient for every parameter. */
-  apply(grads: Map<string, tf.Tensor>, lr: number): void {
+  apply(grads: Map<string, Grad>, lr: number): void {
     this.step++;
     const { beta1: b1, beta2: b2, eps } = this.opts;
     const bc1 = 1 - b1 ** this.step;
     const sqrtBc2 = Math.sqrt(1 - b2 ** this.step);
     const stepSize = lr / bc1;
-    tf.tidy(() => {
-      for (const [name, p] of this.params) {
-        const g = grads.get(name);
-        if (!g) throw new Error(`Adam: no gradient for parameter ${name}`);
-        const m = this.m.get(name)!;
-        const v = this.v.get(name)!;
-        m.assign(tf.add(tf.mul(m, b1), tf.mul(g, 1 - b1)));
-        v.assign(tf.add(tf.mul(v, b2), tf.mul(tf.square(g), 1 - b2)));
-        const denom = tf.add(tf.div(tf.sqrt(v), sqrtBc2), eps);
-        p.assign(tf.sub(p, tf.mul(tf.div(m, denom), stepSize)));
+    for (const [name, p] of this.params) {
+      const gIn = grads.get(name);
+      if (!gIn) throw new Error(`Adam: no gradient for parameter ${name}`);
+      const g = hostGrad(gIn);
+      const m = this.m.get(name)!;
+      const v = this.v.get(name)!;
+      if (g.length !== m.length) throw new Error(`Adam: gradient of ${name} has ${g.length} values, the parameter ${m.length}`);
+      const w = Float32Array.from(p.dataSync() as Float32Array);
+      for (let i = 0; i < w.length; i++) {
+        const gi = g[i];
+        m[i] = b1 * m[i] + (1 - b1) * gi;
+        v[i] = b2 * v[i] + (1 - b2) * gi * gi;
+        w[i] -= stepSize * (m[i] / (Math.sqrt(v[i]) / sqrtBc2 + eps));
       }
-    });
+      const t = tf.tensor(w, p.shape, 'float32');
+      p.assign(t);
+      t.dispose();
+    }
   }
 
   /** State as host tensors: `<prefix>m/<name>`, `<prefix>v/<name>` (internal layout), plus the step. */
   state(prefix: string): { tensors: Map<string, HostTensor>; step: number } {
     const tensors = new Map<string, HostTensor>();
-    for (const name of this.params.keys()) {
-      for (const [k, store] of [['m', this.m], ['v', this.v]] as const) {
-        const t = store.get(name)!;
-        tensors.set(`${prefix}${k}/${name}`, { dtype: 'F32', shape: [...t.shape], data: t.dataSync() as Float32Array });
-      }
+    for (const [name, p] of this.params) {
+      tensors.set(`${prefix}m/${name}`, { dtype: 'F32', shape: [...p.shape], data: this.m.get(name)!.slice() });
+      tensors.set(`${prefix}v/${name}`, { dtype: 'F32', shape: [...p.shape], data: this.v.get(name)!.slice() });
     }
     return { tensors, step: this.step };
   }
 
   /** Restores a state written by `state(prefix)`; every moment must be present with the right shape. */
   load(tensors: Map<string, HostTensor>, prefix: string, step: number, what = 'checkpoint'): void {
+    const checked: [Float32Array, Float32Array][] = [];
     for (const [name, p] of this.params) {
       for (const [k, store] of [['m', this.m], ['v', this.v]] as const) {
         const key = `${prefix}${k}/${name}`;
@@ -69,30 +86,28 @@ export class Adam {
         if (h.dtype !== 'F32' || h.shape.join(',') !== p.shape.join(',')) {
           throw new Error(`${what}: optimiser state "${key}" is ${h.dtype} [${h.shape}], expected F32 [${p.shape}]`);
         }
-        store.get(name)!.assign(tf.tensor(h.data as Float32Array, p.shape, 'float32'));
+        checked.push([store.get(name)!, h.data as Float32Array]);
       }
     }
+    for (const [dst, src] of checked) dst.set(src);
     this.step = step;
   }
 
   dispose(): void {
-    for (const t of [...this.m.values(), ...this.v.values()]) t.dispose();
+    this.m.clear();
+    this.v.clear();
   }
 }
 
 /**
- * torch.nn.utils.clip_grad_norm_: scales all gradients by maxNorm / (total L2 norm + 1e-6) when the norm
- * exceeds maxNorm. Returns the new gradients (the old ones are disposed when replaced) and the norm before
- * clipping.
+ * torch.nn.utils.clip_grad_norm_ on host gradients: scales all of them (in place) by
+ * maxNorm / (total L2 norm + 1e-6) when the norm exceeds maxNorm. Returns the norm before clipping.
  */
-export function clipGradNorm(grads: Map<string, tf.Tensor>, maxNorm: number): { grads: Map<string, tf.Tensor>; norm: number } {
-  const norm = Math.sqrt(tf.tidy(() => tf.addN([...grads.values()].map((g) => tf.sum(tf.square(g)))).dataSync()[0]));
+export function clipGradNorm(grads: Map<string, Float32Array>, maxNorm: number): number {
+  let sq = 0;
+  for (const g of grads.values()) for (let i = 0; i < g.length; i++) sq += g[i] * g[i];
+  const norm = Math.sqrt(sq);
   const coef = maxNorm / (norm + 1e-6);
-  if (!(coef < 1)) return { grads, norm };
-  const out = new Map<string, tf.Tensor>();
-  for (const [k, g] of grads) {
-    out.set(k, tf.mul(g, coef));
-    g.dispose();
-  }
-  return { grads: out, norm };
+  if (coef < 1) for (const g of grads.values()) for (let i = 0; i < g.length; i++) g[i] *= coef;
+  return norm;
 }

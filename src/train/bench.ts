@@ -1,4 +1,4 @@
-// `npm run bench -- train [--presets small,paper] [--workers 1,2] [--steps N] [--warmup N] [--gan] [--lpips stand-in]`:
+// `npm run bench -- train [--presets small,paper] [--workers 1,2] [--steps N] [--warmup N] [--micro-batch N] [--gan] [--lpips stand-in]`:
 // training throughput (images/s) of whole steps (forward, backward, averaging, Adam) for each preset
 // and worker count, on the active backend. Inputs are seeded random images and CLIP embeddings (the step
 // costs the same for any pixels); the stand-in codebook rows of the preset are used. The GAN terms are off
@@ -38,6 +38,7 @@ export async function benchTrain(args: string[]): Promise<void> {
     const optim = { ...p.optim, warmupSteps: 0, totalSteps: 1000 };
     const heads = defaultLpipsHeads('vgg');
     const lpipsOpts: LoadLpipsOptions | null = lpipsArg && heads ? { backbone: 'vgg', backboneWeights: lpipsArg, heads, seed: 0 } : null;
+    p.microBatch = Number(arg(args, 'micro-batch') ?? p.microBatch);
     const n = p.batchSize;
     const size = p.imageSize;
     const images = tf.tidy(() => tf.randomUniform([n, 3, size, size], -1, 1, 'float32', 1).dataSync() as Float32Array);

@@ -194,9 +194,7 @@ export class ParallelRunner implements StepRunner {
     for (const k of Object.keys(parts[0].terms)) terms[k] = parts.reduce((s, p, i) => s + weights[i] * (p.terms[k] ?? 0), 0);
     // Every replica applies the same averaged update.
     for (let k = 0; k < this.threads.length; k++) this.threads[k].postMessage({ kind: 'apply', gen, disc, step });
-    const shapes = this.replica.genNames.map((nm) => this.replica.net.params.get(nm)!.shape);
-    const dshapes = this.replica.discNames.map((nm) => this.replica.net.params.get(nm)!.shape);
-    const r = this.replica.apply(gen.map((a, i) => tf.tensor(a, shapes[i])), disc ? disc.map((a, i) => tf.tensor(a, dshapes[i])) : null, step);
+    const r = this.replica.apply(gen, disc, step);
     return { terms, lr: r.lr, gradNorm: r.gradNorm };
   }
 

@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { HostTensor } from '../io/dtypes.js';
 import type { V2LNetwork } from '../network/v2l-model.js';
-import { Adam, clipGradNorm } from './adam.js';
+import { Adam, clipGradNorm, hostGrad, type Grad } from './adam.js';
 import { adaptiveWeight, discFactorAt, generatorLoss, hingeDLoss, reconstructionLoss, type ReconstructionLoss } from './losses.js';
 import type { Lpips } from './lpips.js';
 import { learningRate } from './schedule.js';
@@ -195,23 +195,23 @@ export class Replica {
   }
 
   /**
-   * One optimiser update of iteration `step` with (averaged) gradients, which it disposes. Before
+   * One optimiser update of iteration `step` with (averaged) gradients, host arrays or tensors (which it
+   * disposes). Before
    * discStart the discriminator's Adam still counts its step, as torch's does on the zero loss.
    */
-  apply(gen: tf.Tensor[], disc: tf.Tensor[] | null, step: number): { lr: number; gradNorm?: number; discGradNorm?: number } {
+  apply(gen: Grad[], disc: Grad[] | null, step: number): { lr: number; gradNorm?: number; discGradNorm?: number } {
     const o = this.optim;
     const sched = { warmupSteps: o.warmupSteps, totalSteps: o.totalSteps, minLr: o.minLr };
     const lr = learningRate(step, { baseLr: o.lr, ...sched });
     const out: { lr: number; gradNorm?: number; discGradNorm?: number } = { lr };
-    let g = new Map(this.genNames.map((n, i) => [n, gen[i]]));
-    if (o.clipGrad > 0) ({ grads: g, norm: out.gradNorm } = clipGradNorm(g, o.clipGrad));
+    // Gradients move to the host first: the update runs there (see ./adam.ts).
+    const g = new Map(this.genNames.map((n, i) => [n, hostGrad(gen[i])]));
+    if (o.clipGrad > 0) out.gradNorm = clipGradNorm(g, o.clipGrad);
     this.genAdam.apply(g, lr);
-    for (const t of g.values()) t.dispose();
     if (disc) {
-      let d = new Map(this.discNames.map((n, i) => [n, disc[i]]));
-      if (o.clipGrad > 0) ({ grads: d, norm: out.discGradNorm } = clipGradNorm(d, o.clipGrad));
+      const d = new Map(this.discNames.map((n, i) => [n, hostGrad(disc[i])]));
+      if (o.clipGrad > 0) out.discGradNorm = clipGradNorm(d, o.clipGrad);
       this.discAdam.apply(d, learningRate(step, { baseLr: o.discLr, ...sched }));
-      for (const t of d.values()) t.dispose();
     } else {
       this.discAdam.step++;
     }

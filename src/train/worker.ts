@@ -38,9 +38,7 @@ async function main(): Promise<void> {
         for (const t of [...g.gen, ...(g.disc ?? [])]) t.dispose();
         port.postMessage({ kind: 'grads', n: g.n, gen, disc, terms: g.terms }, [...gen, ...(disc ?? [])].map((a) => a.buffer as ArrayBuffer));
       } else if (m.kind === 'apply') {
-        const shapes = replica.genNames.map((nm) => replica.net.params.get(nm)!.shape);
-        const dshapes = replica.discNames.map((nm) => replica.net.params.get(nm)!.shape);
-        replica.apply(m.gen.map((a, i) => tf.tensor(a, shapes[i])), m.disc ? m.disc.map((a, i) => tf.tensor(a, dshapes[i])) : null, m.step);
+        replica.apply(m.gen, m.disc, m.step);
       }
     } catch (e) {
       port.postMessage({ kind: 'error', message: (e as Error).stack ?? String(e) });
