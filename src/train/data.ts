@@ -92,7 +92,9 @@ export function splitValidation(files: readonly string[], fraction: number, seed
   if (nVal >= files.length) throw new Error(`validation split of ${fraction} leaves no training images out of ${files.length}`);
   const isVal = new Uint8Array(files.length);
   for (let i = 0; i < nVal; i++) isVal[perm[i]] = 1;
-  return { train: files.filter((_, i) => !isVal[i]), val: files.filter((_, i) => isVal[i]) };
+  // Validation images in the seeded random order, so the reconstruction grid (its first images) mixes
+  // classes instead of showing the first folder of a sorted listing.
+  return { train: files.filter((_, i) => !isVal[i]), val: Array.from(perm.subarray(0, nVal), (i) => files[i]) };
 }
 
 /**
