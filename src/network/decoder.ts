@@ -11,27 +11,34 @@ import { resnetBlock, type Block } from './resnet-block.js';
 import { attnBlock } from './attn-block.js';
 import { upsample } from './sampling.js';
 import { crossAttention } from './cross-attention.js';
+import { checkpointed, type CheckpointSwitch } from './checkpoint.js';
 
-/** Returns f(z [B,h,w,zChannels] NHWC, global embeddings [B,Kg,embedDim]) -> NHWC image. */
-export function decoder(p: ParamStore, c: V2LConfig, prefix = 'decoder'): (z: tf.Tensor4D, g: tf.Tensor3D) => tf.Tensor4D {
+/**
+ * Returns f(z [B,h,w,zChannels] NHWC, global embeddings [B,Kg,embedDim]) -> NHWC image. `ckpt`: when
+ * enabled, the mid and up blocks are checkpointed (see ./checkpoint.ts); the cross-attention (two inputs,
+ * small at the lowest resolution) and norm_out/conv_out (the adaptive GAN weight differentiates
+ * conv_out.weight on its own) are not.
+ */
+export function decoder(p: ParamStore, c: V2LConfig, prefix = 'decoder', ckpt: CheckpointSwitch = { enabled: false }): (z: tf.Tensor4D, g: tf.Tensor3D) => tf.Tensor4D {
+  const wrap = (name: string, b: Block) => checkpointed(p, name, b, ckpt);
   const levels = c.chMult.length;
   let blockIn = midWidth(c);
   let res = Math.floor(c.resolution / 2 ** (levels - 1));
   p.conv(`${prefix}.conv_in`, c.zChannels, blockIn, 3);
-  const mid1 = resnetBlock(p, `${prefix}.mid.block_1`, blockIn, blockIn);
-  const midAttn = attnBlock(p, `${prefix}.mid.attn_1`, blockIn);
+  const mid1 = wrap(`${prefix}.mid.block_1`, resnetBlock(p, `${prefix}.mid.block_1`, blockIn, blockIn));
+  const midAttn = wrap(`${prefix}.mid.attn_1`, attnBlock(p, `${prefix}.mid.attn_1`, blockIn));
   const cross = crossAttention(p, `${prefix}.mid.cross_attn_1`, blockIn, c.embedDim, c.crossAttnHeads, c.crossAttnDimHead);
-  const mid2 = resnetBlock(p, `${prefix}.mid.block_2`, blockIn, blockIn);
+  const mid2 = wrap(`${prefix}.mid.block_2`, resnetBlock(p, `${prefix}.mid.block_2`, blockIn, blockIn));
   const up: Block[] = [];
   for (let level = levels - 1; level >= 0; level--) {
     const blockOut = c.ch * c.chMult[level];
     for (let i = 0; i < c.numResBlocks + 1; i++) {
-      up.push(resnetBlock(p, `${prefix}.up.${level}.block.${i}`, blockIn, blockOut));
+      up.push(wrap(`${prefix}.up.${level}.block.${i}`, resnetBlock(p, `${prefix}.up.${level}.block.${i}`, blockIn, blockOut)));
       blockIn = blockOut;
-      if (c.attnResolutions.includes(res)) up.push(attnBlock(p, `${prefix}.up.${level}.attn.${i}`, blockIn));
+      if (c.attnResolutions.includes(res)) up.push(wrap(`${prefix}.up.${level}.attn.${i}`, attnBlock(p, `${prefix}.up.${level}.attn.${i}`, blockIn)));
     }
     if (level !== 0) {
-      up.push(upsample(p, `${prefix}.up.${level}.upsample`, blockIn));
+      up.push(wrap(`${prefix}.up.${level}.upsample`, upsample(p, `${prefix}.up.${level}.upsample`, blockIn)));
       res *= 2;
     }
   }

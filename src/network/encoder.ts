@@ -8,9 +8,12 @@ import { sequential, swish } from './ops.js';
 import { resnetBlock, type Block } from './resnet-block.js';
 import { attnBlock } from './attn-block.js';
 import { downsample } from './sampling.js';
+import { checkpointed, type CheckpointSwitch } from './checkpoint.js';
 
-export function encoder(p: ParamStore, c: V2LConfig, prefix = 'encoder'): Block {
+/** `ckpt`: when enabled, every block between conv_in and norm_out is checkpointed (see ./checkpoint.ts). */
+export function encoder(p: ParamStore, c: V2LConfig, prefix = 'encoder', ckpt: CheckpointSwitch = { enabled: false }): Block {
   const steps: Block[] = [];
+  const push = (name: string, b: Block) => steps.push(checkpointed(p, name, b, ckpt));
   p.conv(`${prefix}.conv_in`, c.inChannels, c.ch, 3);
   const inMult = [1, ...c.chMult];
   let res = c.resolution;
@@ -19,18 +22,18 @@ export function encoder(p: ParamStore, c: V2LConfig, prefix = 'encoder'): Block 
     blockIn = c.ch * inMult[level];
     const blockOut = c.ch * c.chMult[level];
     for (let i = 0; i < c.numResBlocks; i++) {
-      steps.push(resnetBlock(p, `${prefix}.down.${level}.block.${i}`, blockIn, blockOut));
+      push(`${prefix}.down.${level}.block.${i}`, resnetBlock(p, `${prefix}.down.${level}.block.${i}`, blockIn, blockOut));
       blockIn = blockOut;
-      if (c.attnResolutions.includes(res)) steps.push(attnBlock(p, `${prefix}.down.${level}.attn.${i}`, blockIn));
+      if (c.attnResolutions.includes(res)) push(`${prefix}.down.${level}.attn.${i}`, attnBlock(p, `${prefix}.down.${level}.attn.${i}`, blockIn));
     }
     if (level !== c.chMult.length - 1) {
-      steps.push(downsample(p, `${prefix}.down.${level}.downsample`, blockIn));
+      push(`${prefix}.down.${level}.downsample`, downsample(p, `${prefix}.down.${level}.downsample`, blockIn));
       res = Math.floor(res / 2);
     }
   }
-  steps.push(resnetBlock(p, `${prefix}.mid.block_1`, blockIn, blockIn));
-  steps.push(attnBlock(p, `${prefix}.mid.attn_1`, blockIn));
-  steps.push(resnetBlock(p, `${prefix}.mid.block_2`, blockIn, blockIn));
+  push(`${prefix}.mid.block_1`, resnetBlock(p, `${prefix}.mid.block_1`, blockIn, blockIn));
+  push(`${prefix}.mid.attn_1`, attnBlock(p, `${prefix}.mid.attn_1`, blockIn));
+  push(`${prefix}.mid.block_2`, resnetBlock(p, `${prefix}.mid.block_2`, blockIn, blockIn));
   p.norm(`${prefix}.norm_out`, blockIn);
   p.conv(`${prefix}.conv_out`, blockIn, c.zChannels, 3);
   return (x) => {

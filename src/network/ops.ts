@@ -37,7 +37,8 @@ export function toNCHW(x: tf.Tensor4D): tf.Tensor4D {
  * Runs blocks one after another, freeing each block's intermediates (and the previous activation) as
  * soon as the next one exists. A deep network at 128 px and batch 8 otherwise holds every intermediate
  * until the caller's tidy ends, several GiB, past the wasm backend's 4 GiB heap. Safe under a gradient
- * tape: the engine keeps its own references to the tensors a backward pass needs.
+ * tape (the tape keeps its own clones of what a backward pass needs), but it saves nothing there: training
+ * memory is bounded by gradient checkpointing (./checkpoint.ts).
  */
 export function sequential(x: tf.Tensor4D, steps: readonly ((h: tf.Tensor4D) => tf.Tensor4D)[]): tf.Tensor4D {
   let h = x;

@@ -8,10 +8,10 @@ import { runParity } from './parity.js';
 
 const PARITY = new URL('../../../shared/parity/v2l_reference_parity.safetensors', import.meta.url).pathname;
 
-test('network reproduces every outputs/* and grads/* entry of the PyTorch reference', { skip: !existsSync(PARITY) && `reference parity file absent (${PARITY})` }, async () => {
+for (const gradientCheckpointing of [false, true]) test(`network reproduces every outputs/* and grads/* entry of the PyTorch reference${gradientCheckpointing ? ' (gradient checkpointing on)' : ''}`, { skip: !existsSync(PARITY) && `reference parity file absent (${PARITY})` }, async () => {
   const backend = await initBackend();
   const file = readSafetensors(PARITY);
-  const results = runParity(file);
+  const results = runParity(file, undefined, { gradientCheckpointing });
   const expected = [...file.tensors.keys()].filter((k) => k.startsWith('outputs/') || k.startsWith('grads/'));
   assert.equal(results.length, expected.length, 'one result per outputs/* and grads/* entry');
   const failed = results.filter((r) => !r.ok);

@@ -44,8 +44,11 @@ function compare(name: string, ref: HostTensor, got: tf.Tensor | null, tolerance
   return { name, max_abs_error: err, tolerance: tol, ok: err <= tol };
 }
 
-/** Runs the parity check; `onResult` sees each result as it is produced. */
-export function runParity(file: SafetensorsFile, onResult: (r: ParityResult) => void = () => {}): ParityResult[] {
+/**
+ * Runs the parity check; `onResult` sees each result as it is produced. `gradientCheckpointing` runs the
+ * network with its blocks checkpointed (the gradients must not change).
+ */
+export function runParity(file: SafetensorsFile, onResult: (r: ParityResult) => void = () => {}, opts: { gradientCheckpointing?: boolean } = {}): ParityResult[] {
   const { tensors, metadata } = file;
   if (!metadata.config) throw new Error('parity file: __metadata__.config is missing');
   const meta = JSON.parse(metadata.config) as Record<string, unknown>;
@@ -58,7 +61,7 @@ export function runParity(file: SafetensorsFile, onResult: (r: ParityResult) => 
     if (!t) throw new Error(`parity file: ${name} is missing`);
     return t;
   };
-  const net = new V2LNetwork(config);
+  const net = new V2LNetwork(config, { gradientCheckpointing: opts.gradientCheckpointing ?? false });
   const results: ParityResult[] = [];
   const report = (r: ParityResult) => {
     results.push(r);

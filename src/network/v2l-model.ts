@@ -16,6 +16,7 @@ import { encoder } from './encoder.js';
 import { decoder } from './decoder.js';
 import { nLayerDiscriminator, type BatchNormBuffers, type Discriminator } from './discriminator.js';
 import { quantizeGlobal, quantizeLocal, type GlobalQuantized } from './quantize.js';
+import type { CheckpointSwitch } from './checkpoint.js';
 import { checkCodebookWidth, exportStateDict, loadStateDict, type LoadOptions } from './state-dict.js';
 
 export interface Encoded {
@@ -62,19 +63,21 @@ export class V2LNetwork {
   private frozenT = new Map<string, tf.Tensor2D>();
   private projectedCache: tf.Tensor2D | null = null;
   private cacheProjection = false;
+  private readonly ckpt: CheckpointSwitch = { enabled: false };
 
   /**
    * Builds the network with PyTorch-default random weights from `seed` (codebooks: seeded stand-ins), or,
    * with `init: 'zeros'`, all zeros (fast; for a network whose state dict is loaded next).
    */
-  constructor(config: V2LConfig, opts: { seed?: number; init?: 'random' | 'zeros' } = {}) {
+  constructor(config: V2LConfig, opts: { seed?: number; init?: 'random' | 'zeros'; gradientCheckpointing?: boolean } = {}) {
     this.config = validateConfig({ ...config, chMult: [...config.chMult], attnResolutions: [...config.attnResolutions] });
     const c = this.config;
     const p = this.store;
-    this.enc = encoder(p, c);
+    this.ckpt.enabled = opts.gradientCheckpointing ?? false;
+    this.enc = encoder(p, c, 'encoder', this.ckpt);
     p.conv('quant_conv', c.zChannels, c.embedDim, 1);
     p.conv('post_quant_conv', c.embedDim, c.zChannels, 1);
-    this.dec = decoder(p, c);
+    this.dec = decoder(p, c, 'decoder', this.ckpt);
     // The projector is initialised N(0, dim^-1/2) in the reference; its bias keeps Linear's default.
     p.linear('codebook_projection', c.embedDim, c.embedDim, { weightInit: { kind: 'normal', mean: 0, std: c.embedDim ** -0.5 } });
     // Stand-in codebooks until real ones are loaded: unit rows (like the CLIP text embeddings of the
@@ -83,6 +86,19 @@ export class V2LNetwork {
     p.declare({ name: 'tok_embeddings_global.weight', refShape: [c.nGlobal, c.embedDim], layout: 'plain', trainable: false, init: { kind: 'normal', mean: 0, std: c.embedDim ** -0.5 } });
     this.disc = nLayerDiscriminator(p, this.bns, 'discriminator', c.outCh, c.discNdf, c.discLayers);
     p.materialise(opts.init === 'zeros' ? null : opts.seed ?? 0);
+  }
+
+  /**
+   * Gradient checkpointing of the encoder's and decoder's blocks (see ./checkpoint.ts): under a gradient
+   * tape each block keeps only its input and is run again in the backward pass. Same values and gradients;
+   * training memory drops to about the block inputs, for roughly one more forward pass of time.
+   */
+  setGradientCheckpointing(enabled: boolean): void {
+    this.ckpt.enabled = enabled;
+  }
+
+  get gradientCheckpointing(): boolean {
+    return this.ckpt.enabled;
   }
 
   /** Every parameter by state-dict name (internal layouts; see the class comment). */
