@@ -141,6 +141,11 @@ test('straight-through estimator: the decoder input has the codebook value and t
     const loss = q.vqLoss.dataSync()[0];
     const mse = tf.mean(tf.square(tf.sub(expected, z))).dataSync()[0];
     assert.ok(Math.abs(loss - (1 + CODEBOOK_TERM_WEIGHT) * mse) < 1e-6);
+    // Another codebook-term weight (training's --vq-beta) scales only the projector's gradient.
+    const beta = 0.7;
+    const g2 = tf.variableGrads(() => quantizeLocal(z, book, projectedT, project, beta).vqLoss, [w]);
+    assert.ok(maxAbsDiff(g2.grads[w.name], tf.mul(beta / CODEBOOK_TERM_WEIGHT, gwExpected)) < 1e-6);
+    assert.ok(Math.abs(g2.value.dataSync()[0] - (1 + beta) * mse) < 1e-6);
     w.dispose();
   });
 });

@@ -43,13 +43,15 @@ export interface LocalQuantized {
 }
 
 /**
- * Local quantization of z [M, dim] against the projected codebook P(E) = E W^T + b.
+ * Local quantization of z [M, dim] against the projected codebook P(E) = E W^T + b. `codebookTermWeight`
+ * weighs the codebook/projector term of the VQ loss (the reference's 0.33).
  * `projectedT()` gives P(E) transposed [dim, N] for the search; it is called with the tape off, so neither
  * the search nor the big projection is ever differentiated. `frozen` is E itself [N, dim] (not trainable).
  * `project(rows)` applies the trainable projector to the chosen raw rows on the tape, so the 0.33 term
  * reaches the projector's weight and bias at the cost of M rows, not N.
  */
-export function quantizeLocal(z: tf.Tensor2D, frozen: tf.Tensor2D, projectedT: () => tf.Tensor2D, project: (rows: tf.Tensor2D) => tf.Tensor2D): LocalQuantized {
+export function quantizeLocal(z: tf.Tensor2D, frozen: tf.Tensor2D, projectedT: () => tf.Tensor2D, project: (rows: tf.Tensor2D) => tf.Tensor2D,
+  codebookTermWeight = CODEBOOK_TERM_WEIGHT): LocalQuantized {
   let indices: tf.Tensor1D | null = null;
   // Search + gather of frozen rows without a backward pass: the gradient to z through this path is zero
   // (z's gradient comes from the straight-through estimator and the VQ loss below).
@@ -63,7 +65,7 @@ export function quantizeLocal(z: tf.Tensor2D, frozen: tf.Tensor2D, projectedT: (
   const zqRaw = project(rows);
   const commitment = tf.mean(tf.square(tf.sub(stopGradient(zqRaw), z)));
   const codebook = tf.mean(tf.square(tf.sub(zqRaw, stopGradient(z))));
-  const vqLoss = tf.add(commitment, tf.mul(CODEBOOK_TERM_WEIGHT, codebook)) as tf.Scalar;
+  const vqLoss = tf.add(commitment, tf.mul(codebookTermWeight, codebook)) as tf.Scalar;
   const zq = tf.add(z, stopGradient(tf.sub(zqRaw, z))) as tf.Tensor2D;
   return { zq, indices: indices as unknown as tf.Tensor1D, vqLoss };
 }

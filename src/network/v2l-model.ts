@@ -172,15 +172,18 @@ export class V2LNetwork {
     return linear(this.store, 'codebook_projection', this.store.get('tok_embeddings.weight')) as tf.Tensor2D;
   }
 
-  /** encode() on NCHW images in [-1, 1]. */
-  encode(images: tf.Tensor4D): Encoded {
+  /**
+   * encode() on NCHW images in [-1, 1]. `codebookTermWeight`: weight of the codebook (projector) term of
+   * the VQ loss (default the reference's 0.33).
+   */
+  encode(images: tf.Tensor4D, opts: { codebookTermWeight?: number } = {}): Encoded {
     this.checkImages(images);
     const x = toNHWC(images);
     const encOut = this.enc(x);
     const z = l2NormalizeLast(conv2d(this.store, 'quant_conv', encOut));
     const [b, h, w, d] = z.shape;
     const q = quantizeLocal(tf.reshape(z, [b * h * w, d]), this.store.get('tok_embeddings.weight') as tf.Tensor2D,
-      () => this.projectedCodebookT(), (rows) => linear(this.store, 'codebook_projection', rows) as tf.Tensor2D);
+      () => this.projectedCodebookT(), (rows) => linear(this.store, 'codebook_projection', rows) as tf.Tensor2D, opts.codebookTermWeight);
     const localIndices = tf.reshape(q.indices, [b, h, w]) as tf.Tensor3D;
     q.indices.dispose();
     return {
@@ -219,9 +222,9 @@ export class V2LNetwork {
   }
 
   /** Everything a training step needs: encode, global tokens (k per image), decode of the straight-through zq. */
-  forward(images: tf.Tensor4D, clipImageEmbeds: tf.Tensor2D, k: number): Forwarded {
+  forward(images: tf.Tensor4D, clipImageEmbeds: tf.Tensor2D, k: number, opts: { codebookTermWeight?: number } = {}): Forwarded {
     if (clipImageEmbeds.shape[0] !== images.shape[0]) throw new Error(`forward: ${images.shape[0]} images but ${clipImageEmbeds.shape[0]} CLIP embeddings`);
-    const e = this.encode(images);
+    const e = this.encode(images, opts);
     const gq = this.globalTokens(clipImageEmbeds, k);
     const reconstruction = toNCHW(this.decodeNHWC(toNHWC(e.zq), gq.embeddings));
     return { ...e, globalIndices: gq.indices, globalEmbeddings: gq.embeddings, reconstruction };

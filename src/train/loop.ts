@@ -37,6 +37,8 @@ export interface TrainOptions {
   batchSize: number;
   /** Images per forward/backward inside a worker (0 or absent: its whole share of the batch). */
   microBatch?: number;
+  /** Gradient checkpointing of the network's blocks (see V2LNetwork.setGradientCheckpointing). */
+  checkpointActivations?: boolean;
   imageSize: number;
   preprocess: PreprocessMode;
   network: V2LConfig;
@@ -116,7 +118,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const dim = o.clip.dim;
 
   // The model: seeded init, codebooks, then (on resume) the checkpoint.
-  const net = new V2LNetwork(o.network, { seed: o.seed });
+  const net = new V2LNetwork(o.network, { seed: o.seed, gradientCheckpointing: o.checkpointActivations ?? false });
   if (o.codebook) net.setCodebooks({ local: o.codebook.local, global: o.codebook.global });
   const replica = new Replica(net, lpips, o.loss, o.optim, o.microBatch ?? 0);
   const fingerprint = dataFingerprint(o.trainFiles);
@@ -145,6 +147,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const runner: StepRunner = o.workers > 1
     ? await ParallelRunner.create(replica, {
       backend: o.backend, network: o.network, seed: o.seed, loss: o.loss, optim: o.optim, lpips: o.lpips, imageSize: o.imageSize, microBatch: o.microBatch ?? 0,
+      checkpointActivations: o.checkpointActivations ?? false,
       model: [...net.stateDict()], optimizer: [...replica.optimizerState().tensors], optimizerSteps: replica.optimizerState().steps,
     }, o.workers)
     : new LocalRunner(replica, o.imageSize);

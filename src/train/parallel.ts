@@ -36,6 +36,8 @@ export interface ReplicaSpec {
   imageSize: number;
   /** Images per forward/backward inside a replica (0: its whole shard). */
   microBatch: number;
+  /** Gradient checkpointing in the replica's network (absent: off). */
+  checkpointActivations?: boolean;
   model: [string, HostTensor][];
   optimizer: [string, HostTensor][];
   optimizerSteps: { gen: number; disc: number };

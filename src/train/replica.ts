@@ -26,6 +26,8 @@ export interface LossConfig {
   discFactor: number;
   /** Global tokens fed to the decoder's cross-attention per image (reference 5). */
   kGlobal: number;
+  /** Weight of the VQ loss's codebook (projector) term (absent: the reference's 0.33). */
+  vqBeta?: number;
 }
 
 export interface OptimConfig {
@@ -132,7 +134,7 @@ export class Replica {
     let dWeight = 0;
     const vars = this.genNames.map((n) => this.net.params.get(n)!);
     const { value, grads } = tf.variableGrads(() => {
-      const out = this.net.forward(images, clipEmbeds, L.kGlobal);
+      const out = this.net.forward(images, clipEmbeds, L.kGlobal, { codebookTermWeight: L.vqBeta });
       xRec = tf.keep(out.reconstruction);
       const rec = reconstructionLoss(images, out.reconstruction, L.recLoss);
       kept.rec_loss = tf.keep(rec);

@@ -31,6 +31,8 @@ export interface TrainSettings {
   stopAfter?: number;
   batchSize?: number;
   microBatch?: number;
+  /** Gradient checkpointing (default: the preset's). */
+  checkpointActivations?: boolean;
   imageSize?: number;
   preprocess?: PreprocessMode;
   seed?: number;
@@ -151,6 +153,7 @@ export async function prepareTraining(s: TrainSettings): Promise<PreparedRun> {
     stopAfter: s.stopAfter,
     batchSize: s.batchSize ?? preset.batchSize,
     microBatch: s.microBatch ?? preset.microBatch,
+    checkpointActivations: s.checkpointActivations ?? preset.checkpointActivations,
     imageSize: s.imageSize ?? preset.imageSize,
     preprocess: s.preprocess ?? preset.preprocess,
     network,

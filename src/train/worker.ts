@@ -14,7 +14,7 @@ async function main(): Promise<void> {
   let replica: Replica;
   try {
     await initBackend(spec.backend);
-    const net = new V2LNetwork(spec.network, { seed: spec.seed });
+    const net = new V2LNetwork(spec.network, { seed: spec.seed, gradientCheckpointing: spec.checkpointActivations ?? false });
     net.loadStateDict(new Map(spec.model));
     const lpips = spec.lpips ? await loadLpips(spec.lpips) : null;
     replica = new Replica(net, lpips, spec.loss, spec.optim, spec.microBatch);

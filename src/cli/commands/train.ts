@@ -54,6 +54,7 @@ interface Flags {
   stopAfter?: number;
   batchSize?: number;
   microBatch?: number;
+  checkpointActivations?: boolean;
   imageSize?: number;
   preprocess?: 'simple' | 'reference';
   seed?: number;
@@ -72,6 +73,7 @@ interface Flags {
   globalTokens?: number;
   recLoss?: 'l1' | 'l2';
   codebookWeight?: number;
+  vqBeta?: number;
   perceptualWeight?: number;
   discWeight?: number;
   discStart?: number;
@@ -118,6 +120,8 @@ export function register(program: Command): void {
     .option('--stop-after <n>', 'stop with a checkpoint after n steps (continue later with --resume)', int('stop-after', 1))
     .option('--batch-size <n>', 'images per step (all workers together)', int('batch-size', 1))
     .option('--micro-batch <n>', 'images per forward/backward in a worker, gradients accumulated (bounds memory; 0: whole share)', int('micro-batch', 0))
+    .option('--checkpoint-activations', 'recompute each network block in the backward pass instead of keeping its intermediates (less memory for one more forward pass per block; default on for the paper preset)')
+    .option('--no-checkpoint-activations', 'keep every intermediate for the backward pass (default for the small preset)')
     .option('--image-size <px>', 'training resolution', int('image-size', 8))
     .option('--preprocess <mode>', 'simple (short side, centre crop) | reference (CLIP 224 crop, then bilinear)', oneOf('preprocess', ['simple', 'reference'] as const))
     .option('--seed <n>', 'seed of initialisation, data order and validation split (default 0)', int('seed', 0))
@@ -136,6 +140,7 @@ export function register(program: Command): void {
     .option('--global-tokens <k>', 'global tokens per image fed to the decoder (reference 5)', int('global-tokens', 1))
     .option('--rec-loss <kind>', 'l1 (reference) | l2 (paper)', oneOf('rec-loss', ['l1', 'l2'] as const))
     .option('--codebook-weight <w>', 'weight of the VQ loss (reference 1.0)', num('codebook-weight'))
+    .option('--vq-beta <w>', 'weight of the VQ loss\'s codebook (projector) term (reference 0.33)', num('vq-beta'))
     .option('--perceptual-weight <w>', 'weight of LPIPS (reference 0.1)', num('perceptual-weight'))
     .option('--disc-weight <w>', 'factor on the adaptive GAN weight (reference 0.75)', num('disc-weight'))
     .option('--disc-start <step>', 'first step with the GAN terms (reference 10000)', int('disc-start', 0))
@@ -165,9 +170,9 @@ export function register(program: Command): void {
       const backend = await initBackend();
       const settings: TrainSettings = {
         preset: f.preset, data: f.data, valData: f.valData, valFraction: f.valFraction, valImages: f.valImages, out: f.out,
-        steps: f.steps, scheduleSteps: f.scheduleSteps, stopAfter: f.stopAfter, batchSize: f.batchSize, microBatch: f.microBatch, imageSize: f.imageSize, preprocess: f.preprocess, seed: f.seed,
+        steps: f.steps, scheduleSteps: f.scheduleSteps, stopAfter: f.stopAfter, batchSize: f.batchSize, microBatch: f.microBatch, checkpointActivations: f.checkpointActivations, imageSize: f.imageSize, preprocess: f.preprocess, seed: f.seed,
         network: defined({ ch: f.ch, chMult: f.chMult, numResBlocks: f.numResBlocks, zChannels: f.zChannels, attnResolutions: f.attnResolutions, resolution: f.resolution, crossAttnHeads: f.crossAttnHeads, crossAttnDimHead: f.crossAttnDimHead, discLayers: f.discLayers, discNdf: f.discNdf, nLocal: f.localRows, nGlobal: f.globalRows }),
-        loss: defined({ recLoss: f.recLoss, codebookWeight: f.codebookWeight, perceptualWeight: f.perceptualWeight, discWeight: f.discWeight, discStart: f.discStart, discFactor: f.discFactor, kGlobal: f.globalTokens }),
+        loss: defined({ recLoss: f.recLoss, codebookWeight: f.codebookWeight, vqBeta: f.vqBeta, perceptualWeight: f.perceptualWeight, discWeight: f.discWeight, discStart: f.discStart, discFactor: f.discFactor, kGlobal: f.globalTokens }),
         optim: defined({ lr: f.lr, discLr: f.discLr, beta1: f.beta1, beta2: f.beta2, eps: f.eps, warmupSteps: f.warmupSteps, minLr: f.minLr, clipGrad: f.clipGrad }),
         checkpointEvery: f.checkpointEvery, keepLast: f.keepLast, valEvery: f.valEvery, workers: f.workers,
         clip: f.clip, clipCache: f.clipCache, codebook: f.codebook, lpips: f.lpips, lpipsBackbone: f.lpipsBackbone, lpipsHeads: f.lpipsHeads,
