@@ -74,7 +74,7 @@ export async function benchTrain(args: string[]): Promise<void> {
         for (let s = warmup; s < warmup + steps; s++) await runner.step(images.slice(), clip.slice(), n, s);
         const sec = (performance.now() - t0) / 1000 / steps;
         rows.push({ preset: name, workers, ips: n / sec });
-        console.log(`${head(workers)} ${String(steps).padEnd(6)} ${sec.toFixed(2).padEnd(7)} ${(n / sec).toFixed(2).padEnd(9)} ${peakMiB()}`);
+        console.log(`${head(workers)} ${String(steps).padEnd(6)} ${sec.toFixed(2).padEnd(7)} ${(n / sec).toPrecision(3).padEnd(9)} ${peakMiB()}`);
       } catch (e) {
         const msg = (e as Error).message ?? String(e);
         console.log(`${head(workers)} FAILED: ${/Aborted/.test(msg) ? 'wasm heap exhausted (4 GiB)' : msg.split('\n')[0]}`);
