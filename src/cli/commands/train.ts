@@ -8,39 +8,7 @@ import { plotLossCurves } from '../../train/plot.js';
 import { PRESETS } from '../../train/presets.js';
 import { prepareTraining, type TrainSettings } from '../../train/setup.js';
 import { createProgress } from '../../util/progress.js';
-
-function int(name: string, min: number): (v: string) => number {
-  return (v) => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer >= ${min} (got "${v}")`);
-    return n;
-  };
-}
-
-function num(name: string): (v: string) => number {
-  return (v) => {
-    const n = Number(v);
-    if (!Number.isFinite(n)) throw new Error(`--${name} must be a number (got "${v}")`);
-    return n;
-  };
-}
-
-function intList(name: string): (v: string) => number[] {
-  return (v) => {
-    const xs = v.split(',').filter((s) => s.trim() !== '').map(Number);
-    if (xs.some((x) => !Number.isInteger(x) || x <= 0)) throw new Error(`--${name} must be a comma-separated list of positive integers (got "${v}")`);
-    return xs;
-  };
-}
-
-function oneOf<T extends string>(name: string, values: readonly T[]): (v: string) => T {
-  return (v) => {
-    if (!(values as readonly string[]).includes(v)) throw new Error(`--${name} must be one of ${values.join(', ')} (got "${v}")`);
-    return v as T;
-  };
-}
-
-const collect = (v: string, prev: string[] = []) => [...prev, v];
+import { collect, int, intList, num, oneOf } from '../options.js';
 
 interface Flags {
   preset: string;
