@@ -2,16 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { countHits, HitCounter, selectByCount } from './filter.js';
 import { initBackend } from '../engine/backend.js';
-
-function rand(n: number, seed: number): Float32Array {
-  let s = seed >>> 0;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 2 ** 32 - 0.5;
-  }
-  return out;
-}
+import { rand } from '../util/test-utils/rand.js';
 
 function bruteHits(images: Float32Array, table: Float32Array, dim: number, k: number, cosine: boolean): Uint32Array {
   const rows = table.length / dim;

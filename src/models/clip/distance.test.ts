@@ -1,16 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { squaredNorms, l2Normalize, dotMatrix, squaredEuclidean, cosineSimilarity, topK } from './distance.js';
-
-function rand(n: number, seed: number): Float32Array {
-  let s = seed >>> 0;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 2 ** 32 - 0.5;
-  }
-  return out;
-}
+import { rand } from '../../util/test-utils/rand.js';
 
 /** Plain double-precision definitions, for comparison. */
 function naive(a: Float32Array, b: Float32Array, dim: number) {
