@@ -11,12 +11,13 @@ import { writeStandInClip } from '../models/clip/stand-in.js';
 import { loadClip } from '../models/clip/transformers-clip.js';
 import { loadCodebook } from './package.js';
 import type { BuildReport } from './build.js';
+import { skipUnless } from '../util/test-utils/shared.js';
 
 const SHARED = new URL('../../../shared/', import.meta.url).pathname;
 const STORIES = join(SHARED, 'models/stories260K/stories260K.gguf');
 const IMAGES = join(SHARED, 'data/tiny-imagenet-val/images');
 const MERGES = join(SHARED, 'models/clip-tokenizer/bpe_simple_vocab_16e6.txt.gz');
-const skip = !(existsSync(STORIES) && existsSync(IMAGES) && existsSync(MERGES)) && 'needs ../shared (stories260K, tiny-imagenet-val, clip-tokenizer) (absent)';
+const skip = skipUnless([STORIES, IMAGES, MERGES], 'stories260K, tiny-imagenet-val and the CLIP tokenizer');
 const MAIN = new URL('../cli/main.ts', import.meta.url).href;
 const RUNNER = `import(${JSON.stringify(MAIN)}).then((m) => m.main(['node', 'v2l', ...process.argv.slice(1)])).catch((e) => { console.error('v2l: ' + e.message); process.exit(1); });`;
 const cwd = new URL('../../', import.meta.url).pathname;

@@ -1,16 +1,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeStandInClip } from '../models/clip/stand-in.js';
 import { loadClip } from '../models/clip/transformers-clip.js';
 import { EmbeddingCache, embedTextsCached, imageCacheNamespace, streamImageEmbeddings, textCacheNamespace } from './embed-cache.js';
+import { skipUnless } from '../util/test-utils/shared.js';
 
 const SHARED = new URL('../../../shared/', import.meta.url).pathname;
 const IMAGES = join(SHARED, 'data/tiny-imagenet-val/images');
 const MERGES = join(SHARED, 'models/clip-tokenizer/bpe_simple_vocab_16e6.txt.gz');
-const skip = !(existsSync(IMAGES) && existsSync(MERGES)) && 'needs ../shared (tiny-imagenet-val, clip-tokenizer) (absent)';
+const skip = skipUnless([IMAGES, MERGES], 'tiny-imagenet-val and the CLIP tokenizer');
 
 test('image and text embeddings are streamed in batches, cached by content, and a bad file is named', { skip }, async () => {
   const tmp = mkdtempSync(join(tmpdir(), 'v2l-embcache-'));

@@ -1,15 +1,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, appendFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, appendFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expandVocabulary, expansionCandidates, type ExpansionBatch, type ExpansionJournal } from './expand.js';
 import { FileExpansionJournal } from './journal.js';
 import { candidateText, isSpecialToken, referenceTokenText, tokenStyleOf } from './render.js';
 import { LlamaCppLLM } from '../models/llm/llama-cpp.js';
+import { skipUnless } from '../util/test-utils/shared.js';
 
 const STORIES = new URL('../../../shared/models/stories260K/stories260K.gguf', import.meta.url).pathname;
-const skip = !existsSync(STORIES) && 'needs ../shared/models/stories260K (absent)';
+const skip = skipUnless(STORIES, 'the stories260K model');
 
 class MemoryJournal implements ExpansionJournal {
   constructor(public batches: ExpansionBatch[] = []) {}

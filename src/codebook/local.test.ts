@@ -2,7 +2,7 @@
 // cache reuse. One template keeps it to ~30 s here; the 80-template default costs 80x the CLIP calls.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeStandInClip } from '../models/clip/stand-in.js';
@@ -11,11 +11,12 @@ import { embedWithTemplates } from '../models/clip/templates.js';
 import { readVocabulary } from '../models/llm/gguf-vocabulary.js';
 import { buildLocalCodebook } from './local.js';
 import { EmbeddingCache, textCacheNamespace } from './embed-cache.js';
+import { skipUnless } from '../util/test-utils/shared.js';
 
 const SHARED = new URL('../../../shared/', import.meta.url).pathname;
 const LLAMA2 = join(SHARED, 'models/llama2-tokenizer/ggml-vocab-llama-spm.gguf');
 const MERGES = join(SHARED, 'models/clip-tokenizer/bpe_simple_vocab_16e6.txt.gz');
-const skip = !(existsSync(LLAMA2) && existsSync(MERGES)) && 'needs ../shared/models (llama2-tokenizer, clip-tokenizer) (absent)';
+const skip = skipUnless([LLAMA2, MERGES], 'the LLaMA-2 and CLIP tokenizers');
 
 test('LLaMA-2 local codebook: 32,000 rows in id order, each the embedding of its rendered token', { skip, timeout: 180_000 }, async () => {
   const tmp = mkdtempSync(join(tmpdir(), 'v2l-local-'));

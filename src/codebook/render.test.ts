@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { candidateText, detectTokenStyle, renderToken, renderVocabulary, tokenStyleOf } from './render.js';
 import { readVocabulary } from '../models/llm/gguf-vocabulary.js';
+import { skipUnless } from '../util/test-utils/shared.js';
 
 const LLAMA2 = new URL('../../../shared/models/llama2-tokenizer/ggml-vocab-llama-spm.gguf', import.meta.url).pathname;
 
@@ -47,7 +47,7 @@ test('candidates: detokenized by default, plain concatenation as the reference b
   assert.equal(candidateText([1], vocab, 'sentencepiece'), 'start');
 });
 
-test('the real LLaMA-2 vocabulary renders 32,000 non-empty texts in id order', { skip: !existsSync(LLAMA2) && 'needs ../shared/models/llama2-tokenizer (absent)' }, async () => {
+test('the real LLaMA-2 vocabulary renders 32,000 non-empty texts in id order', { skip: skipUnless(LLAMA2, 'the LLaMA-2 tokenizer') }, async () => {
   const vocab = await readVocabulary(LLAMA2);
   assert.equal(tokenStyleOf(vocab), 'sentencepiece');
   const texts = renderVocabulary(vocab);

@@ -1,15 +1,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { loadBatch, loadImage, loadImages } from './load.js';
 import { encodePng, savePng, saveTensorPng } from './save.js';
 import { decodeBmp } from './bmp.js';
+import { skipUnless } from '../util/test-utils/shared.js';
 
 const PHOTOS = new URL('../../../shared/data/photos/', import.meta.url).pathname;
-const noPhotos = !existsSync(PHOTOS) && 'needs ../shared/data/photos (absent)';
+const noPhotos = skipUnless(PHOTOS, 'the sample photos');
 
 function tmp(): string {
   return mkdtempSync(join(tmpdir(), 'v2l-image-'));

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { zipSync } from 'fflate';
@@ -8,9 +8,10 @@ import { parseNpy, serializeNpy } from './npy.js';
 import { parsePth } from './pth.js';
 import { readNpy, readNpyStrings, writeNpy } from './files.js';
 import type { HostTensor } from './dtypes.js';
+import { skipUnless } from '../util/test-utils/shared.js';
 
 const FORMATS = new URL('../../../shared/formats/', import.meta.url).pathname;
-const noFormats = !existsSync(FORMATS) && 'needs ../shared/formats (absent)';
+const noFormats = skipUnless(FORMATS, 'the PyTorch/NumPy format samples');
 const latin1 = (s: string) => Uint8Array.from(s, (c) => c.charCodeAt(0));
 
 /** A .npy v1.0 file as NumPy lays it out: header padded to 64 bytes, then `body`. */

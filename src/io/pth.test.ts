@@ -1,16 +1,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { zipSync } from 'fflate';
 import { parsePth, pthTensor } from './pth.js';
 import { unpickle } from './pickle.js';
 import { readPth, readPthTensor, readSafetensors } from './files.js';
 import { toFloat32, type HostTensor } from './dtypes.js';
+import { skipUnless } from '../util/test-utils/shared.js';
 
 const FORMATS = new URL('../../../shared/formats/', import.meta.url).pathname;
 const LPIPS = new URL('../../../shared/models/lpips/', import.meta.url).pathname;
-const noFormats = !existsSync(FORMATS) && 'needs ../shared/formats (absent)';
-const noLpips = !existsSync(LPIPS) && 'needs ../shared/models/lpips (absent)';
+const noFormats = skipUnless(FORMATS, 'the PyTorch/NumPy format samples');
+const noLpips = skipUnless(LPIPS, 'the LPIPS heads');
 
 const bytesOf = (t: HostTensor) => Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength);
 const latin1 = (s: string) => Uint8Array.from(s, (c) => c.charCodeAt(0));

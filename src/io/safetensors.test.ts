@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { parseSafetensors, serializeSafetensors } from './safetensors.js';
 import { readSafetensors } from './files.js';
 import { toFloat32 } from './dtypes.js';
+import { skipUnless } from '../util/test-utils/shared.js';
 
 const PARITY = new URL('../../../shared/parity/v2l_reference_parity.safetensors', import.meta.url).pathname;
 
@@ -28,7 +28,7 @@ test('truncated safetensors is refused with a clear error', () => {
   assert.throws(() => parseSafetensors(new Uint8Array(4), 'y'), /too short/);
 });
 
-test('reads the reference parity file', { skip: !existsSync(PARITY) && 'needs ../shared/parity (absent)' }, () => {
+test('reads the reference parity file', { skip: skipUnless(PARITY, 'the reference parity vectors') }, () => {
   const f = readSafetensors(PARITY);
   const img = f.tensors.get('inputs/image')!;
   assert.deepEqual(img.shape, [2, 3, 32, 32]);

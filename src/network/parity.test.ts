@@ -1,14 +1,14 @@
 // Reference parity inside the test suite (the same check as `npm run parity`), on the default backend.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { readSafetensors } from '../io/files.js';
 import { initBackend } from '../engine/backend.js';
 import { runParity } from './parity.js';
+import { skipUnless } from '../util/test-utils/shared.js';
 
 const PARITY = new URL('../../../shared/parity/v2l_reference_parity.safetensors', import.meta.url).pathname;
 
-for (const gradientCheckpointing of [false, true]) test(`network reproduces every outputs/* and grads/* entry of the PyTorch reference${gradientCheckpointing ? ' (gradient checkpointing on)' : ''}`, { skip: !existsSync(PARITY) && `reference parity file absent (${PARITY})` }, async () => {
+for (const gradientCheckpointing of [false, true]) test(`network reproduces every outputs/* and grads/* entry of the PyTorch reference${gradientCheckpointing ? ' (gradient checkpointing on)' : ''}`, { skip: skipUnless(PARITY, 'the reference parity vectors') }, async () => {
   const backend = await initBackend();
   const file = readSafetensors(PARITY);
   const results = runParity(file, undefined, { gradientCheckpointing });

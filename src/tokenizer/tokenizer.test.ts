@@ -3,7 +3,7 @@
 // and must decode the reference's tokens into the reference's reconstruction.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync, writeFileSync, copyFileSync, readFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync, copyFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readSafetensors } from '../io/files.js';
@@ -13,12 +13,13 @@ import { configFromReference } from '../network/config.js';
 import { writeStandInClip } from '../models/clip/stand-in.js';
 import { importOfficial } from './official.js';
 import { V2LTokenizer, isFailure, type EncodedImage } from './tokenizer.js';
+import { skipUnless } from '../util/test-utils/shared.js';
 
 const shared = (p: string) => new URL(`../../../shared/${p}`, import.meta.url).pathname;
 const PARITY = shared('parity/v2l_reference_parity.safetensors');
 const STORIES = shared('models/stories260K/stories260K.gguf');
 const PHOTOS = shared('data/photos');
-const skip = [PARITY, STORIES, PHOTOS].every(existsSync) ? false : 'needs ../shared (parity vectors, stories260K, photos): absent';
+const skip = skipUnless([PARITY, STORIES, PHOTOS], 'the parity vectors, stories260K and the photos');
 
 /** A NumPy '<U' array of strings (the reader handles it like the official object array). */
 function unicodeNpy(values: string[]): Uint8Array {

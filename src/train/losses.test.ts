@@ -1,12 +1,12 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../engine/backend.js';
 import { readSafetensors } from '../io/files.js';
 import { toFloat32, type HostTensor } from '../io/dtypes.js';
 import { adaptiveWeight, discFactorAt, generatorLoss, hingeDLoss, reconstructionLoss } from './losses.js';
+import { skipUnless } from '../util/test-utils/shared.js';
 
 const PARITY = fileURLToPath(new URL('../../../shared/parity/v2l_reference_parity.safetensors', import.meta.url));
 
@@ -16,7 +16,7 @@ before(async () => {
 
 const t = (h: HostTensor) => tf.tensor(toFloat32(h), h.shape);
 
-test('L1, hinge and generator losses reproduce the PyTorch reference values', { skip: !existsSync(PARITY) && `${PARITY} is absent` }, () => {
+test('L1, hinge and generator losses reproduce the PyTorch reference values', { skip: skipUnless(PARITY, 'the reference parity vectors') }, () => {
   const { tensors } = readSafetensors(PARITY);
   const get = (k: string) => tensors.get(k)!;
   const x = t(get('inputs/image'));

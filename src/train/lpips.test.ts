@@ -3,15 +3,15 @@
 // random backbone weights; the distances they produce are not perceptual.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../engine/backend.js';
 import { Lpips, standInBackbone, tapChannels } from './lpips.js';
 import { readLpipsHeads } from './lpips-files.js';
+import { skipUnless } from '../util/test-utils/shared.js';
 
 const LPIPS_DIR = fileURLToPath(new URL('../../../shared/models/lpips/', import.meta.url));
-const skip = !existsSync(LPIPS_DIR) && `${LPIPS_DIR} is absent`;
+const skip = skipUnless(LPIPS_DIR, 'the LPIPS heads');
 
 before(async () => {
   await initBackend('cpu');

@@ -14,8 +14,9 @@ import { train, type TrainOptions } from './loop.js';
 import { readMetrics } from './metrics.js';
 import { SKIP_NO_MERGES, standInClip, tinyConfig, writeImages } from './test-fixtures.js';
 import { defaultLpipsHeads } from './setup.js';
+import { skipUnless, sharedPath } from '../util/test-utils/shared.js';
 
-const skip = SKIP_NO_MERGES || (!defaultLpipsHeads('vgg') && '../shared/models/lpips is absent');
+const skip = SKIP_NO_MERGES || skipUnless(sharedPath('models/lpips/v0.1_json/vgg.json'), 'the LPIPS heads') || (!defaultLpipsHeads('vgg') && 'no LPIPS heads found');
 let root = '';
 let clip: ClipModel | null = null;
 let files: string[] = [];

@@ -1,16 +1,17 @@
 // `v2l models stand-in-clip` then `v2l clip embed` end to end, and `v2l models list` on an empty cache.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildProgram } from '../main.js';
+import { skipUnless } from '../../util/test-utils/shared.js';
 
 const shared = (p: string) => fileURLToPath(new URL(`../../../../shared/${p}`, import.meta.url));
 const merges = shared('models/clip-tokenizer/bpe_simple_vocab_16e6.txt.gz');
 const dog = shared('data/photos/dog.jpg');
-const skip = existsSync(merges) && existsSync(dog) ? false : `../shared is absent (${merges})`;
+const skip = skipUnless([merges, dog], "CLIP's BPE merges and the sample photos");
 const tmp = mkdtempSync(join(tmpdir(), 'v2l-cli-clip-'));
 process.env.V2L_CACHE = join(tmp, 'cache'); // the CLIP fingerprint memo goes here, not to ~/.cache
 after(() => rmSync(tmp, { recursive: true, force: true }));

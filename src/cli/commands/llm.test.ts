@@ -1,14 +1,14 @@
 // `v2l llm ...` end to end on the real LLaMA-2 vocabulary and stories260K (from ../shared).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { buildProgram } from '../main.js';
+import { skipUnless } from '../../util/test-utils/shared.js';
 
 const shared = (p: string) => fileURLToPath(new URL(`../../../../shared/${p}`, import.meta.url));
 const vocabPath = shared('models/llama2-tokenizer/ggml-vocab-llama-spm.gguf');
 const modelPath = shared('models/stories260K/stories260K.gguf');
-const skip = existsSync(vocabPath) && existsSync(modelPath) ? false : `../shared/models is absent (${modelPath})`;
+const skip = skipUnless([vocabPath, modelPath], 'the LLaMA-2 tokenizer and stories260K');
 
 async function run(...args: string[]): Promise<unknown> {
   const lines: string[] = [];

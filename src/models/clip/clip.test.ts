@@ -12,11 +12,12 @@ import { loadClip, cleanText } from './transformers-clip.js';
 import { IMAGENET_TEMPLATES, embedWithTemplates, fillTemplate } from './templates.js';
 import { bytesToUnicode } from './clip-bpe.js';
 import type { ClipModel, RawImage } from './types.js';
+import { skipUnless } from '../../util/test-utils/shared.js';
 
 const shared = new URL('../../../../shared/', import.meta.url).pathname;
 const merges = join(shared, 'models/clip-tokenizer/bpe_simple_vocab_16e6.txt.gz');
 const photos = join(shared, 'data/photos');
-const skip = existsSync(merges) ? false : `../shared is absent (${merges}): the stand-in CLIP needs CLIP's BPE merges`;
+const skip = skipUnless(merges, "CLIP's BPE merges (for the stand-in CLIP)");
 
 let dir = '';
 let clip: ClipModel;

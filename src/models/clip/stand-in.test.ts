@@ -3,15 +3,16 @@
 // definition (pre-LN transformer, quick_gelu, class-token / end-of-text pooling, projection).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import onnxProto from 'onnx-proto';
 import * as ort from 'onnxruntime-node';
 import { writeStandInClip } from './stand-in.js';
+import { skipUnless } from '../../util/test-utils/shared.js';
 
 const merges = new URL('../../../../shared/models/clip-tokenizer/bpe_simple_vocab_16e6.txt.gz', import.meta.url).pathname;
-const skip = existsSync(merges) ? false : `../shared is absent (${merges})`;
+const skip = skipUnless(merges, "CLIP's BPE merges");
 const H = 16, HEADS = 2, LAYERS = 2, PROJ = 24;
 let dir = '';
 

@@ -1,14 +1,14 @@
 // The local backend on a real trained model (stories260K, TinyStories, 512-token vocabulary).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { LlamaCppLLM } from './llama-cpp.js';
 import { greedyFromScores } from './trie.js';
 import type { Prompt } from './types.js';
+import { skipUnless } from '../../util/test-utils/shared.js';
 
 const modelPath = fileURLToPath(new URL('../../../../shared/models/stories260K/stories260K.gguf', import.meta.url));
-const skip = existsSync(modelPath) ? false : `../shared/models/stories260K is absent (${modelPath})`;
+const skip = skipUnless(modelPath, 'the stories260K model');
 let llm: LlamaCppLLM;
 before(async () => {
   if (!skip) llm = await LlamaCppLLM.load(modelPath);

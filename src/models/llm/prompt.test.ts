@@ -1,13 +1,13 @@
 // Prompt flattening rules, with the real LLaMA-2 tokenizer (vocab-only GGUF from ../shared).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { flattenPrompt, queryIds, tokenizeContinuation, lexicographicOrder, commonPrefixLength, type PromptTokenizer } from './prompt.js';
 import { LlamaCppLLM } from './llama-cpp.js';
+import { skipUnless } from '../../util/test-utils/shared.js';
 
 const vocabPath = fileURLToPath(new URL('../../../../shared/models/llama2-tokenizer/ggml-vocab-llama-spm.gguf', import.meta.url));
-const skip = existsSync(vocabPath) ? false : `../shared/models/llama2-tokenizer is absent (${vocabPath})`;
+const skip = skipUnless(vocabPath, 'the LLaMA-2 tokenizer');
 let llm: LlamaCppLLM;
 let tok: PromptTokenizer;
 before(async () => {

@@ -3,12 +3,13 @@
 // written from the llama2.c format, compared with node-llama-cpp's next-token probabilities.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { LlamaCppLLM } from './llama-cpp.js';
+import { skipUnless } from '../../util/test-utils/shared.js';
 
 const dir = fileURLToPath(new URL('../../../../shared/models/stories260K/', import.meta.url));
-const skip = existsSync(dir + 'checkpoint_legacy.bin') && existsSync(dir + 'stories260K.gguf') ? false : `../shared/models/stories260K is absent (${dir})`;
+const skip = skipUnless([dir + 'checkpoint_legacy.bin', dir + 'stories260K.gguf'], 'the stories260K model');
 
 /** llama2.c "legacy" checkpoint: 7 int32 (dim, hidden, layers, heads, kv heads, vocab, seq), then f32 weights. */
 function loadLlama2c(path: string) {

@@ -13,10 +13,11 @@ import { startCompletionsServer, type CompletionsServer } from './server.js';
 import { readVocabulary } from './gguf-vocabulary.js';
 import { makeVocabulary } from './vocabulary.js';
 import type { Prompt } from './types.js';
+import { skipUnless } from '../../util/test-utils/shared.js';
 
 const modelPath = fileURLToPath(new URL('../../../../shared/models/stories260K/stories260K.gguf', import.meta.url));
 const llama2Path = fileURLToPath(new URL('../../../../shared/models/llama2-tokenizer/ggml-vocab-llama-spm.gguf', import.meta.url));
-const skip = existsSync(modelPath) ? false : `../shared/models/stories260K is absent (${modelPath})`;
+const skip = skipUnless(modelPath, 'the stories260K model');
 
 let local: LlamaCppLLM; // reference, its own KV cache
 let served: LlamaCppLLM; // behind the server

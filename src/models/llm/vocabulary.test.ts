@@ -2,14 +2,15 @@
 // llama.cpp's own tokenizer test vectors through the local backend.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { readVocabulary } from './gguf-vocabulary.js';
 import { renderTokens, tokenBytes, vocabularyHash, vocabularySample, TokenType } from './vocabulary.js';
 import { LlamaCppLLM } from './llama-cpp.js';
+import { skipUnless } from '../../util/test-utils/shared.js';
 
 const vocabPath = fileURLToPath(new URL('../../../../shared/models/llama2-tokenizer/ggml-vocab-llama-spm.gguf', import.meta.url));
-const skip = existsSync(vocabPath) ? false : `../shared/models/llama2-tokenizer is absent (${vocabPath})`;
+const skip = skipUnless(vocabPath, 'the LLaMA-2 tokenizer');
 
 test('LLaMA-2 vocabulary: 32,000 raw token texts with byte and special tokens', { skip }, async () => {
   const v = await readVocabulary(vocabPath);
