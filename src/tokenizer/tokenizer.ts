@@ -20,6 +20,7 @@ import { loadImage } from '../image/load.js';
 import { preprocessOne, type PreprocessMode } from '../image/preprocess.js';
 import { fromNCHW } from '../image/pixels.js';
 import type { OnProgress } from '../util/progress.js';
+import { createHash } from 'node:crypto';
 import { readTokenizerWeights, type TokenizerWeights } from './weights.js';
 
 export interface LoadTokenizerOptions {
@@ -61,6 +62,12 @@ export interface EncodeFailure {
 }
 
 export type EncodeResult = EncodedImage | EncodeFailure;
+
+/** Global tokens only (no encoder run): what the understanding tasks need. */
+export interface GlobalEncoding {
+  source: string;
+  global: { ids: number[]; tokens: (string | null)[] };
+}
 
 export function isFailure(r: EncodeResult): r is EncodeFailure {
   return 'error' in r;
@@ -215,6 +222,78 @@ export class V2LTokenizer {
       });
       out.push(...fromNCHW(data.dataSync(), data.shape));
       data.dispose();
+    }
+    return out;
+  }
+
+  /**
+   * Identifies what decides the global tokens (the CLIP and the global codebook; not the encoder): keys
+   * caches of global tokens, so that a retrained encoder keeps them and another CLIP or codebook never
+   * reuses them.
+   */
+  get globalFingerprint(): string {
+    if (!this.globalFp) {
+      const h = createHash('sha256');
+      h.update(`clip:${this.clip?.fingerprint ?? 'none'}\n`);
+      const g = this.network.params.get('tok_embeddings_global.weight')!;
+      const data = g.dataSync() as Float32Array;
+      h.update(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+      this.globalFp = h.digest('hex');
+    }
+    return this.globalFp;
+  }
+
+  private globalFp: string | null = null;
+
+  /**
+   * The k nearest global tokens of each image without running the encoder (CLIP and the global quantizer
+   * only; k defaults to `globalTokens`). CLIP sees the file itself with its own preprocessing, as the
+   * reference does (tasks-spec.md §0). An unreadable image gives a failure entry; the rest go on.
+   */
+  async encodeGlobal(images: readonly Input[], opts: { k?: number; onProgress?: OnProgress } = {}): Promise<(GlobalEncoding | EncodeFailure)[]> {
+    if (!this.clip) throw new Error('encodeGlobal needs a CLIP for the global tokens: load the tokenizer with `clip` (--clip <dir>)');
+    const k = opts.k ?? this.globalTokens;
+    if (!Number.isInteger(k) || k < 1 || k > this.config.nGlobal) throw new Error(`k must be an integer in [1, ${this.config.nGlobal}] (got ${k})`);
+    const out: (GlobalEncoding | EncodeFailure)[] = [];
+    for (let s = 0; s < images.length; s += this.batchSize) {
+      const chunk = images.slice(s, s + this.batchSize);
+      let emb: Float32Array | null = null;
+      try {
+        emb = await this.clip.embedImages(chunk);
+      } catch {
+        emb = null; // one bad image fails the batch: retry one by one below to name it
+      }
+      const rows: (Float32Array | string)[] = [];
+      if (emb) {
+        for (let j = 0; j < chunk.length; j++) rows.push(emb.subarray(j * this.config.embedDim, (j + 1) * this.config.embedDim));
+      } else {
+        for (const x of chunk) {
+          try {
+            rows.push(await this.clip.embedImages([x]));
+          } catch (e) {
+            rows.push((e as Error).message);
+          }
+        }
+      }
+      const good = rows.flatMap((r, j) => (typeof r === 'string' ? [] : [{ r, j }]));
+      let ids: number[][] = [];
+      if (good.length) {
+        const flat = new Float32Array(good.length * this.config.embedDim);
+        good.forEach((g, i) => flat.set(g.r, i * this.config.embedDim));
+        const t = tf.tidy(() => this.network.globalTokens(tf.tensor2d(flat, [good.length, this.config.embedDim]), k).indices);
+        ids = t.arraySync() as number[][];
+        t.dispose();
+      }
+      let gi = 0;
+      rows.forEach((r, j) => {
+        const source = describe(chunk[j], s + j);
+        if (typeof r === 'string') out.push({ source, error: r });
+        else {
+          const g = ids[gi++];
+          out.push({ source, global: { ids: g, tokens: g.map((id) => this.globalText(id)) } });
+        }
+      });
+      opts.onProgress?.({ stage: 'global tokens', done: Math.min(s + chunk.length, images.length), total: images.length });
     }
     return out;
   }

@@ -22,7 +22,7 @@ function promptOf(text: string | undefined, ids: string | undefined): Prompt {
   return pieces;
 }
 
-interface ModelFlags {
+export interface ModelFlags {
   model: string;
   threads?: number;
   gpu?: boolean;
@@ -56,7 +56,7 @@ function gpuOf(f: { gpu?: boolean; cpu?: boolean }): LlamaCppOptions['gpu'] {
   return f.gpu ? 'auto' : f.cpu ? false : undefined;
 }
 
-async function openModel(f: ModelFlags): Promise<LLM> {
+export async function openModel(f: ModelFlags): Promise<LLM> {
   const local: LlamaCppOptions = { threads: f.threads, gpu: gpuOf(f), contextSize: f.contextSize };
   const expectVocabulary = f.vocab && isRemoteSpec(f.model) ? await readVocabulary(f.vocab) : undefined;
   return loadLLM(f.model, {

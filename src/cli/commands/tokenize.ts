@@ -1,53 +1,11 @@
 // `v2l tokenize`, `v2l reconstruct` and `v2l import-official`: the tokenizer itself from the command line.
 import type { Command } from 'commander';
 import { join, resolve } from 'node:path';
-import { V2LTokenizer, isFailure, type LoadTokenizerOptions } from '../../tokenizer/tokenizer.js';
+import { V2LTokenizer, isFailure } from '../../tokenizer/tokenizer.js';
 import { importOfficial, officialLayout, type OfficialFiles } from '../../tokenizer/official.js';
 import { savePng, sideBySide } from '../../image/save.js';
 import { createProgress } from '../../util/progress.js';
-
-interface TokenizerFlags {
-  checkpoint: string;
-  codebook?: string;
-  clip?: string;
-  globalTokens?: string;
-  imageSize?: string;
-  preprocess?: string;
-  batchSize?: string;
-  quiet?: boolean;
-}
-
-function positiveInt(flag: string, v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} must be a positive integer (got "${v}")`);
-  return n;
-}
-
-function tokenizerOptions(f: TokenizerFlags): LoadTokenizerOptions {
-  if (f.preprocess && f.preprocess !== 'simple' && f.preprocess !== 'reference') throw new Error(`--preprocess must be simple or reference (got "${f.preprocess}")`);
-  return {
-    checkpoint: f.checkpoint,
-    codebook: f.codebook,
-    clip: f.clip,
-    globalTokens: positiveInt('--global-tokens', f.globalTokens),
-    imageSize: positiveInt('--image-size', f.imageSize),
-    preprocess: f.preprocess as 'simple' | 'reference' | undefined,
-    batchSize: positiveInt('--batch-size', f.batchSize),
-  };
-}
-
-function tokenizerFlags(cmd: Command): Command {
-  return cmd
-    .requiredOption('--checkpoint <file>', 'weights: a v2l safetensors file (v2l train / import-official) or the official .pth')
-    .option('--codebook <dir>', 'codebook package (v2l codebook build / import-official); gives the token strings')
-    .option('--clip <dir>', 'CLIP folder in the Hugging Face layout (ONNX), for the global tokens')
-    .option('--global-tokens <k>', 'global tokens per image (default 5)')
-    .option('--image-size <px>', 'encoder input side (default: the checkpoint\'s, else 128)')
-    .option('--preprocess <mode>', 'simple (short side, centre crop) or reference (CLIP 224 crop, then bilinear)', 'simple')
-    .option('--batch-size <n>', 'images per network call', '8')
-    .option('-q, --quiet', 'no progress output');
-}
+import { tokenizerFlags, tokenizerOptions, type TokenizerFlags } from '../task-flags.js';
 
 function standInWarning(tok: V2LTokenizer): void {
   if (tok.clip?.isStandIn) console.error(`v2l: note: ${tok.clip.id} is the random-weight STAND-IN CLIP: global tokens are not meaningful`);

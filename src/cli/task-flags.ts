@@ -1,0 +1,123 @@
+// Flags and loading shared by the commands that run the tokenizer and the in-context tasks: the tokenizer
+// (`--checkpoint/--codebook/--clip`, or `--tokens` from `v2l tokenize`), the LLM (`--llm <gguf|url>`),
+// the run's output (`--out`, `--fresh`) and the summary every run ends with.
+import type { Command } from 'commander';
+import { V2LTokenizer, type LoadTokenizerOptions } from '../tokenizer/tokenizer.js';
+import { openModel } from './commands/llm.js';
+import type { LLM } from '../models/llm/types.js';
+import { tokenizerTokens, tokensFile, type ImageTokenProvider } from '../tasks/image-tokens.js';
+import { summaryText, type RunSummary } from '../tasks/summary.js';
+import { int } from './options.js';
+
+export interface TokenizerFlags {
+  checkpoint: string;
+  codebook?: string;
+  clip?: string;
+  globalTokens?: string;
+  imageSize?: string;
+  preprocess?: string;
+  batchSize?: string;
+  quiet?: boolean;
+}
+
+function positiveInt(flag: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} must be a positive integer (got "${v}")`);
+  return n;
+}
+
+export function tokenizerOptions(f: TokenizerFlags): LoadTokenizerOptions {
+  if (f.preprocess && f.preprocess !== 'simple' && f.preprocess !== 'reference') throw new Error(`--preprocess must be simple or reference (got "${f.preprocess}")`);
+  return {
+    checkpoint: f.checkpoint,
+    codebook: f.codebook,
+    clip: f.clip,
+    globalTokens: positiveInt('--global-tokens', f.globalTokens),
+    imageSize: positiveInt('--image-size', f.imageSize),
+    preprocess: f.preprocess as 'simple' | 'reference' | undefined,
+    batchSize: positiveInt('--batch-size', f.batchSize),
+  };
+}
+
+/** The tokenizer's flags; `required: false` for commands that can take `--tokens` instead. */
+export function tokenizerFlags(cmd: Command, opts: { required?: boolean; globalTokensHelp?: string } = {}): Command {
+  const checkpointHelp = 'weights: a v2l safetensors file (v2l train / import-official) or the official .pth';
+  return (opts.required === false ? cmd.option('--checkpoint <file>', checkpointHelp) : cmd.requiredOption('--checkpoint <file>', checkpointHelp))
+    .option('--codebook <dir>', 'codebook package (v2l codebook build / import-official); gives the token strings')
+    .option('--clip <dir>', 'CLIP folder in the Hugging Face layout (ONNX), for the global tokens')
+    .option('--global-tokens <k>', opts.globalTokensHelp ?? 'global tokens per image (default 5)')
+    .option('--image-size <px>', 'encoder input side (default: the checkpoint\'s, else 128)')
+    .option('--preprocess <mode>', 'simple (short side, centre crop) or reference (CLIP 224 crop, then bilinear)', 'simple')
+    .option('--batch-size <n>', 'images per network call', '8')
+    .option('-q, --quiet', 'no progress output');
+}
+
+export interface LLMFlags {
+  llm: string;
+  threads?: number;
+  gpu?: boolean;
+  cpu?: boolean;
+  contextSize?: number;
+  timeout?: number;
+  retries?: number;
+  concurrency?: number;
+  apiKey?: string;
+  serverModel?: string;
+}
+
+/** `--llm <gguf|url>` and the backend options of `v2l llm`. */
+export function llmFlags(cmd: Command): Command {
+  return cmd
+    .requiredOption('--llm <gguf|url>', 'the frozen LLM: a GGUF file (local, node-llama-cpp) or an http(s) URL of an OpenAI-compatible completions server (vLLM, llama.cpp server)')
+    .option('--threads <n>', 'local: CPU threads (default 1 for models under 100 MB, else all cores)', int('threads', 1))
+    .option('--gpu', 'local: use a GPU where one works')
+    .option('--cpu', 'local: CPU only')
+    .option('--context-size <n>', 'local: context window in tokens (default: the model\'s, at most 4096)', int('context-size', 1))
+    .option('--timeout <ms>', 'remote: per-request timeout', int('timeout', 1), 60000)
+    .option('--retries <n>', 'remote: retries after network errors, timeouts, 429 and 5xx', int('retries', 0), 3)
+    .option('--concurrency <n>', 'remote: requests in flight', int('concurrency', 1), 4)
+    .option('--api-key <key>', 'remote: bearer token (default: env OPENAI_API_KEY)')
+    .option('--server-model <name>', 'remote: model name to request (default: the first the server lists)');
+}
+
+export function openLLM(f: LLMFlags): Promise<LLM> {
+  return openModel({ ...f, model: f.llm });
+}
+
+export interface RunFlags {
+  tokens?: string;
+  out?: string;
+  fresh?: boolean;
+  cacheDir?: string;
+}
+
+/** `--tokens`, `--out`, `--fresh`, `--cache-dir`. */
+export function runFlags(cmd: Command, outHelp = 'JSON-lines output, one record per unit of work; an existing file is resumed'): Command {
+  return cmd
+    .option('--tokens <jsonl>', 'image tokens already computed by `v2l tokenize` (matched by source) instead of running the tokenizer')
+    .option('--out <file>', outHelp)
+    .option('--fresh', 'start over: discard the records of an earlier run in --out')
+    .option('--cache-dir <dir>', 'cache folder (default: V2L_CACHE, else ~/.cache/v2l): global tokens are cached there');
+}
+
+/**
+ * Where the images' tokens come from: `--tokens`, or the tokenizer (loaded once; its codebook is checked
+ * against the LLM's vocabulary before any work). The tokenizer is returned too (null with --tokens) for
+ * tasks that decode images.
+ */
+export async function openTokens(f: TokenizerFlags & RunFlags, llm: LLM | null, opts: { needTokenizer?: boolean } = {}): Promise<{ tokens: ImageTokenProvider; tokenizer: V2LTokenizer | null }> {
+  if (f.tokens && !opts.needTokenizer) return { tokens: tokensFile(f.tokens), tokenizer: null };
+  if (!f.checkpoint) throw new Error(`give the tokenizer (--checkpoint <file> --codebook <dir> --clip <dir>)${opts.needTokenizer ? '' : ' or --tokens <file.jsonl> from `v2l tokenize`'}`);
+  if (!f.clip && !f.tokens) throw new Error('the tokenizer needs --clip <dir> (global tokens come from the CLIP image embedding)');
+  const vocabulary = llm ? await llm.vocabulary() : undefined;
+  const tokenizer = await V2LTokenizer.load({ ...tokenizerOptions(f), vocabulary: vocabulary && { hash: vocabulary.hash, size: vocabulary.size } });
+  if (tokenizer.clip?.isStandIn) console.error(`v2l: note: ${tokenizer.clip.id} is the random-weight STAND-IN CLIP: global tokens are not meaningful`);
+  return { tokens: f.tokens ? tokensFile(f.tokens) : tokenizerTokens(tokenizer, { cacheDir: f.cacheDir }), tokenizer };
+}
+
+/** JSON on stdout, the human summary on stderr. */
+export function printSummary(s: RunSummary): void {
+  process.stdout.write(JSON.stringify(s, null, 2) + '\n');
+  console.error(summaryText(s));
+}
