@@ -5,6 +5,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { toFloat32, type HostTensor } from '../io/dtypes.js';
 import { toInternal, toReference, type ParamStore } from './params.js';
 import type { BatchNormBuffers } from './discriminator.js';
+import { describeConfig, inferConfig } from './config-infer.js';
 
 /** The frozen codebooks: their row count may differ from the configuration (another LLM), never their width. */
 export const CODEBOOK_KEYS = ['tok_embeddings.weight', 'tok_embeddings_global.weight'] as const;
@@ -67,10 +68,10 @@ export function loadStateDict(p: ParamStore, bns: Map<string, BatchNormBuffers>,
   }
   if (missing.length || unexpected.length || misshapen.length) {
     const parts: string[] = [];
-    if (missing.length) parts.push(`missing ${missing.length}: ${missing.join(', ')}`);
-    if (unexpected.length) parts.push(`unexpected ${unexpected.length}: ${unexpected.join(', ')}`);
-    if (misshapen.length) parts.push(`misshapen ${misshapen.length}: ${misshapen.join(', ')}`);
-    throw new Error(`state dict does not fit the network: ${parts.join('; ')}`);
+    if (missing.length) parts.push(`missing ${missing.length}: ${firstFew(missing)}`);
+    if (unexpected.length) parts.push(`unexpected ${unexpected.length}: ${firstFew(unexpected)}`);
+    if (misshapen.length) parts.push(`misshapen ${misshapen.length}: ${firstFew(misshapen)}`);
+    throw new Error(`state dict does not fit the network (${expected.size} tensors expected, ${sd.size} in the file): ${parts.join('; ')}.${looksLike(sd, ignored)}`);
   }
   // All checks passed: assign.
   for (const [name, spec] of p.specs) {
@@ -89,6 +90,21 @@ export function loadStateDict(p: ParamStore, bns: Map<string, BatchNormBuffers>,
     if (r) assignHost(buf.runningVar, r);
     const nb = sd.get(`${name}.num_batches_tracked`);
     if (nb) buf.numBatchesTracked = Number(nb.data[0]);
+  }
+}
+
+/** At most `n` items, then how many more. */
+function firstFew(items: string[], n = 4): string {
+  return items.length <= n ? items.join(', ') : `${items.slice(0, n).join(', ')}, ... (${items.length - n} more)`;
+}
+
+/** " The file looks like: <configuration>." when the file's shapes describe a V2L network, else "". */
+function looksLike(sd: Map<string, HostTensor>, ignored: string[]): string {
+  try {
+    const shapes = new Map([...sd].filter(([k]) => !ignored.some((pre) => k.startsWith(pre))).map(([k, t]) => [k, t.shape] as const));
+    return ` The file looks like: ${describeConfig(inferConfig(shapes).config)}.`;
+  } catch (e) {
+    return ` The file does not look like a V2L network (${(e as Error).message}).`;
   }
 }
 
