@@ -1,0 +1,5 @@
+// v2l/eval: the paper's evaluation metrics (portable: no Node API). The commands that run them over
+// image folders are in ./reconstruction.ts etc. (Node edge) and the `v2l eval` CLI.
+export { frechetDistance, frechetDistanceFromStats, frechetDetail, traceSqrtProduct, FeatureStats, FID_EPS, type FrechetOptions, type FrechetDetail } from './fid.js';
+export { psnr, psnrY, ssim, yChannel, type ImageLike, type PsnrOptions, type SsimOptions } from './image-metrics.js';
+export { symmetricEigen, matmul, type SymmetricEigen } from './linalg.js';
