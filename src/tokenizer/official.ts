@@ -8,7 +8,8 @@
 //
 // into
 //
-//   <out>/tokenizer.safetensors   the network's state dict (reference names) + the paper configuration
+//   <out>/tokenizer.safetensors   the network's state dict (reference names) + its configuration (read from
+//                                 the tensor shapes and key names; any configuration of the reference code)
 //   <out>/codebook/               a codebook package (../codebook/package.ts), source "official"
 //   <out>/manifest.json           what was imported from where (sha256 of every input and output)
 //
@@ -23,7 +24,8 @@ import { readNpyStrings, readPthTensor, writeSafetensors } from '../io/files.js'
 import { writeCodebook, LOCAL_KEY, GLOBAL_KEY, type CodebookManifest } from '../codebook/package.js';
 import { renderVocabulary, tokenStyleOf } from '../codebook/render.js';
 import { readVocabulary } from '../models/llm/gguf-vocabulary.js';
-import { paperConfig, type V2LConfig } from '../network/config.js';
+import type { V2LConfig } from '../network/config.js';
+import { describeConfig } from '../network/config-infer.js';
 import { V2LNetwork } from '../network/v2l-model.js';
 import { initBackend } from '../engine/backend.js';
 import { writeJsonAtomic } from '../util/atomic.js';
@@ -56,8 +58,11 @@ export interface ImportOptions {
   out: string;
   /** CLIP the codebooks were embedded with (recorded in the manifest). */
   clipId?: string;
-  /** Network configuration of the checkpoint (default: the paper's). */
-  config?: V2LConfig;
+  /**
+   * Configuration fields of the checkpoint that its shapes leave open (cross-attention heads, resolution,
+   * ...): the rest is read from the state dict; the codebooks fix embedDim, nLocal and nGlobal.
+   */
+  config?: Partial<V2LConfig>;
   /** Image side the checkpoint was trained at (default 128, the paper's). */
   imageSize?: number;
   log?: (line: string) => void;
@@ -105,13 +110,16 @@ export async function importOfficial(o: ImportOptions): Promise<ImportReport> {
   if (texts.length !== global.n) throw new Error(`${files.vocabulary} has ${texts.length} texts, the global codebook has ${global.n} rows`);
 
   let weights: Map<string, HostTensor> | null = null;
+  let config: V2LConfig | null = null;
   if (files.checkpoint) {
     log(`reading ${files.checkpoint}`);
-    const w = readTokenizerWeights(files.checkpoint);
+    const w = readTokenizerWeights(files.checkpoint, { config: { ...o.config, embedDim: local.dim, nLocal: local.n, nGlobal: global.n } });
+    config = { ...w.config, embedDim: local.dim, nLocal: local.n, nGlobal: global.n };
+    log(`checkpoint configuration: ${describeConfig(config)}`);
+    for (const a of w.assumed) notes.push(`assumed ${a}`);
     if (w.foreign.length) notes.push(`skipped ${w.foreign.length} checkpoint tensors outside the tokenizer network (${[...new Set(w.foreign.map((k) => k.split('.')[0]))].join(', ')})`);
-    // Validate against the paper network before writing: every missing or misshapen key is named.
+    // Validate against the network before writing: every missing or misshapen key is counted.
     await initBackend();
-    const config = { ...(o.config ?? paperConfig()), embedDim: local.dim, nLocal: local.n, nGlobal: global.n };
     const net = new V2LNetwork(config, { init: 'zeros' });
     try {
       net.loadStateDict(w.stateDict, { optionalPrefixes: ['discriminator.', 'tok_embeddings'] });
@@ -141,11 +149,11 @@ export async function importOfficial(o: ImportOptions): Promise<ImportReport> {
     globalEntries: texts.map((text) => ({ text })),
   });
   let tokenizerPath: string | null = null;
-  if (weights) {
+  if (weights && config) {
     tokenizerPath = join(o.out, 'tokenizer.safetensors');
     writeSafetensors(tokenizerPath, weights, {
       format: TOKENIZER_FORMAT,
-      config: JSON.stringify({ ...(o.config ?? paperConfig()), embedDim: local.dim, nLocal: local.n, nGlobal: global.n }),
+      config: JSON.stringify(config),
       image_size: String(o.imageSize ?? 128),
       source: 'official',
     });

@@ -3,12 +3,14 @@
 //   metadata carries the network configuration (`config`, as V2LConfig JSON or the reference's ddconfig
 //   JSON) — written by `v2l import-official`, and by `v2l train` (training checkpoints also hold
 //   optimiser tensors under `optimizer.`, skipped here);
-// - the official PyTorch checkpoint (`checkpoints/v2l-decode.pth`, `{'state_dict': ...}`), which has no
-//   configuration: the paper's is assumed.
+// - any PyTorch checkpoint of the reference code (`checkpoints/v2l-decode.pth`, `{'state_dict': ...}`),
+//   which has no configuration: it is read from the tensor shapes and key names (../network/config-infer.ts),
+//   with `config` hints for what shapes leave open (e.g. `--config <json>`).
 import { extname } from 'node:path';
 import type { HostTensor } from '../io/dtypes.js';
 import { readPth, readSafetensors } from '../io/files.js';
-import { configFromReference, paperConfig, validateConfig, type V2LConfig } from '../network/config.js';
+import { configFromReference, validateConfig, type V2LConfig } from '../network/config.js';
+import { inferConfig, shapesOf } from '../network/config-infer.js';
 
 export const TOKENIZER_FORMAT = 'v2l-tokenizer/1';
 
@@ -22,6 +24,35 @@ export interface TokenizerWeights {
   imageSize?: number;
   /** Keys that belong to neither the network nor its training state (reported, not loaded). */
   foreign: string[];
+  /** Configuration fields the file does not fix (read from shapes: defaults used, with why). */
+  assumed: string[];
+}
+
+export interface ReadWeightsOptions {
+  /**
+   * Configuration fields to use where the file has no configuration (a `.pth`, or a safetensors without
+   * metadata): they fill or override what the shapes leave open (cross-attention heads, resolution, ...).
+   */
+  config?: Partial<V2LConfig>;
+}
+
+/** A configuration hint from JSON: the project's V2LConfig fields, or the reference's ddconfig names. */
+export function parseConfigHint(text: string): Partial<V2LConfig> {
+  const raw = JSON.parse(text) as Record<string, unknown>;
+  const hint: Record<string, unknown> = {};
+  const alias: Record<string, keyof V2LConfig> = {
+    ch_mult: 'chMult', num_res_blocks: 'numResBlocks', attn_resolutions: 'attnResolutions', in_channels: 'inChannels',
+    out_ch: 'outCh', z_channels: 'zChannels', embed_dim: 'embedDim', n_local: 'nLocal', n_global: 'nGlobal',
+    heads: 'crossAttnHeads', dim_head: 'crossAttnDimHead',
+  };
+  for (const [k, v] of Object.entries(raw)) {
+    if (k === 'cross_attention' && v && typeof v === 'object') {
+      const ca = v as Record<string, unknown>;
+      if (typeof ca.heads === 'number') hint.crossAttnHeads = ca.heads;
+      if (typeof ca.dim_head === 'number') hint.crossAttnDimHead = ca.dim_head;
+    } else hint[alias[k] ?? k] = v;
+  }
+  return hint as Partial<V2LConfig>;
 }
 
 /** Top-level modules of the reference VQModel_LLaMA that are not part of the tokenizer network here. */
@@ -39,7 +70,15 @@ function parseConfig(text: string, path: string): V2LConfig {
   return configFromReference(raw);
 }
 
-export function readTokenizerWeights(path: string): TokenizerWeights {
+function inferred(path: string, stateDict: Map<string, HostTensor>, hints: Partial<V2LConfig> | undefined): { config: V2LConfig; assumed: string[] } {
+  try {
+    return inferConfig(shapesOf(stateDict), hints);
+  } catch (e) {
+    throw new Error(`${path}: ${(e as Error).message}`);
+  }
+}
+
+export function readTokenizerWeights(path: string, opts: ReadWeightsOptions = {}): TokenizerWeights {
   const ext = extname(path).toLowerCase();
   if (ext === '.pth' || ext === '.pt' || ext === '.ckpt' || ext === '.bin') {
     const f = readPth(path);
@@ -51,7 +90,7 @@ export function readTokenizerWeights(path: string): TokenizerWeights {
       if (FOREIGN_PREFIXES.some((p) => key.startsWith(p))) foreign.push(key);
       else stateDict.set(key, t);
     }
-    return { path, source: 'pth', stateDict, config: paperConfig(), foreign };
+    return { path, source: 'pth', stateDict, ...inferred(path, stateDict, opts.config), foreign };
   }
   const f = readSafetensors(path);
   const stateDict = new Map<string, HostTensor>();
@@ -61,7 +100,7 @@ export function readTokenizerWeights(path: string): TokenizerWeights {
     if (FOREIGN_PREFIXES.some((p) => k.startsWith(p))) foreign.push(k);
     else stateDict.set(k, t);
   }
-  const config = f.metadata.config ? parseConfig(f.metadata.config, path) : paperConfig();
+  const { config, assumed } = f.metadata.config ? { config: parseConfig(f.metadata.config, path), assumed: [] } : inferred(path, stateDict, opts.config);
   let imageSize: number | undefined = f.metadata.image_size ? Number(f.metadata.image_size) : undefined;
   if (imageSize === undefined && f.metadata.train) {
     try {
@@ -71,5 +110,5 @@ export function readTokenizerWeights(path: string): TokenizerWeights {
       // training state is informative only here
     }
   }
-  return { path, source: 'safetensors', stateDict, config, imageSize, foreign };
+  return { path, source: 'safetensors', stateDict, config, imageSize, foreign, assumed };
 }

@@ -3,6 +3,9 @@ import type { Command } from 'commander';
 import { join, resolve } from 'node:path';
 import { V2LTokenizer, isFailure } from '../../tokenizer/tokenizer.js';
 import { importOfficial, officialLayout, type OfficialFiles } from '../../tokenizer/official.js';
+import { parseConfigHint } from '../../tokenizer/weights.js';
+import { existsSync, readFileSync } from 'node:fs';
+import { int } from '../options.js';
 import { savePng, sideBySide } from '../../image/save.js';
 import { createProgress } from '../../util/progress.js';
 import { tokenizerFlags, tokenizerOptions, type TokenizerFlags } from '../task-flags.js';
@@ -70,7 +73,9 @@ export function register(program: Command): void {
     .option('--vocabulary <npy>', 'codebooks/global_vocabulary.npy (overrides --from)')
     .requiredOption('--llm <gguf>', 'GGUF of the LLM the codebook embeds (LLaMA-2; a vocab-only file is enough)')
     .requiredOption('--out <dir>', 'output folder')
-    .action(async (f: { from?: string; checkpoint?: string; local?: string; global?: string; vocabulary?: string; llm: string; out: string }) => {
+    .option('--config <json>', 'configuration fields the checkpoint\'s shapes leave open, as JSON or a JSON file (e.g. {"crossAttnHeads": 8} or the reference\'s ddconfig); the rest is read from the state dict')
+    .option('--image-size <px>', 'image side the checkpoint was trained at (default 128, the paper\'s)', int('image-size', 1))
+    .action(async (f: { from?: string; checkpoint?: string; local?: string; global?: string; vocabulary?: string; llm: string; out: string; config?: string; imageSize?: number }) => {
       const base: Partial<OfficialFiles> = f.from ? officialLayout(f.from) : {};
       const files: OfficialFiles = {
         checkpoint: f.checkpoint ?? base.checkpoint,
@@ -80,7 +85,17 @@ export function register(program: Command): void {
       };
       const missing = (['local', 'global', 'vocabulary'] as const).filter((k) => !files[k]);
       if (missing.length) throw new Error(`import-official: give --from <dir> or ${missing.map((m) => `--${m}`).join(', ')}`);
-      const report = await importOfficial({ files, llm: f.llm, out: f.out, log: (l) => console.error(l) });
+      let config;
+      if (f.config) {
+        const text = f.config.trim().startsWith('{') ? f.config : existsSync(f.config) ? readFileSync(f.config, 'utf8') : null;
+        if (text === null) throw new Error(`--config must be JSON or a JSON file (no file ${f.config})`);
+        try {
+          config = parseConfigHint(text);
+        } catch (e) {
+          throw new Error(`--config: not JSON (${(e as Error).message})`);
+        }
+      }
+      const report = await importOfficial({ files, llm: f.llm, out: f.out, config, imageSize: f.imageSize, log: (l) => console.error(l) });
       console.log(JSON.stringify({ ...report, manifest: join(report.out, 'manifest.json') }, null, 2));
     });
 }
