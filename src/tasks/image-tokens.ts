@@ -123,20 +123,15 @@ export function tokenizerTokens(tok: V2LTokenizer, opts: { cacheDir?: string; ca
       return out;
     },
     async all(sources, k, onProgress) {
+      // Global tokens through the cache (CLIP on the file itself, as in global()), local ones from the encoder.
+      const glob = await this.global(sources, k);
       const res = await tok.encode(sources, { onProgress });
-      const out: TokensResult[] = [];
-      for (const r of res) {
-        if ('error' in r) { out.push(r); continue; }
-        // encode() ranks the tokenizer's own k; take the k asked for.
-        let g = { ids: r.global.ids, texts: texts(r.global.tokens) };
-        if (g.ids.length !== k) {
-          const [gg] = await this.global([r.source], k);
-          if ('error' in gg) { out.push(gg); continue; }
-          g = gg.global;
-        }
-        out.push({ source: r.source, global: g, local: r.local.ids });
-      }
-      return out;
+      return res.map((r, i) => {
+        const g = glob[i];
+        if ('error' in g) return g;
+        if ('error' in r) return { source: sources[i], error: r.error };
+        return { source: sources[i], global: g.global, local: r.local.ids };
+      });
     },
   };
 }
