@@ -96,6 +96,15 @@ export class GraphBuilder {
     return out;
   }
 
+  /** One node with several outputs (TopK: values, indices); returns their names. */
+  opN(opType: string, inputs: string[], outputs: number, attrs: Record<string, Attr> = {}): string[] {
+    const names = Array.from({ length: outputs }, (_, i) => this.unique(`${opType.toLowerCase()}_out${i}`));
+    const first = this.op(opType, inputs, attrs, names[0]);
+    const node = this.nodes[this.nodes.length - 1];
+    node.output = names;
+    return [first, ...names.slice(1)];
+  }
+
   /** Serialise as an ONNX model (IR 8, default opset 17). */
   build(graphName: string, inputs: IoSpec[], outputs: IoSpec[], docString = ''): Uint8Array {
     const model = onnx.ModelProto.create({

@@ -1,0 +1,94 @@
+// How the network is expressed in ONNX. Each module has a `*.onnx.ts` sibling whose function emits the
+// module's nodes into a graph, mirroring its tfjs forward line by line; the weights are the state dict's
+// tensors (PyTorch names and layouts, as `V2LNetwork.stateDict()` gives them), so one state dict feeds both
+// paths. ONNX tensors are NCHW (PyTorch's layout; onnxruntime's CPU provider blocks convolutions itself),
+// unlike the tfjs path's NHWC. Portable: plain TypeScript, no runtime.
+import type { Attr } from '../models/clip/onnx-graph.js';
+import { toFloat32, type HostTensor } from '../io/dtypes.js';
+
+/** The graph-building surface the emitters use (src/models/clip/onnx-graph.ts's GraphBuilder has it). */
+export interface OnnxGraph {
+  weight(name: string, dims: number[], data: Float32Array): string;
+  ints(name: string, values: readonly number[], dims?: number[]): string;
+  scalar(name: string, value: number): string;
+  op(opType: string, inputs: string[], attrs?: Record<string, Attr>, output?: string): string;
+  opN(opType: string, inputs: string[], outputs: number, attrs?: Record<string, Attr>): string[];
+}
+
+/** A graph being emitted and the state dict its weights come from. */
+export class OnnxEmitter {
+  private readonly emitted = new Map<string, string>();
+  private readonly consts = new Map<string, string>();
+
+  constructor(readonly g: OnnxGraph, readonly sd: ReadonlyMap<string, HostTensor>) {}
+
+  /** The state-dict tensor `name` (throws naming it when absent). */
+  tensor(name: string): HostTensor {
+    const t = this.sd.get(name);
+    if (!t) throw new Error(`ONNX export: state dict has no ${name}`);
+    return t;
+  }
+
+  has(name: string): boolean {
+    return this.sd.has(name);
+  }
+
+  /**
+   * `name` as an initializer, once. `transform` rewrites the values and shape first (a transposed linear
+   * weight, a per-channel vector as [C,1,1]); the initializer is then named `name` + `suffix`.
+   */
+  param(name: string, transform?: { suffix: string; shape: number[]; data: (src: Float32Array, shape: number[]) => Float32Array }): string {
+    const key = transform ? `${name}${transform.suffix}` : name;
+    let out = this.emitted.get(key);
+    if (!out) {
+      const t = this.tensor(name);
+      const src = toFloat32(t);
+      out = transform ? this.g.weight(key, transform.shape, transform.data(src, t.shape)) : this.g.weight(key, t.shape, src);
+      this.emitted.set(key, out);
+    }
+    return out;
+  }
+
+  /** An int64 constant shared by every node that needs the same values. */
+  ints(values: readonly number[]): string {
+    const key = values.join(',');
+    let out = this.consts.get(key);
+    if (!out) {
+      out = this.g.ints(`const.i64.[${key}]`, values);
+      this.consts.set(key, out);
+    }
+    return out;
+  }
+
+  /** A float constant tensor (not a parameter), shared under `key`. */
+  floats(key: string, dims: number[], values: Float32Array): string {
+    let out = this.consts.get(`t:${key}`);
+    if (!out) {
+      out = this.g.weight(`const.${key}`, dims, values);
+      this.consts.set(`t:${key}`, out);
+    }
+    return out;
+  }
+
+  /** A float scalar constant, shared. */
+  scalar(value: number): string {
+    const key = `f:${value}`;
+    let out = this.consts.get(key);
+    if (!out) {
+      out = this.g.scalar(`const.f32.${value}`, value);
+      this.consts.set(key, out);
+    }
+    return out;
+  }
+
+  op(opType: string, inputs: string[], attrs?: Record<string, Attr>, output?: string): string {
+    return this.g.op(opType, inputs, attrs, output);
+  }
+}
+
+/** [rows, cols] row-major -> its transpose. */
+export function transpose2d(src: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(src.length);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = src[r * cols + c];
+  return out;
+}

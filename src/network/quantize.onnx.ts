@@ -1,0 +1,24 @@
+// ONNX form of ./quantize.ts' search and of the projected local codebook (v2l-model.ts' projectRows).
+import type { V2LConfig } from './config.js';
+import type { OnnxEmitter } from './onnx.js';
+import { linearOnnx } from './layers.onnx.js';
+import { l2NormalizeOnnx } from './ops.onnx.js';
+
+/** codebook_projection(rows) (rows L2-normalised with the `cosineCodes` option), [n, embedDim]. */
+export function projectRowsOnnx(e: OnnxEmitter, c: V2LConfig, rows: string): string {
+  const p = linearOnnx(e, 'codebook_projection', rows);
+  return (c as { cosineCodes?: boolean }).cosineCodes ? l2NormalizeOnnx(e, p, -1) : p;
+}
+
+/**
+ * The `k` (an int64 [1] tensor) smallest d = (|z|^2 + |e|^2) - 2 z.e per row of z [M, dim] (./quantize.ts' formula and order of
+ * float32 operations), nearest first, ties to the lower index (TopK's rule, as tfjs' argMin): distances
+ * [M, k] and int64 indices [M, k]. `codebookT` is the codebook transposed [dim, N] and `codebookSq` its
+ * row norms squared [N]: precomputed, resident initializers.
+ */
+export function nearestRowsOnnx(e: OnnxEmitter, z: string, codebookT: string, codebookSq: string, k: string): [string, string] {
+  const zsq = e.op('ReduceSum', [e.op('Mul', [z, z]), e.ints([1])], { keepdims: 1 });
+  const d = e.op('Sub', [e.op('Add', [zsq, codebookSq]), e.op('Mul', [e.scalar(2), e.op('MatMul', [z, codebookT])])]);
+  const [values, indices] = e.g.opN('TopK', [d, k], 2, { axis: 1, largest: 0, sorted: 1 });
+  return [values, indices];
+}

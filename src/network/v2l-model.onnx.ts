@@ -1,0 +1,71 @@
+// The network as ONNX models, emitted from the module functions beside the tfjs forwards (`*.onnx.ts`) and
+// the state dict (`V2LNetwork.stateDict()` or a checkpoint's tensors):
+//   encoder:    image [B, inChannels, H, W] in [-1, 1] -> z [B, h, w, embedDim] (quant_conv output divided
+//               by its L2 norm; NHWC rows, the search's input)
+//   projection: local codebook rows [N, embedDim] -> codebook_projection(rows) (run once per checkpoint)
+//   search:     z rows [M, embedDim], k -> the k nearest rows of a codebook held inside (distances, int64 ids)
+//   decoder:    zq [B, embedDim, h, w] (projected codebook rows), global embeddings [B, K, embedDim]
+//               -> image [B, outCh, H, W]
+// Portable: bytes out, no runtime.
+import type { HostTensor } from '../io/dtypes.js';
+import { GraphBuilder } from '../models/clip/onnx-graph.js';
+import type { V2LConfig } from './config.js';
+import { OnnxEmitter, transpose2d } from './onnx.js';
+import { conv2dOnnx } from './layers.onnx.js';
+import { l2NormalizeOnnx } from './ops.onnx.js';
+import { encoderOnnx } from './encoder.onnx.js';
+import { decoderHasCrossAttention, decoderOnnx } from './decoder.onnx.js';
+import { nearestRowsOnnx, projectRowsOnnx } from './quantize.onnx.js';
+
+/** Bumped whenever the emitted graphs change, so cached exports are rebuilt. */
+export const ONNX_EXPORT_VERSION = 1;
+
+const DOC = 'v2l tokenizer network (V2L Tokenizer, CVPR 2024), emitted by v2l from its network definition';
+
+export function encoderModel(c: V2LConfig, sd: ReadonlyMap<string, HostTensor>): Uint8Array {
+  const g = new GraphBuilder();
+  const e = new OnnxEmitter(g, sd);
+  const z = l2NormalizeOnnx(e, conv2dOnnx(e, 'quant_conv', encoderOnnx(e, c, 'image')), 1);
+  g.op('Transpose', [z], { perm: [0, 2, 3, 1] }, 'z');
+  return g.build('v2l_encoder', [{ name: 'image', type: 'float32', shape: ['batch', c.inChannels, 'height', 'width'] }],
+    [{ name: 'z', type: 'float32', shape: ['batch', 'h', 'w', c.embedDim] }], `${DOC}: encoder + quant_conv + L2 normalisation`);
+}
+
+export function projectionModel(c: V2LConfig, sd: ReadonlyMap<string, HostTensor>): Uint8Array {
+  const g = new GraphBuilder();
+  const e = new OnnxEmitter(g, sd);
+  g.op('Identity', [projectRowsOnnx(e, c, 'rows')], {}, 'projected');
+  return g.build('v2l_codebook_projection', [{ name: 'rows', type: 'float32', shape: ['n', c.embedDim] }],
+    [{ name: 'projected', type: 'float32', shape: ['n', c.embedDim] }], `${DOC}: codebook_projection of local codebook rows`);
+}
+
+/** `codebook` [n, dim] row-major, float32; the input `k` says how many nearest rows per query. */
+export function searchModel(codebook: Float32Array, n: number, dim: number): Uint8Array {
+  if (codebook.length !== n * dim) throw new Error(`search model: ${codebook.length} values for a ${n} x ${dim} codebook`);
+  const g = new GraphBuilder();
+  const e = new OnnxEmitter(g, new Map());
+  const sq = new Float32Array(n);
+  for (let r = 0; r < n; r++) {
+    let s = 0;
+    for (let j = 0; j < dim; j++) s += codebook[r * dim + j] ** 2;
+    sq[r] = s;
+  }
+  const [values, indices] = nearestRowsOnnx(e, 'z', e.floats('codebook_t', [dim, n], transpose2d(codebook, n, dim)), e.floats('codebook_sq', [n], sq), 'k');
+  g.op('Identity', [values], {}, 'distances');
+  g.op('Identity', [indices], {}, 'indices');
+  return g.build('v2l_nearest_rows', [{ name: 'z', type: 'float32', shape: ['m', dim] }, { name: 'k', type: 'int64', shape: [1] }],
+    [{ name: 'distances', type: 'float32', shape: ['m', 'k'] }, { name: 'indices', type: 'int64', shape: ['m', 'k'] }],
+    `${DOC}: the k nearest of ${n} codebook rows by |z|^2 + |e|^2 - 2 z.e, nearest first`);
+}
+
+export function decoderModel(c: V2LConfig, sd: ReadonlyMap<string, HostTensor>): Uint8Array {
+  const g = new GraphBuilder();
+  const e = new OnnxEmitter(g, sd);
+  const cross = decoderHasCrossAttention(c);
+  const h = conv2dOnnx(e, 'post_quant_conv', 'zq');
+  g.op('Identity', [decoderOnnx(e, c, h, cross ? 'global_embeddings' : null)], {}, 'image');
+  const inputs = [{ name: 'zq', type: 'float32' as const, shape: ['batch', c.embedDim, 'h', 'w'] }];
+  if (cross) inputs.push({ name: 'global_embeddings', type: 'float32', shape: ['batch', 'k', c.embedDim] });
+  return g.build('v2l_decoder', inputs, [{ name: 'image', type: 'float32', shape: ['batch', c.outCh, 'height', 'width'] }],
+    `${DOC}: post_quant_conv + decoder${cross ? ' with cross-attention to the global embeddings' : ' (no cross-attention)'}`);
+}
