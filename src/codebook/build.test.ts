@@ -147,3 +147,15 @@ test('codebook build: killed mid-expansion, resumed without repeating work, equa
     rmSync(tmp, { recursive: true, force: true });
   }
 });
+
+test('a global codebook with 0 rows is refused at build time with the numbers and what to change; few rows warn', async () => {
+  const { checkKept } = await import('./build.js');
+  const hits = Uint32Array.from([3, 0, 7, 1]);
+  const lines: string[] = [];
+  assert.throws(() => checkKept(0, hits, { threshold: 100 }, 5, 2, 4, (l) => lines.push(l)),
+    /0 rows \(2 images x top-5 = 10 hits over 4 candidates \(mean 2\.50, most hit entry 7\); keep rule: more than 100 hits\)\. lower --threshold \(below 7\), keep a fixed number with --top-n/);
+  checkKept(2, hits, { threshold: 2 }, 5, 2, 4, (l) => lines.push(l));
+  assert.match(lines[0], /^warning: the global codebook has only 2 rows, fewer than the 5 global tokens/);
+  checkKept(5, hits, { threshold: 0 }, 5, 2, 4, (l) => lines.push(l));
+  assert.equal(lines.length, 1);
+});

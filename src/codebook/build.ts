@@ -136,6 +136,28 @@ export function listImages(source: string): string[] {
   return out;
 }
 
+/** Global tokens a tokenizer takes per image by default (the paper's 5): fewer rows than this cannot serve it. */
+const MIN_GLOBAL_ROWS = 5;
+
+/**
+ * Refuses a global codebook with no rows (training and tokenizing would fail later with less helpful
+ * errors), and warns about one with fewer rows than the default number of global tokens, giving the
+ * numbers (hits per entry vs the threshold) and what to change.
+ */
+export function checkKept(kept: number, hits: Uint32Array, keep: KeepRule, k: number, images: number, candidates: number, log: (l: string) => void): void {
+  if (kept >= MIN_GLOBAL_ROWS) return;
+  let max = 0;
+  for (const h of hits) max = Math.max(max, h);
+  const mean = candidates ? (images * k) / candidates : 0;
+  const rule = 'threshold' in keep ? `more than ${keep.threshold} hits` : `the ${keep.topN} most hit`;
+  const facts = `${images} images x top-${k} = ${images * k} hits over ${candidates} candidates (mean ${mean.toFixed(2)}, most hit entry ${max}); keep rule: ${rule}`;
+  const fix = 'threshold' in keep
+    ? `lower --threshold (below ${max}), keep a fixed number with --top-n <n>, or filter with more images (the reference used 1.28M images with threshold 100)`
+    : 'give more candidates or images';
+  if (kept === 0) throw new Error(`codebook build: the global codebook would have 0 rows (${facts}). ${fix}.`);
+  log(`warning: the global codebook has only ${kept} rows, fewer than the ${MIN_GLOBAL_ROWS} global tokens a tokenizer takes by default (${facts}). ${fix}.`);
+}
+
 /** tfjs on wasm or tfjs-node; the plain-JS loop where only the (slower) pure-JS cpu backend exists. */
 async function defaultScoring(log: (l: string) => void): Promise<'tfjs' | 'js'> {
   try {
@@ -269,6 +291,7 @@ async function build(o: BuildOptions): Promise<BuildReport> {
   const hits = counter.counts;
   const kept = selectByCount(hits, keep);
   log(`filter: ${o.images.length} images (${images.computed} embedded now, ${images.cached} from cache), scoring ${scoreSeconds.toFixed(1)}s; kept ${kept.length} of ${candidates.length}`);
+  checkKept(kept.length, hits, keep, k, o.images.length, candidates.length, log);
 
   // 6. Package and report.
   const dim = clip.dim;
