@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadCodebook, readManifest, writeCodebook, type CodebookContents } from './package.js';
@@ -94,4 +94,19 @@ test('interpretation ranks global entries by the quantizer distance |z|^2 + |e|^
   assert.ok(Math.abs(r[0].distance - (1 + 0.37 - 1.2)) < 1e-6);
   assert.ok(Math.abs(r[2].cosine - 1) < 1e-6);
   assert.throws(() => interpretEmbedding(Float32Array.from([1, 0, 0]), { global, globalEntries: entries, dim }), /3 values, the codebook is 2-d/);
+});
+
+test('the top folder of an import finds its codebook/; a folder without one says exactly that', () => {
+  const top = mkdtempSync(join(tmpdir(), 'v2l-cb-top-'));
+  try {
+    writeCodebook(join(top, 'codebook'), contents());
+    writeFileSync(join(top, 'manifest.json'), JSON.stringify({ format: 'v2l-import/1' }));
+    assert.equal(loadCodebook(top).dir, join(top, 'codebook'));
+    assert.equal(readManifest(top).format, 'v2l-codebook');
+    const empty = join(top, 'empty');
+    mkdirSync(empty);
+    assert.throws(() => readManifest(empty), /no codebook package here .* nor in .*empty\/codebook; give the folder written by `v2l codebook build`/);
+  } finally {
+    rmSync(top, { recursive: true, force: true });
+  }
 });

@@ -106,8 +106,32 @@ function tensorRows(path: string, key: string, dim: number | null): { data: Floa
   return { data: toFloat32(t), rows: t.shape[0], dim: t.shape[1] };
 }
 
+/**
+ * The codebook package folder `dir` names: `dir` itself when it holds a codebook manifest, else its
+ * `codebook/` subfolder (the top folder of `v2l import-official`, or a training run's folder), else an
+ * error saying exactly that.
+ */
+export function resolveCodebookDir(dir: string): string {
+  const isPackage = (d: string): boolean => {
+    const p = join(d, 'manifest.json');
+    if (!existsSync(p)) return false;
+    try {
+      return (JSON.parse(readFileSync(p, 'utf8')) as { format?: unknown }).format === CODEBOOK_FORMAT;
+    } catch {
+      return true; // a broken manifest: let readManifest name the problem
+    }
+  };
+  if (isPackage(dir)) return dir;
+  const sub = join(dir, 'codebook');
+  if (isPackage(sub)) return sub;
+  if (!existsSync(dir)) throw new Error(`codebook ${dir} does not exist`);
+  if (existsSync(join(dir, 'local.safetensors'))) return dir; // a damaged package: readManifest names what is missing
+  throw new Error(`codebook ${dir}: no codebook package here (a folder with manifest.json, local.safetensors, global.safetensors) nor in ${sub}; give the folder written by \`v2l codebook build\`, or the codebook/ folder of \`v2l import-official\``);
+}
+
 /** Reads only the manifest (for inspection without loading embeddings). */
 export function readManifest(dir: string): CodebookManifest {
+  dir = resolveCodebookDir(dir);
   const m = readJson<CodebookManifest>(join(dir, 'manifest.json'), `codebook ${dir}`);
   if (m.format !== CODEBOOK_FORMAT) throw new Error(`codebook ${dir}: manifest.json has format ${JSON.stringify(m.format)}, expected "${CODEBOOK_FORMAT}"`);
   if (m.version > CODEBOOK_VERSION) throw new Error(`codebook ${dir}: format version ${m.version} is newer than this v2l reads (${CODEBOOK_VERSION}); upgrade v2l`);
@@ -116,6 +140,7 @@ export function readManifest(dir: string): CodebookManifest {
 
 /** Loads a codebook package, refusing one made for another LLM vocabulary or CLIP (see checkManifest). */
 export function loadCodebook(dir: string, use: CodebookCheck = {}): Codebook {
+  dir = resolveCodebookDir(dir);
   const manifest = readManifest(dir);
   checkManifest(manifest, use, dir);
   const dim = manifest.clip.dim;
