@@ -4,7 +4,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { readSafetensors } from '../src/io/files.js';
-import { runParity } from '../src/network/parity.js';
+import { parityContents, runParity } from '../src/network/parity.js';
 import { initBackend } from '../src/engine/backend.js';
 
 const DEFAULT_FILE = fileURLToPath(new URL('../../shared/parity/v2l_reference_parity.safetensors', import.meta.url));
@@ -27,7 +27,14 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const active = await initBackend(backend);
-  const results = runParity(readSafetensors(file), (r) => console.log(JSON.stringify(r)));
+  const parsed = readSafetensors(file);
+  const held = parityContents(parsed);
+  console.error(`${file}: ${held.outputs} outputs, ${held.grads} gradients, ${held.weights} weights${held.grads ? '' : ' (no gradients: outputs only are checked)'}`);
+  if (!held.outputs && !held.grads) {
+    console.error('parity: the file holds no outputs/* or grads/* entries to check');
+    return 2;
+  }
+  const results = runParity(parsed, (r) => console.log(JSON.stringify(r)));
   const passed = results.filter((r) => r.ok).length;
   console.error(`backend: ${active}`);
   console.log(`parity: ${passed}/${results.length} within tolerance`);

@@ -44,6 +44,13 @@ function compare(name: string, ref: HostTensor, got: tf.Tensor | null, tolerance
   return { name, max_abs_error: err, tolerance: tol, ok: err <= tol };
 }
 
+/** What a parity file holds, in words: "12 outputs, 98 gradients, 180 weights". */
+export function parityContents(file: SafetensorsFile): { outputs: number; grads: number; weights: number; inputs: string[] } {
+  const keys = [...file.tensors.keys()];
+  const count = (p: string) => keys.filter((k) => k.startsWith(p)).length;
+  return { outputs: count('outputs/'), grads: count('grads/'), weights: count('weights/'), inputs: keys.filter((k) => k.startsWith('inputs/')) };
+}
+
 /**
  * Runs the parity check; `onResult` sees each result as it is produced. `gradientCheckpointing` runs the
  * network with its blocks checkpointed (the gradients must not change).
@@ -68,7 +75,10 @@ export function runParity(file: SafetensorsFile, onResult: (r: ParityResult) => 
     onResult(r);
   };
   try {
-    net.loadStateDict(weights);
+    if (!weights.size) throw new Error('parity file: no weights/* tensors (the network weights the outputs were computed with)');
+    // A file may hold outputs only (no grads/*) or no discriminator: check what is there.
+    net.loadStateDict(weights, { optionalPrefixes: [...weights.keys()].some((n) => n.startsWith('discriminator.')) ? [] : ['discriminator.'] });
+    const hasDisc = [...weights.keys()].some((n) => n.startsWith('discriminator.'));
     tf.tidy(() => {
       const img = need('inputs/image');
       const clip = need('inputs/clip_image_feature');
@@ -83,19 +93,21 @@ export function runParity(file: SafetensorsFile, onResult: (r: ParityResult) => 
       let out: ReturnType<V2LNetwork['forward']> | null = null;
       const kept: { l1?: tf.Scalar } = {};
       // One backward pass of loss = l1 + vq with the straight-through estimator, as the reference.
-      const { value: loss, grads } = tf.variableGrads(() => {
+      const lossFn = () => {
         const o = net.forward(image, clipFeat, k);
         const l = tf.mean(tf.abs(tf.sub(image, o.reconstruction))) as tf.Scalar;
         out = { ...o };
         for (const t of Object.values(o)) tf.keep(t);
         kept.l1 = tf.keep(l);
         return tf.add(l, o.vqLoss) as tf.Scalar;
-      }, vars);
+      };
+      // Without grads/* entries there is nothing to differentiate: a forward pass only.
+      const { value: loss, grads } = vars.length ? tf.variableGrads(lossFn, vars) : { value: lossFn(), grads: {} as tf.NamedTensorMap };
       const o = out as unknown as ReturnType<V2LNetwork['forward']>;
-      const logitsReal = net.discriminator(image, { training: false });
-      const logitsFake = net.discriminator(o.reconstruction, { training: false });
-      const hinge = tf.mul(0.5, tf.add(tf.mean(tf.relu(tf.sub(1, logitsReal))), tf.mean(tf.relu(tf.add(1, logitsFake)))));
-      const gLoss = tf.neg(tf.mean(logitsFake));
+      const logitsReal = hasDisc ? net.discriminator(image, { training: false }) : null;
+      const logitsFake = hasDisc ? net.discriminator(o.reconstruction, { training: false }) : null;
+      const hinge = logitsReal && logitsFake ? tf.mul(0.5, tf.add(tf.mean(tf.relu(tf.sub(1, logitsReal))), tf.mean(tf.relu(tf.add(1, logitsFake))))) : null;
+      const gLoss = logitsFake ? tf.neg(tf.mean(logitsFake)) : null;
       const produced: Record<string, [tf.Tensor | null, number | 'relative']> = {
         'outputs/encoder_out': [o.encoderOut, OUTPUT_TOL],
         'outputs/z_normalized': [o.z, OUTPUT_TOL],
