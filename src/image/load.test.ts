@@ -173,3 +173,9 @@ test('tensor -> PNG -> pixels round trip, and grids on disk', { skip: noPhotos }
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("libvips's accumulated error lines are kept once each, so a message is the same on every run", async () => {
+  const { decoderMessage } = await import('./load.js');
+  const raw = 'Input buffer has corrupt header: VipsJpeg: premature end of JPEG image\nVipsJpeg: JPEG datastream contains no image\nVipsJpeg: premature end of JPEG image\nVipsJpeg: JPEG datastream contains no image\n';
+  assert.equal(decoderMessage(raw), 'Input buffer has corrupt header: VipsJpeg: premature end of JPEG image; VipsJpeg: JPEG datastream contains no image');
+});

@@ -48,13 +48,13 @@ export async function loadImage(src: string | Uint8Array, opts: LoadImageOptions
   try {
     if (isBmp(input)) {
       const { width, height } = bmpSize(input, name);
-      if (max !== false && width * height > max) throw new Error(`${width}x${height} exceeds the ${max}-pixel limit (raise maxPixels to load it)`);
+      if (max !== false && width * height > max) throw new Error(`${width}x${height} exceeds the ${max}-pixel limit (raise maxPixels, --max-pixels on the command line, to load it)`);
       return toRGB(decodeBmp(input, name));
     }
     // Header only: the size guard below gives the dimensions in its message.
     const meta = await sharp(input, { limitInputPixels: false }).metadata();
     if (max !== false && meta.width * meta.height > max) {
-      throw new Error(`${meta.width}x${meta.height} exceeds the ${max}-pixel limit (raise maxPixels to load it)`);
+      throw new Error(`${meta.width}x${meta.height} exceeds the ${max}-pixel limit (raise maxPixels, --max-pixels on the command line, to load it)`);
     }
     const orient = opts.autoOrient ?? true;
     let pipeline = sharp(input, { limitInputPixels: max, failOn: 'error' });
@@ -73,10 +73,28 @@ export async function loadImage(src: string | Uint8Array, opts: LoadImageOptions
     if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels, expected RGB`);
     return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height, channels: 3 };
   } catch (e) {
-    const msg = (e as Error).message.replace(/\s+$/, '');
-    const hint = /pixel limit/i.test(msg) && !/maxPixels/.test(msg) ? ` (limit ${String(max)} pixels; raise maxPixels to load it)` : '';
+    const msg = decoderMessage((e as Error).message);
+    const hint = /pixel limit/i.test(msg) && !/maxPixels/.test(msg) ? ` (limit ${String(max)} pixels; raise maxPixels, --max-pixels on the command line, to load it)` : '';
     throw new Error(`cannot decode image ${name}: ${msg}${hint}`);
   }
+}
+
+/**
+ * libvips keeps one error buffer per thread and appends to it, so a decoder's message can repeat its
+ * lines a varying number of times (and carry lines of an earlier failure): keep each line once, in order.
+ */
+export function decoderMessage(message: string): string {
+  const lines = message.split(/\r?\n/).map((l) => l.trim()).filter(Boolean);
+  const seen = new Set<string>();
+  const parts: string[] = [];
+  for (const l of lines) {
+    // "Input buffer has corrupt header: VipsJpeg: x" and a later "VipsJpeg: x" are the same line.
+    const tail = l.replace(/^[^:]*corrupt header:\s*/i, '');
+    if (seen.has(tail)) continue;
+    seen.add(tail);
+    parts.push(l);
+  }
+  return parts.join('; ');
 }
 
 export type LoadResult<T = RawImage> =
