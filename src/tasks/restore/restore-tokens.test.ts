@@ -1,0 +1,76 @@
+// The clean protocol never shows the LLM a clean query token; the reference protocol does (its leak),
+// which is what makes this test able to fail. Clean ids are sentinels that occur nowhere else.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { restoreTokens, type RestoreTokensInput } from './restore-tokens.js';
+import { RecordingLLM } from './test-llm.js';
+import { predictionMask, RESTORE_TASKS } from './masks.js';
+import type { RestoreTask } from './masks.js';
+
+const g = 16;
+const VOCAB = 1000;
+const SENTINEL = 5000; // clean ids live in [5000, 5256): never in the vocabulary, never drawn
+const pieces = { bos: 1, instruction: [10, 11, 12], input: [20, 21], output: [30, 31] };
+
+function input(task: RestoreTask, protocol: 'clean' | 'reference', others = 2): RestoreTokensInput {
+  const cleanLocal = Array.from({ length: g * g }, (_, i) => SENTINEL + i);
+  const hidden = predictionMask(task, g);
+  // The user's corrupted grid: for in/outpainting the visible tokens (here: arbitrary ids) and filler in
+  // the hole; for the pixel tasks tokens of the corrupted image.
+  const corrupted = Array.from({ length: g * g }, (_, i) => (hidden[i] && (task === 'inpaint' || task === 'outpaint') ? 0 : 100 + (i % 500)));
+  return {
+    task, protocol, g, m: 2, n: 16, copies: 10, seed: 3, vocabSize: VOCAB, pieces,
+    query: { global: [7, 8, 9], local: corrupted },
+    clean: { global: [SENTINEL + 900, SENTINEL + 901, SENTINEL + 902], local: cleanLocal },
+    others: Array.from({ length: others }, (_, j) => ({
+      clean: Array.from({ length: g * g }, (_, i) => 600 + ((i + j) % 300)),
+      corrupted: Array.from({ length: g * g }, (_, i) => 300 + ((i * 7 + j) % 300)),
+    })),
+  };
+}
+
+const leaked = (prompts: number[][]) => prompts.flat().filter((id) => id >= SENTINEL).length;
+
+for (const task of RESTORE_TASKS) {
+  test(`clean protocol, ${task}: no prompt holds a clean query token; the reference protocol's prompts do`, async () => {
+    const llm = new RecordingLLM(VOCAB);
+    const out = await restoreTokens(llm, input(task, 'clean'));
+    assert.ok(llm.prompts.length > 0);
+    assert.equal(leaked(llm.prompts), 0);
+    assert.deepEqual(out.global, [7, 8, 9], 'decoded with the corrupted image\'s global tokens');
+    assert.ok(out.local.every((id) => id < SENTINEL));
+    // Visible positions keep the user's tokens.
+    const inp = input(task, 'clean');
+    out.hidden.forEach((h, i) => { if (!h) assert.equal(out.local[i], inp.query.local[i]); });
+
+    const ref = new RecordingLLM(VOCAB);
+    const rout = await restoreTokens(ref, input(task, 'reference'));
+    assert.ok(leaked(ref.prompts) > 0, 'the reference protocol leaks the clean tokens');
+    assert.ok(rout.global.every((id) => id >= SENTINEL), 'and decodes with the clean global tokens');
+  });
+}
+
+test('step counts and calls: inpainting 32 steps, outpainting 64, deblur 128; 2 calls per step (m = 2)', async () => {
+  for (const [task, steps] of [['inpaint', 32], ['outpaint', 64], ['deblur', 128]] as const) {
+    const llm = new RecordingLLM(VOCAB);
+    const out = await restoreTokens(llm, input(task, 'reference'));
+    assert.equal(out.steps, steps);
+    assert.equal(out.calls, 2 * steps);
+    assert.equal(llm.prompts.length, 2 * steps);
+  }
+});
+
+test('batched pixel-task steps give the same tokens as one by one, in fewer calls', async () => {
+  const a = await restoreTokens(new RecordingLLM(VOCAB), input('deblur', 'clean'));
+  const b = await restoreTokens(new RecordingLLM(VOCAB), { ...input('deblur', 'clean'), batch: 16 });
+  assert.deepEqual(b.local, a.local);
+  assert.equal(b.calls, 2 * 128 / 16);
+});
+
+test('reference prompts: 10 copies; clean deblur without other images is refused', async () => {
+  const llm = new RecordingLLM(VOCAB);
+  await restoreTokens(llm, input('inpaint', 'reference'));
+  // 1 + 3 + 10 x (2 + 16 + 2 + 2) + 2 + 16 + 2 = 244 ids for the first id of a step.
+  assert.equal(llm.prompts[0].length, 1 + 3 + 10 * 22 + 20);
+  await assert.rejects(restoreTokens(new RecordingLLM(VOCAB), input('deblur', 'clean', 0)), /context-images/);
+});
