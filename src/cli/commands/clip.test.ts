@@ -1,7 +1,7 @@
 // `v2l models stand-in-clip` then `v2l clip embed` end to end, and `v2l models list` on an empty cache.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -45,6 +45,15 @@ test('v2l models stand-in-clip, then v2l clip embed of an image and a text', { s
     assert.ok(Math.abs(e.norm - 1) < 1e-5);
     assert.equal(e.values.length, 3);
   }
+  // One unreadable image: an error entry naming it, the others embedded, exit code 1.
+  const bad = join(tmp, 'truncated.jpg');
+  writeFileSync(bad, readFileSync(dog).subarray(0, 300));
+  const partial = await run('clip', 'embed', '--model', dir, bad, dog, '--values', '1');
+  const pj = JSON.parse(partial.out) as { embeddings: { input: string; error?: string; dims?: number }[] };
+  assert.match(pj.embeddings[0].error ?? '', /truncated\.jpg/);
+  assert.equal(pj.embeddings[1].dims, 768);
+  assert.equal(process.exitCode, 1);
+  process.exitCode = 0;
   const t = await run('clip', 'embed', '--model', dir, '--templates', 'goldfish');
   const norm = (JSON.parse(t.out) as { embeddings: { norm: number }[] }).embeddings[0].norm;
   assert.ok(norm < 1, 'the template ensemble mean is not re-normalised');

@@ -5,6 +5,8 @@ import { existsSync, statSync } from 'node:fs';
 import { loadClip, isImagePath } from '../../models/clip/transformers-clip.js';
 import { embedWithTemplates, IMAGENET_TEMPLATES } from '../../models/clip/templates.js';
 import { resolveModelPath } from '../../models/hub.js';
+import { loadImages } from '../../image/load.js';
+import type { RawImage } from '../../models/clip/types.js';
 
 function int(name: string, min: number): (v: string) => number {
   return (v) => {
@@ -52,7 +54,13 @@ export function register(program: Command): void {
       try {
         if (model.isStandIn) console.error(`warning: ${model.id} is a STAND-IN CLIP (random weights): these embeddings carry no meaning`);
         const t0 = performance.now();
-        const ie = images.length ? await model.embedImages(images) : new Float32Array();
+        // Each image is decoded on its own: an unreadable one gives an error entry, the rest are embedded.
+        const loaded = await loadImages(images);
+        const good = loaded.filter((r) => r.ok).map((r) => (r as { value: RawImage }).value);
+        const imageRow = new Map<number, number>();
+        const imageError = new Map<number, string>();
+        loaded.forEach((r, j) => (r.ok ? imageRow.set(j, imageRow.size) : imageError.set(j, r.error.message)));
+        const ie = good.length ? await model.embedImages(good) : new Float32Array();
         const t1 = performance.now();
         const te = texts.length ? (f.templates ? await embedWithTemplates(model, texts, IMAGENET_TEMPLATES) : await model.embedTexts(texts)) : new Float32Array();
         const t2 = performance.now();
@@ -61,7 +69,9 @@ export function register(program: Command): void {
         let ti = 0;
         const embeddings = inputs.map((input, i) => {
           const src = kinds[i] === 'image' ? ie : te;
-          const row = kinds[i] === 'image' ? ii++ : ti++;
+          const j = kinds[i] === 'image' ? ii++ : -1;
+          if (j >= 0 && imageError.has(j)) return { input, kind: kinds[i], error: imageError.get(j) as string };
+          const row = j >= 0 ? (imageRow.get(j) as number) : ti++;
           const v = src.subarray(row * D, (row + 1) * D);
           let ss = 0;
           for (const x of v) ss += x * x;
@@ -77,12 +87,16 @@ export function register(program: Command): void {
           ...(model.isStandIn ? { warning: 'stand-in CLIP: random weights, no semantics' } : {}),
           fingerprint: model.fingerprint,
           timing: {
-            ...(images.length ? { imagesPerSecond: Number((images.length / ((t1 - t0) / 1000)).toFixed(2)) } : {}),
+            ...(good.length ? { imagesPerSecond: Number((good.length / ((t1 - t0) / 1000)).toFixed(2)) } : {}),
             ...(texts.length ? { textsPerSecond: Number((texts.length / ((t2 - t1) / 1000)).toFixed(2)) } : {}),
           },
           embeddings,
         };
         console.log(JSON.stringify(out, null, 2));
+        if (imageError.size) {
+          console.error(`v2l: ${imageError.size} of ${images.length} images could not be read (see their "error" entries)`);
+          process.exitCode = 1;
+        }
       } finally {
         await model.dispose();
       }
