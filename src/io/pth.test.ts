@@ -153,3 +153,15 @@ test('truncated or corrupt .pth files give clear errors', { skip: noFormats }, (
     assert.throws(() => parsePth(legacy.subarray(0, 600), { what: 'lp.pth' }), /lp\.pth: pickle data truncated/);
   }
 });
+
+test('a deeply nested pickle names the file instead of overflowing the stack', () => {
+  const latin = (s: string) => Uint8Array.from(s, (c) => c.charCodeAt(0));
+  // PROTO 2, 100,000 EMPTY_DICTs, then SETITEMs folding each into the one below under key 'a': {'a': {'a': ...}}.
+  const n = 100_000;
+  const parts: string[] = ['\x80\x02', '}'];
+  for (let i = 1; i < n; i++) parts.push('X\x01\x00\x00\x00a}');
+  for (let i = 1; i < n; i++) parts.push('s');
+  parts.push('.');
+  const zip = zipSync({ 'archive/data.pkl': [latin(parts.join('')), { level: 0 }], 'archive/version': [latin('3\n'), { level: 0 }] });
+  assert.throws(() => parsePth(zip, { what: 'deep.pth' }), /^Error: deep\.pth: .*nested/);
+});

@@ -54,8 +54,17 @@ export function parsePth(bytes: Uint8Array, opts: PthOptions = {}): PthFile {
   } else {
     throw new Error(`${what}: not a torch.save file (neither a zip archive nor a pickle)`);
   }
-  return organise(root, format, opts.unwrap ?? ['state_dict'], what);
+  try {
+    return organise(root, format, opts.unwrap ?? ['state_dict'], what);
+  } catch (e) {
+    // A pathological nesting that still overflows: name the file rather than "Maximum call stack size exceeded".
+    if (e instanceof RangeError) throw new Error(`${what}: the pickled object is nested too deeply to read (${e.message})`);
+    throw e;
+  }
 }
+
+/** Deepest nesting of dicts/lists walked for tensors (a state dict is a few levels deep). */
+export const MAX_PTH_DEPTH = 256;
 
 /** The one tensor of a file that holds a bare tensor (or a dict with exactly one tensor). */
 export function pthTensor(file: PthFile, what = '.pth data'): HostTensor {
@@ -193,7 +202,8 @@ function organise(root: unknown, format: PthFile['format'], unwrap: readonly str
       }
     }
   }
-  const walk = (v: unknown, path: string) => {
+  const walk = (v: unknown, path: string, depth = 0) => {
+    if (depth > MAX_PTH_DEPTH) throw new Error(`${what}: containers nested more than ${MAX_PTH_DEPTH} levels deep (at "${path.slice(0, 80)}..."): not a state dict`);
     if (v instanceof TorchTensorRef) {
       let t = done.get(v);
       if (!t) {
@@ -205,9 +215,9 @@ function organise(root: unknown, format: PthFile['format'], unwrap: readonly str
       const a = decodeNumpyData(v.dtype, v.shape, v.fortranOrder, v.data, `${what}: "${path}"`);
       if (a.kind === 'numeric') tensors.set(path, a.tensor);
     } else if (v instanceof Map) {
-      for (const [k, x] of v) walk(x, path ? `${path}.${String(k)}` : String(k));
+      for (const [k, x] of v) walk(x, path ? `${path}.${String(k)}` : String(k), depth + 1);
     } else if (Array.isArray(v) && v.some((x) => x instanceof TorchTensorRef || x instanceof Map)) {
-      v.forEach((x, i) => walk(x, path ? `${path}.${i}` : String(i)));
+      v.forEach((x, i) => walk(x, path ? `${path}.${i}` : String(i), depth + 1));
     } else {
       extras.set(path, plain(v));
     }
@@ -217,7 +227,9 @@ function organise(root: unknown, format: PthFile['format'], unwrap: readonly str
 }
 
 /** A JSON-like rendering of non-tensor values for reports (tensors are summarised, not loaded). */
-function plain(v: unknown): unknown {
+function plain(v: unknown, depth = 0): unknown {
+  if (depth > MAX_PTH_DEPTH) return '(nested too deeply)';
+  const inner = (x: unknown) => plain(x, depth + 1);
   if (v instanceof TorchTensorRef) return `tensor ${v.storage.dtype} [${v.shape}]`;
   if (v instanceof NumpyScalar) {
     if (v.bytes.byteLength === 0) return null;
@@ -235,10 +247,10 @@ function plain(v: unknown): unknown {
   if (v instanceof NumpyArray) return `ndarray ${v.dtype.descr} [${v.shape}]`;
   if (v instanceof Map) {
     const o: Record<string, unknown> = {};
-    for (const [k, x] of v) o[String(k)] = plain(x);
+    for (const [k, x] of v) o[String(k)] = inner(x);
     return o;
   }
-  if (Array.isArray(v)) return v.map(plain);
-  if (v instanceof Set) return [...v].map(plain);
+  if (Array.isArray(v)) return v.map(inner);
+  if (v instanceof Set) return [...v].map(inner);
   return v;
 }
