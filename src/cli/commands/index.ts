@@ -6,7 +6,10 @@ import { register as train } from './train.js';
 import { register as models } from './models.js';
 import { register as clip } from './clip.js';
 import { register as tokenize } from './tokenize.js';
+import { register as caption } from './caption.js';
+import { register as vqa } from './vqa.js';
+import { register as serve } from './serve.js';
 
 export type RegisterCommand = (program: Command) => void;
 
-export const commands: RegisterCommand[] = [tokenize, codebook, llm, models, clip, train];
+export const commands: RegisterCommand[] = [tokenize, codebook, llm, models, clip, train, serve, caption, vqa];

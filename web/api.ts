@@ -1,0 +1,72 @@
+// The server's JSON API as the page uses it. Errors carry the server's message ({error}) so the page can
+// show it as is.
+export interface TokenView { id: number; text: string; distance: number }
+export interface Cell extends TokenView { alternatives: TokenView[] }
+
+export interface Info {
+  imageSize: number; grid: number; globalTokens: number; localVocabulary: number; globalVocabulary: number;
+  localText: 'llm-pieces' | 'codebook-texts' | 'ids'; llm: string | null;
+  clip: { id: string | null; standIn: boolean };
+  codebook: { dir: string; standInClip: boolean; source: string } | null;
+  folder: { images: number; truncated: boolean } | null;
+  limits: { maxUploadBytes: number; maxPixels: number };
+  tabs: { restoration: boolean; fewshot: boolean };
+}
+
+export interface Tokenized {
+  image: string; name: string; source: { format: string; width: number; height: number };
+  size: number; grid: number; original: string; reconstruction: string; psnr: number;
+  global: TokenView[]; globalAlternatives: TokenView[]; local: Cell[][];
+}
+
+export interface Decoded { image: string; reconstruction: string; psnr: number; changed: { local: number; global: number } }
+export interface Lookup { kind: string; q: string; matches: { id: number; text: string }[] }
+export interface CodebookPage { q: string; offset: number; total: number; entries: { id: number; text: string; count: number | null }[] }
+export interface EntryImages {
+  entry: { id: number; text: string }; status: 'idle' | 'indexing' | 'ready'; done: number; total: number; failed: number;
+  images: { index: number; name: string; rank: number; distance: number }[];
+}
+export interface FolderList { images: { index: number; name: string }[]; truncated: boolean }
+
+export class ApiError extends Error {
+  constructor(readonly status: number, message: string) {
+    super(message);
+  }
+}
+
+async function call<T>(path: string, init?: RequestInit): Promise<T> {
+  let res: Response;
+  try {
+    res = await fetch(path, init);
+  } catch (e) {
+    throw new ApiError(0, `the server did not answer (${(e as Error).message}); is \`v2l serve\` still running?`);
+  }
+  const text = await res.text();
+  let body: unknown = null;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    // not JSON: reported below
+  }
+  if (!res.ok) {
+    const msg = (body as { error?: string } | null)?.error ?? `${res.status} ${res.statusText}`;
+    const retry = res.headers.get('retry-after');
+    throw new ApiError(res.status, retry ? `${msg}` : msg);
+  }
+  if (body === null) throw new ApiError(res.status, `the server's answer to ${path} is not JSON`);
+  return body as T;
+}
+
+const post = (body: BodyInit, type: string): RequestInit => ({ method: 'POST', body, headers: { 'content-type': type, 'x-v2l': '1' } });
+
+export const api = {
+  info: () => call<Info>('/api/info'),
+  tokenizeFile: (file: Blob, name: string) => call<Tokenized>(`/api/tokenize?name=${encodeURIComponent(name)}`, post(file, 'application/octet-stream')),
+  tokenizeFolder: (index: number) => call<Tokenized>(`/api/tokenize?folder=${index}`, post('', 'application/octet-stream')),
+  decode: (image: string, local: number[][], global: number[]) => call<Decoded>('/api/decode', post(JSON.stringify({ image, local, global }), 'application/json')),
+  lookup: (kind: 'local' | 'global', q: string) => call<Lookup>(`/api/lookup?kind=${kind}&q=${encodeURIComponent(q)}&limit=12`),
+  codebook: (q: string, offset: number) => call<CodebookPage>(`/api/codebook?q=${encodeURIComponent(q)}&offset=${offset}&limit=60`),
+  entryImages: (id: number) => call<EntryImages>(`/api/codebook/${id}/images`),
+  folder: () => call<FolderList>('/api/folder'),
+  thumb: (index: number) => `/api/folder/${index}/thumb`,
+};
