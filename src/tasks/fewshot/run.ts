@@ -1,0 +1,218 @@
+// Node edge: the few-shot episode loop. Images -> global tokens (once per image, cached), then per query:
+// the prompt (./prompt.ts), the answer (./decode.ts), one JSON-lines record, appended in query order, so
+// that a run killed at any moment resumes with at most the query in flight done again and ends with the
+// same file as an uninterrupted run.
+import { createHash } from 'node:crypto';
+import type { LLM, Vocabulary } from '../../models/llm/types.js';
+import { tokenizeContinuation } from '../../models/llm/prompt.js';
+import { isTokensFailure, type ImageTokenProvider } from '../image-tokens.js';
+import { RunRecords } from '../records.js';
+import { llmDelta, type RunSummary } from '../summary.js';
+import type { OnProgress } from '../../util/progress.js';
+import { formatSplit, type Episode } from './episodes.js';
+import { answerIds, answerText, buildFewshotPrompt, encodePrompt, uniqueSorted, paperName, type FewshotProtocol, type FewshotTokenizer } from './prompt.js';
+import { classOfText, exactAnswer, prefixCorrect, referenceDecode, spDecode, unionMask } from './decode.js';
+import { wilson95 } from './stats.js';
+
+export type FewshotDecoding = 'trie' | 'reference';
+
+export interface FewshotImageRecord {
+  source: string;
+  global_ids: number[];
+  global_texts: string[];
+}
+
+export interface FewshotRecord {
+  /** Query index over the run (= the split file's line index): the unit of work. */
+  unit: number;
+  /** Episode index (queries of one episode share its support block). */
+  episode: number;
+  /** Split-file line (1-based), when the episodes came from a file. */
+  line?: number;
+  support: (FewshotImageRecord & { label: string })[];
+  query: FewshotImageRecord;
+  prompt_ids: number[];
+  generated_ids: number[];
+  generated_text: string;
+  /** A class name as in the mapping, or null when the answer names none (reference decoding only). */
+  prediction: string | null;
+  truth: string;
+  correct: boolean;
+  /** Set when the unit failed (unreadable image): the reason; the figures leave it out. */
+  error?: string;
+}
+
+export interface FewshotRunOptions {
+  episodes: readonly Episode[];
+  /** The image file of a `wnid/filename` field. */
+  resolve: (field: string) => string;
+  className: (wnid: string) => string;
+  tokens: ImageTokenProvider;
+  llm: LLM;
+  globalTokens: number;
+  induction: boolean;
+  repeats: number;
+  protocol: FewshotProtocol;
+  decoding: FewshotDecoding;
+  /** Reference decoding only: the reference's max_seq_len cap (see referenceDecode). */
+  maxSeqLen?: number;
+  /** JSON-lines output (resumed when it exists); none keeps the records in memory. */
+  out?: string;
+  fresh?: boolean;
+  /** Extra configuration fields for the resume check (e.g. where the episodes came from). */
+  config?: Record<string, unknown>;
+  onProgress?: OnProgress;
+}
+
+export interface FewshotRunResult {
+  records: FewshotRecord[];
+  summary: RunSummary;
+}
+
+/** The context window of a local model (node-llama-cpp), where the backend tells it. */
+function contextOf(llm: LLM): number | undefined {
+  const c = (llm as { contextSize?: unknown }).contextSize;
+  return typeof c === 'number' && c > 0 ? c : undefined;
+}
+
+export async function runFewshot(o: FewshotRunOptions): Promise<FewshotRunResult> {
+  const t0 = Date.now();
+  const vocab = await o.llm.vocabulary();
+  const tok: FewshotTokenizer = { tokenize: (t) => o.llm.tokenize(t), bos: vocab.bos };
+  const eos = vocab.eos ?? 2;
+  const answerMax = o.decoding === 'reference' ? 16 : 0;
+
+  const config = {
+    task: 'fewshot', protocol: o.protocol, decoding: o.decoding, induction: o.induction, repeats: o.repeats,
+    global_tokens: o.globalTokens, max_seq_len: o.maxSeqLen ?? null, llm: o.llm.id, vocabulary: vocab.hash,
+    tokens: o.tokens.id, episodes: createHash('sha256').update(formatSplit(o.episodes)).digest('hex').slice(0, 16),
+    ...o.config,
+  };
+  const memory: FewshotRecord[] = [];
+  const log = o.out ? RunRecords.open<FewshotRecord>(o.out, config, (r) => String(r.unit), { fresh: o.fresh }) : null;
+  const has = (unit: number) => (log ? log.has(String(unit)) : false);
+  const resumed = log ? log.size : 0;
+  const calls = { n: 0 };
+  const before = o.llm.stats();
+  try {
+    // 1. Global tokens of every image still needed, once per image (the provider caches them on disk).
+    const todo = o.episodes.filter((e) => e.queries.some((q) => !has(q.unit)));
+    const files = [...new Set(todo.flatMap((e) => [...e.support, ...e.queries].map((x) => o.resolve(x.field))))];
+    const got = await o.tokens.global(files, o.globalTokens, o.onProgress && ((e) => o.onProgress!({ ...e, stage: 'global tokens' })));
+    const byFile = new Map(files.map((f, i) => [f, got[i]!]));
+
+    // 2. Each query: prompt, answer, record.
+    const total = o.episodes.reduce((s, e) => s + e.queries.length, 0);
+    let done = resumed;
+    const ctx = contextOf(o.llm);
+    for (const e of o.episodes) {
+      const names = uniqueSorted(e.support.map((s) => o.className(s.wnid)));
+      for (const q of e.queries) {
+        if (has(q.unit)) continue;
+        const imgs = [...e.support, q].map((x) => ({ field: x.field, r: byFile.get(o.resolve(x.field))! }));
+        const img = (i: number): FewshotImageRecord => {
+          const r = imgs[i]!.r;
+          return { source: imgs[i]!.field, global_ids: isTokensFailure(r) ? [] : r.global.ids, global_texts: isTokensFailure(r) ? [] : r.global.texts };
+        };
+        const base = {
+          unit: q.unit, episode: e.index, ...(q.line !== undefined ? { line: q.line } : {}),
+          support: e.support.map((s, i) => ({ ...img(i), label: o.className(s.wnid) })),
+          query: img(e.support.length),
+          truth: o.className(q.wnid),
+        };
+        const failed = imgs.find((x) => isTokensFailure(x.r));
+        let rec: FewshotRecord;
+        if (failed) {
+          const r = failed.r as { error: string };
+          rec = { ...base, prompt_ids: [], generated_ids: [], generated_text: '', prediction: null, correct: false, error: `${failed.field}: ${r.error}` };
+        } else {
+          const segments = buildFewshotPrompt({
+            protocol: o.protocol, induction: o.induction, repeats: o.repeats,
+            support: base.support.map((s) => ({ globalTexts: s.global_texts, label: s.label })),
+            query: { globalTexts: base.query.global_texts },
+            classNames: names,
+          });
+          const { ids } = await encodePrompt(segments, o.protocol, tok);
+          const longest = o.decoding === 'trie' ? Math.max(...(await Promise.all(names.map((n) => answerIds(o.protocol, n, tok)))).map((a) => a.length)) : answerMax;
+          if (ctx !== undefined && ids.length + longest > ctx) {
+            throw new Error(`episode ${e.index}${q.line ? ` (line ${q.line})` : ''}: the prompt has ${ids.length} tokens and the answer up to ${longest}, more than the ${ctx}-token context of ${o.llm.id}; use fewer shots/repeats/global tokens, a larger --context-size, or a model with a longer context`);
+          }
+          const ans = await answer(o, vocab, tok, ids, names, eos);
+          calls.n += ans.calls;
+          const truth = base.truth;
+          const correct = o.decoding === 'trie' || o.protocol === 'paper' ? ans.prediction === truth : prefixCorrect(ans.text, truth);
+          rec = { ...base, prompt_ids: ids, generated_ids: ans.ids, generated_text: ans.text, prediction: ans.prediction, correct };
+        }
+        if (log) log.append(rec);
+        else memory.push(rec);
+        done++;
+        o.onProgress?.({ stage: 'episodes', done, total });
+      }
+    }
+    const records = log ? [...log.records] : memory;
+    return { records, summary: summarize(o, records, total, resumed, calls.n, before, t0) };
+  } finally {
+    log?.close();
+  }
+}
+
+interface Answer {
+  ids: number[];
+  text: string;
+  prediction: string | null;
+  calls: number;
+}
+
+async function answer(o: FewshotRunOptions, vocab: Vocabulary, tok: FewshotTokenizer, ids: number[], names: string[], eos: number): Promise<Answer> {
+  const answers = await Promise.all(names.map((n) => answerIds(o.protocol, n, tok)));
+  if (o.decoding === 'trie') {
+    // choose() tokenizes candidates as continuations; " name" must give exactly the answer ids.
+    const texts = names.map((n) => (o.protocol === 'reference' ? ' ' + n : answerText('paper', n)));
+    for (let i = 0; i < names.length; i++) {
+      const c = await tokenizeContinuation(tok, texts[i]!);
+      if (c.join() !== answers[i]!.join()) throw new Error(`class "${names[i]}": its answer tokens [${answers[i]}] cannot be given to the trie decoder as text (it tokenizes to [${c}]); use --decoding reference`);
+    }
+    const r = await o.llm.choose([{ ids }], texts, { addBos: false });
+    return { ids: answers[r.index]!, text: o.protocol === 'reference' ? names[r.index]! : paperName(names[r.index]!), prediction: names[r.index]!, calls: 1 };
+  }
+  const mask = o.induction ? unionMask(answers, eos, 16) : null;
+  const out = await referenceDecode(o.llm, ids, { mask, maxTokens: 16, maxSeqLen: o.maxSeqLen });
+  if (o.protocol === 'paper') {
+    const cut = out.indexOf(eos);
+    const said = exactAnswer(spDecode(vocab, cut >= 0 ? out.slice(0, cut) : out));
+    const hit = names.find((n) => paperName(n) === said) ?? null;
+    return { ids: out, text: spDecode(vocab, out), prediction: hit, calls: out.length };
+  }
+  const text = spDecode(vocab, out);
+  return { ids: out, text, prediction: classOfText(text, names), calls: out.length };
+}
+
+function summarize(o: FewshotRunOptions, records: readonly FewshotRecord[], total: number, resumed: number, calls: number, before: ReturnType<LLM['stats']>, t0: number): RunSummary {
+  const ok = records.filter((r) => !r.error);
+  const correct = ok.filter((r) => r.correct).length;
+  const ci = wilson95(correct, ok.length);
+  const delta = llmDelta(o.llm.id, calls, before, o.llm.stats());
+  const notes: string[] = [];
+  if (o.tokens.isStandIn || /random|stories260K/i.test(o.llm.id)) {
+    notes.push('MEANINGLESS figures: the global tokens come from a stand-in CLIP and/or the LLM has random or toy weights; they only show that the pipeline runs');
+  }
+  if (o.protocol === 'reference') notes.push('protocol reference: the reference\'s prompt, bugs included (unbalanced "[" in the instruction, names glued to global tokens); see docs/tasks.md');
+  if (o.decoding === 'reference') notes.push('decoding reference: per-position union mask (may emit a hybrid of two names), scored by prefix match');
+  notes.push(`KV reuse: ${delta.evaluatedTokens} tokens evaluated, ${delta.evaluatedTokens + delta.reusedTokens} without reuse`);
+  return {
+    task: 'fewshot',
+    protocol: o.protocol,
+    figures: {
+      accuracy: ok.length ? correct / ok.length : null,
+      ci95_low: ci ? ci[0] : null,
+      ci95_high: ci ? ci[1] : null,
+      correct,
+      episodes: ok.length,
+    },
+    units: { total, done: records.length, failed: records.length - ok.length, resumed },
+    llm: delta,
+    wallSeconds: (Date.now() - t0) / 1000,
+    ...(o.out ? { out: o.out } : {}),
+    notes,
+  };
+}
