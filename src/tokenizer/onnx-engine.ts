@@ -5,11 +5,11 @@
 //
 // Nearest-row search: the projected local codebook lives inside the search model, transposed [dim, N]
 // with its squared row norms; one MatMul + distance + TopK per chunk of rows returns the few nearest
-// candidates in float32. Two float32 implementations (onnxruntime's MLAS here, XNNPACK or another backend
-// in tfjs) round |z|^2 + |e|^2 - 2 z.e differently in the last bits, so the candidates are re-ranked in JS
-// in float64 (exact nearest, ties to the lower index as tfjs' argMin and topk), and a row whose
-// float32 ranking leaves a candidate outside the returned set within the rounding margin is scanned in
-// full. Indices therefore equal tfjs' wherever tfjs' own float32 rounding does not decide between two rows.
+// candidates in float32. Two float32 implementations (onnxruntime's MLAS here, XNNPACK in tfjs-wasm) round
+// |z|^2 + |e|^2 - 2 z.e differently in the last bits, which decides between rows nearer than float32
+// resolves; so the candidates are re-ranked in JS with tfjs-wasm's own roundings (see distTfjs; ties to
+// the lower index as tfjs' argMin), and a row whose float32 ranking leaves a candidate outside the
+// returned set within the rounding margin is scanned in full.
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -130,35 +130,49 @@ export interface Codebook {
   rows: Float32Array;
   n: number;
   dim: number;
+  /** Squared row norms as tfjs computes them (float32 squares summed in float32, in order). */
+  sq32: Float32Array;
   maxSq: number;
 }
 
-function codebookOf(rows: Float32Array, n: number, dim: number): Codebook {
-  let maxSq = 0;
-  for (let r = 0; r < n; r++) {
-    let s = 0;
-    for (let j = 0; j < dim; j++) s += rows[r * dim + j] ** 2;
-    maxSq = Math.max(maxSq, s);
-  }
-  return { rows, n, dim, maxSq };
-}
-
-/** Exact squared distance in float64. */
-function dist64(z: Float32Array, zOff: number, cb: Codebook, row: number): number {
-  const e = cb.rows;
-  const off = row * cb.dim;
+/** sum of x[off..off+dim)^2 the way tfjs-wasm's square + sum kernels round it (float32, sequential). */
+function sumSq32(x: Float32Array, off: number, dim: number): number {
+  const f = Math.fround;
   let s = 0;
-  for (let j = 0; j < cb.dim; j++) {
-    const d = z[zOff + j] - e[off + j];
-    s += d * d;
-  }
+  for (let j = 0; j < dim; j++) s = f(s + f(x[off + j] * x[off + j]));
   return s;
 }
 
+export function codebookOf(rows: Float32Array, n: number, dim: number): Codebook {
+  const sq32 = new Float32Array(n);
+  let maxSq = 0;
+  for (let r = 0; r < n; r++) {
+    sq32[r] = sumSq32(rows, r * dim, dim);
+    maxSq = Math.max(maxSq, sq32[r]);
+  }
+  return { rows, n, dim, sq32, maxSq };
+}
+
 /**
- * The k nearest rows of `cb` to each row of z, nearest first, from float32 candidates (`values`,
- * `indices`: kk per row, nearest first) re-ranked in float64; rows where a row outside the candidates
- * could be nearer than the k-th are searched in full. Returns int32 [m, k] and the number of full scans.
+ * d = (|z|^2 + |e|^2) - 2 z.e with tfjs' float32 roundings (./network/quantize.ts on the wasm backend:
+ * XNNPACK's matMul accumulates each dot product in order, one rounded product and one rounded sum per
+ * term). Where two rows are nearer than float32 resolves, this reproduces tfjs' choice; an implementation
+ * that rounds otherwise (onnxruntime's blocked FMA kernels, or tfjs' own cpu backend) may pick the other.
+ */
+function distTfjs(z: Float32Array, zOff: number, zsq32: number, cb: Codebook, row: number): number {
+  const f = Math.fround;
+  const e = cb.rows;
+  const off = row * cb.dim;
+  let dot = 0;
+  for (let j = 0; j < cb.dim; j++) dot = f(dot + f(z[zOff + j] * e[off + j]));
+  return f(f(zsq32 + cb.sq32[row]) - f(2 * dot));
+}
+
+/**
+ * The k nearest rows of `cb` to each row of z, nearest first, from onnxruntime's float32 candidates
+ * (`values`, `indices`: kk per row, nearest first) re-ranked with tfjs' arithmetic (ties to the lower
+ * index, as tfjs' argMin and topk); rows where a row outside the candidates could be nearer than the k-th
+ * (float32 gap under the rounding margin) are searched in full. Returns int32 [m, k] and the full scans.
  */
 export function rerank(z: Float32Array, m: number, cb: Codebook, values: Float32Array, indices: BigInt64Array | Int32Array, kk: number, k: number): { ids: Int32Array; fullScans: number } {
   const ids = new Int32Array(m * k);
@@ -166,17 +180,16 @@ export function rerank(z: Float32Array, m: number, cb: Codebook, values: Float32
   const cand: { i: number; d: number }[] = [];
   for (let r = 0; r < m; r++) {
     const zOff = r * cb.dim;
-    let zsq = 0;
-    for (let j = 0; j < cb.dim; j++) zsq += z[zOff + j] ** 2;
+    const zsq = sumSq32(z, zOff, cb.dim);
     const margin = 2 * ROUNDING * (zsq + cb.maxSq);
     cand.length = 0;
     if (kk < cb.n && values[r * kk + kk - 1] - values[r * kk + k - 1] <= margin) {
       fullScans++;
-      for (let i = 0; i < cb.n; i++) cand.push({ i, d: dist64(z, zOff, cb, i) });
+      for (let i = 0; i < cb.n; i++) cand.push({ i, d: distTfjs(z, zOff, zsq, cb, i) });
     } else {
       for (let j = 0; j < kk; j++) {
         const i = Number(indices[r * kk + j]);
-        cand.push({ i, d: dist64(z, zOff, cb, i) });
+        cand.push({ i, d: distTfjs(z, zOff, zsq, cb, i) });
       }
     }
     cand.sort((a, b) => a.d - b.d || a.i - b.i);
@@ -295,12 +308,11 @@ export class OnnxEngine {
   async globalTokens(clipEmbeds: Float32Array, n: number, k: number): Promise<Int32Array> {
     const dim = this.config.embedDim;
     if (clipEmbeds.length !== n * dim) throw new Error(`global tokens: ${clipEmbeds.length} values for ${n} embeddings of width ${dim}`);
+    // x / sqrt(sum(x^2)) rounded as tfjs' l2NormalizeLast, so both paths search the same queries.
     const g = new Float32Array(clipEmbeds.length);
     for (let r = 0; r < n; r++) {
-      let s = 0;
-      for (let j = 0; j < dim; j++) s += clipEmbeds[r * dim + j] ** 2;
-      const inv = 1 / Math.sqrt(s);
-      for (let j = 0; j < dim; j++) g[r * dim + j] = clipEmbeds[r * dim + j] * inv;
+      const norm = Math.fround(Math.sqrt(sumSq32(clipEmbeds, r * dim, dim)));
+      for (let j = 0; j < dim; j++) g[r * dim + j] = clipEmbeds[r * dim + j] / norm;
     }
     return this.globalSearch.nearest(g, n, k);
   }

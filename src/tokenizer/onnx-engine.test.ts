@@ -1,0 +1,171 @@
+// The onnxruntime engine against the PyTorch reference's parity vectors and against the tfjs path.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { initBackend } from '../engine/backend.js';
+import { readSafetensors } from '../io/files.js';
+import { toFloat32, type HostTensor } from '../io/dtypes.js';
+import { configFromReference, paperConfig, type V2LConfig } from '../network/config.js';
+import { V2LNetwork } from '../network/v2l-model.js';
+import { nearestRows, quantizeGlobal } from '../network/quantize.js';
+import { OUTPUT_TOL, RECONSTRUCTION_TOL } from '../network/parity.js';
+import { Rng } from '../network/rng.js';
+import { sharedPath, skipUnless } from '../util/test-utils/shared.js';
+import { CodebookSearch, ONNX_FILES, OnnxEngine } from './onnx-engine.js';
+
+const PARITY = sharedPath('parity/v2l_reference_parity.safetensors');
+
+function maxAbs(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  assert.equal(a.length, b.length, 'same length');
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
+/** NHWC rows [n, h, w, c] -> NCHW. */
+function nhwcToNchw(x: Float32Array, n: number, h: number, w: number, c: number): Float32Array {
+  const out = new Float32Array(x.length);
+  for (let b = 0; b < n; b++) for (let y = 0; y < h; y++) for (let xx = 0; xx < w; xx++) for (let k = 0; k < c; k++) out[((b * c + k) * h + y) * w + xx] = x[((b * h + y) * w + xx) * c + k];
+  return out;
+}
+
+test('ONNX engine reproduces the PyTorch reference parity vectors (z, local and global ids exact, reconstruction)', { skip: skipUnless(PARITY, 'the reference parity vectors') }, async () => {
+  const f = readSafetensors(PARITY);
+  const config = configFromReference(JSON.parse(f.metadata.config));
+  const sd = new Map<string, HostTensor>();
+  for (const [k, t] of f.tensors) if (k.startsWith('weights/')) sd.set(k.slice('weights/'.length), t);
+  const get = (k: string) => f.tensors.get(k)!;
+  const eng = await OnnxEngine.create(config, sd, { cacheDir: null });
+  try {
+    const img = get('inputs/image');
+    const [n, , H, W] = img.shape;
+    const { localIds, z, h, w } = await eng.encode(toFloat32(img), n, H, W);
+    assert.ok(maxAbs(nhwcToNchw(z, n, h, w, config.embedDim), toFloat32(get('outputs/z_normalized'))) <= OUTPUT_TOL, 'z_normalized');
+    assert.deepEqual([...localIds], [...(get('outputs/local_indices').data as BigInt64Array)].map(Number), 'local indices');
+    const gids = await eng.globalTokens(toFloat32(get('inputs/clip_image_feature')), n, 5);
+    assert.deepEqual([...gids], [...(get('outputs/global_indices').data as BigInt64Array)].map(Number), 'global indices');
+    const gemb = eng.globalEmbeddings(gids);
+    assert.ok(maxAbs(gemb, toFloat32(get('outputs/global_embeddings'))) <= OUTPUT_TOL, 'global embeddings');
+    const rec = await eng.decode(localIds, n, h, w, gemb, 5);
+    const err = maxAbs(rec, toFloat32(get('outputs/reconstruction')));
+    assert.ok(err <= RECONSTRUCTION_TOL, `reconstruction error ${err}`);
+  } finally {
+    await eng.dispose();
+  }
+});
+
+/** The tfjs network and the ONNX engine on the same random weights; returns both paths' outputs. */
+async function bothPaths(config: V2LConfig, n: number, size: number, k: number, seed: number) {
+  await initBackend();
+  const net = new V2LNetwork(config, { seed });
+  const sd = net.stateDict();
+  const eng = await OnnxEngine.create(net.config, sd, { cacheDir: null });
+  const rng = new Rng(seed + 1);
+  const images = Float32Array.from({ length: n * 3 * size * size }, () => 2 * rng.uniform() - 1);
+  const clip = Float32Array.from({ length: n * config.embedDim }, () => rng.normal());
+  try {
+    const tfjs = tf.tidy(() => {
+      const e = net.encode(tf.tensor4d(images, [n, 3, size, size]));
+      const g = net.globalTokens(tf.tensor2d(clip, [n, config.embedDim]), k);
+      const rec = net.decode(e.localIndices, g.embeddings);
+      return { z: e.z.dataSync() as Float32Array, local: e.localIndices.dataSync() as Int32Array, global: g.indices.dataSync() as Int32Array, rec: rec.dataSync() as Float32Array };
+    });
+    const o = await eng.encode(images, n, size, size);
+    const gids = await eng.globalTokens(clip, n, k);
+    const rec = await eng.decode(tfjs.local, n, o.h, o.w, eng.globalEmbeddings(tfjs.global), k);
+    return { tfjs, onnx: { z: nhwcToNchw(o.z, n, o.h, o.w, config.embedDim), local: o.localIds, global: gids, rec }, fullScans: eng.localSearch.fullScans };
+  } finally {
+    await eng.dispose();
+    net.dispose();
+  }
+}
+
+test('ONNX engine equals the tfjs path on the paper configuration with random weights (1e-4; ids exact)', async () => {
+  const { tfjs, onnx } = await bothPaths(paperConfig(), 2, 32, 5, 3);
+  assert.ok(maxAbs(onnx.z, tfjs.z) <= 1e-4, `z error ${maxAbs(onnx.z, tfjs.z)}`);
+  assert.deepEqual([...onnx.local], [...tfjs.local], 'local ids');
+  assert.deepEqual([...onnx.global], [...tfjs.global], 'global ids');
+  const err = maxAbs(onnx.rec, tfjs.rec);
+  assert.ok(err <= 1e-4, `decode error ${err}`);
+});
+
+test('ONNX search returns the tfjs indices on random data with exact and near ties', async (t) => {
+  const backend = await initBackend();
+  // Rows nearer than float32 resolves are decided by rounding; the re-ranking reproduces tfjs-wasm's.
+  if (backend !== 'wasm') return t.skip(`near-tie rounding is tfjs-wasm's; backend here is ${backend}`);
+  const rng = new Rng(11);
+  const n = 3000;
+  const dim = 64;
+  const m = 700; // more than one search chunk
+  const rows = Float32Array.from({ length: n * dim }, () => rng.normal() / 8);
+  // 200 rows copied from others: exact duplicates (the lower index wins) and near-duplicates (one
+  // coordinate moved by 1e-4 or 1e-5).
+  const twin = (r: number) => (r * 7) % n;
+  for (let r = 0; r < 200; r++) {
+    const dst = n - 1 - r;
+    rows.set(rows.subarray(twin(r) * dim, (twin(r) + 1) * dim), dst * dim);
+    if (r % 2) rows[dst * dim + (r % dim)] += 10 ** -(4 + (r % 2));
+  }
+  // Queries next to duplicated rows (within 1e-4: differences below float32 resolution) or anywhere.
+  const z = new Float32Array(m * dim);
+  for (let i = 0; i < m; i++) {
+    const base = i % 3 === 0 ? twin(i % 200) : Math.floor(rng.uniform() * n);
+    for (let j = 0; j < dim; j++) z[i * dim + j] = rows[base * dim + j] + (i % 2 ? 1e-4 * rng.normal() : 0.05 * rng.normal());
+  }
+  const search = await CodebookSearch.create(rows, n, dim);
+  try {
+    const got = await search.nearest(z, m, 1);
+    const want = tf.tidy(() => nearestRows(tf.tensor2d(z, [m, dim]), tf.transpose(tf.tensor2d(rows, [n, dim]))).dataSync());
+    assert.deepEqual([...got], [...want], 'nearest row');
+    // The global quantizer's top-k, nearest first, through the engine's normalisation.
+    const k = 6;
+    const q = 60;
+    const zn = new Float32Array(q * dim);
+    for (let i = 0; i < q; i++) {
+      const norm = Math.fround(Math.sqrt(z.subarray(i * dim, (i + 1) * dim).reduce((s, v) => Math.fround(s + Math.fround(v * v)), 0)));
+      for (let j = 0; j < dim; j++) zn[i * dim + j] = z[i * dim + j] / norm;
+    }
+    const wantK = tf.tidy(() => {
+      const cb = tf.tensor2d(rows, [n, dim]);
+      return quantizeGlobal(tf.tensor2d(z.subarray(0, q * dim), [q, dim]), cb, tf.transpose(cb), k).indices.dataSync();
+    });
+    assert.deepEqual([...(await search.nearest(zn, q, k))], [...wantK], 'top-k');
+  } finally {
+    await search.dispose();
+  }
+});
+
+test('ONNX exports are cached per state-dict fingerprint and give the same outputs', async () => {
+  const f = existsSync(PARITY) ? readSafetensors(PARITY) : null;
+  await initBackend();
+  const config: V2LConfig = f ? configFromReference(JSON.parse(f.metadata.config)) : { ...paperConfig(), ch: 32, chMult: [1, 2], zChannels: 16, nLocal: 300, nGlobal: 40, crossAttnDimHead: 64 };
+  const net = new V2LNetwork(config, { seed: 5 });
+  const sd = net.stateDict();
+  net.dispose();
+  const dir = mkdtempSync(join(tmpdir(), 'v2l-onnx-'));
+  try {
+    const a = await OnnxEngine.create(config, sd, { cacheDir: dir });
+    const fp = a.fingerprint;
+    assert.ok(existsSync(join(dir, fp, ONNX_FILES.manifest)), 'export written under its fingerprint');
+    const img = Float32Array.from({ length: 3 * 32 * 32 }, (_, i) => Math.sin(i));
+    const ra = await a.encode(img, 1, 32, 32);
+    await a.dispose();
+    const b = await OnnxEngine.create(config, sd, { cacheDir: dir });
+    assert.equal(b.fingerprint, fp);
+    const rb = await b.encode(img, 1, 32, 32);
+    await b.dispose();
+    assert.deepEqual([...rb.localIds], [...ra.localIds]);
+    assert.equal(maxAbs(rb.z, ra.z), 0);
+    const other = new Map(sd);
+    const w = sd.get('encoder.conv_in.bias')!;
+    other.set('encoder.conv_in.bias', { ...w, data: Float32Array.from(w.data as Float32Array, (v) => v + 1) });
+    const c = await OnnxEngine.create(config, other, { cacheDir: dir });
+    assert.notEqual(c.fingerprint, fp, 'changed weights, another fingerprint');
+    await c.dispose();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
