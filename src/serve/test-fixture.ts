@@ -4,6 +4,7 @@
 // it produces means anything; it exercises every code path of `v2l serve` on real files.
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { deflateSync } from 'node:zlib';
 import { V2LNetwork } from '../network/v2l-model.js';
 import type { V2LConfig } from '../network/config.js';
 import { writeSafetensors } from '../io/files.js';
@@ -93,4 +94,56 @@ export async function writeViewerFixture(dir: string): Promise<ViewerFixture> {
   for (const k of [...sd.keys()]) if (k.startsWith('discriminator.')) sd.delete(k);
   writeSafetensors(f.checkpoint, sd, { format: TOKENIZER_FORMAT, config: JSON.stringify(config), image_size: '64' });
   return f;
+}
+
+/** Builds the front end into `dir`/web (esbuild, well under a second) so tests never serve a stale bundle. */
+export async function buildFrontEnd(dir: string): Promise<string> {
+  const script = new URL('../../scripts/build-web.mjs', import.meta.url).href;
+  const { buildWeb } = (await import(script)) as { buildWeb: (out: string) => Promise<string> };
+  return buildWeb(join(dir, 'web'));
+}
+
+/** Chromium for the browser tests: $V2L_CHROMIUM or Debian's /usr/bin/chromium. */
+export function chromiumPath(): string | null {
+  const candidates = [process.env.V2L_CHROMIUM, '/usr/bin/chromium', '/usr/bin/chromium-browser'].filter((p): p is string => Boolean(p));
+  return candidates.find((p) => existsSync(p)) ?? null;
+}
+
+/** Flags for headless Chromium on a machine with no network (nothing it would fetch on its own). */
+export const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'];
+
+const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
+  let c = n;
+  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+  return c >>> 0;
+});
+
+function crc32(b: Uint8Array): number {
+  let c = 0xffffffff;
+  for (const x of b) c = CRC_TABLE[(c ^ x) & 0xff] ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+/**
+ * A valid black 1-bit greyscale PNG of `width` x `height` pixels (20000 x 20000 is about 60 KB): a real
+ * file whose decoded size would be huge, for the pixel-limit tests.
+ */
+export function hugePng(width: number, height: number): Buffer {
+  const chunk = (type: string, data: Uint8Array) => {
+    const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+    const out = Buffer.alloc(body.length + 8);
+    out.writeUInt32BE(data.length, 0);
+    body.copy(out, 4);
+    out.writeUInt32BE(crc32(body), body.length + 4);
+    return out;
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr[8] = 1; // bit depth
+  ihdr[9] = 0; // greyscale
+  const row = 1 + Math.ceil(width / 8); // filter byte + packed bits, all zero
+  const z = deflateSync(Buffer.alloc(row * height), { level: 9 });
+  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', z), chunk('IEND', new Uint8Array(0))]);
 }
