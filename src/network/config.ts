@@ -29,6 +29,20 @@ export interface V2LConfig {
   /** Decoder mid-block cross-attention: heads, and width per head (reference: heads 8, dim_head = block_in). */
   crossAttnHeads: number;
   crossAttnDimHead: number;
+  /**
+   * Whether the decoder's mid block has the cross-attention to the global tokens (absent: true, the
+   * reference). false is what the reference's `use_crossatt_dec=0` switch means (that switch cannot run
+   * there: `Decoder.forward(z, g)` always applies the cross-attention) and the paper's Table 3 model
+   * without global tokens: the decoder sees only the local tokens, and `decoder.mid.cross_attn_1.*` is absent.
+   */
+  crossAttention?: boolean;
+  /**
+   * Cosine-similarity local codes (absent: false, the reference): the projected codebook rows are
+   * L2-normalised like z, so the nearest row is the most similar direction and every code lies on the
+   * sphere z lives on (Yu et al. 2022, ViT-VQGAN, "l2-normalised codes"). A deviation against codebook
+   * collapse; the decoder receives the normalised rows.
+   */
+  cosineCodes?: boolean;
   /** PatchGAN discriminator: conv layers (reference 2) and base filters (reference 64). */
   discLayers: number;
   discNdf: number;
@@ -37,6 +51,11 @@ export interface V2LConfig {
 /** Channels at the bottom of the U (the mid blocks): ch * chMult[last]. */
 export function blockIn(c: V2LConfig): number {
   return c.ch * c.chMult[c.chMult.length - 1];
+}
+
+/** Whether the decoder has its cross-attention (absent in old metadata: true, as the reference). */
+export function hasCrossAttention(c: V2LConfig): boolean {
+  return c.crossAttention !== false;
 }
 
 /** Spatial downsampling factor of the encoder (8 for four levels). */
@@ -69,6 +88,7 @@ export function validateConfig(c: V2LConfig): V2LConfig {
   for (const k of ['ch', 'numResBlocks', 'resolution', 'inChannels', 'outCh', 'zChannels', 'embedDim', 'nLocal', 'nGlobal', 'crossAttnHeads', 'crossAttnDimHead', 'discLayers', 'discNdf'] as const) posInt(k);
   if (!Array.isArray(c.chMult) || c.chMult.length === 0 || c.chMult.some((m) => !Number.isInteger(m) || m <= 0)) bad.push(`chMult must be a non-empty list of positive integers (got ${JSON.stringify(c.chMult)})`);
   if (!Array.isArray(c.attnResolutions)) bad.push('attnResolutions must be a list');
+  for (const k of ['crossAttention', 'cosineCodes'] as const) if (c[k] !== undefined && typeof c[k] !== 'boolean') bad.push(`${k} must be true or false (got ${String(c[k])})`);
   // GroupNorm(32) needs every normalised width to be a multiple of 32.
   if (Array.isArray(c.chMult)) for (const m of [1, ...c.chMult]) if ((c.ch * m) % 32 !== 0) bad.push(`ch * ${m} = ${c.ch * m} is not a multiple of 32 (GroupNorm uses 32 groups)`);
   if (bad.length) throw new Error(`invalid V2L network configuration: ${bad.join('; ')}`);
@@ -106,6 +126,8 @@ export function configFromReference(json: string | Record<string, unknown>): V2L
     discLayers: typeof disc.n_layers === 'number' ? disc.n_layers : 2,
     discNdf: typeof disc.ndf === 'number' ? disc.ndf : 64,
   };
+  // The reference's switch (which its own Decoder ignores); absent or 1: the cross-attention.
+  if (r.use_crossatt_dec === 0 || r.use_crossatt_dec === false) c.crossAttention = false;
   c.crossAttnDimHead = typeof ca.dim_head === 'number' ? ca.dim_head : c.ch * (c.chMult[c.chMult.length - 1] ?? 1);
   if (typeof ca.context_dim === 'number' && ca.context_dim !== c.embedDim) {
     throw new Error(`reference config: cross-attention context_dim ${ca.context_dim} differs from embed_dim ${c.embedDim}; the global embeddings feed the cross-attention, so they must match`);

@@ -2,9 +2,11 @@
 // conv_in; mid Res -> self-Attn -> CrossAttention over the global embeddings (its output REPLACES h, as in
 // the reference) -> Res; up path from the lowest level with numResBlocks+1 ResnetBlocks per level (plus
 // AttnBlocks at attnResolutions) and nearest-x2 Upsample except at level 0; GroupNorm, swish, conv_out.
+// With `crossAttention: false` (what the reference's use_crossatt_dec=0 intends) the mid block is
+// Res -> self-Attn -> Res and the global embeddings are not used.
 import * as tf from '@tensorflow/tfjs-core';
 import type { ParamStore } from './params.js';
-import { blockIn as midWidth, type V2LConfig } from './config.js';
+import { blockIn as midWidth, hasCrossAttention, type V2LConfig } from './config.js';
 import { conv2d, groupNorm } from './layers.js';
 import { sequential, swish } from './ops.js';
 import { resnetBlock, type Block } from './resnet-block.js';
@@ -27,7 +29,7 @@ export function decoder(p: ParamStore, c: V2LConfig, prefix = 'decoder', ckpt: C
   p.conv(`${prefix}.conv_in`, c.zChannels, blockIn, 3);
   const mid1 = wrap(`${prefix}.mid.block_1`, resnetBlock(p, `${prefix}.mid.block_1`, blockIn, blockIn));
   const midAttn = wrap(`${prefix}.mid.attn_1`, attnBlock(p, `${prefix}.mid.attn_1`, blockIn));
-  const cross = crossAttention(p, `${prefix}.mid.cross_attn_1`, blockIn, c.embedDim, c.crossAttnHeads, c.crossAttnDimHead);
+  const cross = hasCrossAttention(c) ? crossAttention(p, `${prefix}.mid.cross_attn_1`, blockIn, c.embedDim, c.crossAttnHeads, c.crossAttnDimHead) : null;
   const mid2 = wrap(`${prefix}.mid.block_2`, resnetBlock(p, `${prefix}.mid.block_2`, blockIn, blockIn));
   const up: Block[] = [];
   for (let level = levels - 1; level >= 0; level--) {
@@ -47,8 +49,10 @@ export function decoder(p: ParamStore, c: V2LConfig, prefix = 'decoder', ckpt: C
   return (z, g) => {
     let h = conv2d(p, `${prefix}.conv_in`, z, { pad: 1 });
     h = midAttn(mid1(h));
-    const [b, hh, ww, ch] = h.shape;
-    h = tf.reshape(cross(tf.reshape(h, [b, hh * ww, ch]), g), [b, hh, ww, ch]);
+    if (cross) {
+      const [b, hh, ww, ch] = h.shape;
+      h = tf.reshape(cross(tf.reshape(h, [b, hh * ww, ch]), g), [b, hh, ww, ch]);
+    }
     h = sequential(h, [mid2, ...up]);
     return conv2d(p, `${prefix}.conv_out`, swish(groupNorm(p, `${prefix}.norm_out`, h)), { pad: 1 });
   };

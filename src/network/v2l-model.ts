@@ -167,9 +167,18 @@ export class V2LNetwork {
     }
   }
 
-  /** The projected local codebook codebook_projection(tok_embeddings), [nLocal, embedDim] (on the tape). */
+  /**
+   * The projected local codebook codebook_projection(tok_embeddings), [nLocal, embedDim] (on the tape);
+   * rows L2-normalised with `cosineCodes`.
+   */
   projectedCodebook(): tf.Tensor2D {
-    return linear(this.store, 'codebook_projection', this.store.get('tok_embeddings.weight')) as tf.Tensor2D;
+    return this.projectRows(this.store.get('tok_embeddings.weight') as tf.Tensor2D);
+  }
+
+  /** Local codebook rows [n, embedDim] -> the codes the quantizer compares with z and the decoder receives. */
+  projectRows(rows: tf.Tensor2D): tf.Tensor2D {
+    const p = linear(this.store, 'codebook_projection', rows) as tf.Tensor2D;
+    return this.config.cosineCodes ? l2NormalizeLast(p) : p;
   }
 
   /**
@@ -183,7 +192,7 @@ export class V2LNetwork {
     const z = l2NormalizeLast(conv2d(this.store, 'quant_conv', encOut));
     const [b, h, w, d] = z.shape;
     const q = quantizeLocal(tf.reshape(z, [b * h * w, d]), this.store.get('tok_embeddings.weight') as tf.Tensor2D,
-      () => this.projectedCodebookT(), (rows) => linear(this.store, 'codebook_projection', rows) as tf.Tensor2D, opts.codebookTermWeight);
+      () => this.projectedCodebookT(), (rows) => this.projectRows(rows), opts.codebookTermWeight);
     const localIndices = tf.reshape(q.indices, [b, h, w]) as tf.Tensor3D;
     q.indices.dispose();
     return {
@@ -213,7 +222,7 @@ export class V2LNetwork {
       const ids = zqOrIndices.dataSync();
       for (const id of ids) if (!Number.isInteger(id) || id < 0 || id >= n) throw new Error(`decode: local token id ${id} is outside the codebook [0, ${n})`);
       const rows = tf.gather(this.store.get('tok_embeddings.weight'), tf.reshape(tf.cast(zqOrIndices, 'int32'), [-1]));
-      zq = tf.reshape(linear(this.store, 'codebook_projection', rows), [b, h, w, this.config.embedDim]) as tf.Tensor4D;
+      zq = tf.reshape(this.projectRows(rows as tf.Tensor2D), [b, h, w, this.config.embedDim]) as tf.Tensor4D;
     } else {
       if (zqOrIndices.shape[1] !== this.config.embedDim) throw new Error(`decode: features have ${zqOrIndices.shape[1]} channels, the network expects ${this.config.embedDim}`);
       zq = toNHWC(zqOrIndices as tf.Tensor4D);
@@ -221,12 +230,16 @@ export class V2LNetwork {
     return toNCHW(this.decodeNHWC(zq, globalEmbeddings));
   }
 
-  /** Everything a training step needs: encode, global tokens (k per image), decode of the straight-through zq. */
-  forward(images: tf.Tensor4D, clipImageEmbeds: tf.Tensor2D, k: number, opts: { codebookTermWeight?: number } = {}): Forwarded {
+  /**
+   * Everything a training step needs: encode, global tokens (k per image), decode of the straight-through
+   * zq. `unquantized`: decode z itself instead (a plain autoencoder; the warm-up before quantisation of
+   * `v2l train --ae-warmup`); the indices and VQ loss are still computed.
+   */
+  forward(images: tf.Tensor4D, clipImageEmbeds: tf.Tensor2D, k: number, opts: { codebookTermWeight?: number; unquantized?: boolean } = {}): Forwarded {
     if (clipImageEmbeds.shape[0] !== images.shape[0]) throw new Error(`forward: ${images.shape[0]} images but ${clipImageEmbeds.shape[0]} CLIP embeddings`);
     const e = this.encode(images, opts);
     const gq = this.globalTokens(clipImageEmbeds, k);
-    const reconstruction = toNCHW(this.decodeNHWC(toNHWC(e.zq), gq.embeddings));
+    const reconstruction = toNCHW(this.decodeNHWC(toNHWC(opts.unquantized ? e.z : e.zq), gq.embeddings));
     return { ...e, globalIndices: gq.indices, globalEmbeddings: gq.embeddings, reconstruction };
   }
 
@@ -268,14 +281,15 @@ export class V2LNetwork {
     return t;
   }
 
-  /** P(E)^T = W E^T + b, [dim, nLocal], for the nearest-row search; cached only when enabled. */
+  /** P(E)^T = W E^T + b (columns normalised with cosineCodes), [dim, nLocal], for the nearest-row search; cached only when enabled. */
   private projectedCodebookT(): tf.Tensor2D {
     if (this.projectedCache) return this.projectedCache;
     const tokT = this.frozenTransposed('tok_embeddings.weight');
     const t = tf.tidy(() => {
       const wRef = tf.transpose(this.store.get('codebook_projection.weight')) as tf.Tensor2D; // [out, in]
       const b = tf.reshape(this.store.get('codebook_projection.bias'), [-1, 1]);
-      return tf.add(tf.matMul(wRef, tokT), b) as tf.Tensor2D;
+      const pt = tf.add(tf.matMul(wRef, tokT), b) as tf.Tensor2D;
+      return this.config.cosineCodes ? tf.div(pt, tf.sqrt(tf.sum(tf.square(pt), 0, true))) as tf.Tensor2D : pt;
     });
     if (this.cacheProjection) this.projectedCache = tf.keep(t);
     return t;
