@@ -2,18 +2,19 @@
 // means, covariances with ddof 1, trace of sqrtm(Σ1·Σ2) (retried with 1e-6·I added to both covariances
 // when not finite), real part. Portable: plain TypeScript, float64 throughout.
 //
-// Σ1·Σ2 is not symmetric, but it is similar to Σ1^½ Σ2 Σ1^½, which is symmetric positive semi-definite:
-// the eigenvalues (hence the trace of the square root) are the same. So two symmetric eigen-
-// decompositions replace scipy's Schur-based sqrtm, and rank-deficient covariances (fewer images than
-// feature dimensions) give the exact answer rather than an ill-conditioned one; tiny negative
-// eigenvalues from rounding are clamped to zero, which is what the real part of scipy's result does.
+// Σ1·Σ2 is not symmetric, but its eigenvalues are those of Lᵀ Σ2 L (Σ1 = L Lᵀ, pivoted Cholesky), a
+// symmetric positive semi-definite matrix: the trace of the square root is the sum of their square
+// roots. So a Cholesky factorisation and one symmetric eigenvalue problem replace scipy's Schur-based
+// sqrtm, and rank-deficient covariances (fewer images than feature dimensions) give the exact answer
+// rather than an ill-conditioned one; tiny negative eigenvalues from rounding are clamped to zero, which
+// is what the real part of scipy's result does.
 //
 // Statistics accumulate as float64 running moments (count, mean, centred second moment; Chan et al.'s
 // pairwise update per batch), so 50,000 images need only d + d² numbers, and the statistics of separate
 // runs (shards) merge into those of the whole set.
 import type { HostTensor } from '../io/dtypes.js';
 import { toFloat32 } from '../io/dtypes.js';
-import { symmetricEigen, matmul, transpose } from './linalg.js';
+import { symmetricEigen, pivotedCholesky, matmul, transpose } from './linalg.js';
 
 /** pytorch-fid's offset added to both covariances when sqrtm is not finite. */
 export const FID_EPS = 1e-6;
@@ -121,21 +122,22 @@ export class FeatureStats {
   }
 }
 
-/** Σ sqrt(eigenvalues of Σ1^½ Σ2 Σ1^½) = tr sqrtm(Σ1·Σ2), negative rounding residue clamped to 0. */
+/**
+ * tr sqrtm(Σ1·Σ2) = Σ sqrt(eigenvalues of Σ1·Σ2), negative rounding residue clamped to 0. With the
+ * pivoted Cholesky factor Σ1 = L Lᵀ (L: d x r, r = rank), the non-zero eigenvalues of Σ1·Σ2 = L (Lᵀ Σ2)
+ * are those of the symmetric r x r matrix Lᵀ Σ2 L, so one eigenvalue-only decomposition suffices.
+ */
 export function traceSqrtProduct(s1: Float64Array, s2: Float64Array, d: number): number {
-  const { values: l1, vectors: V } = symmetricEigen(s1, d);
-  // With Σ1 = Vᵀ diag(λ) V (eigenvectors as rows of V), Σ1^½ Σ2 Σ1^½ is similar to D (V Σ2 Vᵀ) D, D = diag(√λ).
-  const T = matmul(matmul(V!, s2, d, d, d), transpose(V!, d, d), d, d, d);
-  const root = Float64Array.from(l1, (v) => Math.sqrt(Math.max(v, 0)));
-  const M = new Float64Array(d * d);
-  for (let i = 0; i < d; i++) {
-    for (let j = i; j < d; j++) {
-      const v = root[i] * root[j] * 0.5 * (T[i * d + j] + T[j * d + i]);
-      M[i * d + j] = v;
-      M[j * d + i] = v;
+  const { L, rank: r } = pivotedCholesky(s1, d);
+  const C = matmul(transpose(L, d, r), matmul(s2, L, d, d, r), r, d, r);
+  for (let i = 0; i < r; i++) {
+    for (let j = i + 1; j < r; j++) {
+      const v = 0.5 * (C[i * r + j] + C[j * r + i]);
+      C[i * r + j] = v;
+      C[j * r + i] = v;
     }
   }
-  const { values } = symmetricEigen(M, d, { vectors: false });
+  const { values } = symmetricEigen(C, r, { vectors: false });
   let tr = 0;
   for (const v of values) tr += Math.sqrt(Math.max(v, 0));
   return tr;

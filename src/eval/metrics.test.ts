@@ -8,7 +8,7 @@ import { skipUnless, sharedPath } from '../util/test-utils/shared.js';
 import { rand } from '../util/test-utils/rand.js';
 import { frechetDistance, frechetDetail, FeatureStats } from './fid.js';
 import { psnr, psnrY, ssim } from './image-metrics.js';
-import { symmetricEigen, matmul } from './linalg.js';
+import { symmetricEigen, matmul, pivotedCholesky } from './linalg.js';
 
 const REF = sharedPath('eval/metrics_reference.safetensors');
 const REF_JSON = sharedPath('eval/metrics_reference.json');
@@ -120,4 +120,15 @@ test('symmetric eigendecomposition reconstructs the matrix (Vᵀ diag(λ) V), va
   for (let i = 0; i < n * n; i++) assert.ok(Math.abs(back[i] - a[i]) < 1e-12, `${i}`);
   const only = symmetricEigen(a, n, { vectors: false }).values;
   for (let i = 0; i < n; i++) assert.ok(Math.abs(only[i] - values[i]) < 1e-12);
+});
+
+test('pivoted Cholesky: a rank-3 7x7 matrix gives 3 columns and L·Lᵀ = A', () => {
+  const n = 7, k = 3;
+  const g = Float64Array.from(rand(n * k, 21));
+  const a = matmul(g, Float64Array.from({ length: k * n }, (_, i) => g[(i % n) * k + Math.floor(i / n)]), n, k, n);
+  const { L, rank } = pivotedCholesky(a, n);
+  assert.equal(rank, k);
+  const lt = Float64Array.from({ length: rank * n }, (_, i) => L[(i % n) * rank + Math.floor(i / n)]);
+  const back = matmul(L, lt, n, rank, n);
+  for (let i = 0; i < n * n; i++) assert.ok(Math.abs(back[i] - a[i]) < 1e-12);
 });
