@@ -27,10 +27,10 @@ export class CodebookView {
       const page = await api.codebook(q.trim(), 0);
       if (mine !== this.seq) return;
       clear(this.list);
-      this.list.append(h('div', { class: 'muted' }, q.trim() ? `${page.total} entries match “${q.trim()}”` : `${page.total} entries (the first ${page.entries.length} shown; search to find others)`));
+      this.list.append(h('div', { class: 'muted' }, q.trim() ? `${page.total} ${page.total === 1 ? 'entry matches' : 'entries match'} “${q.trim()}”` : `${page.total} entries (the first ${page.entries.length} shown; search to find others)`));
       for (const e of page.entries) {
         this.list.append(h('button', { class: 'entry', 'data-id': e.id, onclick: () => void this.open(e.id) },
-          h('span', { class: 'tok' }, e.text), h('small', {}, ` #${e.id}${e.count !== null ? ` · ${e.count} hits when built` : ''}`)));
+          h('span', { class: 'tok' }, e.text), h('small', {}, ` #${e.id}${e.count ? ` · ${e.count} hits when built` : ''}`)));
       }
       this.err.hidden = true;
     } catch (e) {

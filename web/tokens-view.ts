@@ -100,7 +100,11 @@ export class TokensView {
       this.status.textContent = `${t.name}: ${t.source.format.toUpperCase()} ${t.source.width}x${t.source.height} → ${t.size}x${t.size} px, ${t.grid}x${t.grid} local tokens. Hover a cell for its token; click it to replace it.`;
       this.render();
     } catch (e) {
+      // The previous image's view would read as this one's: clear it.
       this.status.textContent = '';
+      this.state = null;
+      this.lastEdited = null;
+      clear(this.result);
       this.showError(e);
     } finally {
       this.busy = false;

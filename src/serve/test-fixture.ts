@@ -70,7 +70,7 @@ export async function writeViewerFixture(dir: string): Promise<ViewerFixture> {
   const vocab = await readVocabulary(STORIES);
   const texts = renderVocabulary(vocab);
   // Global entries: the vocabulary's whole words ("▁cat" -> "cat"), as a subword-level global codebook.
-  const words = vocab.tokens.flatMap((t, id) => (/^▁[a-z]{3,}$/.test(t) ? [{ text: t.slice(1), ids: [id], count: 0 }] : []));
+  const words = vocab.tokens.flatMap((t, id) => (/^▁[a-z]{3,}$/.test(t) ? [{ text: t.slice(1), ids: [id] }] : []));
   const rand = seeded(11);
   writeStandInClip(f.clip, { seed: 5, projectionDim: DIM, mergesPath: MERGES });
   writeCodebook(f.codebook, {

@@ -1,0 +1,145 @@
+// The viewer end to end in headless Chromium (Debian's package, driven by playwright-core; no browser
+// download): upload a photo, wait for the token map, hover a cell and read its tooltip, replace a local
+// and a global token and see the decoded image change (pixels compared), type a word, upload a truncated
+// JPEG and read the error on the page, browse the codebook. Each state is screenshotted into the test
+// output folder ($V2L_TEST_OUTPUT or tmp/test-output/serve-browser).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import sharp from 'sharp';
+import type { Browser, Page } from 'playwright-core';
+import { skipUnless, sharedRequired } from '../util/test-utils/shared.js';
+import { V2LTokenizer } from '../tokenizer/tokenizer.js';
+import { releaseInspection } from '../tokenizer/inspect.js';
+import { readVocabulary } from '../models/llm/gguf-vocabulary.js';
+import { CHROMIUM_ARGS, FIXTURE_NEEDS, PHOTOS, buildFrontEnd, chromiumPath, writeViewerFixture } from './test-fixture.js';
+import { Viewer } from './viewer.js';
+import { startServer, type RunningServer } from './server.js';
+
+const chromium = chromiumPath();
+if (!chromium && sharedRequired()) throw new Error('V2L_REQUIRE_SHARED=1 but no Chromium is installed (apt-get install -y chromium, or set V2L_CHROMIUM)');
+const skip = skipUnless(FIXTURE_NEEDS, 'stories260K, CLIP\'s BPE merges and the photos') ||
+  (chromium ? false : 'needs Chromium for the browser tests: none at /usr/bin/chromium (apt-get install -y chromium) or $V2L_CHROMIUM');
+
+const OUT = process.env.V2L_TEST_OUTPUT ? join(process.env.V2L_TEST_OUTPUT, 'serve-browser') : fileURLToPath(new URL('../../tmp/test-output/serve-browser/', import.meta.url));
+let dir = '';
+let tok: V2LTokenizer;
+let srv: RunningServer;
+let browser: Browser;
+let page: Page;
+const pageErrors: string[] = [];
+
+before(async () => {
+  if (skip) return;
+  mkdirSync(OUT, { recursive: true });
+  dir = mkdtempSync(join(tmpdir(), 'v2l-browser-'));
+  const f = await writeViewerFixture(join(dir, 'fixture'));
+  const web = await buildFrontEnd(dir);
+  tok = await V2LTokenizer.load({ checkpoint: f.checkpoint, codebook: f.codebook, clip: f.clip });
+  const viewer = new Viewer({ tokenizer: tok, vocabulary: await readVocabulary(f.llm), imagesDir: PHOTOS });
+  srv = await startServer({ viewer, port: 0, webRoot: web });
+  const { chromium: pw } = await import('playwright-core');
+  browser = await pw.launch({ executablePath: chromium!, args: CHROMIUM_ARGS });
+  page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  page.on('console', (m) => {
+    // A 4xx the page reports on purpose is logged by Chromium as a failed resource; anything else is a bug.
+    if (m.type() === 'error' && !/status of 4\d\d/.test(m.text())) pageErrors.push(m.text());
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  await srv?.close();
+  if (tok) {
+    releaseInspection(tok);
+    await tok.dispose();
+  }
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+const shot = (name: string) => page.screenshot({ path: join(OUT, `${name}.png`), fullPage: true });
+const pixels = async (sel: string) => {
+  const src = await page.getAttribute(sel, 'src');
+  assert.ok(src?.startsWith('data:image/png;base64,'), `${sel} has a PNG`);
+  return sharp(Buffer.from(src.split(',')[1], 'base64')).raw().toBuffer();
+};
+
+test('upload, token map, tooltip, token edits re-decode, typed word, truncated JPEG, codebook', { skip }, async (t) => {
+  t.diagnostic(`screenshots in ${OUT}`);
+  await page.goto(srv.url);
+  await page.waitForSelector('body[data-ready="1"]');
+  assert.match(await page.textContent('#stand-in') ?? '', /stand-in/i, 'the page says the CLIP is a stand-in');
+
+  // Upload a ../shared photo and wait for the 16x16 map.
+  await page.setInputFiles('#file', join(PHOTOS, 'dog.jpg'));
+  await page.waitForSelector('#token-map .cell');
+  assert.equal(await page.locator('#token-map .cell').count(), 256);
+  assert.equal(await page.locator('#global-tokens .chip').count(), 5);
+  await shot('1-tokens');
+
+  // Hover: id, text and distance of that cell.
+  const cell = page.locator('#token-map .cell[data-row="4"][data-col="6"]');
+  const id = Number(await cell.getAttribute('data-id'));
+  const text = await cell.textContent();
+  await cell.hover();
+  await page.waitForSelector('#tooltip:not([hidden])');
+  const tip = await page.textContent('#tooltip') ?? '';
+  assert.ok(tip.includes(`id ${id}`) && tip.includes(text ?? '\u0000'), tip);
+  assert.match(tip, /row 4, column 6/);
+  assert.match(tip, /distance to the encoder output \d+\.\d{3}/);
+  await shot('2-hover');
+
+  // Replace that cell by its nearest alternative: the decoded image changes.
+  const before = await pixels('#reconstruction');
+  await cell.click();
+  await page.waitForSelector('#editor #alternatives button');
+  const alt = page.locator('#alternatives button:not(.selected)').first();
+  const altId = Number(await alt.getAttribute('data-id'));
+  await alt.click();
+  await page.waitForSelector('#edited-figure:not([hidden]) #edited[src^="data:"]');
+  await page.waitForFunction(() => /After your 1 edit/.test(document.querySelector('#edited-caption')?.textContent ?? ''));
+  assert.equal(Number(await page.getAttribute('#token-map .cell[data-row="4"][data-col="6"]', 'data-id')), altId);
+  const after1 = await pixels('#edited');
+  assert.equal(after1.length, before.length);
+  assert.ok(after1.some((v, i) => v !== before[i]), 'one local token changed the picture');
+  assert.match(await page.getAttribute('#token-map .cell[data-row="4"][data-col="6"]', 'class') ?? '', /edited/);
+  await shot('3-edit-local');
+
+  // A global token: pick the next nearest entry.
+  await page.click('#global-tokens .chip[data-index="0"]');
+  await page.locator('#alternatives button:not(.selected)').first().click();
+  await page.waitForFunction(() => /1 global/.test(document.querySelector('#edited-caption')?.textContent ?? ''));
+  const after2 = await pixels('#edited');
+  assert.ok(after2.some((v, i) => v !== after1[i]), 'one global token changed the picture');
+  await shot('4-edit-global');
+
+  // Type a word into a cell: the LLM's "▁the" becomes that cell's token.
+  await page.click('#token-map .cell[data-row="0"][data-col="0"]');
+  await page.fill('#edit-word', 'the');
+  await page.waitForSelector('#matches button.choice');
+  assert.equal((await page.textContent('#matches button.choice'))?.replace(/\s*#\d+$/, ''), '▁the');
+  await page.press('#edit-word', 'Enter');
+  await page.waitForFunction(() => /2 local/.test(document.querySelector('#edited-caption')?.textContent ?? ''));
+  assert.equal(await page.textContent('#token-map .cell[data-row="0"][data-col="0"]'), '▁the');
+  await shot('5-typed-word');
+
+  // A truncated JPEG: the server's reason, on the page.
+  const jpg = readFileSync(join(PHOTOS, 'dog.jpg'));
+  await page.setInputFiles('#file', { name: 'truncated.jpg', mimeType: 'image/jpeg', buffer: jpg.subarray(0, Math.floor(jpg.length / 2)) });
+  await page.waitForSelector('#error:not([hidden])');
+  assert.match(await page.textContent('#error') ?? '', /truncated\.jpg.*(premature end|truncated)/i);
+  await shot('6-error');
+
+  // Codebook: search an entry, see which folder images carry it.
+  await page.click('#tab-codebook');
+  await page.fill('#codebook-search', 'day');
+  await page.waitForSelector('#entries button.entry');
+  await page.locator('#entries button.entry').first().click();
+  await page.waitForFunction(() => /of \d+ images have it/.test(document.querySelector('#entry-status')?.textContent ?? ''), undefined, { timeout: 120_000 });
+  await shot('7-codebook');
+  assert.deepEqual(pageErrors, []);
+});
