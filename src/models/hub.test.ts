@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
@@ -118,6 +119,53 @@ test('an HTTP error names the URL; nothing is left under the final name', async 
     assert.throws(() => resolveModelPath('llama-2-13b-gguf', cache), /v2l models pull llama-2-13b-gguf/);
   } finally {
     await close(server);
+    rmSync(cache, { recursive: true, force: true });
+  }
+});
+
+test('sizes and hashes are checked: a corrupt download, a truncated hand copy and a file changed after the pull are caught', async () => {
+  const cache = mkdtempSync(join(tmpdir(), 'v2l-hub-'));
+  const preset = findPreset('llama-2-7b-gguf');
+  const file = preset.files[0];
+  const body = content(file);
+  let served = body;
+  const server = createServer((req, res) => {
+    const sha = createHash('sha256').update(body).digest('hex');
+    const h = { 'content-length': served.length, 'x-linked-etag': `"${sha}"`, 'x-linked-size': body.length };
+    res.writeHead(200, h);
+    res.end(req.method === 'HEAD' ? undefined : served);
+  });
+  const port = await listen(server);
+  const endpoint = `http://127.0.0.1:${port}`;
+  const dir = presetDir(preset, cache);
+  try {
+    // The server sends other bytes than its hash says: refused, nothing under the final name.
+    served = Buffer.from(body).fill(1, 0, 10);
+    await assert.rejects(pullPreset(preset.name, { cacheDir: cache, endpoint }), /has sha256 .*, the server's file has/);
+    assert.equal(existsSync(join(dir, file)), false);
+    // A truncated copy made by hand: the server's size is checked before marking the folder.
+    served = body;
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, file), body.subarray(0, 100));
+    await assert.rejects(pullPreset(preset.name, { cacheDir: cache, endpoint }), /has 100 bytes, the server's file has \d+; delete it and pull again/);
+    assert.equal(listCached(cache)[0].complete, false);
+    // A good copy is verified and marked; truncated afterwards, the folder is no longer complete.
+    writeFileSync(join(dir, file), body);
+    const r = await pullPreset(preset.name, { cacheDir: cache, endpoint });
+    assert.deepEqual(r.unverified, []);
+    const marker = JSON.parse(readFileSync(join(dir, '.v2l-complete.json'), 'utf8')) as { files: Record<string, { sha256: string; verified: boolean }> };
+    assert.equal(marker.files[file].sha256, createHash('sha256').update(body).digest('hex'));
+    assert.equal(listCached(cache)[0].complete, true);
+    writeFileSync(join(dir, file), body.subarray(0, 10));
+    assert.equal(listCached(cache)[0].complete, false);
+    // Offline, a hand copy is marked but reported unverified.
+    writeFileSync(join(dir, file), body);
+    rmSync(join(dir, '.v2l-complete.json'));
+    await close(server);
+    const off = await pullPreset(preset.name, { cacheDir: cache, endpoint, timeoutMs: 1000 });
+    assert.deepEqual(off.unverified, [file]);
+  } finally {
+    if (server.listening) await close(server);
     rmSync(cache, { recursive: true, force: true });
   }
 });

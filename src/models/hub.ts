@@ -1,6 +1,11 @@
 // Model management: named presets on the Hugging Face hub, downloaded into a local cache folder
 // (V2L_CACHE or ~/.cache/v2l, under models/<preset>/), resumable (.part files continued with HTTP Range)
 // and atomic (a file appears under its name only when complete; the folder is marked complete last).
+// Every file is checked before the folder is marked: its size against the server's (Content-Length, or
+// the hub's X-Linked-Size), its sha256 against the hub's LFS hash (X-Linked-Etag) when the server gives
+// one; the marker records each file's size and sha256, and a folder whose files no longer have the
+// recorded sizes is not complete. Files copied in by hand are checked the same way when the hub is
+// reachable, and recorded as unverified when it is not.
 // Without internet the pull fails fast: a short TCP probe of the host comes first, and its error names
 // the host and says how to copy the files by hand. Node edge.
 import { createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
@@ -10,6 +15,7 @@ import { dirname, join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { writeJsonAtomic } from '../util/atomic.js';
+import { sha256File } from '../util/hash.js';
 import type { OnProgress } from '../util/progress.js';
 
 export interface Preset {
@@ -121,6 +127,68 @@ export interface PullResult {
   bytes: number;
   /** Files already complete before this call. */
   skipped: string[];
+  /** Files whose size or hash could not be checked against the server (copied in while it was unreachable). */
+  unverified: string[];
+}
+
+/** What the server says a file is: size and (LFS files on the hub) sha256. */
+interface Expected {
+  bytes?: number;
+  sha256?: string;
+}
+
+interface MarkerEntry {
+  bytes: number;
+  sha256: string;
+  verified: boolean;
+}
+
+function expectedFrom(headers: Headers, fallbackBytes?: number): Expected {
+  const size = Number(headers.get('x-linked-size') ?? NaN);
+  const tag = (headers.get('x-linked-etag') ?? headers.get('etag') ?? '').replace(/^W\//, '').replace(/"/g, '');
+  return {
+    bytes: Number.isFinite(size) ? size : fallbackBytes,
+    sha256: /^[0-9a-f]{64}$/.test(tag) ? tag : undefined,
+  };
+}
+
+/** Throws, naming the file and what differs, when `path` is not what the server described. */
+function verifyFile(path: string, exp: Expected, what: string): { bytes: number; sha256: string } {
+  const bytes = statSync(path).size;
+  if (exp.bytes !== undefined && bytes !== exp.bytes) throw new Error(`${what}: ${path} has ${bytes} bytes, the server's file has ${exp.bytes}; delete it and pull again`);
+  const sha256 = sha256File(path);
+  if (exp.sha256 && sha256 !== exp.sha256) throw new Error(`${what}: ${path} has sha256 ${sha256.slice(0, 12)}..., the server's file has ${exp.sha256.slice(0, 12)}...; delete it and pull again`);
+  return { bytes, sha256 };
+}
+
+/** The marker's per-file sizes, when the marker is readable (old markers hold bare sizes). */
+function markerSizes(dir: string): Map<string, number> | null {
+  try {
+    const m = JSON.parse(readFileSync(join(dir, MARKER), 'utf8')) as { files?: Record<string, number | MarkerEntry> };
+    if (!m.files || typeof m.files !== 'object') return null;
+    return new Map(Object.entries(m.files).map(([f, e]) => [f, typeof e === 'number' ? e : e.bytes]));
+  } catch {
+    return null;
+  }
+}
+
+/** Every preset file present with the size the marker recorded. */
+function markedComplete(dir: string, files: readonly string[]): boolean {
+  const sizes = markerSizes(dir);
+  return !!sizes && files.every((f) => existsSync(join(dir, f)) && sizes.get(f) === statSync(join(dir, f)).size);
+}
+
+async function remoteExpected(preset: Preset, file: string, endpoint: string, timeoutMs: number, token: string | undefined): Promise<Expected> {
+  const headers: Record<string, string> = { 'user-agent': 'v2l' };
+  if (token) headers.authorization = `Bearer ${token}`;
+  try {
+    const res = await fetch(fileUrl(preset, file, endpoint), { method: 'HEAD', headers, redirect: 'follow', signal: AbortSignal.timeout(timeoutMs) });
+    if (!res.ok) return {};
+    const len = Number(res.headers.get('content-length') ?? NaN);
+    return expectedFrom(res.headers, Number.isFinite(len) ? len : undefined);
+  } catch {
+    return {};
+  }
 }
 
 function manualHint(preset: Preset, dir: string, endpoint: string): string {
@@ -141,26 +209,47 @@ export async function pullPreset(name: string, opts: PullOptions = {}): Promise<
   const token = opts.token ?? process.env.HF_TOKEN;
   const todo = preset.files.filter((f) => !existsSync(join(dir, f)));
   const skipped = preset.files.filter((f) => !todo.includes(f));
+  // Already pulled and unchanged since: nothing to do, no network.
+  if (!todo.length && markedComplete(dir, preset.files)) return { dir, bytes: 0, skipped, unverified: [] };
   let bytes = 0;
-  if (todo.length) {
-    const host = new URL(endpoint).host;
-    try {
-      await probeHost(endpoint, timeoutMs);
-    } catch (err) {
+  let reachable = true;
+  const host = new URL(endpoint).host;
+  try {
+    await probeHost(endpoint, timeoutMs);
+  } catch (err) {
+    if (todo.length) {
       const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
       throw new Error(`cannot reach ${host} (${code}) to download model preset "${preset.name}" (${preset.repo}). ${manualHint(preset, dir, endpoint)}`);
     }
-    for (const file of todo) bytes += await downloadFile(preset, file, dir, endpoint, timeoutMs, token, opts.onProgress);
+    reachable = false;
+  }
+  const expected = new Map<string, Expected>();
+  const checkedNow = new Map<string, { bytes: number; sha256: string }>();
+  for (const file of todo) {
+    const r = await downloadFile(preset, file, dir, endpoint, timeoutMs, token, opts.onProgress);
+    bytes += r.bytes;
+    expected.set(file, r.expected);
+    if (r.checked) checkedNow.set(file, r.checked);
+  }
+  // Files that were already there (copied by hand, or an earlier pull): ask the server what they should be.
+  if (reachable) for (const file of skipped) expected.set(file, await remoteExpected(preset, file, endpoint, timeoutMs, token));
+  const files: Record<string, MarkerEntry> = {};
+  const unverified: string[] = [];
+  for (const f of preset.files) {
+    const exp = expected.get(f) ?? {};
+    const checked = checkedNow.get(f) ?? verifyFile(join(dir, f), exp, `model preset "${preset.name}"`);
+    const verified = exp.bytes !== undefined || exp.sha256 !== undefined;
+    if (!verified) unverified.push(f);
+    files[f] = { ...checked, verified };
   }
   writeJsonAtomic(join(dir, MARKER), {
-    preset: preset.name, repo: preset.repo, revision: preset.revision, endpoint,
-    files: Object.fromEntries(preset.files.map((f) => [f, statSync(join(dir, f)).size])),
+    preset: preset.name, repo: preset.repo, revision: preset.revision, endpoint, files,
     completedAt: new Date().toISOString(),
   });
-  return { dir, bytes, skipped };
+  return { dir, bytes, skipped, unverified };
 }
 
-async function downloadFile(preset: Preset, file: string, dir: string, endpoint: string, timeoutMs: number, token: string | undefined, onProgress?: OnProgress): Promise<number> {
+async function downloadFile(preset: Preset, file: string, dir: string, endpoint: string, timeoutMs: number, token: string | undefined, onProgress?: OnProgress): Promise<{ bytes: number; expected: Expected; checked?: { bytes: number; sha256: string } }> {
   const target = join(dir, file);
   const part = `${target}.part`;
   mkdirSync(dirname(target), { recursive: true });
@@ -186,7 +275,7 @@ async function downloadFile(preset: Preset, file: string, dir: string, endpoint:
     if (res.status === 416 && have > 0) {
       // The .part already holds the whole file.
       renameSync(part, target);
-      return 0;
+      return { bytes: 0, expected: expectedFrom(res.headers) };
     }
     if (!res.ok || !res.body) {
       const hint = res.status === 401 || res.status === 403 ? ' (gated or private: set HF_TOKEN)' : '';
@@ -211,8 +300,16 @@ async function downloadFile(preset: Preset, file: string, dir: string, endpoint:
     });
     await pipeline(body, createWriteStream(part, { flags: resumed ? 'a' : 'w' }));
     if (total && done !== total) throw new Error(`download of ${url} ended after ${done} of ${total} bytes; run the pull again to resume`);
+    const expected = expectedFrom(res.headers, total || undefined);
+    let checked;
+    try {
+      checked = verifyFile(part, expected, `download of ${url}`);
+    } catch (e) {
+      rmSync(part, { force: true });
+      throw e;
+    }
     renameSync(part, target);
-    return done - start;
+    return { bytes: done - start, expected, checked };
   } catch (err) {
     if (ac.signal.aborted && !(err as Error).message.includes('no answer')) {
       throw new Error(`download of ${url} stalled for ${timeoutMs} ms; run the pull again to resume (${(err as Error).message})`);
@@ -252,15 +349,8 @@ export function listCached(root?: string): CachedModel[] {
     const dir = join(base, e.name);
     const files = walk(dir).filter((f) => !f.path.endsWith(MARKER));
     const preset = PRESETS.find((p) => p.name === e.name) ?? null;
-    let complete = existsSync(join(dir, MARKER));
-    if (complete && preset) complete = preset.files.every((f) => existsSync(join(dir, f)));
-    if (complete) {
-      try {
-        JSON.parse(readFileSync(join(dir, MARKER), 'utf8'));
-      } catch {
-        complete = false;
-      }
-    }
+    const sizes = markerSizes(dir);
+    const complete = !!sizes && markedComplete(dir, preset ? preset.files : [...sizes.keys()]);
     const part = files.filter((f) => f.path.endsWith('.part'));
     return {
       name: e.name, dir, preset, complete,

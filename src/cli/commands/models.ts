@@ -28,6 +28,7 @@ export function register(program: Command): void {
         const r = await pullPreset(name, { cacheDir: f.cache, endpoint: f.endpoint, timeoutMs: f.timeout, onProgress: (e) => progress.update(e) });
         progress.stop();
         console.log(`${name}: ${r.dir} (${formatBytes(r.bytes)} downloaded${r.skipped.length ? `, ${r.skipped.length} file(s) already there` : ''})`);
+        if (r.unverified.length) console.error(`v2l: note: ${r.unverified.join(', ')} could not be checked against the server (unreachable): sizes and sha256 recorded as found`);
       } finally {
         progress.stop();
       }
