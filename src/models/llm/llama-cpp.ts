@@ -42,6 +42,11 @@ export interface LlamaCppOptions {
    * models); the context holds `contextSize` tokens per sequence.
    */
   sequences?: number;
+  /**
+   * LoRA adapters (llama.cpp's GGUF adapter format: `general.type = adapter`, `adapter.type = lora`) applied
+   * to the context, each with its scale (default 1; llama.cpp multiplies it by alpha / rank).
+   */
+  lora?: readonly { path: string; scale?: number }[];
 }
 
 const llamas = new Map<string, Promise<Llama>>();
@@ -126,9 +131,17 @@ export class LlamaCppLLM implements LLM {
     if (opts.vocabOnly) return new LlamaCppLLM(path, model, undefined, [], false, 0);
     const threads = opts.threads ?? (size < 100e6 ? 1 : availableParallelism());
     const contextSize = opts.contextSize ?? Math.min(model.trainContextSize || 4096, 4096);
+    for (const a of opts.lora ?? []) {
+      if (!existsSync(a.path)) {
+        await model.dispose();
+        throw new Error(`LoRA adapter not found: ${a.path}`);
+      }
+    }
+    const lora = opts.lora?.length ? { lora: { adapters: opts.lora.map((a) => ({ filePath: a.path, scale: a.scale ?? 1 })) } } : {};
     let context: LlamaContext;
     try {
       context = await model.createContext({
+        ...lora,
         contextSize,
         batchSize: opts.batchSize ?? Math.min(contextSize, 512),
         threads,
