@@ -21,6 +21,7 @@ const skip = skipUnless(MODEL, 'the stories260K model');
 async function tensorLayout(path: string): Promise<Map<string, { offset: number; dims: number[] }>> {
   const info = await readGgufFileInfo(path);
   const align = Number((info.metadata.general as { alignment?: number }).alignment ?? 32);
+  if (info.infoEndOffset === undefined) throw new Error(`${path}: no tensor-info end offset`);
   const dataStart = Math.ceil(info.infoEndOffset / align) * align;
   return new Map((info.tensorInfo ?? []).map((t) => [t.name, { offset: dataStart + Number(t.offset), dims: t.dimensions.map(Number) }]));
 }
