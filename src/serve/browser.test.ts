@@ -65,7 +65,7 @@ const shot = (name: string) => page.screenshot({ path: join(OUT, `${name}.png`),
 const pixels = async (sel: string) => {
   const src = await page.getAttribute(sel, 'src');
   assert.ok(src?.startsWith('data:image/png;base64,'), `${sel} has a PNG`);
-  return sharp(Buffer.from(src.split(',')[1], 'base64')).raw().toBuffer();
+  return sharp(Buffer.from(src!.split(',')[1], 'base64')).raw().toBuffer();
 };
 
 test('upload, token map, tooltip, token edits re-decode, typed word, truncated JPEG, codebook', { skip }, async (t) => {

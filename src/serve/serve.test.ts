@@ -145,7 +145,7 @@ test('bad input: each a 4xx that says what is wrong', { skip }, async () => {
   const big = hugePng(20000, 20000);
   assert.ok(big.length < 2 * 1024 * 1024, `${big.length} bytes`);
   assert.equal((await sharp(big, { limitInputPixels: false }).metadata()).width, 20000, 'a valid PNG');
-  const rb = await post('/api/tokenize', big);
+  const rb = await post('/api/tokenize', new Uint8Array(big));
   assert.equal(rb.status, 413);
   assert.match((await rb.json() as { error: string }).error, /20000x20000 pixels.*limit is 4\.0 MP/);
   // Edits are checked against the codebooks.

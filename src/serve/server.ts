@@ -29,6 +29,7 @@ const TYPES: Record<string, string> = {
 
 /** The bundled front end: dist/web beside the compiled server, or the repository's dist/web under tsx. */
 export function defaultWebRoot(): string {
+  if (process.env.V2L_WEB_ROOT) return process.env.V2L_WEB_ROOT; // tests serve a fresh build
   const candidates = [fileURLToPath(new URL('../web/', import.meta.url)), fileURLToPath(new URL('../../dist/web/', import.meta.url))];
   const found = candidates.find((c) => existsSync(join(c, 'index.html')));
   if (!found) throw new Error(`the viewer's front end is not built (looked in ${candidates.join(', ')}); run \`npm run build\``);
@@ -54,6 +55,8 @@ export interface ServeOptions {
   webRoot?: string;
   /** One line per request on stderr. */
   log?: boolean;
+  /** Upload bytes held at once, all requests together (default 4 x the upload limit). */
+  uploadBudgetBytes?: number;
 }
 
 export interface RunningServer {
@@ -76,6 +79,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const assets = loadAssets(opts.webRoot ?? defaultWebRoot());
   const host = opts.host ?? '127.0.0.1';
   let allowedHosts: Set<string> = new Set();
+  let inflight = 0;
+  const uploadBudget = opts.uploadBudgetBytes ?? 4 * viewer.limits.maxUploadBytes;
 
   const api = async (req: IncomingMessage, res: ServerResponse, u: URL): Promise<void> => {
     const path = u.pathname;
@@ -94,9 +99,22 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
         req.resume();
         return sendJson(res, 200, await viewer.tokenizeFolderImage(intParam(u, 'folder', 0, 0, Number.MAX_SAFE_INTEGER)));
       }
-      const body = await readBody(req, viewer.limits.maxUploadBytes, 'the upload');
-      const name = (u.searchParams.get('name') ?? 'upload').replace(/[^\w. -]/g, '_').slice(0, 80) || 'upload';
-      return sendJson(res, 200, await viewer.tokenizeBytes(body, name));
+      // Bytes held by uploads in flight are bounded: a burst of large bodies gets 503s, not the heap.
+      const declared = Number(req.headers['content-length'] ?? NaN);
+      const max = viewer.limits.maxUploadBytes;
+      const reserve = Number.isFinite(declared) && declared >= 0 && declared <= max ? declared : max;
+      if (declared > max) await readBody(req, max, 'the upload'); // throws the 413 from the header alone
+      if (inflight + reserve > uploadBudget) {
+        throw new HttpError(503, `the server is busy receiving other uploads (${(inflight / 1048576).toFixed(1)} MB in flight); retry in a few seconds`, { 'retry-after': '2', connection: 'close' });
+      }
+      inflight += reserve;
+      try {
+        const body = await readBody(req, max, 'the upload');
+        const name = (u.searchParams.get('name') ?? 'upload').replace(/[^\w. -]/g, '_').slice(0, 80) || 'upload';
+        return sendJson(res, 200, await viewer.tokenizeBytes(body, name));
+      } finally {
+        inflight -= reserve;
+      }
     }
     if (path === '/api/decode') {
       want('POST');
