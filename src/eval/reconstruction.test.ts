@@ -1,0 +1,108 @@
+// `eval reconstruction` end to end on real images with a tiny random tokenizer and the STAND-IN CLIP,
+// Inception and AlexNet (figures meaningless; the computation is what is tested): an unreadable image is
+// named, shards merge to the unsplit figures, an interrupted run resumes to them, and too few images are refused.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync, readdirSync, existsSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { writeSafetensors } from '../io/files.js';
+import { V2LNetwork } from '../network/v2l-model.js';
+import { initBackend } from '../engine/backend.js';
+import { tinyConfig, MERGES } from '../train/test-fixtures.js';
+import { writeStandInClip } from '../models/clip/stand-in.js';
+import { skipUnless, sharedPath } from '../util/test-utils/shared.js';
+import { writeStandInInception } from './inception.js';
+import { evaluateReconstruction, type ReconstructionOptions, type ReconstructionResult } from './reconstruction.js';
+import { mergeEvaluations } from './merge.js';
+
+const SAMPLE = sharedPath('data/imagenet-val-sample');
+const HEADS = sharedPath('models/lpips/v0.1_json/alex.json');
+const skip = skipUnless([SAMPLE, HEADS, MERGES], 'ImageNet sample images, the LPIPS heads and CLIP\'s BPE merges');
+
+let dir = '';
+let base: Omit<ReconstructionOptions, 'out'>;
+let unsplit: ReconstructionResult;
+
+before(async () => {
+  if (skip) return;
+  dir = mkdtempSync(join(tmpdir(), 'v2l-eval-rec-'));
+  await initBackend();
+  const config = tinyConfig();
+  const net = new V2LNetwork(config, { seed: 3 });
+  writeSafetensors(join(dir, 'tok.safetensors'), net.stateDict(), { config: JSON.stringify(config), image_size: '32' });
+  net.dispose();
+  writeStandInClip(join(dir, 'clip'), { seed: 1, projectionDim: config.embedDim, mergesPath: MERGES });
+  const inception = writeStandInInception(join(dir, 'inception'), { seed: 0, dim: 48 });
+  const photos = readdirSync(SAMPLE).filter((f) => f.endsWith('.jpg')).sort().slice(0, 6).map((f) => join(SAMPLE, f));
+  writeFileSync(join(dir, 'broken.jpg'), 'not an image');
+  // 7 entries, batches of 2: the broken file sits in the second batch.
+  writeFileSync(join(dir, 'list.txt'), [photos[0], photos[1], photos[2], join(dir, 'broken.jpg'), ...photos.slice(3)].join('\n') + '\n');
+  base = {
+    checkpoint: join(dir, 'tok.safetensors'), clip: join(dir, 'clip'), images: join(dir, 'list.txt'), inception,
+    lpipsBackbone: 'stand-in', lpipsHeads: HEADS, imageSize: 32, globalTokens: 21, batchSize: 2, saveEvery: 0,
+  };
+  unsplit = await evaluateReconstruction({ ...base, out: join(dir, 'whole') });
+});
+
+after(() => {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+const rel = (a: number, b: number): number => Math.abs(a - b) / Math.max(1e-300, Math.abs(b));
+
+function sameFigures(a: ReconstructionResult, b: ReconstructionResult): void {
+  assert.ok(rel(a.fid!, b.fid!) < 1e-9, `FID ${a.fid} vs ${b.fid}`);
+  for (const k of ['lpips', 'psnrY', 'psnrRgb', 'ssim'] as const) assert.ok(rel(a[k], b[k]) < 1e-12, `${k}: ${a[k]} vs ${b[k]}`);
+  assert.equal(a.images.evaluated, b.images.evaluated);
+  assert.deepEqual(a.failures, b.failures);
+}
+
+test('reconstruction: every figure computed, the unreadable image named, outputs written, stand-ins labelled', { skip }, () => {
+  const r = unsplit;
+  assert.equal(r.images.selected, 7);
+  assert.equal(r.images.evaluated, 6);
+  assert.equal(r.failures.length, 1);
+  assert.match(r.failures[0].source, /broken\.jpg$/);
+  assert.equal(r.tokensPerImage, 21 + 16 * 16);
+  for (const v of [r.fid!, r.lpips, r.psnrY, r.psnrRgb, r.ssim]) assert.ok(Number.isFinite(v), String(v));
+  assert.ok(r.fid! > 0 && r.lpips > 0 && r.ssim < 1);
+  assert.deepEqual(r.standIns, ['CLIP', 'Inception', 'LPIPS AlexNet']);
+  assert.equal(r.meaningless, true);
+  const md = readFileSync(join(dir, 'whole', 'table3.md'), 'utf8');
+  assert.match(md, /meaningless/);
+  assert.match(md, /broken\.jpg/);
+  assert.match(md, /2\.88/); // the paper's Hybrid FID beside ours
+  assert.ok(existsSync(join(dir, 'whole', 'table3.png')));
+  assert.ok(existsSync(join(dir, 'whole', 'reconstruction.json')));
+});
+
+test('reconstruction: shards 0/2 and 1/2 merged equal the unsplit run', { skip }, async () => {
+  const s0 = await evaluateReconstruction({ ...base, out: join(dir, 's0'), shard: { index: 0, count: 2 } });
+  const s1 = await evaluateReconstruction({ ...base, out: join(dir, 's1'), shard: { index: 1, count: 2 } });
+  assert.equal(s0.images.selected + s1.images.selected, 7);
+  const merged = await mergeEvaluations([join(dir, 's1'), join(dir, 's0')], join(dir, 'merged'));
+  assert.equal(merged.kind, 'reconstruction');
+  sameFigures(merged.result as ReconstructionResult, unsplit);
+  await assert.rejects(mergeEvaluations([join(dir, 's0')], join(dir, 'm2')), /shard 1\/2 missing/);
+});
+
+test('reconstruction: a run stopped after one batch resumes to the same figures', { skip }, async () => {
+  const out = join(dir, 'resumed');
+  let batches = 0;
+  await assert.rejects(evaluateReconstruction({
+    ...base, out, onProgress: () => {
+      if (++batches === 1) throw new Error('simulated kill');
+    },
+  }), /simulated kill/);
+  const lines: string[] = [];
+  const r = await evaluateReconstruction({ ...base, out, log: (l) => lines.push(l) });
+  assert.ok(lines.some((l) => /resuming .*1 of 4 batches done/.test(l)), lines.join('\n'));
+  sameFigures(r, unsplit);
+  // Other settings in the same folder are refused, not mixed in.
+  await assert.rejects(evaluateReconstruction({ ...base, out, globalTokens: 5 }), /other settings/);
+});
+
+test('reconstruction: fewer than 2 images for FID is refused', { skip }, async () => {
+  await assert.rejects(evaluateReconstruction({ ...base, out: join(dir, 'one'), limit: 1 }), /FID needs at least 2 images/);
+});
