@@ -15,6 +15,7 @@ const benches: Record<string, [string, string]> = {
   image: ['../src/image/bench.js', 'benchImage'],
   codebook: ['../src/codebook/bench.js', 'benchCodebook'],
   clip: ['../src/models/clip/bench.js', 'benchClip'],
+  restore: ['../src/tasks/restore/bench.js', 'benchRestore'],
 };
 
 async function run(): Promise<void> {

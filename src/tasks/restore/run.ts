@@ -287,6 +287,7 @@ export const outputStem = (index: number, source: string) => `${String(index).pa
  * (one record per image, in image order, resumable after kill -9).
  */
 export async function restoreToDir(o: RestoreToDirOptions): Promise<RestoreRunTotals> {
+  await checkRestoreOptions(o); // refuse before anything is written
   const config = {
     task: o.task, protocol: o.protocol ?? 'clean', m: o.m ?? DEFAULTS.m, n: o.n ?? DEFAULTS.n, copies: o.copies ?? DEFAULTS.copies,
     globalTokens: o.globalTokens ?? DEFAULTS.globalTokens, seed: o.seed ?? DEFAULTS.seed,
