@@ -8,10 +8,11 @@ import { register as clip } from './clip.js';
 import { register as tokenize } from './tokenize.js';
 import { register as caption } from './caption.js';
 import { register as vqa } from './vqa.js';
+import { register as loraData } from './lora-data.js';
 import { register as serve } from './serve.js';
 import { register as restore } from './restore.js';
 import { register as fewshot } from './fewshot.js';
 
 export type RegisterCommand = (program: Command) => void;
 
-export const commands: RegisterCommand[] = [tokenize, codebook, llm, models, clip, train, serve, caption, vqa, restore, fewshot];
+export const commands: RegisterCommand[] = [tokenize, codebook, llm, models, clip, train, serve, caption, vqa, restore, fewshot, loraData];
