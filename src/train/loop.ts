@@ -25,6 +25,8 @@ import { LocalRunner, ParallelRunner, type StepRunner } from './parallel.js';
 import { plotLossCurves } from './plot.js';
 import { Replica, type LossConfig, type OptimConfig } from './replica.js';
 import { reconstructionLoss } from './losses.js';
+import { reseedDeadCodes } from './reseed.js';
+import { Rng } from '../network/rng.js';
 
 export interface TrainOptions {
   out: string;
@@ -66,10 +68,29 @@ export interface TrainOptions {
   log?: (line: string) => void;
   /** Checked after every step; returning true stops the run with a checkpoint (SIGINT handling). */
   shouldStop?: () => boolean;
+  /**
+   * Dead-code re-seeding (./reseed.ts): every `every` steps while step <= `until`, local codes unused since
+   * the last re-seed are moved onto encoder outputs of the current batch. Absent or every 0: off (the reference).
+   */
+  reseed?: { every: number; until: number };
+}
+
+/** Validation figures of one validation pass. */
+export interface ValidationFigures {
+  step: number;
+  valRecLoss: number;
+  /** Mean over the images of 10 log10(1 / MSE) on [0, 1] pixels (reconstructions clipped to range). */
+  psnr: number;
+  /** Distinct local tokens over the validation images, and the perplexity exp(H) of their frequencies. */
+  codesUsed: number;
+  perplexity: number;
 }
 
 export interface TrainResult {
   step: number;
+  /** The last validation's figures, and the collapsed model's PSNR on the same images (null: no validation). */
+  lastValidation: ValidationFigures | null;
+  collapsedPsnr: number | null;
   checkpoint: string;
   firstValRecLoss: number | null;
   lastValRecLoss: number | null;
@@ -95,6 +116,48 @@ function gatherRows(all: Float32Array, dim: number, idx: readonly number[]): Flo
 
 function sameConfig(a: unknown, b: unknown): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
+}
+
+/** Mean PSNR (dB, pixels mapped from [-1, 1] to [0, 1], reconstructions clipped) of n images of `per` values. */
+export function meanPsnr(x: Float32Array, y: Float32Array, n: number): number {
+  const per = x.length / n;
+  let sum = 0;
+  for (let i = 0; i < n; i++) {
+    let se = 0;
+    for (let k = i * per; k < (i + 1) * per; k++) {
+      const d = (x[k] - Math.max(-1, Math.min(1, y[k]))) / 2;
+      se += d * d;
+    }
+    sum += 10 * Math.log10(1 / Math.max(se / per, 1e-10));
+  }
+  return sum / n;
+}
+
+/**
+ * Says a codebook collapse as it happens: a warning once the codes in use over the validation images stay
+ * under the threshold (2% of the rows, or of the positions when fewer, and never under 8) at two
+ * validations in a row; again after a recovery.
+ */
+export class CollapseWatch {
+  readonly threshold: number;
+  private low = 0;
+
+  constructor(rows: number, positions: number) {
+    this.threshold = Math.max(8, Math.ceil(0.02 * Math.min(rows, positions)));
+  }
+
+  /** The warning to print after a validation at `step` (step 0, the untrained network, never counts), or null. */
+  check(step: number, codesUsed: number, images: number): string | null {
+    if (step === 0 || codesUsed >= this.threshold) {
+      this.low = 0;
+      return null;
+    }
+    this.low++;
+    if (this.low !== 2) return null;
+    return `WARNING: codebook collapse: only ${codesUsed} distinct local tokens over ${images} validation images at step ${step} ` +
+      `(under ${this.threshold} at two validations in a row): reconstructions are close to the blurred mean image. ` +
+      'Train with --recipe robust (docs/training.md).';
+  }
 }
 
 export async function train(o: TrainOptions): Promise<TrainResult> {
@@ -136,6 +199,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     if (savedSchedule !== undefined && savedSchedule !== o.optim.totalSteps) log(`note: the checkpoint's learning-rate schedule spanned ${savedSchedule} steps, it now spans ${o.optim.totalSteps}: the run will not match an uninterrupted one`);
     if (saved.workers !== undefined && saved.workers !== o.workers) log(`note: the checkpoint was written with ${saved.workers} worker(s), this run uses ${o.workers}: same result in expectation, not bit for bit`);
     net.loadStateDict(ck.model);
+    // Code counts since the last re-seed (only re-seeding reads them).
+    for (const [id, c] of (ck.extra as { codeUsage?: [number, number][] }).codeUsage ?? []) if (id < replica.usage.length) replica.usage[id] = c;
     replica.loadOptimizerState(ck.optimizer, saved.optimizerSteps ?? { gen: ck.step, disc: ck.step }, path);
     start = ck.step;
     metrics.truncateAfter(start);
@@ -156,12 +221,29 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const decode = makeDecoder(o.imageSize, o.preprocess);
   const loader = new PrefetchLoader(o.trainFiles, sampler, decode, o.imageSize, o.prefetch ?? 2);
   const valImages = valFiles.length ? await loadAll(valFiles, decode, o.imageSize) : null;
+  const per = 3 * o.imageSize * o.imageSize;
+  // The collapsed model's figure: a decoder that ignores the local tokens can at best output one image per
+  // global-token set; with no usable local code it reconstructs the blurred mean. Its PSNR is that of the
+  // mean training image (up to 512 training images, evenly spaced) against every validation image.
+  let collapsedPsnr: number | null = null;
+  if (valImages) {
+    const step = Math.max(1, Math.floor(o.trainFiles.length / 512));
+    const pick = o.trainFiles.filter((_, i) => i % step === 0).slice(0, 512);
+    const all = await loadAll(pick, decode, o.imageSize);
+    const mean = new Float32Array(per);
+    for (let i = 0; i < pick.length; i++) for (let k = 0; k < per; k++) mean[k] += all[i * per + k] / pick.length;
+    const tiled = new Float32Array(valImages.length);
+    for (let i = 0; i < valFiles.length; i++) tiled.set(mean, i * per);
+    collapsedPsnr = meanPsnr(valImages, tiled, valFiles.length);
+  }
+  const watch = new CollapseWatch(o.network.nLocal, valFiles.length * (o.imageSize / 2 ** (o.network.chMult.length - 1)) ** 2);
+  let lastFigures: ValidationFigures | null = null;
 
   const checkpoint = (step: number): string => {
     const opt = replica.optimizerState();
     return saveCheckpoint(o.out, {
       step,
-      extra: { seed: o.seed, data: fingerprint, dataRng: sampler.rngStateAt(step), epoch: sampler.epochOf(step), batchSize: o.batchSize, microBatch: o.microBatch ?? 0, workers: o.workers, steps: o.steps, optimizerSteps: opt.steps, backend: o.backend, loss: o.loss, optim: o.optim, imageSize: o.imageSize, preprocess: o.preprocess },
+      extra: { codeUsage: sparseUsage(replica.usage), seed: o.seed, data: fingerprint, dataRng: sampler.rngStateAt(step), epoch: sampler.epochOf(step), batchSize: o.batchSize, microBatch: o.microBatch ?? 0, workers: o.workers, steps: o.steps, optimizerSteps: opt.steps, backend: o.backend, loss: o.loss, optim: o.optim, imageSize: o.imageSize, preprocess: o.preprocess },
     }, net.stateDict(), opt.tensors, net.config, o.keepLast);
   };
 
@@ -169,8 +251,9 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     if (!valImages) return null;
     const n = valFiles.length;
     const bs = o.batchSize;
-    const per = 3 * o.imageSize * o.imageSize;
     let sum = 0;
+    let psnrSum = 0;
+    const counts = new Map<number, number>();
     let vqSum = 0;
     let grid = null as Float32Array | null;
     const used = new Set<number>();
@@ -186,16 +269,34 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         const out = net.forward(x, c, o.loss.kGlobal);
         rec = reconstructionLoss(x, out.reconstruction, o.loss.recLoss).dataSync()[0];
         vq = out.vqLoss.dataSync()[0];
-        for (const id of out.localIndices.dataSync()) used.add(id);
-        if (i === 0) recon = out.reconstruction.dataSync() as Float32Array;
+        for (const id of out.localIndices.dataSync()) {
+          used.add(id);
+          counts.set(id, (counts.get(id) ?? 0) + 1);
+        }
+        const r = out.reconstruction.dataSync() as Float32Array;
+        psnrSum += meanPsnr(valImages.subarray(i * per, (i + m) * per), r, m) * m;
+        if (i === 0) recon = r;
       });
       sum += rec * m;
       vqSum += vq * m;
       if (recon !== null) grid = recon as Float32Array;
     }
     const valRec = sum / n;
-    // Codebook usage: distinct local tokens over the validation images (a collapse shows here first).
-    metrics.append({ step, val_rec_loss: valRec, val_vq_loss: vqSum / n, val_local_tokens_used: used.size });
+    // Codebook usage: distinct local tokens over the validation images (a collapse shows here first), and
+    // the perplexity of their frequencies (the number of equally used codes with the same entropy).
+    let total = 0;
+    for (const c of counts.values()) total += c;
+    let h = 0;
+    for (const c of counts.values()) h -= (c / total) * Math.log(c / total);
+    const fig: ValidationFigures = { step, valRecLoss: valRec, psnr: psnrSum / n, codesUsed: used.size, perplexity: Math.exp(h) };
+    lastFigures = fig;
+    metrics.append({
+      step, val_rec_loss: valRec, val_vq_loss: vqSum / n, val_local_tokens_used: used.size, val_perplexity: fig.perplexity,
+      val_psnr: fig.psnr, ...(collapsedPsnr !== null ? { val_psnr_collapsed: collapsedPsnr } : {}),
+    });
+    log(`step ${step}: validation L1 ${valRec.toFixed(4)}, PSNR ${fig.psnr.toFixed(2)} dB (collapsed model: ${collapsedPsnr?.toFixed(2)} dB), ${used.size} local tokens used over ${n} images (perplexity ${fig.perplexity.toFixed(1)})`);
+    const warning = watch.check(step, used.size, n);
+    if (warning) log(warning);
     if (grid) {
       const originals = fromNCHW(valImages.subarray(0, nGrid * per), [nGrid, 3, o.imageSize, o.imageSize]);
       const recons = fromNCHW(grid.subarray(0, nGrid * per), [nGrid, 3, o.imageSize, o.imageSize]);
@@ -226,6 +327,12 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       const clip = gatherRows(trainClip, dim, batch.indices);
       const r = await runner.step(batch.images, clip, batch.indices.length, step);
       step++;
+      if (o.reseed && o.reseed.every > 0 && step % o.reseed.every === 0 && step <= o.reseed.until) {
+        // Seeded by (seed, step), so a resumed run draws the same targets.
+        const rs = reseed(net, replica.takeUsage(), batch.images, batch.indices.length, o.imageSize, new Rng((Math.imul(o.seed + 1, 0x9e3779b1) ^ step) >>> 0));
+        if (rs.reseeded) await runner.setParameter('codebook_projection.weight', net.params.get('codebook_projection.weight')!.dataSync() as Float32Array);
+        metrics.append({ step, reseeded_codes: rs.reseeded, dead_codes: rs.dead });
+      }
       images += batch.indices.length;
       const ips = images / Math.max(1e-3, (Date.now() - t0) / 1000);
       metrics.append({ step, ...r.terms, lr: r.lr, ...(r.gradNorm !== undefined ? { grad_norm: r.gradNorm } : {}), images_per_s: ips });
@@ -256,7 +363,31 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   // The run's first validation (step 0), also when this process resumed it.
   const vals = readMetrics(metrics.path).filter((r) => typeof r.val_rec_loss === 'number');
   if (vals.length) firstVal = vals[0].val_rec_loss as number;
-  return { step, checkpoint: lastCkpt, firstValRecLoss: firstVal, lastValRecLoss: lastVal, imagesPerSecond: ips, curves };
+  return { step, checkpoint: lastCkpt, firstValRecLoss: firstVal, lastValRecLoss: lastVal, imagesPerSecond: ips, curves, lastValidation: lastFigures, collapsedPsnr };
+}
+
+function sparseUsage(u: Float64Array): [number, number][] {
+  const out: [number, number][] = [];
+  u.forEach((c, id) => { if (c > 0) out.push([id, c]); });
+  return out;
+}
+
+/** Re-seeds the dead codes of `usage` from the encoder outputs of a batch (see ./reseed.ts). */
+function reseed(net: V2LNetwork, usage: Float64Array, images: Float32Array, n: number, size: number, rng: Rng) {
+  const dim = net.config.embedDim;
+  const z = tf.tidy(() => {
+    const e = net.encode(tf.tensor4d(images, [n, 3, size, size]));
+    return tf.reshape(tf.transpose(e.z, [0, 2, 3, 1]), [-1, dim]).dataSync() as Float32Array;
+  });
+  const wVar = net.params.get('codebook_projection.weight')!;
+  const w = Float32Array.from(wVar.dataSync() as Float32Array);
+  const b = net.params.get('codebook_projection.bias')!.dataSync() as Float32Array;
+  const e = net.params.get('tok_embeddings.weight')!.dataSync() as Float32Array;
+  const r = reseedDeadCodes(w, b, e, usage, z, dim, () => rng.uniform());
+  const t = tf.tensor(w, wVar.shape, 'float32');
+  wVar.assign(t);
+  t.dispose();
+  return r;
 }
 
 async function loadAll(files: readonly string[], decode: DecodeImage, size: number): Promise<Float32Array> {

@@ -22,6 +22,8 @@ export interface StepResult {
 export interface StepRunner {
   readonly workers: number;
   step(images: Float32Array, clip: Float32Array, n: number, step: number): Promise<StepResult>;
+  /** Sets a parameter (internal layout) on every replica but the main one, which the caller has already changed. */
+  setParameter(name: string, data: Float32Array): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -64,6 +66,8 @@ export class LocalRunner implements StepRunner {
       c.dispose();
     }
   }
+
+  async setParameter(): Promise<void> {}
 
   async close(): Promise<void> {}
 }
@@ -198,6 +202,11 @@ export class ParallelRunner implements StepRunner {
     for (let k = 0; k < this.threads.length; k++) this.threads[k].postMessage({ kind: 'apply', gen, disc, step });
     const r = this.replica.apply(gen, disc, step);
     return { terms, lr: r.lr, gradNorm: r.gradNorm };
+  }
+
+  async setParameter(name: string, data: Float32Array): Promise<void> {
+    // Posted in order before the next 'grads' request, so every worker steps with the new value.
+    for (const t of this.threads) t.postMessage({ kind: 'set', name, data });
   }
 
   async close(): Promise<void> {

@@ -10,6 +10,11 @@ const COLOURS = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b
 /** Series drawn on the loss panel, in this order, when present. */
 export const LOSS_KEYS = ['loss', 'rec_loss', 'vq_loss', 'p_loss', 'g_loss', 'd_loss', 'val_rec_loss'];
 
+/** Codebook-use series (distinct codes over the validation images, their perplexity, distinct codes per training batch). */
+export const CODE_KEYS = ['val_local_tokens_used', 'val_perplexity', 'codes_used'];
+/** PSNR series: the model's, and the collapsed model's (every image decoded to the mean training image). */
+export const PSNR_KEYS = ['val_psnr', 'val_psnr_collapsed'];
+
 interface Series {
   key: string;
   points: [number, number][];
@@ -133,7 +138,7 @@ function runningMean(points: [number, number][], window: number, geometric: bool
 /** The chart as an SVG document. */
 export function lossCurvesSvg(records: readonly MetricsRecord[], title = 'v2l training'): string {
   const W = 900;
-  const H = 860;
+  const H = 1130;
   const steps = records.map((r) => r.step);
   const xMin = steps.length ? Math.min(...steps) : 0;
   const xMax = steps.length ? Math.max(...steps, xMin + 1) : 1;
@@ -141,7 +146,11 @@ export function lossCurvesSvg(records: readonly MetricsRecord[], title = 'v2l tr
   const rec = panelSvg({ x: 70, y: 40, w, h: 250, title: `${title}: reconstruction`, series: collect(records, ['rec_loss', 'val_rec_loss', 'p_loss'], true), log: false, xMin, xMax });
   const all = panelSvg({ x: 70, y: 330, w, h: 300, title: 'all loss terms (log scale)', series: collect(records, LOSS_KEYS, true), log: true, xMin, xMax });
   const lr = panelSvg({ x: 70, y: 670, w, h: 130, title: 'learning rate', series: collect(records, ['lr'], false), log: false, xMin, xMax });
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}"><rect width="${W}" height="${H}" fill="white"/>${rec}${all}${lr}` +
+  // Codebook use (a collapse shows as these falling to a handful) and PSNR against the collapsed model's.
+  const hw = (w - 70) / 2;
+  const codes = panelSvg({ x: 70, y: 840, w: hw, h: 220, title: 'local tokens in use', series: collect(records, CODE_KEYS, false), log: false, xMin, xMax });
+  const psnr = panelSvg({ x: 70 + hw + 70, y: 840, w: hw, h: 220, title: 'validation PSNR (dB)', series: collect(records, PSNR_KEYS, false), log: false, xMin, xMax });
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}"><rect width="${W}" height="${H}" fill="white"/>${rec}${all}${lr}${codes}${psnr}` +
     `<text x="${70 + w / 2}" y="${H - 14}" text-anchor="middle" font-size="12" font-family="sans-serif">step</text></svg>`;
 }
 

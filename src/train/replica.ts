@@ -28,6 +28,14 @@ export interface LossConfig {
   kGlobal: number;
   /** Weight of the VQ loss's codebook (projector) term (absent: the reference's 0.33). */
   vqBeta?: number;
+  /**
+   * Steps (from 0) during which the decoder is fed the unquantised z: a plain-autoencoder warm-up before
+   * quantisation is switched on, so that the encoder's outputs are spread over the sphere before codes are
+   * chosen (absent/0: the reference, quantised from step 0). Against collapse; see docs/training.md.
+   */
+  aeWarmupSteps?: number;
+  /** First step with the VQ loss (weight 0 before it; absent/0: the reference, from step 0). */
+  vqStartStep?: number;
 }
 
 export interface OptimConfig {
@@ -63,6 +71,8 @@ export class Replica {
   readonly discNames: string[];
   readonly genAdam: Adam;
   readonly discAdam: Adam;
+  /** Local codes chosen by this replica's training forwards since the last `takeUsage()` (dead-code re-seeding). */
+  usage: Float64Array;
   private readonly byVarName = new Map<string, string>();
 
   /**
@@ -84,6 +94,14 @@ export class Replica {
     const opts = { beta1: optim.beta1, beta2: optim.beta2, eps: optim.eps };
     this.genAdam = new Adam(gen, opts);
     this.discAdam = new Adam(disc, opts);
+    this.usage = new Float64Array(net.config.nLocal);
+  }
+
+  /** The code counts gathered since the last call, then zeroed. */
+  takeUsage(): Float64Array {
+    const u = this.usage;
+    this.usage = new Float64Array(this.net.config.nLocal);
+    return u;
   }
 
   /** Whether the GAN terms are on at `step`. */
@@ -130,12 +148,16 @@ export class Replica {
     const L = this.loss;
     const factor = discFactorAt(step, L.discStart, L.discFactor);
     const kept: Record<string, tf.Scalar> = {};
+    const unquantized = step < (L.aeWarmupSteps ?? 0);
+    const vqWeight = step < (L.vqStartStep ?? 0) ? 0 : L.codebookWeight;
     let xRec: tf.Tensor4D | null = null;
+    let ids: tf.Tensor | null = null;
     let dWeight = 0;
     const vars = this.genNames.map((n) => this.net.params.get(n)!);
     const { value, grads } = tf.variableGrads(() => {
-      const out = this.net.forward(images, clipEmbeds, L.kGlobal, { codebookTermWeight: L.vqBeta });
+      const out = this.net.forward(images, clipEmbeds, L.kGlobal, unquantized ? { codebookTermWeight: L.vqBeta, unquantized } : { codebookTermWeight: L.vqBeta });
       xRec = tf.keep(out.reconstruction);
+      ids = tf.keep(out.localIndices);
       const rec = reconstructionLoss(images, out.reconstruction, L.recLoss);
       kept.rec_loss = tf.keep(rec);
       kept.vq_loss = tf.keep(out.vqLoss);
@@ -145,7 +167,7 @@ export class Replica {
         kept.p_loss = tf.keep(p);
         nll = tf.add(rec, tf.mul(p, L.perceptualWeight));
       }
-      let total: tf.Scalar = tf.add(nll, tf.mul(out.vqLoss, L.codebookWeight));
+      let total: tf.Scalar = tf.add(nll, tf.mul(out.vqLoss, vqWeight));
       if (factor > 0) {
         const g = generatorLoss(this.net.discriminator(out.reconstruction, { training: true }));
         kept.g_loss = tf.keep(g);
@@ -156,6 +178,15 @@ export class Replica {
     }, vars);
     const terms: StepTerms = { loss: value.dataSync()[0] };
     value.dispose();
+    // Codes in use, per batch (shard): a collapse shows here within a few steps.
+    const idArr = (ids as tf.Tensor | null)!.dataSync();
+    (ids as tf.Tensor | null)!.dispose();
+    const seen = new Set<number>();
+    for (const id of idArr) {
+      seen.add(id);
+      this.usage[id]++;
+    }
+    terms.codes_used = seen.size;
     for (const [k, t] of Object.entries(kept)) {
       terms[k] = t.dataSync()[0];
       t.dispose();

@@ -15,11 +15,18 @@ import { listImages, splitValidation } from './data.js';
 import type { LoadLpipsOptions } from './lpips-files.js';
 import type { LpipsBackbone } from './lpips.js';
 import type { TrainOptions } from './loop.js';
-import { getPreset } from './presets.js';
+import { getPreset, getRecipe } from './presets.js';
 import type { LossConfig, OptimConfig } from './replica.js';
 
 export interface TrainSettings {
   preset: string;
+  /** Collapse measures (default: the preset's recipe); see presets.ts RECIPES. */
+  recipe?: string;
+  /** Dead-code re-seeding interval in steps (0: off) and last step (default: the recipe's). */
+  reseedEvery?: number;
+  reseedUntil?: number;
+  /** Warm-up in epochs of the training data (default: the preset's). */
+  warmupEpochs?: number;
   data: string[];
   valData?: string[];
   valFraction?: number;
@@ -87,7 +94,9 @@ export async function prepareTraining(s: TrainSettings): Promise<PreparedRun> {
   }
   notes.push(`data: ${trainFiles.length} training images, ${Math.min(valFiles.length, s.valImages ?? 64)} validation images scored`);
 
-  let network = validateConfig({ ...preset.network, ...s.network });
+  const recipe = getRecipe(s.recipe ?? preset.recipe);
+  notes.push(`recipe: ${recipe.name} (${recipe.description})`);
+  let network = validateConfig({ ...preset.network, ...recipe.network, ...s.network });
   let clip: ClipModel;
   const clipSpec = s.clip ?? 'stand-in';
   if (clipSpec === 'stand-in') {
@@ -139,11 +148,19 @@ export async function prepareTraining(s: TrainSettings): Promise<PreparedRun> {
   // The schedule's length is not the run's: a run of 150 steps continued to 300 follows the same
   // learning rates as a run of 300 (the reference defines it over 100 epochs, however long one trains).
   const scheduleSteps = s.scheduleSteps ?? Math.max(steps, preset.steps);
-  const warmupSteps = s.optim?.warmupSteps ?? Math.round(preset.optim.warmupFraction * scheduleSteps);
-  const { warmupFraction: _w, ...presetOptim } = preset.optim;
+  // Warm-up: the reference's is 5 epochs of the data (`warmup_epochs`), whatever the schedule's length.
+  const batchSize = s.batchSize ?? preset.batchSize;
+  const warmupEpochs = s.warmupEpochs ?? preset.optim.warmupEpochs;
+  const warmupSteps = s.optim?.warmupSteps ?? (warmupEpochs !== undefined
+    ? Math.min(scheduleSteps, Math.round(warmupEpochs * Math.ceil(trainFiles.length / batchSize)))
+    : Math.round(preset.optim.warmupFraction * scheduleSteps));
+  const { warmupFraction: _w, warmupEpochs: _e, ...presetOptim } = preset.optim;
   void _w;
+  void _e;
   const optim: OptimConfig = { ...presetOptim, ...s.optim, warmupSteps, totalSteps: scheduleSteps };
-  const loss: LossConfig = { ...preset.loss, ...s.loss };
+  const loss: LossConfig = { ...preset.loss, ...recipe.loss, ...s.loss };
+  const reseedEvery = s.reseedEvery ?? recipe.reseed?.every ?? 0;
+  const reseed = reseedEvery > 0 ? { every: reseedEvery, until: s.reseedUntil ?? Math.round((recipe.reseed?.untilFraction ?? 1) * scheduleSteps) } : undefined;
   const options: PreparedRun['options'] = {
     out,
     trainFiles,
@@ -151,7 +168,8 @@ export async function prepareTraining(s: TrainSettings): Promise<PreparedRun> {
     valImages: s.valImages ?? 64,
     steps,
     stopAfter: s.stopAfter,
-    batchSize: s.batchSize ?? preset.batchSize,
+    batchSize,
+    reseed,
     microBatch: s.microBatch ?? preset.microBatch,
     checkpointActivations: s.checkpointActivations ?? preset.checkpointActivations,
     imageSize: s.imageSize ?? preset.imageSize,

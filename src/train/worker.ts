@@ -25,7 +25,7 @@ async function main(): Promise<void> {
   }
   port.postMessage({ kind: 'ready' });
   const size = spec.imageSize;
-  port.on('message', (m: { kind: string; images: Float32Array; clip: Float32Array; n: number; step: number; gen: Float32Array[]; disc: Float32Array[] | null }) => {
+  port.on('message', (m: { kind: string; images: Float32Array; clip: Float32Array; n: number; step: number; gen: Float32Array[]; disc: Float32Array[] | null; name: string; data: Float32Array }) => {
     try {
       if (m.kind === 'grads') {
         const x = tf.tensor4d(m.images, [m.n, 3, size, size]);
@@ -39,6 +39,12 @@ async function main(): Promise<void> {
         port.postMessage({ kind: 'grads', n: g.n, gen, disc, terms: g.terms }, [...gen, ...(disc ?? [])].map((a) => a.buffer as ArrayBuffer));
       } else if (m.kind === 'apply') {
         replica.apply(m.gen, m.disc, m.step);
+      } else if (m.kind === 'set') {
+        const v = replica.net.params.get(m.name);
+        if (!v) throw new Error(`no parameter ${m.name}`);
+        const t = tf.tensor(m.data, v.shape, 'float32');
+        v.assign(t);
+        t.dispose();
       }
     } catch (e) {
       port.postMessage({ kind: 'error', message: (e as Error).stack ?? String(e) });

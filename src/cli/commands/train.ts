@@ -5,13 +5,21 @@ import { initBackend } from '../../engine/backend.js';
 import { train } from '../../train/loop.js';
 import { readMetrics } from '../../train/metrics.js';
 import { plotLossCurves } from '../../train/plot.js';
-import { PRESETS } from '../../train/presets.js';
+import { PRESETS, RECIPES } from '../../train/presets.js';
 import { prepareTraining, type TrainSettings } from '../../train/setup.js';
 import { createProgress } from '../../util/progress.js';
 import { collect, int, intList, num, oneOf } from '../options.js';
 
 interface Flags {
   preset: string;
+  recipe?: string;
+  crossAttention?: boolean;
+  cosineCodes?: boolean;
+  aeWarmup?: number;
+  vqStart?: number;
+  reseedEvery?: number;
+  reseedUntil?: number;
+  warmupEpochs?: number;
   data: string[];
   valData?: string[];
   valFraction?: number;
@@ -78,6 +86,15 @@ export function register(program: Command): void {
     .command('train')
     .description('train the V2L tokenizer network (encoder, projector, decoder; codebooks and CLIP frozen) on images')
     .option('--preset <name>', `starting settings: ${Object.entries(PRESETS).map(([k, p]) => `${k} (${p().description})`).join('; ')}`, 'small')
+    .option('--recipe <name>', `collapse measures on top of the preset (default: the preset's): ${Object.entries(RECIPES).map(([k, r]) => `${k} (${r().description})`).join('; ')}`)
+    .option('--cross-attention', 'decoder mid-block cross-attention to the global tokens (the reference)')
+    .option('--no-cross-attention', 'decoder without cross-attention: what the reference\'s use_crossatt_dec=0 intends (robust recipe)')
+    .option('--cosine-codes', 'L2-normalised projected codes: nearest by cosine (robust recipe)')
+    .option('--no-cosine-codes', 'Euclidean codes as the reference')
+    .option('--ae-warmup <steps>', 'steps decoding the unquantised z (plain-autoencoder warm-up) before quantisation', int('ae-warmup', 0))
+    .option('--vq-start <step>', 'first step with the VQ loss (weight 0 before)', int('vq-start', 0))
+    .option('--reseed-every <n>', 'every n steps, move codes unused since the last re-seed onto encoder outputs (0: off)', int('reseed-every', 0))
+    .option('--reseed-until <step>', 'last step with re-seeding', int('reseed-until', 0))
     .option('--data <path>', 'training images: a folder (recursive) or a list file of paths; repeatable', collect, [])
     .option('--val-data <path>', 'validation images (folder or list file; repeatable); default: a seeded split of --data', collect)
     .option('--val-fraction <f>', 'share of --data held out for validation when --val-data is absent (default 0.02)', num('val-fraction'))
@@ -105,7 +122,7 @@ export function register(program: Command): void {
     .option('--disc-ndf <n>', 'PatchGAN base filters', int('disc-ndf', 1))
     .option('--local-rows <n>', 'rows of the random stand-in local codebook (without --codebook)', int('local-rows', 1))
     .option('--global-rows <n>', 'rows of the random stand-in global codebook (without --codebook)', int('global-rows', 1))
-    .option('--global-tokens <k>', 'global tokens per image fed to the decoder (reference 5)', int('global-tokens', 1))
+    .option('--global-tokens <k>', 'global tokens per image fed to the decoder (the reference trains with 21)', int('global-tokens', 1))
     .option('--rec-loss <kind>', 'l1 (reference) | l2 (paper)', oneOf('rec-loss', ['l1', 'l2'] as const))
     .option('--codebook-weight <w>', 'weight of the VQ loss (reference 1.0)', num('codebook-weight'))
     .option('--vq-beta <w>', 'weight of the VQ loss\'s codebook (projector) term (reference 0.33)', num('vq-beta'))
@@ -118,7 +135,8 @@ export function register(program: Command): void {
     .option('--beta1 <b>', 'Adam beta1 (reference 0.5)', num('beta1'))
     .option('--beta2 <b>', 'Adam beta2 (reference 0.9)', num('beta2'))
     .option('--eps <e>', 'Adam eps (reference 1e-7)', num('eps'))
-    .option('--warmup-steps <n>', 'linear warm-up steps (default: 5% of the schedule)', int('warmup-steps', 0))
+    .option('--warmup-steps <n>', 'linear warm-up steps (default: the preset\'s: paper 5 epochs of the data as the reference, small 5% of the schedule)', int('warmup-steps', 0))
+    .option('--warmup-epochs <n>', 'linear warm-up over n passes over the training data', num('warmup-epochs'))
     .option('--min-lr <lr>', 'floor of the cosine decay (default 0)', num('min-lr'))
     .option('--clip-grad <norm>', 'clip each optimiser\'s global gradient norm (0: off)', num('clip-grad'))
     .option('--checkpoint-every <n>', 'checkpoint interval in steps', int('checkpoint-every', 0))
@@ -137,10 +155,10 @@ export function register(program: Command): void {
     .action(async (f: Flags) => {
       const backend = await initBackend();
       const settings: TrainSettings = {
-        preset: f.preset, data: f.data, valData: f.valData, valFraction: f.valFraction, valImages: f.valImages, out: f.out,
+        preset: f.preset, recipe: f.recipe, reseedEvery: f.reseedEvery, reseedUntil: f.reseedUntil, warmupEpochs: f.warmupEpochs, data: f.data, valData: f.valData, valFraction: f.valFraction, valImages: f.valImages, out: f.out,
         steps: f.steps, scheduleSteps: f.scheduleSteps, stopAfter: f.stopAfter, batchSize: f.batchSize, microBatch: f.microBatch, checkpointActivations: f.checkpointActivations, imageSize: f.imageSize, preprocess: f.preprocess, seed: f.seed,
-        network: defined({ ch: f.ch, chMult: f.chMult, numResBlocks: f.numResBlocks, zChannels: f.zChannels, attnResolutions: f.attnResolutions, resolution: f.resolution, crossAttnHeads: f.crossAttnHeads, crossAttnDimHead: f.crossAttnDimHead, discLayers: f.discLayers, discNdf: f.discNdf, nLocal: f.localRows, nGlobal: f.globalRows }),
-        loss: defined({ recLoss: f.recLoss, codebookWeight: f.codebookWeight, vqBeta: f.vqBeta, perceptualWeight: f.perceptualWeight, discWeight: f.discWeight, discStart: f.discStart, discFactor: f.discFactor, kGlobal: f.globalTokens }),
+        network: defined({ ch: f.ch, chMult: f.chMult, numResBlocks: f.numResBlocks, zChannels: f.zChannels, attnResolutions: f.attnResolutions, resolution: f.resolution, crossAttnHeads: f.crossAttnHeads, crossAttnDimHead: f.crossAttnDimHead, discLayers: f.discLayers, discNdf: f.discNdf, nLocal: f.localRows, nGlobal: f.globalRows, crossAttention: f.crossAttention, cosineCodes: f.cosineCodes }),
+        loss: defined({ recLoss: f.recLoss, codebookWeight: f.codebookWeight, vqBeta: f.vqBeta, perceptualWeight: f.perceptualWeight, discWeight: f.discWeight, discStart: f.discStart, discFactor: f.discFactor, kGlobal: f.globalTokens, aeWarmupSteps: f.aeWarmup, vqStartStep: f.vqStart }),
         optim: defined({ lr: f.lr, discLr: f.discLr, beta1: f.beta1, beta2: f.beta2, eps: f.eps, warmupSteps: f.warmupSteps, minLr: f.minLr, clipGrad: f.clipGrad }),
         checkpointEvery: f.checkpointEvery, keepLast: f.keepLast, valEvery: f.valEvery, workers: f.workers,
         clip: f.clip, clipCache: f.clipCache, codebook: f.codebook, lpips: f.lpips, lpipsBackbone: f.lpipsBackbone, lpipsHeads: f.lpipsHeads,
@@ -161,7 +179,9 @@ export function register(program: Command): void {
       try {
         const r = await train({ ...run.options, progress: createProgress({ quiet: f.quiet }), log: say, shouldStop: () => stop });
         const v = r.firstValRecLoss !== null && r.lastValRecLoss !== null ? `; val_rec_loss ${r.firstValRecLoss.toFixed(4)} -> ${r.lastValRecLoss.toFixed(4)}` : '';
-        process.stdout.write(`trained to step ${r.step} (${r.imagesPerSecond.toFixed(2)} images/s)${v}\ncheckpoint: ${r.checkpoint}\nloss curves: ${r.curves}\n`);
+        const lv = r.lastValidation;
+        const fig = lv ? `validation (step ${lv.step}): PSNR ${lv.psnr.toFixed(2)} dB vs ${r.collapsedPsnr?.toFixed(2)} dB for the collapsed model (mean image); ${lv.codesUsed} distinct local tokens of ${run.options.network.nLocal} used (perplexity ${lv.perplexity.toFixed(1)})\n` : '';
+        process.stdout.write(`trained to step ${r.step} (${r.imagesPerSecond.toFixed(2)} images/s)${v}\n${fig}checkpoint: ${r.checkpoint}\nloss curves: ${r.curves}\n`);
       } finally {
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);

@@ -1,0 +1,89 @@
+// Dead-code re-seeding through the projector: dead codes land on encoder outputs, live codes stay put.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Rng } from '../network/rng.js';
+import { choleskySolveInPlace, reseedDeadCodes } from './reseed.js';
+
+function codes(w: Float32Array, b: Float32Array, e: Float32Array, dim: number): Float32Array {
+  const n = e.length / dim;
+  const out = new Float32Array(n * dim);
+  for (let j = 0; j < n; j++) for (let o = 0; o < dim; o++) {
+    let s = b[o];
+    for (let i = 0; i < dim; i++) s += e[j * dim + i] * w[i * dim + o];
+    out[j * dim + o] = s;
+  }
+  return out;
+}
+
+function random(n: number, rng: Rng, scale = 1, offset = 0): Float32Array {
+  return Float32Array.from({ length: n }, () => offset + scale * rng.normal());
+}
+
+test('cholesky solve: G X = R for a random positive definite G', () => {
+  const rng = new Rng(3);
+  const s = 7;
+  const a = random(s * s, rng);
+  const g = new Float64Array(s * s);
+  for (let i = 0; i < s; i++) for (let j = 0; j < s; j++) { let v = i === j ? 0.5 : 0; for (let k = 0; k < s; k++) v += a[i * s + k] * a[j * s + k]; g[i * s + j] = v; }
+  const x = Float64Array.from(random(s * 3, rng));
+  const r = new Float64Array(s * 3);
+  for (let i = 0; i < s; i++) for (let c = 0; c < 3; c++) for (let k = 0; k < s; k++) r[i * 3 + c] += g[i * s + k] * x[k * 3 + c];
+  choleskySolveInPlace(Float64Array.from(g), r, s, 3);
+  for (let i = 0; i < x.length; i++) assert.ok(Math.abs(r[i] - x[i]) < 1e-8, `x[${i}] ${r[i]} vs ${x[i]}`);
+});
+
+test('re-seeding: every dead code lands on a distinct encoder output, live codes do not move (rows <= width)', () => {
+  const rng = new Rng(11);
+  const dim = 24;
+  const n = 12;
+  // Strongly correlated rows (a common component, as CLIP text embeddings have): the case where the
+  // projector's shared updates collapse the codes.
+  const common = random(dim, rng);
+  const e = new Float32Array(n * dim);
+  for (let j = 0; j < n; j++) for (let i = 0; i < dim; i++) e[j * dim + i] = common[i] + 0.2 * rng.normal();
+  const w = random(dim * dim, rng, dim ** -0.5);
+  const b = random(dim, rng, 0.1);
+  const z = random(40 * dim, rng);
+  const usage = new Float64Array(n);
+  usage[2] = 5;
+  usage[7] = 1;
+  const before = codes(w, b, e, dim);
+  const r = reseedDeadCodes(w, b, e, usage, z, dim, () => rng.uniform());
+  assert.deepEqual(r, { reseeded: 10, dead: 10, kept: 2 });
+  const after = codes(w, b, e, dim);
+  const targets = new Set<number>();
+  for (let j = 0; j < n; j++) {
+    const row = after.subarray(j * dim, (j + 1) * dim);
+    if (usage[j] > 0) {
+      for (let o = 0; o < dim; o++) assert.ok(Math.abs(row[o] - before[j * dim + o]) < 1e-3, `live code ${j} moved`);
+      continue;
+    }
+    // The nearest encoder output is (almost exactly) the code itself.
+    let best = -1;
+    let bestD = Infinity;
+    for (let m = 0; m < 40; m++) {
+      let d = 0;
+      for (let o = 0; o < dim; o++) d += (row[o] - z[m * dim + o]) ** 2;
+      if (d < bestD) { bestD = d; best = m; }
+    }
+    assert.ok(bestD < 1e-4, `dead code ${j} is ${bestD} from the nearest encoder output`);
+    targets.add(best);
+  }
+  assert.equal(targets.size, 10, 'distinct targets');
+});
+
+test('re-seeding: nothing dead, nothing changes; more rows than the width are handled in part', () => {
+  const rng = new Rng(5);
+  const dim = 8;
+  const e = random(20 * dim, rng);
+  const w = random(dim * dim, rng);
+  const b = random(dim, rng);
+  const w0 = w.slice();
+  assert.deepEqual(reseedDeadCodes(w, b, e, new Float64Array(20).fill(1), random(5 * dim, rng), dim, () => rng.uniform()), { reseeded: 0, dead: 0, kept: 20 });
+  assert.deepEqual(w, w0);
+  // 20 rows in 8 dimensions: no room to pin any row (cap = dim - 8 = 0) -> nothing is moved, no failure.
+  const usage = new Float64Array(20);
+  usage[0] = 1;
+  const r = reseedDeadCodes(w, b, e, usage, random(5 * dim, rng), dim, () => rng.uniform());
+  assert.equal(r.reseeded, 0);
+});

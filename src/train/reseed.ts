@@ -1,0 +1,130 @@
+// Re-seeding dead local codes from encoder outputs, through the projector.
+//
+// V2L's local codes are not free vectors: code j is P(e_j) = e_j W + b, the frozen LLM row e_j through the
+// one trainable projector. The VQ literature's remedy for dead codes, moving them onto recent encoder
+// outputs (Dhariwal et al. 2020, Jukebox, "random restarts"; Łańcucki et al. 2020, "Robust training of
+// vector quantized bottleneck models", re-initialisation from encoder outputs; Zeghidour et al. 2021,
+// SoundStream), therefore has to be done on W: the smallest change ΔW (Frobenius norm) such that every
+// chosen dead row lands on a sampled encoder output z and every kept live row stays where it is:
+//
+//   E_S (W + ΔW) + b = T   for the rows S (dead targets z, live targets their current codes)
+//   ΔW = E_S^T (E_S E_S^T + λI)^{-1} (T - E_S W - b)
+//
+// With at most dim rows in S the system is exact (up to the small ridge λ); with a codebook of no more rows
+// than the embedding width (e.g. stories260K's 512 tokens at 768-d) every row is in S, so live codes do not
+// move at all. Larger codebooks constrain the most used live rows and a share of the dead ones per call.
+// Portable: typed arrays only (the solve is |S|^3/3 float64 operations, under a second for |S| = 768).
+
+export interface ReseedResult {
+  /** Dead codes moved onto encoder outputs. */
+  reseeded: number;
+  /** Codes with no use in the window. */
+  dead: number;
+  /** Live codes held in place by the solve. */
+  kept: number;
+}
+
+/**
+ * Updates `w` (internal layout [in=dim, out=dim], row-major: code = e w + b) in place. `e`: frozen codebook
+ * [n, dim]; `usage`: counts per code over the window; `z`: encoder outputs [m, dim] to draw targets from;
+ * `rand`: uniform [0, 1) source (seeded by the caller, so runs stay reproducible).
+ */
+export function reseedDeadCodes(w: Float32Array, b: Float32Array, e: Float32Array, usage: ArrayLike<number>, z: Float32Array, dim: number, rand: () => number): ReseedResult {
+  const n = e.length / dim;
+  const m = z.length / dim;
+  const dead: number[] = [];
+  const live: number[] = [];
+  for (let j = 0; j < n; j++) (usage[j] > 0 ? live : dead).push(j);
+  if (!dead.length || !m) return { reseeded: 0, dead: dead.length, kept: live.length };
+  // Rows the solve can pin exactly: fewer than dim (a margin keeps E_S E_S^T well conditioned).
+  const cap = Math.min(n, dim - 8);
+  if (cap <= 0) return { reseeded: 0, dead: dead.length, kept: 0 };
+  const nDead = Math.min(dead.length, m, cap - Math.min(live.length, Math.floor(cap / 2)));
+  const nLive = Math.min(live.length, cap - nDead);
+  live.sort((a, c) => usage[c] - usage[a]);
+  shuffle(dead, rand);
+  const rowsS = [...dead.slice(0, nDead), ...live.slice(0, nLive)];
+  const s = rowsS.length;
+  // Targets: distinct random encoder outputs for the dead rows.
+  const picks = Array.from({ length: m }, (_, i) => i);
+  shuffle(picks, rand);
+  // R = T - (E_S W + b), [s, dim]; zero for the live rows.
+  const r = new Float64Array(s * dim);
+  for (let k = 0; k < nDead; k++) {
+    const j = rowsS[k];
+    const zi = picks[k];
+    for (let o = 0; o < dim; o++) {
+      let cur = b[o];
+      for (let i = 0; i < dim; i++) cur += e[j * dim + i] * w[i * dim + o];
+      r[k * dim + o] = z[zi * dim + o] - cur;
+    }
+  }
+  // G = E_S E_S^T + λ I.
+  const g = new Float64Array(s * s);
+  let trace = 0;
+  for (let a = 0; a < s; a++) {
+    for (let c = 0; c <= a; c++) {
+      let acc = 0;
+      const ja = rowsS[a] * dim;
+      const jc = rowsS[c] * dim;
+      for (let i = 0; i < dim; i++) acc += e[ja + i] * e[jc + i];
+      g[a * s + c] = acc;
+      g[c * s + a] = acc;
+    }
+    trace += g[a * s + a];
+  }
+  const lambda = 1e-6 * (trace / s);
+  for (let a = 0; a < s; a++) g[a * s + a] += lambda;
+  choleskySolveInPlace(g, r, s, dim);
+  // ΔW = E_S^T A, added to w.
+  for (let k = 0; k < s; k++) {
+    const j = rowsS[k] * dim;
+    for (let i = 0; i < dim; i++) {
+      const ei = e[j + i];
+      if (ei === 0) continue;
+      const row = i * dim;
+      for (let o = 0; o < dim; o++) w[row + o] += ei * r[k * dim + o];
+    }
+  }
+  return { reseeded: nDead, dead: dead.length, kept: nLive };
+}
+
+/** Solves G X = R for X (G symmetric positive definite [s, s], R [s, cols]); X replaces R. G is overwritten by its factor. */
+export function choleskySolveInPlace(g: Float64Array, r: Float64Array, s: number, cols: number): void {
+  for (let j = 0; j < s; j++) {
+    let d = g[j * s + j];
+    for (let k = 0; k < j; k++) d -= g[j * s + k] * g[j * s + k];
+    if (!(d > 0)) throw new Error('re-seeding: the codebook rows are linearly dependent (Cholesky pivot not positive)');
+    const l = Math.sqrt(d);
+    g[j * s + j] = l;
+    for (let i = j + 1; i < s; i++) {
+      let v = g[i * s + j];
+      for (let k = 0; k < j; k++) v -= g[i * s + k] * g[j * s + k];
+      g[i * s + j] = v / l;
+    }
+  }
+  // L Y = R, then L^T X = Y.
+  for (let i = 0; i < s; i++) {
+    for (let k = 0; k < i; k++) {
+      const lik = g[i * s + k];
+      for (let c = 0; c < cols; c++) r[i * cols + c] -= lik * r[k * cols + c];
+    }
+    const lii = g[i * s + i];
+    for (let c = 0; c < cols; c++) r[i * cols + c] /= lii;
+  }
+  for (let i = s - 1; i >= 0; i--) {
+    for (let k = i + 1; k < s; k++) {
+      const lki = g[k * s + i];
+      for (let c = 0; c < cols; c++) r[i * cols + c] -= lki * r[k * cols + c];
+    }
+    const lii = g[i * s + i];
+    for (let c = 0; c < cols; c++) r[i * cols + c] /= lii;
+  }
+}
+
+function shuffle<T>(a: T[], rand: () => number): void {
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    [a[i], a[j]] = [a[j], a[i]];
+  }
+}
