@@ -10,11 +10,10 @@
 //
 // Killing the process at any point loses at most the batch in flight: stages 1, 4 and 5 resume from
 // the embedding caches (<out>/cache unless `cacheDir`), stage 2 from its journal.
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { LLM } from '../models/llm/types.js';
 import type { ClipModel } from '../models/clip/types.js';
-import { isImagePath } from '../models/clip/transformers-clip.js';
 import { IMAGENET_TEMPLATES } from '../models/clip/templates.js';
 import type { OnProgress } from '../util/progress.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
@@ -102,38 +101,6 @@ export function resolveTemplates(spec = 'imagenet80'): TemplateSet {
   if (bad !== undefined) throw new Error(`templates: ${spec}: the line "${bad}" has no "{}" placeholder`);
   if (!templates.length) throw new Error(`templates: ${spec} has no templates`);
   return { name: resolve(spec), templates };
-}
-
-const IMAGE_LIST_EXTS = /\.(txt|lst|list)$/i;
-
-/**
- * The image files to filter with: every image under a folder (recursively, sorted), or the lines of a
- * list file (paths relative to the list's folder; blank lines and "#" comments skipped).
- */
-export function listImages(source: string): string[] {
-  const path = resolve(source);
-  if (!existsSync(path)) throw new Error(`images: ${source} does not exist`);
-  if (statSync(path).isDirectory()) {
-    const out: string[] = [];
-    const walk = (dir: string): void => {
-      for (const name of readdirSync(dir).sort()) {
-        if (name.startsWith('.')) continue;
-        const p = join(dir, name);
-        if (statSync(p).isDirectory()) walk(p);
-        else if (isImagePath(p)) out.push(p);
-      }
-    };
-    walk(path);
-    if (!out.length) throw new Error(`images: no image files (.jpg, .png, ...) under ${source}`);
-    return out;
-  }
-  if (!IMAGE_LIST_EXTS.test(path) && isImagePath(path)) return [path];
-  const base = dirname(path);
-  const out = readFileSync(path, 'utf8').split(/\r?\n/).map((l) => l.trim()).filter((l) => l && !l.startsWith('#')).map((l) => resolve(base, l));
-  const missing = out.find((p) => !existsSync(p));
-  if (missing) throw new Error(`images: ${missing} (listed in ${source}) does not exist`);
-  if (!out.length) throw new Error(`images: the list ${source} names no images`);
-  return out;
 }
 
 /** Global tokens a tokenizer takes per image by default (the paper's 5): fewer rows than this cannot serve it. */

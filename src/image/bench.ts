@@ -4,7 +4,7 @@ import { readdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadImages } from './load.js';
 import { preprocessOne } from './preprocess.js';
-import type { RawImage } from '../models/clip/types.js';
+import type { RawImage } from './types.js';
 
 export async function benchImage(args: string[]): Promise<void> {
   const dir = args[0] ?? new URL('../../../shared/data/photos/', import.meta.url).pathname;

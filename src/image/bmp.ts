@@ -2,7 +2,7 @@
 // BMP is common in sample sets, so the format is decoded here: BITMAPCOREHEADER and
 // BITMAPINFOHEADER through V5, 1/4/8-bit palettes, 16/24/32-bit, BI_RGB and BI_BITFIELDS, bottom-up
 // and top-down rows. RLE-compressed BMPs are refused with a clear error. Portable: bytes in.
-import type { RawImage } from '../models/clip/types.js';
+import type { RawImage } from './types.js';
 
 export function isBmp(bytes: Uint8Array): boolean {
   return bytes.length >= 26 && bytes[0] === 0x42 && bytes[1] === 0x4d;

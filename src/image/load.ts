@@ -13,7 +13,7 @@
 // Errors name the file. loadImages() keeps going past bad files and reports each one.
 import { readFileSync } from 'node:fs';
 import sharp from 'sharp';
-import type { RawImage } from '../models/clip/types.js';
+import type { RawImage } from './types.js';
 import type { OnProgress } from '../util/progress.js';
 import { preprocessOne, toRGB, type ImageBatch, type PreprocessOptions } from './preprocess.js';
 import { bmpSize, decodeBmp, isBmp } from './bmp.js';

@@ -1,6 +1,6 @@
 // From network output back to pixels, and grids of images (original | reconstruction, training
 // previews). Portable: RawImage in and out; PNG encoding is in ./save.ts.
-import type { RawImage } from '../models/clip/types.js';
+import type { RawImage } from './types.js';
 import { toRGB } from './preprocess.js';
 
 /** [-1, 1] -> 8-bit: clamp, (x + 1) * 127.5, round half up. NaN becomes 0. */

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { RawImage } from '../models/clip/types.js';
+import type { RawImage } from './types.js';
 import { interpolateBilinear, resizePillow } from './resample.js';
 import { centreCrop, preprocess, shortSideSize, toNCHW, toRGB } from './preprocess.js';
 import { fromNCHW, sideBySide, unitToByte } from './pixels.js';

@@ -8,7 +8,7 @@
 //   (interpolation is linear), so they are skipped; results match to float32 rounding.
 // Sizes and crop offsets follow torchvision: long side = int(target * long / short) and the crop
 // offset round((size - crop) / 2) with Python's round-half-to-even.
-import type { RawImage } from '../models/clip/types.js';
+import type { RawImage } from './types.js';
 import { interpolateBilinear, resizePillow } from './resample.js';
 
 export type PreprocessMode = 'simple' | 'reference';

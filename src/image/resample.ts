@@ -5,7 +5,7 @@
 // a PIL image, i.e. exactly this; doing it here keeps the reference numerics without Python, and keeps
 // the preprocessing portable (sharp only decodes). Also torch's `F.interpolate(mode='bilinear',
 // align_corners=False)` on float planes, which the reference applies after CLIP's preprocessing.
-import type { RawImage } from '../models/clip/types.js';
+import type { RawImage } from './types.js';
 
 export type ResampleFilter = 'bicubic' | 'bilinear';
 

@@ -1,7 +1,7 @@
 // Image encoding (Node edge, sharp): RawImage or NCHW [-1, 1] tensors -> PNG, written atomically.
 // The pixel math (clamp, round, grids) is portable in ./pixels.ts.
 import sharp from 'sharp';
-import type { RawImage } from '../models/clip/types.js';
+import type { RawImage } from './types.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { fromNCHW, sideBySide, type GridOptions } from './pixels.js';
 

@@ -17,8 +17,12 @@ test('folders are searched recursively for images, sorted; list files resolve re
   const d = tree();
   try {
     assert.deepEqual(listImages([d]).map((p) => p.slice(d.length + 1)), ['a/1.PNG', 'a/2.jpg', 'b/deep/3.webp']);
-    writeFileSync(join(d, 'list.txt'), '# comment\na/2.jpg\n\n/abs/x.png\n');
-    assert.deepEqual(listImages([join(d, 'list.txt')]), [join(d, 'a/2.jpg'), '/abs/x.png']);
+    writeFileSync(join(d, 'list.txt'), `# comment\na/2.jpg\n\n${join(d, 'b/deep/3.webp')}\n`);
+    assert.deepEqual(listImages([join(d, 'list.txt')]), [join(d, 'a/2.jpg'), join(d, 'b/deep/3.webp')]);
+    // One image file is that image (not a list file read as text); a listed file that is absent is named.
+    assert.deepEqual(listImages([join(d, 'a/2.jpg')]), [join(d, 'a/2.jpg')]);
+    writeFileSync(join(d, 'bad.txt'), 'a/none.jpg\n');
+    assert.throws(() => listImages([join(d, 'bad.txt')]), /training data: .*none\.jpg \(listed in .*bad\.txt\) does not exist/);
     assert.throws(() => listImages([join(d, 'nope')]), /nope does not exist/);
     assert.throws(() => listImages([join(d, 'b', 'deep', '..', '..', 'a', '..', 'b', 'deep', '3.webp', 'x')]), /does not exist/);
   } finally {

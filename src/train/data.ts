@@ -2,46 +2,14 @@
 // (a seeded shuffle per epoch, so that the batch of any step follows from (seed, step) alone and a resumed
 // run sees exactly the batches an uninterrupted one would), and a loader that decodes upcoming batches
 // while the current step computes.
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { dirname, extname, isAbsolute, join, resolve } from 'node:path';
-
-export const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.bmp', '.webp', '.gif', '.tif', '.tiff']);
+import { listImages as listImageFiles } from '../image/list.js';
 
 /**
- * Image paths from each source: a folder (every image below it, recursively, sorted by path) or a list
- * file (one path per line, relative to the list file's folder; blank lines and `#` comments skipped).
+ * Training images from each source (a folder searched recursively, an image file, or a list file): the
+ * project's one rule, src/image/list.ts, with errors naming "training data".
  */
 export function listImages(sources: readonly string[]): string[] {
-  const out: string[] = [];
-  for (const src of sources) {
-    let st;
-    try {
-      st = statSync(src);
-    } catch {
-      throw new Error(`training data: ${src} does not exist (expected an image folder or a list file)`);
-    }
-    if (st.isDirectory()) {
-      const found: string[] = [];
-      walk(src, found);
-      if (!found.length) throw new Error(`training data: no images (${[...IMAGE_EXTENSIONS].join(' ')}) under ${src}`);
-      out.push(...found.sort());
-    } else {
-      const base = dirname(resolve(src));
-      const lines = readFileSync(src, 'utf8').split(/\r?\n/).map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
-      if (!lines.length) throw new Error(`training data: list file ${src} names no images`);
-      for (const l of lines) out.push(isAbsolute(l) ? l : join(base, l));
-    }
-  }
-  return out;
-}
-
-function walk(dir: string, out: string[]): void {
-  for (const ent of readdirSync(dir, { withFileTypes: true })) {
-    if (ent.name.startsWith('.')) continue;
-    const p = join(dir, ent.name);
-    if (ent.isDirectory()) walk(p, out);
-    else if (IMAGE_EXTENSIONS.has(extname(ent.name).toLowerCase())) out.push(p);
-  }
+  return listImageFiles(sources, { what: 'training data' });
 }
 
 /** splitmix32-style hash of two integers: the seed of one epoch's shuffle. */

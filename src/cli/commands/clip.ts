@@ -2,11 +2,12 @@
 // image when it is an existing file with an image extension, otherwise text.
 import type { Command } from 'commander';
 import { existsSync, statSync } from 'node:fs';
-import { loadClip, isImagePath } from '../../models/clip/transformers-clip.js';
+import { loadClip } from '../../models/clip/transformers-clip.js';
+import { isImagePath } from '../../image/types.js';
 import { embedWithTemplates, IMAGENET_TEMPLATES } from '../../models/clip/templates.js';
 import { resolveModelPath } from '../../models/hub.js';
 import { loadImages } from '../../image/load.js';
-import type { RawImage } from '../../models/clip/types.js';
+import type { RawImage } from '../../image/types.js';
 
 function int(name: string, min: number): (v: string) => number {
   return (v) => {

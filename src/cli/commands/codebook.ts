@@ -3,7 +3,8 @@
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { existsSync } from 'node:fs';
-import { buildCodebook, listImages, resolveTemplates } from '../../codebook/build.js';
+import { buildCodebook, resolveTemplates } from '../../codebook/build.js';
+import { listImages } from '../../image/list.js';
 import { loadCodebook, readManifest } from '../../codebook/package.js';
 import { interpretEmbedding } from '../../codebook/interpret.js';
 import { loadClip } from '../../models/clip/transformers-clip.js';

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { clipImageConfig, clipPixelValues, clipResizeCrop, CLIP_MEAN, CLIP_STD } from './preprocess.js';
-import type { RawImage } from './types.js';
+import type { RawImage } from '../../image/types.js';
 
 function solid(width: number, height: number, rgb: [number, number, number]): RawImage {
   const data = new Uint8Array(width * height * 3);

@@ -5,7 +5,7 @@
 // the Python pipeline to float32 rounding. (transformers.js's own processor resizes with libvips' affine
 // bicubic, which does not antialias when shrinking.) The sizes, mean and std come from the model folder's
 // preprocessor_config.json. Portable: pixels in, NCHW float32 out.
-import type { RawImage } from './types.js';
+import type { RawImage } from '../../image/types.js';
 import { centreCrop, shortSideSize, toRGB } from '../../image/preprocess.js';
 import { resizePillow } from '../../image/resample.js';
 

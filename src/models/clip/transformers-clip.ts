@@ -7,12 +7,13 @@
 // as a RawImage take the same path, so their embeddings agree. Node edge.
 import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { basename, extname, join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import {
   AutoImageProcessor, AutoTokenizer, CLIPTextModelWithProjection, CLIPVisionModelWithProjection,
   RawImage as HfRawImage, Tensor, env,
 } from '@huggingface/transformers';
-import type { ClipImageInput, ClipModel, RawImage } from './types.js';
+import type { ClipImageInput, ClipModel } from './types.js';
+import type { RawImage } from '../../image/types.js';
 import { EOT_ID } from './clip-bpe.js';
 import { PRESETS, presetDir, pullPreset, cacheRoot, MARKER_FILE } from '../hub.js';
 import { writeJsonAtomic } from '../../util/atomic.js';
@@ -323,8 +324,3 @@ export async function loadClip(dir: string, opts: LoadClipOptions = {}): Promise
   return new TransformersClip(id, fingerprint, dim, isStandIn, Math.max(1, opts.batchSize ?? 32), vision, text);
 }
 
-const IMAGE_EXTS = new Set(['.jpg', '.jpeg', '.png', '.bmp', '.gif', '.webp', '.tif', '.tiff', '.avif']);
-/** Whether a path names an image file by its extension. */
-export function isImagePath(p: string): boolean {
-  return IMAGE_EXTS.has(extname(p).toLowerCase());
-}

@@ -1,13 +1,10 @@
 // The frozen CLIP, as every caller in v2l sees it. Backend: ./transformers-clip.ts
 // (@huggingface/transformers on onnxruntime-node, from a local Hugging Face folder). Portable: types only.
 
-/** Decoded pixels, row-major interleaved, 8-bit. */
-export interface RawImage {
-  data: Uint8Array | Uint8ClampedArray;
-  width: number;
-  height: number;
-  channels: 1 | 3 | 4;
-}
+import type { RawImage } from '../../image/types.js';
+
+/** Decoded pixels: defined with the other image concepts in src/image/types.ts (re-exported for old imports). */
+export type { RawImage };
 
 /** An image given as a file path (Node edge) or as decoded pixels. */
 export type ClipImageInput = string | RawImage;
