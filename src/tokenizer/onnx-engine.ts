@@ -349,10 +349,44 @@ export class OnnxEngine {
     return out.image.data as Float32Array;
   }
 
+  /**
+   * One batch as V2LTokenizer runs it: NCHW images [n, C, size, size] and their CLIP image embeddings
+   * [n, dim] -> local ids [n][h][w], global ids [n][k] and, with `withDecode`, the decoded images (NCHW).
+   */
+  async tokenizeBatch(images: Float32Array, n: number, size: number, clipEmbeds: Float32Array, k: number, withDecode: boolean):
+    Promise<{ local: number[][][]; global: number[][]; reconstruction: Float32Array | null }> {
+    const { localIds, h, w } = await this.encode(images, n, size, size);
+    const gids = await this.globalTokens(clipEmbeds, n, k);
+    const reconstruction = withDecode ? await this.decode(localIds, n, h, w, this.globalEmbeddings(gids), k) : null;
+    return { local: grids(localIds, n, h, w), global: grids(gids, 1, n, k)[0], reconstruction };
+  }
+
+  /** Decoded images (NCHW) of local id grids [n][h][w] (all the same size) and global ids [n][k]. */
+  async decodeIds(local: readonly (readonly (readonly number[])[])[], global: readonly (readonly number[])[]): Promise<Float32Array> {
+    const n = local.length;
+    if (n === 0 || global.length !== n) throw new Error(`decode: ${n} local grids but ${global.length} global id lists`);
+    const h = local[0].length;
+    const w = local[0][0]?.length ?? 0;
+    const k = global[0].length;
+    local.forEach((g, i) => {
+      if (g.length !== h || g.some((row) => row.length !== w)) throw new Error(`decode: local grid ${i} is not ${h}x${w} like the first`);
+    });
+    global.forEach((g, i) => {
+      if (g.length !== k) throw new Error(`decode: global ids ${i} has ${g.length} entries, the first has ${k}`);
+    });
+    const ids = local.flatMap((g) => g.flatMap((row) => [...row]));
+    return this.decode(ids, n, h, w, this.globalEmbeddings(global.flat()), k);
+  }
+
   async dispose(): Promise<void> {
     await Promise.all([this.encoder.release(), this.decoder.release(), this.localSearch.dispose(), this.globalSearch.dispose()]);
   }
 
+}
+
+/** Flat row-major ids [n, h, w] -> nested arrays. */
+function grids(ids: Int32Array, n: number, h: number, w: number): number[][][] {
+  return Array.from({ length: n }, (_, b) => Array.from({ length: h }, (_, y) => Array.from(ids.subarray((b * h + y) * w, (b * h + y + 1) * w))));
 }
 
 function gatherRows(cb: Codebook, ids: ArrayLike<number>, what: string): Float32Array {
@@ -361,6 +395,21 @@ function gatherRows(cb: Codebook, ids: ArrayLike<number>, what: string): Float32
     const id = ids[i];
     if (!Number.isInteger(id) || id < 0 || id >= cb.n) throw new Error(`decode: ${what} token id ${id} is outside the codebook [0, ${cb.n})`);
     out.set(cb.rows.subarray(id * cb.dim, (id + 1) * cb.dim), i * cb.dim);
+  }
+  return out;
+}
+
+/**
+ * The tensors the export reads, from a checkpoint's state dict: the network's own keys (`keep`; no
+ * discriminator), with the codebooks replaced by a codebook package's rows when given.
+ */
+export function inferenceStateDict(sd: ReadonlyMap<string, HostTensor>, keep: (name: string) => boolean,
+  codebooks?: { local: Float32Array; global: Float32Array; dim: number }): Map<string, HostTensor> {
+  const out = new Map([...sd].filter(([k]) => keep(k) && !k.startsWith('discriminator.')));
+  if (codebooks) {
+    const { local, global, dim } = codebooks;
+    out.set('tok_embeddings.weight', { dtype: 'F32', shape: [local.length / dim, dim], data: local });
+    out.set('tok_embeddings_global.weight', { dtype: 'F32', shape: [global.length / dim, dim], data: global });
   }
   return out;
 }

@@ -22,6 +22,9 @@ import { fromNCHW } from '../image/pixels.js';
 import type { OnProgress } from '../util/progress.js';
 import { createHash } from 'node:crypto';
 import { readTokenizerWeights, type TokenizerWeights } from './weights.js';
+import { OnnxEngine, inferenceStateDict, type OnnxDevice } from './onnx-engine.js';
+import { cacheRoot } from '../models/hub.js';
+import { join } from 'node:path';
 
 export interface LoadTokenizerOptions {
   /** Weights: a project safetensors file (from `v2l train` or `v2l import-official`) or the official `.pth`. */
@@ -46,6 +49,16 @@ export interface LoadTokenizerOptions {
   backend?: string;
   /** The LLM vocabulary in use, to refuse a codebook built for another one. */
   vocabulary?: CodebookCheck['vocabulary'];
+  /**
+   * What runs encode and decodeAsync: 'onnx' (default; onnxruntime, the network exported once per
+   * checkpoint into the cache's onnx/ folder) or 'tfjs' (the training path). decode() is always tfjs.
+   */
+  engine?: 'onnx' | 'tfjs';
+  /** onnxruntime execution provider (default cpu) and intra-op threads (default: the cores). */
+  device?: OnnxDevice;
+  threads?: number;
+  /** Folder of cached ONNX exports (default: <cache>/onnx, see V2L_CACHE); null: export in memory. */
+  onnxCache?: string | null;
 }
 
 export interface EncodedImage {
@@ -93,12 +106,15 @@ export class V2LTokenizer {
   readonly preprocessMode: PreprocessMode;
   readonly batchSize: number;
   readonly weights: Pick<TokenizerWeights, 'path' | 'source' | 'foreign'>;
+  /** The onnxruntime engine (null with engine: 'tfjs'). */
+  readonly engine: OnnxEngine | null;
 
   private constructor(init: {
     network: V2LNetwork; codebook: Codebook | null; clip: ClipModel | null; globalTokens: number; imageSize: number;
-    preprocess: PreprocessMode; batchSize: number; weights: TokenizerWeights;
+    preprocess: PreprocessMode; batchSize: number; weights: TokenizerWeights; engine: OnnxEngine | null;
   }) {
     this.network = init.network;
+    this.engine = init.engine;
     this.codebook = init.codebook;
     this.clip = init.clip;
     this.globalTokens = init.globalTokens;
@@ -171,9 +187,14 @@ export class V2LTokenizer {
     if (!Number.isInteger(globalTokens) || globalTokens < 1 || globalTokens > config.nGlobal) {
       throw new Error(`globalTokens must be an integer in [1, ${config.nGlobal}] (got ${globalTokens})`);
     }
+    let engine: OnnxEngine | null = null;
+    if ((opts.engine ?? 'onnx') === 'onnx') {
+      const esd = inferenceStateDict(sd, (k) => network.params.has(k), codebook ? { local: codebook.local, global: codebook.global, dim: codebook.dim } : undefined);
+      engine = await OnnxEngine.create(config, esd, { device: opts.device, threads: opts.threads, cacheDir: opts.onnxCache === undefined ? join(cacheRoot(), 'onnx') : opts.onnxCache });
+    }
     return new V2LTokenizer({
       network, codebook, clip, globalTokens, imageSize, preprocess: opts.preprocess ?? 'simple',
-      batchSize: opts.batchSize ?? 8, weights,
+      batchSize: opts.batchSize ?? 8, weights, engine,
     });
   }
 
@@ -298,7 +319,23 @@ export class V2LTokenizer {
     return out;
   }
 
+  /** decode() on the ONNX engine (when loaded with it, the default), else decode() itself. */
+  async decodeAsync(local: readonly (readonly (readonly number[])[])[], global: readonly (readonly number[])[]): Promise<RawImage[]> {
+    if (!this.engine) return this.decode(local, global);
+    if (local.length !== global.length) throw new Error(`decode: ${local.length} local grids but ${global.length} global id lists`);
+    const out: RawImage[] = [];
+    for (let s = 0; s < local.length; s += this.batchSize) {
+      const loc = local.slice(s, s + this.batchSize);
+      const h = loc[0].length;
+      const w = loc[0][0]?.length ?? 0;
+      const data = await this.engine.decodeIds(loc, global.slice(s, s + this.batchSize));
+      out.push(...fromNCHW(data, [loc.length, this.config.outCh, h * downFactor(this.config), w * downFactor(this.config)]));
+    }
+    return out;
+  }
+
   async dispose(): Promise<void> {
+    await this.engine?.dispose();
     this.network.dispose();
     await this.clip?.dispose();
   }
@@ -308,18 +345,22 @@ export class V2LTokenizer {
     const results: (Reconstruction | EncodeFailure | { encoded: EncodedImage })[] = new Array(images.length);
     const per = 3 * this.imageSize * this.imageSize;
     let done = 0;
+    // Decode and preprocess at the edge; a bad file fails alone. The next batch loads (sharp, async) while
+    // the network runs this one.
+    const load = (s: number) => Promise.all(images.slice(s, s + this.batchSize).map(async (x, j) => {
+      const source = describe(x, s + j);
+      try {
+        const raw = typeof x === 'string' ? await loadImage(x, { shrinkTo: this.preprocessMode === 'reference' ? 224 : this.imageSize }) : x;
+        return { source, raw, pixels: preprocessOne(raw, { size: this.imageSize, mode: this.preprocessMode }) };
+      } catch (e) {
+        return { source, error: (e as Error).message };
+      }
+    }));
+    let next = images.length ? load(0) : null;
     for (let s = 0; s < images.length; s += this.batchSize) {
       const chunk = images.slice(s, s + this.batchSize);
-      // Decode and preprocess at the edge; a bad file fails alone.
-      const loaded = await Promise.all(chunk.map(async (x, j) => {
-        const source = describe(x, s + j);
-        try {
-          const raw = typeof x === 'string' ? await loadImage(x, { shrinkTo: this.preprocessMode === 'reference' ? 224 : this.imageSize }) : x;
-          return { source, raw, pixels: preprocessOne(raw, { size: this.imageSize, mode: this.preprocessMode }) };
-        } catch (e) {
-          return { source, error: (e as Error).message };
-        }
-      }));
+      const loaded = await next!;
+      next = s + this.batchSize < images.length ? load(s + this.batchSize) : null;
       const ok = loaded.flatMap((l, j) => ('error' in l ? [] : [{ ...l, index: s + j }]));
       for (const [j, l] of loaded.entries()) if ('error' in l) results[s + j] = { source: l.source, error: l.error ?? 'unreadable' };
       if (ok.length) {
@@ -331,17 +372,26 @@ export class V2LTokenizer {
         }
         const batch = new Float32Array(ok.length * per);
         ok.forEach((l, j) => batch.set(l.pixels, j * per));
-        const [local, global, recon] = tf.tidy(() => {
-          const x = tf.tensor4d(batch, [ok.length, 3, this.imageSize, this.imageSize]);
-          const enc = this.network.encode(x);
-          const gq = this.network.globalTokens(tf.tensor2d(clipEmb, [ok.length, this.config.embedDim]), this.globalTokens);
-          return withDecode ? [enc.localIndices, gq.indices, this.network.decode(enc.zq, gq.embeddings)] : [enc.localIndices, gq.indices];
-        }) as [tf.Tensor3D, tf.Tensor2D, tf.Tensor4D?];
-        const lids = local.arraySync() as number[][][];
-        const gids = global.arraySync() as number[][];
-        const recImages = recon ? fromNCHW(recon.dataSync(), recon.shape) : null;
+        let lids: number[][][];
+        let gids: number[][];
+        let recImages: RawImage[] | null;
+        if (this.engine) {
+          const r = await this.engine.tokenizeBatch(batch, ok.length, this.imageSize, clipEmb, this.globalTokens, withDecode);
+          [lids, gids] = [r.local, r.global];
+          recImages = r.reconstruction ? fromNCHW(r.reconstruction, [ok.length, this.config.outCh, this.imageSize, this.imageSize]) : null;
+        } else {
+          const [local, global, recon] = tf.tidy(() => {
+            const x = tf.tensor4d(batch, [ok.length, 3, this.imageSize, this.imageSize]);
+            const enc = this.network.encode(x);
+            const gq = this.network.globalTokens(tf.tensor2d(clipEmb, [ok.length, this.config.embedDim]), this.globalTokens);
+            return withDecode ? [enc.localIndices, gq.indices, this.network.decode(enc.zq, gq.embeddings)] : [enc.localIndices, gq.indices];
+          }) as [tf.Tensor3D, tf.Tensor2D, tf.Tensor4D?];
+          lids = local.arraySync() as number[][][];
+          gids = global.arraySync() as number[][];
+          recImages = recon ? fromNCHW(recon.dataSync(), recon.shape) : null;
+          tf.dispose([local, global, ...(recon ? [recon] : [])]);
+        }
         const origImages = withDecode ? fromNCHW(batch, [ok.length, 3, this.imageSize, this.imageSize]) : null;
-        tf.dispose([local, global, ...(recon ? [recon] : [])]);
         ok.forEach((l, j) => {
           const encoded: EncodedImage = {
             source: l.source,
