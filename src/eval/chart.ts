@@ -17,6 +17,7 @@ function esc(s: string): string {
 
 function fmt(v: number): string {
   if (!Number.isFinite(v)) return 'n/a';
+  if (Number.isInteger(v)) return String(v);
   const a = Math.abs(v);
   return a >= 100 ? v.toFixed(1) : a >= 1 ? v.toFixed(2) : v.toFixed(4);
 }
@@ -38,8 +39,8 @@ export function barChartSvg(title: string, panels: readonly ChartPanel[], warnin
   }
   panels.forEach((p, pi) => {
     const x0 = 10 + pi * pw;
-    const plotTop = top + 40;
-    const plotH = ph - 120;
+    const plotTop = top + 56;
+    const plotH = ph - 130;
     const finite = p.bars.map((b) => b.value).filter(Number.isFinite);
     const max = Math.max(1e-12, ...finite.map(Math.abs));
     parts.push(`<text x="${x0 + pw / 2}" y="${top + 16}" font-size="14" text-anchor="middle" font-weight="bold">${esc(p.metric)}</text>`);

@@ -3,9 +3,9 @@
 
 /** Table 3: reconstruction on ImageNet-1K val (50,000 images). */
 export const TABLE3 = [
-  { method: 'VQ-GAN* (LLaMA-2 codebook)', tokens: 256, fid: 9.51, lpips: 0.17, psnr: 21.48 },
-  { method: 'Ours (LLaMA-2, 256 local)', tokens: 256, fid: 3.41, lpips: 0.08, psnr: 23.56 },
-  { method: 'Ours (Hybrid, 21 global + 256 local)', tokens: 277, fid: 2.88, lpips: 0.08, psnr: 23.25 },
+  { method: 'VQ-GAN* (LLaMA-2 codebook)', short: 'VQ-GAN* 256', tokens: 256, fid: 9.51, lpips: 0.17, psnr: 21.48 },
+  { method: 'Ours (LLaMA-2, 256 local)', short: 'V2L 256', tokens: 256, fid: 3.41, lpips: 0.08, psnr: 23.56 },
+  { method: 'Ours (Hybrid, 21 global + 256 local)', short: 'V2L 277', tokens: 277, fid: 2.88, lpips: 0.08, psnr: 23.25 },
 ] as const;
 
 /** Table 2: semantic quality of the global tokens on ImageNet-1K val. */

@@ -13,7 +13,7 @@ import { downFactor } from '../network/config.js';
 import { loadImage } from '../image/load.js';
 import { preprocessOne } from '../image/preprocess.js';
 import type { RawImage } from '../models/clip/types.js';
-import { listImages } from '../codebook/build.js';
+import { listEvalImages } from './images.js';
 import type { Lpips } from '../train/lpips.js';
 import { loadLpips } from '../train/lpips-files.js';
 import type { OnProgress } from '../util/progress.js';
@@ -93,7 +93,7 @@ export async function evaluateReconstruction(o: ReconstructionOptions): Promise<
   const log = o.log ?? log0;
   const out = resolve(o.out);
   mkdirSync(out, { recursive: true });
-  const all = listImages(o.images);
+  const all = listEvalImages(o.images);
   const selected = o.limit ? all.slice(0, o.limit) : all;
   if (selected.length < 2) throw new Error(`FID needs at least 2 images; ${o.images} gives ${selected.length}${o.limit ? ` (--limit ${o.limit})` : ''}`);
   const imageSize = o.imageSize ?? 256;
@@ -264,9 +264,9 @@ ${fails}`;
 export async function writeReconstructionOutputs(out: string, r: ReconstructionResult): Promise<void> {
   writeJsonAtomic(join(out, 'reconstruction.json'), r);
   writeFileAtomic(join(out, 'table3.md'), reconstructionMarkdown(r));
-  await writeBarChart(join(out, 'table3.png'), 'Table 3: reconstruction, ours vs the paper (Hybrid 277)', [
-    { metric: 'FID', note: 'lower is better', bars: [...TABLE3.map((p) => ({ label: `${p.tokens} paper`, value: p.fid })), { label: 'ours', value: r.fid ?? NaN, ours: true }] },
-    { metric: 'LPIPS', note: 'lower is better', bars: [...TABLE3.map((p) => ({ label: `${p.tokens} paper`, value: p.lpips })), { label: 'ours', value: r.lpips, ours: true }] },
-    { metric: 'PSNR (dB)', note: 'higher is better', bars: [...TABLE3.map((p) => ({ label: `${p.tokens} paper`, value: p.psnr })), { label: 'ours', value: r.psnrY, ours: true }] },
+  await writeBarChart(join(out, 'table3.png'), 'Table 3: reconstruction, ours (red) vs the paper (blue)', [
+    { metric: 'FID', note: 'lower is better', bars: [...TABLE3.map((p) => ({ label: p.short, value: p.fid })), { label: `ours ${r.tokensPerImage}`, value: r.fid ?? NaN, ours: true }] },
+    { metric: 'LPIPS', note: 'lower is better', bars: [...TABLE3.map((p) => ({ label: p.short, value: p.lpips })), { label: `ours ${r.tokensPerImage}`, value: r.lpips, ours: true }] },
+    { metric: 'PSNR (dB)', note: 'higher is better', bars: [...TABLE3.map((p) => ({ label: p.short, value: p.psnr })), { label: `ours ${r.tokensPerImage}`, value: r.psnrY, ours: true }] },
   ], r.meaningless ? `STAND-IN ${r.standIns.join(', ')}: our bars are meaningless` : r.shard ? 'one shard only: merge for the real figures' : undefined);
 }

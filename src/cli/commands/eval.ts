@@ -1,0 +1,91 @@
+// `v2l eval ...`: the paper's evaluations, each printing its table beside the paper's numbers, and
+// `v2l eval merge` for runs split with --shard. The work is in src/eval; this file parses flags.
+import type { Command } from 'commander';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { int, oneOf } from '../options.js';
+import { createProgress } from '../../util/progress.js';
+import { parseShard } from '../../eval/run-state.js';
+import { evaluateReconstruction, reconstructionMarkdown, type ReconstructionResult } from '../../eval/reconstruction.js';
+import { mergeEvaluations } from '../../eval/merge.js';
+import { sharedLpipsHeadsPath } from '../../train/lpips-files.js';
+
+const log = (line: string): void => {
+  console.error(`v2l: ${line}`);
+};
+
+function defaultLpipsHeads(): string | undefined {
+  const p = fileURLToPath(sharedLpipsHeadsPath('alex'));
+  return existsSync(p) ? p : undefined;
+}
+
+interface CommonFlags {
+  out: string;
+  limit?: number;
+  shard?: string;
+  batchSize?: number;
+  fresh?: boolean;
+  quiet?: boolean;
+}
+
+/** Flags every evaluation command has: output folder, quick runs, shards, resume. */
+function commonFlags(cmd: Command, batchDefault: number): Command {
+  return cmd
+    .requiredOption('--out <dir>', 'output folder: state (resumable), JSON, markdown table, PNG chart')
+    .option('--limit <n>', 'only the first n images (a quick run)', int('limit', 1))
+    .option('--shard <i/n>', 'run only shard i of n (contiguous whole batches); combine the shards with `v2l eval merge`')
+    .option('--batch-size <n>', `images per batch (default ${batchDefault}); shards and resumes must use the same`, int('batch-size', 1))
+    .option('--fresh', 'ignore a saved state in --out and start over')
+    .option('-q, --quiet', 'no progress bar');
+}
+
+export function register(program: Command): void {
+  const evalCmd = program.command('eval').description('the paper\'s evaluations (Tables 1-4), each printing its table beside the paper\'s numbers');
+
+  commonFlags(
+    evalCmd.command('reconstruction')
+      .description('Table 3: FID, LPIPS, PSNR, SSIM and tokens per image of images -> tokens -> images (reference protocol: 256 px, 21 global tokens)')
+      .requiredOption('--checkpoint <file>', 'tokenizer weights (safetensors from `v2l train`/`import-official`, or the official .pth)')
+      .option('--codebook <dir>', 'codebook package (needed when the checkpoint holds none)')
+      .requiredOption('--clip <dir>', 'CLIP ViT-L/14 ONNX folder (for the global tokens)')
+      .requiredOption('--images <dir|list>', 'a folder of images or a list file (one path a line, relative to the list)')
+      .option('--inception <onnx>', 'Inception-v3 pool3 ONNX exported from pytorch-fid (see docs/evaluation.md), or "stand-in"', 'stand-in')
+      .option('--lpips-backbone <file>', 'torchvision AlexNet weights (alexnet-owt-7be5be79.pth), or "stand-in"', 'stand-in')
+      .option('--lpips-heads <file>', 'LPIPS v0.1 alex linear heads (.pth or .json)', defaultLpipsHeads())
+      .option('--lpips-protocol <p>', 'correct (inputs in [-1,1]) | reference (the reference\'s double mapping to [-3,1], to match the paper)', oneOf('lpips-protocol', ['correct', 'reference'] as const), 'correct')
+      .option('--image-size <px>', 'square input side (default 256 as the reference\'s evaluation; the paper trains at 128)', int('image-size', 1))
+      .option('--global-tokens <k>', 'global tokens per image (default 21)', int('global-tokens', 1)),
+    8,
+  ).action(async (f: CommonFlags & {
+    checkpoint: string; codebook?: string; clip: string; images: string; inception: string; lpipsBackbone: string; lpipsHeads?: string;
+    lpipsProtocol: 'correct' | 'reference'; imageSize?: number; globalTokens?: number;
+  }) => {
+    if (!f.lpipsHeads) throw new Error('--lpips-heads <file> is needed: the LPIPS v0.1 alex heads (weights/v0.1/alex.pth of github.com/richzhang/PerceptualSimilarity)');
+    const progress = createProgress({ quiet: f.quiet });
+    let r: ReconstructionResult;
+    try {
+      r = await evaluateReconstruction({
+        checkpoint: f.checkpoint, codebook: f.codebook, clip: f.clip, images: f.images, out: f.out, inception: f.inception,
+        lpipsBackbone: f.lpipsBackbone, lpipsHeads: f.lpipsHeads, lpipsProtocol: f.lpipsProtocol, imageSize: f.imageSize,
+        globalTokens: f.globalTokens, batchSize: f.batchSize, limit: f.limit, shard: f.shard ? parseShard(f.shard) : undefined,
+        fresh: f.fresh, onProgress: (e) => progress.update(e), log,
+      });
+    } finally {
+      progress.stop();
+    }
+    process.stdout.write(reconstructionMarkdown(r) + '\n');
+    log(`wrote ${f.out}/reconstruction.json, table3.md, table3.png`);
+    if (r.failures.length) process.exitCode = 1;
+  });
+
+  evalCmd.command('merge')
+    .description('merge the finished shards of one evaluation (folders of `--shard i/n` runs) into the figures of the whole run')
+    .argument('<dirs...>', 'the shards\' output folders')
+    .requiredOption('--out <dir>', 'output folder for the merged state and tables')
+    .action(async (dirs: string[], f: { out: string }) => {
+      const { kind, result, shards } = await mergeEvaluations(dirs, f.out);
+      log(`merged ${shards} shards of a ${kind} evaluation into ${f.out}`);
+      if (kind === 'reconstruction') process.stdout.write(reconstructionMarkdown(result as ReconstructionResult) + '\n');
+      else process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+    });
+}
