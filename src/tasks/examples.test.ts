@@ -27,7 +27,7 @@ test('json input: a broken JSON document names line and column', () => {
   assert.deepEqual(lineColumn(text, text.indexOf(',,') + 1), { line: 3, column: 21 });
   assert.throws(() => parseJsonInput(text, 'caps.json'), /^Error: caps\.json:3:21: not valid JSON/);
   assert.equal(jsonErrorOffset('{"a": [1, 2.5e3, "x\\n", true, null]}'), -1);
-  assert.equal(jsonErrorOffset('{"a": 01}'), 8);
+  assert.equal(jsonErrorOffset('{"a": 01}'), 7);
   assert.deepEqual(arrayElementLines('[\n {"a": "[x,"},\n [1,\n 2],\n 3\n]'), [2, 3, 5]);
 });
 
