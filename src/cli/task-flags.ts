@@ -18,6 +18,9 @@ export interface TokenizerFlags {
   preprocess?: string;
   batchSize?: string;
   quiet?: boolean;
+  engine?: string;
+  device?: string;
+  engineThreads?: string;
 }
 
 function positiveInt(flag: string, v: string | undefined): number | undefined {
@@ -37,7 +40,15 @@ export function tokenizerOptions(f: TokenizerFlags): LoadTokenizerOptions {
     imageSize: positiveInt('--image-size', f.imageSize),
     preprocess: f.preprocess as 'simple' | 'reference' | undefined,
     batchSize: positiveInt('--batch-size', f.batchSize),
+    ...engineOptions(f),
   };
+}
+
+/** --engine onnx|tfjs, --device cpu|cuda, --engine-threads n (see LoadTokenizerOptions). */
+function engineOptions(f: TokenizerFlags): Pick<LoadTokenizerOptions, 'engine' | 'device' | 'threads'> {
+  if (f.engine !== undefined && f.engine !== 'onnx' && f.engine !== 'tfjs') throw new Error(`--engine must be onnx or tfjs (got "${f.engine}")`);
+  if (f.device !== undefined && f.device !== 'cpu' && f.device !== 'cuda') throw new Error(`--device must be cpu or cuda (got "${f.device}")`);
+  return { engine: f.engine as 'onnx' | 'tfjs' | undefined, device: f.device as 'cpu' | 'cuda' | undefined, threads: positiveInt('--engine-threads', f.engineThreads) };
 }
 
 /** The tokenizer's flags; `required: false` for commands that can take `--tokens` instead. */
@@ -50,6 +61,9 @@ export function tokenizerFlags(cmd: Command, opts: { required?: boolean; globalT
     .option('--image-size <px>', 'encoder input side (default: the checkpoint\'s, else 128)')
     .option('--preprocess <mode>', 'simple (short side, centre crop) or reference (CLIP 224 crop, then bilinear)', 'simple')
     .option('--batch-size <n>', 'images per network call', '8')
+    .option('--engine <name>', 'onnx (onnxruntime, default) or tfjs (the training path) for encode/decode')
+    .option('--device <name>', 'onnx engine: cpu (default) or cuda (where onnxruntime\'s CUDA provider is installed)')
+    .option('--engine-threads <n>', 'onnx engine: intra-op threads (default: the cores)')
     .option('-q, --quiet', 'no progress output');
 }
 
