@@ -1,24 +1,11 @@
 // Cross-backend checks: run the same computation on two backends and measure how far apart the
 // results are. The pure-JS cpu backend is the reference for the wasm kernels and fast paths.
 import * as tf from '@tensorflow/tfjs-core';
+import { randn as randnValues } from '../util/random.js';
 
-/** Deterministic pseudo-random normal values (mulberry32 + Box-Muller), the same on every backend. */
+/** Deterministic pseudo-random normal values (../util/random.ts), the same on every backend. */
 export function randn(shape: number[], seed: number): Float32Array {
-  let s = seed >>> 0 || 1;
-  const next = (): number => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const n = shape.reduce((a, b) => a * b, 1);
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    const u = Math.max(next(), 1e-12);
-    out[i] = Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * next());
-  }
-  return out;
+  return randnValues(shape.reduce((a, b) => a * b, 1), seed);
 }
 
 export interface Output {

@@ -1,24 +1,18 @@
 // A small seeded generator for weight initialisation, so that a seed gives the same network on every
 // backend and platform (tfjs' random ops depend on the backend's kernels).
 
-export class Rng {
-  private state: number;
+import { SeededRng } from '../util/random.js';
+
+/** The project's generator (../util/random.ts) with seed 0 mapped to a fixed non-zero state. */
+export class Rng extends SeededRng {
   private spare: number | null = null;
 
   constructor(seed: number) {
-    this.state = (seed >>> 0) || 0x9e3779b9;
-  }
-
-  /** Uniform in [0, 1) (mulberry32). */
-  uniform(): number {
-    let t = (this.state = (this.state + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    super((seed >>> 0) || 0x9e3779b9);
   }
 
   /** Standard normal (Box-Muller, both values used). */
-  normal(): number {
+  override normal(): number {
     if (this.spare !== null) {
       const s = this.spare;
       this.spare = null;

@@ -3,6 +3,7 @@
 // run sees exactly the batches an uninterrupted one would), and a loader that decodes upcoming batches
 // while the current step computes.
 import { listImages as listImageFiles } from '../image/list.js';
+import { SeededRng } from '../util/random.js';
 
 /**
  * Training images from each source (a folder searched recursively, an image file, or a list file): the
@@ -20,24 +21,8 @@ export function mixSeed(a: number, b: number): number {
   return (h ^ (h >>> 16)) >>> 0;
 }
 
-/** mulberry32: a small seeded generator whose whole state is one 32-bit integer (saved in checkpoints). */
-export class SeededRng {
-  constructor(public state: number) {
-    this.state >>>= 0;
-  }
-
-  uniform(): number {
-    let t = (this.state = (this.state + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-
-  /** Integer in [0, n). */
-  below(n: number): number {
-    return Math.floor(this.uniform() * n);
-  }
-}
+/** The project's seeded generator (mulberry32; its one-integer state is saved in checkpoints). */
+export { SeededRng };
 
 /** Fisher-Yates permutation of 0..n-1. */
 export function permutation(n: number, rng: SeededRng): Int32Array {

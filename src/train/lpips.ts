@@ -8,6 +8,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { HostTensor } from '../io/dtypes.js';
 import { toFloat32 } from '../io/dtypes.js';
+import { SeededRng } from '../util/random.js';
 
 export type LpipsBackbone = 'vgg' | 'alex';
 
@@ -158,23 +159,14 @@ export class Lpips {
  * are not perceptual.
  */
 export function standInBackbone(backbone: LpipsBackbone, seed: number): Map<string, HostTensor> {
-  let s = (seed >>> 0) || 1;
-  const uniform = () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(s ^ (s >>> 15), s | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rng = new SeededRng((seed >>> 0) || 1);
   const out = new Map<string, HostTensor>();
   for (const l of backboneLayers(backbone)) {
     if (l.kind !== 'conv') continue;
     const n = l.cout * l.cin * l.k * l.k;
     const std = Math.sqrt(2 / (l.cin * l.k * l.k));
     const w = new Float32Array(n);
-    for (let i = 0; i < n; i++) {
-      const u = Math.max(uniform(), 1e-12);
-      w[i] = std * Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * uniform());
-    }
+    for (let i = 0; i < n; i++) w[i] = std * rng.normal();
     out.set(`features.${l.index}.weight`, { dtype: 'F32', shape: [l.cout, l.cin, l.k, l.k], data: w });
     out.set(`features.${l.index}.bias`, { dtype: 'F32', shape: [l.cout], data: new Float32Array(l.cout) });
   }

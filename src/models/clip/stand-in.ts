@@ -12,6 +12,7 @@ import { GraphBuilder } from './onnx-graph.js';
 import { clipTokenizerFiles, loadClipBpe, CLIP_VOCAB_SIZE, SOT_ID, EOT_ID } from './clip-bpe.js';
 import { writeFileAtomic, writeJsonAtomic } from '../../util/atomic.js';
 import { CLIP_MEAN, CLIP_STD } from './preprocess.js';
+import { SeededRng } from '../../util/random.js';
 
 export const STAND_IN_NAME = 'v2l-stand-in-clip';
 
@@ -48,16 +49,10 @@ export function defaultMergesPath(): string | null {
   return candidates.find((p) => existsSync(p)) ?? null;
 }
 
-/** Seeded normal samples (mulberry32 + Box-Muller). */
+/** Seeded normal samples (../../util/random.ts + Box-Muller, both values of each pair). */
 function gaussian(seed: number): (n: number, std: number) => Float32Array {
-  let s = (seed ^ 0x9e3779b9) >>> 0;
-  const u = (): number => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) + 1) / 4294967297;
-  };
+  const rng = new SeededRng((seed ^ 0x9e3779b9) >>> 0);
+  const u = (): number => rng.uniformOpen();
   return (n, std) => {
     const out = new Float32Array(n);
     for (let i = 0; i < n; i += 2) {
