@@ -69,4 +69,6 @@ export const api = {
   entryImages: (id: number) => call<EntryImages>(`/api/codebook/${id}/images`),
   folder: () => call<FolderList>('/api/folder'),
   thumb: (index: number) => `/api/folder/${index}/thumb`,
+  restore: (req: { folder: number; task: string; protocol: string; copies: number; m: number; n: number }) =>
+    call<{ job: string; hidden: number; grid: number }>('/api/restore', post(JSON.stringify(req), 'application/json')),
 };

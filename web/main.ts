@@ -4,6 +4,7 @@ import { api } from './api.js';
 import { h, byId } from './dom.js';
 import { TokensView } from './tokens-view.js';
 import { CodebookView } from './codebook-view.js';
+import { RestoreView } from './restore-view.js';
 
 async function boot(): Promise<void> {
   const app = byId('app');
@@ -30,8 +31,13 @@ async function boot(): Promise<void> {
     void tokens.fromFolder(index, name);
   });
   views.codebook = codebook.root;
-  const tabs = h('nav', { class: 'tabs', role: 'tablist' });
   const names: [string, string][] = [['tokens', 'Tokens'], ['codebook', 'Codebook']];
+  // Only what the server can do: restoration needs an LLM model and an image folder.
+  if (info.tabs.restoration) {
+    views.restore = new RestoreView(info).root;
+    names.push(['restore', 'Restoration']);
+  }
+  const tabs = h('nav', { class: 'tabs', role: 'tablist' });
   const show = (key: string) => {
     for (const [k, el] of Object.entries(views)) el.hidden = k !== key;
     tabs.querySelectorAll('button').forEach((b) => b.setAttribute('aria-selected', String(b.dataset.tab === key)));

@@ -15,6 +15,8 @@ import { skipUnless, sharedRequired } from '../util/test-utils/shared.js';
 import { V2LTokenizer } from '../tokenizer/tokenizer.js';
 import { releaseInspection } from '../tokenizer/inspect.js';
 import { readVocabulary } from '../models/llm/gguf-vocabulary.js';
+import { loadLLM } from '../models/llm/load.js';
+import type { LLM } from '../models/llm/types.js';
 import { CHROMIUM_ARGS, FIXTURE_NEEDS, PHOTOS, buildFrontEnd, chromiumPath, writeViewerFixture } from './test-fixture.js';
 import { Viewer } from './viewer.js';
 import { startServer, type RunningServer } from './server.js';
@@ -30,6 +32,7 @@ let tok: V2LTokenizer;
 let srv: RunningServer;
 let browser: Browser;
 let page: Page;
+let llm: LLM;
 const pageErrors: string[] = [];
 
 before(async () => {
@@ -39,7 +42,8 @@ before(async () => {
   const f = await writeViewerFixture(join(dir, 'fixture'));
   const web = await buildFrontEnd(dir);
   tok = await V2LTokenizer.load({ checkpoint: f.checkpoint, codebook: f.codebook, clip: f.clip });
-  const viewer = new Viewer({ tokenizer: tok, vocabulary: await readVocabulary(f.llm), imagesDir: PHOTOS });
+  llm = await loadLLM(f.llm);
+  const viewer = new Viewer({ tokenizer: tok, vocabulary: await readVocabulary(f.llm), imagesDir: PHOTOS, llm });
   srv = await startServer({ viewer, port: 0, webRoot: web });
   const { chromium: pw } = await import('playwright-core');
   browser = await pw.launch({ executablePath: chromium!, args: CHROMIUM_ARGS });
@@ -54,6 +58,7 @@ before(async () => {
 after(async () => {
   await browser?.close();
   await srv?.close();
+  await llm?.dispose();
   if (tok) {
     releaseInspection(tok);
     await tok.dispose();
@@ -141,5 +146,29 @@ test('upload, token map, tooltip, token edits re-decode, typed word, truncated J
   await page.locator('#entries button.entry').first().click();
   await page.waitForFunction(() => /of \d+ images have it/.test(document.querySelector('#entry-status')?.textContent ?? ''), undefined, { timeout: 120_000 });
   await shot('7-codebook');
+  assert.deepEqual(pageErrors, []);
+});
+
+test('restoration: progress streams in, the LLM\'s work is counted, original | corrupted | restored', { skip }, async () => {
+  await page.goto(srv.url);
+  await page.waitForSelector('body[data-ready="1"]');
+  await page.click('#tab-restore');
+  await page.click('#restore-images .thumb[data-index="8"]');
+  // stories260K has a 128-token context: the library's defaults (10 examples of 16 tokens) do not fit.
+  await page.click('#restore-start');
+  await page.waitForSelector('#restore-error:not([hidden])');
+  assert.match(await page.textContent('#restore-error') ?? '', /needs \d+ tokens.*context window.*is 128/);
+  await page.fill('#restore-copies', '1');
+  await page.fill('#restore-n', '8');
+  await page.click('#restore-start');
+  await page.waitForSelector('.restore-map .predicted');
+  assert.match(await page.textContent('#restore-status') ?? '', /Step \d+ of 32: .*prompt tokens evaluated/);
+  await page.waitForSelector('#restore-status.done', { timeout: 300_000 });
+  const status = await page.textContent('#restore-status') ?? '';
+  assert.match(status, /32 steps, \d+ LLM calls, [\d,]+ prompt tokens evaluated/);
+  assert.equal(await page.locator('.restore-map .predicted').count(), 64, 'the 8x8 centre filled in');
+  for (const id of ['original', 'corrupted', 'restored', 'rec-corrupted']) assert.equal(await page.locator(`#fig-${id} img`).count(), 1, id);
+  assert.ok(await page.isHidden('#restore-error'));
+  await shot('8-restoration');
   assert.deepEqual(pageErrors, []);
 });

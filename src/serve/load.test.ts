@@ -63,7 +63,7 @@ after(() => {
 
 interface Outcome { kind: string; status: number; error?: string; retryAfter?: string | null }
 
-async function send(kind: string, body: Uint8Array): Promise<Outcome> {
+async function send(kind: string, body: Uint8Array<ArrayBuffer>): Promise<Outcome> {
   try {
     const r = await fetch(new URL(`/api/tokenize?name=${kind}`, url), { method: 'POST', body, headers: { 'x-v2l': '1' } });
     const j = await r.json() as { error?: string };
@@ -109,7 +109,7 @@ test('50 concurrent mixed requests: bad ones 4xx with a message, the server stay
   const jpg = readFileSync(join(PHOTOS, 'dog.jpg'));
   const goods = ['dog.jpg', 'coffee.png', 'cat.bmp', 'horse.png', 'owl.jpg'].map((n) => new Uint8Array(readFileSync(join(PHOTOS, n))));
   const truncated = new Uint8Array(jpg.subarray(0, Math.floor(jpg.length / 2)));
-  const huge = new Uint8Array(hugePng(20000, 20000));
+  const huge = Uint8Array.from(hugePng(20000, 20000));
   const notImages = ['plain text', '<svg xmlns="http://www.w3.org/2000/svg"><rect/></svg>', '<!doctype html><p>hi', '{"image": "x"}', ''].map((s) => new TextEncoder().encode(s));
   const oversize = new Uint8Array((MAX_UPLOAD_MB + 1) * 1024 * 1024).fill(0xff);
   const baseline = peakRssMb(child!.pid!);

@@ -9,6 +9,8 @@
 //   GET  /api/codebook?q=&offset=&limit=        the global vocabulary, searched
 //   GET  /api/codebook/ID/images                folder images whose global tokens include entry ID
 //   GET  /api/folder, /api/folder/N/thumb       the --images folder's listing and thumbnails
+//   POST /api/restore  {folder, task, protocol, m, n, copies}  starts a restoration job (with --llm)
+//   GET  /api/restore/JOB/events                its progress as Server-Sent Events
 //
 // Every failure is JSON {error, status}: 4xx for bad input (with what is wrong), 503 + Retry-After when the
 // job queue is full. POSTs must carry `x-v2l: 1`, which a cross-site page cannot send without a CORS
@@ -133,6 +135,19 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     if (m) {
       want('GET');
       return sendJson(res, 200, viewer.entryImages(Number(m[1])));
+    }
+    if (path === '/api/restore') {
+      want('POST');
+      if (!viewer.restore) throw new HttpError(404, 'restoration needs an LLM model (--llm <gguf|url>, not a vocab-only file) and an image folder (--images <dir>)');
+      const body = parseJson(await readBody(req, viewer.limits.maxJsonBytes, 'the JSON body'));
+      return sendJson(res, 202, await viewer.restore.start(body));
+    }
+    m = /^\/api\/restore\/([0-9a-f]{16})\/events$/.exec(path);
+    if (m) {
+      want('GET');
+      if (!viewer.restore) throw new HttpError(404, 'restoration is not enabled on this server');
+      viewer.restore.stream(m[1], res);
+      return;
     }
     if (path === '/api/folder') {
       want('GET');

@@ -16,6 +16,8 @@ import { JobQueue, BusyError } from './queue.js';
 import { HttpError } from './http.js';
 import { decodeUpload } from './upload.js';
 import { displayPiece } from './token-text.js';
+import { RestoreJobs } from './restore-jobs.js';
+import type { LLM } from '../models/llm/types.js';
 
 export interface ViewerLimits {
   /** Largest upload body, bytes (default 20 MB). */
@@ -43,6 +45,8 @@ export interface ViewerOptions {
   /** Folder of images to browse (codebook page, choose-an-image); listed once at start. */
   imagesDir?: string | null;
   limits?: Partial<ViewerLimits>;
+  /** The frozen LLM (a loaded model, not a vocab-only file): enables restoration. */
+  llm?: LLM | null;
 }
 
 export interface TokenView extends TokenChoice {
@@ -80,6 +84,8 @@ export class Viewer {
   private readonly folder: { root: string; files: string[]; truncated: boolean } | null;
   private index: FolderIndex | null = null;
   private readonly thumbs = new Map<number, Buffer>();
+  /** Restoration jobs; null without an LLM or an image folder. */
+  readonly restore: RestoreJobs | null;
 
   constructor(opts: ViewerOptions) {
     this.tok = opts.tokenizer;
@@ -100,6 +106,10 @@ export class Viewer {
     }
     this.globalText = Array.from({ length: cfg.nGlobal }, (_, i) => this.tok.codebook?.globalEntries[i]?.text ?? `#${i}`);
     this.folder = opts.imagesDir ? listImages(opts.imagesDir, this.limits.maxFolderImages) : null;
+    const folder = this.folder;
+    this.restore = opts.llm && folder ? new RestoreJobs({
+      tok: this.tok, llm: opts.llm, queue: this.queue, files: () => folder.files, name: (p) => relative(folder.root, p), text: (id) => this.localText[id] ?? `#${id}`,
+    }) : null;
   }
 
   info() {
@@ -117,7 +127,7 @@ export class Viewer {
       codebook: cb ? { dir: baseName(cb.dir), standInClip: Boolean(cb.manifest.clip.isStandIn), source: cb.manifest.source } : null,
       folder: this.folder ? { images: this.folder.files.length, truncated: this.folder.truncated } : null,
       limits: { maxUploadBytes: this.limits.maxUploadBytes, maxPixels: this.limits.maxPixels },
-      tabs: { restoration: false, fewshot: false },
+      tabs: { restoration: Boolean(this.restore), fewshot: false },
       queue: this.queue.stats(),
     };
   }

@@ -4,7 +4,7 @@ import { V2LTokenizer } from '../../tokenizer/tokenizer.js';
 import { releaseInspection } from '../../tokenizer/inspect.js';
 import { readVocabulary } from '../../models/llm/gguf-vocabulary.js';
 import { isRemoteSpec, loadLLM } from '../../models/llm/load.js';
-import type { Vocabulary } from '../../models/llm/types.js';
+import type { LLM, Vocabulary } from '../../models/llm/types.js';
 import { Viewer } from '../../serve/viewer.js';
 import { startServer } from '../../serve/server.js';
 import { int, num, oneOf } from '../options.js';
@@ -44,7 +44,7 @@ export function register(program: Command): void {
     .requiredOption('--checkpoint <file>', 'weights: a v2l safetensors file (v2l train / import-official) or the official .pth')
     .option('--codebook <dir>', 'codebook package (gives the token texts)')
     .requiredOption('--clip <dir>', 'CLIP folder in the Hugging Face layout (ONNX), for the global tokens')
-    .option('--llm <gguf|url>', 'the LLM whose vocabulary the local tokens are: shows them as its raw pieces (a vocab-only GGUF is enough)')
+    .option('--llm <gguf|url>', 'the LLM whose vocabulary the local tokens are: shows them as its raw pieces (a vocab-only GGUF is enough), and runs restoration (a full model)')
     .option('--host <addr>', 'address to bind (default loopback only; anything else exposes the viewer to the network)', '127.0.0.1')
     .option('--port <n>', 'port (0 = any free one)', int('port', 0), 8080)
     .option('--images <dir>', 'a folder of images to choose from and to browse by global token on the codebook page')
@@ -58,13 +58,22 @@ export function register(program: Command): void {
     .action(async (f: ServeFlags) => {
       if (!(f.maxUploadMb > 0) || !(f.maxMegapixels > 0)) throw new Error('--max-upload-mb and --max-megapixels must be positive');
       const vocabulary = f.llm ? await vocabularyOf(f.llm) : null;
+      // The model itself runs restoration; a vocab-only GGUF still gives the raw pieces.
+      let llm: LLM | null = null;
+      if (f.llm) {
+        try {
+          llm = await loadLLM(f.llm);
+        } catch (e) {
+          console.error(`v2l serve: note: ${f.llm} gives the vocabulary but does not run (${(e as Error).message.split('\n')[0]}): no restoration tab`);
+        }
+      }
       const tok = await V2LTokenizer.load({
         checkpoint: f.checkpoint, codebook: f.codebook, clip: f.clip, globalTokens: f.globalTokens, imageSize: f.imageSize,
         preprocess: f.preprocess, batchSize: 8, vocabulary: vocabulary ? { hash: vocabulary.hash, size: vocabulary.size } : undefined,
       });
       if (tok.clip?.isStandIn) console.error(`v2l serve: note: ${tok.clip.id} is the random-weight STAND-IN CLIP: global tokens are not meaningful (the page says so)`);
       const viewer = new Viewer({
-        tokenizer: tok, vocabulary, imagesDir: f.images,
+        tokenizer: tok, vocabulary, imagesDir: f.images, llm,
         limits: { maxUploadBytes: Math.round(f.maxUploadMb * 1024 * 1024), maxPixels: Math.round(f.maxMegapixels * 1e6), queueLength: f.queue },
       });
       if (!LOOPBACK.has(f.host)) console.error(`v2l serve: WARNING: binding ${f.host} exposes the viewer (and this machine's CPU) to the network; there is no authentication`);
@@ -80,5 +89,6 @@ export function register(program: Command): void {
       await running.close();
       releaseInspection(tok);
       await tok.dispose();
+      await llm?.dispose();
     });
 }
