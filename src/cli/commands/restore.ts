@@ -2,8 +2,8 @@
 // tokens: inpainting, outpainting, deblurring, rotation, shift; `--task masked` hands over to the LoRA
 // masked restoration (./restore-masked.ts, when built).
 import type { Command } from 'commander';
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
+import { listImages } from '../../image/list.js';
 import { int } from '../options.js';
 import { llmFlags, openLLM, openTokens, printSummary, tokenizerFlags, type LLMFlags, type TokenizerFlags } from '../task-flags.js';
 import { createProgress } from '../../util/progress.js';
@@ -26,24 +26,6 @@ try {
   if (err.code !== 'ERR_MODULE_NOT_FOUND' || !String(err.message).includes('restore-masked')) throw e;
 }
 
-const IMAGE_EXT = /\.(jpe?g|png|bmp|webp|gif|tiff?|avif)$/i;
-
-/** Files as given; folders expanded to their image files in name order. */
-export function listImages(args: readonly string[], what = 'image'): string[] {
-  const out: string[] = [];
-  for (const a of args) {
-    if (!existsSync(a)) throw new Error(`${what} ${a}: no such file or folder`);
-    if (statSync(a).isDirectory()) {
-      const files = readdirSync(a).filter((f) => IMAGE_EXT.test(f)).sort();
-      if (!files.length) throw new Error(`${what} folder ${a} holds no image files (${IMAGE_EXT.source})`);
-      out.push(...files.map((f) => join(a, f)));
-    } else {
-      out.push(a);
-    }
-  }
-  return out;
-}
-
 interface RestoreFlags extends TokenizerFlags, LLMFlags {
   task: string;
   protocol: string;
@@ -63,7 +45,7 @@ interface RestoreFlags extends TokenizerFlags, LLMFlags {
 export function register(program: Command): void {
   const cmd = program.command('restore')
     .description('in-context image restoration with a frozen LLM over the local tokens (paper §4.3): writes original | corrupted | restored | reconstruction-of-corrupted PNGs, a JSON record per image and records.jsonl (resumable)')
-    .argument('<images...>', 'image files or folders (their image files in name order)')
+    .argument('<images...>', 'image files, folders (every image below, sorted by path) or list files (one path per line)')
     .requiredOption('--task <task>', `${RESTORE_TASKS.join(' | ')}${masked ? ' | masked' : ''}`)
     .option('--protocol <p>', 'clean (default): nothing of the clean query reaches the LLM or the decoder; global tokens of the corrupted image; examples: in/outpainting windows of the query\'s own visible tokens (and --context-images), the other tasks (corrupted, clean) token pairs of --context-images. reference: the reference code id for id, which LEAKS the answer: 10 noisy copies of the query\'s own clean tokens (rates 0.50..0.23 of k+g*g, shuffles seeded here) and the clean image\'s global tokens; its bugs are kept: int(rate x (k + g*g)) positions replaced (277, not the 256 local ones), random ids over the whole vocabulary (specials and bytes included), a step at the grid\'s end predicting past it (docs/tasks.md)', 'clean')
     .option('--m <n>', 'tokens predicted per step', int('m', 1), 2)
@@ -90,9 +72,9 @@ export function register(program: Command): void {
     if (f.protocol !== 'clean' && f.protocol !== 'reference') throw new Error(`--protocol must be clean or reference (got "${f.protocol}")`);
     const task = f.task as RestoreTask;
     const protocol = f.protocol as RestoreProtocol;
-    let images = listImages(args);
+    let images = listImages(args, { what: 'images' });
     if (f.limit) images = images.slice(0, f.limit);
-    let contextImages = f.contextImages ? listImages([f.contextImages], '--context-images') : [];
+    let contextImages = f.contextImages ? listImages([f.contextImages], { what: '--context-images' }) : [];
     const queries = new Set(images.map((i) => resolve(i)));
     contextImages = contextImages.filter((c) => !queries.has(resolve(c))); // never the query itself
     if (f.contextLimit) contextImages = contextImages.slice(0, f.contextLimit);
