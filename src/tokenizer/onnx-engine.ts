@@ -399,13 +399,16 @@ function gatherRows(cb: Codebook, ids: ArrayLike<number>, what: string): Float32
   return out;
 }
 
+/** The modules the export reads (not the discriminator): the fingerprint covers exactly these. */
+const EXPORTED_PREFIXES = ['encoder.', 'decoder.', 'quant_conv.', 'post_quant_conv.', 'codebook_projection.', 'tok_embeddings.', 'tok_embeddings_global.'];
+
 /**
- * The tensors the export reads, from a checkpoint's state dict: the network's own keys (`keep`; no
- * discriminator), with the codebooks replaced by a codebook package's rows when given.
+ * The tensors the export reads, from a checkpoint's state dict: the network's own keys (`keep`) of the
+ * exported modules, with the codebooks replaced by a codebook package's rows when given.
  */
 export function inferenceStateDict(sd: ReadonlyMap<string, HostTensor>, keep: (name: string) => boolean,
   codebooks?: { local: Float32Array; global: Float32Array; dim: number }): Map<string, HostTensor> {
-  const out = new Map([...sd].filter(([k]) => keep(k) && !k.startsWith('discriminator.')));
+  const out = new Map([...sd].filter(([k]) => keep(k) && EXPORTED_PREFIXES.some((p) => k.startsWith(p))));
   if (codebooks) {
     const { local, global, dim } = codebooks;
     out.set('tok_embeddings.weight', { dtype: 'F32', shape: [local.length / dim, dim], data: local });

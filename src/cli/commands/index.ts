@@ -13,7 +13,8 @@ import { register as serve } from './serve.js';
 import { register as restore } from './restore.js';
 import { register as fewshot } from './fewshot.js';
 import { register as evaluation } from './eval.js';
+import { register as exportOnnx } from './export-onnx.js';
 
 export type RegisterCommand = (program: Command) => void;
 
-export const commands: RegisterCommand[] = [tokenize, codebook, llm, models, clip, train, serve, caption, vqa, restore, fewshot, evaluation, loraData];
+export const commands: RegisterCommand[] = [tokenize, codebook, llm, models, clip, train, serve, caption, vqa, restore, fewshot, evaluation, loraData, exportOnnx];
