@@ -5,6 +5,7 @@ import { resolve } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import { loadState, mergeStates, saveState, STATE_FILE, type EvalState } from './run-state.js';
 import { summarizeReconstruction, writeReconstructionOutputs } from './reconstruction.js';
+import { summarizeSemantic, writeSemanticOutputs } from './semantic.js';
 
 /** Per evaluation kind: figures from a state, and the files they are written to. */
 const KINDS: Record<string, (out: string, state: EvalState) => Promise<unknown>> = {
@@ -13,9 +14,14 @@ const KINDS: Record<string, (out: string, state: EvalState) => Promise<unknown>>
     await writeReconstructionOutputs(out, r);
     return r;
   },
+  semantic: async (out, state) => {
+    const r = summarizeSemantic(state);
+    await writeSemanticOutputs(out, r);
+    return r;
+  },
 };
 
-/** Registers another evaluation kind for merging (the semantic evaluation does). */
+/** Registers another evaluation kind for merging. */
 export function registerMergeKind(kind: string, write: (out: string, state: EvalState) => Promise<unknown>): void {
   KINDS[kind] = write;
 }

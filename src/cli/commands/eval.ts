@@ -3,11 +3,12 @@
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { int, oneOf } from '../options.js';
 import { createProgress } from '../../util/progress.js';
 import { parseShard } from '../../eval/run-state.js';
 import { evaluateReconstruction, reconstructionMarkdown, type ReconstructionResult } from '../../eval/reconstruction.js';
 import { mergeEvaluations } from '../../eval/merge.js';
+import { evaluateSemantic, semanticMarkdown, type SemanticResult } from '../../eval/semantic.js';
+import { int, intList, oneOf } from '../options.js';
 import { sharedLpipsHeadsPath } from '../../train/lpips-files.js';
 
 const log = (line: string): void => {
@@ -78,6 +79,35 @@ export function register(program: Command): void {
     if (r.failures.length) process.exitCode = 1;
   });
 
+  commonFlags(
+    evalCmd.command('semantic')
+      .description('Table 2: CLIP score and CLIP-R of the global tokens (5 and 21); the definition is inferred from the paper\'s numbers (see docs/evaluation.md)')
+      .requiredOption('--checkpoint <file>', 'tokenizer weights')
+      .option('--codebook <dir>', 'codebook package (the global tokens\' texts)')
+      .requiredOption('--clip <dir>', 'CLIP ViT-L/14 ONNX folder (both towers)')
+      .requiredOption('--images <dir|list>', 'images named <wnid>_<name>.jpg, or in <wnid>/ folders with --class-names')
+      .option('--class-names <file>', 'wnid -> class name lines ("n01443537 goldfish" or words.txt\'s "n01443537<TAB>goldfish, Carassius auratus")')
+      .option('--class-template <text>', 'ground-truth class text, {} = the name', 'a photo of a {}.')
+      .option('--join <how>', 'space | none: how the token texts are joined for CLIP', oneOf('join', ['space', 'none'] as const), 'space')
+      .option('--tokens <list>', 'global token counts to score', intList('tokens'), [5, 21]),
+    16,
+  ).action(async (f: CommonFlags & { checkpoint: string; codebook?: string; clip: string; images: string; classNames?: string; classTemplate: string; join: 'space' | 'none'; tokens: number[] }) => {
+    const progress = createProgress({ quiet: f.quiet });
+    let r: SemanticResult;
+    try {
+      r = await evaluateSemantic({
+        checkpoint: f.checkpoint, codebook: f.codebook, clip: f.clip, images: f.images, out: f.out, classNames: f.classNames,
+        classTemplate: f.classTemplate, join: f.join, tokens: f.tokens, batchSize: f.batchSize, limit: f.limit,
+        shard: f.shard ? parseShard(f.shard) : undefined, fresh: f.fresh, onProgress: (e) => progress.update(e), log,
+      });
+    } finally {
+      progress.stop();
+    }
+    process.stdout.write(semanticMarkdown(r) + '\n');
+    log(`wrote ${f.out}/semantic.json, table2.md, table2.png`);
+    if (r.failures.length) process.exitCode = 1;
+  });
+
   evalCmd.command('merge')
     .description('merge the finished shards of one evaluation (folders of `--shard i/n` runs) into the figures of the whole run')
     .argument('<dirs...>', 'the shards\' output folders')
@@ -86,6 +116,7 @@ export function register(program: Command): void {
       const { kind, result, shards } = await mergeEvaluations(dirs, f.out);
       log(`merged ${shards} shards of a ${kind} evaluation into ${f.out}`);
       if (kind === 'reconstruction') process.stdout.write(reconstructionMarkdown(result as ReconstructionResult) + '\n');
+      else if (kind === 'semantic') process.stdout.write(semanticMarkdown(result as SemanticResult) + '\n');
       else process.stdout.write(JSON.stringify(result, null, 2) + '\n');
     });
 }
