@@ -74,3 +74,21 @@ test('reference prompts: 10 copies; clean deblur without other images is refused
   assert.equal(llm.prompts[0].length, 1 + 3 + 10 * 22 + 20);
   await assert.rejects(restoreTokens(new RecordingLLM(VOCAB), input('deblur', 'clean', 0)), /context-images/);
 });
+
+test('reference inpainting, first step: the query window is the 16 clean ids before row 4 col 4, examples are the copies\' windows', async () => {
+  const llm = new RecordingLLM(VOCAB);
+  const inp = input('inpaint', 'reference');
+  await restoreTokens(llm, inp);
+  const first = llm.prompts[0];
+  // p = 21 + 4 * 16 + 4 = 89 in the reference's 277-id sequence (here k = 3: p = 3 + 68); window = local 52..67.
+  const tail = [20, 21, ...Array.from({ length: 16 }, (_, j) => SENTINEL + 52 + j), 30, 31];
+  assert.deepEqual(first.slice(-tail.length), tail);
+  assert.deepEqual(first.slice(0, 6), [1, 10, 11, 12, 20, 21]);
+  // Each example's output is the copy's ids at local 68, 69: the clean ids unless replaced (< VOCAB).
+  for (let i = 0; i < 10; i++) {
+    const out = first.slice(4 + i * 22 + 20, 4 + i * 22 + 22);
+    out.forEach((id, j) => assert.ok(id === SENTINEL + 68 + j || id < VOCAB, `example ${i}: ${id}`));
+  }
+  // The second call of the step is the first plus the id generated.
+  assert.deepEqual(llm.prompts[1].slice(0, -1), first);
+});
