@@ -196,7 +196,7 @@ function summarize(o: FewshotRunOptions, records: readonly FewshotRecord[], tota
   if (o.tokens.isStandIn || /random|stories260K/i.test(o.llm.id)) {
     notes.push('MEANINGLESS figures: the global tokens come from a stand-in CLIP and/or the LLM has random or toy weights; they only show that the pipeline runs');
   }
-  if (o.protocol === 'reference') notes.push('protocol reference: the reference\'s prompt, bugs included (unbalanced "[" in the instruction, names glued to global tokens); see docs/tasks.md');
+  if (o.protocol === 'reference') notes.push('protocol reference: the reference\'s prompt, bugs included (unbalanced "[" in the instruction, global-token strings glued with no separator); see docs/tasks.md');
   if (o.decoding === 'reference') notes.push('decoding reference: per-position union mask (may emit a hybrid of two names), scored by prefix match');
   notes.push(`KV reuse: ${delta.evaluatedTokens} tokens evaluated, ${delta.evaluatedTokens + delta.reusedTokens} without reuse`);
   return {

@@ -127,7 +127,9 @@ export async function runFewshotTable(o: FewshotTableOptions): Promise<FewshotTa
 
 /** Table 1 as markdown: per ways, the seven settings and Avg; ours with 95% CI and episode counts. */
 export function tableMarkdown(t: Pick<FewshotTable, 'rows' | 'paper' | 'ways' | 'notes'>): string {
-  const lines: string[] = [];
+  // Warnings first: a reader must not take figures from stand-in models for results.
+  const lines: string[] = t.notes.map((n) => `NOTE: ${n}`);
+  if (lines.length) lines.push('');
   for (const n of t.ways) {
     lines.push(`### ${n}-way (accuracy %, ours with 95% Wilson interval and episodes)`, '');
     lines.push(`| method | tokens | ${TABLE1_SETTINGS.map((s) => s.label).join(' | ')} | Avg |`);
@@ -143,6 +145,5 @@ export function tableMarkdown(t: Pick<FewshotTable, 'rows' | 'paper' | 'ways' | 
     }
     lines.push('');
   }
-  for (const note of t.notes) lines.push(`NOTE: ${note}`);
   return lines.join('\n');
 }

@@ -1,0 +1,113 @@
+// `v2l fewshot` end to end in a child process, on real things: Tiny-ImageNet images, a tokenizer network
+// built here (random weights) with a STAND-IN codebook and the STAND-IN CLIP, and real GGUF LLMs
+// (llama2-vocab-random-tiny: LLaMA-2's 32,000-token vocabulary, random weights; stories260K: context 128).
+// Figures are meaningless; what is tested is the plumbing: kill -9 + resume equals an uninterrupted run,
+// episodes written and read back, and bad inputs refused before any work.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { sharedPath, skipUnless } from '../../util/test-utils/shared.js';
+import { taskFixture, FIXTURE_LLMS, CLIP_MERGES } from '../test-fixtures.js';
+import type { FewshotRecord } from './run.js';
+
+const TINY = sharedPath('data/tiny-imagenet-val');
+const skip = skipUnless([join(TINY, 'val_annotations.txt'), FIXTURE_LLMS['llama2-vocab-random-tiny'], FIXTURE_LLMS.stories260K, CLIP_MERGES], 'Tiny-ImageNet, the two test LLMs and the CLIP tokenizer');
+const MAIN = new URL('../../cli/main.ts', import.meta.url).href;
+const RUNNER = `import(${JSON.stringify(MAIN)}).then((m) => m.main(['node', 'v2l', ...process.argv.slice(1)])).catch((e) => { console.error('v2l: ' + e.message); process.exit(1); });`;
+const cwd = new URL('../../../', import.meta.url).pathname;
+const args = (a: string[]) => ['--import', 'tsx', '-e', RUNNER, ...a];
+
+function v2l(a: string[]): { status: number | null; stdout: string; stderr: string } {
+  return spawnSync(process.execPath, args(a), { cwd, encoding: 'utf8' });
+}
+
+async function common(llm: 'llama2-vocab-random-tiny' | 'stories260K', tmp: string): Promise<string[]> {
+  const fx = await taskFixture({ llm });
+  return ['fewshot', '--checkpoint', fx.checkpoint, '--codebook', fx.codebook, '--clip', fx.clip, '--llm', fx.llmPath, '--threads', '1', '--cache-dir', join(tmp, 'cache'), '-q'];
+}
+
+const lines = (p: string) => readFileSync(p, 'utf8').split('\n').filter(Boolean);
+
+test('v2l fewshot: killed with SIGKILL mid-run and resumed, the records equal an uninterrupted run', { skip, timeout: 300_000 }, async () => {
+  const tmp = mkdtempSync(join(tmpdir(), 'v2l-fewshot-cli-'));
+  try {
+    const base = [...(await common('llama2-vocab-random-tiny', tmp)), '--dataset', TINY, '--ways', '2', '--shots', '1', '--episodes', '16', '--seed', '3', '--protocol', 'reference', '--decoding', 'reference'];
+    const whole = join(tmp, 'whole.jsonl');
+    const w = v2l([...base, '--out', whole]);
+    assert.equal(w.status, 0, w.stderr);
+    const summary = JSON.parse(w.stdout) as { figures: { episodes: number }; notes: string[]; llm: { evaluatedTokens: number } };
+    assert.equal(summary.figures.episodes, 16);
+    assert.ok(summary.notes.some((n) => n.startsWith('MEANINGLESS')));
+
+    const part = join(tmp, 'part.jsonl');
+    const child = spawn(process.execPath, args([...base, '--out', part]), { cwd, stdio: 'ignore' });
+    const exited = new Promise<void>((res) => child.on('exit', () => res()));
+    const t0 = Date.now();
+    while (Date.now() - t0 < 120_000) {
+      if (existsSync(part) && lines(part).length >= 3) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    child.kill('SIGKILL');
+    await exited;
+    const before = lines(part).length;
+    assert.ok(before >= 3 && before < 16, `killed after ${before} records`);
+    const r = v2l([...base, '--out', part]);
+    assert.equal(r.status, 0, r.stderr);
+    const s2 = JSON.parse(r.stdout) as { units: { resumed: number } };
+    assert.ok(s2.units.resumed >= before);
+    assert.equal(readFileSync(part, 'utf8'), readFileSync(whole, 'utf8'));
+
+    // the records: reference prompt ids start with BOS + the reference instruction; 16 generated ids
+    const rec = JSON.parse(lines(whole)[0]!) as FewshotRecord;
+    assert.deepEqual(rec.prompt_ids.slice(0, 5), [1, 1152, 1269, 310, 278]); // <s> ▁For ▁each ▁of ▁the
+    assert.equal(rec.generated_ids.length, 16);
+    assert.equal(rec.support.length, 2);
+    assert.equal(rec.query.global_ids.length, 5);
+
+    // written episodes read back through --split give the same prompts
+    const csv = join(tmp, '2_way_1_shot.csv');
+    const again = join(tmp, 'again.jsonl');
+    const a = v2l([...base, '--episodes', '3', '--write-episodes', csv, '--out', join(tmp, 'x.jsonl')]);
+    assert.equal(a.status, 0, a.stderr);
+    const b = v2l([...(await common('llama2-vocab-random-tiny', tmp)), '--split', csv, '--images', TINY, '--protocol', 'reference', '--decoding', 'reference', '--out', again]);
+    assert.equal(b.status, 0, b.stderr);
+    assert.deepEqual(lines(again).map((l) => (JSON.parse(l) as FewshotRecord).prompt_ids), lines(join(tmp, 'x.jsonl')).map((l) => (JSON.parse(l) as FewshotRecord).prompt_ids));
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+});
+
+test('v2l fewshot: bad inputs are refused before any work, naming what is wrong', { skip, timeout: 300_000 }, async () => {
+  const tmp = mkdtempSync(join(tmpdir(), 'v2l-fewshot-bad-'));
+  try {
+    const tiny = await common('llama2-vocab-random-tiny', tmp);
+    // a split line naming a missing image
+    const csv = join(tmp, '2_way_1_shot.csv');
+    writeFileSync(csv, 'n01443537/val_0.JPEG,n02124075/val_1.JPEG,n01443537/nope.JPEG,\n');
+    let r = v2l([...tiny, '--split', csv, '--images', TINY, '--out', join(tmp, 'o.jsonl')]);
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /image\(s\) named by the episodes do not exist: n01443537\/val_0\.JPEG \(.*2_way_1_shot\.csv:1/);
+    assert.ok(!existsSync(join(tmp, 'o.jsonl')), 'nothing written');
+    // a class with fewer images than K+1
+    r = v2l([...tiny, '--dataset', TINY, '--ways', '2', '--shots', '50', '--episodes', '1']);
+    assert.match(r.stderr, /have fewer than K\+1 = 51 images/);
+    // a codebook built for another vocabulary than the model's
+    const sfx = await taskFixture({ llm: 'stories260K' });
+    r = v2l(['fewshot', '--checkpoint', sfx.checkpoint, '--codebook', sfx.codebook, '--clip', sfx.clip, '--llm', FIXTURE_LLMS['llama2-vocab-random-tiny'], '--threads', '1', '--cache-dir', join(tmp, 'cache'), '--dataset', TINY, '--ways', '2', '--shots', '1', '--episodes', '1']);
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /codebook .* does not match the models in use: it has 512 local rows .* the LLM in use has 32000 tokens/);
+    // stories260K: 2-way 1-shot fits its 128-token context; 5-way 5-shot is refused with what to change
+    const stories = await common('stories260K', tmp);
+    r = v2l([...stories, '--dataset', TINY, '--ways', '2', '--shots', '1', '--episodes', '2', '--induction', 'off']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal((JSON.parse(r.stdout) as { figures: { episodes: number } }).figures.episodes, 2);
+    r = v2l([...stories, '--dataset', TINY, '--ways', '5', '--shots', '5', '--episodes', '1']);
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /more than the 128-token context of .*stories260K/);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+});
