@@ -21,13 +21,14 @@ export { PRESETS, findPreset, pullPreset, listCached, resolveModelPath, cacheRoo
 export { buildCodebook, resolveTemplates, reportMarkdown, type BuildOptions, type BuildReport, type TemplateSet } from './codebook/build.js';
 export { loadCodebook, readManifest, writeCodebook, checkManifest, LOCAL_KEY, GLOBAL_KEY, type CodebookContents } from './codebook/package.js';
 export { buildLocalCodebook, type LocalCodebook } from './codebook/local.js';
-export { EmbeddingCache, embedTextsCached, streamImageEmbeddings } from './codebook/embed-cache.js';
+export { EmbeddingCache, embedTextsCached, streamImageEmbeddings, embedImageFiles, imageCacheNamespace, textCacheNamespace } from './models/clip/embedding-cache.js';
 export { FileExpansionJournal } from './codebook/journal.js';
 export { train, makeDecoder, dataFingerprint, type TrainOptions, type TrainResult } from './train/loop.js';
 export { prepareTraining, defaultLpipsHeads, type TrainSettings, type PreparedRun } from './train/setup.js';
 export { PRESETS as TRAIN_PRESETS, getPreset as getTrainPreset, type Preset as TrainPreset } from './train/presets.js';
 export { splitValidation, BatchSampler, PrefetchLoader, SeededRng, type Batch, type DecodeImage } from './train/data.js';
-export { ClipEmbeddingCache, sha256File, type EmbedFilesOptions } from './train/clip-cache.js';
+export { ClipEmbeddingCache, type EmbedFilesOptions } from './train/clip-cache.js';
+export { sha256, sha256File } from './util/hash.js';
 export { saveCheckpoint, loadCheckpoint, resolveCheckpoint, listCheckpoints, modelWeights, CHECKPOINT_FORMAT, type Checkpoint, type TrainState } from './train/checkpoint.js';
 export { MetricsLog, readMetrics, type MetricsRecord } from './train/metrics.js';
 export { plotLossCurves, lossCurvesSvg } from './train/plot.js';

@@ -10,7 +10,7 @@ import { loadClip } from '../models/clip/transformers-clip.js';
 import { embedWithTemplates } from '../models/clip/templates.js';
 import { readVocabulary } from '../models/llm/gguf-vocabulary.js';
 import { buildLocalCodebook } from './local.js';
-import { EmbeddingCache, textCacheNamespace } from './embed-cache.js';
+import { EmbeddingCache, textCacheNamespace } from '../models/clip/embedding-cache.js';
 import { skipUnless } from '../util/test-utils/shared.js';
 
 const SHARED = new URL('../../../shared/', import.meta.url).pathname;

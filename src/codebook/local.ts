@@ -4,7 +4,7 @@
 import type { ClipModel } from '../models/clip/types.js';
 import type { Vocabulary } from '../models/llm/types.js';
 import { renderVocabulary, tokenStyleOf, type TokenStyle } from './render.js';
-import { embedTextsCached, type EmbeddingCache, type TextEmbedOptions } from './embed-cache.js';
+import { embedTextsCached, type EmbeddingCache, type TextEmbedOptions } from '../models/clip/embedding-cache.js';
 
 export interface LocalCodebook {
   /** [vocabulary size, dim], row i = token id i. */

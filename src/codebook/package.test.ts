@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadCodebook, readManifest, writeCodebook, type CodebookContents } from './package.js';
 import { readSafetensors } from '../io/files.js';
-import { EmbeddingCache } from './embed-cache.js';
+import { EmbeddingCache } from '../models/clip/embedding-cache.js';
 import { interpretEmbedding } from './interpret.js';
 
 function contents(): CodebookContents {

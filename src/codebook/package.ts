@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { readSafetensors, writeSafetensors } from '../io/files.js';
 import { writeJsonAtomic } from '../util/atomic.js';
 import { toFloat32 } from '../io/dtypes.js';
-import { sha256 } from './embed-cache.js';
+import { sha256 } from '../util/hash.js';
 
 export const CODEBOOK_FORMAT = 'v2l-codebook';
 export const CODEBOOK_VERSION = 1;

@@ -15,8 +15,7 @@
 //
 // The local texts and the vocabulary hash come from the LLM whose vocabulary the codebook embeds
 // (LLaMA-2: a vocab-only GGUF is enough), so that loading later refuses another LLM.
-import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { HostTensor } from '../io/dtypes.js';
 import { toFloat32 } from '../io/dtypes.js';
@@ -29,6 +28,7 @@ import { describeConfig } from '../network/config-infer.js';
 import { V2LNetwork } from '../network/v2l-model.js';
 import { initBackend } from '../engine/backend.js';
 import { writeJsonAtomic } from '../util/atomic.js';
+import { sha256File } from '../util/hash.js';
 import { readTokenizerWeights, TOKENIZER_FORMAT } from './weights.js';
 
 export const IMPORT_FORMAT = 'v2l-import/1';
@@ -77,9 +77,6 @@ export interface ImportReport {
   notes: string[];
 }
 
-function sha256File(path: string): string {
-  return createHash('sha256').update(readFileSync(path)).digest('hex');
-}
 
 function rows(t: HostTensor, path: string): { n: number; dim: number; data: Float32Array } {
   if (t.shape.length !== 2) throw new Error(`${path}: expected a 2-D codebook [rows, dim], got [${t.shape}]`);

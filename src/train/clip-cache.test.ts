@@ -41,7 +41,7 @@ test('embeddings are computed once, then served from disk; identical files share
   copyFileSync(files[0], dup);
   const list = [...files, dup];
   const c1 = counting(clip!);
-  const first = await new ClipEmbeddingCache(join(root, 'cache'), c1).embedFiles(list, { batchSize: 2, shardSize: 2 });
+  const first = await new ClipEmbeddingCache(join(root, 'cache'), c1).embedFiles(list, { batchSize: 2 });
   assert.equal(c1.calls, 5);
   assert.equal(first.length, 6 * 64);
   assert.deepEqual(Array.from(first.subarray(5 * 64)), Array.from(first.subarray(0, 64)));
@@ -53,8 +53,8 @@ test('embeddings are computed once, then served from disk; identical files share
   assert.equal(c2.calls, 0);
   assert.equal(cache2.size, 5);
   assert.deepEqual(Array.from(second), Array.from(first));
-  // Shards live under the CLIP's fingerprint.
+  // Shards (one per batch) live under the CLIP's fingerprint, where `v2l codebook build` keeps its image embeddings.
   assert.equal(readdirSync(cache2.dir).filter((f) => f.endsWith('.safetensors')).length, 3);
-  assert.ok(cache2.dir.endsWith(`clip-${clip!.fingerprint.slice(0, 16)}`));
+  assert.ok(cache2.dir.endsWith(`image-${clip!.fingerprint.slice(0, 16)}`));
   await assert.rejects(cache2.embedFiles([join(root, 'missing.png')]), /cannot read image .*missing\.png/);
 });

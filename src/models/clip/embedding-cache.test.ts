@@ -3,14 +3,13 @@ import assert from 'node:assert/strict';
 import { copyFileSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { writeStandInClip } from '../models/clip/stand-in.js';
-import { loadClip } from '../models/clip/transformers-clip.js';
-import { EmbeddingCache, embedTextsCached, imageCacheNamespace, streamImageEmbeddings, textCacheNamespace } from './embed-cache.js';
-import { skipUnless } from '../util/test-utils/shared.js';
+import { writeStandInClip } from './stand-in.js';
+import { loadClip } from './transformers-clip.js';
+import { EmbeddingCache, embedTextsCached, imageCacheNamespace, streamImageEmbeddings, textCacheNamespace } from './embedding-cache.js';
+import { sharedPath, skipUnless } from '../../util/test-utils/shared.js';
 
-const SHARED = new URL('../../../shared/', import.meta.url).pathname;
-const IMAGES = join(SHARED, 'data/tiny-imagenet-val/images');
-const MERGES = join(SHARED, 'models/clip-tokenizer/bpe_simple_vocab_16e6.txt.gz');
+const IMAGES = sharedPath('data/tiny-imagenet-val/images');
+const MERGES = sharedPath('models/clip-tokenizer/bpe_simple_vocab_16e6.txt.gz');
 const skip = skipUnless([IMAGES, MERGES], 'tiny-imagenet-val and the CLIP tokenizer');
 
 test('image and text embeddings are streamed in batches, cached by content, and a bad file is named', { skip }, async () => {

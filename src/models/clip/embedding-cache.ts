@@ -1,19 +1,18 @@
-// Node edge: caches of CLIP embeddings, so that a killed or repeated build never embeds the same text or
-// image twice. A cache is a folder of safetensors shards, one per finished batch, each written
+// Node edge: THE cache of CLIP embeddings, used by codebook building (texts and filter images) and by
+// training (the images' global embeddings) alike, so that a killed or repeated job never embeds the same
+// text or image twice, and a codebook build and a training run pointed at one cache folder share it.
+// What CLIP sees of an image is the file itself at full resolution, preprocessed by CLIP's own rule
+// (tasks-spec §0), so an entry keyed by the file's bytes serves every caller. A cache is a folder of safetensors shards, one per finished batch, each written
 // atomically: tensor "embeddings" [n, dim] F32 and metadata "keys" (a JSON array of n content keys).
 // The folder name carries the namespace (CLIP fingerprint, and for texts the template set), so a cache
 // can be shared between builds without ever mixing models.
 import { closeSync, mkdirSync, openSync, readdirSync, readSync, readFileSync } from 'node:fs';
-import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { writeSafetensors, readSafetensors } from '../io/files.js';
-import type { ClipModel } from '../models/clip/types.js';
-import { embedWithTemplates } from '../models/clip/templates.js';
-import type { OnProgress } from '../util/progress.js';
-
-export function sha256(data: string | Uint8Array): string {
-  return createHash('sha256').update(data).digest('hex');
-}
+import { writeSafetensors, readSafetensors } from '../../io/files.js';
+import type { ClipModel } from './types.js';
+import { embedWithTemplates } from './templates.js';
+import type { OnProgress } from '../../util/progress.js';
+import { sha256 } from '../../util/hash.js';
 
 /** Reads only the JSON header of a safetensors file (keys are in its metadata). */
 function readHeader(path: string): Record<string, unknown> {
@@ -191,11 +190,18 @@ export async function streamImageEmbeddings(
     const batch = paths.slice(start, start + batchSize);
     const keys = batch.map(imageFileKey);
     const out = new Float32Array(batch.length * dim);
+    // Images the cache lacks, each distinct content once; copies inside the batch are filled after.
     const missing: number[] = [];
+    const copies: [number, number][] = [];
+    const firstOf = new Map<string, number>();
     keys.forEach((k, i) => {
       const row = cache.get(k);
       if (row) out.set(row, i * dim);
-      else missing.push(i);
+      else if (firstOf.has(k)) copies.push([i, firstOf.get(k) as number]);
+      else {
+        firstOf.set(k, i);
+        missing.push(i);
+      }
     });
     if (missing.length) {
       const t0 = performance.now();
@@ -214,19 +220,28 @@ export async function streamImageEmbeddings(
         throw new Error(`CLIP could not embed the images ${batch[missing[0]]} ... ${batch[missing[missing.length - 1]]}: ${(e as Error).message}`);
       }
       seconds += (performance.now() - t0) / 1000;
-      const unique = new Map<string, number>();
-      missing.forEach((i, j) => {
-        out.set(emb.subarray(j * dim, (j + 1) * dim), i * dim);
-        unique.set(keys[i], j);
-      });
-      const storeKeys = [...unique.keys()];
-      const store = new Float32Array(storeKeys.length * dim);
-      storeKeys.forEach((k, r) => store.set(emb.subarray(unique.get(k)! * dim, (unique.get(k)! + 1) * dim), r * dim));
-      cache.put(storeKeys, store);
+      if (emb.length !== missing.length * dim) throw new Error(`CLIP ${clip.id} returned ${emb.length / dim} embeddings for ${missing.length} images`);
+      missing.forEach((i, j) => out.set(emb.subarray(j * dim, (j + 1) * dim), i * dim));
+      for (const [i, j] of copies) out.copyWithin(i * dim, j * dim, (j + 1) * dim);
+      cache.put(missing.map((i) => keys[i]), emb);
       computed += missing.length;
     }
     onBatch(out, start);
     opts.onProgress?.({ stage, done: start + batch.length, total: paths.length, info: computed ? { 'img/s': computed / Math.max(seconds, 1e-9) } : undefined });
   }
   return { computed, cached: paths.length - computed, seconds };
+}
+
+/**
+ * CLIP image embeddings of `files` as [n, dim] in the given order, through the cache (identical contents
+ * share one entry; only what the cache lacks is embedded, a batch at a time, each batch stored as it
+ * finishes). Training's view of the cache.
+ */
+export async function embedImageFiles(
+  clip: ClipModel, files: readonly string[], cache: EmbeddingCache,
+  opts: { batchSize?: number; onProgress?: OnProgress; stage?: string } = {},
+): Promise<Float32Array> {
+  const out = new Float32Array(files.length * clip.dim);
+  await streamImageEmbeddings(clip, files, cache, (emb, start) => out.set(emb, start * clip.dim), { stage: 'CLIP embeddings', ...opts });
+  return out;
 }
