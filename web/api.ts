@@ -11,6 +11,7 @@ export interface Info {
   folder: { images: number; truncated: boolean } | null;
   limits: { maxUploadBytes: number; maxPixels: number };
   tabs: { restoration: boolean; fewshot: boolean };
+  fewshot: { classes: number; layout: string } | null;
 }
 
 export interface Tokenized {
@@ -25,6 +26,14 @@ export interface CodebookPage { q: string; offset: number; total: number; entrie
 export interface EntryImages {
   entry: { id: number; text: string }; status: 'idle' | 'indexing' | 'ready'; done: number; total: number; failed: number;
   images: { index: number; name: string; rank: number; distance: number }[];
+}
+export interface FewshotResult {
+  ways: number; shots: number; seed: number; protocol: string; induction: boolean;
+  support: { label: string; globalTexts: string[]; thumb: string }[];
+  query: { truth: string; globalTexts: string[]; thumb: string };
+  segments: { kind: 'bos' | 'instruction' | 'text' | 'image' | 'label'; text: string; ref?: number }[];
+  promptTokens: number; answer: string; prediction: string | null; truth: string; correct: boolean;
+  llm: { id: string; calls: number; evaluatedTokens: number; reusedTokens: number } | null; notes: string[];
 }
 export interface FolderList { images: { index: number; name: string }[]; truncated: boolean }
 
@@ -69,6 +78,8 @@ export const api = {
   entryImages: (id: number) => call<EntryImages>(`/api/codebook/${id}/images`),
   folder: () => call<FolderList>('/api/folder'),
   thumb: (index: number) => `/api/folder/${index}/thumb`,
+  fewshot: (req: { ways: number; shots: number; seed: number; protocol: string; induction: boolean }) =>
+    call<FewshotResult>('/api/fewshot', post(JSON.stringify(req), 'application/json')),
   restore: (req: { folder: number; task: string; protocol: string; copies: number; m: number; n: number }) =>
     call<{ job: string; hidden: number; grid: number }>('/api/restore', post(JSON.stringify(req), 'application/json')),
 };

@@ -1,10 +1,12 @@
 // The v2l viewer's page: asks the server what it runs, says so (a stand-in CLIP is named as such), and
-// shows the tabs. Restoration and few-shot tabs appear only when the server offers them.
+// shows the tabs. Restoration and few-shot tabs appear only when the server can run them (an LLM model,
+// an image folder, a labelled dataset).
 import { api } from './api.js';
 import { h, byId } from './dom.js';
 import { TokensView } from './tokens-view.js';
 import { CodebookView } from './codebook-view.js';
 import { RestoreView } from './restore-view.js';
+import { FewshotView } from './fewshot-view.js';
 
 async function boot(): Promise<void> {
   const app = byId('app');
@@ -36,6 +38,10 @@ async function boot(): Promise<void> {
   if (info.tabs.restoration) {
     views.restore = new RestoreView(info).root;
     names.push(['restore', 'Restoration']);
+  }
+  if (info.tabs.fewshot) {
+    views.fewshot = new FewshotView(info).root;
+    names.push(['fewshot', 'Few-shot']);
   }
   const tabs = h('nav', { class: 'tabs', role: 'tablist' });
   const show = (key: string) => {

@@ -11,6 +11,7 @@
 //   GET  /api/folder, /api/folder/N/thumb       the --images folder's listing and thumbnails
 //   POST /api/restore  {folder, task, protocol, m, n, copies}  starts a restoration job (with --llm)
 //   GET  /api/restore/JOB/events                its progress as Server-Sent Events
+//   POST /api/fewshot  {ways, shots, seed, protocol, induction}  one few-shot episode (with --llm, --fewshot-data)
 //
 // Every failure is JSON {error, status}: 4xx for bad input (with what is wrong), 503 + Retry-After when the
 // job queue is full. POSTs must carry `x-v2l: 1`, which a cross-site page cannot send without a CORS
@@ -148,6 +149,12 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       if (!viewer.restore) throw new HttpError(404, 'restoration is not enabled on this server');
       viewer.restore.stream(m[1], res);
       return;
+    }
+    if (path === '/api/fewshot') {
+      want('POST');
+      if (!viewer.fewshot) throw new HttpError(404, 'few-shot episodes need an LLM model (--llm <gguf|url>) and a labelled dataset (--fewshot-data <dir>)');
+      const body = parseJson(await readBody(req, viewer.limits.maxJsonBytes, 'the JSON body'));
+      return sendJson(res, 200, await viewer.fewshot.run(body));
     }
     if (path === '/api/folder') {
       want('GET');

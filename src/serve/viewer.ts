@@ -17,6 +17,7 @@ import { HttpError } from './http.js';
 import { decodeUpload } from './upload.js';
 import { displayPiece } from './token-text.js';
 import { RestoreJobs } from './restore-jobs.js';
+import { FewshotEpisodes } from './fewshot-episode.js';
 import type { LLM } from '../models/llm/types.js';
 
 export interface ViewerLimits {
@@ -45,8 +46,10 @@ export interface ViewerOptions {
   /** Folder of images to browse (codebook page, choose-an-image); listed once at start. */
   imagesDir?: string | null;
   limits?: Partial<ViewerLimits>;
-  /** The frozen LLM (a loaded model, not a vocab-only file): enables restoration. */
+  /** The frozen LLM (a loaded model, not a vocab-only file): enables restoration and few-shot. */
   llm?: LLM | null;
+  /** A labelled dataset (class folders or Tiny-ImageNet's val layout) for few-shot episodes (needs `llm`). */
+  fewshotData?: string | null;
 }
 
 export interface TokenView extends TokenChoice {
@@ -86,6 +89,8 @@ export class Viewer {
   private readonly thumbs = new Map<number, Buffer>();
   /** Restoration jobs; null without an LLM or an image folder. */
   readonly restore: RestoreJobs | null;
+  /** Few-shot episodes; null without an LLM or a dataset. */
+  readonly fewshot: FewshotEpisodes | null;
 
   constructor(opts: ViewerOptions) {
     this.tok = opts.tokenizer;
@@ -110,6 +115,7 @@ export class Viewer {
     this.restore = opts.llm && folder ? new RestoreJobs({
       tok: this.tok, llm: opts.llm, queue: this.queue, files: () => folder.files, name: (p) => relative(folder.root, p), text: (id) => this.localText[id] ?? `#${id}`,
     }) : null;
+    this.fewshot = opts.llm && opts.fewshotData ? new FewshotEpisodes({ tok: this.tok, llm: opts.llm, queue: this.queue, root: opts.fewshotData }) : null;
   }
 
   info() {
@@ -127,7 +133,8 @@ export class Viewer {
       codebook: cb ? { dir: baseName(cb.dir), standInClip: Boolean(cb.manifest.clip.isStandIn), source: cb.manifest.source } : null,
       folder: this.folder ? { images: this.folder.files.length, truncated: this.folder.truncated } : null,
       limits: { maxUploadBytes: this.limits.maxUploadBytes, maxPixels: this.limits.maxPixels },
-      tabs: { restoration: Boolean(this.restore), fewshot: false },
+      tabs: { restoration: Boolean(this.restore), fewshot: Boolean(this.fewshot) },
+      fewshot: this.fewshot?.info() ?? null,
       queue: this.queue.stats(),
     };
   }

@@ -17,6 +17,8 @@ interface ServeFlags {
   host: string;
   port: number;
   images?: string;
+  fewshotData?: string;
+  contextSize?: number;
   globalTokens?: number;
   imageSize?: number;
   preprocess: 'simple' | 'reference';
@@ -48,6 +50,8 @@ export function register(program: Command): void {
     .option('--host <addr>', 'address to bind (default loopback only; anything else exposes the viewer to the network)', '127.0.0.1')
     .option('--port <n>', 'port (0 = any free one)', int('port', 0), 8080)
     .option('--images <dir>', 'a folder of images to choose from and to browse by global token on the codebook page')
+    .option('--context-size <n>', 'local LLM: context window in tokens (default: the model\'s training context, at most 4096)', int('context-size', 16))
+    .option('--fewshot-data <dir>', 'a labelled dataset (class folders, or Tiny-ImageNet\'s val layout) for the Few-shot tab (needs --llm)')
     .option('--global-tokens <k>', 'global tokens per image (default 5)', int('global-tokens', 1))
     .option('--image-size <px>', 'encoder input side (default: the checkpoint\'s, else 128)', int('image-size', 1))
     .option('--preprocess <mode>', 'simple or reference', oneOf('preprocess', ['simple', 'reference'] as const), 'simple')
@@ -62,7 +66,7 @@ export function register(program: Command): void {
       let llm: LLM | null = null;
       if (f.llm) {
         try {
-          llm = await loadLLM(f.llm);
+          llm = await loadLLM(f.llm, { local: { contextSize: f.contextSize } });
         } catch (e) {
           console.error(`v2l serve: note: ${f.llm} gives the vocabulary but does not run (${(e as Error).message.split('\n')[0]}): no restoration tab`);
         }
@@ -73,7 +77,7 @@ export function register(program: Command): void {
       });
       if (tok.clip?.isStandIn) console.error(`v2l serve: note: ${tok.clip.id} is the random-weight STAND-IN CLIP: global tokens are not meaningful (the page says so)`);
       const viewer = new Viewer({
-        tokenizer: tok, vocabulary, imagesDir: f.images, llm,
+        tokenizer: tok, vocabulary, imagesDir: f.images, llm, fewshotData: f.fewshotData,
         limits: { maxUploadBytes: Math.round(f.maxUploadMb * 1024 * 1024), maxPixels: Math.round(f.maxMegapixels * 1e6), queueLength: f.queue },
       });
       if (!LOOPBACK.has(f.host)) console.error(`v2l serve: WARNING: binding ${f.host} exposes the viewer (and this machine's CPU) to the network; there is no authentication`);
