@@ -101,12 +101,14 @@ export async function runFewshot(o: FewshotRunOptions): Promise<FewshotRunResult
     const got = await o.tokens.global(files, o.globalTokens, o.onProgress && ((e) => o.onProgress!({ ...e, stage: 'global tokens' })));
     const byFile = new Map(files.map((f, i) => [f, got[i]!]));
 
-    // 2. Each query: prompt, answer, record.
+    // 2. Every pending query's prompt, built before any LLM work, so that one that cannot fit the
+    //    context is refused up front (tokenization only).
     const total = o.episodes.reduce((s, e) => s + e.queries.length, 0);
-    let done = resumed;
     const ctx = contextOf(o.llm);
+    const pending: { base: Omit<FewshotRecord, 'prompt_ids' | 'generated_ids' | 'generated_text' | 'prediction' | 'correct'>; names: string[]; ids?: number[]; error?: string }[] = [];
     for (const e of o.episodes) {
       const names = uniqueSorted(e.support.map((s) => o.className(s.wnid)));
+      const longest = o.decoding === 'trie' ? Math.max(...(await Promise.all(names.map((n) => answerIds(o.protocol, n, tok)))).map((a) => a.length)) : answerMax;
       for (const q of e.queries) {
         if (has(q.unit)) continue;
         const imgs = [...e.support, q].map((x) => ({ field: x.field, r: byFile.get(o.resolve(x.field))! }));
@@ -121,33 +123,41 @@ export async function runFewshot(o: FewshotRunOptions): Promise<FewshotRunResult
           truth: o.className(q.wnid),
         };
         const failed = imgs.find((x) => isTokensFailure(x.r));
-        let rec: FewshotRecord;
         if (failed) {
-          const r = failed.r as { error: string };
-          rec = { ...base, prompt_ids: [], generated_ids: [], generated_text: '', prediction: null, correct: false, error: `${failed.field}: ${r.error}` };
-        } else {
-          const segments = buildFewshotPrompt({
-            protocol: o.protocol, induction: o.induction, repeats: o.repeats,
-            support: base.support.map((s) => ({ globalTexts: s.global_texts, label: s.label })),
-            query: { globalTexts: base.query.global_texts },
-            classNames: names,
-          });
-          const { ids } = await encodePrompt(segments, o.protocol, tok);
-          const longest = o.decoding === 'trie' ? Math.max(...(await Promise.all(names.map((n) => answerIds(o.protocol, n, tok)))).map((a) => a.length)) : answerMax;
-          if (ctx !== undefined && ids.length + longest > ctx) {
-            throw new Error(`episode ${e.index}${q.line ? ` (line ${q.line})` : ''}: the prompt has ${ids.length} tokens and the answer up to ${longest}, more than the ${ctx}-token context of ${o.llm.id}; use fewer shots/repeats/global tokens, a larger --context-size, or a model with a longer context`);
-          }
-          const ans = await answer(o, vocab, tok, ids, names, eos);
-          calls.n += ans.calls;
-          const truth = base.truth;
-          const correct = o.decoding === 'trie' || o.protocol === 'paper' ? ans.prediction === truth : prefixCorrect(ans.text, truth);
-          rec = { ...base, prompt_ids: ids, generated_ids: ans.ids, generated_text: ans.text, prediction: ans.prediction, correct };
+          pending.push({ base, names, error: `${failed.field}: ${(failed.r as { error: string }).error}` });
+          continue;
         }
-        if (log) log.append(rec);
-        else memory.push(rec);
-        done++;
-        o.onProgress?.({ stage: 'episodes', done, total });
+        const segments = buildFewshotPrompt({
+          protocol: o.protocol, induction: o.induction, repeats: o.repeats,
+          support: base.support.map((s) => ({ globalTexts: s.global_texts, label: s.label })),
+          query: { globalTexts: base.query.global_texts },
+          classNames: names,
+        });
+        const { ids } = await encodePrompt(segments, o.protocol, tok);
+        if (ctx !== undefined && ids.length + longest > ctx) {
+          throw new Error(`episode ${e.index}${q.line ? ` (line ${q.line})` : ''}: the prompt has ${ids.length} tokens and the answer up to ${longest}, more than the ${ctx}-token context of ${o.llm.id}; use fewer shots/repeats/global tokens, a larger --context-size, or a model with a longer context`);
+        }
+        pending.push({ base, names, ids });
       }
+    }
+
+    // 3. Each query: answer, record, in order.
+    let done = resumed;
+    for (const p of pending) {
+      let rec: FewshotRecord;
+      if (p.error !== undefined) {
+        rec = { ...p.base, prompt_ids: [], generated_ids: [], generated_text: '', prediction: null, correct: false, error: p.error };
+      } else {
+        const ans = await answer(o, vocab, tok, p.ids!, p.names, eos);
+        calls.n += ans.calls;
+        const truth = p.base.truth;
+        const correct = o.decoding === 'trie' || o.protocol === 'paper' ? ans.prediction === truth : prefixCorrect(ans.text, truth);
+        rec = { ...p.base, prompt_ids: p.ids!, generated_ids: ans.ids, generated_text: ans.text, prediction: ans.prediction, correct };
+      }
+      if (log) log.append(rec);
+      else memory.push(rec);
+      done++;
+      o.onProgress?.({ stage: 'episodes', done, total });
     }
     const records = log ? [...log.records] : memory;
     return { records, summary: summarize(o, records, total, resumed, calls.n, before, t0) };
