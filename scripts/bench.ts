@@ -16,6 +16,7 @@ const benches: Record<string, [string, string]> = {
   codebook: ['../src/codebook/bench.js', 'benchCodebook'],
   clip: ['../src/models/clip/bench.js', 'benchClip'],
   restore: ['../src/tasks/restore/bench.js', 'benchRestore'],
+  eval: ['../src/eval/bench.js', 'benchEval'],
 };
 
 async function run(): Promise<void> {

@@ -98,18 +98,18 @@ export function writeStandInInception(dir: string, opts: { seed?: number; dim?: 
   const dim = opts.dim ?? 2048;
   const rand = gaussian(seed);
   const g = new GraphBuilder();
+  // Three strided convs (299 -> 75 -> 38 -> 19), a 5x5 average pool (19 -> 3), flattened (288), a linear
+  // map to `dim` and ReLU: non-negative features like pool3's, of full rank, at ~5M MACs per image.
   let x = 'images';
   let cin = 3;
-  for (const [i, cout] of [16, 32, 64].entries()) {
+  for (const [i, [cout, stride]] of [[8, 4], [16, 2], [32, 2]].entries()) {
     const w = g.weight(`conv${i}.weight`, [cout, cin, 3, 3], rand(cout * cin * 9, Math.sqrt(2 / (cin * 9))));
     const b = g.weight(`conv${i}.bias`, [cout], rand(cout, 0.05));
-    x = g.op('Relu', [g.op('Conv', [x, w, b], { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] })]);
+    x = g.op('Relu', [g.op('Conv', [x, w, b], { kernel_shape: [3, 3], strides: [stride, stride], pads: [1, 1, 1, 1] })]);
     cin = cout;
   }
-  // 38x38 -> 4x4 average pool, flattened (1,024), a linear map to `dim` and ReLU: non-negative features
-  // like pool3's, of full rank, at a small cost per image.
-  x = g.op('Flatten', [g.op('AveragePool', [x], { kernel_shape: [9, 9], strides: [9, 9] })], { axis: 1 });
-  const w = g.weight('proj.weight', [cin * 16, dim], rand(cin * 16 * dim, Math.sqrt(2 / (cin * 16))));
+  x = g.op('Flatten', [g.op('AveragePool', [x], { kernel_shape: [5, 5], strides: [5, 5] })], { axis: 1 });
+  const w = g.weight('proj.weight', [cin * 9, dim], rand(cin * 9 * dim, Math.sqrt(2 / (cin * 9))));
   const b = g.weight('proj.bias', [dim], rand(dim, 0.05));
   g.op('Relu', [g.op('Add', [g.op('MatMul', [x, w]), b])], {}, 'pool3');
   const bytes = g.build('v2l_stand_in_inception', [{ name: 'images', type: 'float32', shape: ['batch', 3, INCEPTION_SIZE, INCEPTION_SIZE] }],
