@@ -133,6 +133,8 @@ test('bad input: each a 4xx that says what is wrong', { skip }, async () => {
     ['bad limit', fetch(new URL('/api/codebook?limit=abc', srv.url)), 400, /"limit" must be an integer/],
     ['folder index out of range', post('/api/tokenize?folder=9999', ''), 404, /no folder image 9999/],
     ['a path is not a route', fetch(new URL('/api/folder/..%2F..%2Fetc%2Fpasswd/thumb', srv.url)), 404, /no API route/],
+    ['restoration without an LLM', post('/api/restore', JSON.stringify({ folder: 0, task: 'inpaint' })), 404, /needs an LLM model/],
+    ['few-shot without an LLM', post('/api/fewshot', '{}'), 404, /need an LLM model/],
     ['static path traversal', fetch(new URL('/..%2Fpackage.json', srv.url)), 404, /no page/],
   ];
   for (const [what, p, status, re] of cases) {
