@@ -50,6 +50,9 @@ before(async () => {
   const { chromium: pw } = await import('playwright-core');
   browser = await pw.launch({ executablePath: chromium!, args: CHROMIUM_ARGS });
   page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
+  // Waits end when the page shows the state; the bound only turns a hang into a failure (a loaded CI
+  // machine can take many seconds per network call).
+  page.setDefaultTimeout(180_000);
   page.on('pageerror', (e) => pageErrors.push(e.message));
   page.on('console', (m) => {
     // A 4xx the page reports on purpose is logged by Chromium as a failed resource; anything else is a bug.
