@@ -72,7 +72,7 @@ export interface TrainOptions {
    * Dead-code re-seeding (./reseed.ts): every `every` steps while step <= `until`, local codes unused since
    * the last re-seed are moved onto encoder outputs of the current batch. Absent or every 0: off (the reference).
    */
-  reseed?: { every: number; until: number };
+  reseed?: { every: number; until: number; kmeans?: boolean };
 }
 
 /** Validation figures of one validation pass. */
@@ -184,6 +184,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const net = new V2LNetwork(o.network, { seed: o.seed, gradientCheckpointing: o.checkpointActivations ?? false });
   if (o.codebook) net.setCodebooks({ local: o.codebook.local, global: o.codebook.global });
   const replica = new Replica(net, lpips, o.loss, o.optim, o.microBatch ?? 0);
+  replica.trackCodeMeans = o.reseed?.kmeans === true && o.reseed.every > 0;
   const fingerprint = dataFingerprint(o.trainFiles);
   let start = 0;
   const metrics = new MetricsLog(join(o.out, 'metrics.jsonl'));
@@ -201,6 +202,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     net.loadStateDict(ck.model);
     // Code counts since the last re-seed (only re-seeding reads them).
     for (const [id, c] of (ck.extra as { codeUsage?: [number, number][] }).codeUsage ?? []) if (id < replica.usage.length) replica.usage[id] = c;
+    const sums = ck.optimizer.get(Z_SUMS_KEY);
+    if (sums && replica.trackCodeMeans) replica.zSums = (sums.data as Float32Array).slice();
     replica.loadOptimizerState(ck.optimizer, saved.optimizerSteps ?? { gen: ck.step, disc: ck.step }, path);
     start = ck.step;
     metrics.truncateAfter(start);
@@ -241,6 +244,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
 
   const checkpoint = (step: number): string => {
     const opt = replica.optimizerState();
+    // The k-means step's running sums travel with the optimiser state (exact resume between re-seeds).
+    if (replica.zSums) opt.tensors.set(Z_SUMS_KEY, { dtype: 'F32', shape: [o.network.nLocal, o.network.embedDim], data: replica.zSums.slice() });
     return saveCheckpoint(o.out, {
       step,
       extra: { codeUsage: sparseUsage(replica.usage), seed: o.seed, data: fingerprint, dataRng: sampler.rngStateAt(step), epoch: sampler.epochOf(step), batchSize: o.batchSize, microBatch: o.microBatch ?? 0, workers: o.workers, steps: o.steps, optimizerSteps: opt.steps, backend: o.backend, loss: o.loss, optim: o.optim, imageSize: o.imageSize, preprocess: o.preprocess },
@@ -330,6 +335,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       if (o.reseed && o.reseed.every > 0 && step % o.reseed.every === 0 && step <= o.reseed.until) {
         // Seeded by (seed, step), so a resumed run draws the same targets.
         const rs = reseed(net, replica.takeUsage(), batch.images, batch.indices.length, o.imageSize, new Rng((Math.imul(o.seed + 1, 0x9e3779b1) ^ step) >>> 0));
+        if (!o.reseed.kmeans) replica.zSums = null;
         if (rs.reseeded) await runner.setParameter('codebook_projection.weight', net.params.get('codebook_projection.weight')!.dataSync() as Float32Array);
         metrics.append({ step, reseeded_codes: rs.reseeded, dead_codes: rs.dead });
       }
@@ -366,14 +372,16 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   return { step, checkpoint: lastCkpt, firstValRecLoss: firstVal, lastValRecLoss: lastVal, imagesPerSecond: ips, curves, lastValidation: lastFigures, collapsedPsnr };
 }
 
+const Z_SUMS_KEY = 'optimizer.reseed.z_sums';
+
 function sparseUsage(u: Float64Array): [number, number][] {
   const out: [number, number][] = [];
   u.forEach((c, id) => { if (c > 0) out.push([id, c]); });
   return out;
 }
 
-/** Re-seeds the dead codes of `usage` from the encoder outputs of a batch (see ./reseed.ts). */
-function reseed(net: V2LNetwork, usage: Float64Array, images: Float32Array, n: number, size: number, rng: Rng) {
+/** Re-seeds the dead codes of `usage` from the encoder outputs of a batch, k-means step with `zSums` (see ./reseed.ts). */
+function reseed(net: V2LNetwork, { usage, zSums }: { usage: Float64Array; zSums: Float32Array | null }, images: Float32Array, n: number, size: number, rng: Rng) {
   const dim = net.config.embedDim;
   const z = tf.tidy(() => {
     const e = net.encode(tf.tensor4d(images, [n, 3, size, size]));
@@ -383,7 +391,7 @@ function reseed(net: V2LNetwork, usage: Float64Array, images: Float32Array, n: n
   const w = Float32Array.from(wVar.dataSync() as Float32Array);
   const b = net.params.get('codebook_projection.bias')!.dataSync() as Float32Array;
   const e = net.params.get('tok_embeddings.weight')!.dataSync() as Float32Array;
-  const r = reseedDeadCodes(w, b, e, usage, z, dim, () => rng.uniform());
+  const r = reseedDeadCodes(w, b, e, usage, z, dim, () => rng.uniform(), zSums ? { means: zSums, unit: net.config.cosineCodes === true } : {});
   const t = tf.tensor(w, wVar.shape, 'float32');
   wVar.assign(t);
   t.dispose();

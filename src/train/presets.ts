@@ -47,7 +47,7 @@ export interface Recipe {
   network: Partial<V2LConfig>;
   loss: Partial<LossConfig>;
   /** Dead-code re-seeding: every `every` steps up to `untilFraction` of the run's steps (absent: off). */
-  reseed?: { every: number; untilFraction: number };
+  reseed?: { every: number; untilFraction: number; kmeans?: boolean };
 }
 
 export const RECIPES: Record<string, () => Recipe> = {

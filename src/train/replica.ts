@@ -73,6 +73,12 @@ export class Replica {
   readonly discAdam: Adam;
   /** Local codes chosen by this replica's training forwards since the last `takeUsage()` (dead-code re-seeding). */
   usage: Float64Array;
+  /**
+   * With `trackCodeMeans`, the sum of the encoder outputs (z rows) each code was chosen for since the last
+   * `takeUsage()` ([nLocal * embedDim]; the k-means step of re-seeding reads it).
+   */
+  trackCodeMeans = false;
+  zSums: Float32Array | null = null;
   private readonly byVarName = new Map<string, string>();
 
   /**
@@ -97,10 +103,11 @@ export class Replica {
     this.usage = new Float64Array(net.config.nLocal);
   }
 
-  /** The code counts gathered since the last call, then zeroed. */
-  takeUsage(): Float64Array {
-    const u = this.usage;
+  /** The code counts (and, when tracked, z sums) gathered since the last call, then zeroed. */
+  takeUsage(): { usage: Float64Array; zSums: Float32Array | null } {
+    const u = { usage: this.usage, zSums: this.zSums };
     this.usage = new Float64Array(this.net.config.nLocal);
+    this.zSums = null;
     return u;
   }
 
@@ -152,12 +159,14 @@ export class Replica {
     const vqWeight = step < (L.vqStartStep ?? 0) ? 0 : L.codebookWeight;
     let xRec: tf.Tensor4D | null = null;
     let ids: tf.Tensor | null = null;
+    let zRows: tf.Tensor | null = null;
     let dWeight = 0;
     const vars = this.genNames.map((n) => this.net.params.get(n)!);
     const { value, grads } = tf.variableGrads(() => {
       const out = this.net.forward(images, clipEmbeds, L.kGlobal, unquantized ? { codebookTermWeight: L.vqBeta, unquantized } : { codebookTermWeight: L.vqBeta });
       xRec = tf.keep(out.reconstruction);
       ids = tf.keep(out.localIndices);
+      if (this.trackCodeMeans) zRows = tf.keep(tf.reshape(tf.transpose(out.z, [0, 2, 3, 1]), [-1, this.net.config.embedDim]));
       const rec = reconstructionLoss(images, out.reconstruction, L.recLoss);
       kept.rec_loss = tf.keep(rec);
       kept.vq_loss = tf.keep(out.vqLoss);
@@ -187,6 +196,15 @@ export class Replica {
       this.usage[id]++;
     }
     terms.codes_used = seen.size;
+    if (zRows) {
+      const dim = this.net.config.embedDim;
+      const zs = (zRows as tf.Tensor).dataSync();
+      (zRows as tf.Tensor).dispose();
+      const sums = this.zSums ??= new Float32Array(this.net.config.nLocal * dim);
+      idArr.forEach((id, i) => {
+        for (let o = 0; o < dim; o++) sums[id * dim + o] += zs[i * dim + o];
+      });
+    }
     for (const [k, t] of Object.entries(kept)) {
       terms[k] = t.dataSync()[0];
       t.dispose();

@@ -87,3 +87,25 @@ test('re-seeding: nothing dead, nothing changes; more rows than the width are ha
   const r = reseedDeadCodes(w, b, e, usage, random(5 * dim, rng), dim, () => rng.uniform());
   assert.equal(r.reseeded, 0);
 });
+
+test('k-means step: live codes move to the mean of their encoder outputs (normalised for cosine codes)', () => {
+  const rng = new Rng(21);
+  const dim = 16;
+  const n = 6;
+  const e = random(n * dim, rng);
+  const w = random(dim * dim, rng, dim ** -0.5);
+  const b = random(dim, rng, 0.1);
+  const usage = Float64Array.from([3, 0, 2, 1, 4, 5]);
+  const means = random(n * dim, rng);
+  for (const unit of [false, true]) {
+    const w2 = w.slice();
+    reseedDeadCodes(w2, b, e, usage, random(10 * dim, rng), dim, () => rng.uniform(), { means, unit });
+    const after = codes(w2, b, e, dim);
+    for (const j of [0, 2, 3, 4, 5]) {
+      let norm = 0;
+      for (let o = 0; o < dim; o++) norm += means[j * dim + o] ** 2;
+      const scale = unit ? Math.sqrt(norm) : usage[j];
+      for (let o = 0; o < dim; o++) assert.ok(Math.abs(after[j * dim + o] - means[j * dim + o] / scale) < 1e-3, `code ${j}`);
+    }
+  }
+});

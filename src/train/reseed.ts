@@ -10,6 +10,12 @@
 //   E_S (W + ΔW) + b = T   for the rows S (dead targets z, live targets their current codes)
 //   ΔW = E_S^T (E_S E_S^T + λI)^{-1} (T - E_S W - b)
 //
+// With `means` (the sum of the encoder outputs each code was chosen for over the window), the live rows'
+// targets are those means instead of their current values: one k-means step on the codebook, the batch
+// form of the EMA codebook updates of van den Oord et al. 2017 (appendix) and Razavi et al. 2019
+// (VQ-VAE-2), again done through W, which decouples the codes: one code's update no longer drags all the
+// others with it through the shared projector (the collapse the reference shows at small scale).
+//
 // With at most dim rows in S the system is exact (up to the small ridge λ); with a codebook of no more rows
 // than the embedding width (e.g. stories260K's 512 tokens at 768-d) every row is in S, so live codes do not
 // move at all. Larger codebooks constrain the most used live rows and a share of the dead ones per call.
@@ -29,13 +35,14 @@ export interface ReseedResult {
  * [n, dim]; `usage`: counts per code over the window; `z`: encoder outputs [m, dim] to draw targets from;
  * `rand`: uniform [0, 1) source (seeded by the caller, so runs stay reproducible).
  */
-export function reseedDeadCodes(w: Float32Array, b: Float32Array, e: Float32Array, usage: ArrayLike<number>, z: Float32Array, dim: number, rand: () => number): ReseedResult {
+export function reseedDeadCodes(w: Float32Array, b: Float32Array, e: Float32Array, usage: ArrayLike<number>, z: Float32Array, dim: number, rand: () => number,
+  opts: { means?: Float32Array; unit?: boolean } = {}): ReseedResult {
   const n = e.length / dim;
   const m = z.length / dim;
   const dead: number[] = [];
   const live: number[] = [];
   for (let j = 0; j < n; j++) (usage[j] > 0 ? live : dead).push(j);
-  if (!dead.length || !m) return { reseeded: 0, dead: dead.length, kept: live.length };
+  if ((!dead.length && !opts.means) || !m) return { reseeded: 0, dead: dead.length, kept: live.length };
   // Rows the solve can pin exactly: fewer than dim (a margin keeps E_S E_S^T well conditioned).
   const cap = Math.min(n, dim - 8);
   if (cap <= 0) return { reseeded: 0, dead: dead.length, kept: 0 };
@@ -48,15 +55,29 @@ export function reseedDeadCodes(w: Float32Array, b: Float32Array, e: Float32Arra
   // Targets: distinct random encoder outputs for the dead rows.
   const picks = Array.from({ length: m }, (_, i) => i);
   shuffle(picks, rand);
-  // R = T - (E_S W + b), [s, dim]; zero for the live rows.
+  // R = T - (E_S W + b), [s, dim]; for the live rows zero, or (k-means step) their mean minus their value.
   const r = new Float64Array(s * dim);
-  for (let k = 0; k < nDead; k++) {
+  const cur = new Float64Array(dim);
+  for (let k = 0; k < s; k++) {
     const j = rowsS[k];
-    const zi = picks[k];
+    const isDead = k < nDead;
+    if (!isDead && !opts.means) continue;
+    for (let o = 0; o < dim; o++) cur[o] = b[o];
+    for (let i = 0; i < dim; i++) {
+      const eji = e[j * dim + i];
+      if (eji === 0) continue;
+      const row = i * dim;
+      for (let o = 0; o < dim; o++) cur[o] += eji * w[row + o];
+    }
+    let norm = 1;
+    if (!isDead && opts.unit) {
+      let sq = 0;
+      for (let o = 0; o < dim; o++) sq += opts.means![j * dim + o] ** 2;
+      norm = Math.sqrt(sq) || 1;
+    }
     for (let o = 0; o < dim; o++) {
-      let cur = b[o];
-      for (let i = 0; i < dim; i++) cur += e[j * dim + i] * w[i * dim + o];
-      r[k * dim + o] = z[zi * dim + o] - cur;
+      const t = isDead ? z[picks[k] * dim + o] : opts.means![j * dim + o] / (opts.unit ? norm : usage[j]);
+      r[k * dim + o] = t - cur[o];
     }
   }
   // G = E_S E_S^T + λ I.

@@ -25,6 +25,8 @@ export interface TrainSettings {
   /** Dead-code re-seeding interval in steps (0: off) and last step (default: the recipe's). */
   reseedEvery?: number;
   reseedUntil?: number;
+  /** With re-seeding, also move the live codes to the mean of their encoder outputs (k-means step). */
+  reseedKmeans?: boolean;
   /** Warm-up in epochs of the training data (default: the preset's). */
   warmupEpochs?: number;
   data: string[];
@@ -160,7 +162,9 @@ export async function prepareTraining(s: TrainSettings): Promise<PreparedRun> {
   const optim: OptimConfig = { ...presetOptim, ...s.optim, warmupSteps, totalSteps: scheduleSteps };
   const loss: LossConfig = { ...preset.loss, ...recipe.loss, ...s.loss };
   const reseedEvery = s.reseedEvery ?? recipe.reseed?.every ?? 0;
-  const reseed = reseedEvery > 0 ? { every: reseedEvery, until: s.reseedUntil ?? Math.round((recipe.reseed?.untilFraction ?? 1) * scheduleSteps) } : undefined;
+  const reseed = reseedEvery > 0
+    ? { every: reseedEvery, until: s.reseedUntil ?? Math.round((recipe.reseed?.untilFraction ?? 1) * scheduleSteps), kmeans: s.reseedKmeans ?? recipe.reseed?.kmeans ?? false }
+    : undefined;
   const options: PreparedRun['options'] = {
     out,
     trainFiles,

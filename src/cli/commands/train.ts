@@ -19,6 +19,7 @@ interface Flags {
   vqStart?: number;
   reseedEvery?: number;
   reseedUntil?: number;
+  reseedKmeans?: boolean;
   warmupEpochs?: number;
   data: string[];
   valData?: string[];
@@ -95,6 +96,8 @@ export function register(program: Command): void {
     .option('--vq-start <step>', 'first step with the VQ loss (weight 0 before)', int('vq-start', 0))
     .option('--reseed-every <n>', 'every n steps, move codes unused since the last re-seed onto encoder outputs (0: off)', int('reseed-every', 0))
     .option('--reseed-until <step>', 'last step with re-seeding', int('reseed-until', 0))
+    .option('--reseed-kmeans', 'at each re-seed also move every live code to the mean of the encoder outputs it was chosen for (one k-means step)')
+    .option('--no-reseed-kmeans', 'move only the dead codes')
     .option('--data <path>', 'training images: a folder (recursive) or a list file of paths; repeatable', collect, [])
     .option('--val-data <path>', 'validation images (folder or list file; repeatable); default: a seeded split of --data', collect)
     .option('--val-fraction <f>', 'share of --data held out for validation when --val-data is absent (default 0.02)', num('val-fraction'))
@@ -155,7 +158,7 @@ export function register(program: Command): void {
     .action(async (f: Flags) => {
       const backend = await initBackend();
       const settings: TrainSettings = {
-        preset: f.preset, recipe: f.recipe, reseedEvery: f.reseedEvery, reseedUntil: f.reseedUntil, warmupEpochs: f.warmupEpochs, data: f.data, valData: f.valData, valFraction: f.valFraction, valImages: f.valImages, out: f.out,
+        preset: f.preset, recipe: f.recipe, reseedEvery: f.reseedEvery, reseedUntil: f.reseedUntil, reseedKmeans: f.reseedKmeans, warmupEpochs: f.warmupEpochs, data: f.data, valData: f.valData, valFraction: f.valFraction, valImages: f.valImages, out: f.out,
         steps: f.steps, scheduleSteps: f.scheduleSteps, stopAfter: f.stopAfter, batchSize: f.batchSize, microBatch: f.microBatch, checkpointActivations: f.checkpointActivations, imageSize: f.imageSize, preprocess: f.preprocess, seed: f.seed,
         network: defined({ ch: f.ch, chMult: f.chMult, numResBlocks: f.numResBlocks, zChannels: f.zChannels, attnResolutions: f.attnResolutions, resolution: f.resolution, crossAttnHeads: f.crossAttnHeads, crossAttnDimHead: f.crossAttnDimHead, discLayers: f.discLayers, discNdf: f.discNdf, nLocal: f.localRows, nGlobal: f.globalRows, crossAttention: f.crossAttention, cosineCodes: f.cosineCodes }),
         loss: defined({ recLoss: f.recLoss, codebookWeight: f.codebookWeight, vqBeta: f.vqBeta, perceptualWeight: f.perceptualWeight, discWeight: f.discWeight, discStart: f.discStart, discFactor: f.discFactor, kGlobal: f.globalTokens, aeWarmupSteps: f.aeWarmup, vqStartStep: f.vqStart }),
