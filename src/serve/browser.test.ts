@@ -84,8 +84,19 @@ test('upload, token map, tooltip, token edits re-decode, typed word, truncated J
   await page.waitForSelector('body[data-ready="1"]');
   assert.match(await page.textContent('#stand-in') ?? '', /stand-in/i, 'the page says the CLIP is a stand-in');
 
-  // Upload a ../shared photo and wait for the 16x16 map.
+  // Drag and drop a file onto the drop zone.
+  const dt = await page.evaluateHandle((b64) => {
+    const d = new DataTransfer();
+    const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+    d.items.add(new File([bytes], 'coffee.png', { type: 'image/png' }));
+    return d;
+  }, readFileSync(join(PHOTOS, 'coffee.png')).toString('base64'));
+  await page.dispatchEvent('#drop', 'drop', { dataTransfer: dt });
+  await page.waitForFunction(() => /^coffee\.png: PNG/.test(document.querySelector('#status')?.textContent ?? ''));
+
+  // Upload a ../shared photo with the file chooser and wait for the 16x16 map.
   await page.setInputFiles('#file', join(PHOTOS, 'dog.jpg'));
+  await page.waitForFunction(() => /^dog\.jpg: JPEG/.test(document.querySelector('#status')?.textContent ?? ''));
   await page.waitForSelector('#token-map .cell');
   assert.equal(await page.locator('#token-map .cell').count(), 256);
   assert.equal(await page.locator('#global-tokens .chip').count(), 5);

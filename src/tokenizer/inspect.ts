@@ -59,6 +59,11 @@ function projectedCodebookT(tok: V2LTokenizer): { t: tf.Tensor2D; sq: tf.Tensor2
   return p;
 }
 
+/** Computes the projected local codebook now (a server does it at start, not on its first request). */
+export function prepareInspection(tok: V2LTokenizer): void {
+  projectedCodebookT(tok);
+}
+
 /** Frees the cached projected codebook of `tok` (call before disposing the tokenizer). */
 export function releaseInspection(tok: V2LTokenizer): void {
   const p = projected.get(tok);

@@ -1,7 +1,7 @@
 // `v2l serve`: the local web viewer of tokens, reconstructions and token edits (src/serve).
 import type { Command } from 'commander';
 import { V2LTokenizer } from '../../tokenizer/tokenizer.js';
-import { releaseInspection } from '../../tokenizer/inspect.js';
+import { prepareInspection, releaseInspection } from '../../tokenizer/inspect.js';
 import { readVocabulary } from '../../models/llm/gguf-vocabulary.js';
 import { isRemoteSpec, loadLLM } from '../../models/llm/load.js';
 import type { LLM, Vocabulary } from '../../models/llm/types.js';
@@ -80,6 +80,7 @@ export function register(program: Command): void {
         tokenizer: tok, vocabulary, imagesDir: f.images, llm, fewshotData: f.fewshotData,
         limits: { maxUploadBytes: Math.round(f.maxUploadMb * 1024 * 1024), maxPixels: Math.round(f.maxMegapixels * 1e6), queueLength: f.queue },
       });
+      prepareInspection(tok); // the projected local codebook, once, before the first request
       if (!LOOPBACK.has(f.host)) console.error(`v2l serve: WARNING: binding ${f.host} exposes the viewer (and this machine's CPU) to the network; there is no authentication`);
       const running = await startServer({ viewer, host: f.host, port: f.port, log: f.log });
       // The URL on stdout (machine-readable first line), the rest on stderr.
