@@ -2,7 +2,7 @@
 // -> CrossAttention over the global embeddings (its output REPLACES h; skipped with crossAttention: false)
 // -> Res; up path with numResBlocks+1 ResnetBlocks per level (+ AttnBlocks at attnResolutions) and
 // nearest-x2 Upsample except at level 0; GroupNorm, swish, conv_out. NCHW in and out.
-import { blockIn as midWidth, type V2LConfig } from './config.js';
+import { blockIn as midWidth, hasCrossAttention, type V2LConfig } from './config.js';
 import type { OnnxEmitter } from './onnx.js';
 import { conv2dOnnx, groupNormOnnx } from './layers.onnx.js';
 import { swishOnnx } from './ops.onnx.js';
@@ -13,7 +13,7 @@ import { crossAttentionOnnx } from './cross-attention.onnx.js';
 
 /** Whether the decoder has its mid-block cross-attention (the config flag; absent: true, the reference). */
 export function decoderHasCrossAttention(c: V2LConfig): boolean {
-  return (c as { crossAttention?: boolean }).crossAttention !== false;
+  return hasCrossAttention(c);
 }
 
 /** `z`: post_quant_conv output [B, zChannels, h, w]; `g`: global embeddings [B, K, embedDim]. */

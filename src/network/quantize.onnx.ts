@@ -7,7 +7,7 @@ import { l2NormalizeOnnx } from './ops.onnx.js';
 /** codebook_projection(rows) (rows L2-normalised with the `cosineCodes` option), [n, embedDim]. */
 export function projectRowsOnnx(e: OnnxEmitter, c: V2LConfig, rows: string): string {
   const p = linearOnnx(e, 'codebook_projection', rows);
-  return (c as { cosineCodes?: boolean }).cosineCodes ? l2NormalizeOnnx(e, p, -1) : p;
+  return c.cosineCodes ? l2NormalizeOnnx(e, p, -1) : p;
 }
 
 /**

@@ -1,22 +1,28 @@
-// `npm run bench -- tokenize [--batch 8] [--size 128] [--reps 2] [--backend wasm|cpu|tensorflow] [--quick]`
+// `npm run bench -- tokenize [--batch 8] [--size 128] [--reps 3] [--threads N] [--engine both|onnx|tfjs] [--peak GFLOPS] [--backend wasm|cpu|tensorflow] [--quick]`
 // Tokenizer throughput with the paper's network and codebook sizes (ch 128, ch_mult [1,2,2,4], z 256,
-// embed 768; a 32,000-row local and an 11,908-row global codebook), random weights:
+// embed 768; a 32,000-row local and an 11,908-row global codebook), random weights, on both engines in
+// one run, rounds interleaved (tfjs, then onnxruntime, per round) so that other load on the machine hits
+// both alike:
 //   encode = encoder + quant_conv + L2 norm + local quantization + global quantization (CLIP excluded:
 //            the global quantizer gets a ready image embedding, as CLIP is a separate frozen model);
 //   decode = local token ids -> projected codebook rows -> post_quant_conv -> decoder (cross-attention).
-// As a baseline measured in the same run, the local+global quantization is also timed alone, so the
-// report says what share of encode the codebook search takes.
+// The local codebook search is also timed alone. Each row gives images/s and the achieved GFLOP/s
+// (./network/flops.ts) beside the machine's estimated peak; the two engines' ids are compared.
+import { readFileSync } from 'node:fs';
+import { availableParallelism, loadavg } from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
 import { backendInfo, initBackend } from '../engine/backend.js';
 import { paperConfig, downFactor } from '../network/config.js';
 import { V2LNetwork } from '../network/v2l-model.js';
 import { quantizeGlobal } from '../network/quantize.js';
+import { decoderFlops, encoderFlops, searchFlops } from '../network/flops.js';
+import { OnnxEngine } from './onnx-engine.js';
 
 function arg(args: string[], name: string, dflt: number): number {
   const i = args.indexOf(name);
   if (i < 0) return dflt;
   const v = Number(args[i + 1]);
-  if (!Number.isInteger(v) || v < 1) throw new Error(`${name} must be a positive integer (got "${args[i + 1]}")`);
+  if (!Number.isFinite(v) || v <= 0) throw new Error(`${name} must be a positive number (got "${args[i + 1]}")`);
   return v;
 }
 
@@ -25,19 +31,23 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)];
 }
 
-/** Seconds per call of f (after one warm-up), median of `reps`. */
-function time(reps: number, f: () => tf.Tensor | tf.Tensor[]): number {
-  const once = () => {
-    const t0 = performance.now();
-    const out = f();
-    for (const t of Array.isArray(out) ? out : [out]) {
-      t.dataSync();
-      t.dispose();
-    }
-    return (performance.now() - t0) / 1000;
-  };
-  once();
-  return median(Array.from({ length: reps }, once));
+/**
+ * Peak float32 GFLOP/s estimate: cores x clock x FLOP per cycle (AVX-512: two 16-wide FMA units = 64;
+ * AVX2/FMA: 32; else 8). The clock is /proc/cpuinfo's current one, so turbo can exceed it.
+ */
+function estimatedPeak(): { gflops: number; how: string } {
+  const cores = availableParallelism();
+  let mhz = 0;
+  let perCycle = 8;
+  try {
+    const info = readFileSync('/proc/cpuinfo', 'utf8');
+    mhz = Number(/cpu MHz\s*:\s*([\d.]+)/.exec(info)?.[1] ?? 0);
+    perCycle = /\bavx512f\b/.test(info) ? 64 : /\bfma\b/.test(info) ? 32 : 8;
+  } catch {
+    // not Linux: no estimate
+  }
+  if (!mhz) return { gflops: NaN, how: 'unknown (pass --peak)' };
+  return { gflops: (cores * mhz * perCycle) / 1000, how: `${cores} cores x ${(mhz / 1000).toFixed(2)} GHz x ${perCycle} FLOP/cycle` };
 }
 
 export async function benchTokenize(args: string[] = []): Promise<void> {
@@ -46,52 +56,139 @@ export async function benchTokenize(args: string[] = []): Promise<void> {
   const quick = args.includes('--quick');
   const batch = arg(args, '--batch', quick ? 2 : 8);
   const size = arg(args, '--size', quick ? 64 : 128);
-  const reps = arg(args, '--reps', quick ? 1 : 2);
+  const reps = arg(args, '--reps', quick ? 1 : 3);
+  const threads = arg(args, '--threads', availableParallelism());
+  const ei = args.indexOf('--engine');
+  const which = ei >= 0 ? args[ei + 1] : 'both';
+  if (!['both', 'onnx', 'tfjs'].includes(which)) throw new Error(`--engine must be both, onnx or tfjs (got "${which}")`);
+  const runTfjs = which !== 'onnx';
+  const runOnnx = which !== 'tfjs';
+  const peak = args.includes('--peak') ? { gflops: arg(args, '--peak', 1), how: '--peak' } : estimatedPeak();
   const config = paperConfig();
   const info = backendInfo();
-  console.log(`tokenize benchmark: backend ${info.name} (simd ${info.simd ?? '?'}, threads ${info.threads ?? '?'}), paper network, ${size} px, batch ${batch}, ` +
-    `local codebook ${config.nLocal} rows, global ${config.nGlobal} rows, median of ${reps} after a warm-up`);
-  const t0 = performance.now();
+  const k = 5;
+  console.log(`tokenize benchmark: paper network, ${size} px, batch ${batch}, local codebook ${config.nLocal} rows, global ${config.nGlobal} rows, ` +
+    `${reps} interleaved rounds after a warm-up (median); tfjs backend ${info.name} (simd ${info.simd ?? '?'}, threads ${info.threads ?? '?'}); ` +
+    `onnxruntime-node CPU, ${threads} intra-op threads; load average before: ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+  let t0 = performance.now();
   const net = new V2LNetwork(config, { seed: 1 });
   net.useProjectedCodebookCache(true);
   console.log(`built random-weight network in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  t0 = performance.now();
+  const engine = runOnnx ? await OnnxEngine.create(config, net.stateDict(), { threads, cacheDir: null }) : null;
+  if (engine) console.log(`exported to ONNX and opened the onnxruntime sessions in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+
   const images = tf.randomUniform([batch, 3, size, size], -1, 1, 'float32', 7) as tf.Tensor4D;
   const clip = tf.randomNormal([batch, config.embedDim], 0, 1, 'float32', 8) as tf.Tensor2D;
-  const k = 5;
-
-  const encode = time(reps, () => tf.tidy(() => {
-    const e = net.encode(images);
-    const g = net.globalTokens(clip, k);
-    return [e.localIndices, g.indices];
-  }));
+  const imagesHost = images.dataSync() as Float32Array;
+  const clipHost = clip.dataSync() as Float32Array;
   const h = size / downFactor(config);
-  // Codebook search alone, as encode does it (projected codebook computed once, distances by a
-  // non-transposed matMul): nearest projected local row per position, and the global top-k.
-  const z = tf.tidy(() => net.encode(images).z);
-  const zRows = tf.tidy(() => tf.reshape(tf.transpose(z, [0, 2, 3, 1]), [batch * h * h, config.embedDim])) as tf.Tensor2D;
+  const m = batch * h * h;
   const globalRows = net.params.get('tok_embeddings_global.weight')! as unknown as tf.Tensor2D;
   const globalT = tf.transpose(globalRows) as tf.Tensor2D;
   const projT = tf.tidy(() => tf.transpose(net.projectedCodebook())) as tf.Tensor2D;
   const projSq = tf.tidy(() => tf.sum(tf.mul(projT, projT), 0));
-  const quant = time(reps, () => tf.tidy(() => {
-    const d = tf.sub(projSq, tf.mul(2, tf.matMul(zRows, projT)));
-    return [tf.argMin(d, 1), quantizeGlobal(clip, globalRows, globalT, k).indices];
-  }));
-  const localIds = tf.tidy(() => net.encode(images).localIndices);
-  const gEmb = tf.tidy(() => net.globalTokens(clip, k).embeddings);
-  const decode = time(reps, () => tf.tidy(() => net.decode(localIds, gEmb)));
-  tf.dispose([images, clip, z, zRows, globalT, projT, projSq, localIds, gEmb]);
+
+  // Inputs shared by both engines: the tfjs ids and z, so the engines decode and search the same things.
+  const [zRows, localIds, gIds, gEmb] = tf.tidy(() => {
+    const e = net.encode(images);
+    const g = net.globalTokens(clip, k);
+    return [tf.reshape(tf.transpose(e.z, [0, 2, 3, 1]), [m, config.embedDim]) as tf.Tensor2D, e.localIndices, g.indices, g.embeddings];
+  }) as [tf.Tensor2D, tf.Tensor3D, tf.Tensor2D, tf.Tensor3D];
+  const refIds = localIds.dataSync() as Int32Array;
+  const zHost = zRows.dataSync() as Float32Array;
+  const gEmbHost = gEmb.dataSync() as Float32Array;
+
+  const syncTime = (f: () => tf.Tensor | tf.Tensor[]) => {
+    const s = performance.now();
+    const out = f();
+    for (const t of Array.isArray(out) ? out : [out]) {
+      t.dataSync();
+      t.dispose();
+    }
+    return (performance.now() - s) / 1000;
+  };
+  const asyncTime = async (f: () => Promise<unknown>) => {
+    const s = performance.now();
+    await f();
+    return (performance.now() - s) / 1000;
+  };
+  type Row = 'encode' | 'search' | 'decode';
+  const times: Record<string, number[]> = {};
+  const put = (key: string, s: number) => (times[key] ??= []).push(s);
+  let mismatches = 0;
+  let onnxIds: Int32Array | null = null;
+  for (let round = 0; round <= reps; round++) {
+    const record = (key: string, s: number) => {
+      if (round > 0) put(key, s); // round 0 warms up
+    };
+    if (runTfjs) {
+      record('tfjs encode', syncTime(() => tf.tidy(() => {
+        const e = net.encode(images);
+        return [e.localIndices, net.globalTokens(clip, k).indices];
+      })));
+      record('tfjs search', syncTime(() => tf.tidy(() => {
+        const d = tf.sub(projSq, tf.mul(2, tf.matMul(zRows, projT)));
+        return [tf.argMin(d, 1), quantizeGlobal(clip, globalRows, globalT, k).indices];
+      })));
+      record('tfjs decode', syncTime(() => tf.tidy(() => net.decode(localIds, gEmb))));
+    }
+    if (engine) {
+      record('onnx encode', await asyncTime(async () => {
+        onnxIds = (await engine.encode(imagesHost, batch, size, size)).localIds;
+        await engine.globalTokens(clipHost, batch, k);
+      }));
+      record('onnx search', await asyncTime(async () => {
+        await engine.nearestLocal(zHost, m);
+        await engine.globalTokens(clipHost, batch, k);
+      }));
+      record('onnx decode', await asyncTime(() => engine.decode(refIds, batch, h, h, gEmbHost, k)));
+      if (runTfjs && onnxIds) for (let i = 0; i < m; i++) if (onnxIds[i] !== refIds[i]) mismatches++;
+    }
+  }
+  const onnxGlobal = engine ? await engine.globalTokens(clipHost, batch, k) : null;
+  const globalEqual = onnxGlobal ? [...onnxGlobal].every((v, i) => v === (gIds.dataSync() as Int32Array)[i]) : null;
+  const fullScans = engine?.localSearch.fullScans ?? 0;
+  tf.dispose([images, clip, zRows, globalT, projT, projSq, localIds, gIds, gEmb]);
+  await engine?.dispose();
   net.dispose();
 
-  const rows = [
-    ['encode (encoder + local + global quantization)', encode],
-    ['  of which codebook search (local 32k + global 11.9k)', quant],
-    ['decode (ids -> image)', decode],
-  ] as const;
-  for (const [name, s] of rows) console.log(`${name.padEnd(56)} ${(s * 1000).toFixed(0).padStart(8)} ms/batch ${(batch / s).toFixed(2).padStart(8)} images/s`);
-  console.log(JSON.stringify({
-    bench: 'tokenize', backend: info.name, size, batch,
-    encode_images_per_s: batch / encode, decode_images_per_s: batch / decode,
-    codebook_search_share_of_encode: quant / encode,
-  }));
+  const flops: Record<Row, number> = {
+    encode: encoderFlops(config, size) + searchFlops(config, size) + 2 * config.nGlobal * config.embedDim,
+    search: searchFlops(config, size) + 2 * config.nGlobal * config.embedDim,
+    decode: decoderFlops(config, size, k),
+  };
+  const label: Record<Row, string> = {
+    encode: 'encode (encoder + local + global quantization)',
+    search: '  of which codebook search (local 32k + global 11.9k)',
+    decode: 'decode (ids -> image)',
+  };
+  const json: Record<string, unknown> = { bench: 'tokenize', size, batch, threads, tfjs_backend: info.name, peak_gflops: peak.gflops, load_average_after: loadavg()[0] };
+  console.log(`${'row'.padEnd(58)} ${'engine'.padEnd(6)} ${'ms/batch'.padStart(9)} ${'images/s'.padStart(9)} ${'GFLOP/s'.padStart(8)} ${'% peak'.padStart(7)}`);
+  for (const row of ['encode', 'search', 'decode'] as Row[]) {
+    const perImage = flops[row];
+    const med: Record<string, number> = {};
+    for (const eng of ['tfjs', 'onnx']) {
+      const ts = times[`${eng} ${row}`];
+      if (!ts) continue;
+      const s = median(ts);
+      med[eng] = s;
+      const gf = (perImage * batch) / s / 1e9;
+      console.log(`${label[row].padEnd(58)} ${eng.padEnd(6)} ${(s * 1000).toFixed(0).padStart(9)} ${(batch / s).toFixed(2).padStart(9)} ${gf.toFixed(0).padStart(8)} ${((100 * gf) / peak.gflops).toFixed(0).padStart(6)}%`);
+      json[`${eng}_${row}_images_per_s`] = batch / s;
+      json[`${eng}_${row}_gflops`] = gf;
+    }
+    if (med.tfjs && med.onnx) {
+      console.log(`${''.padEnd(58)} onnx/tfjs speed-up ${(med.tfjs / med.onnx).toFixed(2)}x`);
+      json[`${row}_speedup`] = med.tfjs / med.onnx;
+    }
+  }
+  console.log(`GFLOP per image: encode ${(flops.encode / 1e9).toFixed(1)} (search ${(flops.search / 1e9).toFixed(1)}), decode ${(flops.decode / 1e9).toFixed(1)}; ` +
+    `peak ${peak.gflops.toFixed(0)} GFLOP/s (${peak.how}); load average after: ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+  if (engine && runTfjs) {
+    console.log(`ids: onnx local ids differing from tfjs: ${mismatches} of ${m * reps + m}; global ids equal: ${globalEqual}; rows searched in full: ${fullScans}`);
+    json.local_id_mismatches = mismatches;
+    json.global_ids_equal = globalEqual;
+  }
+  console.log(JSON.stringify(json));
 }
