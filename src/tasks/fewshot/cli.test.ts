@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sharedPath, skipUnless } from '../../util/test-utils/shared.js';
@@ -107,6 +107,47 @@ test('v2l fewshot: bad inputs are refused before any work, naming what is wrong'
     r = v2l([...stories, '--dataset', TINY, '--ways', '5', '--shots', '5', '--episodes', '1']);
     assert.notEqual(r.status, 0);
     assert.match(r.stderr, /more than the 128-token context of .*stories260K/);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+});
+
+test('v2l fewshot: an unreadable image fails its episode and the run goes on; --tokens replaces the tokenizer', { skip, timeout: 300_000 }, async () => {
+  const tmp = mkdtempSync(join(tmpdir(), 'v2l-fewshot-tok-'));
+  try {
+    const ds = join(tmp, 'ds');
+    const files = readFileSync(join(TINY, 'val_annotations.txt'), 'utf8').split('\n').slice(0, 6).map((l) => l.split('\t')[0]!);
+    for (const [c, list] of [['cat', files.slice(0, 3)], ['dog', files.slice(3, 6)]] as const) {
+      mkdirSync(join(ds, c), { recursive: true });
+      list.forEach((f, i) => copyFileSync(join(TINY, 'images', f), join(ds, c, `${i}.jpg`)));
+    }
+    writeFileSync(join(ds, 'dog', '3.jpg'), 'not a JPEG');
+    const out = join(tmp, 'a.jsonl');
+    const r = v2l([...(await common('llama2-vocab-random-tiny', tmp)), '--dataset', ds, '--ways', '2', '--shots', '1', '--episodes', '6', '--seed', '1', '--out', out]);
+    assert.equal(r.status, 0, r.stderr);
+    const recs = lines(out).map((l) => JSON.parse(l) as FewshotRecord);
+    const failed = recs.filter((x) => x.error);
+    assert.ok(failed.length >= 1 && failed.length < 6, `${failed.length} failed`);
+    assert.match(failed[0]!.error!, /dog\/3\.jpg/);
+    const s = JSON.parse(r.stdout) as { units: { failed: number }; figures: { episodes: number } };
+    assert.equal(s.units.failed, failed.length);
+    assert.equal(s.figures.episodes, 6 - failed.length);
+
+    // the same tokens from a `v2l tokenize`-style file, no tokenizer: the same prompts
+    const tokens = new Map<string, string>();
+    for (const x of recs) {
+      for (const img of [...x.support, x.query]) {
+        if (img.global_ids.length) tokens.set(img.source, JSON.stringify({ source: join(ds, img.source), global: { ids: img.global_ids, tokens: img.global_texts } }));
+      }
+    }
+    const tokFile = join(tmp, 'tokens.jsonl');
+    writeFileSync(tokFile, [...tokens.values()].join('\n') + '\n');
+    const out2 = join(tmp, 'b.jsonl');
+    const r2 = v2l(['fewshot', '--tokens', tokFile, '--llm', FIXTURE_LLMS['llama2-vocab-random-tiny'], '--threads', '1', '-q', '--dataset', ds, '--ways', '2', '--shots', '1', '--episodes', '6', '--seed', '1', '--out', out2]);
+    assert.equal(r2.status, 0, r2.stderr);
+    const recs2 = lines(out2).map((l) => JSON.parse(l) as FewshotRecord);
+    assert.deepEqual(recs2.filter((x) => !x.error).map((x) => x.prompt_ids), recs.filter((x) => !x.error).map((x) => x.prompt_ids));
+    assert.match(recs2.find((x) => x.error)!.error!, /dog\/3\.jpg is not in .*tokens\.jsonl/);
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
