@@ -78,3 +78,17 @@ test('v2l restore: the reference prompt does not fit stories260K\'s 128-token co
     rmSync(tmp, { recursive: true, force: true });
   }
 });
+
+test('v2l restore: a codebook built for another vocabulary than the LLM\'s is refused before any work', { skip }, async () => {
+  const fx = await taskFixture({ llm: 'stories260K' });
+  const tmp = mkdtempSync(join(tmpdir(), 'v2l-restore-cli-'));
+  try {
+    const r = spawnSync(process.execPath, v2lArgs(['restore', PHOTOS[0], '--task', 'inpaint', '--checkpoint', fx.checkpoint, '--codebook', fx.codebook,
+      '--clip', fx.clip, '--llm', FIXTURE_LLMS['llama2-vocab-random-tiny'], '-o', join(tmp, 'out'), '-q']), { cwd, encoding: 'utf8' });
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /does not match the models in use.*512 local rows.*32000 tokens/);
+    assert.ok(!existsSync(join(tmp, 'out', 'records.jsonl')), 'nothing written');
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+});
