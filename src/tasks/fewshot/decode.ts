@@ -43,6 +43,11 @@ export interface ReferenceDecodeOptions {
  * argmax), else every allowed id is scored (`LLM.score`). An empty row gives id 0, as argmax over zeros.
  */
 export async function referenceDecode(llm: LLM, promptIds: readonly number[], o: ReferenceDecodeOptions): Promise<number[]> {
+  return (await referenceDecodeCounted(llm, promptIds, o)).ids;
+}
+
+/** referenceDecode, also counting the LLM calls made (an empty mask row needs none). */
+export async function referenceDecodeCounted(llm: LLM, promptIds: readonly number[], o: ReferenceDecodeOptions): Promise<{ ids: number[]; calls: number }> {
   const max = o.maxTokens ?? 16;
   let n = max;
   if (o.maxSeqLen !== undefined) {
@@ -51,6 +56,7 @@ export async function referenceDecode(llm: LLM, promptIds: readonly number[], o:
   }
   const k = o.topK ?? 20;
   const out: number[] = [];
+  let calls = 0;
   for (let j = 0; j < n; j++) {
     const prompt: Prompt = [{ ids: [...promptIds, ...out] }];
     const allowed = o.mask ? (o.mask[j] ?? []) : null;
@@ -59,18 +65,20 @@ export async function referenceDecode(llm: LLM, promptIds: readonly number[], o:
       continue;
     }
     const [top] = await llm.topK([prompt], allowed ? k : 1, { addBos: false });
+    calls++;
     const set = allowed ? new Set(allowed) : null;
     const hit = set ? top!.find((e) => set.has(e.id)) : top![0];
     if (hit) {
       out.push(hit.id);
       continue;
     }
+    calls++;
     const lps = await llm.score(prompt, allowed!.map((id): Prompt => [{ ids: [id] }]), { addBos: false });
     let best = 0;
     for (let i = 1; i < allowed!.length; i++) if (lps[i]![0]! > lps[best]![0]!) best = i;
     out.push(allowed![best]!);
   }
-  return out;
+  return { ids: out, calls };
 }
 
 /**

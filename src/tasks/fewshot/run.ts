@@ -11,7 +11,7 @@ import { llmDelta, type RunSummary } from '../summary.js';
 import type { OnProgress } from '../../util/progress.js';
 import { formatSplit, type Episode } from './episodes.js';
 import { answerIds, answerText, buildFewshotPrompt, encodePrompt, uniqueSorted, paperName, type FewshotProtocol, type FewshotTokenizer } from './prompt.js';
-import { classOfText, exactAnswer, prefixCorrect, referenceDecode, spDecode, unionMask } from './decode.js';
+import { classOfText, exactAnswer, prefixCorrect, referenceDecodeCounted, spDecode, unionMask } from './decode.js';
 import { wilson95 } from './stats.js';
 
 export type FewshotDecoding = 'trie' | 'reference';
@@ -186,15 +186,15 @@ async function answer(o: FewshotRunOptions, vocab: Vocabulary, tok: FewshotToken
     return { ids: answers[r.index]!, text: o.protocol === 'reference' ? names[r.index]! : paperName(names[r.index]!), prediction: names[r.index]!, calls: 1 };
   }
   const mask = o.induction ? unionMask(answers, eos, 16) : null;
-  const out = await referenceDecode(o.llm, ids, { mask, maxTokens: 16, maxSeqLen: o.maxSeqLen });
+  const { ids: out, calls } = await referenceDecodeCounted(o.llm, ids, { mask, maxTokens: 16, maxSeqLen: o.maxSeqLen });
   if (o.protocol === 'paper') {
     const cut = out.indexOf(eos);
     const said = exactAnswer(spDecode(vocab, cut >= 0 ? out.slice(0, cut) : out));
     const hit = names.find((n) => paperName(n) === said) ?? null;
-    return { ids: out, text: spDecode(vocab, out), prediction: hit, calls: out.length };
+    return { ids: out, text: spDecode(vocab, out), prediction: hit, calls };
   }
   const text = spDecode(vocab, out);
-  return { ids: out, text, prediction: classOfText(text, names), calls: out.length };
+  return { ids: out, text, prediction: classOfText(text, names), calls };
 }
 
 function summarize(o: FewshotRunOptions, records: readonly FewshotRecord[], total: number, resumed: number, calls: number, before: ReturnType<LLM['stats']>, t0: number): RunSummary {
