@@ -92,6 +92,16 @@ test('ONNX engine equals the tfjs path on the paper configuration with random we
   assert.ok(err <= 1e-4, `decode error ${err}`);
 });
 
+test('ONNX engine equals the tfjs path without cross-attention and with cosine codes', async () => {
+  const config: V2LConfig = { ...paperConfig(), ch: 32, chMult: [1, 2, 2], attnResolutions: [16], resolution: 32, zChannels: 16, nLocal: 500, nGlobal: 60, crossAttnDimHead: 64 };
+  for (const flags of [{ crossAttention: false }, { cosineCodes: true }]) {
+    const { tfjs, onnx } = await bothPaths({ ...config, ...flags }, 2, 32, 5, 9);
+    assert.ok(maxAbs(onnx.z, tfjs.z) <= 1e-4, `${JSON.stringify(flags)}: z`);
+    assert.deepEqual([...onnx.local], [...tfjs.local], `${JSON.stringify(flags)}: local ids`);
+    assert.ok(maxAbs(onnx.rec, tfjs.rec) <= 1e-4, `${JSON.stringify(flags)}: decode error ${maxAbs(onnx.rec, tfjs.rec)}`);
+  }
+});
+
 test('ONNX search returns the tfjs indices on random data with exact and near ties', async (t) => {
   const backend = await initBackend();
   // Rows nearer than float32 resolves are decided by rounding; the re-ranking reproduces tfjs-wasm's.
