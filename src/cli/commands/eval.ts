@@ -10,6 +10,7 @@ import { mergeEvaluations } from '../../eval/merge.js';
 import { evaluateSemantic, semanticMarkdown, type SemanticResult } from '../../eval/semantic.js';
 import { int, intList, oneOf } from '../options.js';
 import { sharedLpipsHeadsPath } from '../../train/lpips-files.js';
+import { reproducePlan, shellLine, PAPER_TABLES, type PaperTable } from '../../eval/reproduce.js';
 
 const log = (line: string): void => {
   console.error(`v2l: ${line}`);
@@ -118,5 +119,37 @@ export function register(program: Command): void {
       if (kind === 'reconstruction') process.stdout.write(reconstructionMarkdown(result as ReconstructionResult) + '\n');
       else if (kind === 'semantic') process.stdout.write(semanticMarkdown(result as SemanticResult) + '\n');
       else process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+    });
+
+  program.command('reproduce')
+    .description('the exact commands for one of the paper\'s tables in the paper\'s setting (official weights, LLaMA-2, CLIP ViT-L/14): printed, run with --run')
+    .argument('<table>', PAPER_TABLES.join(' | '))
+    .requiredOption('--official <dir>', 'output folder of `v2l import-official` (tokenizer.safetensors + codebook/)')
+    .requiredOption('--clip <dir>', 'CLIP ViT-L/14 ONNX folder (`v2l models pull clip-vit-large-patch14`)')
+    .option('--llm <gguf|url>', 'LLaMA-2 GGUF, or an OpenAI-compatible server URL (vLLM for 13B/70B) (Tables 1, 4)')
+    .option('--imagenet-val <dir|list>', 'ImageNet-1K val (Tables 2-4)')
+    .option('--class-names <file>', 'LOC_synset_mapping.txt (Table 2)')
+    .option('--splits <dir>', 'Mini-ImageNet split files {N}_way_{K}_shot.csv (Table 1)')
+    .option('--mini-imagenet <dir>', 'Mini-ImageNet image root (Table 1)')
+    .option('--inception <onnx>', 'pytorch-fid Inception ONNX (Tables 3, 4)')
+    .option('--alexnet <pth>', 'torchvision AlexNet weights (Tables 3, 4)')
+    .option('--lpips-heads <pth>', 'LPIPS v0.1 alex heads (Tables 3, 4)')
+    .requiredOption('--out <dir>', 'where the tables go (one subfolder each)')
+    .option('--run', 'run the commands (otherwise they are only printed)')
+    .action(async (table: string, f: { official: string; clip: string; llm?: string; imagenetVal?: string; classNames?: string; splits?: string; miniImagenet?: string; inception?: string; alexnet?: string; lpipsHeads?: string; out: string; run?: boolean }) => {
+      if (!(PAPER_TABLES as readonly string[]).includes(table)) throw new Error(`reproduce: <table> must be one of ${PAPER_TABLES.join(', ')} (got "${table}")`);
+      const plan = reproducePlan(table as PaperTable, f);
+      const lines = [`# ${plan.what}`, '# downloads:', ...plan.downloads.map((d) => `#   - ${d}`), `# expected time (rough estimate, not measured): ${plan.estimate}`];
+      if (plan.missing.length) lines.push('# still needed (give these flags):', ...plan.missing.map((m) => `#   ${m}`));
+      lines.push(...plan.commands.map(shellLine));
+      process.stdout.write(lines.join('\n') + '\n');
+      if (!f.run) return;
+      if (plan.missing.length) throw new Error(`reproduce ${table}: cannot run, missing ${plan.missing.map((m) => m.split(':')[0]).join(', ')}`);
+      // A fresh program per command: the same parser and defaults as typing the printed line.
+      const { buildProgram } = await import('../main.js');
+      for (const argv of plan.commands) {
+        log(`running: ${shellLine(argv)}`);
+        await buildProgram().parseAsync(argv, { from: 'user' });
+      }
     });
 }
