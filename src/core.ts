@@ -35,3 +35,5 @@ export { Lpips, standInBackbone, tapChannels, backboneLayers, type LpipsBackbone
 export { Adam, clipGradNorm, type AdamOptions } from './train/adam.js';
 export { learningRate, type ScheduleOptions } from './train/schedule.js';
 export { Replica, LAST_LAYER, type LossConfig, type OptimConfig, type ShardGradients, type StepTerms } from './train/replica.js';
+export { buildFewshotPrompt, encodePrompt, answerIds, renderPrompt, type FewshotProtocol, type Segment, type FewshotPromptInput } from './tasks/fewshot/prompt.js';
+export { parseSplit, formatSplit, sampleEpisodes, parseClassNames, type Episode } from './tasks/fewshot/episodes.js';

@@ -34,3 +34,5 @@ export { MetricsLog, readMetrics, type MetricsRecord } from './train/metrics.js'
 export { plotLossCurves, lossCurvesSvg } from './train/plot.js';
 export { LocalRunner, ParallelRunner, shardSizes, type StepRunner, type StepResult, type ReplicaSpec } from './train/parallel.js';
 export { loadLpips, readLpipsHeads, readBackboneWeights, type LoadLpipsOptions } from './train/lpips-files.js';
+export { runFewshot, type FewshotRecord, type FewshotRunOptions } from './tasks/fewshot/run.js';
+export { runFewshotTable, tableMarkdown, TABLE1_SETTINGS, PAPER_ROWS, type FewshotTable, type FewshotTableOptions } from './tasks/fewshot/table.js';
