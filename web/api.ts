@@ -80,6 +80,6 @@ export const api = {
   thumb: (index: number) => `/api/folder/${index}/thumb`,
   fewshot: (req: { ways: number; shots: number; seed: number; protocol: string; induction: boolean }) =>
     call<FewshotResult>('/api/fewshot', post(JSON.stringify(req), 'application/json')),
-  restore: (req: { folder: number; task: string; protocol: string; copies: number; m: number; n: number }) =>
+  restore: (req: ({ folder: number } | { image: string }) & { task: string; protocol: string; copies: number; m: number; n: number }) =>
     call<{ job: string; hidden: number; grid: number }>('/api/restore', post(JSON.stringify(req), 'application/json')),
 };

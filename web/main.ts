@@ -36,7 +36,9 @@ async function boot(): Promise<void> {
   const names: [string, string][] = [['tokens', 'Tokens'], ['codebook', 'Codebook']];
   // Only what the server can do: restoration needs an LLM model and an image folder.
   if (info.tabs.restoration) {
-    views.restore = new RestoreView(info).root;
+    const restore = new RestoreView(info);
+    tokens.onTokenized = (t) => restore.setCurrent(t);
+    views.restore = restore.root;
     names.push(['restore', 'Restoration']);
   }
   if (info.tabs.fewshot) {

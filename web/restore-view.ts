@@ -21,7 +21,9 @@ const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
 
 export class RestoreView {
   readonly root: HTMLElement;
-  private selected: number | null = null;
+  /** The query: an index of the server's folder, or a tokenized image's id. */
+  private selected: { folder: number } | { image: string } | null = null;
+  private readonly thumbs = h('div', { id: 'restore-images', class: 'thumbs' });
   private source: EventSource | null = null;
   private readonly err = h('div', { id: 'restore-error', class: 'error', role: 'alert', hidden: true });
   private readonly out = h('div', { id: 'restore-out' });
@@ -35,30 +37,42 @@ export class RestoreView {
   private readonly start = h('button', { id: 'restore-start', class: 'button primary', disabled: true }, 'Restore');
 
   constructor(private readonly info: Info) {
-    const thumbs = h('div', { id: 'restore-images', class: 'thumbs' });
+    const thumbs = this.thumbs;
     this.start.addEventListener('click', () => void this.run());
     this.root = h('section', { id: 'restore-view', hidden: true },
       h('p', { class: 'hint' }, 'In-context restoration (paper §4.3): the image\'s local tokens are corrupted, and the frozen LLM, shown ',
         'in-context examples of corrupted → clean tokens, predicts the clean ones a few at a time; the decoder turns them back into pixels. ',
         'The clean protocol (default) learns deblurring, rotation and shift from other images of the folder.'),
-      h('div', { class: 'label' }, 'Image:'), thumbs,
+      h('div', { class: 'label' }, info.folder ? 'Image (the one on the Tokens tab, or one of the server\'s folder):' : 'Image (tokenize one on the Tokens tab first):'), thumbs,
       h('div', { class: 'controls' },
         h('label', {}, 'Task ', this.task), h('label', {}, 'Protocol ', this.protocol),
         h('label', {}, 'In-context examples ', this.copies), h('label', {}, 'Tokens per step ', this.m),
         h('label', {}, 'Window (in/outpainting) ', this.n), this.start),
       this.err, this.out);
-    void this.fill(thumbs);
+    if (info.folder) void this.fill(thumbs);
+  }
+
+  private pick(b: HTMLElement, sel: { folder: number } | { image: string }): void {
+    this.selected = sel;
+    this.thumbs.querySelectorAll('.thumb').forEach((t) => t.classList.toggle('selected', t === b));
+    this.start.disabled = false;
+  }
+
+  /** Offers the image just tokenized on the Tokens tab (first in the row, replacing the previous one). */
+  setCurrent(t: { image: string; name: string; original: string }): void {
+    this.thumbs.querySelector('.thumb.current')?.remove();
+    const b: HTMLElement = h('button', { class: 'thumb current', title: `${t.name} (from the Tokens tab)`, 'data-image': t.image, onclick: () => this.pick(b, { image: t.image }) },
+      h('img', { src: t.original, alt: t.name }), h('span', { class: 'rank' }, 'this'));
+    this.thumbs.prepend(b);
+    if (this.selected && 'image' in this.selected) this.pick(b, { image: t.image });
   }
 
   private async fill(thumbs: HTMLElement): Promise<void> {
     try {
       const list = await api.folder();
       for (const img of list.images.slice(0, 60)) {
-        const b = h('button', { class: 'thumb', title: img.name, 'data-index': img.index, onclick: () => {
-          this.selected = img.index;
-          thumbs.querySelectorAll('.thumb').forEach((t) => t.classList.toggle('selected', t === b));
-          this.start.disabled = false;
-        } }, h('img', { src: api.thumb(img.index), alt: img.name, loading: 'lazy' }));
+        const b: HTMLElement = h('button', { class: 'thumb', title: img.name, 'data-index': img.index, onclick: () => this.pick(b, { folder: img.index }) },
+          h('img', { src: api.thumb(img.index), alt: img.name, loading: 'lazy' }));
         thumbs.append(b);
       }
     } catch (e) {
@@ -80,7 +94,7 @@ export class RestoreView {
     let jobId: string;
     try {
       jobId = (await api.restore({
-        folder: this.selected, task: this.task.value, protocol: this.protocol.value, copies: Number(this.copies.value), m: Number(this.m.value), n: Number(this.n.value),
+        ...this.selected, task: this.task.value, protocol: this.protocol.value, copies: Number(this.copies.value), m: Number(this.m.value), n: Number(this.n.value),
       })).job;
     } catch (e) {
       this.showError(e);

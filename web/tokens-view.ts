@@ -29,6 +29,9 @@ export class TokensView {
   private readonly tooltip = h('div', { id: 'tooltip', class: 'tooltip', role: 'tooltip', hidden: true });
   private readonly fileInput = h('input', { type: 'file', id: 'file', accept: 'image/*' });
 
+  /** Called with each newly tokenized image (the Restoration tab offers it). */
+  onTokenized: ((t: { image: string; name: string; original: string }) => void) | null = null;
+
   constructor(private readonly info: Info) {
     const drop = h('div', { id: 'drop', class: 'drop', tabindex: 0 },
       h('strong', {}, 'Drop an image here'), ' or ',
@@ -97,6 +100,7 @@ export class TokensView {
       };
       for (const row of t.local) for (const c of row) this.state.localText.set(c.id, c.text);
       for (const g of [...t.global, ...t.globalAlternatives]) this.state.globalText.set(g.id, g.text);
+      this.onTokenized?.({ image: t.image, name: t.name, original: t.original });
       this.status.textContent = `${t.name}: ${t.source.format.toUpperCase()} ${t.source.width}x${t.source.height} → ${t.size}x${t.size} px, ${t.grid}x${t.grid} local tokens. Hover a cell for its token; click it to replace it.`;
       this.render();
     } catch (e) {

@@ -31,6 +31,7 @@ const OUT = process.env.V2L_TEST_OUTPUT ? join(process.env.V2L_TEST_OUTPUT, 'ser
 let dir = '';
 let tok: V2LTokenizer;
 let srv: RunningServer;
+let viewer: Viewer;
 let browser: Browser;
 let page: Page;
 let llm: LLM;
@@ -45,7 +46,7 @@ before(async () => {
   tok = await V2LTokenizer.load({ checkpoint: f.checkpoint, codebook: f.codebook, clip: f.clip });
   // stories260K was trained on 128-token sequences; a few-shot prompt needs more (mechanically fine).
   llm = await loadLLM(f.llm, { local: { contextSize: 512 } });
-  const viewer = new Viewer({ tokenizer: tok, vocabulary: await readVocabulary(f.llm), imagesDir: PHOTOS, llm, fewshotData: TINY });
+  viewer = new Viewer({ tokenizer: tok, vocabulary: await readVocabulary(f.llm), imagesDir: PHOTOS, llm, fewshotData: TINY });
   srv = await startServer({ viewer, port: 0, webRoot: web });
   const { chromium: pw } = await import('playwright-core');
   browser = await pw.launch({ executablePath: chromium!, args: CHROMIUM_ARGS });
@@ -63,6 +64,7 @@ before(async () => {
 after(async () => {
   await browser?.close();
   await srv?.close();
+  viewer?.dispose();
   await llm?.dispose();
   if (tok) {
     releaseInspection(tok);
@@ -168,8 +170,11 @@ test('upload, token map, tooltip, token edits re-decode, typed word, truncated J
 test('restoration: progress streams in, the LLM\'s work is counted, original | corrupted | restored', { skip }, async () => {
   await page.goto(srv.url);
   await page.waitForSelector('body[data-ready="1"]');
+  // The image tokenized on the Tokens tab is offered first.
+  await page.setInputFiles('#file', join(PHOTOS, 'horse.png'));
+  await page.waitForSelector('#token-map .cell');
   await page.click('#tab-restore');
-  await page.click('#restore-images .thumb[data-index="8"]');
+  await page.click('#restore-images .thumb.current');
   // 10 examples of a 32-token window do not fit the 512-token context: the library's reason on the page.
   await page.fill('#restore-n', '32');
   await page.click('#restore-start');
@@ -186,8 +191,18 @@ test('restoration: progress streams in, the LLM\'s work is counted, original | c
   assert.equal(await page.locator('.restore-map .predicted').count(), 64, 'the 8x8 centre filled in');
   for (const id of ['original', 'corrupted', 'restored', 'rec-corrupted']) assert.equal(await page.locator(`#fig-${id} img`).count(), 1, id);
   assert.ok(await page.isHidden('#restore-error'));
+  assert.match(await page.textContent('#restore-status') ?? '', /Done/);
   await shot('8-restoration');
   assert.deepEqual(pageErrors, []);
+
+  // A folder image, through the API and its event stream as the page reads them.
+  const r = await fetch(new URL('/api/restore', srv.url), { method: 'POST', headers: { 'x-v2l': '1' }, body: JSON.stringify({ folder: 8, task: 'outpaint', copies: 1, n: 8 }) });
+  assert.equal(r.status, 202);
+  const { job } = await r.json() as { job: string };
+  const events = await (await fetch(new URL(`/api/restore/${job}/events`, srv.url))).text(); // ends with the job
+  const names = [...events.matchAll(/^event: (\w+)$/gm)].map((m) => m[1]);
+  assert.deepEqual([names[0], names[1], names.at(-2), names.at(-1)], ['queued', 'start', 'done', 'end']);
+  assert.equal(names.filter((n) => n === 'step').length, 64, 'outpainting the bottom half: 128 tokens, 2 per step');
 });
 
 test('few-shot: an episode, the prompt with image tokens and labels highlighted, the model\'s answer', { skip }, async () => {

@@ -19,8 +19,9 @@ import { BusyError } from './queue.js';
 import { HttpError } from './http.js';
 
 export interface RestoreRequest {
-  /** Index of the query image in the folder listing. */
-  folder: number;
+  /** The query: an image of the folder listing (index) or a tokenized upload (its id). */
+  folder: number | null;
+  image: string | null;
   task: RestoreTask;
   protocol: 'clean' | 'reference';
   m: number;
@@ -46,15 +47,26 @@ export class RestoreJobs {
 
   constructor(private readonly o: {
     tok: V2LTokenizer; llm: LLM; queue: JobQueue; files: () => string[]; name: (path: string) => string; text: (id: number) => string;
+    /** A tokenized upload kept on disk for restoration: its file and name, or null once evicted. */
+    uploaded: (id: string) => { path: string; name: string } | null;
   }) {}
 
   /** Checks the request (400 with the library's reason), queues the job (503 when full), returns its id. */
   async start(body: Record<string, unknown>): Promise<{ job: string; steps: number; hidden: number; grid: number }> {
     const files = this.o.files();
     const req = parseRequest(body, files.length);
-    const source = files[req.folder];
+    let source: string;
+    let name: string;
+    if (req.image !== null) {
+      const up = this.o.uploaded(req.image);
+      if (!up) throw new HttpError(404, `image ${req.image} is not held any more; tokenize it again`);
+      ({ path: source, name } = up);
+    } else {
+      source = files[req.folder!];
+      name = this.o.name(source);
+    }
     // Clean protocol, pixel tasks: the corruption is learnt from (corrupted, clean) pairs of other images.
-    const contextImages = req.protocol === 'clean' && !isMaskTask(req.task) ? files.filter((_, i) => i !== req.folder).slice(0, CONTEXT_IMAGES) : [];
+    const contextImages = req.protocol === 'clean' && !isMaskTask(req.task) ? files.filter((f) => f !== source).slice(0, CONTEXT_IMAGES) : [];
     const opts: RestoreOptions = {
       task: req.task, protocol: req.protocol, tokenizer: this.o.tok, llm: this.o.llm, images: [source], contextImages,
       m: req.m, n: req.n, copies: req.copies, globalTokens: Math.min(21, this.o.tok.config.nGlobal),
@@ -89,7 +101,7 @@ export class RestoreJobs {
       if (!oldest) break;
       this.jobs.delete(oldest.id);
     }
-    emit('queued', { name: this.o.name(source), task: req.task, protocol: req.protocol, grid: g, hidden: hidden.map((h) => (h ? 1 : 0)), contextImages: contextImages.map((c) => this.o.name(c)) });
+    emit('queued', { name, task: req.task, protocol: req.protocol, grid: g, hidden: hidden.map((h) => (h ? 1 : 0)), contextImages: contextImages.map((c) => this.o.name(c)) });
     return { job: job.id, steps: 0, hidden: hidden.filter(Boolean).length, grid: g };
   }
 
@@ -155,10 +167,13 @@ function parseRequest(b: Record<string, unknown>, nFiles: number): RestoreReques
     if (!Number.isInteger(v) || (v as number) < min || (v as number) > max) throw new HttpError(400, `"${k}" must be an integer in [${min}, ${max}] (got ${JSON.stringify(b[k])})`);
     return v as number;
   };
-  if (!nFiles) throw new HttpError(404, 'no image folder: start the server with --images <dir> to restore its images');
+  const image = b.image ?? null;
+  if (image !== null && (typeof image !== 'string' || !/^[0-9a-f]{16}$/.test(image))) throw new HttpError(400, '"image" must be the id a tokenize call returned');
+  if (image === null && b.folder === undefined) throw new HttpError(400, 'give "image" (a tokenized image\'s id) or "folder" (an index into the --images listing)');
+  if (image === null && !nFiles) throw new HttpError(404, 'no image folder: start the server with --images <dir> to restore its images');
   const task = b.task as RestoreTask;
   if (!RESTORE_TASKS.includes(task)) throw new HttpError(400, `"task" must be one of ${RESTORE_TASKS.join(', ')} (got ${JSON.stringify(b.task)})`);
   const protocol = b.protocol ?? 'clean';
   if (protocol !== 'clean' && protocol !== 'reference') throw new HttpError(400, `"protocol" must be clean or reference (got ${JSON.stringify(b.protocol)})`);
-  return { folder: int('folder', -1, 0, nFiles - 1), task, protocol, m: int('m', 2, 1, 8), n: int('n', 16, 1, 64), copies: int('copies', 10, 1, 10) };
+  return { folder: image === null ? int('folder', -1, 0, nFiles - 1) : null, image, task, protocol, m: int('m', 2, 1, 8), n: int('n', 16, 1, 64), copies: int('copies', 10, 1, 10) };
 }

@@ -22,6 +22,7 @@ const skip = skipUnless(FIXTURE_NEEDS, 'stories260K, CLIP\'s BPE merges and the 
 let dir = '';
 let tok: V2LTokenizer;
 let srv: RunningServer;
+let viewer: Viewer;
 
 before(async () => {
   if (skip) return;
@@ -29,12 +30,13 @@ before(async () => {
   const f = await writeViewerFixture(join(dir, 'fixture'));
   const web = await buildFrontEnd(dir);
   tok = await V2LTokenizer.load({ checkpoint: f.checkpoint, codebook: f.codebook, clip: f.clip });
-  const viewer = new Viewer({ tokenizer: tok, vocabulary: await readVocabulary(f.llm), imagesDir: PHOTOS, limits: { maxUploadBytes: 2 * 1024 * 1024, maxPixels: 4_000_000 } });
+  viewer = new Viewer({ tokenizer: tok, vocabulary: await readVocabulary(f.llm), imagesDir: PHOTOS, limits: { maxUploadBytes: 2 * 1024 * 1024, maxPixels: 4_000_000 } });
   srv = await startServer({ viewer, port: 0, webRoot: web });
 });
 
 after(async () => {
   await srv?.close();
+  viewer?.dispose();
   if (tok) {
     releaseInspection(tok);
     await tok.dispose();

@@ -9,7 +9,7 @@
 //   GET  /api/codebook?q=&offset=&limit=        the global vocabulary, searched
 //   GET  /api/codebook/ID/images                folder images whose global tokens include entry ID
 //   GET  /api/folder, /api/folder/N/thumb       the --images folder's listing and thumbnails
-//   POST /api/restore  {folder, task, protocol, m, n, copies}  starts a restoration job (with --llm)
+//   POST /api/restore  {image | folder, task, protocol, m, n, copies}  starts a restoration job (with --llm)
 //   GET  /api/restore/JOB/events                its progress as Server-Sent Events
 //   POST /api/fewshot  {ways, shots, seed, protocol, induction}  one few-shot episode (with --llm, --fewshot-data)
 //
@@ -139,7 +139,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     }
     if (path === '/api/restore') {
       want('POST');
-      if (!viewer.restore) throw new HttpError(404, 'restoration needs an LLM model (--llm <gguf|url>, not a vocab-only file) and an image folder (--images <dir>)');
+      if (!viewer.restore) throw new HttpError(404, 'restoration needs an LLM model (--llm <gguf|url>, not a vocab-only file)');
       const body = parseJson(await readBody(req, viewer.limits.maxJsonBytes, 'the JSON body'));
       return sendJson(res, 202, await viewer.restore.start(body));
     }

@@ -1,7 +1,8 @@
 // What `v2l serve` does, without HTTP: the JSON API's operations over one loaded tokenizer. The page sends
 // image bytes, token ids, words to look up and indices into the --images folder's listing; never a path.
 // Network work goes through one JobQueue (one job at a time, bounded waiting list).
-import { readdirSync, statSync, readFileSync } from 'node:fs';
+import { readdirSync, statSync, readFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, relative, extname } from 'node:path';
 import { createHash } from 'node:crypto';
 import sharp from 'sharp';
@@ -58,6 +59,8 @@ export interface TokenView extends TokenChoice {
 
 interface CachedImage {
   name: string;
+  /** The decoded upload as a PNG in the server's own temp folder, for restoration. */
+  file?: string;
   original: RawImage;
   localIds: number[][];
   globalIds: number[];
@@ -112,8 +115,13 @@ export class Viewer {
     this.globalText = Array.from({ length: cfg.nGlobal }, (_, i) => this.tok.codebook?.globalEntries[i]?.text ?? `#${i}`);
     this.folder = opts.imagesDir ? listImages(opts.imagesDir, this.limits.maxFolderImages) : null;
     const folder = this.folder;
-    this.restore = opts.llm && folder ? new RestoreJobs({
-      tok: this.tok, llm: opts.llm, queue: this.queue, files: () => folder.files, name: (p) => relative(folder.root, p), text: (id) => this.localText[id] ?? `#${id}`,
+    this.restore = opts.llm ? new RestoreJobs({
+      tok: this.tok, llm: opts.llm, queue: this.queue, files: () => folder?.files ?? [], name: (p) => (folder ? relative(folder.root, p) : p),
+      text: (id) => this.localText[id] ?? `#${id}`,
+      uploaded: (id) => {
+        const c = this.images.get(id);
+        return c?.file ? { path: c.file, name: c.name } : null;
+      },
     }) : null;
     this.fewshot = opts.llm && opts.fewshotData ? new FewshotEpisodes({ tok: this.tok, llm: opts.llm, queue: this.queue, root: opts.fewshotData }) : null;
   }
@@ -167,7 +175,8 @@ export class Viewer {
   private async tokenize(image: RawImage, name: string, source: { format: string; width: number; height: number }, bytes: Uint8Array) {
     const r = await this.runJob(() => inspectImage(this.tok, image));
     const id = createHash('sha256').update(bytes).digest('hex').slice(0, 16);
-    this.remember(id, { name, original: r.original, localIds: r.localIds, globalIds: r.global.map((g) => g.id) });
+    const file = this.restore ? await this.keepForRestoration(id, image) : undefined;
+    this.remember(id, { name, file, original: r.original, localIds: r.localIds, globalIds: r.global.map((g) => g.id) });
     const [original, reconstruction] = await Promise.all([dataUrl(r.original), dataUrl(r.reconstruction)]);
     return {
       image: id, name, source, size: this.tok.imageSize, grid: r.localIds.length,
@@ -317,7 +326,35 @@ export class Viewer {
   private remember(id: string, img: CachedImage): void {
     this.images.delete(id);
     this.images.set(id, img);
-    while (this.images.size > this.limits.cachedImages) this.images.delete(this.images.keys().next().value!);
+    while (this.images.size > this.limits.cachedImages) {
+      const oldest = this.images.keys().next().value!;
+      const f = this.images.get(oldest)?.file;
+      if (f && f !== img.file) rmSync(f, { force: true });
+      this.images.delete(oldest);
+    }
+  }
+
+  /**
+   * Restoration reads files: the decoded upload is written as a PNG into the server's own temp folder
+   * (never a path from the request). Larger images are first reduced to a short side of 4x the
+   * tokenizer's size (what decoding shrinks to anyway), so a file stays small.
+   */
+  private async keepForRestoration(id: string, img: RawImage): Promise<string> {
+    this.uploadDir ??= mkdtempSync(join(tmpdir(), 'v2l-serve-'));
+    const path = join(this.uploadDir, `${id}.png`);
+    const cap = 4 * this.tok.imageSize;
+    let pipeline = sharp(Buffer.from(img.data.buffer, img.data.byteOffset, img.data.byteLength), { raw: { width: img.width, height: img.height, channels: 3 } });
+    if (Math.min(img.width, img.height) > cap) pipeline = pipeline.resize(img.width <= img.height ? { width: cap } : { height: cap });
+    await pipeline.png({ compressionLevel: 1 }).toFile(path);
+    return path;
+  }
+
+  private uploadDir: string | null = null;
+
+  /** Removes the server's temp files. */
+  dispose(): void {
+    if (this.uploadDir) rmSync(this.uploadDir, { recursive: true, force: true });
+    this.uploadDir = null;
   }
 }
 

@@ -92,6 +92,7 @@ export function register(program: Command): void {
         process.once('SIGTERM', stop);
       });
       await running.close();
+      viewer.dispose();
       releaseInspection(tok);
       await tok.dispose();
       await llm?.dispose();
