@@ -1,13 +1,14 @@
 // The few-shot prompts against ids derived by hand (tasks-spec.md §1) with the real LLaMA-2 vocabulary
-// (vocab-only GGUF from ../shared): the reference protocol id for id, the paper protocol's text.
+// (../shared/models/llama2-vocab-random-tiny, loaded vocab-only: LLaMA-2's real 32,000-token vocabulary):
+// the reference protocol id for id, the paper protocol's text.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { LlamaCppLLM } from '../../models/llm/llama-cpp.js';
 import { sharedPath, skipUnless } from '../../util/test-utils/shared.js';
 import { buildFewshotPrompt, encodePrompt, answerIds, referenceInstruction, renderPrompt, uniqueSorted, type FewshotTokenizer } from './prompt.js';
 
-const VOCAB = sharedPath('models/llama2-tokenizer/ggml-vocab-llama-spm.gguf');
-const skip = skipUnless(VOCAB, 'the LLaMA-2 tokenizer');
+const VOCAB = sharedPath('models/llama2-vocab-random-tiny/llama2-vocab-random-tiny.gguf');
+const skip = skipUnless(VOCAB, 'the LLaMA-2-vocabulary GGUF');
 let llm: LlamaCppLLM;
 let tok: FewshotTokenizer;
 let idOf: (piece: string) => number;
