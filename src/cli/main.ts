@@ -3,6 +3,10 @@
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { commands } from './commands/index.js';
+import { chooseBackend, initBackend } from '../engine/backend.js';
+
+/** Command groups that never compute with tensors: no tensor runtime is loaded for them. */
+const NO_TENSORS = new Set(['models', 'llm', 'clip']);
 
 export function buildProgram(): Command {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -11,9 +15,13 @@ export function buildProgram(): Command {
     .version(pkg.version)
     .option('--backend <name>', 'tensor backend: wasm | cpu | tensorflow (default: tensorflow if tfjs-node is installed, else wasm; env V2L_BACKEND)')
     .showHelpAfterError();
-  program.hook('preAction', (cmd) => {
-    const backend = cmd.opts().backend as string | undefined;
-    if (backend) process.env.V2L_BACKEND = backend;
+  // The CLI is the entry point that chooses the tensor backend (library code only checks that one is
+  // ready): --backend, else V2L_BACKEND, else the default. Nothing is loaded for --help.
+  program.hook('preAction', async (cmd, action) => {
+    chooseBackend(cmd.opts().backend as string | undefined, '--backend');
+    let top = action;
+    while (top.parent && top.parent !== cmd) top = top.parent;
+    if (!NO_TENSORS.has(top.name())) await initBackend();
   });
   for (const register of commands) register(program);
   return program;

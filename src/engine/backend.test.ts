@@ -3,7 +3,7 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs-core';
-import { BACKENDS, backendInfo, initBackend } from './backend.js';
+import { BACKENDS, backendInfo, backendReady, chooseBackend, initBackend, requireBackend } from './backend.js';
 
 const savedEnv = process.env.V2L_BACKEND;
 function setEnv(v: string | undefined): void {
@@ -86,6 +86,29 @@ describe('initBackend', () => {
   it('explains that tensorflow needs tfjs-node when it is not installed', { skip: tfjsNodeInstalled ? 'tfjs-node is installed here' : false }, async () => {
     await assert.rejects(initBackend('tensorflow'), /@tensorflow\/tfjs-node.*not installed/);
     assert.equal(tf.getBackend(), 'wasm');
+  });
+
+  it("the CLI's choice (chooseBackend) is checked at once, names --backend, and wins over V2L_BACKEND", async () => {
+    assert.throws(() => chooseBackend('bogus'), /unknown tensor backend 'bogus' \(from --backend\)/);
+    setEnv('wasm');
+    chooseBackend('cpu');
+    try {
+      assert.equal(await initBackend(), 'cpu');
+    } finally {
+      chooseBackend(undefined);
+      setEnv(undefined);
+    }
+    assert.equal(await initBackend('wasm'), 'wasm');
+  });
+
+  it('library code checks that a backend is ready and never selects one', async () => {
+    await initBackend('wasm');
+    assert.equal(backendReady(), true);
+    assert.equal(requireBackend('the tokenizer'), 'wasm');
+    await tf.setBackend('cpu'); // switched behind initBackend's back: not the chosen one any more
+    assert.throws(() => requireBackend('the tokenizer'), /the tokenizer needs a tensor backend: call initBackend\(\) first/);
+    assert.equal(tf.getBackend(), 'cpu', 'requireBackend switched nothing');
+    await initBackend('wasm');
   });
 
   it('registers gradients and chained ops, which tfjs-core alone does not', async () => {

@@ -12,7 +12,7 @@
 //   reduces. That shortcut only applies when the short side exceeds 4x the target.
 // Errors name the file. loadImages() keeps going past bad files and reports each one.
 import { readFileSync } from 'node:fs';
-import sharp from 'sharp';
+import { sharp as loadSharp } from './sharp.js';
 import type { RawImage } from './types.js';
 import type { OnProgress } from '../util/progress.js';
 import { preprocessOne, toRGB, type ImageBatch, type PreprocessOptions } from './preprocess.js';
@@ -51,6 +51,7 @@ export async function loadImage(src: string | Uint8Array, opts: LoadImageOptions
       if (max !== false && width * height > max) throw new Error(`${width}x${height} exceeds the ${max}-pixel limit (raise maxPixels, --max-pixels on the command line, to load it)`);
       return toRGB(decodeBmp(input, name));
     }
+    const sharp = await loadSharp();
     // Header only: the size guard below gives the dimensions in its message.
     const meta = await sharp(input, { limitInputPixels: false }).metadata();
     if (max !== false && meta.width * meta.height > max) {

@@ -1,6 +1,6 @@
 // Image encoding (Node edge, sharp): RawImage or NCHW [-1, 1] tensors -> PNG, written atomically.
 // The pixel math (clamp, round, grids) is portable in ./pixels.ts.
-import sharp from 'sharp';
+import { sharp as loadSharp } from './sharp.js';
 import type { RawImage } from './types.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { fromNCHW, sideBySide, type GridOptions } from './pixels.js';
@@ -9,6 +9,7 @@ export { fromNCHW, sideBySide, type GridOptions };
 
 /** Encodes 8-bit pixels (1, 3 or 4 channels) as PNG. */
 export async function encodePng(img: RawImage): Promise<Buffer> {
+  const sharp = await loadSharp();
   return sharp(Buffer.from(img.data.buffer, img.data.byteOffset, img.data.byteLength), {
     raw: { width: img.width, height: img.height, channels: img.channels },
   })

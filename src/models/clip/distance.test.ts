@@ -68,8 +68,7 @@ test('topK: ties keep the lower index first; bad arguments are refused', () => {
 
 test('topK on the tfjs engine (cpu backend here) agrees with the JS kernel', async () => {
   const tf = await import('@tensorflow/tfjs-core');
-  await import('@tensorflow/tfjs-backend-cpu');
-  await tf.setBackend('cpu');
+  await (await import('../../engine/backend.js')).initBackend('cpu');
   const { releaseDistanceCache } = await import('./distance.js');
   const dim = 32, n = 10, m = 257, k = 4;
   const q = rand(n * dim, 5), c = rand(m * dim, 6);

@@ -1,8 +1,14 @@
 // A minimal ONNX graph builder over onnx-proto: named initializers, nodes with attributes, and
 // serialisation to a ModelProto. Enough to write the stand-in CLIP's two towers without Python.
-import onnxProto from 'onnx-proto';
+import { createRequire } from 'node:module';
+import type onnxProto from 'onnx-proto';
 
-const { onnx } = onnxProto;
+// onnx-proto (protobufjs and the whole ONNX schema) is loaded the first time a graph is written, not at import.
+let protoModule: typeof onnxProto | null = null;
+function onnxNs(): typeof onnxProto.onnx {
+  protoModule ??= createRequire(import.meta.url)('onnx-proto') as typeof onnxProto;
+  return protoModule.onnx;
+}
 
 export type Attr = number | number[] | string | { float: number } | { floats: number[] };
 
@@ -86,11 +92,11 @@ export class GraphBuilder {
     const out = output ? output : this.unique(`${opType.toLowerCase()}_out`);
     if (output) this.names.add(output);
     const attribute: onnxProto.onnx.IAttributeProto[] = Object.entries(attrs).map(([name, v]) => {
-      if (typeof v === 'number') return { name, type: onnx.AttributeProto.AttributeType.INT, i: v };
-      if (typeof v === 'string') return { name, type: onnx.AttributeProto.AttributeType.STRING, s: new TextEncoder().encode(v) };
-      if (Array.isArray(v)) return { name, type: onnx.AttributeProto.AttributeType.INTS, ints: v };
-      if ('float' in v) return { name, type: onnx.AttributeProto.AttributeType.FLOAT, f: v.float };
-      return { name, type: onnx.AttributeProto.AttributeType.FLOATS, floats: v.floats };
+      if (typeof v === 'number') return { name, type: onnxNs().AttributeProto.AttributeType.INT, i: v };
+      if (typeof v === 'string') return { name, type: onnxNs().AttributeProto.AttributeType.STRING, s: new TextEncoder().encode(v) };
+      if (Array.isArray(v)) return { name, type: onnxNs().AttributeProto.AttributeType.INTS, ints: v };
+      if ('float' in v) return { name, type: onnxNs().AttributeProto.AttributeType.FLOAT, f: v.float };
+      return { name, type: onnxNs().AttributeProto.AttributeType.FLOATS, floats: v.floats };
     });
     this.nodes.push({ opType, input: inputs, output: [out], name: this.unique(`${opType}_${this.nodes.length}`), attribute });
     return out;
@@ -107,7 +113,7 @@ export class GraphBuilder {
 
   /** Serialise as an ONNX model (IR 8, default opset 17). */
   build(graphName: string, inputs: IoSpec[], outputs: IoSpec[], docString = ''): Uint8Array {
-    const model = onnx.ModelProto.create({
+    const model = onnxNs().ModelProto.create({
       irVersion: 8,
       opsetImport: [{ domain: '', version: 17 }],
       producerName: 'v2l',
@@ -120,6 +126,6 @@ export class GraphBuilder {
         output: outputs.map(valueInfo),
       },
     });
-    return onnx.ModelProto.encode(model).finish();
+    return onnxNs().ModelProto.encode(model).finish();
   }
 }

@@ -8,10 +8,9 @@
 import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { basename, join, resolve } from 'node:path';
-import {
-  AutoImageProcessor, AutoTokenizer, CLIPTextModelWithProjection, CLIPVisionModelWithProjection,
-  RawImage as HfRawImage, Tensor, env,
-} from '@huggingface/transformers';
+// @huggingface/transformers (and onnxruntime under it) is loaded on the first loadClip, not at import.
+import type { RawImage as HfRawImage } from '@huggingface/transformers';
+type Hf = typeof import('@huggingface/transformers');
 import type { ClipImageInput, ClipModel } from './types.js';
 import type { RawImage } from '../../image/types.js';
 import { EOT_ID } from './clip-bpe.js';
@@ -120,8 +119,8 @@ function checkRaw(img: RawImage, what: string): RawImage {
 }
 
 /** A v2l RawImage as transformers' RawImage (for the 'transformers' preprocessing). */
-function toHfImage(img: RawImage): HfRawImage {
-  return new HfRawImage(new Uint8ClampedArray(img.data.buffer, img.data.byteOffset, img.data.length), img.width, img.height, img.channels);
+function toHfImage(hf: Hf, img: RawImage): HfRawImage {
+  return new hf.RawImage(new Uint8ClampedArray(img.data.buffer, img.data.byteOffset, img.data.length), img.width, img.height, img.channels);
 }
 
 /** Decodes inputs (files with at most `concurrency` in flight); errors name the file or the index. */
@@ -147,6 +146,7 @@ class TransformersClip implements ClipModel {
     readonly fingerprint: string,
     readonly dim: number,
     readonly isStandIn: boolean,
+    private readonly hf: Hf,
     private readonly batchSize: number,
     private readonly vision: { model: { dispose(): Promise<unknown> }; run: Callable; pixels: (imgs: RawImage[]) => Promise<unknown>; concurrency: number } | null,
     private readonly text: { model: { dispose(): Promise<unknown> }; run: Callable; encode: (t: string) => number[]; padId: number; eosId: number; maxLength: number } | null,
@@ -194,8 +194,8 @@ class TransformersClip implements ClipModel {
       const mask = new BigInt64Array(chunk.length * L);
       seqs.forEach((s, i) => s.forEach((v, j) => { ids[i * L + j] = BigInt(v); mask[i * L + j] = 1n; }));
       const res = await t.run({
-        input_ids: new Tensor('int64', ids, [chunk.length, L]),
-        attention_mask: new Tensor('int64', mask, [chunk.length, L]),
+        input_ids: new this.hf.Tensor('int64', ids, [chunk.length, L]),
+        attention_mask: new this.hf.Tensor('int64', mask, [chunk.length, L]),
       });
       out.set(this.check(res.text_embeds, 'text_embeds', chunk.length), start * this.dim);
     }
@@ -259,6 +259,8 @@ export async function loadClip(dir: string, opts: LoadClipOptions = {}): Promise
       throw new Error(`CLIP model folder "${root}" lacks "${f}" (expected the Hugging Face ONNX layout: ${files.join(', ')})`);
     }
   }
+  const hf: Hf = await import('@huggingface/transformers');
+  const { AutoImageProcessor, AutoTokenizer, CLIPTextModelWithProjection, CLIPVisionModelWithProjection, Tensor, env } = hf;
   // Local files only: transformers.js never reaches the network from here.
   env.allowLocalModels = true;
   env.allowRemoteModels = false;
@@ -269,8 +271,8 @@ export async function loadClip(dir: string, opts: LoadClipOptions = {}): Promise
   const session_options = opts.threads ? { intraOpNumThreads: opts.threads, interOpNumThreads: 1 } : {};
   const common = { device: opts.device ?? 'cpu', dtype, local_files_only: true, session_options } as const;
 
-  let vision: ConstructorParameters<typeof TransformersClip>[5] = null;
-  let text: ConstructorParameters<typeof TransformersClip>[6] = null;
+  let vision: ConstructorParameters<typeof TransformersClip>[6] = null;
+  let text: ConstructorParameters<typeof TransformersClip>[7] = null;
   const loaded: { dispose(): Promise<unknown> }[] = [];
   try {
     if (towers.vision) {
@@ -292,7 +294,7 @@ export async function loadClip(dir: string, opts: LoadClipOptions = {}): Promise
         if (typeof p.size === 'number') p.size = { shortest_edge: p.size };
         if (typeof p.crop_size === 'number') p.crop_size = { height: p.crop_size, width: p.crop_size };
         const call = processor as unknown as (i: HfRawImage[]) => Promise<{ pixel_values: unknown }>;
-        pixels = async (imgs) => (await call(imgs.map(toHfImage))).pixel_values;
+        pixels = async (imgs) => (await call(imgs.map((i) => toHfImage(hf, i)))).pixel_values;
       }
       vision = { model, run: (inputs) => (model as unknown as Callable)(inputs), pixels, concurrency: Math.max(1, opts.decodeConcurrency ?? 4) };
     }
@@ -321,6 +323,6 @@ export async function loadClip(dir: string, opts: LoadClipOptions = {}): Promise
     .filter((f) => existsSync(join(root, f)));
   const fingerprint = await fingerprintCached(root, fpFiles, opts.cacheDir);
   const id = isStandIn ? `${String(config._name_or_path ?? 'stand-in')} (stand-in)` : String(config._name_or_path || basename(root)) || basename(root);
-  return new TransformersClip(id, fingerprint, dim, isStandIn, Math.max(1, opts.batchSize ?? 32), vision, text);
+  return new TransformersClip(id, fingerprint, dim, isStandIn, hf, Math.max(1, opts.batchSize ?? 32), vision, text);
 }
 

@@ -1,6 +1,5 @@
 // Reading a vocabulary from a GGUF file's metadata (Node edge: node-llama-cpp's GGUF reader). Reads the
 // header only, so it works on full models and on vocab-only files alike.
-import { readGgufFileInfo } from 'node-llama-cpp';
 import { makeVocabulary } from './vocabulary.js';
 import type { Vocabulary } from './types.js';
 
@@ -11,6 +10,7 @@ interface GgufTokenizerMeta {
 export async function readVocabulary(ggufPath: string): Promise<Vocabulary> {
   let meta: { tokenizer?: GgufTokenizerMeta };
   try {
+    const { readGgufFileInfo } = await import('node-llama-cpp'); // loaded on first use, not at import
     meta = (await readGgufFileInfo(ggufPath, { readTensorInfo: false })).metadata as unknown as { tokenizer?: GgufTokenizerMeta };
   } catch (err) {
     throw new Error(`cannot read GGUF vocabulary from ${ggufPath}: ${err instanceof Error ? err.message : String(err)}`);

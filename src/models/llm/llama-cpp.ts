@@ -6,7 +6,8 @@
 // built the same way reproduces full evaluation within 2e-7.
 import { availableParallelism } from 'node:os';
 import { statSync, existsSync } from 'node:fs';
-import { getLlama, LlamaLogLevel, type Llama, type LlamaModel, type LlamaContext, type LlamaContextSequence, type Token } from 'node-llama-cpp';
+// node-llama-cpp (hundreds of modules and the native binding) is loaded on the first model load, not at import.
+import type { Llama, LlamaModel, LlamaContext, LlamaContextSequence, Token } from 'node-llama-cpp';
 import { readVocabulary } from './gguf-vocabulary.js';
 import { queryIds, flattenPrompt, commonPrefixLength, lexicographicOrder } from './prompt.js';
 import { buildTrie, greedyTrieChoice, bestByScore } from './trie.js';
@@ -64,10 +65,10 @@ function llamaFor(gpu: 'auto' | false): Promise<Llama> {
   const key = String(gpu);
   let p = llamas.get(key);
   if (!p) {
-    p = (gpu === false
+    p = import('node-llama-cpp').then(({ getLlama, LlamaLogLevel }) => (gpu === false
       ? getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error })
       : getLlama({ gpu: 'auto', build: 'never', logLevel: LlamaLogLevel.error })
-    ).then((llama) => {
+    )).then((llama) => {
       // llama.cpp logs a tensor-loading "error" while it loads a vocab-only file that has no tensors,
       // then succeeds; that line is dropped while a vocab-only load runs. Everything else passes.
       const log = llama.logger;
