@@ -26,7 +26,7 @@ test('v2l restore: kill -9 then resume gives the records of an uninterrupted run
     assert.equal(full.status, 0, full.stderr);
     const summary = JSON.parse(full.stdout) as { units: { done: number; failed: number }; llm: { calls: number } };
     assert.deepEqual([summary.units.done, summary.units.failed], [3, 0]);
-    assert.equal(summary.llm.calls, 3 * 64);
+    assert.ok(summary.llm.calls >= 3 * 32 && summary.llm.calls < 3 * 64, String(summary.llm.calls)); // a generate per step
     assert.equal(readdirSync(join(tmp, 'full')).filter((f) => f.endsWith('.png')).length, 3);
 
     const out = join(tmp, 'killed');

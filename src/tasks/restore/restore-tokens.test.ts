@@ -50,14 +50,21 @@ for (const task of RESTORE_TASKS) {
   });
 }
 
-test('step counts and calls: inpainting 32 steps, outpainting 64, deblur 128; 2 calls per step (m = 2)', async () => {
+test('step counts and calls: inpainting 32 steps, outpainting 64, deblur 128; one generate per step, 2 ids', async () => {
   for (const [task, steps] of [['inpaint', 32], ['outpaint', 64], ['deblur', 128]] as const) {
     const llm = new RecordingLLM(VOCAB);
     const out = await restoreTokens(llm, input(task, 'reference'));
     assert.equal(out.steps, steps);
-    assert.equal(out.calls, 2 * steps);
-    assert.equal(llm.prompts.length, 2 * steps);
+    assert.equal(out.calls, steps);
+    assert.equal(llm.prompts.length, 2 * steps, 'two inputs evaluated per step');
   }
+});
+
+test('an end-of-sequence id does not stop a step: decoding goes on past it, as the reference\'s eos_id = -1', async () => {
+  const llm = new RecordingLLM(VOCAB, 4096, true);
+  const out = await restoreTokens(llm, input('inpaint', 'clean'));
+  out.hidden.forEach((h, i) => { if (h) assert.equal(out.local[i], 2); });
+  assert.equal(out.calls, 32 * 3, 'generate stopped at once, then one topK per id');
 });
 
 test('batched pixel-task steps give the same tokens as one by one, in fewer calls', async () => {
@@ -65,6 +72,7 @@ test('batched pixel-task steps give the same tokens as one by one, in fewer call
   const b = await restoreTokens(new RecordingLLM(VOCAB), { ...input('deblur', 'clean'), batch: 16 });
   assert.deepEqual(b.local, a.local);
   assert.equal(b.calls, 2 * 128 / 16);
+  assert.ok(a.calls >= 128 && a.calls < 140, String(a.calls)); // one generate per step, a topK after the odd EOS
 });
 
 test('reference prompts: 10 copies; clean deblur without other images is refused', async () => {

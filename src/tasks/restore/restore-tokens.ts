@@ -9,7 +9,7 @@
 //   builds its noisy copies from it and decodes with its global ids (the reference's leaks).
 //
 // Greedy decoding as the reference's (induction 0, eos_id -1): m argmax ids over the whole vocabulary,
-// an end-of-sequence id does not stop it (so `topK(., 1)` per id, not `generate`, which stops at EOS).
+// an end-of-sequence id does not stop it (`generate` stops there: the rest then comes from `topK(., 1)`).
 // In/outpainting steps depend on earlier write-backs and run one after another; the pixel tasks' steps
 // are independent and go `batch` per LLM call.
 import type { LLM } from '../../models/llm/types.js';
@@ -66,12 +66,28 @@ export interface RestoreTokensOutput {
   /** Local positions the task predicts. */
   hidden: boolean[];
   steps: number;
-  /** LLM calls (one per generated id per batch). */
+  /** LLM calls (one generate per step, or one topK per generated id per batch). */
   calls: number;
 }
 
-/** Greedy m ids after each prompt, over the whole vocabulary, EOS not special. */
+/**
+ * Greedy m ids after each prompt, over the whole vocabulary, EOS not special. One prompt goes through
+ * `generate` (greedy; measured 17x faster than `topK` on a 32,000-token vocabulary, which materialises
+ * every probability), continued with `topK` where it stopped at an end-of-generation token; several go
+ * through batched `topK` calls.
+ */
 export async function greedyIds(llm: LLM, prompts: readonly number[][], m: number): Promise<{ ids: number[][]; calls: number }> {
+  if (prompts.length === 1) {
+    const g = await llm.generate([{ ids: prompts[0] }], { maxTokens: m, temperature: 0, addBos: false });
+    const ids = g.ids.slice(0, m);
+    let calls = 1;
+    while (ids.length < m) {
+      const [top] = await llm.topK([[{ ids: [...prompts[0], ...ids] }]], 1, { addBos: false });
+      calls++;
+      ids.push(top[0]!.id);
+    }
+    return { ids: [ids], calls };
+  }
   const cur = prompts.map((p) => [...p]);
   const out: number[][] = prompts.map(() => []);
   let calls = 0;

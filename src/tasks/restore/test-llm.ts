@@ -1,12 +1,22 @@
-// A deterministic LLM for the restoration tests: the next id is a hash of the input ids, every prompt
-// it sees is recorded (the leak tests read them). Implements only what restoration uses. Portable.
-import type { LLM, LLMStats, Prompt, TopKEntry, Vocabulary } from '../../models/llm/types.js';
+// A deterministic LLM for the restoration tests: the next id is a hash of the input ids (or always the
+// EOS id 2, to test decoding past it), every input it evaluates is recorded (the leak tests read them).
+// Implements only what restoration uses. Portable.
+import type { GenerateOptions, GenerateResult, LLM, LLMStats, Prompt, QueryOptions, TopKEntry, Vocabulary } from '../../models/llm/types.js';
 
 export class RecordingLLM implements LLM {
   readonly id = 'recording-test-llm';
   readonly prompts: number[][] = [];
   private evaluated = 0;
-  constructor(private readonly size: number, readonly contextSize = 4096) {}
+  constructor(private readonly size: number, readonly contextSize = 4096, private readonly alwaysEos = false) {}
+
+  private next(ids: readonly number[]): number {
+    this.prompts.push([...ids]);
+    this.evaluated += ids.length;
+    if (this.alwaysEos) return 2;
+    let h = 2166136261;
+    for (const id of ids) h = Math.imul(h ^ id, 16777619) >>> 0;
+    return h % this.size;
+  }
 
   private ids(p: Prompt): number[] {
     if (typeof p === 'string') throw new Error('RecordingLLM takes id prompts only');
@@ -26,17 +36,19 @@ export class RecordingLLM implements LLM {
     return ids.join(' ');
   }
   async topK(prompts: readonly Prompt[], k: number): Promise<TopKEntry[][]> {
-    return prompts.map((p) => {
-      const ids = this.ids(p);
-      this.prompts.push(ids);
-      this.evaluated += ids.length;
-      let h = 2166136261;
-      for (const id of ids) h = Math.imul(h ^ id, 16777619) >>> 0;
-      return [{ id: h % this.size, token: '', prob: 1 }].slice(0, k);
-    });
+    return prompts.map((p) => [{ id: this.next(this.ids(p)), token: '', prob: 1 }].slice(0, k));
   }
-  generate(): never {
-    throw new Error('not used');
+  /** Greedy; stops at EOS (id 2) as the real backends do. */
+  async generate(prompt: Prompt, opts: GenerateOptions & QueryOptions): Promise<GenerateResult> {
+    const cur = this.ids(prompt);
+    const out: number[] = [];
+    while (out.length < opts.maxTokens) {
+      const id = this.next(cur);
+      if (id === 2) return { text: '', ids: out, stopReason: 'eos' };
+      out.push(id);
+      cur.push(id);
+    }
+    return { text: '', ids: out, stopReason: 'maxTokens' };
   }
   choose(): never {
     throw new Error('not used');
