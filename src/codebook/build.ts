@@ -24,7 +24,7 @@ import { EmbeddingCache, embedTextsCached, imageCacheNamespace, streamImageEmbed
 import { sha256 } from '../util/hash.js';
 import { buildLocalCodebook } from './local.js';
 import { HitCounter, selectByCount, type KeepRule, type Similarity } from './filter.js';
-import { initBackend } from '../engine/backend.js';
+import { backendReady, backendInfo } from '../engine/backend.js';
 import { writeCodebook, type CodebookManifest, type GlobalEntry } from './package.js';
 
 export interface TemplateSet {
@@ -126,14 +126,14 @@ export function checkKept(kept: number, hits: Uint32Array, keep: KeepRule, k: nu
   log(`warning: the global codebook has only ${kept} rows, fewer than the ${MIN_GLOBAL_ROWS} global tokens a tokenizer takes by default (${facts}). ${fix}.`);
 }
 
-/** tfjs on wasm or tfjs-node; the plain-JS loop where only the (slower) pure-JS cpu backend exists. */
-async function defaultScoring(log: (l: string) => void): Promise<'tfjs' | 'js'> {
-  try {
-    return (await initBackend()) === 'cpu' ? 'js' : 'tfjs';
-  } catch (e) {
-    log(`tensor backend unavailable (${(e as Error).message}); scoring with plain JS`);
-    return 'js';
-  }
+/**
+ * tfjs when the entry point chose a fast backend (wasm, tfjs-node); the plain-JS loop otherwise (no
+ * backend chosen, or the slower pure-JS cpu one). Never selects a backend itself.
+ */
+function defaultScoring(log: (l: string) => void): 'tfjs' | 'js' {
+  if (backendReady() && backendInfo().name !== 'cpu') return 'tfjs';
+  log(`no fast tensor backend chosen (${backendReady() ? backendInfo().name : 'none'}); scoring with plain JS`);
+  return 'js';
 }
 
 /**
@@ -244,7 +244,7 @@ async function build(o: BuildOptions): Promise<BuildReport> {
   // 5. Filter.
   const imageCache = new EmbeddingCache(cacheRoot, imageCacheNamespace(clip), clip.dim);
   const table = embedded.embeddings;
-  const counter = new HitCounter(table, clip.dim, k, similarity, o.scoring ?? (await defaultScoring(log)));
+  const counter = new HitCounter(table, clip.dim, k, similarity, o.scoring ?? defaultScoring(log));
   let scoreSeconds = 0;
   let images;
   try {

@@ -26,7 +26,7 @@ import { readVocabulary } from '../models/llm/gguf-vocabulary.js';
 import type { V2LConfig } from '../network/config.js';
 import { describeConfig } from '../network/config-infer.js';
 import { V2LNetwork } from '../network/v2l-model.js';
-import { initBackend } from '../engine/backend.js';
+import { requireBackend } from '../engine/backend.js';
 import { writeJsonAtomic } from '../util/atomic.js';
 import { sha256File } from '../util/hash.js';
 import { readTokenizerWeights, TOKENIZER_FORMAT } from './weights.js';
@@ -116,7 +116,7 @@ export async function importOfficial(o: ImportOptions): Promise<ImportReport> {
     for (const a of w.assumed) notes.push(`assumed ${a}`);
     if (w.foreign.length) notes.push(`skipped ${w.foreign.length} checkpoint tensors outside the tokenizer network (${[...new Set(w.foreign.map((k) => k.split('.')[0]))].join(', ')})`);
     // Validate against the network before writing: every missing or misshapen key is counted.
-    await initBackend();
+    requireBackend('import-official (checking the checkpoint against the network)');
     const net = new V2LNetwork(config, { init: 'zeros' });
     try {
       net.loadStateDict(w.stateDict, { optionalPrefixes: ['discriminator.', 'tok_embeddings'] });
