@@ -8,6 +8,8 @@ export interface ChartPanel {
   metric: string;
   /** e.g. "lower is better". */
   note?: string;
+  /** Decimals of the value labels (default: by magnitude). */
+  digits?: number;
   bars: { label: string; value: number; ours?: boolean }[];
 }
 
@@ -22,8 +24,8 @@ function fmt(v: number): string {
   return a >= 100 ? v.toFixed(1) : a >= 1 ? v.toFixed(2) : v.toFixed(4);
 }
 
-export function barChartSvg(title: string, panels: readonly ChartPanel[], warning?: string): string {
-  const pw = 300;
+export function barChartSvg(title: string, panels: readonly ChartPanel[], warning?: string, panelWidth = 300): string {
+  const pw = panelWidth;
   const ph = 300;
   const top = warning ? 84 : 50;
   const width = Math.max(1, panels.length) * pw + 20;
@@ -55,7 +57,7 @@ export function barChartSvg(title: string, panels: readonly ChartPanel[], warnin
       const h = Number.isFinite(b.value) ? (Math.abs(b.value) / max) * plotH : 0;
       const colour = b.ours ? '#d62728' : '#1f77b4';
       parts.push(`<rect x="${cx - bw / 2}" y="${base - h}" width="${bw}" height="${h}" fill="${colour}"/>`);
-      parts.push(`<text x="${cx}" y="${base - h - 4}" font-size="11" text-anchor="middle">${fmt(b.value)}</text>`);
+      parts.push(`<text x="${cx}" y="${base - h - 4}" font-size="11" text-anchor="middle">${p.digits !== undefined && Number.isFinite(b.value) ? b.value.toFixed(p.digits) : fmt(b.value)}</text>`);
       // Labels rotated under the axis.
       parts.push(`<text transform="translate(${cx + 4},${base + 10}) rotate(35)" font-size="10" fill="${b.ours ? '#d62728' : '#222'}">${esc(b.label)}</text>`);
     });
@@ -64,8 +66,8 @@ export function barChartSvg(title: string, panels: readonly ChartPanel[], warnin
   return parts.join('\n');
 }
 
-export async function writeBarChart(path: string, title: string, panels: readonly ChartPanel[], warning?: string): Promise<void> {
-  const png = await sharp(Buffer.from(barChartSvg(title, panels, warning))).flatten({ background: '#ffffff' }).png().toBuffer();
+export async function writeBarChart(path: string, title: string, panels: readonly ChartPanel[], warning?: string, panelWidth?: number): Promise<void> {
+  const png = await sharp(Buffer.from(barChartSvg(title, panels, warning, panelWidth))).flatten({ background: '#ffffff' }).png().toBuffer();
   writeFileAtomic(path, png);
 }
 

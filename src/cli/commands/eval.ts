@@ -10,6 +10,7 @@ import { mergeEvaluations } from '../../eval/merge.js';
 import { evaluateSemantic, semanticMarkdown, type SemanticResult } from '../../eval/semantic.js';
 import { int, intList, oneOf } from '../options.js';
 import { sharedLpipsHeadsPath } from '../../train/lpips-files.js';
+import { writeFewshotOutputs, type FewshotTableJson } from '../../eval/fewshot-table.js';
 import { reproducePlan, shellLine, PAPER_TABLES, type PaperTable } from '../../eval/reproduce.js';
 
 const log = (line: string): void => {
@@ -108,6 +109,40 @@ export function register(program: Command): void {
     log(`wrote ${f.out}/semantic.json, table2.md, table2.png`);
     if (r.failures.length) process.exitCode = 1;
   });
+
+  evalCmd.command('fewshot')
+    .description('Table 1: runs `v2l fewshot --table` with the same flags (one implementation; see `v2l fewshot --help`) and writes table1.json, table1.md and table1.png into --out')
+    .argument('[flags...]', 'the flags of `v2l fewshot` (--table is implied)')
+    .helpOption(false)
+    .allowUnknownOption()
+    .action(async (flags: string[]) => {
+      const { buildProgram } = await import('../main.js');
+      if (flags.includes('--help') || flags.includes('-h')) {
+        await buildProgram().parseAsync(['fewshot', '--help'], { from: 'user' });
+        return;
+      }
+      const outAt = flags.indexOf('--out');
+      const out = outAt >= 0 ? flags[outAt + 1] : undefined;
+      if (!out) throw new Error('eval fewshot needs --out <dir> (one JSON-lines file per setting, and the table files)');
+      // `fewshot --table` prints the table's JSON on stdout: keep it, pass it on, and write the table files from it.
+      const chunks: string[] = [];
+      const write = process.stdout.write.bind(process.stdout);
+      process.stdout.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+        chunks.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8'));
+        return (write as (c: string | Uint8Array, ...r: unknown[]) => boolean)(chunk, ...rest);
+      }) as typeof process.stdout.write;
+      try {
+        await buildProgram().parseAsync(['fewshot', '--table', ...flags.filter((x) => x !== '--table')], { from: 'user' });
+      } finally {
+        process.stdout.write = write;
+      }
+      const text = chunks.join('');
+      const start = text.indexOf('{');
+      if (start < 0) throw new Error('eval fewshot: `v2l fewshot --table` printed no table');
+      const table = JSON.parse(text.slice(start)) as FewshotTableJson;
+      await writeFewshotOutputs(out, table);
+      log(`wrote ${out}/table1.json, table1.md, table1.png`);
+    });
 
   evalCmd.command('merge')
     .description('merge the finished shards of one evaluation (folders of `--shard i/n` runs) into the figures of the whole run')
