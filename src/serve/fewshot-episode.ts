@@ -1,7 +1,7 @@
 // Few-shot classification in the viewer (the library's runFewshot, src/tasks/fewshot): one seeded N-way
 // K-shot episode of a labelled dataset, run as one queued job; the page gets the support and query images,
 // the prompt as segments (so image tokens and labels can be highlighted), and the model's answer.
-import sharp from 'sharp';
+import { sharp as loadSharp } from '../image/sharp.js';
 import type { LLM } from '../models/llm/types.js';
 import type { V2LTokenizer } from '../tokenizer/tokenizer.js';
 import { loadImage } from '../image/load.js';
@@ -16,6 +16,7 @@ import { HttpError } from './http.js';
 
 async function thumb(path: string): Promise<string> {
   const img = await loadImage(path, { shrinkTo: 96 });
+  const sharp = await loadSharp();
   const png = await sharp(Buffer.from(img.data.buffer, img.data.byteOffset, img.data.byteLength), { raw: { width: img.width, height: img.height, channels: 3 } })
     .resize(96, 96, { fit: 'cover' }).png().toBuffer();
   return `data:image/png;base64,${png.toString('base64')}`;

@@ -2,7 +2,7 @@
 // or a Content-Type the client claims; the pixel count is read from the header and refused before any
 // decoding, so a small file that claims 20000x20000 pixels costs nothing; decoding errors (a truncated
 // JPEG) become a 422 that says what is wrong.
-import sharp from 'sharp';
+import { sharp as loadSharp } from '../image/sharp.js';
 import type { RawImage } from '../models/clip/types.js';
 import { loadImage } from '../image/load.js';
 import { bmpSize, isBmp } from '../image/bmp.js';
@@ -53,6 +53,7 @@ export async function decodeUpload(bytes: Uint8Array, limits: UploadLimits, shri
   try {
     if (format === 'bmp') ({ width, height } = bmpSize(bytes, name));
     else {
+      const sharp = await loadSharp();
       const meta = await sharp(bytes, { limitInputPixels: false }).metadata();
       width = meta.autoOrient?.width ?? meta.width;
       height = meta.autoOrient?.height ?? meta.height;

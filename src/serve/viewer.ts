@@ -5,7 +5,7 @@ import { readdirSync, statSync, readFileSync, mkdtempSync, rmSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join, relative, extname } from 'node:path';
 import { createHash } from 'node:crypto';
-import sharp from 'sharp';
+import { sharp as loadSharp } from '../image/sharp.js';
 import type { V2LTokenizer } from '../tokenizer/tokenizer.js';
 import type { Vocabulary } from '../models/llm/types.js';
 import type { RawImage } from '../models/clip/types.js';
@@ -237,6 +237,7 @@ export class Viewer {
       try {
         // Through loadImage: it also reads BMP (which libvips does not) and applies EXIF orientation.
         const img = await loadImage(path, { shrinkTo: 96, maxPixels: this.limits.maxPixels });
+        const sharp = await loadSharp();
         t = await sharp(Buffer.from(img.data.buffer, img.data.byteOffset, img.data.byteLength), { raw: { width: img.width, height: img.height, channels: 3 } })
           .resize(96, 96, { fit: 'cover' }).png().toBuffer();
       } catch (e) {
@@ -343,6 +344,7 @@ export class Viewer {
     this.uploadDir ??= mkdtempSync(join(tmpdir(), 'v2l-serve-'));
     const path = join(this.uploadDir, `${id}.png`);
     const cap = 4 * this.tok.imageSize;
+    const sharp = await loadSharp();
     let pipeline = sharp(Buffer.from(img.data.buffer, img.data.byteOffset, img.data.byteLength), { raw: { width: img.width, height: img.height, channels: 3 } });
     if (Math.min(img.width, img.height) > cap) pipeline = pipeline.resize(img.width <= img.height ? { width: cap } : { height: cap });
     await pipeline.png({ compressionLevel: 1 }).toFile(path);

@@ -5,8 +5,6 @@ import { prepareInspection, releaseInspection } from '../../tokenizer/inspect.js
 import { readVocabulary } from '../../models/llm/gguf-vocabulary.js';
 import { isRemoteSpec, loadLLM } from '../../models/llm/load.js';
 import type { LLM, Vocabulary } from '../../models/llm/types.js';
-import { Viewer } from '../../serve/viewer.js';
-import { startServer } from '../../serve/server.js';
 import { int, num, oneOf } from '../options.js';
 
 interface ServeFlags {
@@ -76,11 +74,14 @@ export function register(program: Command): void {
         preprocess: f.preprocess, batchSize: 8, vocabulary: vocabulary ? { hash: vocabulary.hash, size: vocabulary.size } : undefined,
       });
       if (tok.clip?.isStandIn) console.error(`v2l serve: note: ${tok.clip.id} is the random-weight STAND-IN CLIP: global tokens are not meaningful (the page says so)`);
+      prepareInspection(tok); // the projected local codebook, once, before the first request
+      // Loaded here, not at CLI start: `v2l --help` and other commands never pay for the server's modules.
+      const { Viewer } = await import('../../serve/viewer.js');
+      const { startServer } = await import('../../serve/server.js');
       const viewer = new Viewer({
         tokenizer: tok, vocabulary, imagesDir: f.images, llm, fewshotData: f.fewshotData,
         limits: { maxUploadBytes: Math.round(f.maxUploadMb * 1024 * 1024), maxPixels: Math.round(f.maxMegapixels * 1e6), queueLength: f.queue },
       });
-      prepareInspection(tok); // the projected local codebook, once, before the first request
       if (!LOOPBACK.has(f.host)) console.error(`v2l serve: WARNING: binding ${f.host} exposes the viewer (and this machine's CPU) to the network; there is no authentication`);
       const running = await startServer({ viewer, host: f.host, port: f.port, log: f.log });
       // The URL on stdout (machine-readable first line), the rest on stderr.
