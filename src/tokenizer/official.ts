@@ -29,7 +29,7 @@ import { V2LNetwork } from '../network/v2l-model.js';
 import { requireBackend } from '../engine/backend.js';
 import { writeJsonAtomic } from '../util/atomic.js';
 import { sha256File } from '../util/hash.js';
-import { readTokenizerWeights, TOKENIZER_FORMAT } from './weights.js';
+import { readTokenizerWeights, TOKENIZER_FORMAT, weightsMetadata } from './weights.js';
 
 export const IMPORT_FORMAT = 'v2l-import/1';
 
@@ -148,12 +148,7 @@ export async function importOfficial(o: ImportOptions): Promise<ImportReport> {
   let tokenizerPath: string | null = null;
   if (weights && config) {
     tokenizerPath = join(o.out, 'tokenizer.safetensors');
-    writeSafetensors(tokenizerPath, weights, {
-      format: TOKENIZER_FORMAT,
-      config: JSON.stringify(config),
-      image_size: String(o.imageSize ?? 128),
-      source: 'official',
-    });
+    writeSafetensors(tokenizerPath, weights, weightsMetadata({ format: TOKENIZER_FORMAT, config, imageSize: o.imageSize ?? 128, globalTokens: 5, source: 'official' }));
   }
   const inputs: Record<string, { path: string; bytes: number; sha256: string }> = {};
   for (const [what, p] of Object.entries(files)) if (p) inputs[what] = { path: p, bytes: statSync(p).size, sha256: sha256File(p) };

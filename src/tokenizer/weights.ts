@@ -14,6 +14,74 @@ import { inferConfig, shapesOf } from '../network/config-infer.js';
 
 export const TOKENIZER_FORMAT = 'v2l-tokenizer/1';
 
+/**
+ * The newest version of the weights-file metadata this v2l reads (the number after the "/" of `format`:
+ * 'v2l-tokenizer/1', 'v2l-train-checkpoint/1'). A file from a newer v2l is refused on load.
+ */
+export const WEIGHTS_METADATA_VERSION = 1;
+
+/**
+ * What a weights file says about itself (safetensors `__metadata__`), written by `v2l train` and
+ * `v2l import-official`, read by the tokenizer: one type, one writer (`weightsMetadata`), one reader
+ * (`readWeightsMetadata`).
+ */
+export interface WeightsMetadata {
+  /** 'v2l-tokenizer/<version>' (import-official) or 'v2l-train-checkpoint/<version>' (train). */
+  format: string;
+  config: V2LConfig;
+  /** Image side the network was trained at. */
+  imageSize?: number;
+  /** Global tokens per image the decoder was trained with (the training's kGlobal). */
+  globalTokens?: number;
+  /** 'official', 'train', ... */
+  source?: string;
+}
+
+/** The metadata strings of a weights file (the writer; other keys, e.g. a checkpoint's step, are added by the caller). */
+export function weightsMetadata(m: WeightsMetadata): Record<string, string> {
+  return {
+    format: m.format,
+    config: JSON.stringify(m.config),
+    ...(m.imageSize !== undefined ? { image_size: String(m.imageSize) } : {}),
+    ...(m.globalTokens !== undefined ? { global_tokens: String(m.globalTokens) } : {}),
+    ...(m.source !== undefined ? { source: m.source } : {}),
+  };
+}
+
+/** The format's version ("v2l-tokenizer/1" -> 1); refuses a file written by a newer v2l. */
+function checkFormat(format: string | undefined, path: string): void {
+  if (format === undefined) return;
+  const m = /^v2l-[a-z-]+\/(\d+)$/.exec(format);
+  if (!m) return; // not ours (e.g. a plain safetensors export): the shapes are read instead
+  if (Number(m[1]) > WEIGHTS_METADATA_VERSION) throw new Error(`${path}: metadata format "${format}" is newer than this v2l reads (version ${WEIGHTS_METADATA_VERSION}); upgrade v2l`);
+}
+
+function positiveInt(v: unknown): number | undefined {
+  const n = typeof v === 'string' ? Number(v) : v;
+  return typeof n === 'number' && Number.isInteger(n) && n > 0 ? n : undefined;
+}
+
+/**
+ * Reads a weights file's metadata: the configuration (JSON; the project's or the reference's names),
+ * image size and global tokens (their own keys, else a training checkpoint's `train` state).
+ */
+export function readWeightsMetadata(metadata: Record<string, string>, path: string): Partial<WeightsMetadata> {
+  checkFormat(metadata.format, path);
+  let train: { imageSize?: unknown; loss?: { kGlobal?: unknown } } = {};
+  try {
+    train = metadata.train ? (JSON.parse(metadata.train) as typeof train) : {};
+  } catch {
+    // training state is informative only here
+  }
+  return {
+    format: metadata.format,
+    config: metadata.config ? parseConfig(metadata.config, path) : undefined,
+    imageSize: positiveInt(metadata.image_size) ?? positiveInt(train.imageSize),
+    globalTokens: positiveInt(metadata.global_tokens) ?? positiveInt(train.loss?.kGlobal),
+    source: metadata.source,
+  };
+}
+
 export interface TokenizerWeights {
   path: string;
   source: 'safetensors' | 'pth';
@@ -22,6 +90,8 @@ export interface TokenizerWeights {
   config: V2LConfig;
   /** Image side the network was trained at, when the file says. */
   imageSize?: number;
+  /** Global tokens per image the network was trained with, when the file says. */
+  globalTokens?: number;
   /** Keys that belong to neither the network nor its training state (reported, not loaded). */
   foreign: string[];
   /** Configuration fields the file does not fix (read from shapes: defaults used, with why). */
@@ -100,15 +170,7 @@ export function readTokenizerWeights(path: string, opts: ReadWeightsOptions = {}
     if (FOREIGN_PREFIXES.some((p) => k.startsWith(p))) foreign.push(k);
     else stateDict.set(k, t);
   }
-  const { config, assumed } = f.metadata.config ? { config: parseConfig(f.metadata.config, path), assumed: [] } : inferred(path, stateDict, opts.config);
-  let imageSize: number | undefined = f.metadata.image_size ? Number(f.metadata.image_size) : undefined;
-  if (imageSize === undefined && f.metadata.train) {
-    try {
-      const t = JSON.parse(f.metadata.train) as { imageSize?: number };
-      if (typeof t.imageSize === 'number') imageSize = t.imageSize;
-    } catch {
-      // training state is informative only here
-    }
-  }
-  return { path, source: 'safetensors', stateDict, config, imageSize, foreign, assumed };
+  const meta = readWeightsMetadata(f.metadata, path);
+  const { config, assumed } = meta.config ? { config: meta.config, assumed: [] } : inferred(path, stateDict, opts.config);
+  return { path, source: 'safetensors', stateDict, config, imageSize: meta.imageSize, globalTokens: meta.globalTokens, foreign, assumed };
 }

@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import type { HostTensor } from '../io/dtypes.js';
 import { readSafetensors, writeSafetensors } from '../io/files.js';
 import { writeFileAtomic } from '../util/atomic.js';
+import { weightsMetadata } from '../tokenizer/weights.js';
+import type { V2LConfig } from '../network/config.js';
 
 export const CHECKPOINT_FORMAT = 'v2l-train-checkpoint/1';
 export const OPTIMIZER_PREFIX = 'optimizer.';
@@ -55,10 +57,12 @@ export function saveCheckpoint(
     if (tensors.has(k)) throw new Error(`internal: optimiser key ${k} collides with a model key`);
     tensors.set(k, t);
   }
+  // The weights metadata every reader of weights understands (configuration, image size, global tokens),
+  // plus the training state.
+  const extra = state.extra as { imageSize?: number; loss?: { kGlobal?: number } };
   writeSafetensors(path, tensors, {
-    format: CHECKPOINT_FORMAT,
+    ...weightsMetadata({ format: CHECKPOINT_FORMAT, config: config as V2LConfig, imageSize: extra.imageSize, globalTokens: extra.loss?.kGlobal, source: 'train' }),
     step: String(state.step),
-    config: JSON.stringify(config),
     train: JSON.stringify(state.extra),
   });
   writeFileAtomic(join(dir, 'latest'), fileFor(state.step) + '\n');
