@@ -7,6 +7,7 @@ type Bench = (args: string[]) => Promise<void>;
 // name -> [module, exported function]
 const benches: Record<string, [string, string]> = {
   tokenize: ['../src/tokenizer/bench.js', 'benchTokenize'],
+  'tokenize-memory': ['../src/tokenizer/memory-bench.js', 'benchTokenizeMemory'],
   train: ['../src/train/bench.js', 'benchTrain'],
   engine: ['../src/engine/bench.js', 'benchEngine'],
   network: ['../src/network/bench.js', 'benchNetwork'],
