@@ -59,10 +59,11 @@ export const RECIPES: Record<string, () => Recipe> = {
   }),
   robust: () => ({
     name: 'robust',
-    description: 'decoder without cross-attention, cosine codes, plain-autoencoder warm-up, delayed VQ loss, dead codes re-seeded from encoder outputs',
+    description: 'decoder without cross-attention, cosine codes, plain-autoencoder warm-up, VQ loss delayed and without the projector term, dead codes re-seeded from encoder outputs with a k-means step (docs/training.md)',
     network: { crossAttention: false, cosineCodes: true },
-    loss: { aeWarmupSteps: 100, vqStartStep: 100 },
-    reseed: { every: 25, untilFraction: 0.6 },
+    // vqBeta 0: the projector is moved only by re-seeding, never by the coupled VQ gradient that collapses it.
+    loss: { aeWarmupSteps: 100, vqStartStep: 100, vqBeta: 0 },
+    reseed: { every: 25, untilFraction: 0.9, kmeans: true },
   }),
 };
 
@@ -94,14 +95,14 @@ export const PRESETS: Record<string, () => Preset> = {
   }),
   small: () => ({
     name: 'small',
-    description: '64 px -> 16x16 local tokens (ch 32, ch_mult 1,2,2, z 64, 1 res block), batch 8, lr 1e-3, robust recipe, no GAN',
+    description: '64 px -> 16x16 local tokens (ch 32, ch_mult 1,1,2, z 64, 1 res block), batch 8, lr 1e-3, robust recipe, no GAN',
     imageSize: 64,
     preprocess: 'simple',
     batchSize: 8,
     microBatch: 0,
     checkpointActivations: false,
     network: {
-      ch: 32, chMult: [1, 2, 2], numResBlocks: 1, resolution: 64, attnResolutions: [],
+      ch: 32, chMult: [1, 1, 2], numResBlocks: 1, resolution: 64, attnResolutions: [],
       inChannels: 3, outCh: 3, zChannels: 64, embedDim: 768, nLocal: 512, nGlobal: 256,
       crossAttnHeads: 8, crossAttnDimHead: 16, discLayers: 2, discNdf: 32,
     },
