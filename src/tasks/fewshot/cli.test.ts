@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { sharedPath, skipUnless } from '../../util/test-utils/shared.js';
 import { taskFixture, FIXTURE_LLMS, CLIP_MERGES } from '../test-fixtures.js';
 import type { FewshotRecord } from './run.js';
+import { LlamaCppLLM } from '../../models/llm/llama-cpp.js';
 
 const TINY = sharedPath('data/tiny-imagenet-val');
 const skip = skipUnless([join(TINY, 'val_annotations.txt'), FIXTURE_LLMS['llama2-vocab-random-tiny'], FIXTURE_LLMS.stories260K, CLIP_MERGES], 'Tiny-ImageNet, the two test LLMs and the CLIP tokenizer');
@@ -66,6 +67,24 @@ test('v2l fewshot: killed with SIGKILL mid-run and resumed, the records equal an
     assert.equal(rec.generated_ids.length, 16);
     assert.equal(rec.support.length, 2);
     assert.equal(rec.query.global_ids.length, 5);
+
+    // every record's prompt ids follow tasks-spec.md §1's formula, from its own tokens and labels
+    const vocabOnly = await LlamaCppLLM.load(FIXTURE_LLMS['llama2-vocab-random-tiny'], { vocabOnly: true });
+    try {
+      const enc = (t: string) => vocabOnly.tokenize(t);
+      const IN = [835, 13, 4290, 29901, 529, 29871];
+      const OUT = [29871, 1405, 13, 6466, 29901, 29871];
+      for (const line of lines(whole)) {
+        const x = JSON.parse(line) as FewshotRecord;
+        const names = [...new Set(x.support.map((y) => y.label))].sort();
+        const expected = [1, ...(await enc(`For each of the following input output pairs, output is one of ${names.map((n) => `['${n}'`).join(' or ')}]\n`))];
+        for (const y of x.support) expected.push(...IN, ...(await enc(y.global_texts.join(''))), ...OUT, ...(await enc(y.label)));
+        expected.push(...IN, ...(await enc(x.query.global_texts.join(''))), ...OUT);
+        assert.deepEqual(x.prompt_ids, expected, `unit ${x.unit}`);
+      }
+    } finally {
+      await vocabOnly.dispose();
+    }
 
     // written episodes read back through --split give the same prompts
     const csv = join(tmp, '2_way_1_shot.csv');
