@@ -10,6 +10,14 @@ import { describeConfig, inferConfig } from './config-infer.js';
 /** The frozen codebooks: their row count may differ from the configuration (another LLM), never their width. */
 export const CODEBOOK_KEYS = ['tok_embeddings.weight', 'tok_embeddings_global.weight'] as const;
 
+/** The frozen codebooks a state dict holds, by role (absent ones undefined): callers never spell the key names. */
+export function heldCodebooks(sd: ReadonlyMap<string, HostTensor>): { local?: HostTensor; global?: HostTensor } {
+  return { local: sd.get(CODEBOOK_KEYS[0]), global: sd.get(CODEBOOK_KEYS[1]) };
+}
+
+/** Under these prefixes a state dict's codebooks are optional (supplied by a codebook package instead). */
+export const CODEBOOK_PREFIX = 'tok_embeddings';
+
 export interface LoadOptions {
   /** Keys under these prefixes may be absent (e.g. ['discriminator.'] for an inference checkpoint). */
   optionalPrefixes?: string[];
