@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,6 +21,7 @@ let dir = '';
 let child: ChildProcess | null = null;
 let url = '';
 let stderr = '';
+let entryFile = '';
 
 /** Resident-set high-water mark of a process, MB (Linux /proc). */
 function peakRssMb(pid: number): number | null {
@@ -39,9 +40,13 @@ before(async () => {
   const web = await buildFrontEnd(dir);
   // The real `serve` command, through tsx (the same code `v2l serve` runs from dist/), registered alone so
   // that the test depends on no other command's module.
-  const code = "import { Command } from 'commander'; import { register } from './src/cli/commands/serve.ts'; " +
-    "const p = new Command('v2l'); register(p); await p.parseAsync(['node', 'v2l', ...process.argv.slice(1)]);";
-  child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code, 'serve', '--checkpoint', f.checkpoint, '--codebook', f.codebook,
+  // A script file, not `node -e`: node-llama-cpp tests its binary in a child that inherits execArgv.
+  const entry = join(ROOT, 'tmp', `serve-entry-${process.pid}.ts`);
+  mkdirSync(join(ROOT, 'tmp'), { recursive: true });
+  writeFileSync(entry, "import { Command } from 'commander'; import { register } from '../src/cli/commands/serve.ts'; " +
+    "const p = new Command('v2l'); register(p); await p.parseAsync(['node', 'v2l', ...process.argv.slice(2)]);\n");
+  entryFile = entry;
+  child = spawn(process.execPath, ['--import', 'tsx', entry, 'serve', '--checkpoint', f.checkpoint, '--codebook', f.codebook,
     '--clip', f.clip, '--llm', f.llm, '--port', '0', '--max-upload-mb', String(MAX_UPLOAD_MB), '--max-megapixels', '40', '--queue', '4'],
   { cwd: ROOT, env: { ...process.env, V2L_WEB_ROOT: web }, stdio: ['ignore', 'pipe', 'pipe'] });
   child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
@@ -59,6 +64,7 @@ before(async () => {
 after(() => {
   if (child && child.exitCode === null) child.kill('SIGTERM');
   if (dir) rmSync(dir, { recursive: true, force: true });
+  if (entryFile) rmSync(entryFile, { force: true });
 });
 
 interface Outcome { kind: string; status: number; error?: string; retryAfter?: string | null }
@@ -157,6 +163,7 @@ test('50 concurrent mixed requests: bad ones 4xx with a message, the server stay
   }
   const after = await send('good', goods[0]);
   assert.equal(after.status, 200, after.error);
+  assert.doesNotMatch(stderr, /cannot run/, 'the LLM loaded');
   const info = await (await fetch(new URL('/api/info', url))).json() as { queue: { refused: number; done: number } };
   t.diagnostic(`queue: ${JSON.stringify(info.queue)}`);
 });

@@ -66,7 +66,7 @@ export function register(program: Command): void {
         try {
           llm = await loadLLM(f.llm, { local: { contextSize: f.contextSize } });
         } catch (e) {
-          console.error(`v2l serve: note: ${f.llm} gives the vocabulary but does not run (${(e as Error).message.split('\n')[0]}): no restoration tab`);
+          console.error(`v2l serve: note: cannot run ${f.llm} (${(e as Error).message.split('\n')[0]}); its vocabulary still names the tokens, but the Restoration and Few-shot tabs are off`);
         }
       }
       const tok = await V2LTokenizer.load({
