@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateFirstWord, firstWordOf } from './first-word.js';
-import type { LLM, Prompt, PromptPiece, TopKEntry } from '../../models/llm/types.js';
+import type { LLM, Prompt, PromptPiece } from '../../models/llm/types.js';
 
 const TOKENS = ['<unk>', '<s>', '</s>', '▁red', 'dish', '▁blue', '.', '<0x0A>', '▁'];
 function scripted(next: number[]): { llm: LLM; seen: number[][] } {
@@ -16,15 +16,15 @@ function scripted(next: number[]): { llm: LLM; seen: number[][] } {
     async detokenize(ids: readonly number[]) {
       return ids.map((i) => TOKENS[i]!).join('').replace(/▁/g, ' ').replace(/<0x0A>/g, '\n').replace(/<\/s>/g, '');
     },
-    async topK(prompts: readonly Prompt[], k: number, opts?: { prefix?: Prompt }): Promise<TopKEntry[][]> {
-      assert.equal(k, 1);
-      assert.deepEqual(opts?.prefix, ['PREFIX']);
-      const p = prompts[0] as readonly PromptPiece[];
+    async generate(prompt: Prompt, opts: { prefix?: Prompt; maxTokens: number }) {
+      assert.equal(opts.maxTokens, 1);
+      assert.deepEqual(opts.prefix, ['PREFIX']);
+      const p = prompt as readonly PromptPiece[];
       assert.equal(p[0], 'QUERY');
       const ids = [...(p[1] as { ids: number[] }).ids];
       seen.push(ids);
       const id = next[ids.length]!;
-      return [[{ id, token: TOKENS[id]!, prob: 1 }]];
+      return id === 2 ? { text: '', ids: [], stopReason: 'eos' } : { text: TOKENS[id], ids: [id], stopReason: 'maxTokens' };
     },
   } as unknown as LLM;
   return { llm, seen };

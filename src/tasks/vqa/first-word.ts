@@ -1,6 +1,8 @@
 // Greedy decoding that stops at the end of the first word (the VQA answer). Portable: only the LLM
-// interface. One next-token query per step through `topK(…, 1)`; the prompt grows by the ids taken, so a
-// backend that reuses its KV cache evaluates one new token per step (the prefix is evaluated once).
+// interface. One greedy `generate` step of one token per call (stop strings cannot say "a space after a
+// word"; a full distribution per step through `topK` costs far more on a 32,000-token vocabulary); the
+// prompt grows by the ids taken, so a backend that reuses its KV cache evaluates only the new tokens (the
+// prefix once).
 //
 // The word is the first run of letters, digits, "'" and "-" after leading whitespace. Decoding stops as
 // soon as the decoded text holds something after that run (a space that starts the next word, a ".",
@@ -33,12 +35,13 @@ export async function generateFirstWord(llm: LLM, prompt: Prompt, opts: QueryOpt
   const eos = new Set(opts.eos ?? []);
   const q: QueryOptions = { prefix: opts.prefix, addBos: opts.addBos };
   while (ids.length < opts.maxTokens) {
-    const [[top]] = await llm.topK([[...base, { ids: [...ids] }]], 1, q);
-    if (!top || eos.has(top.id)) {
+    const g = await llm.generate([...base, { ids: [...ids] }], { ...q, maxTokens: 1, temperature: 0 });
+    const next = g.ids[0];
+    if (next === undefined || g.stopReason === 'eos' || eos.has(next)) {
       const text = await llm.detokenize(ids);
       return { word: firstWordOf(text).word, ids, text, stopReason: 'eos' };
     }
-    ids.push(top.id);
+    ids.push(next);
     const text = await llm.detokenize(ids);
     const fw = firstWordOf(text);
     if (fw.complete) return { word: fw.word, ids, text, stopReason: 'boundary' };
