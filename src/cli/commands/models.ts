@@ -1,7 +1,7 @@
 // `v2l models pull|list|stand-in-clip`: named model presets in the local cache, and the stand-in CLIP.
 import type { Command } from 'commander';
 import { PRESETS, pullPreset, listCached, cacheRoot, formatBytes } from '../../models/hub.js';
-import { writeStandInClip } from '../../models/clip/stand-in.js';
+import { STAND_IN_PRESETS, writeStandInClip } from '../../models/clip/stand-in.js';
 import { createProgress } from '../../util/progress.js';
 
 function int(name: string, min: number): (v: string) => number {
@@ -65,9 +65,12 @@ export function register(program: Command): void {
     .option('--merges <file>', "CLIP's bpe_simple_vocab_16e6.txt.gz (default: V2L_CLIP_MERGES or ../shared/models/clip-tokenizer/)")
     .option('--hidden <n>', 'tower width', int('hidden', 8), 64)
     .option('--layers <n>', 'transformer layers per tower', int('layers', 1), 2)
-    .action((dir: string, f: { seed: number; merges?: string; hidden: number; layers: number }) => {
+    .option('--preset <name>', `full-size shapes, random weights (${Object.keys(STAND_IN_PRESETS).join(', ')}; overrides --hidden/--layers), to measure real CLIP work`)
+    .action((dir: string, f: { seed: number; merges?: string; hidden: number; layers: number; preset?: string }) => {
       const t0 = performance.now();
-      const r = writeStandInClip(dir, { seed: f.seed, mergesPath: f.merges, hidden: f.hidden, layers: f.layers });
+      const preset = f.preset === undefined ? null : STAND_IN_PRESETS[f.preset];
+      if (preset === undefined) throw new Error(`--preset must be one of ${Object.keys(STAND_IN_PRESETS).join(', ')} (got "${f.preset}")`);
+      const r = writeStandInClip(dir, { seed: f.seed, mergesPath: f.merges, ...(preset ?? { hidden: f.hidden, layers: f.layers }) });
       console.log(`STAND-IN CLIP written to ${r.dir} (${(r.parameters / 1e6).toFixed(2)}M random parameters, seed ${f.seed}, ${((performance.now() - t0) / 1000).toFixed(1)} s): ` +
         'real CLIP tokenizer and preprocessing, random weights: its embeddings carry no meaning.');
     });

@@ -28,7 +28,20 @@ export interface StandInOptions {
   projectionDim?: number;
   /** CLIP's bpe_simple_vocab_16e6.txt.gz; default: V2L_CLIP_MERGES or ../shared/models/clip-tokenizer/. */
   mergesPath?: string;
+  /** Vision patch side (default 32). */
+  patch?: number;
+  /** The text tower's own width, layers and heads (default: the vision tower's). */
+  text?: { hidden: number; layers: number; heads: number };
 }
+
+/**
+ * Full-size shapes with random weights, for measuring real CLIP work (`--preset vit-l-14`: CLIP ViT-L/14,
+ * 428M parameters, vision 1024 wide x 24 layers on 14 px patches, text 768 x 12). Still a stand-in:
+ * its embeddings carry no meaning.
+ */
+export const STAND_IN_PRESETS: Record<string, StandInOptions> = {
+  'vit-l-14': { hidden: 1024, layers: 24, heads: 16, patch: 14, projectionDim: 768, text: { hidden: 768, layers: 12, heads: 12 } },
+};
 
 export interface StandInInfo {
   dir: string;
@@ -37,7 +50,7 @@ export interface StandInInfo {
 }
 
 const IMAGE_SIZE = 224;
-const PATCH = 32;
+const DEFAULT_PATCH = 32;
 const CONTEXT = 77;
 
 /** The merges file to use: explicit, V2L_CLIP_MERGES, or the shared folder beside the repository. */
@@ -105,7 +118,7 @@ function encoderLayers(g: GraphBuilder, x: string, d: Dims, rand: (n: number, st
 }
 
 /** pixel_values [B,3,224,224] -> image_embeds [B,proj] (not normalised, as HF's CLIPVisionModelWithProjection). */
-function visionModel(d: Dims, seed: number): { bytes: Uint8Array; parameters: number } {
+function visionModel(d: Dims, seed: number, PATCH: number): { bytes: Uint8Array; parameters: number } {
   const g = new GraphBuilder();
   const rand = gaussian(seed * 2 + 1);
   const H = d.hidden;
@@ -161,7 +174,10 @@ function textModel(d: Dims, seed: number): { bytes: Uint8Array; parameters: numb
 export function writeStandInClip(dir: string, opts: StandInOptions = {}): StandInInfo {
   const seed = opts.seed ?? 0;
   const d: Dims = { hidden: opts.hidden ?? 64, heads: opts.heads ?? 4, layers: opts.layers ?? 2, proj: opts.projectionDim ?? 768 };
-  if (d.hidden % d.heads !== 0) throw new Error(`stand-in CLIP: hidden ${d.hidden} is not divisible by heads ${d.heads}`);
+  const dt: Dims = opts.text ? { ...opts.text, proj: d.proj } : d;
+  const patch = opts.patch ?? DEFAULT_PATCH;
+  for (const x of [d, dt]) if (x.hidden % x.heads !== 0) throw new Error(`stand-in CLIP: hidden ${x.hidden} is not divisible by heads ${x.heads}`);
+  if (IMAGE_SIZE % patch !== 0) throw new Error(`stand-in CLIP: patch ${patch} does not divide ${IMAGE_SIZE}`);
   const mergesPath = opts.mergesPath ?? defaultMergesPath();
   if (!mergesPath) {
     throw new Error('stand-in CLIP: CLIP\'s BPE merges file (bpe_simple_vocab_16e6.txt.gz, from github.com/openai/CLIP, clip/) was not found; ' +
@@ -176,9 +192,9 @@ export function writeStandInClip(dir: string, opts: StandInOptions = {}): StandI
     files.push(name);
   };
   for (const [name, text] of Object.entries(clipTokenizerFiles(bpe))) put(name, text);
-  const vision = visionModel(d, seed);
+  const vision = visionModel(d, seed, patch);
   put('onnx/vision_model.onnx', vision.bytes);
-  const text = textModel(d, seed);
+  const text = textModel(dt, seed);
   put('onnx/text_model.onnx', text.bytes);
   writeJsonAtomic(join(root, 'preprocessor_config.json'), {
     image_processor_type: 'CLIPImageProcessor', processor_class: 'CLIPProcessor',
@@ -187,8 +203,8 @@ export function writeStandInClip(dir: string, opts: StandInOptions = {}): StandI
     do_rescale: true, rescale_factor: 1 / 255, do_normalize: true, image_mean: CLIP_MEAN, image_std: CLIP_STD,
   });
   files.push('preprocessor_config.json');
-  const tower = (extra: Record<string, unknown>) => ({
-    hidden_size: d.hidden, intermediate_size: 4 * d.hidden, num_attention_heads: d.heads, num_hidden_layers: d.layers,
+  const tower = (t: Dims, extra: Record<string, unknown>) => ({
+    hidden_size: t.hidden, intermediate_size: 4 * t.hidden, num_attention_heads: t.heads, num_hidden_layers: t.layers,
     hidden_act: 'quick_gelu', layer_norm_eps: 1e-5, projection_dim: d.proj, ...extra,
   });
   writeJsonAtomic(join(root, 'config.json'), {
@@ -199,8 +215,8 @@ export function writeStandInClip(dir: string, opts: StandInOptions = {}): StandI
     architectures: ['CLIPModel'],
     model_type: 'clip',
     projection_dim: d.proj,
-    text_config: tower({ model_type: 'clip_text_model', vocab_size: CLIP_VOCAB_SIZE, max_position_embeddings: CONTEXT, bos_token_id: SOT_ID, eos_token_id: EOT_ID, pad_token_id: EOT_ID }),
-    vision_config: tower({ model_type: 'clip_vision_model', image_size: IMAGE_SIZE, patch_size: PATCH, num_channels: 3 }),
+    text_config: tower(dt, { model_type: 'clip_text_model', vocab_size: CLIP_VOCAB_SIZE, max_position_embeddings: CONTEXT, bos_token_id: SOT_ID, eos_token_id: EOT_ID, pad_token_id: EOT_ID }),
+    vision_config: tower(d, { model_type: 'clip_vision_model', image_size: IMAGE_SIZE, patch_size: patch, num_channels: 3 }),
   });
   files.push('config.json');
   return { dir: root, files, parameters: vision.parameters + text.parameters };
