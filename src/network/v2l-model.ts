@@ -245,12 +245,9 @@ export class V2LNetwork {
     });
   }
 
-  /** The frozen codebooks' rows as host arrays ([nLocal, embedDim] and [nGlobal, embedDim], row-major). */
-  codebookRows(): { local: Float32Array; global: Float32Array } {
-    return {
-      local: this.store.get('tok_embeddings.weight').dataSync() as Float32Array,
-      global: this.store.get('tok_embeddings_global.weight').dataSync() as Float32Array,
-    };
+  /** A frozen codebook's rows as a host array ([nLocal or nGlobal, embedDim], row-major). */
+  codebookRows(which: 'local' | 'global'): Float32Array {
+    return this.store.get(which === 'local' ? 'tok_embeddings.weight' : 'tok_embeddings_global.weight').dataSync() as Float32Array;
   }
 
   /**
