@@ -17,7 +17,10 @@ import { wilson95 } from './stats.js';
 export type FewshotDecoding = 'trie' | 'reference';
 
 export interface FewshotImageRecord {
+  /** The episode's field, `wnid/filename`. */
   source: string;
+  /** The image file it was read from (as resolved from the images root; a viewer can show it). */
+  file: string;
   global_ids: number[];
   global_texts: string[];
 }
@@ -114,7 +117,7 @@ export async function runFewshot(o: FewshotRunOptions): Promise<FewshotRunResult
         const imgs = [...e.support, q].map((x) => ({ field: x.field, r: byFile.get(o.resolve(x.field))! }));
         const img = (i: number): FewshotImageRecord => {
           const r = imgs[i]!.r;
-          return { source: imgs[i]!.field, global_ids: isTokensFailure(r) ? [] : r.global.ids, global_texts: isTokensFailure(r) ? [] : r.global.texts };
+          return { source: imgs[i]!.field, file: o.resolve(imgs[i]!.field), global_ids: isTokensFailure(r) ? [] : r.global.ids, global_texts: isTokensFailure(r) ? [] : r.global.texts };
         };
         const base = {
           unit: q.unit, episode: e.index, ...(q.line !== undefined ? { line: q.line } : {}),
