@@ -143,7 +143,7 @@ export class TokensView {
         }, h('span', { class: 'tok' }, s.globalText.get(id) ?? `#${id}`), h('span', { class: 'dist' }, edited ? 'edited' : fmt(orig.distance)));
       }));
 
-    const map = h('div', { id: 'token-map', class: 'map' });
+    const map = h('div', { id: 'token-map', class: 'map', tabindex: 0, role: 'grid', 'aria-label': 'local tokens: arrow keys move, Enter replaces the token' });
     map.style.gridTemplateColumns = `repeat(${t.grid}, 1fr)`; // CSSOM, which the page's CSP allows (style attributes it does not)
     t.local.forEach((row, r) => row.forEach((cell, c) => {
       const id = s.local[r][c];
@@ -158,6 +158,29 @@ export class TokensView {
       el.addEventListener('click', () => this.select({ kind: 'local', row: r, col: c }));
       map.append(el);
     }));
+    // Keyboard: arrows move a cursor (its tooltip shown), Enter or Space opens the cell in the editor.
+    const cellAt = (r: number, c: number) => map.querySelector<HTMLElement>(`.cell[data-row="${r}"][data-col="${c}"]`)!;
+    const moveTo = (r: number, c: number) => {
+      map.querySelector('.cell.cursor')?.classList.remove('cursor');
+      this.cursor = { r, c };
+      const el = cellAt(r, c);
+      el.classList.add('cursor');
+      this.showTooltip(el, r, c);
+    };
+    map.addEventListener('focus', () => moveTo(this.cursor.r, this.cursor.c));
+    map.addEventListener('blur', () => { this.tooltip.hidden = true; });
+    map.addEventListener('keydown', (e) => {
+      const g = t.grid;
+      const { r, c } = this.cursor;
+      const step: Record<string, [number, number]> = { ArrowUp: [-1, 0], ArrowDown: [1, 0], ArrowLeft: [0, -1], ArrowRight: [0, 1] };
+      if (step[e.key]) {
+        e.preventDefault();
+        moveTo(Math.min(g - 1, Math.max(0, r + step[e.key][0])), Math.min(g - 1, Math.max(0, c + step[e.key][1])));
+      } else if (e.key === 'Enter' || e.key === ' ') {
+        e.preventDefault();
+        this.select({ kind: 'local', row: r, col: c });
+      }
+    });
     const showMap = h('input', { type: 'checkbox', id: 'show-map', checked: true });
     const stage = h('div', { class: 'stage' }, h('img', { id: 'original', src: t.original, alt: 'preprocessed input' }), map);
     showMap.addEventListener('change', () => stage.classList.toggle('hide-map', !showMap.checked));
@@ -183,6 +206,7 @@ export class TokensView {
   }
 
   private lastEdited: { src: string; caption: string } | null = null;
+  private cursor = { r: 0, c: 0 };
 
   private editCount(): { local: number; global: number } {
     const s = this.state!;

@@ -116,6 +116,13 @@ test('upload, token map, tooltip, token edits re-decode, typed word, truncated J
   assert.match(tip, /distance to the encoder output \d+\.\d{3}/);
   await shot('2-hover');
 
+  // The keyboard reaches every cell: focus the map, arrows move the cursor and its tooltip.
+  await page.focus('#token-map');
+  await page.keyboard.press('ArrowDown');
+  await page.keyboard.press('ArrowRight');
+  await page.waitForFunction(() => /row 1, column 1/.test(document.querySelector('#tooltip')?.textContent ?? ''));
+  await page.mouse.move(0, 0);
+
   // Replace that cell by its nearest alternative: the decoded image changes.
   const before = await pixels('#reconstruction');
   await cell.click();
