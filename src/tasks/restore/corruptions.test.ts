@@ -2,7 +2,7 @@
 // beyond), reflect-101 borders, albumentations' kernel-size draw, np.rot90, the bottom-right crop.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { blurKernelSize, bottomRightCrop, corrupt, gaussianBlur, gaussianKernel, opencvSigma, reflect101, rot90, shiftCrop } from './corruptions.js';
+import { blurKernelSize, bottomRightCrop, corrupt, gaussianBlur, gaussianBlurValues, gaussianKernel, opencvSigma, reflect101, rot90, shiftCrop } from './corruptions.js';
 import type { RawImage } from '../../models/clip/types.js';
 
 const gray = (w: number, h: number, f: (x: number, y: number) => number): RawImage => {
@@ -16,18 +16,38 @@ test('OpenCV sigma: 0.3*((k-1)*0.5-1)+0.8 = 1.1, 1.4, 1.7, 2.0 for k = 5, 7, 9, 
   assert.deepEqual([5, 7, 9, 11].map((k) => Number(opencvSigma(k).toFixed(10))), [1.1, 1.4, 1.7, 2.0]);
 });
 
-test('Gaussian kernels: OpenCV fixed tables for k 5/7, sigma formula for 9/11, sum 1', () => {
+test('Gaussian kernels as cv2.getGaussianKernel(k, 0): fixed tables for k 5/7/9, sigma 2.0 for 11, sum 1', () => {
   assert.deepEqual(gaussianKernel(5), [1 / 16, 4 / 16, 6 / 16, 4 / 16, 1 / 16]);
   assert.deepEqual(gaussianKernel(7), [0.03125, 0.109375, 0.21875, 0.28125, 0.21875, 0.109375, 0.03125]);
-  // k = 9, sigma 1.7: w(x) = exp(-x^2 / (2 * 1.7^2)) for x = -4..4, hand-computed then normalised.
-  const s2 = 2 * 1.7 * 1.7;
-  const w = [-4, -3, -2, -1, 0, 1, 2, 3, 4].map((x) => Math.exp(-(x * x) / s2));
+  // cv2 4.6: getGaussianKernel(9, 0) = [4 13 30 51 60 51 30 13 4] / 256, not the sigma-1.7 Gaussian.
+  assert.deepEqual(gaussianKernel(9), [0.015625, 0.05078125, 0.1171875, 0.19921875, 0.234375, 0.19921875, 0.1171875, 0.05078125, 0.015625]);
+  // k = 11 (sigma 2.0): w(x) = exp(-x^2 / 8) for x = -5..5, normalised; cv2 4.6 gives the same.
+  const w = [-5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5].map((x) => Math.exp(-(x * x) / 8));
   const sum = w.reduce((a, b) => a + b);
-  gaussianKernel(9).forEach((v, i) => assert.ok(Math.abs(v - w[i] / sum) < 1e-15));
-  // Centre weight of k = 11 (sigma 2.0): 1 / sum_{x=-5..5} exp(-x^2/8) = 0.2005654142 (numpy)
-  assert.ok(Math.abs(gaussianKernel(11)[5] - 0.2005654142) < 1e-10, String(gaussianKernel(11)[5]));
+  gaussianKernel(11).forEach((v, i) => assert.ok(Math.abs(v - w[i] / sum) < 1e-15));
+  const cv11 = [0.008812229292562288, 0.027143577143479373, 0.06511405659938269, 0.12164907301380962, 0.1769983568313557, 0.20056541423882085];
+  cv11.forEach((v, i) => assert.ok(Math.abs(gaussianKernel(11)[i] - v) < 1e-15));
+  // An explicit sigma uses the formula at any size (cv2.getGaussianKernel(9, 1.7)[0] = 0.014839453814831465).
+  assert.ok(Math.abs(gaussianKernel(9, 1.7)[0] - 0.014839453814831465) < 1e-15);
   for (const k of [5, 7, 9, 11]) assert.ok(Math.abs(gaussianKernel(k).reduce((a, b) => a + b) - 1) < 1e-12);
   assert.throws(() => gaussianKernel(6), /odd/);
+});
+
+test('blur equals cv2.GaussianBlur(float32 image, (k, k), 0) of OpenCV 4.6, borders included', () => {
+  // 8 x 6 image, value (37x + 91y + 53c) mod 256; the reference blurs v / 127.5 - 1 as float32. Rows of
+  // channel 0 of cv2's output mapped back by (b + 1) * 127.5, computed with python3-opencv 4.6.0.
+  const img = { data: new Uint8Array(8 * 6 * 3), width: 8, height: 6, channels: 3 as const };
+  for (let y = 0; y < 6; y++) for (let x = 0; x < 8; x++) for (let c = 0; c < 3; c++) img.data[(y * 8 + x) * 3 + c] = (x * 37 + y * 91 + c * 53) % 256;
+  const cv: [number, number, number[]][] = [
+    [5, 0, [92.0, 99.875, 120.25, 141.25, 144.25, 127.25, 109.625, 103.5]],
+    [7, 5, [132.875, 130.1562, 122.5, 113.4375, 107.5625, 110.625, 118.8437, 122.25]],
+    [9, 0, [109.7188, 111.5938, 117.875, 124.0547, 126.4922, 124.3203, 120.0781, 118.6719]],
+    [11, 0, [112.5803, 114.1151, 117.3711, 121.1936, 123.2922, 123.1868, 122.0569, 121.2424]],
+  ];
+  for (const [k, row, want] of cv) {
+    const got = gaussianBlurValues(img, k);
+    want.forEach((v, x) => assert.ok(Math.abs(got[(row * 8 + x) * 3] - v) < 2e-3, `k ${k} row ${row} x ${x}: ${got[(row * 8 + x) * 3]} vs ${v}`));
+  }
 });
 
 test('reflect-101 border: gfedcb|abcdefgh|gfedcba', () => {
@@ -83,6 +103,6 @@ test('shift: bottom-right crop of the short-side resize (zero shift for a square
 test('corrupt() records the drawn kernel', () => {
   const img = gray(16, 16, (x, y) => (x * 13 + y * 7) % 256);
   const d = corrupt('deblur', img, img, 0.99);
-  assert.deepEqual(d.params, { kernel: 11, sigma: 2 });
+  assert.deepEqual(d.params, { kernel: 11 });
   assert.equal(corrupt('rotate', img, img, 0).image.width, 16);
 });

@@ -3,8 +3,9 @@
 //
 // - deblur: albumentations `GaussianBlur(blur_limit=(5, 11), p=1)`, i.e. an odd kernel size drawn as
 //   randrange(5, 12) with even draws moved up (5 w.p. 1/7, 7/9/11 w.p. 2/7 each), sigma 0 so OpenCV
-//   derives it (0.3((k-1)/2 - 1) + 0.8 = 1.1/1.4/1.7/2.0; k <= 7 use OpenCV's fixed binomial tables),
-//   separable filter with BORDER_REFLECT_101 (gfedcb|abcdefgh|gfedcba).
+//   decides the kernel: fixed tables for k = 5, 7, 9 (not the Gaussians of sigma 1.1/1.4/1.7) and
+//   sigma 0.3((k-1)/2 - 1) + 0.8 = 2.0 for k = 11, checked against cv2 4.6 (getGaussianKernel and
+//   GaussianBlur on float32); separable filter with BORDER_REFLECT_101 (gfedcb|abcdefgh|gfedcba).
 // - rotate: `np.rot90`, 90 degrees counter-clockwise.
 // - shift: short side to the crop size, then the bottom-right crop (the clean image is the centre crop),
 //   so a 4:3 photo moves by about 22 px and a square one not at all.
@@ -23,17 +24,19 @@ export function opencvSigma(k: number): number {
   return 0.3 * ((k - 1) * 0.5 - 1) + 0.8;
 }
 
-// OpenCV's small_gaussian_tab: used instead of the formula when sigma <= 0 and k <= 7.
+// OpenCV's fixed kernels (getGaussianKernelBitExact), used instead of the formula when sigma <= 0 and
+// k <= 9; k = 9 is [4 13 30 51 60 51 30 13 4] / 256, as cv2 4.6 returns.
 const SMALL_GAUSSIAN: Record<number, readonly number[]> = {
   1: [1],
   3: [0.25, 0.5, 0.25],
   5: [0.0625, 0.25, 0.375, 0.25, 0.0625],
   7: [0.03125, 0.109375, 0.21875, 0.28125, 0.21875, 0.109375, 0.03125],
+  9: [4, 13, 30, 51, 60, 51, 30, 13, 4].map((v) => v / 256),
 };
 
 /**
  * OpenCV's 1-D Gaussian kernel (cv2.getGaussianKernel(k, sigma)), normalised to sum 1. With sigma <= 0
- * (what albumentations passes) sizes up to 7 take OpenCV's fixed tables and larger ones `opencvSigma(k)`.
+ * (what albumentations passes) sizes up to 9 take OpenCV's fixed tables and larger ones `opencvSigma(k)`.
  */
 export function gaussianKernel(k: number, sigma = 0): number[] {
   if (!Number.isInteger(k) || k < 1 || k % 2 !== 1) throw new Error(`Gaussian kernel size must be a positive odd integer (got ${k})`);
@@ -61,6 +64,14 @@ export function reflect101(i: number, n: number): number {
 
 /** cv2.GaussianBlur(img, (k, k), 0) with the default reflect-101 border, on 8-bit RGB, rounded once. */
 export function gaussianBlur(img: RawImage, k: number): RawImage {
+  const f = gaussianBlurValues(img, k);
+  const out = new Uint8Array(f.length);
+  for (let i = 0; i < f.length; i++) out[i] = Math.min(255, Math.max(0, Math.round(f[i])));
+  return { data: out, width: img.width, height: img.height, channels: 3 };
+}
+
+/** The blur before rounding: interleaved RGB values on the 0..255 scale. */
+export function gaussianBlurValues(img: RawImage, k: number): Float64Array {
   const rgb = toRGB(img);
   const { width: w, height: h } = rgb;
   const kern = gaussianKernel(k);
@@ -77,17 +88,17 @@ export function gaussianBlur(img: RawImage, k: number): RawImage {
       }
     }
   }
-  const out = new Uint8Array(w * h * c);
+  const out = new Float64Array(w * h * c);
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) {
       for (let ch = 0; ch < c; ch++) {
         let s = 0;
         for (let t = 0; t < k; t++) s += kern[t] * tmp[(reflect101(y + t - r, h) * w + x) * c + ch];
-        out[(y * w + x) * c + ch] = Math.min(255, Math.max(0, Math.round(s)));
+        out[(y * w + x) * c + ch] = s;
       }
     }
   }
-  return { data: out, width: w, height: h, channels: 3 };
+  return out;
 }
 
 /**
@@ -135,7 +146,7 @@ export function shiftCrop(full: RawImage, size: number): RawImage {
 
 export interface Corrupted {
   image: RawImage;
-  /** What was drawn, for the record (the blur's kernel size and sigma). */
+  /** What was drawn, for the record (the blur's kernel size). */
   params: Record<string, number>;
 }
 
@@ -147,7 +158,7 @@ export function corrupt(kind: PixelCorruption, clean: RawImage, full: RawImage, 
   switch (kind) {
     case 'deblur': {
       const k = blurKernelSize(u);
-      return { image: gaussianBlur(clean, k), params: { kernel: k, sigma: Number(opencvSigma(k).toFixed(4)) } };
+      return { image: gaussianBlur(clean, k), params: { kernel: k } };
     }
     case 'rotate':
       return { image: rot90(toRGB(clean)), params: {} };

@@ -67,7 +67,7 @@ export interface RestoreRecord {
   error?: string;
   task: RestoreTask;
   protocol: RestoreProtocol;
-  /** What the corruption drew (the blur's kernel size and sigma). */
+  /** What the corruption drew (the blur's kernel size). */
   corruption?: Record<string, number>;
   grid?: number;
   steps?: number;
