@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { restoreTokens, type RestoreTokensInput } from './restore-tokens.js';
-import { RecordingLLM } from './test-llm.js';
+import { CopyingLLM, RecordingLLM } from './test-llm.js';
 import { predictionMask, RESTORE_TASKS } from './masks.js';
 import type { RestoreTask } from './masks.js';
 
@@ -99,4 +99,19 @@ test('reference inpainting, first step: the query window is the 16 clean ids bef
   }
   // The second call of the step is the first plus the id generated.
   assert.deepEqual(llm.prompts[1].slice(0, -1), first);
+});
+
+test('the reference protocol leaks: an LLM that only copies the examples\' majority restores every token; under the clean protocol it cannot', async () => {
+  for (const task of ['deblur', 'inpaint'] as const) {
+    const ref = await restoreTokens(new CopyingLLM(VOCAB, pieces.output), input(task, 'reference'));
+    const cln = await restoreTokens(new CopyingLLM(VOCAB, pieces.output), input(task, 'clean'));
+    const acc = (local: number[]) => {
+      let hit = 0;
+      let n = 0;
+      ref.hidden.forEach((h, i) => { if (h) { n++; if (local[i] === SENTINEL + i) hit++; } });
+      return hit / n;
+    };
+    assert.equal(acc(ref.local), 1, `${task}: reference protocol, copying LLM`);
+    assert.equal(acc(cln.local), 0, `${task}: clean protocol, copying LLM`);
+  }
 });
