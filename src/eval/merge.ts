@@ -6,6 +6,7 @@ import { mkdirSync } from 'node:fs';
 import { loadState, mergeStates, saveState, STATE_FILE, type EvalState } from './run-state.js';
 import { summarizeReconstruction, writeReconstructionOutputs } from './reconstruction.js';
 import { summarizeSemantic, writeSemanticOutputs } from './semantic.js';
+import { summarizeRestoration, writeRestorationOutputs } from './restoration.js';
 
 /** Per evaluation kind: figures from a state, and the files they are written to. */
 const KINDS: Record<string, (out: string, state: EvalState) => Promise<unknown>> = {
@@ -17,6 +18,11 @@ const KINDS: Record<string, (out: string, state: EvalState) => Promise<unknown>>
   semantic: async (out, state) => {
     const r = summarizeSemantic(state);
     await writeSemanticOutputs(out, r);
+    return r;
+  },
+  restoration: async (out, state) => {
+    const r = summarizeRestoration(state);
+    await writeRestorationOutputs(out, r);
     return r;
   },
 };

@@ -10,6 +10,10 @@ import { mergeEvaluations } from '../../eval/merge.js';
 import { evaluateSemantic, semanticMarkdown, type SemanticResult } from '../../eval/semantic.js';
 import { int, intList, oneOf } from '../options.js';
 import { sharedLpipsHeadsPath } from '../../train/lpips-files.js';
+import { evaluateRestoration, restorationMarkdown, type RestorationResult } from '../../eval/restoration.js';
+import { TABLE4_TASKS } from '../../eval/paper.js';
+import { listEvalImages } from '../../eval/images.js';
+import { llmFlags, openLLM, openTokens, tokenizerFlags, type LLMFlags, type TokenizerFlags } from '../task-flags.js';
 import { writeFewshotOutputs, type FewshotTableJson } from '../../eval/fewshot-table.js';
 import { reproducePlan, shellLine, PAPER_TABLES, type PaperTable } from '../../eval/reproduce.js';
 
@@ -144,6 +148,66 @@ export function register(program: Command): void {
       log(`wrote ${out}/table1.json, table1.md, table1.png`);
     });
 
+  const restoration = evalCmd.command('restoration')
+    .description('Table 4: FID / LPIPS of in-context inpainting, outpainting, deblurring, rotation and shift (the `v2l restore` library per task, then scored)')
+    .requiredOption('--images <dir|list>', 'images (the reference: the first 5,001 lines of imagenet_split/val/class_labels.txt)')
+    .requiredOption('--out <dir>', 'output folder: one subfolder per task (restored images, resumable records), state, JSON, table4.md/png')
+    .option('--tasks <list>', `Table 4 columns to run (default all: ${TABLE4_TASKS.join(',')})`)
+    .option('--protocol <p>', 'reference (default: the paper\'s numbers; LEAKS the answer, see docs/tasks.md) | clean', oneOf('protocol', ['reference', 'clean'] as const), 'reference')
+    .option('--context-images <dir|list>', 'clean protocol: other images for the in-context examples')
+    .option('--m <n>', 'tokens predicted per step', int('m', 1), 2)
+    .option('--n <n>', 'in/outpainting: tokens before the step shown as the input', int('n', 1), 16)
+    .option('--copies <n>', 'in-context examples per step', int('copies', 1), 10)
+    .option('--seed <n>', 'seeds the blur draw and the reference protocol\'s copies', int('seed', 0), 0)
+    .option('--batch <n>', 'deblur/rotate/shift: steps per LLM call', int('batch', 1), 1)
+    .option('--inception <onnx>', 'Inception-v3 pool3 ONNX (pytorch-fid), or "stand-in"', 'stand-in')
+    .option('--lpips-backbone <file>', 'torchvision AlexNet weights, or "stand-in"', 'stand-in')
+    .option('--lpips-heads <file>', 'LPIPS v0.1 alex heads (.pth or .json)', defaultLpipsHeads())
+    .option('--limit <n>', 'only the first n images', int('limit', 1))
+    .option('--shard <i/n>', 'run only shard i of n (whole scoring batches); combine with `v2l eval merge`')
+    .option('--score-batch <n>', 'images per scoring batch (default 8); shards must use the same', int('score-batch', 1))
+    .option('--fresh', 'start over (restoration records and scores)')
+    .option('--cache-dir <dir>', 'cache folder for the global tokens of the original files');
+  tokenizerFlags(restoration, { globalTokensHelp: 'global tokens per image (default 21, the reference\'s)' });
+  llmFlags(restoration);
+  restoration.action(async (f: TokenizerFlags & LLMFlags & {
+    images: string; out: string; tasks?: string; protocol: 'reference' | 'clean'; contextImages?: string; m: number; n: number; copies: number;
+    seed: number; batch: number; inception: string; lpipsBackbone: string; lpipsHeads?: string; limit?: number; shard?: string; scoreBatch?: number;
+    fresh?: boolean; cacheDir?: string;
+  }) => {
+    if (!f.lpipsHeads) throw new Error('--lpips-heads <file> is needed: the LPIPS v0.1 alex heads');
+    const tasks = (f.tasks ? f.tasks.split(',').map((t) => t.trim()) : [...TABLE4_TASKS]) as (typeof TABLE4_TASKS)[number][];
+    const bad = tasks.filter((t) => !(TABLE4_TASKS as readonly string[]).includes(t));
+    if (bad.length) throw new Error(`--tasks: unknown ${bad.join(', ')} (expected ${TABLE4_TASKS.join(', ')})`);
+    let images = listEvalImages(f.images);
+    if (f.limit) images = images.slice(0, f.limit);
+    const context = f.contextImages ? listEvalImages(f.contextImages).filter((c) => !images.includes(c)) : [];
+    const globalTokens = f.globalTokens ? Number(f.globalTokens) : 21;
+    const llm = await openLLM(f);
+    try {
+      const { tokens, tokenizer } = await openTokens({ ...f, globalTokens: String(globalTokens), cacheDir: f.cacheDir }, llm, { needTokenizer: true });
+      const progress = createProgress({ quiet: f.quiet });
+      let r: RestorationResult;
+      try {
+        r = await evaluateRestoration({
+          tokenizer: tokenizer!, llm, globalTokensOf: tokens, images, contextImages: context, tasks, protocol: f.protocol,
+          restore: { m: f.m, n: f.n, copies: f.copies, seed: f.seed, batch: f.batch, globalTokens }, out: f.out,
+          inception: f.inception, lpipsBackbone: f.lpipsBackbone, lpipsHeads: f.lpipsHeads, batchSize: f.scoreBatch,
+          shard: f.shard ? parseShard(f.shard) : undefined, fresh: f.fresh, onProgress: (e) => progress.update(e), log,
+          settingsExtra: { tokenizer: tokenizer!.weights.path, codebook: tokenizer!.codebook?.dir ?? null, clip: tokenizer!.clip?.fingerprint ?? null, imageSize: tokenizer!.imageSize },
+        });
+      } finally {
+        progress.stop();
+        await tokenizer?.dispose();
+      }
+      process.stdout.write(restorationMarkdown(r) + '\n');
+      log(`wrote ${f.out}/restoration.json, table4.md, table4.png`);
+      if (r.failures.length) process.exitCode = 1;
+    } finally {
+      await llm.dispose();
+    }
+  });
+
   evalCmd.command('merge')
     .description('merge the finished shards of one evaluation (folders of `--shard i/n` runs) into the figures of the whole run')
     .argument('<dirs...>', 'the shards\' output folders')
@@ -153,6 +217,7 @@ export function register(program: Command): void {
       log(`merged ${shards} shards of a ${kind} evaluation into ${f.out}`);
       if (kind === 'reconstruction') process.stdout.write(reconstructionMarkdown(result as ReconstructionResult) + '\n');
       else if (kind === 'semantic') process.stdout.write(semanticMarkdown(result as SemanticResult) + '\n');
+      else if (kind === 'restoration') process.stdout.write(restorationMarkdown(result as RestorationResult) + '\n');
       else process.stdout.write(JSON.stringify(result, null, 2) + '\n');
     });
 
