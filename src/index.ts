@@ -36,3 +36,7 @@ export { LocalRunner, ParallelRunner, shardSizes, type StepRunner, type StepResu
 export { loadLpips, readLpipsHeads, readBackboneWeights, type LoadLpipsOptions } from './train/lpips-files.js';
 export { runFewshot, type FewshotRecord, type FewshotRunOptions } from './tasks/fewshot/run.js';
 export { runFewshotTable, tableMarkdown, TABLE1_SETTINGS, PAPER_ROWS, type FewshotTable, type FewshotTableOptions } from './tasks/fewshot/table.js';
+export { runCaption, readCaptionItems, type CaptionRecord, type CaptionRunOptions } from './tasks/caption/run.js';
+export { runVqa, readVqaItems, type VqaRecord, type VqaRunOptions } from './tasks/vqa/run.js';
+export { runMasked, type MaskedRecord, type MaskedRunOptions } from './tasks/masked/run.js';
+export { writeLoraData, type LoraDataRecord, type LoraDataOptions } from './tasks/lora-data.js';
