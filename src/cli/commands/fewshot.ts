@@ -114,7 +114,18 @@ export function register(program: Command): void {
     const src = episodeSource(f);
     // Check every input before loading anything heavy: episodes, images, names.
     const all = new Map<string, Episode[]>();
-    if (f.table) for (const n of [2, 5]) for (const k of [1, 3, 5]) all.set(`${n}x${k}`, src.episodesFor(n, k));
+    if (f.table) {
+      for (const n of [2, 5]) {
+        for (const k of [1, 3, 5]) {
+          // The reference published few split files; a missing one leaves its columns n/a.
+          const file = f.split ? join(f.split, `${n}_way_${k}_shot.csv`) : null;
+          if (file && !existsSync(file)) {
+            console.error(`v2l: note: ${file} does not exist: the ${n}-way ${k}-shot columns stay empty`);
+            all.set(`${n}x${k}`, []);
+          } else all.set(`${n}x${k}`, src.episodesFor(n, k));
+        }
+      }
+    }
     else all.set('run', src.episodesFor());
     const { names, source: namesSource } = loadClassNames(f.names, src.root);
     const className = classNameOf(names, namesSource, [...all.values()].flat());

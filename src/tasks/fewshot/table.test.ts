@@ -65,6 +65,14 @@ test('runFewshotTable: every setting run, rendered with CI and n, beside the pap
   assert.match(t.markdown, /\| test \| 5 \| 100\.0 \[34\.2, 100\.0\] \(n=2\) \|/);
   assert.match(t.markdown, /\| V2L paper \(LLaMA-2 70B\) \| 21 \| 46\.5 \| 89\.1 .* \| 86\.7 \|/);
   assert.match(t.markdown, /### 5-way/);
+  // a setting without episodes is not run and leaves its cells and the average open
+  const partial = await runFewshotTable({
+    episodesFor: (n, k) => (k === 3 ? [] : sampleEpisodes(classes, { ways: n, shots: k, episodes: 1, seed: 1 })),
+    resolve: (f) => f, className: (w) => `class_${w}`, tokens, llm, protocol: 'reference', decoding: 'trie', globalTokens: [5], ways: [2],
+  });
+  assert.deepEqual(partial.rows[0]!.cells.map((c) => c.episodes), [1, 1, 0, 1, 1, 1, 1]);
+  assert.equal(partial.rows[0]!.avg[2], null);
+  assert.equal(partial.summaries.length, 6);
   // a missing column leaves the average open
   const open = { ...t, rows: [{ ...t.rows[0]!, cells: t.rows[0]!.cells.map((c, i) => (i === 0 ? { ...c, accuracy: null, ci95: null } : c)), avg: { 2: null, 5: 100 } }] };
   assert.match(tableMarkdown(open), /\| test \| 5 \| n\/a \|.*\| n\/a \|/);

@@ -102,8 +102,13 @@ export async function runFewshotTable(o: FewshotTableOptions): Promise<FewshotTa
       for (const s of TABLE1_SETTINGS) {
         const name = `${k}tok-${n}way-${s.shots}shot-induction${s.induction ? 1 : 0}-repeat${s.repeats}`;
         o.onSetting?.(name);
+        const episodes = await o.episodesFor(n, s.shots);
+        if (episodes.length === 0) { // no episodes for this setting (e.g. a split file that was not published)
+          cells.push({ ways: n, setting: s, episodes: 0, failed: 0, accuracy: null, ci95: null });
+          continue;
+        }
         const out = o.outDir ? join(o.outDir, `${name}.jsonl`) : undefined;
-        const { summary } = await runFewshot({ ...o, episodes: await o.episodesFor(n, s.shots), globalTokens: k, induction: s.induction, repeats: s.repeats, out });
+        const { summary } = await runFewshot({ ...o, episodes, globalTokens: k, induction: s.induction, repeats: s.repeats, out });
         summaries.push(summary);
         for (const note of summary.notes) if (!note.startsWith('KV reuse')) notes.add(note);
         const f = summary.figures;
