@@ -23,7 +23,8 @@ try {
   masked = (await import(MASKED_SPEC)) as MaskedModule;
 } catch (e) {
   const err = e as NodeJS.ErrnoException;
-  if (err.code !== 'ERR_MODULE_NOT_FOUND' || !String(err.message).includes('restore-masked')) throw e;
+  // Only the file itself being absent means "not built"; an error inside it must surface.
+  if (err.code !== 'ERR_MODULE_NOT_FOUND' || !/Cannot find module '[^']*restore-masked(\.[jt]s)?'/.test(String(err.message))) throw e;
 }
 
 interface RestoreFlags extends TokenizerFlags, LLMFlags {
