@@ -99,5 +99,15 @@ export function classNameOf(names: Map<string, string>, source: string, episodes
     for (const e of episodes) for (const x of [...e.support, ...e.queries]) if (!names.has(x.wnid)) lacking.add(x.wnid);
     if (lacking.size) throw new Error(`${source} has no name for ${lacking.size} class(es) of the episodes: ${[...lacking].slice(0, 5).join(', ')}`);
   }
-  return (wnid) => names.get(wnid) ?? wnid;
+  const nameOf = (wnid: string) => names.get(wnid) ?? wnid;
+  // Two classes of one episode under one name could not be told apart by the LLM or the scoring.
+  for (const e of episodes) {
+    const seen = new Map<string, string>();
+    for (const s of e.support) {
+      const other = seen.get(nameOf(s.wnid));
+      if (other !== undefined && other !== s.wnid) throw new Error(`${source}: classes ${other} and ${s.wnid} are both named "${nameOf(s.wnid)}" (episode ${e.index}); give --names with distinct names`);
+      seen.set(nameOf(s.wnid), s.wnid);
+    }
+  }
+  return nameOf;
 }

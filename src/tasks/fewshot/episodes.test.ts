@@ -88,6 +88,7 @@ test('folder-per-class datasets, missing images and missing names are refused be
     assert.equal(source, 'folder names');
     assert.equal(classNameOf(names, source, eps)('cat'), 'cat');
     assert.throws(() => classNameOf(new Map([['cat', 'tabby']]), 'n.json', eps), /n\.json has no name for 1 class\(es\) of the episodes: dog/);
+    assert.throws(() => classNameOf(new Map([['cat', 'pet'], ['dog', 'pet']]), 'n.json', eps), /classes cat and dog are both named "pet"/);
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
