@@ -85,6 +85,9 @@ export async function taskFixture(opts: { llm: FixtureLLM; grid?: number }): Pro
     dir, llmPath, grid, imageSize: 2 * grid,
     checkpoint: join(dir, 'tokenizer.safetensors'), codebook: join(dir, 'codebook'), clip: join(dir, 'clip'),
   };
+  // The tests' entry point chooses the tensor backend (the tokenizer only checks that one is ready),
+  // also when the fixture is already on disk.
+  await initBackend();
   const done = join(dir, 'complete');
   if (existsSync(done)) return fx;
   rmSync(dir, { recursive: true, force: true });

@@ -8,23 +8,27 @@
 // encode() = preprocessing -> encoder -> local quantizer (nearest projected LLM-vocabulary embedding per
 // position) and, from the CLIP image embedding, the global quantizer (k nearest expanded-vocabulary
 // entries). decode() = the decoder on the local token embeddings, cross-attending to the global ones.
-// Node edge (files, CLIP); the math is the portable network in ../network.
+// The tokenizer takes loaded parts: the weights in memory, a Codebook, a ClipModel (the interface) and,
+// optionally, an inference engine (`V2LTokenizer.create`). Loading them from paths is the Node-side
+// `loadTokenizer` beside it (./load.ts; `V2LTokenizer.load` calls it). The math is the portable network
+// in ../network, whose state-dict key names never appear here. The tensor backend is the one the entry
+// point chose (initBackend); the tokenizer only checks that one is ready.
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend } from '../engine/backend.js';
+import { requireBackend } from '../engine/backend.js';
 import { V2LNetwork } from '../network/v2l-model.js';
 import { downFactor, type V2LConfig } from '../network/config.js';
-import { loadCodebook, type Codebook, type CodebookCheck } from '../codebook/package.js';
-import type { ClipModel, RawImage } from '../models/clip/types.js';
-import { loadClip } from '../models/clip/transformers-clip.js';
+import { CODEBOOK_PREFIX, heldCodebooks } from '../network/state-dict.js';
+import { checkManifest, type Codebook, type CodebookCheck } from '../codebook/package.js';
+import type { ClipModel } from '../models/clip/types.js';
+import type { RawImage } from '../image/types.js';
+import type { HostTensor } from '../io/dtypes.js';
 import { loadImage } from '../image/load.js';
 import { preprocessOne, type PreprocessMode } from '../image/preprocess.js';
 import { fromNCHW } from '../image/pixels.js';
 import type { OnProgress } from '../util/progress.js';
 import { createHash } from 'node:crypto';
-import { readTokenizerWeights, type TokenizerWeights } from './weights.js';
-import { OnnxEngine, inferenceStateDict, type OnnxDevice } from './onnx-engine.js';
-import { cacheRoot } from '../models/hub.js';
-import { join } from 'node:path';
+import type { TokenizerWeights } from './weights.js';
+import type { OnnxEngine, OnnxDevice } from './onnx-engine.js';
 
 export interface LoadTokenizerOptions {
   /** Weights: a project safetensors file (from `v2l train` or `v2l import-official`) or the official `.pth`. */
@@ -37,16 +41,26 @@ export interface LoadTokenizerOptions {
   codebook?: string | Codebook;
   /** The frozen CLIP for global tokens (a Hugging Face folder or a loaded model). Needed by encode(). */
   clip?: string | ClipModel;
+  /**
+   * Configuration fields a `.pth` checkpoint's shapes leave open (cross-attention heads, ...); the rest is
+   * read from its tensors. Ignored for files whose metadata carries the configuration.
+   */
+  config?: Partial<V2LConfig>;
   /** Global tokens per image (default: the checkpoint's training value, else 5 as in the paper). */
   globalTokens?: number;
+  /** Refuse images with more pixels than this before decoding (default 100 megapixels; false: no limit). */
+  maxPixels?: number | false;
+  /**
+   * The tensor backend the caller expects: checked against the active one, never selected here (entry
+   * points choose it with initBackend).
+   */
+  backend?: string;
   /** Image side fed to the encoder (default: the checkpoint's, else 128 as in the paper). */
   imageSize?: number;
   /** 'simple' (short side, centre crop) or 'reference' (CLIP's 224 crop, then bilinear). Default 'simple'. */
   preprocess?: PreprocessMode;
   /** Images per network call (default 8). */
   batchSize?: number;
-  /** Tensor backend (default: see initBackend). */
-  backend?: string;
   /** The LLM vocabulary in use, to refuse a codebook built for another one. */
   vocabulary?: CodebookCheck['vocabulary'];
   /**
@@ -63,10 +77,27 @@ export interface LoadTokenizerOptions {
 
 export interface EncodedImage {
   source: string;
-  /** Global tokens, nearest first: ids into the global codebook and their texts. */
-  global: { ids: number[]; tokens: (string | null)[] };
-  /** Local tokens, h rows of w: ids into the local codebook (= LLM token ids) and their texts. */
+  /**
+   * Global tokens, nearest first. `ids` are ROWS OF THE GLOBAL CODEBOOK (the filtered expanded
+   * vocabulary), not LLM token ids; `tokens` their texts; `llmIds` the LLM token ids each entry's text is
+   * made of (null where the codebook does not record them, e.g. the official one).
+   */
+  global: { ids: number[]; tokens: (string | null)[]; llmIds?: (number[] | null)[] };
+  /** Local tokens, h rows of w: `ids` ARE LLM VOCABULARY TOKEN IDS (rows of the local codebook), `tokens` their texts. */
   local: { ids: number[][]; tokens: (string | null)[][] };
+}
+
+/** Everything the tokenizer is built from, already loaded (see ./load.ts for loading from paths). */
+export interface TokenizerParts extends Omit<LoadTokenizerOptions, 'checkpoint' | 'codebook' | 'clip' | 'engine'> {
+  weights: TokenizerWeights;
+  codebook?: Codebook | null;
+  clip?: ClipModel | null;
+  /**
+   * Builds the inference engine for encode/decodeAsync from the final configuration and state dict
+   * (`has` tells the network's own keys; `books` the codebook package's rows); null: tfjs only.
+   */
+  engine?: ((config: V2LConfig, sd: ReadonlyMap<string, HostTensor>, has: (name: string) => boolean,
+    books: { local: Float32Array; global: Float32Array; dim: number } | undefined) => Promise<OnnxEngine>) | null;
 }
 
 export interface EncodeFailure {
@@ -108,11 +139,13 @@ export class V2LTokenizer {
   readonly weights: Pick<TokenizerWeights, 'path' | 'source' | 'foreign'>;
   /** The onnxruntime engine (null with engine: 'tfjs'). */
   readonly engine: OnnxEngine | null;
+  private readonly maxPixels: number | false | undefined;
 
   private constructor(init: {
     network: V2LNetwork; codebook: Codebook | null; clip: ClipModel | null; globalTokens: number; imageSize: number;
-    preprocess: PreprocessMode; batchSize: number; weights: TokenizerWeights; engine: OnnxEngine | null;
+    preprocess: PreprocessMode; batchSize: number; weights: TokenizerWeights; engine: OnnxEngine | null; maxPixels?: number | false;
   }) {
+    this.maxPixels = init.maxPixels;
     this.network = init.network;
     this.engine = init.engine;
     this.codebook = init.codebook;
@@ -128,73 +161,77 @@ export class V2LTokenizer {
     return this.network.config;
   }
 
-  /** Loads weights, codebooks and (optionally) CLIP; every mismatch is reported before any image work. */
+  /**
+   * Loads weights, codebooks and (optionally) CLIP from paths (Node: ./load.ts), then `create`s the
+   * tokenizer; every mismatch is reported before any image work. The tensor backend must be chosen
+   * first (`initBackend()`; the v2l command does it).
+   */
   static async load(opts: LoadTokenizerOptions): Promise<V2LTokenizer> {
-    await initBackend(opts.backend);
-    const weights = readTokenizerWeights(opts.checkpoint);
-    const codebook = typeof opts.codebook === 'string' ? loadCodebook(opts.codebook, { vocabulary: opts.vocabulary }) : opts.codebook ?? null;
+    requireBackend('the tokenizer');
+    const { loadTokenizer } = await import('./load.js');
+    return loadTokenizer(opts);
+  }
+
+  /** Builds the tokenizer from loaded parts; every mismatch is reported before any image work. */
+  static async create(parts: TokenizerParts): Promise<V2LTokenizer> {
+    const active = requireBackend('the tokenizer');
+    if (parts.backend && parts.backend.trim().toLowerCase() !== active) {
+      throw new Error(`the tokenizer was asked for the '${parts.backend}' tensor backend, but '${active}' is active: the entry point chooses it (initBackend('${parts.backend}'), or v2l --backend ${parts.backend})`);
+    }
+    const { weights } = parts;
+    const codebook = parts.codebook ?? null;
+    const clip = parts.clip ?? null;
+    const file = weights.path;
     const sd = weights.stateDict;
-    const hasLocal = sd.has('tok_embeddings.weight');
-    const hasGlobal = sd.has('tok_embeddings_global.weight');
-    if (!codebook && (!hasLocal || !hasGlobal)) {
-      throw new Error(`${opts.checkpoint} holds no ${!hasLocal ? 'local' : 'global'} codebook; pass a codebook package (--codebook <dir>, e.g. one made by \`v2l import-official\` or \`v2l codebook build\`)`);
+    const held = heldCodebooks(sd);
+    if (!codebook && (!held.local || !held.global)) {
+      throw new Error(`${file} holds no ${!held.local ? 'local' : 'global'} codebook; pass a codebook package (--codebook <dir>, e.g. one made by \`v2l import-official\` or \`v2l codebook build\`)`);
     }
     if (codebook && codebook.dim !== weights.config.embedDim) {
-      throw new Error(`codebook ${codebook.dir} has ${codebook.dim}-d embeddings, the network in ${opts.checkpoint} expects ${weights.config.embedDim}-d`);
+      throw new Error(`codebook ${codebook.dir} has ${codebook.dim}-d embeddings, the network in ${file} expects ${weights.config.embedDim}-d`);
     }
-    if (codebook) {
-      // A trained checkpoint's decoder only makes sense with the codebook it was trained with.
-      for (const [key, rows] of [['tok_embeddings.weight', codebook.local], ['tok_embeddings_global.weight', codebook.global]] as const) {
-        const held = sd.get(key);
-        if (!held) continue;
-        const a = held.data as Float32Array;
-        if (held.dtype !== 'F32' || a.length !== rows.length || maxAbsDiff(a, rows) > 1e-5) {
-          throw new Error(`${opts.checkpoint} was trained with a different ${key} ([${held.shape}]) than the codebook in ${codebook.dir} ([${rows.length / codebook.dim},${codebook.dim}]); use the codebook package the checkpoint was trained with`);
-        }
-      }
+    if (codebook) checkTrainedCodebooks(file, held, codebook);
+    if (clip && clip.dim !== weights.config.embedDim) {
+      throw new Error(`CLIP ${clip.id} gives ${clip.dim}-d image embeddings, the network in ${file} and its global codebook are ${weights.config.embedDim}-d`);
     }
+    // The CLIP must be the one the codebook was built with (its global entries were ranked by that CLIP).
+    if (codebook && clip) checkManifest(codebook.manifest, { clip: { id: clip.id, fingerprint: clip.fingerprint, dim: clip.dim } }, codebook.dir);
     const config: V2LConfig = { ...weights.config };
     if (codebook) {
       config.nLocal = codebook.local.length / codebook.dim;
       config.nGlobal = codebook.global.length / codebook.dim;
     } else {
-      config.nLocal = sd.get('tok_embeddings.weight')!.shape[0];
-      config.nGlobal = sd.get('tok_embeddings_global.weight')!.shape[0];
+      config.nLocal = (held.local as HostTensor).shape[0];
+      config.nGlobal = (held.global as HostTensor).shape[0];
+    }
+    const imageSize = parts.imageSize ?? weights.imageSize ?? 128;
+    const f = downFactor(config);
+    if (!Number.isInteger(imageSize) || imageSize < f || imageSize % f !== 0) {
+      throw new Error(`image size ${imageSize} is not a multiple of the encoder's downsampling factor ${f} (${config.chMult.length} levels): use ${Math.max(f, Math.round(imageSize / f) * f)}`);
+    }
+    const globalTokens = parts.globalTokens ?? weights.globalTokens ?? 5;
+    if (!Number.isInteger(globalTokens) || globalTokens < 1 || globalTokens > config.nGlobal) {
+      throw new Error(`globalTokens must be an integer in [1, ${config.nGlobal}] (the global codebook's rows; got ${globalTokens})`);
     }
     const network = new V2LNetwork(config, { init: 'zeros' }); // weights are loaded next
+    let engine: OnnxEngine | null = null;
     try {
-      network.loadStateDict(sd, { optionalPrefixes: ['discriminator.', ...(codebook ? ['tok_embeddings'] : [])] });
+      network.loadStateDict(sd, { optionalPrefixes: ['discriminator.', ...(codebook ? [CODEBOOK_PREFIX] : [])] });
       if (codebook) {
         network.setCodebooks({
           local: { dtype: 'F32', shape: [config.nLocal, codebook.dim], data: codebook.local },
           global: { dtype: 'F32', shape: [config.nGlobal, codebook.dim], data: codebook.global },
         });
       }
+      network.useProjectedCodebookCache(true);
+      if (parts.engine) engine = await parts.engine(config, sd, (k) => network.params.has(k), codebook ? { local: codebook.local, global: codebook.global, dim: codebook.dim } : undefined);
     } catch (e) {
       network.dispose();
       throw e;
     }
-    network.useProjectedCodebookCache(true);
-    const clip = typeof opts.clip === 'string' ? await loadClip(opts.clip, { towers: { vision: true, text: false } }) : opts.clip ?? null;
-    if (clip && clip.dim !== config.embedDim) {
-      network.dispose();
-      throw new Error(`CLIP ${clip.id} gives ${clip.dim}-d image embeddings, the global codebook is ${config.embedDim}-d`);
-    }
-    const imageSize = opts.imageSize ?? weights.imageSize ?? 128;
-    const f = downFactor(config);
-    if (imageSize % f !== 0) throw new Error(`image size ${imageSize} is not a multiple of the encoder's downsampling factor ${f}`);
-    const globalTokens = opts.globalTokens ?? 5;
-    if (!Number.isInteger(globalTokens) || globalTokens < 1 || globalTokens > config.nGlobal) {
-      throw new Error(`globalTokens must be an integer in [1, ${config.nGlobal}] (got ${globalTokens})`);
-    }
-    let engine: OnnxEngine | null = null;
-    if ((opts.engine ?? 'onnx') === 'onnx') {
-      const esd = inferenceStateDict(sd, (k) => network.params.has(k), codebook ? { local: codebook.local, global: codebook.global, dim: codebook.dim } : undefined);
-      engine = await OnnxEngine.create(config, esd, { device: opts.device, threads: opts.threads, cacheDir: opts.onnxCache === undefined ? join(cacheRoot(), 'onnx') : opts.onnxCache });
-    }
     return new V2LTokenizer({
-      network, codebook, clip, globalTokens, imageSize, preprocess: opts.preprocess ?? 'simple',
-      batchSize: opts.batchSize ?? 8, weights, engine,
+      network, codebook, clip, globalTokens, imageSize, preprocess: parts.preprocess ?? 'simple',
+      batchSize: parts.batchSize ?? 8, weights, engine, maxPixels: parts.maxPixels,
     });
   }
 
@@ -234,13 +271,11 @@ export class V2LTokenizer {
       });
       glo.forEach((g, i) => {
         if (g.length !== k) throw new Error(`decode: global ids ${s + i} has ${g.length} entries, the first has ${k}`);
-        for (const id of g) if (!Number.isInteger(id) || id < 0 || id >= this.config.nGlobal) throw new Error(`decode: global token id ${id} is outside the codebook [0, ${this.config.nGlobal})`);
       });
-      const data = tf.tidy(() => {
-        const ids = tf.tensor3d(loc.flatMap((g) => g.flatMap((row) => [...row])), [loc.length, h, w], 'int32');
-        const gEmb = tf.reshape(tf.gather(this.network.params.get('tok_embeddings_global.weight')!, tf.tensor1d(glo.flat(), 'int32')), [loc.length, k, this.config.embedDim]) as tf.Tensor3D;
-        return this.network.decode(ids, gEmb);
-      });
+      const data = tf.tidy(() => this.network.decodeTokens(
+        tf.tensor3d(loc.flatMap((g) => g.flatMap((row) => [...row])), [loc.length, h, w], 'int32'),
+        tf.tensor2d(glo.flat(), [loc.length, k], 'int32'),
+      ));
       out.push(...fromNCHW(data.dataSync(), data.shape));
       data.dispose();
     }
@@ -256,8 +291,7 @@ export class V2LTokenizer {
     if (!this.globalFp) {
       const h = createHash('sha256');
       h.update(`clip:${this.clip?.fingerprint ?? 'none'}\n`);
-      const g = this.network.params.get('tok_embeddings_global.weight')!;
-      const data = g.dataSync() as Float32Array;
+      const data = this.network.codebookRows('global');
       h.update(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
       this.globalFp = h.digest('hex');
     }
@@ -311,7 +345,7 @@ export class V2LTokenizer {
         if (typeof r === 'string') out.push({ source, error: r });
         else {
           const g = ids[gi++];
-          out.push({ source, global: { ids: g, tokens: g.map((id) => this.globalText(id)) } });
+          out.push({ source, global: this.globalOf(g) });
         }
       });
       opts.onProgress?.({ stage: 'global tokens', done: Math.min(s + chunk.length, images.length), total: images.length });
@@ -350,7 +384,7 @@ export class V2LTokenizer {
     const load = (s: number) => Promise.all(images.slice(s, s + this.batchSize).map(async (x, j) => {
       const source = describe(x, s + j);
       try {
-        const raw = typeof x === 'string' ? await loadImage(x, { shrinkTo: this.preprocessMode === 'reference' ? 224 : this.imageSize }) : x;
+        const raw = typeof x === 'string' ? await loadImage(x, { shrinkTo: this.preprocessMode === 'reference' ? 224 : this.imageSize, maxPixels: this.maxPixels }) : x;
         return { source, raw, pixels: preprocessOne(raw, { size: this.imageSize, mode: this.preprocessMode }) };
       } catch (e) {
         return { source, error: (e as Error).message };
@@ -366,7 +400,9 @@ export class V2LTokenizer {
       if (ok.length) {
         let clipEmb: Float32Array;
         try {
-          clipEmb = await this.clip.embedImages(ok.map((l) => l.raw));
+          // CLIP sees the original file with its own preprocessing (tasks-spec §0), as in codebook building
+          // and training: not the copy shrunk for the encoder, so a file gets the same global tokens everywhere.
+          clipEmb = await this.clip.embedImages(ok.map((l) => (typeof images[l.index] === 'string' ? images[l.index] : l.raw)));
         } catch (e) {
           throw new Error(`CLIP image embedding failed for ${ok.map((l) => l.source).join(', ')}: ${(e as Error).message}`);
         }
@@ -395,7 +431,7 @@ export class V2LTokenizer {
         ok.forEach((l, j) => {
           const encoded: EncodedImage = {
             source: l.source,
-            global: { ids: gids[j], tokens: gids[j].map((id) => this.globalText(id)) },
+            global: this.globalOf(gids[j]),
             local: { ids: lids[j], tokens: lids[j].map((row) => row.map((id) => this.localText(id))) },
           };
           results[l.index] = recImages && origImages
@@ -407,6 +443,11 @@ export class V2LTokenizer {
       onProgress?.({ stage: withDecode ? 'reconstruct' : 'encode', done, total: images.length });
     }
     return results;
+  }
+
+  /** Global ids with their texts and the LLM token ids of each entry. */
+  private globalOf(ids: number[]): EncodedImage['global'] {
+    return { ids, tokens: ids.map((id) => this.globalText(id)), llmIds: ids.map((id) => this.codebook?.globalEntries[id]?.ids ?? null) };
   }
 
   private globalText(id: number): string | null {
@@ -422,4 +463,24 @@ function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let m = 0;
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
   return m;
+}
+
+/**
+ * A trained checkpoint's decoder only makes sense with the codebooks it was trained with: refuses a
+ * package whose rows differ from the ones the checkpoint holds, saying whether the shapes or the values
+ * differ.
+ */
+function checkTrainedCodebooks(file: string, held: { local?: HostTensor; global?: HostTensor }, codebook: Codebook): void {
+  for (const [role, t, rows] of [['local', held.local, codebook.local], ['global', held.global, codebook.global]] as const) {
+    if (!t) continue;
+    const heldRows = t.shape[0];
+    const pkgRows = rows.length / codebook.dim;
+    if (t.dtype !== 'F32' || heldRows !== pkgRows || t.shape[1] !== codebook.dim) {
+      throw new Error(`${file} was trained with a different ${role} codebook ([${t.shape}] ${t.dtype}) than the one in ${codebook.dir} ([${pkgRows},${codebook.dim}]); use the codebook package the checkpoint was trained with`);
+    }
+    const d = maxAbsDiff(t.data as Float32Array, rows);
+    if (d > 1e-5) {
+      throw new Error(`${file} was trained with a different ${role} codebook than the one in ${codebook.dir}: same shape [${pkgRows},${codebook.dim}], different values (max difference ${d.toPrecision(3)}); use the codebook package the checkpoint was trained with`);
+    }
+  }
 }

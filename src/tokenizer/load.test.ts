@@ -1,0 +1,133 @@
+// The tokenizer's load paths on a tiny random network: a `v2l train` checkpoint (image size and global
+// tokens handed over), the refusals (another codebook than the one trained with, a CLIP of another width
+// or another fingerprint than the codebook's, an image size the encoder cannot take), and one rule for
+// what CLIP sees: a photo gets the same global tokens through the codebook build's and training's cache
+// and through `tokenize`. The CLIP is the STAND-IN (random weights).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { initBackend } from '../engine/backend.js';
+import { V2LNetwork } from '../network/v2l-model.js';
+import type { V2LConfig } from '../network/config.js';
+import { saveCheckpoint } from '../train/checkpoint.js';
+import { writeCodebook, type Codebook } from '../codebook/package.js';
+import type { ClipModel } from '../models/clip/types.js';
+import { EmbeddingCache, imageCacheNamespace, streamImageEmbeddings } from '../models/clip/embedding-cache.js';
+import { ClipEmbeddingCache } from '../train/clip-cache.js';
+import { MERGES, standInClip } from '../train/test-fixtures.js';
+import { sharedPath, skipUnless } from '../util/test-utils/shared.js';
+import { V2LTokenizer, isFailure, type EncodedImage } from './tokenizer.js';
+
+const DOG = sharedPath('data/photos/dog.jpg'); // 768x576: larger than 4x the 32 px encoder input
+const skip = skipUnless([MERGES, DOG], "CLIP's BPE merges and the sample photos");
+
+const config: V2LConfig = {
+  ch: 32, chMult: [1, 2], numResBlocks: 1, resolution: 32, attnResolutions: [], inChannels: 3, outCh: 3,
+  zChannels: 8, embedDim: 64, nLocal: 40, nGlobal: 12, crossAttnHeads: 2, crossAttnDimHead: 64, discLayers: 2, discNdf: 8,
+};
+
+let dir = '';
+let checkpoint = '';
+let cbDir = '';
+let clip: ClipModel;
+
+function rows(n: number, dim: number, seed: number): Float32Array {
+  return Float32Array.from({ length: n * dim }, (_, i) => Math.sin(i * 0.37 + seed));
+}
+
+before(async () => {
+  await initBackend();
+  dir = mkdtempSync(join(tmpdir(), 'v2l-tok-load-'));
+  const net = new V2LNetwork(config, { seed: 3 });
+  const sd = net.stateDict();
+  net.dispose();
+  // The codebooks the run was "trained" with, also written as a package.
+  const local = rows(config.nLocal, config.embedDim, 1);
+  const global = rows(config.nGlobal, config.embedDim, 2);
+  sd.set('tok_embeddings.weight', { dtype: 'F32', shape: [config.nLocal, config.embedDim], data: local });
+  sd.set('tok_embeddings_global.weight', { dtype: 'F32', shape: [config.nGlobal, config.embedDim], data: global });
+  checkpoint = saveCheckpoint(join(dir, 'run'), { step: 1, extra: { imageSize: 32, loss: { kGlobal: 3 } } }, sd, new Map(), config, 1);
+  if (skip) return;
+  clip = await standInClip(join(dir, 'clip'), config.embedDim);
+  cbDir = join(dir, 'cb');
+  writeCodebook(cbDir, {
+    manifest: {
+      source: 'built',
+      llm: { id: 'tiny', vocabHash: 'a'.repeat(64), vocabSize: config.nLocal },
+      clip: { id: clip.id, fingerprint: clip.fingerprint, dim: clip.dim, isStandIn: true },
+      rendering: { tokenStyle: 'sentencepiece', candidateStyle: 'detokenized' },
+      expansion: { prefix: 'a photo of', m: 1, excludedContinuations: [] },
+      templates: { name: 'single', count: 1, hash: 'h' },
+      filter: { similarity: 'cosine', k: 5, threshold: 0, topN: null, imageCount: 1 },
+      counts: { vocabulary: config.nLocal, candidates: config.nGlobal, global: config.nGlobal },
+    },
+    local, localTexts: Array.from({ length: config.nLocal }, (_, i) => `t${i}`), global,
+    globalEntries: Array.from({ length: config.nGlobal }, (_, i) => ({ text: `g${i}`, ids: [i, i + 1], count: 1 })),
+  });
+});
+
+after(async () => {
+  await clip?.dispose().catch(() => undefined); // a tokenizer given the CLIP disposes it with itself
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+test('a v2l train checkpoint loads with its image size and global tokens', async () => {
+  const tok = await V2LTokenizer.load({ checkpoint, engine: 'tfjs' });
+  try {
+    assert.equal(tok.imageSize, 32);
+    assert.equal(tok.globalTokens, 3);
+    assert.equal(tok.gridSize, 16);
+    const [img] = tok.decode([Array.from({ length: 16 }, () => Array(16).fill(1))], [[0, 1, 2]]);
+    assert.equal(img.width, 32);
+  } finally {
+    await tok.dispose();
+  }
+});
+
+test('refusals before any image work: image size, another codebook than the one trained with, CLIP width', async () => {
+  await assert.rejects(V2LTokenizer.load({ checkpoint, engine: 'tfjs', imageSize: 33 }), /image size 33 is not a multiple of the encoder's downsampling factor 2 \(2 levels\): use 34/);
+  const other = join(dir, 'other-cb');
+  const c = { dir: other, dim: config.embedDim } as Partial<Codebook>;
+  const fake = {
+    ...c,
+    manifest: { clip: { id: 'x', fingerprint: null, dim: config.embedDim } },
+    local: rows(config.nLocal, config.embedDim, 1),
+    global: rows(config.nGlobal, config.embedDim, 9),
+    localTexts: [], globalEntries: [],
+  } as unknown as Codebook;
+  await assert.rejects(V2LTokenizer.load({ checkpoint, engine: 'tfjs', codebook: fake }),
+    /was trained with a different global codebook than the one in .*other-cb: same shape \[12,64\], different values/);
+  const narrow = { id: 'narrow', fingerprint: 'e'.repeat(64), dim: 32, isStandIn: true, embedImages: async () => new Float32Array(), embedTexts: async () => new Float32Array(), dispose: async () => {} } as ClipModel;
+  await assert.rejects(V2LTokenizer.load({ checkpoint, engine: 'tfjs', clip: narrow }), /CLIP narrow gives 32-d image embeddings, the network .* and its global codebook are 64-d/);
+});
+
+test('a codebook built with another CLIP is refused, naming both fingerprints', { skip }, async () => {
+  const other = { ...clip, id: 'other-clip', fingerprint: 'e'.repeat(64), dim: clip.dim } as ClipModel;
+  await assert.rejects(V2LTokenizer.load({ checkpoint, engine: 'tfjs', codebook: cbDir, clip: other }),
+    new RegExp(`built with CLIP .*\\(fingerprint ${clip.fingerprint.slice(0, 12)}\\), the CLIP in use is "other-clip" \\(fingerprint eeeeeeeeeeee\\)`));
+});
+
+test('one rule for what CLIP sees: the same global tokens through the build/training cache and tokenize', { skip }, async () => {
+  const tok = await V2LTokenizer.load({ checkpoint, engine: 'tfjs', codebook: cbDir, clip });
+  try {
+    // Training's cache and the codebook build's stream: the same cache, CLIP on the original file.
+    const trainEmb = await new ClipEmbeddingCache(join(dir, 'cache'), clip).embedFiles([DOG]);
+    let buildEmb = new Float32Array();
+    await streamImageEmbeddings(clip, [DOG], new EmbeddingCache(join(dir, 'cache2'), imageCacheNamespace(clip), clip.dim), (e) => { buildEmb = e.slice(); });
+    assert.deepEqual(Array.from(buildEmb), Array.from(trainEmb));
+    const expected = tf.tidy(() => tok.network.globalTokens(tf.tensor2d(trainEmb, [1, clip.dim]), 3).indices.arraySync() as number[][])[0];
+    const [enc] = await tok.encode([DOG]);
+    assert.ok(!isFailure(enc));
+    assert.deepEqual((enc as EncodedImage).global.ids, expected, 'tokenize gives CLIP the original file, not the copy shrunk for the encoder');
+    const [g] = await tok.encodeGlobal([DOG]);
+    assert.deepEqual((g as { global: { ids: number[] } }).global.ids, expected);
+    // What each id is: global ids are rows of the global codebook, with the LLM token ids of each entry.
+    assert.deepEqual((enc as EncodedImage).global.llmIds, expected.map((i) => [i, i + 1]));
+    assert.deepEqual((enc as EncodedImage).global.tokens, expected.map((i) => `g${i}`));
+  } finally {
+    await tok.dispose();
+  }
+});

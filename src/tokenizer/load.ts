@@ -1,0 +1,34 @@
+// Loading a V2LTokenizer from paths (Node edge): the weights file, a codebook package folder, a CLIP
+// folder, and the onnxruntime engine. The tokenizer itself (./tokenizer.ts) takes loaded parts: a
+// ClipModel (the interface), a Codebook, the weights in memory.
+import { join } from 'node:path';
+import { loadCodebook } from '../codebook/package.js';
+import { loadClip } from '../models/clip/transformers-clip.js';
+import { cacheRoot } from '../models/hub.js';
+import { readTokenizerWeights } from './weights.js';
+import { OnnxEngine, inferenceStateDict } from './onnx-engine.js';
+import { V2LTokenizer, type LoadTokenizerOptions } from './tokenizer.js';
+
+/** Reads every file `opts` names, then builds the tokenizer (every mismatch is reported before any image work). */
+export async function loadTokenizer(opts: LoadTokenizerOptions): Promise<V2LTokenizer> {
+  const weights = readTokenizerWeights(opts.checkpoint, { config: opts.config });
+  const codebook = typeof opts.codebook === 'string' ? loadCodebook(opts.codebook, { vocabulary: opts.vocabulary }) : opts.codebook ?? null;
+  const clip = typeof opts.clip === 'string' ? await loadClip(opts.clip, { towers: { vision: true, text: false } }) : opts.clip ?? null;
+  try {
+    return await V2LTokenizer.create({
+      ...opts,
+      weights,
+      codebook,
+      clip,
+      engine: (opts.engine ?? 'onnx') === 'onnx'
+        ? (config, sd, has, books) => OnnxEngine.create(config, inferenceStateDict(sd, has, books), {
+          device: opts.device, threads: opts.threads, cacheDir: opts.onnxCache === undefined ? join(cacheRoot(), 'onnx') : opts.onnxCache,
+        })
+        : null,
+    });
+  } catch (e) {
+    // A CLIP loaded here is ours to free when the tokenizer cannot be built.
+    if (typeof opts.clip === 'string') await clip?.dispose();
+    throw e;
+  }
+}
