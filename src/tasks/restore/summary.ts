@@ -35,7 +35,7 @@ export function restoreSummary(o: {
     wallSeconds: o.wallSeconds,
     out: o.out,
     notes: [
-      'tokenAccuracy: share of the predicted positions whose restored token equals the clean image\'s token (corruptedTokenAccuracy: the same for the corrupted input\'s tokens, the do-nothing baseline); FID/LPIPS of Table 4 are the eval's, over the restored images (the PNG panels are at the tokenizer's image size)',
+      'tokenAccuracy: share of the predicted positions whose restored token equals the clean image\'s token (corruptedTokenAccuracy: the same for the corrupted input\'s tokens, the do-nothing baseline); FID/LPIPS of Table 4 are the eval\'s, over the restored images (the PNG panels are at the tokenizer\'s image size)',
       ...o.notes,
     ],
   };
