@@ -184,6 +184,23 @@ export class TokensView {
     const showMap = h('input', { type: 'checkbox', id: 'show-map', checked: true });
     const stage = h('div', { class: 'stage' }, h('img', { id: 'original', src: t.original, alt: 'preprocessed input' }), map);
     showMap.addEventListener('change', () => stage.classList.toggle('hide-map', !showMap.checked));
+    // Shade each cell by its distance to the encoder output (min..max of this image): where the nearest
+    // LLM token was a poor fit.
+    const shade = h('input', { type: 'checkbox', id: 'shade-distance', checked: this.shade });
+    const dists = t.local.flat().map((c) => c.distance);
+    const lo = Math.min(...dists);
+    const span = Math.max(...dists) - lo || 1;
+    const applyShade = () => {
+      map.querySelectorAll<HTMLElement>('.cell').forEach((el) => {
+        const cell = t.local[Number(el.dataset.row)][Number(el.dataset.col)];
+        el.style.backgroundColor = this.shade ? `rgba(224, 49, 49, ${(0.6 * (cell.distance - lo) / span).toFixed(3)})` : '';
+      });
+    };
+    shade.addEventListener('change', () => {
+      this.shade = shade.checked;
+      applyShade();
+    });
+    applyShade();
 
     const edits = this.editCount();
     const right = h('div', { class: 'side' },
@@ -198,6 +215,7 @@ export class TokensView {
       h('div', { class: 'views' },
         h('div', { class: 'main' }, stage,
           h('label', { class: 'toggle' }, showMap, ' show the local-token map'),
+          h('label', { class: 'toggle' }, shade, ` shade cells by distance to the encoder output (${lo.toFixed(3)} clear … ${(lo + span).toFixed(3)} red)`),
           h('div', { class: 'legend' }, this.info.localText === 'llm-pieces'
             ? 'Cells show the LLM\'s raw pieces: ▁ is a word-initial space, <0x..> a byte.'
             : 'Cells show the codebook\'s token texts (start with --llm <gguf> to see the LLM\'s raw pieces).')),
@@ -207,6 +225,7 @@ export class TokensView {
 
   private lastEdited: { src: string; caption: string } | null = null;
   private cursor = { r: 0, c: 0 };
+  private shade = false;
 
   private editCount(): { local: number; global: number } {
     const s = this.state!;

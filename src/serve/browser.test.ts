@@ -17,7 +17,7 @@ import { releaseInspection } from '../tokenizer/inspect.js';
 import { readVocabulary } from '../models/llm/gguf-vocabulary.js';
 import { loadLLM } from '../models/llm/load.js';
 import type { LLM } from '../models/llm/types.js';
-import { CHROMIUM_ARGS, FIXTURE_NEEDS, PHOTOS, buildFrontEnd, chromiumPath, writeViewerFixture } from './test-fixture.js';
+import { CHROMIUM_ARGS, FIXTURE_NEEDS, PHOTOS, buildFrontEnd, loadViewerTokenizer, chromiumPath, writeViewerFixture } from './test-fixture.js';
 import { Viewer } from './viewer.js';
 import { startServer, type RunningServer } from './server.js';
 
@@ -43,7 +43,7 @@ before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'v2l-browser-'));
   const f = await writeViewerFixture(join(dir, 'fixture'));
   const web = await buildFrontEnd(dir);
-  tok = await V2LTokenizer.load({ checkpoint: f.checkpoint, codebook: f.codebook, clip: f.clip });
+  tok = await loadViewerTokenizer(f);
   // stories260K was trained on 128-token sequences; a few-shot prompt needs more (mechanically fine).
   llm = await loadLLM(f.llm, { local: { contextSize: 512 } });
   viewer = new Viewer({ tokenizer: tok, vocabulary: await readVocabulary(f.llm), imagesDir: PHOTOS, llm, fewshotData: TINY });

@@ -11,7 +11,7 @@ import { skipUnless } from '../util/test-utils/shared.js';
 import { V2LTokenizer, type EncodedImage } from '../tokenizer/tokenizer.js';
 import { releaseInspection } from '../tokenizer/inspect.js';
 import { readVocabulary } from '../models/llm/gguf-vocabulary.js';
-import { FIXTURE_NEEDS, PHOTOS, buildFrontEnd, hugePng, writeViewerFixture } from './test-fixture.js';
+import { FIXTURE_NEEDS, PHOTOS, buildFrontEnd, loadViewerTokenizer, hugePng, writeViewerFixture } from './test-fixture.js';
 import { Viewer } from './viewer.js';
 import { startServer, type RunningServer } from './server.js';
 import { JobQueue, BusyError } from './queue.js';
@@ -29,7 +29,7 @@ before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'v2l-serve-'));
   const f = await writeViewerFixture(join(dir, 'fixture'));
   const web = await buildFrontEnd(dir);
-  tok = await V2LTokenizer.load({ checkpoint: f.checkpoint, codebook: f.codebook, clip: f.clip });
+  tok = await loadViewerTokenizer(f);
   viewer = new Viewer({ tokenizer: tok, vocabulary: await readVocabulary(f.llm), imagesDir: PHOTOS, limits: { maxUploadBytes: 2 * 1024 * 1024, maxPixels: 4_000_000 } });
   srv = await startServer({ viewer, port: 0, webRoot: web });
 });

@@ -14,6 +14,7 @@ import { readVocabulary } from '../models/llm/gguf-vocabulary.js';
 import { writeStandInClip } from '../models/clip/stand-in.js';
 import { TOKENIZER_FORMAT } from '../tokenizer/weights.js';
 import { initBackend } from '../engine/backend.js';
+import { V2LTokenizer } from '../tokenizer/tokenizer.js';
 import { sharedPath } from '../util/test-utils/shared.js';
 
 export const STORIES = sharedPath('models/stories260K/stories260K.gguf');
@@ -94,6 +95,17 @@ export async function writeViewerFixture(dir: string): Promise<ViewerFixture> {
   for (const k of [...sd.keys()]) if (k.startsWith('discriminator.')) sd.delete(k);
   writeSafetensors(f.checkpoint, sd, { format: TOKENIZER_FORMAT, config: JSON.stringify(config), image_size: '64' });
   return f;
+}
+
+/**
+ * Loads the fixture's tokenizer as the viewer does (tfjs engine: the per-cell distances are computed on
+ * the tfjs network, so encode() must run there too), choosing the tensor backend first as an entry
+ * point must.
+ */
+export async function loadViewerTokenizer(f: ViewerFixture): Promise<V2LTokenizer> {
+  await initBackend();
+  const opts = { checkpoint: f.checkpoint, codebook: f.codebook, clip: f.clip, engine: 'tfjs' as const };
+  return V2LTokenizer.load(opts);
 }
 
 /** Builds the front end into `dir`/web (esbuild, well under a second) so tests never serve a stale bundle. */

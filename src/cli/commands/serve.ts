@@ -1,6 +1,7 @@
 // `v2l serve`: the local web viewer of tokens, reconstructions and token edits (src/serve).
 import type { Command } from 'commander';
 import { V2LTokenizer } from '../../tokenizer/tokenizer.js';
+import { initBackend } from '../../engine/backend.js';
 import { prepareInspection, releaseInspection } from '../../tokenizer/inspect.js';
 import { readVocabulary } from '../../models/llm/gguf-vocabulary.js';
 import { isRemoteSpec, loadLLM } from '../../models/llm/load.js';
@@ -69,10 +70,15 @@ export function register(program: Command): void {
           console.error(`v2l serve: note: cannot run ${f.llm} (${(e as Error).message.split('\n')[0]}); its vocabulary still names the tokens, but the Restoration and Few-shot tabs are off`);
         }
       }
-      const tok = await V2LTokenizer.load({
+      await initBackend(); // keeps the backend the v2l command chose (--backend)
+      // The tfjs engine: the viewer's distances and alternatives come from the tfjs network, and encode()
+      // must agree with them token for token.
+      const loadOpts = {
         checkpoint: f.checkpoint, codebook: f.codebook, clip: f.clip, globalTokens: f.globalTokens, imageSize: f.imageSize,
         preprocess: f.preprocess, batchSize: 8, vocabulary: vocabulary ? { hash: vocabulary.hash, size: vocabulary.size } : undefined,
-      });
+        engine: 'tfjs' as const,
+      };
+      const tok = await V2LTokenizer.load(loadOpts);
       if (tok.clip?.isStandIn) console.error(`v2l serve: note: ${tok.clip.id} is the random-weight STAND-IN CLIP: global tokens are not meaningful (the page says so)`);
       prepareInspection(tok); // the projected local codebook, once, before the first request
       // Loaded here, not at CLI start: `v2l --help` and other commands never pay for the server's modules.
