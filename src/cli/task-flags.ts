@@ -17,6 +17,7 @@ export interface TokenizerFlags {
   imageSize?: string;
   preprocess?: string;
   batchSize?: string;
+  maxPixels?: string;
   quiet?: boolean;
   engine?: string;
   device?: string;
@@ -40,6 +41,7 @@ export function tokenizerOptions(f: TokenizerFlags): LoadTokenizerOptions {
     imageSize: positiveInt('--image-size', f.imageSize),
     preprocess: f.preprocess as 'simple' | 'reference' | undefined,
     batchSize: positiveInt('--batch-size', f.batchSize),
+    maxPixels: f.maxPixels === undefined ? undefined : f.maxPixels === '0' ? false : positiveInt('--max-pixels', f.maxPixels),
     ...engineOptions(f),
   };
 }
@@ -57,10 +59,11 @@ export function tokenizerFlags(cmd: Command, opts: { required?: boolean; globalT
   return (opts.required === false ? cmd.option('--checkpoint <file>', checkpointHelp) : cmd.requiredOption('--checkpoint <file>', checkpointHelp))
     .option('--codebook <dir>', 'codebook package (v2l codebook build / import-official); gives the token strings')
     .option('--clip <dir>', 'CLIP folder in the Hugging Face layout (ONNX), for the global tokens')
-    .option('--global-tokens <k>', opts.globalTokensHelp ?? 'global tokens per image (default 5)')
+    .option('--global-tokens <k>', opts.globalTokensHelp ?? 'global tokens per image (default: the checkpoint\'s, else 5)')
     .option('--image-size <px>', 'encoder input side (default: the checkpoint\'s, else 128)')
     .option('--preprocess <mode>', 'simple (short side, centre crop) or reference (CLIP 224 crop, then bilinear)', 'simple')
     .option('--batch-size <n>', 'images per network call', '8')
+    .option('--max-pixels <n>', 'refuse images with more pixels than this before decoding (default 100000000; 0: no limit)')
     .option('--engine <name>', 'onnx (onnxruntime, default) or tfjs (the training path) for encode/decode')
     .option('--device <name>', 'onnx engine: cpu (default) or cuda (where onnxruntime\'s CUDA provider is installed)')
     .option('--engine-threads <n>', 'onnx engine: intra-op threads (default: the cores)')

@@ -5,7 +5,8 @@
 // and through `tokenize`. The CLIP is the STAND-IN (random weights).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
@@ -130,4 +131,20 @@ test('one rule for what CLIP sees: the same global tokens through the build/trai
   } finally {
     await tok.dispose();
   }
+});
+
+test('v2l tokenize: an unreadable image gives an error line, the others their tokens, exit code 1', { skip, timeout: 120_000 }, () => {
+  const bad = join(dir, 'truncated.jpg');
+  writeFileSync(bad, readFileSync(DOG).subarray(0, 300));
+  const main = new URL('../cli/main.ts', import.meta.url).href;
+  const runner = `import(${JSON.stringify(main)}).then((m) => m.main(['node', 'v2l', ...process.argv.slice(1)])).catch((e) => { console.error('v2l: ' + e.message); process.exit(1); });`;
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '-e', runner, 'tokenize', '--checkpoint', checkpoint, '--codebook', cbDir, '--clip', join(dir, 'clip'),
+    '--engine', 'tfjs', '--quiet', DOG, bad], { cwd: new URL('../../', import.meta.url).pathname, encoding: 'utf8' });
+  assert.equal(r.status, 1, r.stderr);
+  const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { source: string; error?: string; global?: { ids: number[]; llmIds: number[][] } });
+  assert.equal(lines.length, 2);
+  assert.equal(lines[0].global?.ids.length, 3, 'the checkpoint\'s global tokens');
+  assert.equal(lines[0].global?.llmIds.length, 3);
+  assert.match(lines[1].error ?? '', /truncated\.jpg/);
+  assert.match(r.stderr, /1 of 2 images could not be read/);
 });

@@ -17,12 +17,13 @@ function standInWarning(tok: V2LTokenizer): void {
 export function register(program: Command): void {
   tokenizerFlags(
     program.command('tokenize')
-      .description('encode images into global and local LLM tokens; prints JSON (one object per image)')
+      .description('encode images into global and local LLM tokens; prints JSON, one object per image: global.ids are ROWS OF THE GLOBAL CODEBOOK (texts in global.tokens, their LLM token ids in global.llmIds), local.ids are LLM VOCABULARY TOKEN IDS (h rows of w); an unreadable image gives {source, error} and exit code 1')
       .argument('<images...>', 'image files'),
   ).action(async (images: string[], f: TokenizerFlags) => {
     if (!f.clip) throw new Error('tokenize needs --clip <dir> (global tokens come from the CLIP image embedding)');
     const tok = await V2LTokenizer.load(tokenizerOptions(f));
     standInWarning(tok);
+    if (!f.quiet) console.error('v2l: global.ids are rows of the global codebook (global.llmIds: their LLM token ids); local.ids are LLM vocabulary token ids');
     const progress = createProgress({ quiet: f.quiet || images.length < 2 });
     try {
       const results = await tok.encode(images, { onProgress: (e) => progress.update(e) });
