@@ -71,6 +71,12 @@ test('v2l restore --task masked on stories260K: records, PNGs, a zero LoRA chang
     assert.match(c.stderr, /the sequence is \d+ tokens \(global-token text and 256 local tokens\): more than the 128-token context/);
     const d = v2l([...common, '--lora', join(tmp, 'none.gguf'), '-o', join(tmp, 'd')]);
     assert.match(d.stderr, /--lora .*none\.gguf: no such file/);
+    // A codebook built for stories260K's vocabulary is refused for another LLM before any work.
+    const TINY = sharedPath('models/llama2-vocab-random-tiny/llama2-vocab-random-tiny.gguf');
+    const e = v2l([...common.map((x) => (x === STORIES ? TINY : x)), '-o', join(tmp, 'e')]);
+    assert.notEqual(e.status, 0);
+    assert.match(e.stderr, /codebook .* does not match the models in use: it has 512 local rows .* the LLM in use has 32000 tokens/);
+    assert.ok(!existsSync(join(tmp, 'e', 'masked.jsonl')));
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
