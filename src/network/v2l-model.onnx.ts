@@ -18,7 +18,7 @@ import { decoderHasCrossAttention, decoderOnnx } from './decoder.onnx.js';
 import { nearestRowsOnnx, projectRowsOnnx } from './quantize.onnx.js';
 
 /** Bumped whenever the emitted graphs change, so cached exports are rebuilt. */
-export const ONNX_EXPORT_VERSION = 1;
+export const ONNX_EXPORT_VERSION = 2;
 
 const DOC = 'v2l tokenizer network (V2L Tokenizer, CVPR 2024), emitted by v2l from its network definition';
 
