@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import { V2LTokenizer } from '../tokenizer/tokenizer.js';
+import { initBackend } from '../engine/backend.js';
 import { downFactor } from '../network/config.js';
 import { loadImage } from '../image/load.js';
 import { preprocessOne } from '../image/preprocess.js';
@@ -100,7 +101,8 @@ export async function evaluateReconstruction(o: ReconstructionOptions): Promise<
   const k = o.globalTokens ?? 21;
   const batchSize = o.batchSize ?? 8;
   const protocol = o.lpipsProtocol ?? 'correct';
-  const tok = await V2LTokenizer.load({ checkpoint: o.checkpoint, codebook: o.codebook, clip: o.clip, globalTokens: k, imageSize, batchSize, backend: o.backend });
+  await initBackend(o.backend); // an entry point may have chosen it already: then this is a no-op
+  const tok = await V2LTokenizer.load({ checkpoint: o.checkpoint, codebook: o.codebook, clip: o.clip, globalTokens: k, imageSize, batchSize, engine: 'tfjs' });
   const inception: FeatureNet = await loadInception(o.inception === 'stand-in' ? standInInception(out) : o.inception);
   const lpips: Lpips = await loadLpips({ backbone: 'alex', backboneWeights: o.lpipsBackbone, heads: o.lpipsHeads });
   try {

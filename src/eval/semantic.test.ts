@@ -39,7 +39,7 @@ before(async () => {
   net.dispose();
   // The codebooks the checkpoint holds, with texts for the global rows.
   codebook = {
-    dir: join(dir, 'codebook'), manifest: {} as Codebook['manifest'], dim: config.embedDim,
+    dir: join(dir, 'codebook'), manifest: { llm: { id: 'test', vocabHash: null, vocabSize: config.nLocal }, clip: { id: 'stand-in', fingerprint: null, dim: config.embedDim, isStandIn: true } } as Codebook['manifest'], dim: config.embedDim,
     local: sd.get('tok_embeddings.weight')!.data as Float32Array, localTexts: Array.from({ length: config.nLocal }, (_, i) => `l${i}`),
     global: sd.get('tok_embeddings_global.weight')!.data as Float32Array, globalEntries: WORDS.slice(0, config.nGlobal).map((text) => ({ text })),
   };
@@ -78,7 +78,7 @@ test('semantic: CLIP score and CLIP-R per the stated definition; the unreadable 
   // One image by hand: tokens via the tokenizer's own encodeGlobal, cosines of CLIP's normalised embeddings.
   const one = await evaluateSemantic({ ...base, out: join(dir, 'one'), limit: 1 });
   const clip = await loadClip(join(dir, 'clip'));
-  const tok = await V2LTokenizer.load({ checkpoint: base.checkpoint, codebook, clip, globalTokens: 21 });
+  const tok = await V2LTokenizer.load({ checkpoint: base.checkpoint, codebook, clip, globalTokens: 21, engine: 'tfjs' });
   const photo = readdirSync(SAMPLE).filter((f) => f.endsWith('.jpg')).sort()[0];
   const [g] = await tok.encodeGlobal([join(SAMPLE, photo)], { k: 5 });
   assert.ok(!isFailure(g as never));

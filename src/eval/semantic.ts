@@ -16,6 +16,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import { V2LTokenizer } from '../tokenizer/tokenizer.js';
+import { initBackend } from '../engine/backend.js';
 import type { Codebook } from '../codebook/package.js';
 import { loadClip } from '../models/clip/transformers-clip.js';
 import type { ClipModel } from '../models/clip/types.js';
@@ -120,10 +121,11 @@ export async function evaluateSemantic(o: SemanticOptions): Promise<SemanticResu
   const template = o.classTemplate ?? 'a photo of a {}.';
   if (!template.includes('{}')) throw new Error(`class template "${template}" has no {} for the class name`);
   const join_ = o.join ?? 'space';
+  await initBackend(o.backend); // an entry point may have chosen it already: then this is a no-op
   const clip: ClipModel = await loadClip(o.clip);
   let tok: V2LTokenizer | null = null;
   try {
-    tok = await V2LTokenizer.load({ checkpoint: o.checkpoint, codebook: o.codebook, clip, globalTokens: kMax, batchSize, backend: o.backend });
+    tok = await V2LTokenizer.load({ checkpoint: o.checkpoint, codebook: o.codebook, clip, globalTokens: kMax, batchSize, engine: 'tfjs' });
     if (!tok.codebook) throw new Error('eval semantic needs the global tokens\' texts: pass the codebook package (--codebook <dir>)');
     const standIns = clip.isStandIn ? ['CLIP'] : [];
     if (standIns.length) log('STAND-IN CLIP: the figures of this run are meaningless (they only exercise the computation)');
