@@ -56,6 +56,20 @@ test('reference decoding: allowed argmax per position, a hybrid of two names, id
   await assert.rejects(referenceDecode(free, [1, 2, 3], { mask: null, maxSeqLen: 2 }), /exceeds --max-seq-len 2/);
 });
 
+test('reference decoding when top-k fails (a server that reports nothing when EOS is the argmax): exact fallbacks', async () => {
+  const failing = scripted(1, [{ 2: 0.8, 10: 0.15, 20: 0.05 }]);
+  (failing as { topK: unknown }).topK = async () => {
+    throw new Error('LLM server returned no top_logprobs');
+  };
+  assert.deepEqual(await referenceDecode(failing, [1], { mask: unionMask([[10], [20]], 2), maxTokens: 1 }), [10], 'the allowed ids are scored');
+  (failing as { generate: unknown }).generate = async () => ({ text: '', ids: [], stopReason: 'eos' });
+  assert.deepEqual(await referenceDecode(failing, [1], { mask: null, maxTokens: 2, eos: 2 }), [2, 2]);
+  (failing as { generate: unknown }).generate = async () => {
+    throw new Error('network down');
+  };
+  await assert.rejects(referenceDecode(failing, [1], { mask: null, maxTokens: 1, eos: 2 }), /no top_logprobs/, 'both failing: the first error is reported');
+});
+
 test('sp.decode: pieces joined, first space dropped, controls silent, <unk> as " ⁇ "', async () => {
   const v = await makeVocabulary(['<unk>', '<s>', '</s>', '▁golden', '_', 'ret', '<0x0A>'], { types: [2, 3, 3, 1, 1, 1, 6], model: 'llama', bos: 1, eos: 2 });
   assert.equal(spDecode(v, [3, 4, 5, 2, 0]), 'golden_ret \u2047 ');

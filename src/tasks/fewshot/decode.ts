@@ -8,7 +8,7 @@
 //   hybrid of two names), positions past the longest name allow nothing and produce id 0 (<unk>);
 //   without induction decoding is unconstrained. Scored by prefix: correct iff the decoded text
 //   (sp.decode, first "▁" dropped) starts with the query's name, whatever follows.
-import type { LLM, Prompt, Vocabulary } from '../../models/llm/types.js';
+import type { LLM, Prompt, TopKEntry, Vocabulary } from '../../models/llm/types.js';
 import { TokenType, tokenBytes } from '../../models/llm/vocabulary.js';
 
 /** Row j: the ids allowed at generated position j (sorted), for `rows` positions. */
@@ -34,6 +34,8 @@ export interface ReferenceDecodeOptions {
   maxSeqLen?: number;
   /** How many alternatives to ask for per step before falling back to scoring the allowed ids (remote servers cap it). */
   topK?: number;
+  /** The EOS id: what a greedy step that produced nothing stands for (unconstrained fallback). */
+  eos?: number;
 }
 
 /**
@@ -41,6 +43,7 @@ export interface ReferenceDecodeOptions {
  * taken (ties: the lower id, as torch.argmax over ids); it is read from `LLM.topK` when one of the allowed
  * ids is among the top alternatives (the first allowed entry of a sorted top-k list is the allowed
  * argmax), else every allowed id is scored (`LLM.score`). An empty row gives id 0, as argmax over zeros.
+ * Unconstrained steps take the top-1 entry (or, where top-k fails, one greedy `generate` step).
  */
 export async function referenceDecode(llm: LLM, promptIds: readonly number[], o: ReferenceDecodeOptions): Promise<number[]> {
   return (await referenceDecodeCounted(llm, promptIds, o)).ids;
@@ -64,15 +67,34 @@ export async function referenceDecodeCounted(llm: LLM, promptIds: readonly numbe
       out.push(0);
       continue;
     }
-    const [top] = await llm.topK([prompt], allowed ? k : 1, { addBos: false });
+    let top: TopKEntry[] | undefined;
+    let topError: unknown;
+    try {
+      [top] = await llm.topK([prompt], allowed ? k : 1, { addBos: false });
+    } catch (e) {
+      // Some servers answer a top-k request with nothing when the argmax is EOS (generation stops there
+      // before reporting the position): fall back to the requests below, which are exact too.
+      topError = e;
+    }
     calls++;
     const set = allowed ? new Set(allowed) : null;
-    const hit = set ? top!.find((e) => set.has(e.id)) : top![0];
+    const hit = top && (set ? top.find((e) => set.has(e.id)) : top[0]);
     if (hit) {
       out.push(hit.id);
       continue;
     }
     calls++;
+    if (!allowed) {
+      // Unconstrained: one greedy id; none generated means the model ended, i.e. the argmax was EOS.
+      try {
+        const g = await llm.generate(prompt, { maxTokens: 1, temperature: 0, addBos: false });
+        if (g.ids.length === 0 && o.eos === undefined) throw new Error('the model ended without an id and no EOS id is known');
+        out.push(g.ids[0] ?? o.eos!);
+      } catch (e) {
+        throw topError ?? e;
+      }
+      continue;
+    }
     const lps = await llm.score(prompt, allowed!.map((id): Prompt => [{ ids: [id] }]), { addBos: false });
     let best = 0;
     for (let i = 1; i < allowed!.length; i++) if (lps[i]![0]! > lps[best]![0]!) best = i;

@@ -189,7 +189,7 @@ async function answer(o: FewshotRunOptions, vocab: Vocabulary, tok: FewshotToken
     return { ids: answers[r.index]!, text: o.protocol === 'reference' ? names[r.index]! : paperName(names[r.index]!), prediction: names[r.index]!, calls: 1 };
   }
   const mask = o.induction ? unionMask(answers, eos, 16) : null;
-  const { ids: out, calls } = await referenceDecodeCounted(o.llm, ids, { mask, maxTokens: 16, maxSeqLen: o.maxSeqLen });
+  const { ids: out, calls } = await referenceDecodeCounted(o.llm, ids, { mask, maxTokens: 16, maxSeqLen: o.maxSeqLen, eos });
   if (o.protocol === 'paper') {
     const cut = out.indexOf(eos);
     const said = exactAnswer(spDecode(vocab, cut >= 0 ? out.slice(0, cut) : out));

@@ -6,7 +6,7 @@
 // Distribution after a prompt ending in `output` + g: 0.9 on the next id of (label + EOS) when g is a
 // prefix of it, the rest spread evenly over the vocabulary; KV reuse is simulated (common prefix with
 // the previous input), so `stats()` behaves as a real backend's.
-import type { ChoiceOptions, ChoiceResult, GenerateOptions, GenerateResult, LLM, LLMStats, Prompt, QueryOptions, TopKEntry, Vocabulary } from '../../../models/llm/types.js';
+import type { ChoiceOptions, ChoiceResult, GenerateOptions, GenerateResult, GenerateStep, LLM, LLMStats, Prompt, QueryOptions, TopKEntry, Vocabulary } from '../../../models/llm/types.js';
 import { commonPrefixLength, queryIds, flattenPrompt } from '../../../models/llm/prompt.js';
 import { buildTrie, greedyTrieChoice } from '../../../models/llm/trie.js';
 
@@ -167,17 +167,20 @@ export class OverlapLLM implements LLM {
     this.tick();
     const { ids } = await queryIds(prompt, this.tok(), opts);
     const out: number[] = [];
+    const steps: GenerateStep[] = [];
     let stopReason: GenerateResult['stopReason'] = 'maxTokens';
     while (out.length < opts.maxTokens) {
-      const [t] = this.top([...ids, ...out], 1);
-      if (t!.id === this.vocab.eos) {
+      const top = this.top([...ids, ...out], Math.max(1, opts.topLogprobs ?? 0));
+      // As the llama.cpp backend: an EOS ends generation before its position is reported.
+      if (top[0]!.id === this.vocab.eos) {
         stopReason = 'eos';
         break;
       }
-      out.push(t!.id);
+      if (opts.topLogprobs) steps.push({ id: top[0]!.id, logprob: Math.log(top[0]!.prob), top });
+      out.push(top[0]!.id);
     }
     this.account([...ids, ...out]);
-    return { text: await this.base.detokenize(out), ids: out, stopReason };
+    return { text: await this.base.detokenize(out), ids: out, stopReason, ...(opts.topLogprobs ? { steps } : {}) };
   }
 
   stats(): LLMStats {
