@@ -209,7 +209,7 @@ export class TokensView {
       h('figure', { id: 'edited-figure', hidden: !this.lastEdited },
         h('img', { id: 'edited', src: this.lastEdited?.src ?? '', alt: 'decoded after your edits' }),
         h('figcaption', { id: 'edited-caption' }, this.lastEdited?.caption ?? '')),
-      edits.local + edits.global ? h('button', { id: 'reset-all', class: 'button', onclick: () => this.resetAll() }, `Undo all ${edits.local + edits.global} edits`) : null);
+      edits.local + edits.global ? h('button', { id: 'reset-all', class: 'button', onclick: () => this.resetAll() }, edits.local + edits.global === 1 ? 'Undo the edit' : `Undo all ${edits.local + edits.global} edits`) : null);
 
     this.result.append(globals,
       h('div', { class: 'views' },

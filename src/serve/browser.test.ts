@@ -167,8 +167,9 @@ test('upload, token map, tooltip, token edits re-decode, typed word, truncated J
   // Codebook: search an entry, see which folder images carry it.
   await page.click('#tab-codebook');
   await page.fill('#codebook-search', 'day');
-  await page.waitForSelector('#entries button.entry');
+  await page.waitForFunction(() => /entr(y|ies) match/.test(document.querySelector('#entries')?.textContent ?? ''));
   await page.locator('#entries button.entry').first().click();
+  await page.waitForFunction(() => /“day”/.test(document.querySelector('#entry-detail h3')?.textContent ?? ''));
   await page.waitForFunction(() => /of \d+ images have it/.test(document.querySelector('#entry-status')?.textContent ?? ''), undefined, { timeout: 120_000 });
   await shot('7-codebook');
   assert.deepEqual(pageErrors, []);
