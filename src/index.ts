@@ -1,39 +1,22 @@
-// v2l public API (Node). The portable subset is also exported from `v2l/core`.
-export * from './core.js';
-// The tokenizer: start here.
-export { V2LTokenizer, isFailure, type LoadTokenizerOptions, type EncodedImage, type EncodeFailure, type EncodeResult, type Reconstruction } from './tokenizer/tokenizer.js';
-export { importOfficial, officialLayout, type ImportOptions, type ImportReport, type OfficialFiles } from './tokenizer/official.js';
-export { readTokenizerWeights, TOKENIZER_FORMAT, type TokenizerWeights } from './tokenizer/weights.js';
+// v2l: start here. The tokenizer and the choice of tensor backend; each area has its own entry point
+// (package.json "exports"), so importing one never loads the runtimes of the others:
+//   v2l/core       portable core (no Node API): tensor-file parsers, preprocessing, the network, LLM
+//                  prompt/trie/vocabulary, codebook math, losses
+//   v2l/tokenizer  V2LTokenizer, loadTokenizer, weights files, import-official
+//   v2l/engine     initBackend and the kernels          v2l/io       tensor files on disk
+//   v2l/image      decode, list, preprocess, PNG        v2l/models   presets and the model cache
+//   v2l/llm        the frozen LLM                       v2l/clip     the frozen CLIP, its embedding cache
+//   v2l/codebook   building and loading codebooks       v2l/train    training
+//   v2l/eval       evaluation metrics
+// Heavy runtimes (node-llama-cpp, onnxruntime, transformers.js, sharp, tfjs' backends) load on first use.
+export { V2LTokenizer, isFailure, type LoadTokenizerOptions, type TokenizerParts, type EncodedImage, type EncodeFailure, type EncodeResult, type GlobalEncoding, type Reconstruction } from './tokenizer/tokenizer.js';
 export { initBackend, backendInfo, BACKENDS, type BackendInfo, type BackendName } from './engine/backend.js';
-export { readSafetensors, writeSafetensors } from './io/files.js';
-export { readPth, readPthTensor, readNpy, readNpyStrings, writeNpy } from './io/files.js';
-export { loadImage, loadImages, loadBatch, DEFAULT_MAX_PIXELS, type LoadImageOptions, type LoadImagesOptions, type LoadResult, type LoadedBatch } from './image/load.js';
-export { encodePng, savePng, saveTensorPng } from './image/save.js';
-export { LlamaCppLLM, type LlamaCppOptions } from './models/llm/llama-cpp.js';
-export { readVocabulary } from './models/llm/gguf-vocabulary.js';
-export { loadLLM, isRemoteSpec, type LoadLLMOptions } from './models/llm/load.js';
-export { startCompletionsServer, type CompletionsServer } from './models/llm/server.js';
-export { loadClip, fingerprintClip, requiredClipFiles, cleanText, type LoadClipOptions } from './models/clip/transformers-clip.js';
-export { isImagePath, IMAGE_EXTENSIONS, type RawImage } from './image/types.js';
-export { listImages, type ListImagesOptions } from './image/list.js';
-export { writeStandInClip, defaultMergesPath, STAND_IN_NAME, type StandInOptions, type StandInInfo } from './models/clip/stand-in.js';
-export { PRESETS, findPreset, pullPreset, listCached, resolveModelPath, cacheRoot, presetDir, type Preset, type PullOptions, type PullResult, type CachedModel } from './models/hub.js';
-export { buildCodebook, resolveTemplates, reportMarkdown, type BuildOptions, type BuildReport, type TemplateSet } from './codebook/build.js';
-export { loadCodebook, readManifest, writeCodebook, checkManifest, LOCAL_KEY, GLOBAL_KEY, type CodebookContents } from './codebook/package.js';
-export { buildLocalCodebook, type LocalCodebook } from './codebook/local.js';
-export { EmbeddingCache, embedTextsCached, streamImageEmbeddings, embedImageFiles, imageCacheNamespace, textCacheNamespace } from './models/clip/embedding-cache.js';
-export { FileExpansionJournal } from './codebook/journal.js';
-export { train, makeDecoder, dataFingerprint, type TrainOptions, type TrainResult } from './train/loop.js';
-export { prepareTraining, defaultLpipsHeads, type TrainSettings, type PreparedRun } from './train/setup.js';
-export { PRESETS as TRAIN_PRESETS, getPreset as getTrainPreset, type Preset as TrainPreset } from './train/presets.js';
-export { splitValidation, BatchSampler, PrefetchLoader, SeededRng, type Batch, type DecodeImage } from './train/data.js';
-export { ClipEmbeddingCache, type EmbedFilesOptions } from './train/clip-cache.js';
-export { sha256, sha256File } from './util/hash.js';
-export { saveCheckpoint, loadCheckpoint, resolveCheckpoint, listCheckpoints, modelWeights, CHECKPOINT_FORMAT, type Checkpoint, type TrainState } from './train/checkpoint.js';
-export { MetricsLog, readMetrics, type MetricsRecord } from './train/metrics.js';
-export { plotLossCurves, lossCurvesSvg } from './train/plot.js';
-export { LocalRunner, ParallelRunner, shardSizes, type StepRunner, type StepResult, type ReplicaSpec } from './train/parallel.js';
-export { loadLpips, readLpipsHeads, readBackboneWeights, type LoadLpipsOptions } from './train/lpips-files.js';
+export type { V2LConfig } from './network/config.js';
+export type { ClipModel, ClipImageInput } from './models/clip/types.js';
+export type { RawImage } from './image/types.js';
+export type { LLM, Vocabulary } from './models/llm/types.js';
+export type { Codebook, CodebookManifest } from './codebook/package.js';
+// In-context tasks (until v2l/tasks has its own entry).
 export { runFewshot, type FewshotRecord, type FewshotRunOptions } from './tasks/fewshot/run.js';
 export { runFewshotTable, tableMarkdown, TABLE1_SETTINGS, PAPER_ROWS, type FewshotTable, type FewshotTableOptions } from './tasks/fewshot/table.js';
 export { runCaption, readCaptionItems, type CaptionRecord, type CaptionRunOptions } from './tasks/caption/run.js';

@@ -44,7 +44,7 @@ export function backendReady(): boolean {
  * choose one first. Never selects or switches a backend.
  */
 export function requireBackend(what: string): string {
-  if (!backendReady()) throw new Error(`${what} needs a tensor backend: call initBackend() first (from 'v2l' or 'v2l/core'; the v2l command does it for you)`);
+  if (!backendReady()) throw new Error(`${what} needs a tensor backend: call initBackend() first (from 'v2l' or 'v2l/engine'; the v2l command does it for you)`);
   return (info as BackendInfo).name;
 }
 
