@@ -179,3 +179,15 @@ test('ONNX exports are cached per state-dict fingerprint and give the same outpu
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('--device cuda without onnxruntime\'s CUDA provider fails saying so', async (t) => {
+  let search: CodebookSearch;
+  try {
+    search = await CodebookSearch.create(new Float32Array(8), 2, 4, { device: 'cuda' });
+  } catch (e) {
+    assert.match((e as Error).message, /CUDA execution provider is not available here.*--device cpu/);
+    return;
+  }
+  await search.dispose();
+  t.skip('the CUDA provider is installed here');
+});

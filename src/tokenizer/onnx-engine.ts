@@ -64,6 +64,19 @@ export function stateDictFingerprint(config: V2LConfig, sd: ReadonlyMap<string, 
   return h.digest('hex');
 }
 
+/** A session, with an error that says what to do when the CUDA provider is missing. */
+async function openSession(model: Uint8Array | string, opts: OnnxEngineOptions): Promise<ort.InferenceSession> {
+  try {
+    return await ort.InferenceSession.create(model as Uint8Array, sessionOptions(opts));
+  } catch (e) {
+    if (opts.device === 'cuda') {
+      throw new Error(`onnxruntime's CUDA execution provider is not available here (${(e as Error).message}); onnxruntime-node installs it ` +
+        'when installed without ONNXRUNTIME_NODE_INSTALL=skip on a machine with CUDA 12; use --device cpu otherwise');
+    }
+    throw e;
+  }
+}
+
 function sessionOptions(opts: OnnxEngineOptions): ort.InferenceSession.SessionOptions {
   return {
     executionProviders: [opts.device ?? 'cpu'],
@@ -92,7 +105,7 @@ export async function exportOnnx(config: V2LConfig, sd: ReadonlyMap<string, Host
   const local = need('tok_embeddings.weight');
   const global = need('tok_embeddings_global.weight');
   const [nLocal, dim] = local.shape;
-  const proj = await ort.InferenceSession.create(projectionModel(config, sd), sessionOptions(opts));
+  const proj = await openSession(projectionModel(config, sd), opts);
   let projected: Float32Array;
   try {
     const out = await proj.run({ rows: new ort.Tensor('float32', toFloat32(local), [nLocal, dim]) });
@@ -210,7 +223,7 @@ export class CodebookSearch {
 
   /** `model`: the search model's bytes or file (default: emitted here from `rows`). */
   static async create(rows: Float32Array, n: number, dim: number, opts: OnnxEngineOptions = {}, model?: Uint8Array | string): Promise<CodebookSearch> {
-    const session = await ort.InferenceSession.create((model ?? searchModel(rows, n, dim)) as Uint8Array, sessionOptions(opts));
+    const session = await openSession(model ?? searchModel(rows, n, dim), opts);
     return new CodebookSearch(session, codebookOf(rows, n, dim));
   }
 
@@ -271,11 +284,10 @@ export class OnnxEngine {
       files = x;
       projected = x.projected;
     }
-    const so = sessionOptions(opts);
     const dim = config.embedDim;
     const g = sd.get('tok_embeddings_global.weight')!;
     const [encoder, decoder, localSearch, globalSearch] = await Promise.all([
-      ort.InferenceSession.create(files.encoder as Uint8Array, so), ort.InferenceSession.create(files.decoder as Uint8Array, so),
+      openSession(files.encoder, opts), openSession(files.decoder, opts),
       CodebookSearch.create(projected, projected.length / dim, dim, opts, files.localSearch),
       CodebookSearch.create(toFloat32(g), g.shape[0], dim, opts, files.globalSearch),
     ]);
