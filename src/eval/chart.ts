@@ -44,22 +44,28 @@ export function barChartSvg(title: string, panels: readonly ChartPanel[], warnin
     const plotTop = top + 56;
     const plotH = ph - 130;
     const finite = p.bars.map((b) => b.value).filter(Number.isFinite);
-    const max = Math.max(1e-12, ...finite.map(Math.abs));
+    // A zero line with bars up for positive and down for negative values, to scale together.
+    const hi = Math.max(0, ...finite);
+    const lo = Math.min(0, ...finite);
+    const span = Math.max(1e-12, hi - lo);
     parts.push(`<text x="${x0 + pw / 2}" y="${top + 16}" font-size="14" text-anchor="middle" font-weight="bold">${esc(p.metric)}</text>`);
     if (p.note) parts.push(`<text x="${x0 + pw / 2}" y="${top + 32}" font-size="11" text-anchor="middle" fill="#555">${esc(p.note)}</text>`);
     const n = p.bars.length;
     const slot = (pw - 40) / Math.max(1, n);
     const bw = Math.min(50, slot * 0.7);
-    const base = plotTop + plotH;
-    parts.push(`<line x1="${x0 + 15}" y1="${base}" x2="${x0 + pw - 15}" y2="${base}" stroke="#333"/>`);
+    const zero = plotTop + (hi / span) * plotH;
+    const bottom = plotTop + plotH;
+    parts.push(`<line x1="${x0 + 15}" y1="${zero}" x2="${x0 + pw - 15}" y2="${zero}" stroke="#333"/>`);
     p.bars.forEach((b, i) => {
       const cx = x0 + 20 + slot * (i + 0.5);
-      const h = Number.isFinite(b.value) ? (Math.abs(b.value) / max) * plotH : 0;
+      const h = Number.isFinite(b.value) ? (Math.abs(b.value) / span) * plotH : 0;
+      const y = b.value >= 0 ? zero - h : zero;
       const colour = b.ours ? '#d62728' : '#1f77b4';
-      parts.push(`<rect x="${cx - bw / 2}" y="${base - h}" width="${bw}" height="${h}" fill="${colour}"/>`);
-      parts.push(`<text x="${cx}" y="${base - h - 4}" font-size="11" text-anchor="middle">${p.digits !== undefined && Number.isFinite(b.value) ? b.value.toFixed(p.digits) : fmt(b.value)}</text>`);
-      // Labels rotated under the axis.
-      parts.push(`<text transform="translate(${cx + 4},${base + 10}) rotate(35)" font-size="10" fill="${b.ours ? '#d62728' : '#222'}">${esc(b.label)}</text>`);
+      const label = p.digits !== undefined && Number.isFinite(b.value) ? b.value.toFixed(p.digits) : fmt(b.value);
+      parts.push(`<rect x="${cx - bw / 2}" y="${y}" width="${bw}" height="${h}" fill="${colour}"/>`);
+      parts.push(`<text x="${cx}" y="${b.value >= 0 || !Number.isFinite(b.value) ? zero - h - 4 : zero + h + 12}" font-size="11" text-anchor="middle">${label}</text>`);
+      // Labels rotated under the plot.
+      parts.push(`<text transform="translate(${cx + 4},${bottom + (lo < 0 ? 18 : 10)}) rotate(35)" font-size="10" fill="${b.ours ? '#d62728' : '#222'}">${esc(b.label)}</text>`);
     });
   });
   parts.push('</svg>');

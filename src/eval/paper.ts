@@ -12,8 +12,8 @@ export const TABLE3 = [
 export const TABLE2 = [
   { method: 'SPAE', tokens: 5, clip: 0.1868, clipR: 0.7147 },
   { method: 'SPAE', tokens: 21, clip: 0.1815, clipR: 0.6901 },
-  { method: 'Ours', tokens: 5, clip: 0.2576, clipR: 0.9165 },
-  { method: 'Ours', tokens: 21, clip: 0.2427, clipR: 0.8520 },
+  { method: 'V2L', tokens: 5, clip: 0.2576, clipR: 0.9165 },
+  { method: 'V2L', tokens: 21, clip: 0.2427, clipR: 0.8520 },
 ] as const;
 
 /** Table 4: in-context restoration, FID / LPIPS over 5,000 ImageNet val images. */
