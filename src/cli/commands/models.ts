@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { PRESETS, pullPreset, listCached, cacheRoot, formatBytes } from '../../models/hub.js';
 import { STAND_IN_PRESETS, writeStandInClip } from '../../models/clip/stand-in.js';
-import { createProgress } from '../../util/progress.js';
+import { createProgress } from '../progress.js';
 
 function int(name: string, min: number): (v: string) => number {
   return (v) => {

@@ -7,7 +7,7 @@ import { parseConfigHint } from '../../tokenizer/weights.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { int } from '../options.js';
 import { savePng, sideBySide } from '../../image/save.js';
-import { createProgress } from '../../util/progress.js';
+import { createProgress } from '../progress.js';
 import { tokenizerFlags, tokenizerOptions, type TokenizerFlags } from '../task-flags.js';
 
 function standInWarning(tok: V2LTokenizer): void {
