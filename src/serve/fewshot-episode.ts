@@ -1,6 +1,7 @@
 // Few-shot classification in the viewer (the library's runFewshot, src/tasks/fewshot): one seeded N-way
 // K-shot episode of a labelled dataset, run as one queued job; the page gets the support and query images,
 // the prompt as segments (so image tokens and labels can be highlighted), and the model's answer.
+import { basename } from 'node:path';
 import { sharp as loadSharp } from '../image/sharp.js';
 import type { LLM } from '../models/llm/types.js';
 import type { V2LTokenizer } from '../tokenizer/tokenizer.js';
@@ -88,7 +89,8 @@ export class FewshotEpisodes {
       query: { truth: rec.truth, globalTexts: rec.query.global_texts, thumb: await thumb(this.dataset.resolve(ep.queries[0].field)) },
       segments, promptTokens: rec.prompt_ids.length,
       answer: rec.generated_text, prediction: rec.prediction, truth: rec.truth, correct: rec.correct,
-      llm: r.summary.llm, notes: r.summary.notes,
+      // File names only: the page (perhaps on another machine with --host) needs no server paths.
+      llm: r.summary.llm ? { ...r.summary.llm, id: basename(r.summary.llm.id) } : null, notes: r.summary.notes.map((n) => n.replaceAll(this.o.llm.id, basename(this.o.llm.id))),
     };
   }
 }
