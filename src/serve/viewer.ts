@@ -164,8 +164,11 @@ export class Viewer {
   /** Tokenizes the folder's image number `index` (of `folderList()`). */
   async tokenizeFolderImage(index: number) {
     const path = this.folderPath(index);
-    const bytes = readFileSync(path);
-    return this.tokenizeBytes(bytes, relative(this.folder!.root, path));
+    const name = relative(this.folder!.root, path);
+    // The same byte limit as an upload: a huge file in the folder is not read into memory.
+    const size = statSync(path).size;
+    if (size > this.limits.maxUploadBytes) throw new HttpError(413, `${name} is ${(size / 1048576).toFixed(1)} MB; the limit is ${(this.limits.maxUploadBytes / 1048576).toFixed(1)} MB (--max-upload-mb)`);
+    return this.tokenizeBytes(readFileSync(path), name);
   }
 
   private decodeTarget(): number {
