@@ -1,7 +1,7 @@
 // The onnxruntime engine against the PyTorch reference's parity vectors and against the tfjs path.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
@@ -175,6 +175,25 @@ test('ONNX exports are cached per state-dict fingerprint and give the same outpu
     const c = await OnnxEngine.create(config, other, { cacheDir: dir });
     assert.notEqual(c.fingerprint, fp, 'changed weights, another fingerprint');
     await c.dispose();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the export cache keeps the 4 most recently used exports', async () => {
+  await initBackend();
+  const config: V2LConfig = { ...paperConfig(), ch: 32, chMult: [1, 2], zChannels: 16, nLocal: 50, nGlobal: 10, crossAttnDimHead: 32 };
+  const dir = mkdtempSync(join(tmpdir(), 'v2l-onnx-lru-'));
+  try {
+    const fps: string[] = [];
+    for (let seed = 0; seed < 6; seed++) {
+      const net = new V2LNetwork(config, { seed });
+      const eng = await OnnxEngine.create(config, net.stateDict(), { cacheDir: dir });
+      net.dispose();
+      fps.push(eng.fingerprint);
+      await eng.dispose();
+    }
+    assert.deepEqual(readdirSync(dir).sort(), fps.slice(2).sort());
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -11,7 +11,7 @@
 // the lower index as tfjs' argMin), and a row whose float32 ranking leaves a candidate outside the
 // returned set within the rounding margin is scanned in full.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -121,6 +121,32 @@ export async function exportOnnx(config: V2LConfig, sd: ReadonlyMap<string, Host
     globalSearch: searchModel(toFloat32(global), global.shape[0], dim),
     projected,
   };
+}
+
+/** Exports kept in the cache folder (each up to ~0.5 GB for the paper network); the least recently used go. */
+const CACHE_KEEP = 4;
+
+/** Removes all but the CACHE_KEEP most recently used exports (by manifest time), never `current`. */
+function pruneCache(cacheDir: string, current: string): void {
+  const entries: { name: string; used: number }[] = [];
+  for (const name of readdirSync(cacheDir)) {
+    if (!/^[0-9a-f]{64}$/.test(name) || name === current) continue;
+    try {
+      entries.push({ name, used: statSync(join(cacheDir, name, ONNX_FILES.manifest)).mtimeMs });
+    } catch {
+      entries.push({ name, used: 0 }); // incomplete (no manifest): a crashed or ongoing export; old ones go
+    }
+  }
+  entries.sort((a, b) => b.used - a.used);
+  for (const e of entries.slice(CACHE_KEEP - 1)) {
+    try {
+      // An export still being written by another process has no manifest yet and a fresh folder: spare it.
+      if (e.used === 0 && Date.now() - statSync(join(cacheDir, e.name)).mtimeMs < 3600_000) continue;
+      rmSync(join(cacheDir, e.name), { recursive: true, force: true });
+    } catch {
+      // removed by another process meanwhile
+    }
+  }
 }
 
 /** Writes an export into `dir` (each file atomically, the manifest last). */
@@ -272,25 +298,34 @@ export class OnnxEngine {
   static async create(config: V2LConfig, sd: ReadonlyMap<string, HostTensor>, opts: OnnxEngineOptions = {}): Promise<OnnxEngine> {
     const fingerprint = stateDictFingerprint(config, sd);
     const dir = opts.cacheDir ? join(opts.cacheDir, fingerprint) : null;
-    let files: { encoder: string | Uint8Array; decoder: string | Uint8Array; localSearch: string | Uint8Array; globalSearch: string | Uint8Array };
-    let projected: Float32Array;
+    const dim = config.embedDim;
+    const g = sd.get('tok_embeddings_global.weight');
+    if (!g) throw new Error('ONNX export: the state dict has no tok_embeddings_global.weight');
+    const open = async (files: { encoder: string | Uint8Array; decoder: string | Uint8Array; localSearch: string | Uint8Array; globalSearch: string | Uint8Array }, projected: Float32Array) =>
+      Promise.all([
+        openSession(files.encoder, opts), openSession(files.decoder, opts),
+        CodebookSearch.create(projected, projected.length / dim, dim, opts, files.localSearch),
+        CodebookSearch.create(toFloat32(g), g.shape[0], dim, opts, files.globalSearch),
+      ]);
+    let sessions: Awaited<ReturnType<typeof open>> | null = null;
     if (dir && existsSync(join(dir, ONNX_FILES.manifest))) {
-      files = { encoder: join(dir, ONNX_FILES.encoder), decoder: join(dir, ONNX_FILES.decoder), localSearch: join(dir, ONNX_FILES.localSearch), globalSearch: join(dir, ONNX_FILES.globalSearch) };
-      const b = readFileSync(join(dir, ONNX_FILES.projectedCodebook));
-      projected = new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
-    } else {
+      try {
+        const b = readFileSync(join(dir, ONNX_FILES.projectedCodebook));
+        const projected = new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+        sessions = await open({ encoder: join(dir, ONNX_FILES.encoder), decoder: join(dir, ONNX_FILES.decoder), localSearch: join(dir, ONNX_FILES.localSearch), globalSearch: join(dir, ONNX_FILES.globalSearch) }, projected);
+        const now = new Date();
+        utimesSync(join(dir, ONNX_FILES.manifest), now, now); // recently used: kept by pruneCache
+      } catch {
+        sessions = null; // evicted or damaged meanwhile: export again
+      }
+    }
+    if (!sessions) {
       const x = await exportOnnx(config, sd, opts);
       if (dir) writeOnnxExport(dir, x, onnxManifest(config, fingerprint));
-      files = x;
-      projected = x.projected;
+      sessions = await open(x, x.projected);
     }
-    const dim = config.embedDim;
-    const g = sd.get('tok_embeddings_global.weight')!;
-    const [encoder, decoder, localSearch, globalSearch] = await Promise.all([
-      openSession(files.encoder, opts), openSession(files.decoder, opts),
-      CodebookSearch.create(projected, projected.length / dim, dim, opts, files.localSearch),
-      CodebookSearch.create(toFloat32(g), g.shape[0], dim, opts, files.globalSearch),
-    ]);
+    if (opts.cacheDir) pruneCache(opts.cacheDir, fingerprint);
+    const [encoder, decoder, localSearch, globalSearch] = sessions;
     return new OnnxEngine(config, fingerprint, encoder, decoder, localSearch, globalSearch, opts.device ?? 'cpu', opts.threads ?? availableParallelism());
   }
 
