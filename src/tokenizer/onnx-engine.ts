@@ -4,8 +4,8 @@
 // checkpoint fingerprint.
 //
 // Nearest-row search: the projected local codebook lives inside the search model, transposed [dim, N]
-// with its squared row norms; one MatMul + distance + TopK per chunk of rows returns the few nearest
-// candidates in float32. Two float32 implementations (onnxruntime's MLAS here, XNNPACK in tfjs-wasm) round
+// with its squared row norms; one Gemm (the distance fused into the product) + TopK per chunk of rows
+// returns the few nearest candidates in float32. Two float32 implementations (onnxruntime's MLAS here, XNNPACK in tfjs-wasm) round
 // |z|^2 + |e|^2 - 2 z.e differently in the last bits, which decides between rows nearer than float32
 // resolves; so the candidates are re-ranked in JS with tfjs-wasm's own roundings (see distTfjs; ties to
 // the lower index as tfjs' argMin), and a row whose float32 ranking leaves a candidate outside the
@@ -33,12 +33,12 @@ export interface OnnxEngineOptions {
 
 /** Rows of z searched per call: bounds the [rows, N] distance matrix (512 x 32,000 floats = 64 MB). */
 const SEARCH_CHUNK = 512;
-/** Candidates returned per row beyond the k asked for, to re-rank in float64. */
+/** Candidates returned per row beyond the k asked for, to re-rank. */
 const EXTRA_CANDIDATES = 7;
 /**
- * Bound on float32 rounding of one distance, relative to |z|^2 + max |e|^2 (dot products of 768 terms
- * reach a few 1e-7 in practice; this leaves a wide safety factor). A candidate outside the returned set
- * could only be nearer when the float32 gap is under twice this.
+ * Bound on the float32 rounding of one distance, relative to |z|^2 + max |e|^2 (dot products of 768 terms
+ * round by a few 1e-7 in practice: a wide safety factor). A row outside the returned candidates can only
+ * rank before the k-th when the float32 gap between them is under twice this.
  */
 const ROUNDING = 1e-5;
 
