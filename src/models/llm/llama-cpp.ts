@@ -315,6 +315,12 @@ export class LlamaCppLLM implements LLM {
         for await (const step of gen) {
           const token = step.token;
           if (this.model.isEogToken(token)) {
+            // The end-of-generation position still has a distribution: report it (as vLLM does), so a
+            // one-token top-k through the completions server works when EOS is the most likely token.
+            if (want > 0) {
+              const probs = (step as { probabilities?: Dist }).probabilities!;
+              steps.push({ id: token, logprob: Math.log(probs.get(token) ?? 0), top: this.topOf(probs, want, vocab!.tokens) });
+            }
             stopReason = 'eos';
             break;
           }

@@ -58,7 +58,10 @@ export interface GenerateResult {
   ids: number[];
   /** 'maxTokens': the token limit, or the end of the context window, was reached. */
   stopReason: 'stop' | 'maxTokens' | 'eos';
-  /** Per generated token, when `topLogprobs` was asked for. */
+  /**
+   * Per generated token, when `topLogprobs` was asked for; when generation ended at EOS, one more step
+   * for the EOS position (its id is the EOS token, which is not in `ids` or `text`).
+   */
   steps?: GenerateStep[];
 }
 
