@@ -69,13 +69,91 @@ function num(body: Record<string, unknown>, key: string, dflt?: number): number 
   return v;
 }
 
+/** A completions request, checked (every protocol field this server honours; see the file's comment). */
+interface CompletionRequest {
+  prompts: { prompt: Prompt; addBos: boolean }[];
+  maxTokens: number;
+  /** Top log-probabilities per generated token (absent: none returned). */
+  k?: number;
+  echo: boolean;
+  asIds: boolean;
+  includeStop: boolean;
+  stop: string[];
+  temperature?: number;
+  topP?: number;
+  seed?: number;
+}
+
+function parseCompletionRequest(body: Record<string, unknown>, vocabSize: number, modelName: string): CompletionRequest {
+  if (body.model !== undefined && body.model !== modelName) throw new HttpError(404, `model ${String(body.model)} is not served here (serving ${modelName})`);
+  const prompts = parsePrompts(body.prompt);
+  const maxTokens = num(body, 'max_tokens', 16)!;
+  const k = num(body, 'logprobs');
+  const stopRaw = body.stop;
+  const stop = typeof stopRaw === 'string' ? [stopRaw] : Array.isArray(stopRaw) ? stopRaw.filter((s): s is string => typeof s === 'string') : [];
+  if ((num(body, 'n', 1) ?? 1) !== 1) throw new HttpError(400, 'only n = 1 is supported');
+  if (body.stream === true) throw new HttpError(400, 'stream is not supported by this server');
+  if (k !== undefined && (!Number.isInteger(k) || k < 0 || k > vocabSize)) throw new HttpError(400, `logprobs must be an integer in [0, ${vocabSize}]`);
+  if (!Number.isInteger(maxTokens) || maxTokens < 0) throw new HttpError(400, 'max_tokens must be a non-negative integer');
+  return {
+    prompts, maxTokens, k, stop,
+    echo: body.echo === true,
+    asIds: body.return_tokens_as_token_ids === true,
+    includeStop: body.include_stop_str_in_output === true,
+    temperature: num(body, 'temperature', 1),
+    topP: num(body, 'top_p'),
+    seed: num(body, 'seed'),
+  };
+}
+
+/** One choice: the echoed prompt's log-probabilities (echo), then the generation with its top-k. */
+async function completeOne(llm: LLM, vocab: Vocabulary, ids: number[], r: CompletionRequest) {
+  const key = (id: number) => (r.asIds ? `token_id:${id}` : renderTokens(vocab, [id]));
+  const lp = { tokens: [] as string[], token_logprobs: [] as (number | null)[], top_logprobs: [] as (Record<string, number> | null)[], text_offset: [] as number[] };
+  let text = '';
+  if (r.echo) {
+    const [scores] = await llm.score([{ ids: ids.slice(0, 1) }], [[{ ids: ids.slice(1) }]], { addBos: false });
+    ids.forEach((id, j) => {
+      lp.tokens.push(key(id));
+      lp.token_logprobs.push(j === 0 ? null : scores![j - 1]!);
+      lp.top_logprobs.push(null);
+      lp.text_offset.push(0);
+    });
+    text = renderTokens(vocab, ids);
+  }
+  let finish: 'stop' | 'length' = 'length';
+  let stopReason: string | null = null;
+  let completionTokens = 0;
+  if (r.maxTokens > 0) {
+    const g = await llm.generate([{ ids }], {
+      maxTokens: r.maxTokens, temperature: r.temperature, topP: r.topP, seed: r.seed, stop: r.stop, topLogprobs: r.k ?? 0, addBos: false,
+    });
+    completionTokens = g.ids.length;
+    let gtext = g.text;
+    if (g.stopReason === 'stop') {
+      stopReason = r.stop.find((s) => gtext.endsWith(s)) ?? null;
+      if (!r.includeStop && stopReason) gtext = gtext.slice(0, gtext.length - stopReason.length);
+    }
+    finish = g.stopReason === 'maxTokens' ? 'length' : 'stop';
+    if (r.k !== undefined) {
+      for (const st of g.steps ?? []) {
+        lp.tokens.push(key(st.id));
+        lp.token_logprobs.push(st.logprob);
+        lp.top_logprobs.push(Object.fromEntries(st.top.map((e) => [key(e.id), Math.log(e.prob)])));
+        lp.text_offset.push(text.length);
+      }
+    }
+    text += gtext;
+  }
+  return { completionTokens, choice: { text, finish_reason: finish, stop_reason: stopReason, logprobs: r.k !== undefined || r.echo ? lp : null } };
+}
+
 export async function startCompletionsServer(
   llm: LLM,
   opts: { port?: number; host?: string; modelName?: string } = {},
 ): Promise<CompletionsServer> {
   const vocab: Vocabulary = await llm.vocabulary();
   const modelName = opts.modelName ?? llm.id;
-  const key = (id: number, asIds: boolean) => (asIds ? `token_id:${id}` : renderTokens(vocab, [id]));
   // Requests are served one at a time: the model holds one KV cache, and usage must be per request.
   let queue: Promise<unknown> = Promise.resolve();
   const serial = <T>(fn: () => Promise<T>): Promise<T> => {
@@ -85,68 +163,17 @@ export async function startCompletionsServer(
   };
 
   async function completions(body: Record<string, unknown>) {
-    if (body.model !== undefined && body.model !== modelName) throw new HttpError(404, `model ${String(body.model)} is not served here (serving ${modelName})`);
-    const prompts = parsePrompts(body.prompt);
-    const maxTokens = num(body, 'max_tokens', 16)!;
-    const k = num(body, 'logprobs');
-    const echo = body.echo === true;
-    const asIds = body.return_tokens_as_token_ids === true;
-    const includeStop = body.include_stop_str_in_output === true;
-    const stopRaw = body.stop;
-    const stop = typeof stopRaw === 'string' ? [stopRaw] : Array.isArray(stopRaw) ? stopRaw.filter((s): s is string => typeof s === 'string') : [];
-    if ((num(body, 'n', 1) ?? 1) !== 1) throw new HttpError(400, 'only n = 1 is supported');
-    if (body.stream === true) throw new HttpError(400, 'stream is not supported by this server');
-    if (k !== undefined && (!Number.isInteger(k) || k < 0 || k > vocab.size)) throw new HttpError(400, `logprobs must be an integer in [0, ${vocab.size}]`);
-    if (!Number.isInteger(maxTokens) || maxTokens < 0) throw new HttpError(400, 'max_tokens must be a non-negative integer');
+    const r = parseCompletionRequest(body, vocab.size, modelName);
     const choices = [];
     let promptTokens = 0;
     let completionTokens = 0;
     const s0 = llm.stats();
-    for (const [index, { prompt, addBos }] of prompts.entries()) {
+    for (const [index, { prompt, addBos }] of r.prompts.entries()) {
       const ids = typeof prompt === 'string' ? await llm.tokenize(prompt, { addBos }) : (prompt[0] as { ids: number[] }).ids;
       promptTokens += ids.length;
-      const lp = { tokens: [] as string[], token_logprobs: [] as (number | null)[], top_logprobs: [] as (Record<string, number> | null)[], text_offset: [] as number[] };
-      let text = '';
-      if (echo) {
-        const [scores] = await llm.score([{ ids: ids.slice(0, 1) }], [[{ ids: ids.slice(1) }]], { addBos: false });
-        ids.forEach((id, j) => {
-          lp.tokens.push(key(id, asIds));
-          lp.token_logprobs.push(j === 0 ? null : scores![j - 1]!);
-          lp.top_logprobs.push(null);
-          lp.text_offset.push(0);
-        });
-        text = renderTokens(vocab, ids);
-      }
-      let finish: 'stop' | 'length' = 'length';
-      let stopReason: string | null = null;
-      if (maxTokens > 0) {
-        const g = await llm.generate([{ ids }], {
-          maxTokens,
-          temperature: num(body, 'temperature', 1),
-          topP: num(body, 'top_p'),
-          seed: num(body, 'seed'),
-          stop,
-          topLogprobs: k ?? 0,
-          addBos: false,
-        });
-        completionTokens += g.ids.length;
-        let gtext = g.text;
-        if (g.stopReason === 'stop') {
-          stopReason = stop.find((s) => gtext.endsWith(s)) ?? null;
-          if (!includeStop && stopReason) gtext = gtext.slice(0, gtext.length - stopReason.length);
-        }
-        finish = g.stopReason === 'maxTokens' ? 'length' : 'stop';
-        if (k !== undefined) {
-          for (const st of g.steps ?? []) {
-            lp.tokens.push(key(st.id, asIds));
-            lp.token_logprobs.push(st.logprob);
-            lp.top_logprobs.push(Object.fromEntries(st.top.map((e) => [key(e.id, asIds), Math.log(e.prob)])));
-            lp.text_offset.push(text.length);
-          }
-        }
-        text += gtext;
-      }
-      choices.push({ index, text, finish_reason: finish, stop_reason: stopReason, logprobs: k !== undefined || echo ? lp : null });
+      const one = await completeOne(llm, vocab, ids, r);
+      completionTokens += one.completionTokens;
+      choices.push({ index, ...one.choice });
     }
     const s1 = llm.stats();
     const cached = s1.reusedTokens - s0.reusedTokens;
