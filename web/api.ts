@@ -20,7 +20,7 @@ export interface Tokenized {
   global: TokenView[]; globalAlternatives: TokenView[]; local: Cell[][];
 }
 
-export interface Decoded { image: string; reconstruction: string; psnr: number; changed: { local: number; global: number } }
+export interface Decoded { image: string; reconstruction: string; difference: string; maxChange: number; psnr: number; changed: { local: number; global: number } }
 export interface Lookup { kind: string; q: string; matches: { id: number; text: string }[] }
 export interface CodebookPage { q: string; offset: number; total: number; entries: { id: number; text: string; count: number | null }[] }
 export interface EntryImages {

@@ -209,6 +209,9 @@ export class TokensView {
       h('figure', { id: 'edited-figure', hidden: !this.lastEdited },
         h('img', { id: 'edited', src: this.lastEdited?.src ?? '', alt: 'decoded after your edits' }),
         h('figcaption', { id: 'edited-caption' }, this.lastEdited?.caption ?? '')),
+      h('figure', { id: 'difference-figure', class: 'small', hidden: !this.lastEdited?.difference },
+        h('img', { id: 'difference', src: this.lastEdited?.difference ?? '', alt: 'where the edits changed the picture' }),
+        h('figcaption', {}, this.lastEdited?.diffCaption ?? '')),
       edits.local + edits.global ? h('button', { id: 'reset-all', class: 'button', onclick: () => this.resetAll() }, edits.local + edits.global === 1 ? 'Undo the edit' : `Undo all ${edits.local + edits.global} edits`) : null);
 
     this.result.append(globals,
@@ -223,7 +226,7 @@ export class TokensView {
       this.editor());
   }
 
-  private lastEdited: { src: string; caption: string } | null = null;
+  private lastEdited: { src: string; caption: string; difference?: string; diffCaption?: string } | null = null;
   private cursor = { r: 0, c: 0 };
   private shade = false;
 
@@ -338,6 +341,8 @@ export class TokensView {
       this.lastEdited = {
         src: d.reconstruction,
         caption: n ? `After your ${n} edit${n > 1 ? 's' : ''} (${d.changed.local} local, ${d.changed.global} global): PSNR ${d.psnr.toFixed(2)} dB` : `No edits: PSNR ${d.psnr.toFixed(2)} dB`,
+        difference: n ? d.difference : undefined,
+        diffCaption: `Where it changed: |edited − unedited|, scaled so that the largest change (${d.maxChange} of 255) is white`,
       };
       this.hideError();
       this.render();

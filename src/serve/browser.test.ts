@@ -137,6 +137,7 @@ test('upload, token map, tooltip, token edits re-decode, typed word, truncated J
   assert.equal(after1.length, before.length);
   assert.ok(after1.some((v, i) => v !== before[i]), 'one local token changed the picture');
   assert.match(await page.getAttribute('#token-map .cell[data-row="4"][data-col="6"]', 'class') ?? '', /edited/);
+  assert.ok(await page.isVisible('#difference-figure'), 'where the picture changed');
   await shot('3-edit-local');
 
   // A global token: pick the next nearest entry.

@@ -112,10 +112,12 @@ test('tokenize: ids and texts equal encode(); distances and alternatives nearest
   const ids = t.local.map((row) => row.map((c) => c.id));
   const same = await (await post('/api/decode', JSON.stringify({ image: t.image, local: ids, global: t.global.map((x) => x.id) }), { 'content-type': 'application/json' })).json() as { reconstruction: string; psnr: number; changed: { local: number } };
   assert.equal(same.reconstruction, t.reconstruction);
+  assert.equal((same as unknown as { maxChange: number }).maxChange, 0);
   assert.equal(same.psnr, t.psnr);
   ids[5][7] = t.local[5][7].alternatives[0].id;
   const edited = await (await post('/api/decode', JSON.stringify({ image: t.image, local: ids, global: t.global.map((x) => x.id) }), { 'content-type': 'application/json' })).json() as { reconstruction: string; changed: { local: number } };
   assert.equal(edited.changed.local, 1);
+  assert.ok((edited as unknown as { maxChange: number }).maxChange > 0);
   const px = async (u: string) => sharp(Buffer.from(u.split(',')[1], 'base64')).raw().toBuffer();
   assert.notDeepEqual(await px(edited.reconstruction), await px(t.reconstruction));
 });

@@ -199,12 +199,18 @@ export class Viewer {
     const cfg = this.tok.network.config;
     const local = checkGrid(body.local, cached.localIds.length, cached.localIds[0].length, cfg.nLocal);
     const global = checkIds(body.global, 'global', cached.globalIds.length, cfg.nGlobal);
-    const [rec] = await this.runJob(() => this.tok.decode([local], [global]));
+    const [rec, base] = await this.runJob(() => this.tok.decode([local, cached.localIds], [global, cached.globalIds]));
     let changedLocal = 0;
     local.forEach((row, r) => row.forEach((v, c) => { if (v !== cached.localIds[r][c]) changedLocal++; }));
     const changedGlobal = global.filter((v, i) => v !== cached.globalIds[i]).length;
+    const diff = Uint8Array.from(rec.data, (v, i) => Math.abs(v - base.data[i]));
+    const maxChange = diff.reduce((m, v) => Math.max(m, v), 0);
     return {
       image: id, reconstruction: await dataUrl(rec), psnr: round(psnr(cached.original, rec), 2),
+      // Where the edit changed the picture: |edited - unedited reconstruction|, scaled so that the
+      // largest change is white (a small change is still seen, and where).
+      difference: await dataUrl({ ...rec, data: diff.map((v) => Math.round((255 * v) / Math.max(1, maxChange))) }),
+      maxChange,
       changed: { local: changedLocal, global: changedGlobal },
     };
   }
