@@ -84,7 +84,7 @@ export async function benchTokenize(args: string[] = []): Promise<void> {
   if (engine) console.log(`exported to ONNX and opened the onnxruntime sessions in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   const ci = args.indexOf('--clip');
   const clipModel = ci >= 0 ? await loadClip(args[ci + 1], { towers: { vision: true, text: false }, threads }) : null;
-  if (clipModel) console.log(`CLIP: ${clipModel.id}${clipModel.isStandIn ? ' (STAND-IN: random weights)' : ''}`);
+  if (clipModel) console.log(`CLIP: ${clipModel.id}${clipModel.isStandIn ? ': a STAND-IN, random weights' : ''}`);
   const pictures: RawImage[] = Array.from({ length: batch }, (_, b) => ({
     width: 256, height: 256, channels: 3, data: Uint8Array.from({ length: 256 * 256 * 3 }, (_, i) => (i * 7 + b * 13 + (i >> 9)) & 255),
   }));
