@@ -1,7 +1,7 @@
 // Loss curves as a PNG, without a plotting library: the chart is written as SVG (axes, ticks, polylines,
 // legend) and rasterised by sharp. Panels: the reconstruction losses (linear, validation points marked),
 // every loss term (log scale), the learning rate. Noisy per-step series get a running mean on top.
-import sharp from 'sharp';
+import { sharp as loadSharp } from '../image/sharp.js';
 import type { MetricsRecord } from './metrics.js';
 import { writeFileAtomic } from '../util/atomic.js';
 
@@ -156,6 +156,7 @@ export function lossCurvesSvg(records: readonly MetricsRecord[], title = 'v2l tr
 
 /** Draws the loss curves of `records` into a PNG at `path` (atomic). */
 export async function plotLossCurves(records: readonly MetricsRecord[], path: string, title?: string): Promise<void> {
+  const sharp = await loadSharp(); // loaded on first use, not at import
   const png = await sharp(Buffer.from(lossCurvesSvg(records, title))).flatten({ background: '#ffffff' }).png().toBuffer();
   writeFileAtomic(path, png);
 }
