@@ -8,6 +8,9 @@ import type { LLM } from '../models/llm/types.js';
 import { tokenizerTokens, tokensFile, type ImageTokenProvider } from '../tasks/image-tokens.js';
 import { summaryText, type RunSummary } from '../tasks/summary.js';
 import { int } from './options.js';
+import { existsSync, readFileSync } from 'node:fs';
+import type { V2LConfig } from '../network/config.js';
+import { parseConfigHint } from '../tokenizer/weights.js';
 
 export interface TokenizerFlags {
   checkpoint: string;
@@ -18,10 +21,22 @@ export interface TokenizerFlags {
   preprocess?: string;
   batchSize?: string;
   maxPixels?: string;
+  config?: string;
   quiet?: boolean;
   engine?: string;
   device?: string;
   engineThreads?: string;
+}
+
+/** `--config`: JSON, or a JSON file, of the configuration fields a .pth's shapes leave open. */
+export function configHint(v: string): Partial<V2LConfig> {
+  const text = v.trim().startsWith('{') ? v : existsSync(v) ? readFileSync(v, 'utf8') : null;
+  if (text === null) throw new Error(`--config must be JSON or a JSON file (no file ${v})`);
+  try {
+    return parseConfigHint(text);
+  } catch (e) {
+    throw new Error(`--config: not JSON (${(e as Error).message})`);
+  }
 }
 
 function positiveInt(flag: string, v: string | undefined): number | undefined {
@@ -42,6 +57,7 @@ export function tokenizerOptions(f: TokenizerFlags): LoadTokenizerOptions {
     preprocess: f.preprocess as 'simple' | 'reference' | undefined,
     batchSize: positiveInt('--batch-size', f.batchSize),
     maxPixels: f.maxPixels === undefined ? undefined : f.maxPixels === '0' ? false : positiveInt('--max-pixels', f.maxPixels),
+    config: f.config === undefined ? undefined : configHint(f.config),
     ...engineOptions(f),
   };
 }
@@ -63,6 +79,7 @@ export function tokenizerFlags(cmd: Command, opts: { required?: boolean; globalT
     .option('--image-size <px>', 'encoder input side (default: the checkpoint\'s, else 128)')
     .option('--preprocess <mode>', 'simple (short side, centre crop) or reference (CLIP 224 crop, then bilinear)', 'simple')
     .option('--batch-size <n>', 'images per network call', '8')
+    .option('--config <json>', 'for a .pth checkpoint: configuration fields its tensor shapes leave open, as JSON or a JSON file (e.g. {"crossAttnHeads": 8})')
     .option('--max-pixels <n>', 'refuse images with more pixels than this before decoding (default 100000000; 0: no limit)')
     .option('--engine <name>', 'onnx (onnxruntime, default) or tfjs (the training path) for encode/decode')
     .option('--device <name>', 'onnx engine: cpu (default) or cuda (where onnxruntime\'s CUDA provider is installed)')

@@ -3,12 +3,10 @@ import type { Command } from 'commander';
 import { join, resolve } from 'node:path';
 import { V2LTokenizer, isFailure } from '../../tokenizer/tokenizer.js';
 import { importOfficial, officialLayout, type OfficialFiles } from '../../tokenizer/official.js';
-import { parseConfigHint } from '../../tokenizer/weights.js';
-import { existsSync, readFileSync } from 'node:fs';
 import { int } from '../options.js';
 import { savePng, sideBySide } from '../../image/save.js';
 import { createProgress } from '../progress.js';
-import { tokenizerFlags, tokenizerOptions, type TokenizerFlags } from '../task-flags.js';
+import { configHint, tokenizerFlags, tokenizerOptions, type TokenizerFlags } from '../task-flags.js';
 
 function standInWarning(tok: V2LTokenizer): void {
   if (tok.clip?.isStandIn) console.error(`v2l: note: ${tok.clip.id} is the random-weight STAND-IN CLIP: global tokens are not meaningful`);
@@ -86,16 +84,7 @@ export function register(program: Command): void {
       };
       const missing = (['local', 'global', 'vocabulary'] as const).filter((k) => !files[k]);
       if (missing.length) throw new Error(`import-official: give --from <dir> or ${missing.map((m) => `--${m}`).join(', ')}`);
-      let config;
-      if (f.config) {
-        const text = f.config.trim().startsWith('{') ? f.config : existsSync(f.config) ? readFileSync(f.config, 'utf8') : null;
-        if (text === null) throw new Error(`--config must be JSON or a JSON file (no file ${f.config})`);
-        try {
-          config = parseConfigHint(text);
-        } catch (e) {
-          throw new Error(`--config: not JSON (${(e as Error).message})`);
-        }
-      }
+      const config = f.config === undefined ? undefined : configHint(f.config);
       const report = await importOfficial({ files, llm: f.llm, out: f.out, config, imageSize: f.imageSize, log: (l) => console.error(l) });
       console.log(JSON.stringify({ ...report, manifest: join(report.out, 'manifest.json') }, null, 2));
     });
