@@ -13,6 +13,7 @@ import { preprocessOne, type PreprocessMode } from '../image/preprocess.js';
 import { fromNCHW, savePng, sideBySide } from '../image/save.js';
 import type { ClipModel } from '../models/clip/types.js';
 import type { V2LConfig } from '../network/config.js';
+import { configDifferences } from '../network/config-infer.js';
 import { V2LNetwork } from '../network/v2l-model.js';
 import { writeJsonAtomic } from '../util/atomic.js';
 import type { ProgressReporter } from '../util/progress.js';
@@ -193,7 +194,10 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     if (!path) throw new Error(`--resume: no checkpoint in ${o.resume === true ? o.out : o.resume}`);
     const ck = loadCheckpoint(path);
     const saved = ck.extra as { data?: string; seed?: number; batchSize?: number; workers?: number; steps?: number; optimizerSteps?: { gen: number; disc: number } };
-    if (!sameConfig(ck.config, net.config)) throw new Error(`${path}: saved for another network configuration (${JSON.stringify(ck.config)}), this run builds ${JSON.stringify(net.config)}`);
+    if (!sameConfig(ck.config, net.config)) {
+      const diff = configDifferences(ck.config as V2LConfig, net.config);
+      throw new Error(`${path}: saved for another network configuration (checkpoint vs this run: ${diff.join('; ') || 'same fields, other values'})`);
+    }
     if (saved.data !== fingerprint) throw new Error(`${path}: saved for another training file list (${saved.data}, now ${fingerprint}); a resumed run must see the same data`);
     if (saved.seed !== o.seed || saved.batchSize !== o.batchSize) throw new Error(`${path}: saved with --seed ${saved.seed} --batch-size ${saved.batchSize}; resume with the same values (now ${o.seed}, ${o.batchSize})`);
     const savedSchedule = (saved as { optim?: OptimConfig }).optim?.totalSteps;

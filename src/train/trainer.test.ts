@@ -97,5 +97,5 @@ test('frozen parts stay frozen: the codebooks are not optimised and keep their v
 test('resume refuses another data list or network configuration, naming the difference', { skip }, async () => {
   const out = join(root, 'straight');
   await assert.rejects(train(options(out, { resume: true, trainFiles: files.slice(1, 17) })), /another training file list/);
-  await assert.rejects(train(options(out, { resume: true, network: { ...tinyConfig(), zChannels: 64 } })), /another network configuration/);
+  await assert.rejects(train(options(out, { resume: true, network: { ...tinyConfig(), zChannels: 64 } })), /another network configuration \(checkpoint vs this run: zChannels: 32 vs 64\)/);
 });
