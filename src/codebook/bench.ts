@@ -15,11 +15,8 @@ import { expandVocabulary } from './expand.js';
 import { HitCounter } from './filter.js';
 import { initBackend } from '../engine/backend.js';
 import { isSpecialToken } from './render.js';
+import { argString as arg } from '../util/bench-args.js';
 
-function arg(args: string[], name: string, dflt: string): string {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] !== undefined ? args[i + 1]! : dflt;
-}
 const shared = (p: string) => fileURLToPath(new URL(`../../../shared/${p}`, import.meta.url));
 
 export async function benchCodebook(args: string[]): Promise<void> {

@@ -15,13 +15,9 @@ import { sharedLpipsHeadsPath } from '../train/lpips-files.js';
 import { writeJsonAtomic } from '../util/atomic.js';
 import type { V2LConfig } from '../network/config.js';
 import { evaluateReconstruction } from './reconstruction.js';
+import { argString as arg } from '../util/bench-args.js';
 
 interface Sample { images: number; rssMiB: number; heapMiB: number; externalMiB: number; seconds: number }
-
-function arg(args: string[], name: string, dflt: string): string {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] ? args[i + 1] : dflt;
-}
 
 export async function benchEval(args: string[]): Promise<void> {
   const what = args[0];

@@ -7,11 +7,7 @@ import { backendInfo, initBackend } from '../engine/backend.js';
 import { paperConfig, type V2LConfig } from './config.js';
 import { V2LNetwork } from './v2l-model.js';
 import { nearestRows } from './quantize.js';
-
-function arg(args: string[], name: string): string | undefined {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : undefined;
-}
+import { argValue as arg } from '../util/bench-args.js';
 
 /** Milliseconds of one run of `f` after a warm-up, median of `runs`. */
 function timeMs(f: () => tf.Tensor | tf.Tensor[], runs: number): number {

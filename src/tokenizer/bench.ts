@@ -22,14 +22,7 @@ import { decoderFlops, encoderFlops, searchFlops } from '../network/flops.js';
 import { OnnxEngine } from './onnx-engine.js';
 import { loadClip } from '../models/clip/transformers-clip.js';
 import type { RawImage } from '../image/types.js';
-
-function arg(args: string[], name: string, dflt: number): number {
-  const i = args.indexOf(name);
-  if (i < 0) return dflt;
-  const v = Number(args[i + 1]);
-  if (!Number.isFinite(v) || v <= 0) throw new Error(`${name} must be a positive number (got "${args[i + 1]}")`);
-  return v;
-}
+import { argNumber as arg } from '../util/bench-args.js';
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);

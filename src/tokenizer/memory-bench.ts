@@ -15,14 +15,9 @@ import { writeSafetensors } from '../io/files.js';
 import { writeStandInClip } from '../models/clip/stand-in.js';
 import { Rng } from '../network/rng.js';
 import { V2LTokenizer, isFailure } from './tokenizer.js';
+import { argNumber } from '../util/bench-args.js';
 
-function arg(args: string[], name: string, dflt: number): number {
-  const i = args.indexOf(name);
-  if (i < 0) return dflt;
-  const v = Number(args[i + 1]);
-  if (!Number.isInteger(v) || v < 1) throw new Error(`${name} must be a positive integer (got "${args[i + 1]}")`);
-  return v;
-}
+const arg = (args: string[], name: string, dflt: number): number => argNumber(args, name, dflt, { integer: true });
 
 const mb = (b: number) => (b / 2 ** 20).toFixed(0);
 

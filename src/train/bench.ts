@@ -14,11 +14,7 @@ import { LocalRunner, ParallelRunner, type StepRunner } from './parallel.js';
 import { getPreset } from './presets.js';
 import { Replica } from './replica.js';
 import { defaultLpipsHeads } from './setup.js';
-
-function arg(args: string[], name: string): string | undefined {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : undefined;
-}
+import { argValue as arg } from '../util/bench-args.js';
 
 /** Peak memory of this thread: the wasm heap's size (it never shrinks), else tfjs' current tensor bytes. */
 function peakMiB(): string {

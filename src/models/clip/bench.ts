@@ -11,11 +11,7 @@ import { isImagePath } from '../../image/types.js';
 import { embedWithTemplates, IMAGENET_TEMPLATES } from './templates.js';
 import { topK, releaseDistanceCache } from './distance.js';
 import { initBackend } from '../../engine/backend.js';
-
-function arg(args: string[], name: string): string | undefined {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : undefined;
-}
+import { argValue as arg } from '../../util/bench-args.js';
 
 export async function benchClip(args: string[]): Promise<void> {
   let dir = arg(args, '--model');

@@ -3,11 +3,8 @@
 import { fileURLToPath } from 'node:url';
 import { LlamaCppLLM } from './llama-cpp.js';
 import type { Prompt } from './types.js';
+import { argString as arg } from '../../util/bench-args.js';
 
-function arg(args: string[], name: string, dflt: string): string {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] !== undefined ? args[i + 1]! : dflt;
-}
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 export async function benchLlm(args: string[]): Promise<void> {

@@ -9,11 +9,7 @@ import { taskFixture, type FixtureLLM } from '../test-fixtures.js';
 import { sharedPath } from '../../util/test-utils/shared.js';
 import { restoreImages } from './run.js';
 import type { RestoreProtocol, RestoreTask } from './run.js';
-
-function arg(args: string[], name: string, dflt: string): string {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] !== undefined ? args[i + 1]! : dflt;
-}
+import { argString as arg } from '../../util/bench-args.js';
 
 export async function benchRestore(args: string[]): Promise<void> {
   const tasks = arg(args, 'tasks', 'inpaint,deblur').split(',') as RestoreTask[];
