@@ -31,8 +31,18 @@ export function sendError(res: ServerResponse, e: unknown): void {
 
 const mb = (n: number) => `${(n / 1024 / 1024).toFixed(n < 1024 * 1024 ? 2 : 1)} MB`;
 
-/** Reads the whole body, refusing (413) one over `maxBytes`: by its Content-Length first, else as it streams. */
-export function readBody(req: IncomingMessage, maxBytes: number, what = 'request body'): Promise<Buffer> {
+/** Bytes held by bodies being read, all requests together, and the most allowed. */
+export interface UploadBudget {
+  held: number;
+  max: number;
+}
+
+/**
+ * Reads the whole body, refusing (413) one over `maxBytes`: by its Content-Length first, else as it
+ * streams. With a `budget`, the bytes read are counted in it as they arrive (503 when it is full); the
+ * caller gives them back (`budget.held -= body.length`) once done with the body.
+ */
+export function readBody(req: IncomingMessage, maxBytes: number, what = 'request body', budget?: UploadBudget): Promise<Buffer> {
   const declared = req.headers['content-length'];
   if (declared !== undefined && Number(declared) > maxBytes) {
     return Promise.reject(new HttpError(413, `${what} is ${mb(Number(declared))}; the limit is ${mb(maxBytes)}`, { connection: 'close' }));
@@ -42,24 +52,37 @@ export function readBody(req: IncomingMessage, maxBytes: number, what = 'request
     let size = 0;
     let failed = false;
     req.on('data', (c: Buffer) => {
-      if (failed) return;
       size += c.length;
-      if (size > maxBytes) {
-        failed = true;
-        chunks.length = 0;
-        req.pause(); // stop buffering; the reply closes the connection
-        reject(new HttpError(413, `${what} exceeds the limit of ${mb(maxBytes)}`, { connection: 'close' }));
+      if (failed) {
+        // Refused: the rest is read and dropped so that the client, still sending, gets the 413 (a reset
+        // would hide it), up to 4x the limit; past that the connection is cut.
+        if (size > 4 * maxBytes) req.destroy();
         return;
       }
+      const refuse = (e: HttpError) => {
+        failed = true;
+        if (budget) budget.held -= size - c.length;
+        chunks.length = 0;
+        reject(e);
+      };
+      if (size > maxBytes) return refuse(new HttpError(413, `${what} exceeds the limit of ${mb(maxBytes)}`));
+      if (budget && budget.held + c.length > budget.max) {
+        return refuse(new HttpError(503, `the server is busy receiving other uploads (${mb(budget.held)} in flight); retry in a few seconds`, { 'retry-after': '2' }));
+      }
+      if (budget) budget.held += c.length;
       chunks.push(c);
     });
     req.on('end', () => {
       if (!failed) resolve(Buffer.concat(chunks, size));
     });
-    req.on('error', (e) => {
-      if (!failed) reject(new HttpError(400, `request body could not be read: ${e.message}`));
+    const broken = (why: string) => {
+      if (failed) return;
       failed = true;
-    });
+      if (budget) budget.held -= size;
+      reject(new HttpError(400, `request body could not be read: ${why}`));
+    };
+    req.on('error', (e) => broken(e.message));
+    req.on('aborted', () => broken('the client went away'));
   });
 }
 

@@ -204,3 +204,15 @@ test('the page is served with a CSP and the API refuses foreign Host headers', {
   });
   assert.equal(status, 421);
 });
+
+test('upload bytes held at once are bounded: past the budget, 503 with Retry-After', { skip }, async () => {
+  const small = await startServer({ viewer, port: 0, webRoot: join(dir, 'web'), uploadBudgetBytes: 1000 });
+  try {
+    const r = await fetch(new URL('/api/tokenize', small.url), { method: 'POST', body: readFileSync(join(PHOTOS, 'coffee.png')), headers: { 'x-v2l': '1' } });
+    assert.equal(r.status, 503);
+    assert.ok(Number(r.headers.get('retry-after')) >= 1);
+    assert.match((await r.json() as { error: string }).error, /busy receiving other uploads/);
+  } finally {
+    await small.close();
+  }
+});

@@ -23,7 +23,7 @@ import { join, extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import { Viewer } from './viewer.js';
-import { HttpError, parseJson, readBody, sendError, sendJson } from './http.js';
+import { HttpError, parseJson, readBody, sendError, sendJson, type UploadBudget } from './http.js';
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8',
@@ -58,7 +58,7 @@ export interface ServeOptions {
   webRoot?: string;
   /** One line per request on stderr. */
   log?: boolean;
-  /** Upload bytes held at once, all requests together (default 4 x the upload limit). */
+  /** Upload bytes held at once, all requests together (default 8 x the upload limit). */
   uploadBudgetBytes?: number;
 }
 
@@ -82,8 +82,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const assets = loadAssets(opts.webRoot ?? defaultWebRoot());
   const host = opts.host ?? '127.0.0.1';
   let allowedHosts: Set<string> = new Set();
-  let inflight = 0;
-  const uploadBudget = opts.uploadBudgetBytes ?? 4 * viewer.limits.maxUploadBytes;
+  const uploads: UploadBudget = { held: 0, max: opts.uploadBudgetBytes ?? 8 * viewer.limits.maxUploadBytes };
 
   const api = async (req: IncomingMessage, res: ServerResponse, u: URL): Promise<void> => {
     const path = u.pathname;
@@ -102,21 +101,20 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
         req.resume();
         return sendJson(res, 200, await viewer.tokenizeFolderImage(intParam(u, 'folder', 0, 0, Number.MAX_SAFE_INTEGER)));
       }
-      // Bytes held by uploads in flight are bounded: a burst of large bodies gets 503s, not the heap.
+      // Bytes held by uploads in flight are bounded (counted as they arrive, all requests together): a
+      // burst of large bodies gets 503s, not the heap.
       const declared = Number(req.headers['content-length'] ?? NaN);
       const max = viewer.limits.maxUploadBytes;
-      const reserve = Number.isFinite(declared) && declared >= 0 && declared <= max ? declared : max;
       if (declared > max) await readBody(req, max, 'the upload'); // throws the 413 from the header alone
-      if (inflight + reserve > uploadBudget) {
-        throw new HttpError(503, `the server is busy receiving other uploads (${(inflight / 1048576).toFixed(1)} MB in flight); retry in a few seconds`, { 'retry-after': '2', connection: 'close' });
+      if (Number.isFinite(declared) && uploads.held + declared > uploads.max) {
+        throw new HttpError(503, `the server is busy receiving other uploads (${(uploads.held / 1048576).toFixed(1)} MB in flight); retry in a few seconds`, { 'retry-after': '2', connection: 'close' });
       }
-      inflight += reserve;
+      const body = await readBody(req, max, 'the upload', uploads);
       try {
-        const body = await readBody(req, max, 'the upload');
         const name = (u.searchParams.get('name') ?? 'upload').replace(/[^\w. -]/g, '_').slice(0, 80) || 'upload';
         return sendJson(res, 200, await viewer.tokenizeBytes(body, name));
       } finally {
-        inflight -= reserve;
+        uploads.held -= body.length;
       }
     }
     if (path === '/api/decode') {
