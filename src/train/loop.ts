@@ -161,6 +161,57 @@ export class CollapseWatch {
   }
 }
 
+/**
+ * On --resume: checks the checkpoint against this run (network configuration, data, seed, batch size),
+ * loads the weights, code counts and optimiser state, truncates the metrics after its step and returns
+ * it; otherwise starts a fresh metrics log and returns 0.
+ */
+function resumeOrStart(o: TrainOptions, net: V2LNetwork, replica: Replica, fingerprint: string, metrics: MetricsLog, log: (line: string) => void): number {
+  if (!o.resume) {
+    if (existsSync(metrics.path)) metrics.truncateAfter(-1);
+    return 0;
+  }
+  const path = resolveCheckpoint(o.resume === true ? o.out : o.resume);
+  if (!path) throw new Error(`--resume: no checkpoint in ${o.resume === true ? o.out : o.resume}`);
+  const ck = loadCheckpoint(path);
+  const saved = ck.extra as { data?: string; seed?: number; batchSize?: number; workers?: number; steps?: number; optimizerSteps?: { gen: number; disc: number } };
+  if (!sameConfig(ck.config, net.config)) {
+    const diff = configDifferences(ck.config as V2LConfig, net.config);
+    throw new Error(`${path}: saved for another network configuration (checkpoint vs this run: ${diff.join('; ') || 'same fields, other values'})`);
+  }
+  if (saved.data !== fingerprint) throw new Error(`${path}: saved for another training file list (${saved.data}, now ${fingerprint}); a resumed run must see the same data`);
+  if (saved.seed !== o.seed || saved.batchSize !== o.batchSize) throw new Error(`${path}: saved with --seed ${saved.seed} --batch-size ${saved.batchSize}; resume with the same values (now ${o.seed}, ${o.batchSize})`);
+  const savedSchedule = (saved as { optim?: OptimConfig }).optim?.totalSteps;
+  if (savedSchedule !== undefined && savedSchedule !== o.optim.totalSteps) log(`note: the checkpoint's learning-rate schedule spanned ${savedSchedule} steps, it now spans ${o.optim.totalSteps}: the run will not match an uninterrupted one`);
+  if (saved.workers !== undefined && saved.workers !== o.workers) log(`note: the checkpoint was written with ${saved.workers} worker(s), this run uses ${o.workers}: same result in expectation, not bit for bit`);
+  net.loadStateDict(ck.model);
+  // Code counts since the last re-seed (only re-seeding reads them).
+  for (const [id, c] of (ck.extra as { codeUsage?: [number, number][] }).codeUsage ?? []) if (id < replica.usage.length) replica.usage[id] = c;
+  const sums = ck.optimizer.get(Z_SUMS_KEY);
+  if (sums && replica.trackCodeMeans) replica.zSums = (sums.data as Float32Array).slice();
+  replica.loadOptimizerState(ck.optimizer, saved.optimizerSteps ?? { gen: ck.step, disc: ck.step }, path);
+  metrics.truncateAfter(ck.step);
+  log(`resumed from ${path} at step ${ck.step}`);
+  return ck.step;
+}
+
+/**
+ * The collapsed model's figure: a decoder that ignores the local tokens can at best output one image per
+ * global-token set; with no usable local code it reconstructs the blurred mean. Its PSNR is that of the
+ * mean training image (up to 512 training images, evenly spaced) against every validation image.
+ */
+async function collapsedModelPsnr(trainFiles: readonly string[], valImages: Float32Array, nVal: number, decode: DecodeImage, imageSize: number): Promise<number> {
+  const per = 3 * imageSize * imageSize;
+  const step = Math.max(1, Math.floor(trainFiles.length / 512));
+  const pick = trainFiles.filter((_, i) => i % step === 0).slice(0, 512);
+  const all = await loadAll(pick, decode, imageSize);
+  const mean = new Float32Array(per);
+  for (let i = 0; i < pick.length; i++) for (let k = 0; k < per; k++) mean[k] += all[i * per + k] / pick.length;
+  const tiled = new Float32Array(valImages.length);
+  for (let i = 0; i < nVal; i++) tiled.set(mean, i * per);
+  return meanPsnr(valImages, tiled, nVal);
+}
+
 export async function train(o: TrainOptions): Promise<TrainResult> {
   const log = o.log ?? (() => {});
   const stopAfter = Math.min(o.stopAfter ?? o.steps, o.steps);
@@ -187,34 +238,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const replica = new Replica(net, lpips, o.loss, o.optim, o.microBatch ?? 0);
   replica.trackCodeMeans = o.reseed?.kmeans === true && o.reseed.every > 0;
   const fingerprint = dataFingerprint(o.trainFiles);
-  let start = 0;
   const metrics = new MetricsLog(join(o.out, 'metrics.jsonl'));
-  if (o.resume) {
-    const path = resolveCheckpoint(o.resume === true ? o.out : o.resume);
-    if (!path) throw new Error(`--resume: no checkpoint in ${o.resume === true ? o.out : o.resume}`);
-    const ck = loadCheckpoint(path);
-    const saved = ck.extra as { data?: string; seed?: number; batchSize?: number; workers?: number; steps?: number; optimizerSteps?: { gen: number; disc: number } };
-    if (!sameConfig(ck.config, net.config)) {
-      const diff = configDifferences(ck.config as V2LConfig, net.config);
-      throw new Error(`${path}: saved for another network configuration (checkpoint vs this run: ${diff.join('; ') || 'same fields, other values'})`);
-    }
-    if (saved.data !== fingerprint) throw new Error(`${path}: saved for another training file list (${saved.data}, now ${fingerprint}); a resumed run must see the same data`);
-    if (saved.seed !== o.seed || saved.batchSize !== o.batchSize) throw new Error(`${path}: saved with --seed ${saved.seed} --batch-size ${saved.batchSize}; resume with the same values (now ${o.seed}, ${o.batchSize})`);
-    const savedSchedule = (saved as { optim?: OptimConfig }).optim?.totalSteps;
-    if (savedSchedule !== undefined && savedSchedule !== o.optim.totalSteps) log(`note: the checkpoint's learning-rate schedule spanned ${savedSchedule} steps, it now spans ${o.optim.totalSteps}: the run will not match an uninterrupted one`);
-    if (saved.workers !== undefined && saved.workers !== o.workers) log(`note: the checkpoint was written with ${saved.workers} worker(s), this run uses ${o.workers}: same result in expectation, not bit for bit`);
-    net.loadStateDict(ck.model);
-    // Code counts since the last re-seed (only re-seeding reads them).
-    for (const [id, c] of (ck.extra as { codeUsage?: [number, number][] }).codeUsage ?? []) if (id < replica.usage.length) replica.usage[id] = c;
-    const sums = ck.optimizer.get(Z_SUMS_KEY);
-    if (sums && replica.trackCodeMeans) replica.zSums = (sums.data as Float32Array).slice();
-    replica.loadOptimizerState(ck.optimizer, saved.optimizerSteps ?? { gen: ck.step, disc: ck.step }, path);
-    start = ck.step;
-    metrics.truncateAfter(start);
-    log(`resumed from ${path} at step ${start}`);
-  } else if (existsSync(metrics.path)) {
-    metrics.truncateAfter(-1);
-  }
+  const start = resumeOrStart(o, net, replica, fingerprint, metrics, log);
 
   const runner: StepRunner = o.workers > 1
     ? await ParallelRunner.create(replica, {
@@ -232,17 +257,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   // The collapsed model's figure: a decoder that ignores the local tokens can at best output one image per
   // global-token set; with no usable local code it reconstructs the blurred mean. Its PSNR is that of the
   // mean training image (up to 512 training images, evenly spaced) against every validation image.
-  let collapsedPsnr: number | null = null;
-  if (valImages) {
-    const step = Math.max(1, Math.floor(o.trainFiles.length / 512));
-    const pick = o.trainFiles.filter((_, i) => i % step === 0).slice(0, 512);
-    const all = await loadAll(pick, decode, o.imageSize);
-    const mean = new Float32Array(per);
-    for (let i = 0; i < pick.length; i++) for (let k = 0; k < per; k++) mean[k] += all[i * per + k] / pick.length;
-    const tiled = new Float32Array(valImages.length);
-    for (let i = 0; i < valFiles.length; i++) tiled.set(mean, i * per);
-    collapsedPsnr = meanPsnr(valImages, tiled, valFiles.length);
-  }
+  const collapsedPsnr = valImages ? await collapsedModelPsnr(o.trainFiles, valImages, valFiles.length, decode, o.imageSize) : null;
   const watch = new CollapseWatch(o.network.nLocal, valFiles.length * (o.imageSize / 2 ** (o.network.chMult.length - 1)) ** 2);
   let lastFigures: ValidationFigures | null = null;
 
