@@ -3,7 +3,8 @@
 // tail is ignored, as in ImageNet's `path,label` lists). A listed file that is missing is kept: it fails
 // when read and is counted and named like any unreadable image. Node edge.
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { dirname, extname, join, resolve } from 'node:path';
+import { dirname, extname, join, relative, resolve } from 'node:path';
+import { sha256 } from '../util/hash.js';
 
 export const EVAL_IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.bmp', '.webp', '.gif', '.tif', '.tiff', '.jfif']);
 
@@ -30,4 +31,14 @@ export function listEvalImages(source: string): string[] {
     .map((l) => resolve(base, l.split(/\t|,(?=[^,]*$)/)[0].trim()));
   if (!out.length) throw new Error(`images: the list ${source} names no images`);
   return out;
+}
+
+/**
+ * Identifies a selection independently of where it is mounted: the count and the sha256 of the paths
+ * relative to the folder (or the list's folder), so shards run on other machines still merge.
+ */
+export function selectionKey(source: string, paths: readonly string[]): { count: number; sha256: string } {
+  const abs = resolve(source);
+  const root = existsSync(abs) && statSync(abs).isDirectory() ? abs : dirname(abs);
+  return { count: paths.length, sha256: sha256(paths.map((p) => relative(root, p)).join('\n')) };
 }

@@ -5,7 +5,6 @@
 // Y as pyiqa; RGB also reported), SSIM (piq) and FID (pytorch-fid Inception pool3 statistics of the
 // originals vs the reconstructions). Node edge.
 import { join, resolve } from 'node:path';
-import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import { V2LTokenizer } from '../tokenizer/tokenizer.js';
@@ -14,7 +13,8 @@ import { downFactor } from '../network/config.js';
 import { loadImage } from '../image/load.js';
 import { preprocessOne } from '../image/preprocess.js';
 import type { RawImage } from '../models/clip/types.js';
-import { listEvalImages } from './images.js';
+import { listEvalImages, selectionKey } from './images.js';
+import { sha256, sha256File } from '../util/hash.js';
 import type { Lpips } from '../train/lpips.js';
 import { loadLpips } from '../train/lpips-files.js';
 import type { OnProgress } from '../util/progress.js';
@@ -113,9 +113,10 @@ export async function evaluateReconstruction(o: ReconstructionOptions): Promise<
     ];
     if (standIns.length) log(`STAND-IN ${standIns.join(', ')}: the figures of this run are meaningless (they only exercise the computation)`);
     const settings = {
-      images: { count: selected.length, sha256: createHash('sha256').update(selected.join('\n')).digest('hex') },
-      checkpoint: resolve(o.checkpoint), codebook: o.codebook ? resolve(o.codebook) : null, clip: tok.clip?.fingerprint,
-      inception: inception.fingerprint, lpips: { backbone: o.lpipsBackbone === 'stand-in' ? 'stand-in' : resolve(o.lpipsBackbone), heads: resolve(o.lpipsHeads), protocol },
+      images: selectionKey(o.images, selected),
+      // Contents, not paths: shards run on other machines (other mount points) must still merge.
+      checkpoint: sha256File(o.checkpoint), codebook: tok.codebook ? sha256(JSON.stringify(tok.codebook.manifest.files ?? null)) : null, clip: tok.clip?.fingerprint,
+      inception: inception.fingerprint, lpips: { backbone: o.lpipsBackbone === 'stand-in' ? 'stand-in' : sha256File(o.lpipsBackbone), heads: sha256File(o.lpipsHeads), protocol },
       imageSize, globalTokens: k, batchSize, standIns,
     };
     const fresh = newState('reconstruction', settings, selected.length, batchSize, o.shard ?? { index: 0, count: 1 });

@@ -12,6 +12,8 @@
 import { join, resolve } from 'node:path';
 import { existsSync, mkdirSync } from 'node:fs';
 import { createHash } from 'node:crypto';
+import { sha256File } from '../util/hash.js';
+import { selectionKey } from './images.js';
 import * as tf from '@tensorflow/tfjs-core';
 import type { V2LTokenizer } from '../tokenizer/tokenizer.js';
 import type { LLM } from '../models/llm/types.js';
@@ -44,6 +46,8 @@ export interface RestorationEvalOptions {
   /** Global tokens of the original files (the reference protocol). */
   globalTokensOf?: ImageTokenProvider;
   images: readonly string[];
+  /** The folder or list the images came from: keys the selection by relative paths (shards on other machines merge). */
+  imagesSource?: string;
   contextImages?: readonly string[];
   /** Table 4 columns to run (default all five). */
   tasks?: readonly (typeof TABLE4_TASKS)[number][];
@@ -122,9 +126,9 @@ export async function evaluateRestoration(o: RestorationEvalOptions): Promise<Re
   try {
     const standIns = [...(o.tokenizer.clip?.isStandIn ? ['CLIP'] : []), ...(inception.isStandIn ? ['Inception'] : []), ...(lpips.standIn ? ['LPIPS AlexNet'] : [])];
     const settings = {
-      images: { count: o.images.length, sha256: createHash('sha256').update(o.images.join('\n')).digest('hex') },
+      images: o.imagesSource ? selectionKey(o.imagesSource, o.images) : { count: o.images.length, sha256: createHash('sha256').update(o.images.join('\n')).digest('hex') },
       tasks, protocol, restore: o.restore ?? {}, llm: o.llm.id, inception: inception.fingerprint,
-      lpips: { backbone: o.lpipsBackbone === 'stand-in' ? 'stand-in' : resolve(o.lpipsBackbone), heads: resolve(o.lpipsHeads) },
+      lpips: { backbone: o.lpipsBackbone === 'stand-in' ? 'stand-in' : sha256File(o.lpipsBackbone), heads: sha256File(o.lpipsHeads) },
       batchSize, standIns, ...o.settingsExtra,
     };
     const fresh = newState('restoration', settings, o.images.length, batchSize, shard);

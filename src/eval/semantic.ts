@@ -12,7 +12,6 @@
 // LLM prompts concatenate the strings with no separator). Node edge.
 import { mkdirSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import { V2LTokenizer } from '../tokenizer/tokenizer.js';
@@ -22,7 +21,8 @@ import { loadClip } from '../models/clip/transformers-clip.js';
 import type { ClipModel } from '../models/clip/types.js';
 import type { OnProgress } from '../util/progress.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
-import { listEvalImages } from './images.js';
+import { listEvalImages, selectionKey } from './images.js';
+import { sha256, sha256File } from '../util/hash.js';
 import { addSum, mean, newState, resumeOrStart, saveState, isDone, type EvalState, type Failure, type Shard } from './run-state.js';
 import { TABLE2 } from './paper.js';
 import { markdownTable, writeBarChart } from './chart.js';
@@ -130,9 +130,11 @@ export async function evaluateSemantic(o: SemanticOptions): Promise<SemanticResu
     const standIns = clip.isStandIn ? ['CLIP'] : [];
     if (standIns.length) log('STAND-IN CLIP: the figures of this run are meaningless (they only exercise the computation)');
     const settings = {
-      images: { count: selected.length, sha256: createHash('sha256').update(selected.join('\n')).digest('hex') },
-      checkpoint: resolve(o.checkpoint), codebook: tok.codebook.dir, clip: clip.fingerprint, tokens: ks, join: join_, classTemplate: template,
-      classNames: o.classNames ? resolve(o.classNames) : null, batchSize, standIns,
+      images: selectionKey(o.images, selected),
+      // Contents, not paths: shards run on other machines (other mount points) must still merge.
+      checkpoint: sha256File(o.checkpoint), codebook: sha256(JSON.stringify(tok.codebook.manifest.files ?? tok.codebook.globalEntries.map((e) => e.text))),
+      clip: clip.fingerprint, tokens: ks, join: join_, classTemplate: template,
+      classNames: o.classNames ? sha256File(o.classNames) : null, batchSize, standIns,
     };
     const fresh = newState('semantic', settings, selected.length, batchSize, o.shard ?? { index: 0, count: 1 });
     const { state, resumed } = resumeOrStart(out, fresh, { restart: o.fresh });

@@ -13,6 +13,7 @@ import { sharedLpipsHeadsPath } from '../../train/lpips-files.js';
 import { evaluateRestoration, restorationMarkdown, type RestorationResult } from '../../eval/restoration.js';
 import { TABLE4_TASKS } from '../../eval/paper.js';
 import { listEvalImages } from '../../eval/images.js';
+import { sha256, sha256File } from '../../util/hash.js';
 import { llmFlags, openLLM, openTokens, tokenizerFlags, type LLMFlags, type TokenizerFlags } from '../task-flags.js';
 import { writeFewshotOutputs, type FewshotTableJson } from '../../eval/fewshot-table.js';
 import { reproducePlan, shellLine, PAPER_TABLES, type PaperTable } from '../../eval/reproduce.js';
@@ -190,11 +191,11 @@ export function register(program: Command): void {
       let r: RestorationResult;
       try {
         r = await evaluateRestoration({
-          tokenizer: tokenizer!, llm, globalTokensOf: tokens, images, contextImages: context, tasks, protocol: f.protocol,
+          tokenizer: tokenizer!, llm, globalTokensOf: tokens, images, imagesSource: f.images, contextImages: context, tasks, protocol: f.protocol,
           restore: { m: f.m, n: f.n, copies: f.copies, seed: f.seed, batch: f.batch, globalTokens }, out: f.out,
           inception: f.inception, lpipsBackbone: f.lpipsBackbone, lpipsHeads: f.lpipsHeads, batchSize: f.scoreBatch,
           shard: f.shard ? parseShard(f.shard) : undefined, fresh: f.fresh, onProgress: (e) => progress.update(e), log,
-          settingsExtra: { tokenizer: tokenizer!.weights.path, codebook: tokenizer!.codebook?.dir ?? null, clip: tokenizer!.clip?.fingerprint ?? null, imageSize: tokenizer!.imageSize },
+          settingsExtra: { tokenizer: sha256File(tokenizer!.weights.path), codebook: sha256(JSON.stringify(tokenizer!.codebook?.manifest.files ?? null)), clip: tokenizer!.clip?.fingerprint ?? null, imageSize: tokenizer!.imageSize },
         });
       } finally {
         progress.stop();
