@@ -59,7 +59,7 @@ export function reproducePlan(table: PaperTable, i: ReproduceInputs): ReproduceP
         table, what: 'Table 1: N-way K-shot Mini-ImageNet accuracy, 5 and 21 global tokens, the seven settings, 2- and 5-way',
         commands: [['eval', 'fewshot', ...base, '--llm', llm, '--split', need(i.splits, '--splits', 'the reference\'s Mini-ImageNet split files ({N}_way_{K}_shot.csv)', missing),
           '--images', need(i.miniImagenet, '--mini-imagenet', 'Mini-ImageNet image root', missing), '--global-tokens', '5,21', '--protocol', 'reference',
-          '--decoding', 'reference', '--out', `${i.out}/table1`]],
+          '--decoding', 'reference', '--max-seq-len', '1024', '--out', `${i.out}/table1`]],
         missing, downloads: [...common, 'LLaMA-2 7B/13B/70B base (Meta licence): GGUF for llama.cpp, or HF weights served by vLLM (`vllm serve meta-llama/Llama-2-70b-hf --tensor-parallel-size 4`)'],
         estimate: 'tokenizer: minutes; LLM: 2 x 7 settings x the split\'s episodes, ~300-500-token prompts (5-way 5-shot with repeats: ~4k): about 1-3 h for 7B on one GPU with llama.cpp, longer for 70B (vLLM, several GPUs)',
       };
