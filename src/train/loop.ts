@@ -212,6 +212,82 @@ async function collapsedModelPsnr(trainFiles: readonly string[], valImages: Floa
   return meanPsnr(valImages, tiled, nVal);
 }
 
+/** What one validation needs: the network, the validation images and their CLIP embeddings, where figures go. */
+interface ValidationContext {
+  o: TrainOptions;
+  net: V2LNetwork;
+  valImages: Float32Array;
+  valClip: Float32Array;
+  n: number;
+  metrics: MetricsLog;
+  log: (line: string) => void;
+  watch: CollapseWatch;
+  collapsedPsnr: number | null;
+}
+
+/**
+ * One validation pass: reconstruction and VQ losses, PSNR, local codes used and their perplexity, into
+ * metrics.jsonl and the log (with the collapse warning), and a grid of originals over reconstructions.
+ */
+async function validateAt(v: ValidationContext, step: number): Promise<ValidationFigures> {
+  const { o, net, valImages, valClip, metrics, log, watch, collapsedPsnr } = v;
+  const dim = o.clip.dim;
+  const per = 3 * o.imageSize * o.imageSize;
+  const n = v.n;
+  const bs = o.batchSize;
+  let sum = 0;
+  let psnrSum = 0;
+  const counts = new Map<number, number>();
+  let vqSum = 0;
+  let grid = null as Float32Array | null;
+  const used = new Set<number>();
+  const nGrid = Math.min(o.sampleImages ?? 8, n);
+  for (let i = 0; i < n; i += bs) {
+    const m = Math.min(bs, n - i);
+    let rec = 0;
+    let vq = 0;
+    let recon: Float32Array | null = null;
+    tf.tidy(() => {
+      const x = tf.tensor4d(valImages.subarray(i * per, (i + m) * per), [m, 3, o.imageSize, o.imageSize]);
+      const c = tf.tensor2d(valClip.subarray(i * dim, (i + m) * dim), [m, dim]);
+      const out = net.forward(x, c, o.loss.kGlobal);
+      rec = reconstructionLoss(x, out.reconstruction, o.loss.recLoss).dataSync()[0];
+      vq = out.vqLoss.dataSync()[0];
+      for (const id of out.localIndices.dataSync()) {
+        used.add(id);
+        counts.set(id, (counts.get(id) ?? 0) + 1);
+      }
+      const r = out.reconstruction.dataSync() as Float32Array;
+      psnrSum += meanPsnr(valImages.subarray(i * per, (i + m) * per), r, m) * m;
+      if (i === 0) recon = r;
+    });
+    sum += rec * m;
+    vqSum += vq * m;
+    if (recon !== null) grid = recon as Float32Array;
+  }
+  const valRec = sum / n;
+  // Codebook usage: distinct local tokens over the validation images (a collapse shows here first), and
+  // the perplexity of their frequencies (the number of equally used codes with the same entropy).
+  let total = 0;
+  for (const c of counts.values()) total += c;
+  let h = 0;
+  for (const c of counts.values()) h -= (c / total) * Math.log(c / total);
+  const fig: ValidationFigures = { step, valRecLoss: valRec, psnr: psnrSum / n, codesUsed: used.size, perplexity: Math.exp(h) };
+  metrics.append({
+    step, val_rec_loss: valRec, val_vq_loss: vqSum / n, val_local_tokens_used: used.size, val_perplexity: fig.perplexity,
+    val_psnr: fig.psnr, ...(collapsedPsnr !== null ? { val_psnr_collapsed: collapsedPsnr } : {}),
+  });
+  log(`step ${step}: validation L1 ${valRec.toFixed(4)}, PSNR ${fig.psnr.toFixed(2)} dB (collapsed model: ${collapsedPsnr?.toFixed(2)} dB), ${used.size} local tokens used over ${n} images (perplexity ${fig.perplexity.toFixed(1)})`);
+  const warning = watch.check(step, used.size, n);
+  if (warning) log(warning);
+  if (grid) {
+    const originals = fromNCHW(valImages.subarray(0, nGrid * per), [nGrid, 3, o.imageSize, o.imageSize]);
+    const recons = fromNCHW(grid.subarray(0, nGrid * per), [nGrid, 3, o.imageSize, o.imageSize]);
+    await savePng(join(o.out, 'samples', `step-${String(step).padStart(7, '0')}.png`), sideBySide([...originals, ...recons], { columns: nGrid }));
+  }
+  return fig;
+}
+
 export async function train(o: TrainOptions): Promise<TrainResult> {
   const log = o.log ?? (() => {});
   const stopAfter = Math.min(o.stopAfter ?? o.steps, o.steps);
@@ -253,10 +329,6 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const decode = makeDecoder(o.imageSize, o.preprocess);
   const loader = new PrefetchLoader(o.trainFiles, sampler, decode, o.imageSize, o.prefetch ?? 2);
   const valImages = valFiles.length ? await loadAll(valFiles, decode, o.imageSize) : null;
-  const per = 3 * o.imageSize * o.imageSize;
-  // The collapsed model's figure: a decoder that ignores the local tokens can at best output one image per
-  // global-token set; with no usable local code it reconstructs the blurred mean. Its PSNR is that of the
-  // mean training image (up to 512 training images, evenly spaced) against every validation image.
   const collapsedPsnr = valImages ? await collapsedModelPsnr(o.trainFiles, valImages, valFiles.length, decode, o.imageSize) : null;
   const watch = new CollapseWatch(o.network.nLocal, valFiles.length * (o.imageSize / 2 ** (o.network.chMult.length - 1)) ** 2);
   let lastFigures: ValidationFigures | null = null;
@@ -273,60 +345,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
 
   const validate = async (step: number): Promise<number | null> => {
     if (!valImages) return null;
-    const n = valFiles.length;
-    const bs = o.batchSize;
-    let sum = 0;
-    let psnrSum = 0;
-    const counts = new Map<number, number>();
-    let vqSum = 0;
-    let grid = null as Float32Array | null;
-    const used = new Set<number>();
-    const nGrid = Math.min(o.sampleImages ?? 8, n);
-    for (let i = 0; i < n; i += bs) {
-      const m = Math.min(bs, n - i);
-      let rec = 0;
-      let vq = 0;
-      let recon: Float32Array | null = null;
-      tf.tidy(() => {
-        const x = tf.tensor4d(valImages.subarray(i * per, (i + m) * per), [m, 3, o.imageSize, o.imageSize]);
-        const c = tf.tensor2d(valClip.subarray(i * dim, (i + m) * dim), [m, dim]);
-        const out = net.forward(x, c, o.loss.kGlobal);
-        rec = reconstructionLoss(x, out.reconstruction, o.loss.recLoss).dataSync()[0];
-        vq = out.vqLoss.dataSync()[0];
-        for (const id of out.localIndices.dataSync()) {
-          used.add(id);
-          counts.set(id, (counts.get(id) ?? 0) + 1);
-        }
-        const r = out.reconstruction.dataSync() as Float32Array;
-        psnrSum += meanPsnr(valImages.subarray(i * per, (i + m) * per), r, m) * m;
-        if (i === 0) recon = r;
-      });
-      sum += rec * m;
-      vqSum += vq * m;
-      if (recon !== null) grid = recon as Float32Array;
-    }
-    const valRec = sum / n;
-    // Codebook usage: distinct local tokens over the validation images (a collapse shows here first), and
-    // the perplexity of their frequencies (the number of equally used codes with the same entropy).
-    let total = 0;
-    for (const c of counts.values()) total += c;
-    let h = 0;
-    for (const c of counts.values()) h -= (c / total) * Math.log(c / total);
-    const fig: ValidationFigures = { step, valRecLoss: valRec, psnr: psnrSum / n, codesUsed: used.size, perplexity: Math.exp(h) };
-    lastFigures = fig;
-    metrics.append({
-      step, val_rec_loss: valRec, val_vq_loss: vqSum / n, val_local_tokens_used: used.size, val_perplexity: fig.perplexity,
-      val_psnr: fig.psnr, ...(collapsedPsnr !== null ? { val_psnr_collapsed: collapsedPsnr } : {}),
-    });
-    log(`step ${step}: validation L1 ${valRec.toFixed(4)}, PSNR ${fig.psnr.toFixed(2)} dB (collapsed model: ${collapsedPsnr?.toFixed(2)} dB), ${used.size} local tokens used over ${n} images (perplexity ${fig.perplexity.toFixed(1)})`);
-    const warning = watch.check(step, used.size, n);
-    if (warning) log(warning);
-    if (grid) {
-      const originals = fromNCHW(valImages.subarray(0, nGrid * per), [nGrid, 3, o.imageSize, o.imageSize]);
-      const recons = fromNCHW(grid.subarray(0, nGrid * per), [nGrid, 3, o.imageSize, o.imageSize]);
-      await savePng(join(o.out, 'samples', `step-${String(step).padStart(7, '0')}.png`), sideBySide([...originals, ...recons], { columns: nGrid }));
-    }
-    return valRec;
+    lastFigures = await validateAt({ o, net, valImages, valClip, n: valFiles.length, metrics, log, watch, collapsedPsnr }, step);
+    return lastFigures.valRecLoss;
   };
 
   writeJsonAtomic(join(o.out, 'run.json'), {
