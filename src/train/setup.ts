@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join, resolve } from 'node:path';
-import { loadCodebook } from '../codebook/package.js';
+import { loadCodebook, resolveCodebookDir } from '../codebook/package.js';
 import type { PreprocessMode } from '../image/preprocess.js';
 import { writeStandInClip } from '../models/clip/stand-in.js';
 import { loadClip } from '../models/clip/transformers-clip.js';
@@ -78,38 +78,73 @@ export interface PreparedRun {
   clip: ClipModel;
 }
 
+/** The training and validation files: --val-data, else a seeded split of --data. */
+function dataSplit(s: TrainSettings, seed: number): { trainFiles: string[]; valFiles: string[] } {
+  if (!s.data.length) throw new Error('--data is required: an image folder (searched recursively), an image file or a list file');
+  const all = listImages(s.data);
+  if (s.valData?.length) return { trainFiles: all, valFiles: listImages(s.valData) };
+  const split = splitValidation(all, s.valFraction ?? 0.02, seed);
+  return { trainFiles: split.train, valFiles: split.val };
+}
+
+/** The frozen CLIP: a folder, or the STAND-IN written into the run folder (named as such in the notes). */
+async function trainingClip(spec: string, out: string, embedDim: number, notes: string[]): Promise<ClipModel> {
+  if (spec !== 'stand-in') {
+    const clip = await loadClip(spec, { towers: { vision: true, text: false } });
+    notes.push(`CLIP: ${clip.id}${clip.isStandIn ? ' (STAND-IN)' : ''}`);
+    return clip;
+  }
+  const dir = join(out, 'stand-in-clip');
+  if (!existsSync(join(dir, 'config.json'))) writeStandInClip(dir, { projectionDim: embedDim });
+  notes.push(`CLIP: STAND-IN (random weights, no semantics) in ${dir}: global tokens carry no meaning; pass --clip <folder> for a real CLIP`);
+  return loadClip(dir, { towers: { vision: true, text: false } });
+}
+
+/** LPIPS settings from --lpips / --lpips-backbone / --lpips-heads (null: off), with a note either way. */
+function lpipsOptions(s: TrainSettings, seed: number, notes: string[]): LoadLpipsOptions | null {
+  if (!s.lpips) {
+    notes.push('LPIPS: off (no --lpips backbone weights given); the perceptual term is skipped');
+    return null;
+  }
+  const backbone = s.lpipsBackbone ?? 'vgg';
+  const heads = s.lpipsHeads ?? defaultLpipsHeads(backbone);
+  if (!heads) throw new Error(`--lpips needs the LPIPS v0.1 linear heads for ${backbone}: pass --lpips-heads <${backbone}.pth> (from github.com/richzhang/PerceptualSimilarity, lpips/weights/v0.1/)`);
+  notes.push(s.lpips === 'stand-in'
+    ? `LPIPS: ${backbone} with a STAND-IN random backbone (not perceptual; exercises the loss only)`
+    : `LPIPS: ${backbone} backbone ${s.lpips}, heads ${heads}`);
+  return { backbone, backboneWeights: s.lpips, heads, seed };
+}
+
+/**
+ * Where CLIP image embeddings are cached: the codebook build's cache (`<codebook>/cache`, the same
+ * cache, so images the filter already embedded are not embedded again) when there is one, else
+ * `<out>/clip-cache`.
+ */
+function defaultClipCache(codebook: string | undefined, out: string): string {
+  if (codebook) {
+    try {
+      const shared = join(resolveCodebookDir(codebook), 'cache');
+      if (existsSync(shared)) return shared;
+    } catch {
+      // the codebook's own errors come from loadCodebook
+    }
+  }
+  return join(out, 'clip-cache');
+}
+
 export async function prepareTraining(s: TrainSettings): Promise<PreparedRun> {
   const preset = getPreset(s.preset);
   const notes: string[] = [];
   const out = resolve(s.out);
   const steps = s.steps ?? preset.steps;
   const seed = s.seed ?? 0;
-  if (!s.data.length) throw new Error('--data is required: an image folder (searched recursively) or a list file');
-  let trainFiles = listImages(s.data);
-  let valFiles: string[];
-  if (s.valData?.length) {
-    valFiles = listImages(s.valData);
-  } else {
-    const split = splitValidation(trainFiles, s.valFraction ?? 0.02, seed);
-    trainFiles = split.train;
-    valFiles = split.val;
-  }
+  const { trainFiles, valFiles } = dataSplit(s, seed);
   notes.push(`data: ${trainFiles.length} training images, ${Math.min(valFiles.length, s.valImages ?? 64)} validation images scored`);
 
   const recipe = getRecipe(s.recipe ?? preset.recipe);
   notes.push(`recipe: ${recipe.name} (${recipe.description})`);
   let network = validateConfig({ ...preset.network, ...recipe.network, ...s.network });
-  let clip: ClipModel;
-  const clipSpec = s.clip ?? 'stand-in';
-  if (clipSpec === 'stand-in') {
-    const dir = join(out, 'stand-in-clip');
-    if (!existsSync(join(dir, 'config.json'))) writeStandInClip(dir, { projectionDim: network.embedDim });
-    clip = await loadClip(dir, { towers: { vision: true, text: false } });
-    notes.push(`CLIP: STAND-IN (random weights, no semantics) in ${dir}: global tokens carry no meaning; pass --clip <folder> for a real CLIP`);
-  } else {
-    clip = await loadClip(clipSpec, { towers: { vision: true, text: false } });
-    notes.push(`CLIP: ${clip.id}${clip.isStandIn ? ' (STAND-IN)' : ''}`);
-  }
+  const clip = await trainingClip(s.clip ?? 'stand-in', out, network.embedDim, notes);
   // The codebooks are CLIP embeddings and the global tokens come from CLIP: the network's embedding
   // width is the CLIP's.
   if (clip.dim !== network.embedDim) {
@@ -134,18 +169,7 @@ export async function prepareTraining(s: TrainSettings): Promise<PreparedRun> {
     notes.push(`codebooks: RANDOM STAND-IN rows (${network.nLocal} local, ${network.nGlobal} global; seeded, not an LLM vocabulary); pass --codebook <package> to train for an LLM`);
   }
 
-  let lpips: LoadLpipsOptions | null = null;
-  if (s.lpips) {
-    const backbone = s.lpipsBackbone ?? 'vgg';
-    const heads = s.lpipsHeads ?? defaultLpipsHeads(backbone);
-    if (!heads) throw new Error(`--lpips needs the LPIPS v0.1 linear heads for ${backbone}: pass --lpips-heads <${backbone}.pth> (from github.com/richzhang/PerceptualSimilarity, lpips/weights/v0.1/)`);
-    lpips = { backbone, backboneWeights: s.lpips, heads, seed };
-    notes.push(s.lpips === 'stand-in'
-      ? `LPIPS: ${backbone} with a STAND-IN random backbone (not perceptual; exercises the loss only)`
-      : `LPIPS: ${backbone} backbone ${s.lpips}, heads ${heads}`);
-  } else {
-    notes.push('LPIPS: off (no --lpips backbone weights given); the perceptual term is skipped');
-  }
+  const lpips = lpipsOptions(s, seed, notes);
 
   // The schedule's length is not the run's: a run of 150 steps continued to 300 follows the same
   // learning rates as a run of 300 (the reference defines it over 100 epochs, however long one trains).
@@ -187,7 +211,7 @@ export async function prepareTraining(s: TrainSettings): Promise<PreparedRun> {
     valEvery: s.valEvery ?? preset.valEvery,
     workers: s.workers ?? 1,
     clip,
-    clipCacheDir: s.clipCache ?? join(out, 'clip-cache'),
+    clipCacheDir: s.clipCache ?? defaultClipCache(s.codebook, out),
     codebook,
     lpips,
     resume: s.resume,

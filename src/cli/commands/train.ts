@@ -147,7 +147,7 @@ export function register(program: Command): void {
     .option('--val-every <n>', 'validation interval in steps (0: never)', int('val-every', 0))
     .option('--workers <n>', 'data-parallel worker threads, one per core (default 1)', int('workers', 1))
     .option('--clip <dir>', 'CLIP model folder (Hugging Face ONNX layout) for the global tokens, or "stand-in" (default: the generated stand-in)')
-    .option('--clip-cache <dir>', 'where CLIP image embeddings are cached (default <out>/clip-cache)')
+    .option('--clip-cache <dir>', 'where CLIP image embeddings are cached (default: the --codebook build\'s cache, <codebook>/cache, so its images are not embedded again; else <out>/clip-cache)')
     .option('--codebook <dir>', 'codebook package (v2l codebook build); default: random stand-in codebooks')
     .option('--lpips <file>', 'LPIPS backbone weights (torchvision vgg16/alexnet state dict, .pth or .safetensors), or "stand-in"; default: no perceptual loss')
     .option('--lpips-backbone <name>', 'vgg | alex (default vgg)', oneOf('lpips-backbone', ['vgg', 'alex'] as const))
