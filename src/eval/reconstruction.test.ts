@@ -106,3 +106,11 @@ test('reconstruction: a run stopped after one batch resumes to the same figures'
 test('reconstruction: fewer than 2 images for FID is refused', { skip }, async () => {
   await assert.rejects(evaluateReconstruction({ ...base, out: join(dir, 'one'), limit: 1 }), /FID needs at least 2 images/);
 });
+
+test('reconstruction: --lpips-protocol reference changes LPIPS only (the reference\'s [-3, 1] input range)', { skip }, async () => {
+  const correct = await evaluateReconstruction({ ...base, out: join(dir, 'lp-correct'), limit: 3 });
+  const reference = await evaluateReconstruction({ ...base, out: join(dir, 'lp-reference'), limit: 3, lpipsProtocol: 'reference' });
+  assert.equal(reference.lpipsProtocol, 'reference');
+  assert.notEqual(reference.lpips, correct.lpips);
+  for (const k of ['fid', 'psnrY', 'psnrRgb', 'ssim'] as const) assert.equal(reference[k], correct[k]);
+});
