@@ -136,7 +136,7 @@ export class Viewer {
       localVocabulary: cfg.nLocal,
       globalVocabulary: cfg.nGlobal,
       localText: this.localKind,
-      llm: cb?.manifest.llm.id ?? null,
+      llm: cb ? baseName(cb.manifest.llm.id) : null,
       clip: { id: this.tok.clip ? baseName(this.tok.clip.id) : null, standIn: Boolean(this.tok.clip?.isStandIn) },
       codebook: cb ? { dir: baseName(cb.dir), standInClip: Boolean(cb.manifest.clip.isStandIn), source: cb.manifest.source } : null,
       folder: this.folder ? { images: this.folder.files.length, truncated: this.folder.truncated } : null,
