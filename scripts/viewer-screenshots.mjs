@@ -30,6 +30,8 @@ await page.setInputFiles('#file', photos + 'dog.jpg');
 await page.waitForSelector('#token-map .cell');
 await page.hover('#token-map .cell[data-row="6"][data-col="4"]');
 await page.waitForSelector('#tooltip:not([hidden])');
+// The codebook view shows the dog's nearest global entry.
+const entry = (await page.textContent('#global-tokens .chip[data-index="0"] .tok')).trim();
 let g = await box('#global-tokens');
 await save('serve-tokens', { x: 0, y: 0, width: 1280, height: g.y + 760 });
 await page.mouse.move(0, 0);
@@ -48,7 +50,7 @@ await page.waitForSelector('#error:not([hidden])');
 let e = await box('#error');
 await save('serve-error', { x: 0, y: 0, width: 1280, height: e.y + e.height + 12 });
 await page.click('#tab-codebook');
-await page.fill('#codebook-search', 'play');
+await page.fill('#codebook-search', entry);
 await page.waitForFunction(() => /entr(y|ies) match/.test(document.querySelector('#entries')?.textContent ?? ''));
 await page.locator('#entries button.entry').first().click();
 await page.waitForFunction(() => /of \d+ images have it/.test(document.querySelector('#entry-status')?.textContent ?? ''));
