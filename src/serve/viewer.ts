@@ -62,6 +62,8 @@ interface CachedImage {
   /** The decoded upload as a PNG in the server's own temp folder, for restoration. */
   file?: string;
   original: RawImage;
+  /** The reconstruction from the encoder's tokens (= decode() of them): the edits' baseline. */
+  reconstruction: RawImage;
   localIds: number[][];
   globalIds: number[];
 }
@@ -179,7 +181,7 @@ export class Viewer {
     const r = await this.runJob(() => inspectImage(this.tok, image));
     const id = createHash('sha256').update(bytes).digest('hex').slice(0, 16);
     const file = this.restore ? await this.keepForRestoration(id, image) : undefined;
-    this.remember(id, { name, file, original: r.original, localIds: r.localIds, globalIds: r.global.map((g) => g.id) });
+    this.remember(id, { name, file, original: r.original, reconstruction: r.reconstruction, localIds: r.localIds, globalIds: r.global.map((g) => g.id) });
     const [original, reconstruction] = await Promise.all([dataUrl(r.original), dataUrl(r.reconstruction)]);
     return {
       image: id, name, source, size: this.tok.imageSize, grid: r.localIds.length,
@@ -199,7 +201,8 @@ export class Viewer {
     const cfg = this.tok.network.config;
     const local = checkGrid(body.local, cached.localIds.length, cached.localIds[0].length, cfg.nLocal);
     const global = checkIds(body.global, 'global', cached.globalIds.length, cfg.nGlobal);
-    const [rec, base] = await this.runJob(() => this.tok.decode([local, cached.localIds], [global, cached.globalIds]));
+    const [rec] = await this.runJob(() => this.tok.decode([local], [global]));
+    const base = cached.reconstruction;
     let changedLocal = 0;
     local.forEach((row, r) => row.forEach((v, c) => { if (v !== cached.localIds[r][c]) changedLocal++; }));
     const changedGlobal = global.filter((v, i) => v !== cached.globalIds[i]).length;
