@@ -54,7 +54,7 @@ export function register(program: Command): void {
     .option('--copies <n>', 'in-context examples per step (the reference: 10)', int('copies', 1), 10)
     .option('--seed <n>', 'seeds the blur kernel draw and the reference protocol\'s copies', int('seed', 0), 0)
     .option('--batch <n>', 'deblur/rotate/shift: independent steps per LLM call (local GGUF: 1 is cheapest, each step reuses its own prompt; a remote server runs a batch concurrently)', int('batch', 1), 1)
-    .option('--context-images <dir>', 'other images for the clean protocol\'s in-context examples (required for deblur/rotate/shift)')
+    .option('--context-images <dir>', 'other images for the clean protocol\'s in-context examples (required for deblur/rotate/shift); the first --copies readable ones are used')
     .option('--context-limit <n>', 'use at most this many --context-images', int('context-limit', 1))
     .requiredOption('-o, --output <dir>', 'output folder (an earlier run there is resumed)')
     .option('--limit <n>', 'restore only the first n images', int('limit', 1))

@@ -183,11 +183,13 @@ export async function* restoreImages(o: RestoreOptions): AsyncGenerator<RestoreR
   const hidden = predictionMask(o.task, g);
 
   // Other images' (clean, corrupted) local grids, encoded once per run; an unreadable one is left out.
+  // A step shows at most `copies` examples, so the first `copies` readable images are all it needs.
   let others: { clean: number[]; corrupted: number[] }[] | null = null;
   const othersFor = async () => {
     if (others) return others;
     others = [];
     for (const src of o.contextImages ?? []) {
+      if (others.length >= copies) break;
       try {
         const p = await prepare(o.task, tok, src, imageSeed(seed, src), hidden, g);
         const [clean, corrupted] = await encodeLocal(tok, [p.clean, p.corrupted]);
