@@ -16,7 +16,7 @@ import type { RawImage } from '../models/clip/types.js';
 import { listEvalImages, selectionKey } from './images.js';
 import { sha256, sha256File } from '../util/hash.js';
 import type { Lpips } from '../train/lpips.js';
-import { loadLpips } from '../train/lpips-files.js';
+import { loadEvalLpips } from './lpips-alexnet.js';
 import type { OnProgress } from '../util/progress.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import { psnr, psnrY, ssim } from './image-metrics.js';
@@ -39,7 +39,7 @@ export interface ReconstructionOptions {
   out: string;
   /** Inception ONNX (pytorch-fid weights) or 'stand-in'. */
   inception: string;
-  /** torchvision AlexNet state dict (.pth / .safetensors) or 'stand-in'. */
+  /** torchvision AlexNet weights: state dict (.pth / .safetensors), an ONNX export, or 'stand-in'. */
   lpipsBackbone: string;
   /** LPIPS v0.1 alex heads (.pth or .json). */
   lpipsHeads: string;
@@ -104,7 +104,7 @@ export async function evaluateReconstruction(o: ReconstructionOptions): Promise<
   await initBackend(o.backend); // an entry point may have chosen it already: then this is a no-op
   const tok = await V2LTokenizer.load({ checkpoint: o.checkpoint, codebook: o.codebook, clip: o.clip, globalTokens: k, imageSize, batchSize, engine: 'tfjs' });
   const inception: FeatureNet = await loadInception(o.inception === 'stand-in' ? standInInception(out) : o.inception);
-  const lpips: Lpips = await loadLpips({ backbone: 'alex', backboneWeights: o.lpipsBackbone, heads: o.lpipsHeads });
+  const lpips: Lpips = await loadEvalLpips(o.lpipsBackbone, o.lpipsHeads);
   try {
     const standIns = [
       ...(tok.clip?.isStandIn ? ['CLIP'] : []),

@@ -23,7 +23,7 @@ import { restoreToDir, outputStem, type RestoreProtocol, type RestoreTask, type 
 import { loadImage } from '../image/load.js';
 import type { RawImage } from '../models/clip/types.js';
 import type { Lpips } from '../train/lpips.js';
-import { loadLpips } from '../train/lpips-files.js';
+import { loadEvalLpips } from './lpips-alexnet.js';
 import type { OnProgress } from '../util/progress.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import { psnrY, ssim } from './image-metrics.js';
@@ -122,7 +122,7 @@ export async function evaluateRestoration(o: RestorationEvalOptions): Promise<Re
   const { start, end } = shardBatches(Math.ceil(o.images.length / batchSize), shard);
   const mine = o.images.slice(start * batchSize, end * batchSize);
   const inception: FeatureNet = await loadInception(o.inception === 'stand-in' ? writeStandInInception(join(out, 'stand-ins', 'inception'), { dim: 2048 }) : o.inception);
-  const lpips: Lpips = await loadLpips({ backbone: 'alex', backboneWeights: o.lpipsBackbone, heads: o.lpipsHeads });
+  const lpips: Lpips = await loadEvalLpips(o.lpipsBackbone, o.lpipsHeads);
   try {
     const standIns = [...(o.tokenizer.clip?.isStandIn ? ['CLIP'] : []), ...(inception.isStandIn ? ['Inception'] : []), ...(lpips.standIn ? ['LPIPS AlexNet'] : [])];
     const settings = {
