@@ -1,0 +1,13 @@
+// The evaluations for Node programs (exported from the package's main entry): the metrics of ./index.ts
+// and the commands' library functions (image folders, ONNX networks, state files, charts).
+export * from './index.js';
+export { evaluateReconstruction, summarizeReconstruction, reconstructionMarkdown, type ReconstructionOptions, type ReconstructionResult, type LpipsProtocol } from './reconstruction.js';
+export { evaluateSemantic, summarizeSemantic, semanticMarkdown, classOf, readClassNames, SEMANTIC_DEFINITION, type SemanticOptions, type SemanticResult } from './semantic.js';
+export { evaluateRestoration, summarizeRestoration, restorationMarkdown, type RestorationEvalOptions, type RestorationResult } from './restoration.js';
+export { writeFewshotOutputs } from './fewshot-table.js';
+export { mergeEvaluations } from './merge.js';
+export { loadInception, writeStandInInception, inceptionInput, INCEPTION_SIZE, type FeatureNet } from './inception.js';
+export { loadEvalLpips, readOnnxWeights } from './lpips-alexnet.js';
+export { parseShard, loadState, saveState, mergeStates, type EvalState, type Shard } from './run-state.js';
+export { reproducePlan, shellLine, PAPER_TABLES, type PaperTable, type ReproducePlan, type ReproduceInputs } from './reproduce.js';
+export { TABLE2, TABLE3, TABLE4, TABLE4_TASKS } from './paper.js';
