@@ -20,6 +20,8 @@ export { CODEBOOK_KEYS, type LoadOptions } from './network/state-dict.js';
 export { nearestRows, quantizeLocal, quantizeGlobal, CODEBOOK_TERM_WEIGHT, type LocalQuantized, type GlobalQuantized } from './network/quantize.js';
 export { stopGradient } from './network/ops.js';
 export { runParity, type ParityResult } from './network/parity.js';
+export { encoderModel, decoderModel, projectionModel, searchModel, ONNX_EXPORT_VERSION } from './network/v2l-model.onnx.js';
+export { encoderFlops, decoderFlops, searchFlops } from './network/flops.js';
 export type { ClipModel, ClipImageInput, RawImage } from './models/clip/types.js';
 export { IMAGENET_TEMPLATES, fillTemplate, embedWithTemplates, type EnsembleOptions } from './models/clip/templates.js';
 export { squaredNorms, l2Normalize, dotMatrix, squaredEuclidean, cosineSimilarity, topK, releaseDistanceCache, type Metric, type TopK, type TopKOptions } from './models/clip/distance.js';
