@@ -7,7 +7,6 @@ import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { readTokenizerWeights } from '../../tokenizer/weights.js';
 import { loadCodebook } from '../../codebook/package.js';
-import { exportOnnx, inferenceStateDict, onnxManifest, stateDictFingerprint, writeOnnxExport, ONNX_FILES } from '../../tokenizer/onnx-engine.js';
 
 export function register(program: Command): void {
   program.command('export-onnx')
@@ -17,6 +16,8 @@ export function register(program: Command): void {
     .requiredOption('--out <dir>', 'output folder')
     .action(async (f: { checkpoint: string; codebook?: string; out: string }) => {
       const t0 = performance.now();
+      // onnxruntime (under onnx-engine) is loaded when the command runs, not when the CLI starts.
+      const { exportOnnx, inferenceStateDict, onnxManifest, stateDictFingerprint, writeOnnxExport, ONNX_FILES } = await import('../../tokenizer/onnx-engine.js');
       const weights = readTokenizerWeights(f.checkpoint);
       const codebook = f.codebook ? loadCodebook(f.codebook) : null;
       const config = { ...weights.config };
