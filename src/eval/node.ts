@@ -1,5 +1,5 @@
-// The evaluations for Node programs (exported from the package's main entry): the metrics of ./index.ts
-// and the commands' library functions (image folders, ONNX networks, state files, charts).
+// `v2l/eval/node`: the metrics of ./index.ts (`v2l/eval`) plus the commands' library functions for Node
+// programs (image folders, ONNX networks, state files, charts). Kept off the main entry, which stays light.
 export * from './index.js';
 export { evaluateReconstruction, summarizeReconstruction, reconstructionMarkdown, type ReconstructionOptions, type ReconstructionResult, type LpipsProtocol } from './reconstruction.js';
 export { evaluateSemantic, summarizeSemantic, semanticMarkdown, classOf, readClassNames, SEMANTIC_DEFINITION, type SemanticOptions, type SemanticResult } from './semantic.js';
