@@ -1,7 +1,7 @@
 // "Ours vs the paper" bar charts as PNG, without a plotting library: SVG (one panel per metric, each with
 // its own scale, bars labelled with their values) rasterised by sharp. When stand-in networks produced
 // our numbers, a red banner says that they are meaningless. Node edge (sharp).
-import sharp from 'sharp';
+import { sharp as loadSharp } from '../image/sharp.js';
 import { writeFileAtomic } from '../util/atomic.js';
 
 export interface ChartPanel {
@@ -73,6 +73,7 @@ export function barChartSvg(title: string, panels: readonly ChartPanel[], warnin
 }
 
 export async function writeBarChart(path: string, title: string, panels: readonly ChartPanel[], warning?: string, panelWidth?: number): Promise<void> {
+  const sharp = await loadSharp(); // loaded on first use: `v2l --help` stays fast
   const png = await sharp(Buffer.from(barChartSvg(title, panels, warning, panelWidth))).flatten({ background: '#ffffff' }).png().toBuffer();
   writeFileAtomic(path, png);
 }

@@ -7,7 +7,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { rand } from '../util/test-utils/rand.js';
-import { inceptionInput, loadInception, writeStandInInception, INCEPTION_SIZE } from './inception.js';
+import { inceptionInput, loadInception, INCEPTION_SIZE } from './inception.js';
+import { writeStandInInception } from './stand-in-inception.js';
 
 test('Inception input: [0, 1] -> 299x299 in [-1, 1] (a constant image stays constant)', () => {
   const img = new Float32Array(3 * 20 * 30).fill(0.75);

@@ -10,7 +10,8 @@ import { initBackend } from '../engine/backend.js';
 import { standInBackbone } from '../train/lpips.js';
 import { skipUnless, sharedPath } from '../util/test-utils/shared.js';
 import { rand } from '../util/test-utils/rand.js';
-import { loadEvalLpips, readOnnxWeights, writeAlexnetOnnx } from './lpips-alexnet.js';
+import { loadEvalLpips } from './lpips-alexnet.js';
+import { readOnnxWeights, writeAlexnetOnnx } from './alexnet-onnx.js';
 
 const HEADS = sharedPath('models/lpips/v0.1_json/alex.json');
 const skip = skipUnless(HEADS, 'the LPIPS heads');

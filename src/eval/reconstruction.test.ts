@@ -12,7 +12,7 @@ import { initBackend } from '../engine/backend.js';
 import { tinyConfig, MERGES } from '../train/test-fixtures.js';
 import { writeStandInClip } from '../models/clip/stand-in.js';
 import { skipUnless, sharedPath } from '../util/test-utils/shared.js';
-import { writeStandInInception } from './inception.js';
+import { writeStandInInception } from './stand-in-inception.js';
 import { evaluateReconstruction, type ReconstructionOptions, type ReconstructionResult } from './reconstruction.js';
 import { mergeEvaluations } from './merge.js';
 

@@ -21,7 +21,7 @@ import type { OnProgress } from '../util/progress.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import { psnr, psnrY, ssim } from './image-metrics.js';
 import { frechetDetail, FeatureStats } from './fid.js';
-import { loadInception, writeStandInInception, type FeatureNet } from './inception.js';
+import { loadInception, type FeatureNet } from './inception.js';
 import { addSum, mean, newState, resumeOrStart, saveState, isDone, type EvalState, type Shard } from './run-state.js';
 import { TABLE3 } from './paper.js';
 import { markdownTable, writeBarChart } from './chart.js';
@@ -84,8 +84,9 @@ export interface ReconstructionResult {
 
 const log0 = (): void => {};
 
-/** Stand-in networks built on demand live in `<out>/stand-ins/`. */
-function standInInception(out: string): string {
+/** Stand-in networks built on demand live in `<out>/stand-ins/` (onnx-proto loaded only then). */
+async function standInInception(out: string): Promise<string> {
+  const { writeStandInInception } = await import('./stand-in-inception.js');
   return writeStandInInception(join(out, 'stand-ins', 'inception'), { seed: 0, dim: 2048 });
 }
 
@@ -103,7 +104,7 @@ export async function evaluateReconstruction(o: ReconstructionOptions): Promise<
   const protocol = o.lpipsProtocol ?? 'correct';
   await initBackend(o.backend); // an entry point may have chosen it already: then this is a no-op
   const tok = await V2LTokenizer.load({ checkpoint: o.checkpoint, codebook: o.codebook, clip: o.clip, globalTokens: k, imageSize, batchSize, engine: 'tfjs' });
-  const inception: FeatureNet = await loadInception(o.inception === 'stand-in' ? standInInception(out) : o.inception);
+  const inception: FeatureNet = await loadInception(o.inception === 'stand-in' ? await standInInception(out) : o.inception);
   const lpips: Lpips = await loadEvalLpips(o.lpipsBackbone, o.lpipsHeads);
   try {
     const standIns = [

@@ -10,7 +10,7 @@ import { V2LTokenizer } from '../tokenizer/tokenizer.js';
 import { taskFixture, FIXTURE_LLMS } from '../tasks/test-fixtures.js';
 import { RecordingLLM } from '../tasks/restore/test-llm.js';
 import { skipUnless, sharedPath } from '../util/test-utils/shared.js';
-import { writeStandInInception } from './inception.js';
+import { writeStandInInception } from './stand-in-inception.js';
 import { evaluateRestoration, type RestorationEvalOptions, type RestorationResult } from './restoration.js';
 import { mergeEvaluations } from './merge.js';
 

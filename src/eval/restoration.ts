@@ -28,7 +28,7 @@ import type { OnProgress } from '../util/progress.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import { psnrY, ssim } from './image-metrics.js';
 import { frechetDetail, FeatureStats } from './fid.js';
-import { loadInception, writeStandInInception, type FeatureNet } from './inception.js';
+import { loadInception, type FeatureNet } from './inception.js';
 import { addSum, mean, newState, resumeOrStart, saveState, isDone, shardBatches, type EvalState, type Failure, type Shard } from './run-state.js';
 import { TABLE4, TABLE4_TASKS } from './paper.js';
 import { markdownTable, writeBarChart } from './chart.js';
@@ -121,7 +121,9 @@ export async function evaluateRestoration(o: RestorationEvalOptions): Promise<Re
   const shard = o.shard ?? { index: 0, count: 1 };
   const { start, end } = shardBatches(Math.ceil(o.images.length / batchSize), shard);
   const mine = o.images.slice(start * batchSize, end * batchSize);
-  const inception: FeatureNet = await loadInception(o.inception === 'stand-in' ? writeStandInInception(join(out, 'stand-ins', 'inception'), { dim: 2048 }) : o.inception);
+  const inception: FeatureNet = await loadInception(o.inception === 'stand-in'
+    ? (await import('./stand-in-inception.js')).writeStandInInception(join(out, 'stand-ins', 'inception'), { dim: 2048 })
+    : o.inception);
   const lpips: Lpips = await loadEvalLpips(o.lpipsBackbone, o.lpipsHeads);
   try {
     const standIns = [...(o.tokenizer.clip?.isStandIn ? ['CLIP'] : []), ...(inception.isStandIn ? ['Inception'] : []), ...(lpips.standIn ? ['LPIPS AlexNet'] : [])];
