@@ -36,10 +36,10 @@ function tainted(tok: V2LTokenizer, cleanCrop: RawImage, decoded: number[][]): V
           });
         };
       }
-      if (prop === 'decode') {
+      if (prop === 'decode' || prop === 'decodeAsync') {
         return (local: number[][][], global: number[][]) => {
           decoded.push(...local.map((g) => g.flat()), ...global);
-          return target.decode(local.map((g) => g.map((row) => row.map((id) => (id >= SENTINEL ? 0 : id)))), global);
+          return target[prop](local.map((g) => g.map((row) => row.map((id) => (id >= SENTINEL ? 0 : id)))), global);
         };
       }
       const v = Reflect.get(target, prop, recv);
