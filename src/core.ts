@@ -52,3 +52,8 @@ export { maskPositions } from './tasks/masked/mask.js';
 export { maskedPrefix, maskedPrefixText, trainingSequence, type TrainingSequence } from './tasks/masked/sequence.js';
 export { fillMasked, type FillOptions, type FillResult } from './tasks/masked/fill.js';
 export { loraGgufBytes, mergeLora, type LoraAdapter, type LoraTensor } from './tasks/masked/lora-gguf.js';
+export { corrupt, gaussianBlur, gaussianKernel, opencvSigma, reflect101, rot90, shiftCrop, blurKernelSize, type PixelCorruption, type Corrupted } from './tasks/restore/corruptions.js';
+export { predictionMask, predictionSteps, isMaskTask, RESTORE_TASKS, type RestoreTask } from './tasks/restore/masks.js';
+export { referenceCopies, referenceExamples, visibleWindowExamples, otherImageExamples, REFERENCE_RATES, type Example } from './tasks/restore/context.js';
+export { promptPieces, restorePrompt, promptLength, INSTRUCTION as RESTORE_INSTRUCTION, type PromptPieces } from './tasks/restore/prompt.js';
+export { restoreTokens, greedyIds, type RestoreProtocol, type RestoreTokensInput, type RestoreTokensOutput } from './tasks/restore/restore-tokens.js';

@@ -23,3 +23,4 @@ export { runCaption, readCaptionItems, type CaptionRecord, type CaptionRunOption
 export { runVqa, readVqaItems, type VqaRecord, type VqaRunOptions } from './tasks/vqa/run.js';
 export { runMasked, type MaskedRecord, type MaskedRunOptions } from './tasks/masked/run.js';
 export { writeLoraData, type LoraDataRecord, type LoraDataOptions } from './tasks/lora-data.js';
+export { restoreImages, restoreToDir, type RestoreOptions, type RestoreResult, type RestoreRecord, type RestoreToDirOptions } from './tasks/restore/run.js';
