@@ -62,7 +62,7 @@ interface CachedImage {
   /** The decoded upload as a PNG in the server's own temp folder, for restoration. */
   file?: string;
   original: RawImage;
-  /** The reconstruction from the encoder's tokens (= decode() of them): the edits' baseline. */
+  /** The reconstruction from the encoder's tokens (= decodeAsync() of them): the edits' baseline. */
   reconstruction: RawImage;
   localIds: number[][];
   globalIds: number[];
@@ -201,7 +201,7 @@ export class Viewer {
     const cfg = this.tok.network.config;
     const local = checkGrid(body.local, cached.localIds.length, cached.localIds[0].length, cfg.nLocal);
     const global = checkIds(body.global, 'global', cached.globalIds.length, cfg.nGlobal);
-    const [rec] = await this.runJob(() => this.tok.decode([local], [global]));
+    const [rec] = await this.runJob(() => this.tok.decodeAsync([local], [global]));
     const base = cached.reconstruction;
     let changedLocal = 0;
     local.forEach((row, r) => row.forEach((v, c) => { if (v !== cached.localIds[r][c]) changedLocal++; }));

@@ -8,7 +8,7 @@
 //           embedding, nearest first.
 //
 // One network pass per image (encoder, one search, decoder). Built only on the tokenizer's public parts
-// (network.encode / projectedCodebook / decode, clip, codebook), so it follows the tokenizer's math.
+// (network.encode / projectedCodebook, decodeAsync, clip, codebook), so it follows the tokenizer's math.
 import * as tf from '@tensorflow/tfjs-core';
 import type { RawImage } from '../models/clip/types.js';
 import { preprocessOne } from '../image/preprocess.js';
@@ -90,7 +90,7 @@ export async function inspectImage(tok: V2LTokenizer, image: RawImage, opts: Ins
   const pixels = preprocessOne(image, { size, mode: tok.preprocessMode });
   const clipEmb = await tok.clip.embedImages([image]);
   const p = projectedCodebookT(tok);
-  const [localIdx, localNear, localDist, globalIdx, globalDist, recon] = tf.tidy(() => {
+  const [localIdx, localNear, localDist, globalIdx, globalDist] = tf.tidy(() => {
     const enc = tok.network.encode(tf.tensor4d(pixels, [1, 3, size, size]));
     const [, d, h, w] = enc.z.shape;
     const z = tf.reshape(tf.transpose(enc.z, [0, 2, 3, 1]), [h * w, d]) as tf.Tensor2D;
@@ -101,11 +101,7 @@ export async function inspectImage(tok: V2LTokenizer, image: RawImage, opts: Ins
     const cb = tok.network.params.get('tok_embeddings_global.weight')! as tf.Tensor2D;
     const dg = tf.sub(tf.add(tf.sum(tf.square(gn), 1, true), tf.reshape(tf.sum(tf.square(cb), 1), [1, -1])), tf.mul(2, tf.matMul(gn, cb, false, true)));
     const tg = tf.topk(tf.neg(dg), kg, true);
-    const chosen = tf.slice(tg.indices, [0, 0], [1, k]);
-    const gEmb = tf.reshape(tf.gather(cb, tf.reshape(chosen, [-1])), [1, k, cfg.embedDim]) as tf.Tensor3D;
-    // From the ids, exactly as decode() of the same tokens (the straight-through zq differs by rounding).
-    const rec = tok.network.decode(enc.localIndices, gEmb);
-    return [enc.localIndices, tl.indices, tf.neg(tl.values), tg.indices, tf.neg(tg.values), rec];
+    return [enc.localIndices, tl.indices, tf.neg(tl.values), tg.indices, tf.neg(tg.values)];
   });
   const [, h, w] = localIdx.shape;
   const ids = localIdx.dataSync();
@@ -114,8 +110,7 @@ export async function inspectImage(tok: V2LTokenizer, image: RawImage, opts: Ins
   const gi = globalIdx.dataSync();
   const gd = globalDist.dataSync();
   const original = fromNCHW(pixels, [1, 3, size, size])[0];
-  const reconstruction = fromNCHW(recon.dataSync(), recon.shape)[0];
-  tf.dispose([localIdx, localNear, localDist, globalIdx, globalDist, recon]);
+  tf.dispose([localIdx, localNear, localDist, globalIdx, globalDist]);
   // Rounding can make a tiny squared distance negative; a distance is never below 0.
   const choice = (id: number, dist: number): TokenChoice => ({ id, distance: Math.max(0, dist) });
   const localIds: number[][] = [];
@@ -134,6 +129,10 @@ export async function inspectImage(tok: V2LTokenizer, image: RawImage, opts: Ins
     }
   }
   const all = Array.from(gi, (id, j) => choice(id, gd[j]));
+  // From the ids, exactly as decodeAsync() of the same tokens (the straight-through zq differs by rounding),
+  // on the engine the tokenizer was loaded with: the viewer's edits decode there too, so an unedited
+  // decode equals this baseline.
+  const [reconstruction] = await tok.decodeAsync([localIds], [all.slice(0, k).map((g) => g.id)]);
   return {
     original, reconstruction, psnr: psnr(original, reconstruction),
     global: all.slice(0, k), globalAlternatives: all.slice(k), localIds, localNearest,

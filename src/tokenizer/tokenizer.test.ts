@@ -131,6 +131,33 @@ test('encode gives ids and strings from the codebook; a bad file fails alone; re
   assert.ok(worst <= 1, `decode(tokens) differs from reconstruct() by ${worst}`);
 });
 
+test('decodeAsync follows the loaded engine: onnx gives reconstruct()\'s pixels, tfjs gives decode()\'s', { skip }, async () => {
+  const [rec] = await tok.reconstruct([join(PHOTOS, 'dog.jpg')]);
+  assert.ok(!('error' in rec));
+  const { ids: local } = rec.encoded.local;
+  const { ids: global } = rec.encoded.global;
+  // The onnx engine (the default): the same decoder run as reconstruct(), so the same pixels.
+  const [onnx] = await tok.decodeAsync([local], [global]);
+  assert.deepEqual([onnx.width, onnx.height], [rec.reconstruction.width, rec.reconstruction.height]);
+  assert.deepEqual(onnx.data, rec.reconstruction.data);
+  // Against tfjs' decode(): onnxruntime and tfjs round the float32 sums differently (1e-4 at most in
+  // [-1, 1], onnx-engine.test.ts), which can move a pixel by one 8-bit level where it lands on a rounding edge.
+  const [sync] = tok.decode([local], [global]);
+  let worst = 0;
+  for (let i = 0; i < sync.data.length; i++) worst = Math.max(worst, Math.abs(sync.data[i] - onnx.data[i]));
+  assert.ok(worst <= 1, `decodeAsync (onnx) differs from decode (tfjs) by ${worst}`);
+  // Loaded with engine 'tfjs': decodeAsync is decode(), the same RawImage exactly.
+  const tfjs = await V2LTokenizer.load({ checkpoint: join(dir, 'imported', 'tokenizer.safetensors'), codebook: join(dir, 'imported', 'codebook'), clip: join(dir, 'clip'), globalTokens: 5, engine: 'tfjs' });
+  try {
+    const [a] = await tfjs.decodeAsync([local], [global]);
+    const [b] = tfjs.decode([local], [global]);
+    assert.deepEqual(a, b);
+    assert.deepEqual(a, sync);
+  } finally {
+    await tfjs.dispose();
+  }
+});
+
 test('bad inputs are refused clearly before any work', { skip }, async () => {
   assert.throws(() => tok.decode([[[0, 1], [2, 3]]], [[99999, 0, 0, 0, 0]]), /global token id 99999 is outside/);
   const imported = join(dir, 'imported');
