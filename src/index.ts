@@ -7,7 +7,7 @@
 //   v2l/image      decode, list, preprocess, PNG        v2l/models   presets and the model cache
 //   v2l/llm        the frozen LLM                       v2l/clip     the frozen CLIP, its embedding cache
 //   v2l/codebook   building and loading codebooks       v2l/train    training
-//   v2l/eval       evaluation metrics
+//   v2l/eval       evaluation metrics                   v2l/tasks    the in-context tasks
 // Heavy runtimes (node-llama-cpp, onnxruntime, transformers.js, sharp, tfjs' backends) load on first use.
 export { V2LTokenizer, isFailure, type LoadTokenizerOptions, type TokenizerParts, type EncodedImage, type EncodeFailure, type EncodeResult, type GlobalEncoding, type Reconstruction } from './tokenizer/tokenizer.js';
 export { initBackend, backendInfo, BACKENDS, type BackendInfo, type BackendName } from './engine/backend.js';
@@ -16,7 +16,7 @@ export type { ClipModel, ClipImageInput } from './models/clip/types.js';
 export type { RawImage } from './image/types.js';
 export type { LLM, Vocabulary } from './models/llm/types.js';
 export type { Codebook, CodebookManifest } from './codebook/package.js';
-// In-context tasks (until v2l/tasks has its own entry).
+// In-context tasks (also v2l/tasks, with their shared machinery).
 export { runFewshot, type FewshotRecord, type FewshotRunOptions } from './tasks/fewshot/run.js';
 export { runFewshotTable, tableMarkdown, TABLE1_SETTINGS, PAPER_ROWS, type FewshotTable, type FewshotTableOptions } from './tasks/fewshot/table.js';
 export { runCaption, readCaptionItems, type CaptionRecord, type CaptionRunOptions } from './tasks/caption/run.js';
