@@ -4,16 +4,12 @@
 // tokens once); `perQuery` draws a new block for each query from its own seed (seed, query index), so
 // a resumed run draws exactly what an uninterrupted one drew.
 
-/** mulberry32: a small seeded uniform generator in [0, 1). */
+import { SeededRng } from '../util/random.js';
+
+/** Uniform draws in [0, 1) from the project's seeded generator (../util/random.ts). */
 export function seededUniform(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rng = new SeededRng(seed);
+  return () => rng.uniform();
 }
 
 /** A seed for query `i` of a run seeded `seed` (different queries, independent draws). */

@@ -9,6 +9,8 @@
 // query, consecutive lines repeating the same support, which is still the reference's format; reading
 // groups consecutive lines with equal supports into one episode (their prompts share a prefix).
 
+import { SeededRng } from '../../util/random.js';
+
 export interface EpisodeImage {
   /** `wnid/filename`, as in the split file. */
   field: string;
@@ -81,16 +83,10 @@ export function formatSplit(episodes: readonly Episode[]): string {
   return episodes.flatMap((e) => e.queries.map((q) => [...e.support, q].map((x) => x.field + ',').join(''))).join('\n') + '\n';
 }
 
-/** A small seeded generator (mulberry32): the same seed gives the same episodes on every platform. */
+/** Uniform draws from the project's seeded generator: the same seed gives the same episodes on every platform. */
 export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rng = new SeededRng(seed);
+  return () => rng.uniform();
 }
 
 function shuffled<T>(xs: readonly T[], rand: () => number): T[] {
