@@ -12,6 +12,7 @@ import { isTokensFailure, type ImageTokenProvider } from './image-tokens.js';
 import { drawIndices, querySeed } from './shots.js';
 import { llmDelta, type RunSummary } from './summary.js';
 import type { OnProgress } from '../util/progress.js';
+import type { PromptProtocol } from './prompt-protocol.js';
 
 export interface InContextItem {
   /** Image path as the run opens it. */
@@ -52,6 +53,45 @@ export interface InContextOptions<P extends InContextItem, Q extends InContextIt
   figures(records: readonly R[]): RunSummary['figures'];
   notes: string[];
   onProgress?: OnProgress;
+}
+
+/** What a task command gives its run (caption, VQA); the task adds its prompts, answers and figures. */
+export interface TaskRunOptions<P extends InContextItem, Q extends InContextItem = P> {
+  llm: LLM;
+  tokens: ImageTokenProvider;
+  /** In-context samples. */
+  pool: P[];
+  /** Query images (empty list: none); null = hold-out queries from the pool. */
+  queries: Q[] | null;
+  shots: number;
+  seed: number;
+  k: number;
+  resample: boolean;
+  maxTokens: number;
+  protocol: PromptProtocol;
+  out: string;
+  fresh?: boolean;
+  /** Identifies the inputs in the run configuration (file names and hashes). */
+  inputs: Record<string, unknown>;
+  notes?: string[];
+  onProgress?: OnProgress;
+}
+
+/**
+ * The task-independent part of `runInContext`'s options from a command's options: the run configuration
+ * (what a resume must match) and the notes, with `standInNote` first when the global tokens come from
+ * the stand-in CLIP.
+ */
+export function taskRunBase<P extends InContextItem, Q extends InContextItem>(task: string, o: TaskRunOptions<P, Q>, standInNote: string) {
+  return {
+    task, llm: o.llm, tokens: o.tokens, pool: o.pool, queries: o.queries, shots: o.shots, seed: o.seed, k: o.k,
+    resample: o.resample, maxNewTokens: o.maxTokens, out: o.out, fresh: o.fresh, onProgress: o.onProgress,
+    config: {
+      task, protocol: o.protocol, ...o.inputs, shots: o.shots, seed: o.seed, globalTokens: o.k, resampleShots: o.resample,
+      maxTokens: o.maxTokens, llm: o.llm.id, tokens: o.tokens.id,
+    } as RunConfig,
+    notes: [...(o.tokens.isStandIn ? [standInNote] : []), ...(o.notes ?? [])],
+  };
 }
 
 /** Refuses, before any work, items whose image file does not exist (naming the item's line). */

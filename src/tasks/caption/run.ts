@@ -2,16 +2,12 @@
 // generation up to "." (and a line break, default protocol) or `maxTokens`; BLEU-4 and CIDEr-D
 // (src/eval/caption-metrics.ts) when the queries have reference captions.
 import { readFileSync } from 'node:fs';
-import type { LLM } from '../../models/llm/types.js';
-import type { ImageTokenProvider } from '../image-tokens.js';
-import { runInContext, imageFolder, resolveImage, type BaseRecord, type InContextItem } from '../in-context-run.js';
+import { runInContext, taskRunBase, imageFolder, resolveImage, type BaseRecord, type InContextItem, type TaskRunOptions } from '../in-context-run.js';
 import { parseCaptionExamples } from './examples.js';
 import { captionPrompt, captionStops, captionFromGenerated } from './prompt.js';
 import { pick } from '../shots.js';
-import type { PromptProtocol } from '../prompt-protocol.js';
 import type { RunSummary } from '../summary.js';
 import { captionScores } from '../../eval/caption-metrics.js';
-import type { OnProgress } from '../../util/progress.js';
 
 export interface CaptionItem extends InContextItem {
   captions: string[];
@@ -38,35 +34,12 @@ export function readCaptionItems(file: string, imageDir?: string): CaptionItem[]
   return parseCaptionExamples(text, file).map((e) => ({ image: resolveImage(folder, e.image), captions: e.captions, where: e.where }));
 }
 
-export interface CaptionRunOptions {
-  llm: LLM;
-  tokens: ImageTokenProvider;
-  pool: CaptionItem[];
-  /** Query images with their references (empty list: none); null = hold-out queries from the pool. */
-  queries: CaptionItem[] | null;
-  shots: number;
-  seed: number;
-  k: number;
-  resample: boolean;
-  maxTokens: number;
-  protocol: PromptProtocol;
-  out: string;
-  fresh?: boolean;
-  /** Identifies the inputs in the run configuration (file names and hashes). */
-  inputs: Record<string, unknown>;
-  notes?: string[];
-  onProgress?: OnProgress;
-}
+export type CaptionRunOptions = TaskRunOptions<CaptionItem>;
 
 export function runCaption(o: CaptionRunOptions): Promise<RunSummary> {
   const tokenize = (t: string) => o.llm.tokenize(t);
   return runInContext<CaptionItem, CaptionItem, CaptionRecord>({
-    task: 'caption', llm: o.llm, tokens: o.tokens, pool: o.pool, queries: o.queries, shots: o.shots, seed: o.seed, k: o.k,
-    resample: o.resample, maxNewTokens: o.maxTokens, out: o.out, fresh: o.fresh, onProgress: o.onProgress,
-    config: {
-      task: 'caption', protocol: o.protocol, ...o.inputs, shots: o.shots, seed: o.seed, globalTokens: o.k, resampleShots: o.resample,
-      maxTokens: o.maxTokens, llm: o.llm.id, tokens: o.tokens.id,
-    },
+    ...taskRunBase('caption', o, 'global tokens come from the random-weight STAND-IN CLIP: the captions and scores are meaningless'),
     prompt: (shots, q) => captionPrompt(
       shots.map((s) => ({ globalTexts: s.texts, caption: s.item.captions[pick(s.item.captions.length, s.seed)]! })),
       q.texts, o.protocol, tokenize,
@@ -92,9 +65,5 @@ export function runCaption(o: CaptionRunOptions): Promise<RunSummary> {
       }
       return f;
     },
-    notes: [
-      ...(o.tokens.isStandIn ? ['global tokens come from the random-weight STAND-IN CLIP: the captions and scores are meaningless'] : []),
-      ...(o.notes ?? []),
-    ],
   });
 }

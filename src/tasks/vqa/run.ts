@@ -2,17 +2,13 @@
 // end of the first word (./first-word.ts); VQA accuracy (src/eval/vqa-accuracy.ts: normalised exact match
 // for single-answer sets, the official leave-one-out rule for ten answers) when answers are known.
 import { readFileSync } from 'node:fs';
-import type { LLM } from '../../models/llm/types.js';
-import type { ImageTokenProvider } from '../image-tokens.js';
-import { runInContext, imageFolder, resolveImage, type BaseRecord, type InContextItem } from '../in-context-run.js';
+import { runInContext, taskRunBase, imageFolder, resolveImage, type BaseRecord, type InContextItem, type TaskRunOptions } from '../in-context-run.js';
 import { parseVqaExamples, type VqaFormat } from './examples.js';
 import { vqaPrompt } from './prompt.js';
 import { generateFirstWord } from './first-word.js';
 import { pick } from '../shots.js';
-import type { PromptProtocol } from '../prompt-protocol.js';
 import type { RunSummary } from '../summary.js';
 import { vqaAccuracy } from '../../eval/vqa-accuracy.js';
-import type { OnProgress } from '../../util/progress.js';
 
 export interface VqaItem extends InContextItem {
   question: string;
@@ -40,24 +36,8 @@ export function readVqaItems(file: string, imageDir?: string): { format: VqaForm
   return { format, items: examples.map((e) => ({ image: resolveImage(folder, e.image), question: e.question, answers: e.answers, where: e.where })) };
 }
 
-export interface VqaRunOptions {
-  llm: LLM;
-  tokens: ImageTokenProvider;
-  /** In-context questions (each needs an answer). */
-  pool: VqaItem[];
-  queries: VqaItem[] | null;
-  shots: number;
-  seed: number;
-  k: number;
-  resample: boolean;
-  maxTokens: number;
-  protocol: PromptProtocol;
-  out: string;
-  fresh?: boolean;
-  inputs: Record<string, unknown>;
-  notes?: string[];
-  onProgress?: OnProgress;
-}
+/** The pool holds the in-context questions (each needs an answer). */
+export type VqaRunOptions = TaskRunOptions<VqaItem>;
 
 export async function runVqa(o: VqaRunOptions): Promise<RunSummary> {
   const bad = o.pool.find((p) => !p.answers.length);
@@ -66,12 +46,7 @@ export async function runVqa(o: VqaRunOptions): Promise<RunSummary> {
   const vocab = await o.llm.vocabulary();
   const eos = vocab.eos !== undefined && vocab.eos >= 0 ? [vocab.eos] : [];
   return runInContext<VqaItem, VqaItem, VqaRecord>({
-    task: 'vqa', llm: o.llm, tokens: o.tokens, pool: o.pool, queries: o.queries, shots: o.shots, seed: o.seed, k: o.k,
-    resample: o.resample, maxNewTokens: o.maxTokens, out: o.out, fresh: o.fresh, onProgress: o.onProgress,
-    config: {
-      task: 'vqa', protocol: o.protocol, ...o.inputs, shots: o.shots, seed: o.seed, globalTokens: o.k, resampleShots: o.resample,
-      maxTokens: o.maxTokens, llm: o.llm.id, tokens: o.tokens.id,
-    },
+    ...taskRunBase('vqa', o, 'global tokens come from the random-weight STAND-IN CLIP: the answers and accuracy are meaningless'),
     prompt: (shots, q) => vqaPrompt(
       shots.map((s) => ({ globalTexts: s.texts, question: s.item.question, answer: s.item.answers[pick(s.item.answers.length, s.seed)]! })),
       { globalTexts: q.texts, question: q.item.question }, o.protocol, tokenize,
@@ -95,9 +70,5 @@ export async function runVqa(o: VqaRunOptions): Promise<RunSummary> {
       }
       return f;
     },
-    notes: [
-      ...(o.tokens.isStandIn ? ['global tokens come from the random-weight STAND-IN CLIP: the answers and accuracy are meaningless'] : []),
-      ...(o.notes ?? []),
-    ],
   });
 }
