@@ -17,19 +17,18 @@ import { listEvalImages, selectionKey } from './images.js';
 import { sha256, sha256File } from '../util/hash.js';
 import type { Lpips } from '../train/lpips.js';
 import { loadEvalLpips } from './lpips-alexnet.js';
-import type { OnProgress } from '../util/progress.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import { psnr, psnrY, ssim } from './image-metrics.js';
 import { frechetDetail, FeatureStats } from './fid.js';
 import { loadInception, type FeatureNet } from './inception.js';
-import { addSum, mean, newState, resumeOrStart, saveState, isDone, type EvalState, type Shard } from './run-state.js';
+import { addSum, mean, newState, resumeOrStart, saveState, isDone, type EvalState, type EvalRunOptions, type Shard } from './run-state.js';
 import { TABLE3 } from './paper.js';
 import { markdownTable, writeBarChart } from './chart.js';
 
 /** LPIPS input range: 'correct' feeds [-1, 1] images; 'reference' reproduces pyiqa's double mapping (net sees 2v - 1 of [-1, 1] inputs). */
 export type LpipsProtocol = 'correct' | 'reference';
 
-export interface ReconstructionOptions {
+export interface ReconstructionOptions extends EvalRunOptions {
   checkpoint: string;
   codebook?: string;
   /** CLIP folder (Hugging Face ONNX layout). */
@@ -48,17 +47,8 @@ export interface ReconstructionOptions {
   imageSize?: number;
   /** Global tokens (default 21). */
   globalTokens?: number;
-  batchSize?: number;
   limit?: number;
-  shard?: Shard;
-  /** Seconds between state saves (default 30; 0 = after every batch). */
-  saveEvery?: number;
-  /** Ignore a saved state and start over. */
-  fresh?: boolean;
   backend?: string;
-  onProgress?: OnProgress;
-  /** Called with each message worth showing (resume, stand-ins, failures). */
-  log?: (line: string) => void;
 }
 
 export interface ReconstructionResult {

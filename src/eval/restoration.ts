@@ -24,12 +24,11 @@ import { loadImage } from '../image/load.js';
 import type { RawImage } from '../models/clip/types.js';
 import type { Lpips } from '../train/lpips.js';
 import { loadEvalLpips } from './lpips-alexnet.js';
-import type { OnProgress } from '../util/progress.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import { psnrY, ssim } from './image-metrics.js';
 import { frechetDetail, FeatureStats } from './fid.js';
 import { loadInception, type FeatureNet } from './inception.js';
-import { addSum, mean, newState, resumeOrStart, saveState, isDone, shardBatches, type EvalState, type Failure, type Shard } from './run-state.js';
+import { addSum, mean, newState, resumeOrStart, saveState, isDone, shardBatches, type EvalState, type EvalRunOptions, type Failure, type Shard } from './run-state.js';
 import { TABLE4, TABLE4_TASKS } from './paper.js';
 import { markdownTable, writeBarChart } from './chart.js';
 
@@ -40,7 +39,7 @@ export const TASK_OF: Record<(typeof TABLE4_TASKS)[number], RestoreTask> = {
 
 export const LPIPS_8BIT_NOTE = 'the restore library returns 8-bit images: the restored image is clamped and rounded before scoring; "LPIPS (reference)" applies the reference\'s input mapping to it, approximating the paper\'s LPIPS (which sees the unclamped output)';
 
-export interface RestorationEvalOptions {
+export interface RestorationEvalOptions extends EvalRunOptions {
   tokenizer: V2LTokenizer;
   llm: LLM;
   /** Global tokens of the original files (the reference protocol). */
@@ -57,14 +56,8 @@ export interface RestorationEvalOptions {
   inception: string;
   lpipsBackbone: string;
   lpipsHeads: string;
-  batchSize?: number;
-  shard?: Shard;
-  fresh?: boolean;
-  saveEvery?: number;
   /** Identifies the tokenizer and the LLM in the settings (resume and merge refuse others). */
   settingsExtra?: Record<string, unknown>;
-  onProgress?: OnProgress;
-  log?: (line: string) => void;
 }
 
 export interface RestorationTaskResult {

@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import type { HostTensor } from '../io/dtypes.js';
 import { readSafetensors, writeSafetensors } from '../io/files.js';
 import { FeatureStats } from './fid.js';
+import type { OnProgress } from '../util/progress.js';
 
 export const STATE_FILE = 'state.safetensors';
 export const STATE_FORMAT = 'v2l-eval-state/1';
@@ -17,6 +18,19 @@ export const STATE_FORMAT = 'v2l-eval-state/1';
 export interface Shard {
   index: number;
   count: number;
+}
+
+/** The options every evaluation command takes for running over its images. */
+export interface EvalRunOptions {
+  batchSize?: number;
+  shard?: Shard;
+  /** Seconds between state saves (default 30; 0 = after every batch). */
+  saveEvery?: number;
+  /** Ignore a saved state and start over. */
+  fresh?: boolean;
+  onProgress?: OnProgress;
+  /** Called with each message worth showing (resume, stand-ins, failures). */
+  log?: (line: string) => void;
 }
 
 /** Parses "i/n" (0 <= i < n). */

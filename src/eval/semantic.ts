@@ -19,18 +19,17 @@ import { initBackend } from '../engine/backend.js';
 import type { Codebook } from '../codebook/package.js';
 import { loadClip } from '../models/clip/transformers-clip.js';
 import type { ClipModel } from '../models/clip/types.js';
-import type { OnProgress } from '../util/progress.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import { listEvalImages, selectionKey } from './images.js';
 import { sha256, sha256File } from '../util/hash.js';
-import { addSum, mean, newState, resumeOrStart, saveState, isDone, type EvalState, type Failure, type Shard } from './run-state.js';
+import { addSum, mean, newState, resumeOrStart, saveState, isDone, type EvalState, type EvalRunOptions, type Failure, type Shard } from './run-state.js';
 import { TABLE2 } from './paper.js';
 import { markdownTable, writeBarChart } from './chart.js';
 
 export const SEMANTIC_DEFINITION = 'INFERRED definition (the paper gives none): CLIP score = cosine(CLIP image embedding, CLIP text embedding of the k global-token texts joined); ' +
   'CLIP-R = that / cosine(image, ground-truth class text), per image, averaged.';
 
-export interface SemanticOptions {
+export interface SemanticOptions extends EvalRunOptions {
   checkpoint: string;
   codebook?: string | Codebook;
   /** CLIP folder with both towers. */
@@ -44,14 +43,8 @@ export interface SemanticOptions {
   join?: 'space' | 'none';
   /** Token counts to score (default [5, 21]). */
   tokens?: number[];
-  batchSize?: number;
   limit?: number;
-  shard?: Shard;
-  saveEvery?: number;
-  fresh?: boolean;
   backend?: string;
-  onProgress?: OnProgress;
-  log?: (line: string) => void;
 }
 
 export interface SemanticRow {
