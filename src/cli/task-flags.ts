@@ -3,11 +3,10 @@
 // the run's output (`--out`, `--fresh`) and the summary every run ends with.
 import type { Command } from 'commander';
 import { V2LTokenizer, type LoadTokenizerOptions } from '../tokenizer/tokenizer.js';
-import { openModel } from './commands/llm.js';
+import { openModel, withBackendOptions } from './commands/llm.js';
 import type { LLM } from '../models/llm/types.js';
 import { tokenizerTokens, tokensFile, type ImageTokenProvider } from '../tasks/image-tokens.js';
 import { summaryText, type RunSummary } from '../tasks/summary.js';
-import { int } from './options.js';
 import { existsSync, readFileSync } from 'node:fs';
 import type { V2LConfig } from '../network/config.js';
 import { parseConfigHint } from '../tokenizer/weights.js';
@@ -89,6 +88,7 @@ export function tokenizerFlags(cmd: Command, opts: { required?: boolean; globalT
 
 export interface LLMFlags {
   llm: string;
+  vocab?: string;
   threads?: number;
   gpu?: boolean;
   cpu?: boolean;
@@ -102,17 +102,7 @@ export interface LLMFlags {
 
 /** `--llm <gguf|url>` and the backend options of `v2l llm`. */
 export function llmFlags(cmd: Command): Command {
-  return cmd
-    .requiredOption('--llm <gguf|url>', 'the frozen LLM: a GGUF file (local, node-llama-cpp) or an http(s) URL of an OpenAI-compatible completions server (vLLM, llama.cpp server)')
-    .option('--threads <n>', 'local: CPU threads (default 1 for models under 100 MB, else all cores)', int('threads', 1))
-    .option('--gpu', 'local: use a GPU where one works')
-    .option('--cpu', 'local: CPU only')
-    .option('--context-size <n>', 'local: context window in tokens (default: the model\'s, at most 4096)', int('context-size', 1))
-    .option('--timeout <ms>', 'remote: per-request timeout', int('timeout', 1), 60000)
-    .option('--retries <n>', 'remote: retries after network errors, timeouts, 429 and 5xx', int('retries', 0), 3)
-    .option('--concurrency <n>', 'remote: requests in flight', int('concurrency', 1), 4)
-    .option('--api-key <key>', 'remote: bearer token (default: env OPENAI_API_KEY)')
-    .option('--server-model <name>', 'remote: model name to request (default: the first the server lists)');
+  return withBackendOptions(cmd.requiredOption('--llm <gguf|url>', 'the frozen LLM: a GGUF file (local, node-llama-cpp) or an http(s) URL of an OpenAI-compatible completions server (vLLM, llama.cpp server)'));
 }
 
 export function openLLM(f: LLMFlags): Promise<LLM> {

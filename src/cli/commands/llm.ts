@@ -37,8 +37,12 @@ export interface ModelFlags {
 }
 
 function withModelOptions(cmd: Command): Command {
+  return withBackendOptions(cmd.requiredOption('--model <gguf|url>', 'a GGUF file (local) or an http(s) URL of an OpenAI-compatible completions server'));
+}
+
+/** The local and remote backends' options (everything but the model itself). */
+export function withBackendOptions(cmd: Command): Command {
   return cmd
-    .requiredOption('--model <gguf|url>', 'a GGUF file (local) or an http(s) URL of an OpenAI-compatible completions server')
     .option('--threads <n>', 'local: CPU threads (default 1 for models under 100 MB, else all cores)', int('threads', 1))
     .option('--gpu', 'local: use a GPU (CUDA/Vulkan/Metal) where one works (default: only where one is visible: NVIDIA device, Apple silicon)')
     .option('--cpu', 'local: CPU only')
