@@ -3,7 +3,7 @@
 import onnxProto from 'onnx-proto';
 import type { HostTensor } from '../io/dtypes.js';
 import { backboneLayers } from '../train/lpips.js';
-import { GraphBuilder } from '../models/clip/onnx-graph.js';
+import { GraphBuilder } from '../onnx/graph.js';
 import { writeFileAtomic } from '../util/atomic.js';
 
 const { onnx } = onnxProto;

@@ -1,7 +1,7 @@
 // The STAND-IN Inception for tests and demos, written as ONNX with onnx-proto like the stand-in CLIP: the
 // FID network's contract (./inception.ts) with random weights. FIDs computed with it are meaningless.
 import { join, resolve } from 'node:path';
-import { GraphBuilder } from '../models/clip/onnx-graph.js';
+import { GraphBuilder } from '../onnx/graph.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import { INCEPTION_SIZE } from './inception.js';
 

@@ -3,10 +3,10 @@
 // tensors (PyTorch names and layouts, as `V2LNetwork.stateDict()` gives them), so one state dict feeds both
 // paths. ONNX tensors are NCHW (PyTorch's layout; onnxruntime's CPU provider blocks convolutions itself),
 // unlike the tfjs path's NHWC. Portable: plain TypeScript, no runtime.
-import type { Attr } from '../models/clip/onnx-graph.js';
+import type { Attr } from '../onnx/graph.js';
 import { toFloat32, type HostTensor } from '../io/dtypes.js';
 
-/** The graph-building surface the emitters use (src/models/clip/onnx-graph.ts's GraphBuilder has it). */
+/** The graph-building surface the emitters use (src/onnx/graph.ts's GraphBuilder has it). */
 export interface OnnxGraph {
   weight(name: string, dims: number[], data: Float32Array): string;
   ints(name: string, values: readonly number[], dims?: number[]): string;

@@ -8,7 +8,7 @@
 //               -> image [B, outCh, H, W]
 // Portable: bytes out, no runtime.
 import type { HostTensor } from '../io/dtypes.js';
-import { GraphBuilder } from '../models/clip/onnx-graph.js';
+import { GraphBuilder } from '../onnx/graph.js';
 import type { V2LConfig } from './config.js';
 import { OnnxEmitter, transpose2d } from './onnx.js';
 import { conv2dOnnx } from './layers.onnx.js';

@@ -8,7 +8,7 @@
 // says `"v2l_stand_in": true` and loaders report `isStandIn`.
 import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { GraphBuilder } from './onnx-graph.js';
+import { GraphBuilder } from '../../onnx/graph.js';
 import { clipTokenizerFiles, loadClipBpe, CLIP_VOCAB_SIZE, SOT_ID, EOT_ID } from './clip-bpe.js';
 import { writeFileAtomic, writeJsonAtomic } from '../../util/atomic.js';
 import { CLIP_MEAN, CLIP_STD } from './preprocess.js';

@@ -1,5 +1,6 @@
 // A minimal ONNX graph builder over onnx-proto: named initializers, nodes with attributes, and
-// serialisation to a ModelProto. Enough to write the stand-in CLIP's two towers without Python.
+// serialisation to a ModelProto. Shared by every emitter: the stand-in CLIP, the network (src/network/*.onnx.ts), the
+// evaluation's stand-in Inception and AlexNet, and the training graphs.
 import { createRequire } from 'node:module';
 import type onnxProto from 'onnx-proto';
 
