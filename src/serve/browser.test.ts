@@ -116,12 +116,19 @@ test('upload, token map, tooltip, token edits re-decode, typed word, truncated J
   assert.match(tip, /distance to the encoder output \d+\.\d{3}/);
   await shot('2-hover');
 
-  // The keyboard reaches every cell: focus the map, arrows move the cursor and its tooltip.
-  await page.focus('#token-map');
-  await page.keyboard.press('ArrowDown');
-  await page.keyboard.press('ArrowRight');
-  await page.waitForFunction(() => /row 1, column 1/.test(document.querySelector('#tooltip')?.textContent ?? ''));
+  // The keyboard reaches every cell: focus the map, arrows move the cursor and its tooltip. The mouse
+  // leaves the map first and the test waits for the tooltip's mouseleave: a pointer resting on a cell
+  // gets a mouseenter again whenever Chromium re-hit-tests after a layout change (a timer, later under
+  // load), which would put that cell's tooltip back over the keyboard cursor's.
   await page.mouse.move(0, 0);
+  await page.waitForSelector('#tooltip[hidden]', { state: 'attached' });
+  await page.focus('#token-map');
+  await page.waitForSelector('#token-map .cell.cursor[data-row="0"][data-col="0"]');
+  await page.keyboard.press('ArrowDown');
+  await page.waitForSelector('#token-map .cell.cursor[data-row="1"][data-col="0"]');
+  await page.keyboard.press('ArrowRight');
+  await page.waitForSelector('#token-map .cell.cursor[data-row="1"][data-col="1"]');
+  await page.waitForFunction(() => /row 1, column 1/.test(document.querySelector('#tooltip')?.textContent ?? ''));
 
   // Replace that cell by its nearest alternative: the decoded image changes.
   const before = await pixels('#reconstruction');
