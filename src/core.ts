@@ -57,3 +57,4 @@ export { predictionMask, predictionSteps, isMaskTask, RESTORE_TASKS, type Restor
 export { referenceCopies, referenceExamples, visibleWindowExamples, otherImageExamples, REFERENCE_RATES, type Example } from './tasks/restore/context.js';
 export { promptPieces, restorePrompt, promptLength, INSTRUCTION as RESTORE_INSTRUCTION, type PromptPieces } from './tasks/restore/prompt.js';
 export { restoreTokens, greedyIds, type RestoreProtocol, type RestoreTokensInput, type RestoreTokensOutput } from './tasks/restore/restore-tokens.js';
+export { OnnxEngine, CodebookSearch, rerank, codebookOf, inferenceStateDict, ONNX_FILES, type OrtRuntime, type OrtSession, type OrtTensor, type OnnxModels } from './tokenizer/onnx-engine.js';

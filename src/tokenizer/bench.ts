@@ -19,7 +19,7 @@ import { paperConfig, downFactor } from '../network/config.js';
 import { V2LNetwork } from '../network/v2l-model.js';
 import { quantizeGlobal } from '../network/quantize.js';
 import { decoderFlops, encoderFlops, searchFlops } from '../network/flops.js';
-import { OnnxEngine } from './onnx-engine.js';
+import { createOnnxEngine } from './onnx-node.js';
 import { loadClip } from '../models/clip/transformers-clip.js';
 import type { RawImage } from '../image/types.js';
 import { argNumber as arg } from '../util/bench-args.js';
@@ -73,7 +73,7 @@ export async function benchTokenize(args: string[] = []): Promise<void> {
   net.useProjectedCodebookCache(true);
   console.log(`built random-weight network in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   t0 = performance.now();
-  const engine = runOnnx ? await OnnxEngine.create(config, net.stateDict(), { threads, cacheDir: null }) : null;
+  const engine = runOnnx ? await createOnnxEngine(config, net.stateDict(), { threads, cacheDir: null }) : null;
   if (engine) console.log(`exported to ONNX and opened the onnxruntime sessions in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   const ci = args.indexOf('--clip');
   const clipModel = ci >= 0 ? await loadClip(args[ci + 1], { towers: { vision: true, text: false }, threads }) : null;

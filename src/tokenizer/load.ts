@@ -6,7 +6,8 @@ import { loadCodebook } from '../codebook/package.js';
 import { loadClip } from '../models/clip/transformers-clip.js';
 import { cacheRoot } from '../models/hub.js';
 import { readTokenizerWeights } from './weights.js';
-import { OnnxEngine, inferenceStateDict } from './onnx-engine.js';
+import { inferenceStateDict } from './onnx-engine.js';
+import { createOnnxEngine } from './onnx-node.js';
 import { V2LTokenizer, type LoadTokenizerOptions } from './tokenizer.js';
 
 /** Reads every file `opts` names, then builds the tokenizer (every mismatch is reported before any image work). */
@@ -21,7 +22,7 @@ export async function loadTokenizer(opts: LoadTokenizerOptions): Promise<V2LToke
       codebook,
       clip,
       engine: (opts.engine ?? 'onnx') === 'onnx'
-        ? (config, sd, has, books) => OnnxEngine.create(config, inferenceStateDict(sd, has, books), {
+        ? (config, sd, has, books) => createOnnxEngine(config, inferenceStateDict(sd, has, books), {
           device: opts.device, threads: opts.threads, cacheDir: opts.onnxCache === undefined ? join(cacheRoot(), 'onnx') : opts.onnxCache,
         })
         : null,

@@ -14,7 +14,8 @@ import { nearestRows, quantizeGlobal } from '../network/quantize.js';
 import { OUTPUT_TOL, RECONSTRUCTION_TOL } from '../network/parity.js';
 import { Rng } from '../network/rng.js';
 import { sharedPath, skipUnless } from '../util/test-utils/shared.js';
-import { CodebookSearch, ONNX_FILES, OnnxEngine } from './onnx-engine.js';
+import { ONNX_FILES, type CodebookSearch } from './onnx-engine.js';
+import { createCodebookSearch, createOnnxEngine } from './onnx-node.js';
 
 const PARITY = sharedPath('parity/v2l_reference_parity.safetensors');
 
@@ -38,7 +39,7 @@ test('ONNX engine reproduces the PyTorch reference parity vectors (z, local and 
   const sd = new Map<string, HostTensor>();
   for (const [k, t] of f.tensors) if (k.startsWith('weights/')) sd.set(k.slice('weights/'.length), t);
   const get = (k: string) => f.tensors.get(k)!;
-  const eng = await OnnxEngine.create(config, sd, { cacheDir: null });
+  const eng = await createOnnxEngine(config, sd, { cacheDir: null });
   try {
     const img = get('inputs/image');
     const [n, , H, W] = img.shape;
@@ -62,7 +63,7 @@ async function bothPaths(config: V2LConfig, n: number, size: number, k: number, 
   await initBackend();
   const net = new V2LNetwork(config, { seed });
   const sd = net.stateDict();
-  const eng = await OnnxEngine.create(net.config, sd, { cacheDir: null });
+  const eng = await createOnnxEngine(net.config, sd, { cacheDir: null });
   const rng = new Rng(seed + 1);
   const images = Float32Array.from({ length: n * 3 * size * size }, () => 2 * rng.uniform() - 1);
   const clip = Float32Array.from({ length: n * config.embedDim }, () => rng.normal());
@@ -125,7 +126,7 @@ test('ONNX search returns the tfjs indices on random data with exact and near ti
     const base = i % 3 === 0 ? twin(i % 200) : Math.floor(rng.uniform() * n);
     for (let j = 0; j < dim; j++) z[i * dim + j] = rows[base * dim + j] + (i % 2 ? 1e-4 * rng.normal() : 0.05 * rng.normal());
   }
-  const search = await CodebookSearch.create(rows, n, dim);
+  const search = await createCodebookSearch(rows, n, dim);
   try {
     const got = await search.nearest(z, m, 1);
     const want = tf.tidy(() => nearestRows(tf.tensor2d(z, [m, dim]), tf.transpose(tf.tensor2d(rows, [n, dim]))).dataSync());
@@ -157,13 +158,13 @@ test('ONNX exports are cached per state-dict fingerprint and give the same outpu
   net.dispose();
   const dir = mkdtempSync(join(tmpdir(), 'v2l-onnx-'));
   try {
-    const a = await OnnxEngine.create(config, sd, { cacheDir: dir });
+    const a = await createOnnxEngine(config, sd, { cacheDir: dir });
     const fp = a.fingerprint;
     assert.ok(existsSync(join(dir, fp, ONNX_FILES.manifest)), 'export written under its fingerprint');
     const img = Float32Array.from({ length: 3 * 32 * 32 }, (_, i) => Math.sin(i));
     const ra = await a.encode(img, 1, 32, 32);
     await a.dispose();
-    const b = await OnnxEngine.create(config, sd, { cacheDir: dir });
+    const b = await createOnnxEngine(config, sd, { cacheDir: dir });
     assert.equal(b.fingerprint, fp);
     const rb = await b.encode(img, 1, 32, 32);
     await b.dispose();
@@ -172,7 +173,7 @@ test('ONNX exports are cached per state-dict fingerprint and give the same outpu
     const other = new Map(sd);
     const w = sd.get('encoder.conv_in.bias')!;
     other.set('encoder.conv_in.bias', { ...w, data: Float32Array.from(w.data as Float32Array, (v) => v + 1) });
-    const c = await OnnxEngine.create(config, other, { cacheDir: dir });
+    const c = await createOnnxEngine(config, other, { cacheDir: dir });
     assert.notEqual(c.fingerprint, fp, 'changed weights, another fingerprint');
     await c.dispose();
   } finally {
@@ -188,7 +189,7 @@ test('the export cache keeps the 4 most recently used exports', async () => {
     const fps: string[] = [];
     for (let seed = 0; seed < 6; seed++) {
       const net = new V2LNetwork(config, { seed });
-      const eng = await OnnxEngine.create(config, net.stateDict(), { cacheDir: dir });
+      const eng = await createOnnxEngine(config, net.stateDict(), { cacheDir: dir });
       net.dispose();
       fps.push(eng.fingerprint);
       await eng.dispose();
@@ -202,7 +203,7 @@ test('the export cache keeps the 4 most recently used exports', async () => {
 test('--device cuda without onnxruntime\'s CUDA provider fails saying so', async (t) => {
   let search: CodebookSearch;
   try {
-    search = await CodebookSearch.create(new Float32Array(8), 2, 4, { device: 'cuda' });
+    search = await createCodebookSearch(new Float32Array(8), 2, 4, { device: 'cuda' });
   } catch (e) {
     assert.match((e as Error).message, /CUDA execution provider is not available here.*--device cpu/);
     return;

@@ -1,7 +1,9 @@
-// The tokenizer network on onnxruntime-node (Node edge): encode (image -> z -> local ids) and decode
-// (local ids + global embeddings -> image) with the ONNX models that src/network emits from its own module
-// definitions and the checkpoint's state dict (../network/v2l-model.onnx.ts). Exports are cached per
-// checkpoint fingerprint.
+// The tokenizer network on an ONNX runtime (portable): encode (image -> z -> local ids) and decode (local
+// ids + global embeddings -> image) with the ONNX models that src/network emits from its own module
+// definitions and the checkpoint's state dict (../network/v2l-model.onnx.ts). The runtime is injected
+// (`OrtRuntime`: a session factory and a tensor constructor in onnxruntime-common's shape), so the same
+// search, re-ranking, encode and decode run on onnxruntime-node (./onnx-node.ts: sessions, export and the
+// per-fingerprint cache) and on onnxruntime-web in a browser (../browser/ort-web.ts).
 //
 // Nearest-row search: the projected local codebook lives inside the search model, transposed [dim, N]
 // with its squared row norms; one Gemm (the distance fused into the product) + TopK per chunk of rows
@@ -10,25 +12,39 @@
 // resolves; so the candidates are re-ranked in JS with tfjs-wasm's own roundings (see distTfjs; ties to
 // the lower index as tfjs' argMin), and a row whose float32 ranking leaves a candidate outside the
 // returned set within the rounding margin is scanned in full.
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
-import { join } from 'node:path';
-import * as ort from 'onnxruntime-node';
-import { toFloat32, type HostTensor } from '../io/dtypes.js';
-import { downFactor, type V2LConfig } from '../network/config.js';
-import { decoderHasCrossAttention } from '../network/decoder.onnx.js';
-import { ONNX_EXPORT_VERSION, decoderModel, encoderModel, projectionModel, searchModel } from '../network/v2l-model.onnx.js';
+import type { HostTensor } from '../io/dtypes.js';
+import { downFactor, hasCrossAttention, type V2LConfig } from '../network/config.js';
 
-export type OnnxDevice = 'cpu' | 'cuda';
+/** onnxruntime-common's Tensor, as far as the engine uses it (onnxruntime-node's and -web's both fit). */
+export interface OrtTensor {
+  readonly data: unknown;
+  readonly dims: readonly number[];
+  dispose(): void;
+}
 
-export interface OnnxEngineOptions {
-  /** Intra-op threads (default: the machine's cores). */
-  threads?: number;
-  /** Execution provider (default cpu; cuda where onnxruntime-node's CUDA provider is installed). */
-  device?: OnnxDevice;
-  /** Folder of cached exports (one subfolder per fingerprint); null: export in memory every time. */
-  cacheDir?: string | null;
+/** onnxruntime-common's InferenceSession, as far as the engine uses it. */
+export interface OrtSession {
+  run(feeds: Record<string, OrtTensor>): Promise<Record<string, OrtTensor>>;
+  release(): Promise<void>;
+}
+
+/** What the engine needs of an ONNX runtime: sessions from model bytes (or a file, where it reads files) and tensors. */
+export interface OrtRuntime {
+  createSession(model: Uint8Array | string): Promise<OrtSession>;
+  tensor(type: 'float32', data: Float32Array, dims: readonly number[]): OrtTensor;
+  tensor(type: 'int64', data: BigInt64Array, dims: readonly number[]): OrtTensor;
+  /** Where it runs, for reports: 'cpu', 'cuda', 'wasm', 'webgpu'. */
+  readonly device: string;
+  /** Intra-op threads. */
+  readonly threads: number;
+}
+
+/** The model files of one export, as bytes (or paths, for a runtime that reads files). */
+export interface OnnxModels {
+  encoder: Uint8Array | string;
+  decoder: Uint8Array | string;
+  localSearch: Uint8Array | string;
+  globalSearch: Uint8Array | string;
 }
 
 /** Rows of z searched per call: bounds the [rows, N] distance matrix (512 x 32,000 floats = 64 MB). */
@@ -51,119 +67,6 @@ export const ONNX_FILES = {
   projectedCodebook: 'projected_local_codebook.f32',
   manifest: 'manifest.json',
 } as const;
-
-/** Identifies a network for caching: configuration, export version and every tensor the export reads. */
-export function stateDictFingerprint(config: V2LConfig, sd: ReadonlyMap<string, HostTensor>): string {
-  const h = createHash('sha256');
-  h.update(JSON.stringify({ config, version: ONNX_EXPORT_VERSION }));
-  for (const name of [...sd.keys()].filter((k) => !k.startsWith('discriminator.')).sort()) {
-    const t = sd.get(name)!;
-    h.update(`\n${name}:${t.dtype}:${t.shape.join(',')}\n`);
-    h.update(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
-  }
-  return h.digest('hex');
-}
-
-/** A session, with an error that says what to do when the CUDA provider is missing. */
-async function openSession(model: Uint8Array | string, opts: OnnxEngineOptions): Promise<ort.InferenceSession> {
-  try {
-    return await ort.InferenceSession.create(model as Uint8Array, sessionOptions(opts));
-  } catch (e) {
-    if (opts.device === 'cuda') {
-      throw new Error(`onnxruntime's CUDA execution provider is not available here (${(e as Error).message}); onnxruntime-node installs it ` +
-        'when installed without ONNXRUNTIME_NODE_INSTALL=skip on a machine with CUDA 12; use --device cpu otherwise');
-    }
-    throw e;
-  }
-}
-
-function sessionOptions(opts: OnnxEngineOptions): ort.InferenceSession.SessionOptions {
-  return {
-    executionProviders: [opts.device ?? 'cpu'],
-    intraOpNumThreads: opts.threads ?? availableParallelism(),
-    interOpNumThreads: 1,
-    graphOptimizationLevel: 'all',
-  };
-}
-
-export interface OnnxExport {
-  encoder: Uint8Array;
-  decoder: Uint8Array;
-  localSearch: Uint8Array;
-  globalSearch: Uint8Array;
-  /** codebook_projection(tok_embeddings), [nLocal, embedDim]. */
-  projected: Float32Array;
-}
-
-/** Emits every model of the network from its state dict (the projection runs once on onnxruntime). */
-export async function exportOnnx(config: V2LConfig, sd: ReadonlyMap<string, HostTensor>, opts: OnnxEngineOptions = {}): Promise<OnnxExport> {
-  const need = (k: string) => {
-    const t = sd.get(k);
-    if (!t) throw new Error(`ONNX export: the state dict has no ${k}`);
-    return t;
-  };
-  const local = need('tok_embeddings.weight');
-  const global = need('tok_embeddings_global.weight');
-  const [nLocal, dim] = local.shape;
-  const proj = await openSession(projectionModel(config, sd), opts);
-  let projected: Float32Array;
-  try {
-    const out = await proj.run({ rows: new ort.Tensor('float32', toFloat32(local), [nLocal, dim]) });
-    projected = new Float32Array(out.projected.data as Float32Array);
-    out.projected.dispose();
-  } finally {
-    await proj.release();
-  }
-  return {
-    encoder: encoderModel(config, sd),
-    decoder: decoderModel(config, sd),
-    localSearch: searchModel(projected, nLocal, dim),
-    globalSearch: searchModel(toFloat32(global), global.shape[0], dim),
-    projected,
-  };
-}
-
-/** Exports kept in the cache folder (each up to ~0.5 GB for the paper network); the least recently used go. */
-const CACHE_KEEP = 4;
-
-/** Removes all but the CACHE_KEEP most recently used exports (by manifest time), never `current`. */
-function pruneCache(cacheDir: string, current: string): void {
-  const entries: { name: string; used: number }[] = [];
-  for (const name of readdirSync(cacheDir)) {
-    if (!/^[0-9a-f]{64}$/.test(name) || name === current) continue;
-    try {
-      entries.push({ name, used: statSync(join(cacheDir, name, ONNX_FILES.manifest)).mtimeMs });
-    } catch {
-      entries.push({ name, used: 0 }); // incomplete (no manifest): a crashed or ongoing export; old ones go
-    }
-  }
-  entries.sort((a, b) => b.used - a.used);
-  for (const e of entries.slice(CACHE_KEEP - 1)) {
-    try {
-      // An export still being written by another process has no manifest yet and a fresh folder: spare it.
-      if (e.used === 0 && Date.now() - statSync(join(cacheDir, e.name)).mtimeMs < 3600_000) continue;
-      rmSync(join(cacheDir, e.name), { recursive: true, force: true });
-    } catch {
-      // removed by another process meanwhile
-    }
-  }
-}
-
-/** Writes an export into `dir` (each file atomically, the manifest last). */
-export function writeOnnxExport(dir: string, x: OnnxExport, manifest: Record<string, unknown>): void {
-  mkdirSync(dir, { recursive: true });
-  const put = (name: string, data: Uint8Array) => {
-    const tmp = join(dir, `.${name}.${process.pid}.tmp`);
-    writeFileSync(tmp, data);
-    renameSync(tmp, join(dir, name));
-  };
-  put(ONNX_FILES.encoder, x.encoder);
-  put(ONNX_FILES.decoder, x.decoder);
-  put(ONNX_FILES.localSearch, x.localSearch);
-  put(ONNX_FILES.globalSearch, x.globalSearch);
-  put(ONNX_FILES.projectedCodebook, new Uint8Array(x.projected.buffer, x.projected.byteOffset, x.projected.byteLength));
-  put(ONNX_FILES.manifest, new TextEncoder().encode(`${JSON.stringify(manifest, null, 2)}\n`));
-}
 
 export interface Codebook {
   rows: Float32Array;
@@ -245,12 +148,12 @@ export class CodebookSearch {
   /** Rows searched in full (float32 ranking too close to call) since creation: a diagnostic. */
   fullScans = 0;
 
-  private constructor(private readonly session: ort.InferenceSession, readonly codebook: Codebook) {}
+  private constructor(private readonly runtime: OrtRuntime, private readonly session: OrtSession, readonly codebook: Codebook) {}
 
-  /** `model`: the search model's bytes or file (default: emitted here from `rows`). */
-  static async create(rows: Float32Array, n: number, dim: number, opts: OnnxEngineOptions = {}, model?: Uint8Array | string): Promise<CodebookSearch> {
-    const session = await openSession(model ?? searchModel(rows, n, dim), opts);
-    return new CodebookSearch(session, codebookOf(rows, n, dim));
+  /** `model`: the search model's bytes or file (`searchModel(rows, n, dim)` of ../network/v2l-model.onnx.ts). */
+  static async create(runtime: OrtRuntime, rows: Float32Array, n: number, dim: number, model: Uint8Array | string): Promise<CodebookSearch> {
+    const session = await runtime.createSession(model);
+    return new CodebookSearch(runtime, session, codebookOf(rows, n, dim));
   }
 
   /** The k nearest rows (nearest first, ties to the lower index) of each of the m rows of z [m, dim]: int32 [m, k]. */
@@ -264,7 +167,7 @@ export class CodebookSearch {
     for (let start = 0; start < m; start += SEARCH_CHUNK) {
       const rows = Math.min(SEARCH_CHUNK, m - start);
       const zc = z.subarray(start * dim, (start + rows) * dim);
-      const out = await this.session.run({ z: new ort.Tensor('float32', zc, [rows, dim]), k: new ort.Tensor('int64', BigInt64Array.of(BigInt(kk)), [1]) });
+      const out = await this.session.run({ z: this.runtime.tensor('float32', zc, [rows, dim]), k: this.runtime.tensor('int64', BigInt64Array.of(BigInt(kk)), [1]) });
       const r = rerank(zc, rows, cb, out.distances.data as Float32Array, out.indices.data as BigInt64Array, kk, k);
       out.distances.dispose();
       out.indices.dispose();
@@ -283,50 +186,43 @@ export class OnnxEngine {
   private constructor(
     readonly config: V2LConfig,
     readonly fingerprint: string,
-    private readonly encoder: ort.InferenceSession,
-    private readonly decoder: ort.InferenceSession,
+    private readonly runtime: OrtRuntime,
+    private readonly encoder: OrtSession,
+    private readonly decoder: OrtSession,
     readonly localSearch: CodebookSearch,
     readonly globalSearch: CodebookSearch,
-    readonly device: OnnxDevice,
-    readonly threads: number,
   ) {}
 
+  /** Where the sessions run ('cpu', 'cuda', 'wasm', 'webgpu') and on how many threads. */
+  get device(): string {
+    return this.runtime.device;
+  }
+
+  get threads(): number {
+    return this.runtime.threads;
+  }
+
   /**
-   * Builds the engine for a state dict (reference names and layouts, codebooks included). With `cacheDir`,
-   * the export is read from `<cacheDir>/<fingerprint>/` when there and written there otherwise.
+   * Opens the engine on an export's models: `projected` is the projected local codebook
+   * (projected_local_codebook.f32), `globalRows` the raw global codebook, both row-major [n, embedDim].
+   * Node builds exports and caches them (./onnx-node.ts: createOnnxEngine); a browser reads the files
+   * of `v2l export-onnx`.
    */
-  static async create(config: V2LConfig, sd: ReadonlyMap<string, HostTensor>, opts: OnnxEngineOptions = {}): Promise<OnnxEngine> {
-    const fingerprint = stateDictFingerprint(config, sd);
-    const dir = opts.cacheDir ? join(opts.cacheDir, fingerprint) : null;
+  static async open(runtime: OrtRuntime, config: V2LConfig, fingerprint: string, models: OnnxModels, projected: Float32Array, globalRows: Float32Array): Promise<OnnxEngine> {
     const dim = config.embedDim;
-    const g = sd.get('tok_embeddings_global.weight');
-    if (!g) throw new Error('ONNX export: the state dict has no tok_embeddings_global.weight');
-    const open = async (files: { encoder: string | Uint8Array; decoder: string | Uint8Array; localSearch: string | Uint8Array; globalSearch: string | Uint8Array }, projected: Float32Array) =>
-      Promise.all([
-        openSession(files.encoder, opts), openSession(files.decoder, opts),
-        CodebookSearch.create(projected, projected.length / dim, dim, opts, files.localSearch),
-        CodebookSearch.create(toFloat32(g), g.shape[0], dim, opts, files.globalSearch),
-      ]);
-    let sessions: Awaited<ReturnType<typeof open>> | null = null;
-    if (dir && existsSync(join(dir, ONNX_FILES.manifest))) {
-      try {
-        const b = readFileSync(join(dir, ONNX_FILES.projectedCodebook));
-        const projected = new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
-        sessions = await open({ encoder: join(dir, ONNX_FILES.encoder), decoder: join(dir, ONNX_FILES.decoder), localSearch: join(dir, ONNX_FILES.localSearch), globalSearch: join(dir, ONNX_FILES.globalSearch) }, projected);
-        const now = new Date();
-        utimesSync(join(dir, ONNX_FILES.manifest), now, now); // recently used: kept by pruneCache
-      } catch {
-        sessions = null; // evicted or damaged meanwhile: export again
-      }
+    if (projected.length % dim || globalRows.length % dim) throw new Error(`ONNX engine: codebooks of ${projected.length} and ${globalRows.length} values are not rows of ${dim}`);
+    const opened = await Promise.allSettled([
+      runtime.createSession(models.encoder), runtime.createSession(models.decoder),
+      CodebookSearch.create(runtime, projected, projected.length / dim, dim, models.localSearch),
+      CodebookSearch.create(runtime, globalRows, globalRows.length / dim, dim, models.globalSearch),
+    ] as const);
+    const failed = opened.find((r) => r.status === 'rejected');
+    if (failed) {
+      await Promise.allSettled(opened.map((r) => (r.status === 'fulfilled' ? ('dispose' in r.value ? r.value.dispose() : r.value.release()) : undefined)));
+      throw (failed as PromiseRejectedResult).reason;
     }
-    if (!sessions) {
-      const x = await exportOnnx(config, sd, opts);
-      if (dir) writeOnnxExport(dir, x, onnxManifest(config, fingerprint));
-      sessions = await open(x, x.projected);
-    }
-    if (opts.cacheDir) pruneCache(opts.cacheDir, fingerprint);
-    const [encoder, decoder, localSearch, globalSearch] = sessions;
-    return new OnnxEngine(config, fingerprint, encoder, decoder, localSearch, globalSearch, opts.device ?? 'cpu', opts.threads ?? availableParallelism());
+    const [encoder, decoder, localSearch, globalSearch] = opened.map((r) => (r as PromiseFulfilledResult<unknown>).value) as [OrtSession, OrtSession, CodebookSearch, CodebookSearch];
+    return new OnnxEngine(config, fingerprint, runtime, encoder, decoder, localSearch, globalSearch);
   }
 
   /** z (L2-normalised quant_conv output) of NCHW images [n, inChannels, H, W], as NHWC rows [n, h, w, dim]. */
@@ -335,7 +231,7 @@ export class OnnxEngine {
     if (height % f || width % f || images.length !== n * this.config.inChannels * height * width) {
       throw new Error(`encode: expected ${n} NCHW images [${this.config.inChannels}, H, W] with H and W multiples of ${f}, got ${images.length} values for ${height}x${width}`);
     }
-    const out = await this.encoder.run({ image: new ort.Tensor('float32', images, [n, this.config.inChannels, height, width]) });
+    const out = await this.encoder.run({ image: this.runtime.tensor('float32', images, [n, this.config.inChannels, height, width]) });
     const z = out.z.data as Float32Array;
     return { z, h: height / f, w: width / f };
   }
@@ -387,10 +283,10 @@ export class OnnxEngine {
         for (let c = 0; c < dim; c++) zq[dst + c * hw] = rows[src + c];
       }
     }
-    const feeds: Record<string, ort.Tensor> = { zq: new ort.Tensor('float32', zq, [n, dim, h, w]) };
-    if (decoderHasCrossAttention(this.config)) {
+    const feeds: Record<string, OrtTensor> = { zq: this.runtime.tensor('float32', zq, [n, dim, h, w]) };
+    if (hasCrossAttention(this.config)) {
       if (!globalEmbeddings || globalEmbeddings.length !== n * k * dim) throw new Error(`decode: expected global embeddings [${n}, ${k}, ${dim}]`);
-      feeds.global_embeddings = new ort.Tensor('float32', globalEmbeddings, [n, k, dim]);
+      feeds.global_embeddings = this.runtime.tensor('float32', globalEmbeddings, [n, k, dim]);
     }
     const out = await this.decoder.run(feeds);
     return out.image.data as Float32Array;
@@ -462,21 +358,4 @@ export function inferenceStateDict(sd: ReadonlyMap<string, HostTensor>, keep: (n
     out.set('tok_embeddings_global.weight', { dtype: 'F32', shape: [global.length / dim, dim], data: global });
   }
   return out;
-}
-
-/** What an export folder's manifest.json says. */
-export function onnxManifest(config: V2LConfig, fingerprint: string): Record<string, unknown> {
-  return {
-    format: 'v2l-onnx/1',
-    exportVersion: ONNX_EXPORT_VERSION,
-    fingerprint,
-    config,
-    files: {
-      [ONNX_FILES.encoder]: 'image [B, C, H, W] in [-1, 1] -> z [B, h, w, embedDim] (L2-normalised quant_conv output)',
-      [ONNX_FILES.localSearch]: 'z [M, embedDim], k int64 [1] -> distances [M, k], indices int64 [M, k] into the projected local codebook (nearest first; float32, see the README on re-ranking)',
-      [ONNX_FILES.globalSearch]: 'normalised CLIP image embeddings [B, embedDim], k int64 [1] -> the k nearest global codebook rows',
-      [ONNX_FILES.decoder]: `zq [B, embedDim, h, w] (rows of ${ONNX_FILES.projectedCodebook} at the local ids)${decoderHasCrossAttention(config) ? ', global_embeddings [B, K, embedDim]' : ''} -> image [B, outCh, H, W]`,
-      [ONNX_FILES.projectedCodebook]: `float32 little-endian [${config.nLocal}, ${config.embedDim}]: codebook_projection(tok_embeddings)`,
-    },
-  };
 }

@@ -28,7 +28,8 @@ import { fromNCHW } from '../image/pixels.js';
 import type { OnProgress } from '../util/progress.js';
 import { createHash } from 'node:crypto';
 import type { TokenizerWeights } from './weights.js';
-import type { OnnxEngine, OnnxDevice } from './onnx-engine.js';
+import type { OnnxEngine } from './onnx-engine.js';
+import type { OnnxDevice } from './onnx-node.js';
 
 export interface LoadTokenizerOptions {
   /** Weights: a project safetensors file (from `v2l train` or `v2l import-official`) or the official `.pth`. */

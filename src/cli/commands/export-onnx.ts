@@ -17,7 +17,8 @@ export function register(program: Command): void {
     .action(async (f: { checkpoint: string; codebook?: string; out: string }) => {
       const t0 = performance.now();
       // onnxruntime (under onnx-engine) is loaded when the command runs, not when the CLI starts.
-      const { exportOnnx, inferenceStateDict, onnxManifest, stateDictFingerprint, writeOnnxExport, ONNX_FILES } = await import('../../tokenizer/onnx-engine.js');
+      const { exportOnnx, onnxManifest, stateDictFingerprint, writeOnnxExport } = await import('../../tokenizer/onnx-node.js');
+      const { inferenceStateDict, ONNX_FILES } = await import('../../tokenizer/onnx-engine.js');
       const weights = readTokenizerWeights(f.checkpoint);
       const codebook = f.codebook ? loadCodebook(f.codebook) : null;
       const config = { ...weights.config };
@@ -36,7 +37,7 @@ export function register(program: Command): void {
       const fingerprint = stateDictFingerprint(config, sd);
       const x = await exportOnnx(config, sd);
       const out = resolve(f.out);
-      writeOnnxExport(out, x, { ...onnxManifest(config, fingerprint), checkpoint: resolve(f.checkpoint), codebook: codebook ? resolve(codebook.dir) : null });
+      writeOnnxExport(out, x, { ...onnxManifest(config, fingerprint), imageSize: weights.imageSize ?? null, globalTokens: weights.globalTokens ?? null, checkpoint: resolve(f.checkpoint), codebook: codebook ? resolve(codebook.dir) : null });
       const files = Object.values(ONNX_FILES).map((name) => ({ name, bytes: statSync(join(out, name)).size }));
       console.log(JSON.stringify({ out, fingerprint, files, seconds: Number(((performance.now() - t0) / 1000).toFixed(1)) }));
     });
