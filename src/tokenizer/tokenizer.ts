@@ -137,7 +137,8 @@ export class V2LTokenizer {
   readonly imageSize: number;
   readonly preprocessMode: PreprocessMode;
   readonly batchSize: number;
-  readonly weights: Pick<TokenizerWeights, 'path' | 'source' | 'foreign'>;
+  /** The weights file; `imageSize` / `globalTokens`: what it was trained with, when it says. */
+  readonly weights: Pick<TokenizerWeights, 'path' | 'source' | 'foreign' | 'imageSize' | 'globalTokens'>;
   /** The onnxruntime engine (null with engine: 'tfjs'). */
   readonly engine: OnnxEngine | null;
   private readonly maxPixels: number | false | undefined;
@@ -155,7 +156,7 @@ export class V2LTokenizer {
     this.imageSize = init.imageSize;
     this.preprocessMode = init.preprocess;
     this.batchSize = init.batchSize;
-    this.weights = { path: init.weights.path, source: init.weights.source, foreign: init.weights.foreign };
+    this.weights = { path: init.weights.path, source: init.weights.source, foreign: init.weights.foreign, imageSize: init.weights.imageSize, globalTokens: init.weights.globalTokens };
   }
 
   get config(): V2LConfig {
