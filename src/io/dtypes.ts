@@ -59,6 +59,33 @@ export function bf16ToFloat(h: number): number {
   return f32[0];
 }
 
+/** A float's nearest IEEE half (round to nearest, ties to even; overflow to infinity), as its 16 bits. */
+export function floatToHalf(x: number): number {
+  f32[0] = x;
+  const b = u32[0];
+  const sign = (b >>> 16) & 0x8000;
+  const exp = (b >>> 23) & 0xff;
+  const mant = b & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
+  const e = exp - 112; // the half's biased exponent
+  if (e >= 0x1f) return sign | 0x7c00;
+  // Normal halves keep 10 of the 23 mantissa bits; subnormals shift the implicit 1 in as well.
+  const m = e > 0 ? mant : mant | 0x800000;
+  const shift = e > 0 ? 13 : 14 - e;
+  if (shift > 24) return sign;
+  const kept = (e > 0 ? e << 10 : 0) | (m >>> shift);
+  const rest = m & ((1 << shift) - 1);
+  const mid = 1 << (shift - 1);
+  return sign | (kept + (rest > mid || (rest === mid && kept & 1) ? 1 : 0));
+}
+
+/** float32 values as an F16 host tensor. */
+export function toFloat16(data: Float32Array, shape: number[]): HostTensor {
+  const out = new Uint16Array(data.length);
+  for (let i = 0; i < data.length; i++) out[i] = floatToHalf(data[i]);
+  return { dtype: 'F16', shape, data: out };
+}
+
 /** Any host tensor's values as float32 (int64 beyond 2^24 loses precision, as float32 must). */
 export function toFloat32(t: HostTensor): Float32Array {
   const d = t.data;
