@@ -138,3 +138,24 @@ test('vision tower: 32 px patches, class token, positions, pre-LN, layers, post-
   close(res.image_embeds.data as Float32Array, ref, 1e-4);
   await sess.release();
 });
+
+test('without its tokenizer files (no merges file needed) the stand-in has the same fingerprint, and loads its vision tower', { skip }, async () => {
+  const { fingerprintClip, loadClip } = await import('./transformers-clip.js');
+  const bare = mkdtempSync(join(tmpdir(), 'v2l-standin-bare-'));
+  try {
+    const info = writeStandInClip(bare, { seed: 3, hidden: H, heads: HEADS, layers: LAYERS, projectionDim: PROJ, tokenizerFiles: false, mergesPath: '/nonexistent' });
+    assert.ok(!info.files.some((f) => f.startsWith('tokenizer') || f === 'vocab.json' || f === 'merges.txt'), info.files.join(', '));
+    const full = writeStandInClip(dir, { seed: 3, mergesPath: merges, hidden: H, heads: HEADS, layers: LAYERS, projectionDim: PROJ });
+    assert.equal(await fingerprintClip(bare, info.files), await fingerprintClip(dir, full.files));
+    const clip = await loadClip(bare, { towers: { vision: true, text: false }, cacheDir: bare });
+    try {
+      const e = await clip.embedImages([{ width: 8, height: 8, channels: 3, data: new Uint8Array(192).fill(90) }]);
+      assert.equal(e.length, PROJ);
+      assert.ok(e.every(Number.isFinite));
+    } finally {
+      await clip.dispose();
+    }
+  } finally {
+    rmSync(bare, { recursive: true, force: true });
+  }
+});

@@ -32,6 +32,12 @@ export interface StandInOptions {
   patch?: number;
   /** The text tower's own width, layers and heads (default: the vision tower's). */
   text?: { hidden: number; layers: number; heads: number };
+  /**
+   * Write the tokenizer files (default true; they need CLIP's merges file). Without them only the vision
+   * tower loads, as the tokenizer uses it; text_model.onnx is still written, its bytes do not depend on
+   * the merges, so the folder's fingerprint is the same either way.
+   */
+  tokenizerFiles?: boolean;
 }
 
 /**
@@ -178,12 +184,13 @@ export function writeStandInClip(dir: string, opts: StandInOptions = {}): StandI
   const patch = opts.patch ?? DEFAULT_PATCH;
   for (const x of [d, dt]) if (x.hidden % x.heads !== 0) throw new Error(`stand-in CLIP: hidden ${x.hidden} is not divisible by heads ${x.heads}`);
   if (IMAGE_SIZE % patch !== 0) throw new Error(`stand-in CLIP: patch ${patch} does not divide ${IMAGE_SIZE}`);
-  const mergesPath = opts.mergesPath ?? defaultMergesPath();
-  if (!mergesPath) {
+  const withTokenizer = opts.tokenizerFiles ?? true;
+  const mergesPath = withTokenizer ? opts.mergesPath ?? defaultMergesPath() : null;
+  if (withTokenizer && !mergesPath) {
     throw new Error('stand-in CLIP: CLIP\'s BPE merges file (bpe_simple_vocab_16e6.txt.gz, from github.com/openai/CLIP, clip/) was not found; ' +
       'pass its path (--merges) or set V2L_CLIP_MERGES');
   }
-  const bpe = loadClipBpe(mergesPath);
+  const bpe = mergesPath ? loadClipBpe(mergesPath) : null;
   const root = resolve(dir);
   mkdirSync(join(root, 'onnx'), { recursive: true });
   const files: string[] = [];
@@ -191,7 +198,7 @@ export function writeStandInClip(dir: string, opts: StandInOptions = {}): StandI
     writeFileAtomic(join(root, name), data);
     files.push(name);
   };
-  for (const [name, text] of Object.entries(clipTokenizerFiles(bpe))) put(name, text);
+  if (bpe) for (const [name, text] of Object.entries(clipTokenizerFiles(bpe))) put(name, text);
   const vision = visionModel(d, seed, patch);
   put('onnx/vision_model.onnx', vision.bytes);
   const text = textModel(dt, seed);
