@@ -1,6 +1,6 @@
 // ONNX form of ./layers.ts (conv2d, linear, GroupNorm(32, 1e-6)) on NCHW tensors; see ./onnx.ts.
 import { GN_EPS, GROUPS } from './layers.js';
-import { transpose2d, type OnnxEmitter } from './onnx.js';
+import { channelParam, transposedParam, type OnnxEmitter } from './onnx.js';
 
 /**
  * PyTorch Conv2d `prefix`. `pad` is symmetric zero padding (the reference's `padding`); `pads` gives
@@ -18,7 +18,7 @@ export function conv2dOnnx(e: OnnxEmitter, prefix: string, x: string, opts: { st
 /** PyTorch Linear `prefix` on [..., in]: MatMul by the transposed weight [in, out], plus the bias. */
 export function linearOnnx(e: OnnxEmitter, prefix: string, x: string): string {
   const [out, inp] = e.tensor(`${prefix}.weight`).shape;
-  const wT = e.param(`${prefix}.weight`, { suffix: '.T', shape: [inp, out], data: (s) => transpose2d(s, out, inp) });
+  const wT = e.param(`${prefix}.weight`, transposedParam(out, inp));
   const y = e.op('MatMul', [x, wT]);
   return e.has(`${prefix}.bias`) ? e.op('Add', [y, e.param(`${prefix}.bias`)]) : y;
 }
@@ -31,7 +31,7 @@ export function groupNormOnnx(e: OnnxEmitter, prefix: string, x: string): string
   const grouped = e.op('Reshape', [x, e.ints([0, GROUPS, -1])]);
   const normed = e.op('InstanceNormalization', [grouped, e.floats('gn.ones', [GROUPS], new Float32Array(GROUPS).fill(1)), e.floats('gn.zeros', [GROUPS], new Float32Array(GROUPS))], { epsilon: { float: GN_EPS } });
   const c = e.tensor(`${prefix}.weight`).shape[0];
-  const asCHW = { suffix: '.chw', shape: [c, 1, 1], data: (s: Float32Array) => s };
+  const asCHW = channelParam(c);
   const back = e.op('Reshape', [normed, e.op('Shape', [x])]);
   return e.op('Add', [e.op('Mul', [back, e.param(`${prefix}.weight`, asCHW)]), e.param(`${prefix}.bias`, asCHW)]);
 }

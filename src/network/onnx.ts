@@ -13,6 +13,30 @@ export interface OnnxGraph {
   scalar(name: string, value: number): string;
   op(opType: string, inputs: string[], attrs?: Record<string, Attr>, output?: string): string;
   opN(opType: string, inputs: string[], outputs: number, attrs?: Record<string, Attr>): string[];
+  /** The same value, never differentiated through (a training tape's sg(x); absent: inference graphs). */
+  stopGradient?(x: string): string;
+}
+
+/**
+ * A parameter stored in another layout than the state dict's: `data` rewrites the values for an
+ * initializer (inference), `emit` the same as graph ops on a fed parameter (training, where the gradient
+ * must reach the state-dict tensor itself).
+ */
+export interface ParamTransform {
+  suffix: string;
+  shape: number[];
+  data: (src: Float32Array, shape: number[]) => Float32Array;
+  emit: (e: OnnxEmitter, x: string) => string;
+}
+
+/** A linear weight [out, in] used as [in, out]. */
+export function transposedParam(out: number, inp: number): ParamTransform {
+  return { suffix: '.T', shape: [inp, out], data: (s) => transpose2d(s, out, inp), emit: (e, x) => e.op('Transpose', [x], { perm: [1, 0] }) };
+}
+
+/** A per-channel vector [C] used as [C, 1, 1] (broadcast over NCHW). */
+export function channelParam(c: number): ParamTransform {
+  return { suffix: '.chw', shape: [c, 1, 1], data: (s) => s, emit: (e, x) => e.op('Reshape', [x, e.ints([c, 1, 1])]) };
 }
 
 /** A graph being emitted and the state dict its weights come from. */
@@ -20,7 +44,17 @@ export class OnnxEmitter {
   private readonly emitted = new Map<string, string>();
   private readonly consts = new Map<string, string>();
 
-  constructor(readonly g: OnnxGraph, readonly sd: ReadonlyMap<string, HostTensor>) {}
+  /**
+   * `fed(name, shape)`, when given, returns a graph input for a parameter instead of an initializer
+   * (training graphs, whose parameters change every step; `name` is a state-dict name, PyTorch layout),
+   * or null to keep that parameter an initializer.
+   */
+  constructor(readonly g: OnnxGraph, readonly sd: ReadonlyMap<string, HostTensor>, readonly fed?: (name: string, shape: number[]) => string | null) {}
+
+  /** sg(x): x, with no gradient through it on a training tape. */
+  sg(x: string): string {
+    return this.g.stopGradient ? this.g.stopGradient(x) : x;
+  }
 
   /** The state-dict tensor `name` (throws naming it when absent). */
   tensor(name: string): HostTensor {
@@ -34,16 +68,17 @@ export class OnnxEmitter {
   }
 
   /**
-   * `name` as an initializer, once. `transform` rewrites the values and shape first (a transposed linear
-   * weight, a per-channel vector as [C,1,1]); the initializer is then named `name` + `suffix`.
+   * `name` as an initializer (or a fed graph input), once. `transform` gives it in another layout (a
+   * transposed linear weight, a per-channel vector as [C,1,1]), shared under `name` + its suffix.
    */
-  param(name: string, transform?: { suffix: string; shape: number[]; data: (src: Float32Array, shape: number[]) => Float32Array }): string {
+  param(name: string, transform?: ParamTransform): string {
     const key = transform ? `${name}${transform.suffix}` : name;
     let out = this.emitted.get(key);
     if (!out) {
       const t = this.tensor(name);
-      const src = toFloat32(t);
-      out = transform ? this.g.weight(key, transform.shape, transform.data(src, t.shape)) : this.g.weight(key, t.shape, src);
+      const input = this.fed?.(name, t.shape);
+      if (input) out = transform ? transform.emit(this, input) : input;
+      else out = transform ? this.g.weight(key, transform.shape, transform.data(toFloat32(t), t.shape)) : this.g.weight(key, t.shape, toFloat32(t));
       this.emitted.set(key, out);
     }
     return out;

@@ -1,0 +1,285 @@
+// The backward rule of every ONNX op the network, quantizer and losses emit, written in standard ONNX ops
+// (opset 17, run by onnxruntime's CPU and CUDA providers). A rule gets the node, its outputs' adjoints
+// (null where an output has none) and which inputs want one; it returns the inputs' adjoints, reduced to
+// each input's own shape. Each rule is checked against float64 finite differences (rules.test.ts).
+import type { TapeNode } from './tape.js';
+import type { GradContext } from './backward.js';
+import { reduceAxes } from './shapes.js';
+
+export type Rule = (g: GradContext, n: TapeNode, dy: (string | null)[], want: boolean[]) => (string | null)[];
+
+/** How a convolution's weight gradient is computed (see convWeightGrad; measured by `npm run bench -- grad`). */
+export const convOptions = { weightGrad: 'im2col' as 'im2col' | 'conv' };
+
+const ints = (v: unknown): number[] | undefined => (Array.isArray(v) ? (v as number[]) : undefined);
+const lastTwo = (rank: number) => [...Array(rank).keys()].map((i) => (i < rank - 2 ? i : rank === i + 2 ? rank - 1 : rank - 2));
+
+interface ConvGeometry { k: number[]; s: number[]; p: number[]; out: number[]; x: number[]; w: number[] }
+
+function convGeometry(g: GradContext, n: TapeNode): ConvGeometry {
+  const w = g.shape(n.inputs[1]);
+  const k = ints(n.attrs.kernel_shape) ?? w.slice(2);
+  if ((n.attrs.group as number ?? 1) !== 1 || (ints(n.attrs.dilations) ?? []).some((d) => d !== 1)) throw new Error('Conv backward: groups and dilations are not supported');
+  return { k, s: ints(n.attrs.strides) ?? [1, 1], p: ints(n.attrs.pads) ?? [0, 0, 0, 0], out: g.shape(n.outputs[0]), x: g.shape(n.inputs[0]), w };
+}
+
+/** dL/dx of a convolution: the transposed convolution of dy by the same weight. */
+function convInputGrad(g: GradContext, c: ConvGeometry, dy: string, w: string): string {
+  const outputPadding = [0, 1].map((i) => c.x[2 + i] - ((c.out[2 + i] - 1) * c.s[i] + c.k[i] - c.p[i] - c.p[i + 2]));
+  return g.op('ConvTranspose', [dy, w], { kernel_shape: c.k, strides: c.s, pads: c.p, output_padding: outputPadding });
+}
+
+/**
+ * dL/dW by im2col: the kh*kw strided taps of the padded input stacked as [B, kk*C, P], times dy^T [B, P, M],
+ * summed over the batch. One batched MatMul; no transpose of the large column matrix.
+ */
+function convWeightGradIm2col(g: GradContext, c: ConvGeometry, x: string, dy: string): string {
+  const [b, ch] = c.x;
+  const [m, , kh, kw] = c.w;
+  const [oh, ow] = c.out.slice(2);
+  const pads = [0, 0, c.p[0], c.p[1], 0, 0, c.p[2], c.p[3]];
+  const xp = pads.some(Boolean) ? g.op('Pad', [x, g.ints(pads)]) : x;
+  const taps: string[] = [];
+  for (let i = 0; i < kh; i++) {
+    for (let j = 0; j < kw; j++) {
+      const whole = i === 0 && j === 0 && c.s.every((s) => s === 1) && g.shape(xp)[2] === oh && g.shape(xp)[3] === ow;
+      taps.push(whole ? xp : g.op('Slice', [xp, g.ints([i, j]), g.ints([i + (oh - 1) * c.s[0] + 1, j + (ow - 1) * c.s[1] + 1]), g.ints([2, 3]), g.ints(c.s)]));
+    }
+  }
+  const col = g.reshape(taps.length === 1 ? taps[0] : g.op('Concat', taps, { axis: 1 }), [b, kh * kw * ch, oh * ow]);
+  const dyT = g.op('Transpose', [g.reshape(dy, [b, m, oh * ow])], { perm: [0, 2, 1] });
+  const dwT = g.op('ReduceSum', [g.op('MatMul', [col, dyT]), g.ints([0])], { keepdims: 0 }); // [kh*kw*C, M]
+  return g.op('Transpose', [g.reshape(dwT, [kh, kw, ch, m])], { perm: [3, 2, 0, 1] });
+}
+
+/** dL/dW as a convolution of the batch-transposed input by dy dilated by the stride (then cropped). */
+function convWeightGradConv(g: GradContext, c: ConvGeometry, x: string, dy: string): string {
+  const xt = g.op('Transpose', [x], { perm: [1, 0, 2, 3] });
+  const dyt = g.op('Transpose', [dy], { perm: [1, 0, 2, 3] });
+  const full = g.op('Conv', [xt, dyt], { kernel_shape: c.out.slice(2), dilations: c.s, pads: c.p }); // [C, M, kh', kw']
+  const fs = g.shape(full);
+  const cropped = fs[2] === c.k[0] && fs[3] === c.k[1] ? full : g.op('Slice', [full, g.ints([0, 0]), g.ints(c.k), g.ints([2, 3])]);
+  return g.op('Transpose', [cropped], { perm: [1, 0, 2, 3] });
+}
+
+const conv: Rule = (g, n, [dy], want) => {
+  const c = convGeometry(g, n);
+  const dx = want[0] ? convInputGrad(g, c, dy!, n.inputs[1]) : null;
+  const dw = want[1] ? (convOptions.weightGrad === 'conv' ? convWeightGradConv : convWeightGradIm2col)(g, c, n.inputs[0], dy!) : null;
+  const db = want[2] ? g.op('ReduceSum', [dy!, g.ints([0, 2, 3])], { keepdims: 0 }) : null;
+  return [dx, dw, db];
+};
+
+const matmul: Rule = (g, n, [dy], want) => {
+  const [a, b] = n.inputs;
+  const t = (v: string) => g.op('Transpose', [v], { perm: lastTwo(g.shape(v).length) });
+  return [
+    want[0] ? g.unbroadcast(g.op('MatMul', [dy!, t(b)]), g.shape(a)) : null,
+    want[1] ? g.unbroadcast(g.op('MatMul', [t(a), dy!]), g.shape(b)) : null,
+  ];
+};
+
+const gemm: Rule = (g, n, [dy], want) => {
+  const [a, b, c] = n.inputs;
+  const alpha = (n.attrs.alpha as { float: number } | undefined)?.float ?? 1;
+  const beta = (n.attrs.beta as { float: number } | undefined)?.float ?? 1;
+  const scaled = alpha === 1 ? dy! : g.op('Mul', [dy!, g.scalar(alpha)]);
+  const tA = Boolean(n.attrs.transA);
+  const tB = Boolean(n.attrs.transB);
+  // dA' = dy B'^T, dB' = A'^T dy, where X' = X or X^T; then back through the transposes.
+  const da = want[0] ? g.op('Gemm', tA ? [b, scaled] : [scaled, b], { transA: tA ? (tB ? 1 : 0) : 0, transB: tA ? 1 : (tB ? 0 : 1) }) : null;
+  const db = want[1] ? g.op('Gemm', tB ? [scaled, a] : [a, scaled], { transA: tB ? 1 : (tA ? 0 : 1), transB: tB ? (tA ? 1 : 0) : 0 }) : null;
+  const dc = want[2] && c ? g.unbroadcast(beta === 1 ? dy! : g.op('Mul', [dy!, g.scalar(beta)]), g.shape(c)) : null;
+  return [da, db, dc];
+};
+
+const add: Rule = (g, n, [dy], want) => n.inputs.map((x, i) => (want[i] ? g.unbroadcast(dy!, g.shape(x)) : null));
+
+const sub: Rule = (g, n, [dy], want) => [
+  want[0] ? g.unbroadcast(dy!, g.shape(n.inputs[0])) : null,
+  want[1] ? g.unbroadcast(g.op('Neg', [dy!]), g.shape(n.inputs[1])) : null,
+];
+
+const mul: Rule = (g, n, [dy], want) => {
+  const [a, b] = n.inputs;
+  return [
+    want[0] ? g.unbroadcast(g.op('Mul', [dy!, b]), g.shape(a)) : null,
+    want[1] ? g.unbroadcast(g.op('Mul', [dy!, a]), g.shape(b)) : null,
+  ];
+};
+
+const div: Rule = (g, n, [dy], want) => {
+  const [a, b] = n.inputs;
+  const da = want[0] || want[1] ? g.op('Div', [dy!, b]) : '';
+  return [
+    want[0] ? g.unbroadcast(da, g.shape(a)) : null,
+    want[1] ? g.unbroadcast(g.op('Neg', [g.op('Mul', [da, n.outputs[0]])]), g.shape(b)) : null, // -dy a / b^2 = -(dy / b) y
+  ];
+};
+
+const pow: Rule = (g, n, [dy], want) => {
+  const p = g.t.constantOf(n.inputs[1]);
+  if (want[1] || !p || p.length !== 1) throw new Error('Pow backward: only a constant scalar exponent is supported');
+  const dx = p[0] === 2 ? g.op('Mul', [n.inputs[0], g.scalar(2)]) : g.op('Mul', [g.op('Pow', [n.inputs[0], g.scalar(p[0] - 1)]), g.scalar(p[0])]);
+  return [g.op('Mul', [dy!, dx]), null];
+};
+
+const sigmoid: Rule = (g, n, [dy]) => {
+  const y = n.outputs[0];
+  return [g.op('Mul', [dy!, g.op('Mul', [y, g.op('Sub', [g.scalar(1), y])])])];
+};
+
+const sqrt: Rule = (g, n, [dy]) => [g.op('Div', [g.op('Mul', [dy!, g.scalar(0.5)]), n.outputs[0]])];
+
+const positive = (g: GradContext, x: string) => g.op('Greater', [x, g.scalar(0)]);
+
+const relu: Rule = (g, n, [dy]) => [g.op('Where', [positive(g, n.inputs[0]), dy!, g.scalar(0)])];
+
+const leakyRelu: Rule = (g, n, [dy]) => {
+  const alpha = (n.attrs.alpha as { float: number } | undefined)?.float ?? 0.01;
+  return [g.op('Where', [positive(g, n.inputs[0]), dy!, g.op('Mul', [dy!, g.scalar(alpha)])])];
+};
+
+const where: Rule = (g, n, [dy], want) => {
+  const zero = g.scalar(0);
+  return [null,
+    want[1] ? g.unbroadcast(g.op('Where', [n.inputs[0], dy!, zero]), g.shape(n.inputs[1])) : null,
+    want[2] ? g.unbroadcast(g.op('Where', [n.inputs[0], zero, dy!]), g.shape(n.inputs[2])) : null];
+};
+
+const softmax: Rule = (g, n, [dy]) => {
+  const y = n.outputs[0];
+  const axis = (n.attrs.axis as number | undefined) ?? -1;
+  const s = g.op('ReduceSum', [g.op('Mul', [dy!, y]), g.ints([axis])], { keepdims: 1 });
+  return [g.op('Mul', [y, g.op('Sub', [dy!, s])])];
+};
+
+/** The adjoint of a reduction over `axes` of x: dy (with the reduced axes kept) broadcast back to x. */
+function unreduce(g: GradContext, n: TapeNode, dy: string, scale: number): string {
+  const x = g.shape(n.inputs[0]);
+  const axes = reduceAxes(g.t, n);
+  const kept = g.reshape(dy, x.map((d, i) => (axes.includes(i) ? 1 : d)));
+  return g.expand(scale === 1 ? kept : g.op('Mul', [kept, g.scalar(scale)]), x);
+}
+
+const reduceSum: Rule = (g, n, [dy]) => [unreduce(g, n, dy!, 1), null];
+
+const reduceMean: Rule = (g, n, [dy]) => {
+  const x = g.shape(n.inputs[0]);
+  const count = reduceAxes(g.t, n).reduce((p, a) => p * x[a], 1);
+  return [unreduce(g, n, dy!, 1 / count), null];
+};
+
+/** (x - mean) / sqrt(var + eps) over `axes`, and 1 / sqrt(var + eps): the normalisations' saved statistics, recomputed. */
+function standardise(g: GradContext, x: string, axes: number[], eps: number): { xhat: string; rstd: string } {
+  const mean = g.op('ReduceMean', [x], { axes, keepdims: 1 });
+  const xc = g.op('Sub', [x, mean]);
+  const variance = g.op('ReduceMean', [g.op('Mul', [xc, xc])], { axes, keepdims: 1 });
+  const rstd = g.op('Reciprocal', [g.op('Sqrt', [g.op('Add', [variance, g.scalar(eps)])])]);
+  return { xhat: g.op('Mul', [xc, rstd]), rstd };
+}
+
+/** dx of y = xhat * scale + bias with statistics over `axes`: rstd (gs - mean(gs) - xhat mean(gs xhat)). */
+function normInputGrad(g: GradContext, gs: string, xhat: string, rstd: string, axes: number[]): string {
+  const m1 = g.op('ReduceMean', [gs], { axes, keepdims: 1 });
+  const m2 = g.op('ReduceMean', [g.op('Mul', [gs, xhat])], { axes, keepdims: 1 });
+  return g.op('Mul', [rstd, g.op('Sub', [g.op('Sub', [gs, m1]), g.op('Mul', [xhat, m2])])]);
+}
+
+const instanceNorm: Rule = (g, n, [dy], want) => {
+  const [x, scale] = n.inputs;
+  const shape = g.shape(x);
+  const axes = [...shape.keys()].slice(2);
+  const eps = (n.attrs.epsilon as { float: number } | undefined)?.float ?? 1e-5;
+  const { xhat, rstd } = standardise(g, x, axes, eps);
+  const perChannel = [shape[1], ...axes.map(() => 1)];
+  const dx = want[0] ? normInputGrad(g, g.op('Mul', [dy!, g.reshape(scale, perChannel)]), xhat, rstd, axes) : null;
+  const dscale = want[1] ? g.op('ReduceSum', [g.op('Mul', [dy!, xhat]), g.ints([0, ...axes])], { keepdims: 0 }) : null;
+  const dbias = want[2] ? g.op('ReduceSum', [dy!, g.ints([0, ...axes])], { keepdims: 0 }) : null;
+  return [dx, dscale, dbias];
+};
+
+const reshape: Rule = (g, n, [dy]) => [g.reshape(dy!, g.shape(n.inputs[0])), null];
+
+const transpose: Rule = (g, n, [dy]) => {
+  const perm = ints(n.attrs.perm) ?? [...g.shape(n.inputs[0]).keys()].reverse();
+  const inverse = perm.map((_, i) => perm.indexOf(i));
+  return [g.op('Transpose', [dy!], { perm: inverse })];
+};
+
+const identity: Rule = (_g, _n, [dy]) => [dy];
+
+const unary = (f: (g: GradContext, n: TapeNode, dy: string) => string): Rule => (g, n, [dy]) => [f(g, n, dy!)];
+
+/** Nearest upsampling by integer factors (asymmetric, floor): each input pixel's adjoint sums its block. */
+const resize: Rule = (g, n, [dy]) => {
+  if (n.attrs.mode !== 'nearest' || n.attrs.coordinate_transformation_mode !== 'asymmetric') throw new Error('Resize backward: only nearest, asymmetric');
+  const x = g.shape(n.inputs[0]);
+  const y = g.shape(n.outputs[0]);
+  const f = y.map((d, i) => d / x[i]);
+  if (f.some((v) => !Number.isInteger(v)) || f[0] !== 1 || f[1] !== 1) throw new Error('Resize backward: integer spatial factors only');
+  const blocks = g.reshape(dy!, [x[0], x[1], x[2], f[2], x[3], f[3]]);
+  return [g.op('ReduceSum', [blocks, g.ints([3, 5])], { keepdims: 0 })];
+};
+
+/** MaxPool: each window's adjoint goes to its maximum (indices from MaxPool itself, scattered with add). */
+const maxPool: Rule = (g, n, [dy]) => {
+  const x = g.shape(n.inputs[0]);
+  const [, idx] = g.t.opN('MaxPool', [n.inputs[0]], 2, n.attrs);
+  const size = x.reduce((p, q) => p * q, 1);
+  const zeros = g.expand(g.scalar(0), [size]);
+  const flat = g.op('ScatterElements', [zeros, g.reshape(idx, [-1]), g.reshape(dy!, [-1])], { axis: 0, reduction: 'add' });
+  return [g.reshape(flat, x)];
+};
+
+const pad: Rule = (g, n, [dy]) => {
+  const x = g.shape(n.inputs[0]);
+  const pads = g.t.constantOf(n.inputs[1])!;
+  if ((n.attrs.mode ?? 'constant') !== 'constant' || pads.some((p) => p < 0)) throw new Error('Pad backward: constant, non-negative pads only');
+  const starts = x.map((_, i) => pads[i]);
+  return [g.op('Slice', [dy!, g.ints(starts), g.ints(starts.map((s, i) => s + x[i])), g.ints([...x.keys()])]), null, null];
+};
+
+const slice: Rule = (g, n, [dy]) => {
+  const x = g.shape(n.inputs[0]);
+  const starts = g.t.constantOf(n.inputs[1])!;
+  const ends = g.t.constantOf(n.inputs[2])!;
+  const axes = (n.inputs[3] ? g.t.constantOf(n.inputs[3])! : starts.map((_, i) => i)).map((a) => (a < 0 ? a + x.length : a));
+  if (n.inputs[4] && g.t.constantOf(n.inputs[4])!.some((s) => s !== 1)) throw new Error('Slice backward: unit steps only');
+  const pads = new Array(2 * x.length).fill(0);
+  axes.forEach((a, i) => {
+    const clamp = (v: number) => Math.min(Math.max(v < 0 ? v + x[a] : v, 0), x[a]);
+    pads[a] = clamp(starts[i]);
+    pads[a + x.length] = x[a] - clamp(ends[i]);
+  });
+  return [g.op('Pad', [dy!, g.ints(pads)])];
+};
+
+const concat: Rule = (g, n, [dy], want) => {
+  const rank = g.shape(n.inputs[0]).length;
+  const axis = (n.attrs.axis as number) < 0 ? (n.attrs.axis as number) + rank : (n.attrs.axis as number);
+  let offset = 0;
+  return n.inputs.map((x, i) => {
+    const len = g.shape(x)[axis];
+    const out = want[i] ? g.op('Slice', [dy!, g.ints([offset]), g.ints([offset + len]), g.ints([axis])]) : null;
+    offset += len;
+    return out;
+  });
+};
+
+const expand: Rule = (g, n, [dy]) => [g.unbroadcast(dy!, g.shape(n.inputs[0])), null];
+
+const sumRule: Rule = (g, n, [dy], want) => n.inputs.map((x, i) => (want[i] ? g.unbroadcast(dy!, g.shape(x)) : null));
+
+export const RULES: Record<string, Rule> = {
+  Conv: conv, MatMul: matmul, Gemm: gemm, Add: add, Sub: sub, Mul: mul, Div: div, Pow: pow, Sum: sumRule,
+  Sigmoid: sigmoid, Sqrt: sqrt, Relu: relu, LeakyRelu: leakyRelu, Where: where, Softmax: softmax,
+  ReduceSum: reduceSum, ReduceMean: reduceMean, InstanceNormalization: instanceNorm,
+  Reshape: reshape, Transpose: transpose, Identity: identity, Cast: identity, Expand: expand,
+  Squeeze: reshape, Unsqueeze: reshape, Resize: resize, MaxPool: maxPool, Pad: pad, Slice: slice, Concat: concat,
+  Neg: unary((g, _n, dy) => g.op('Neg', [dy])),
+  Abs: unary((g, n, dy) => g.op('Mul', [dy, g.op('Sign', [n.inputs[0]])])),
+  Exp: unary((g, n, dy) => g.op('Mul', [dy, n.outputs[0]])),
+  Log: unary((g, n, dy) => g.op('Div', [dy, n.inputs[0]])),
+  Reciprocal: unary((g, n, dy) => g.op('Neg', [g.op('Mul', [dy, g.op('Mul', [n.outputs[0], n.outputs[0]])])])),
+};
