@@ -208,7 +208,7 @@ export async function runInContext<P extends InContextItem, Q extends InContextI
     llm: llmDelta(o.llm.id, calls, before, o.llm.stats()),
     wallSeconds: (Date.now() - t0) / 1000,
     out: o.out,
-    notes: o.notes,
+    notes: [...o.notes, ...(records.duplicateNote() ? [records.duplicateNote()!] : [])],
   };
 }
 

@@ -69,6 +69,6 @@ export async function writeLoraData(o: LoraDataOptions): Promise<RunSummary> {
     llm: null,
     wallSeconds: (Date.now() - t0) / 1000,
     out: o.out,
-    notes: o.tokens.isStandIn ? ['global tokens come from the random-weight STAND-IN CLIP: this data is for testing the pipeline only'] : [],
+    notes: [...(o.tokens.isStandIn ? ['global tokens come from the random-weight STAND-IN CLIP: this data is for testing the pipeline only'] : []), ...(records.duplicateNote() ? [records.duplicateNote()!] : [])],
   };
 }

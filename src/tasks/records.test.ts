@@ -2,10 +2,12 @@
 // tokens-file provider, global-token text, and the fixture tokenizer through the global-token cache.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { RunRecords, configDiff } from './records.js';
+import { RunRecords, configDiff, configFingerprint } from './records.js';
 import { tokensFile, tokenizerTokens } from './image-tokens.js';
 import { globalText } from './global-text.js';
 import { summaryText } from './summary.js';
@@ -50,6 +52,104 @@ test('records: another configuration is refused naming the fields; --fresh start
     writeFileSync(join(dir, 'foreign.jsonl'), '{"x":1}\n');
     assert.throws(() => RunRecords.open<Rec>(join(dir, 'foreign.jsonl'), {}, (r) => String(r.unit)), /not written by this command/);
     assert.deepEqual(configDiff({ a: 1, b: [1, 2] }, { a: 1, b: [1, 3], c: 'x' }), ['b: [1,2] -> [1,3]', 'c: null -> "x"']);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('records: lines carry the configuration\'s fingerprint; duplicates count once and are reported; a foreign line is refused naming its unit', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'v2l-records-'));
+  try {
+    const path = join(dir, 'out.jsonl');
+    const cfg = { task: 't', seed: 7 };
+    const a = RunRecords.open<Rec>(path, cfg, (r) => String(r.unit));
+    for (let i = 0; i < 4; i++) a.append({ unit: i, value: `v${i}` });
+    a.close();
+    const text = readFileSync(path, 'utf8');
+    assert.equal(JSON.parse(text.split('\n')[0]!).run, configFingerprint(cfg));
+    // Three lines duplicated (as a second writer would have left them): each unit counts once.
+    const lines = text.trim().split('\n');
+    writeFileSync(path, [...lines, lines[1], lines[2], lines[1]].join('\n') + '\n');
+    const b = RunRecords.open<Rec>(path, cfg, (r) => String(r.unit));
+    assert.equal(b.size, 4);
+    assert.deepEqual(b.records.map((r) => r.value), ['v0', 'v1', 'v2', 'v3']);
+    assert.deepEqual(b.duplicates, [{ unit: '1', lines: [5, 7] }, { unit: '2', lines: [6] }]);
+    assert.match(b.duplicateNote()!, /2 unit\(s\) more than once .*unit 1 \(lines 5, 7\)/);
+    b.close();
+    // A record of another seed placed among them: refused, naming the unit and the line.
+    const other = JSON.stringify({ run: configFingerprint({ task: 't', seed: 8 }), unit: 9, value: 'foreign' });
+    writeFileSync(path, [...lines.slice(0, 2), other, ...lines.slice(2)].join('\n') + '\n');
+    assert.throws(() => RunRecords.open<Rec>(path, cfg, (r) => String(r.unit)), /out\.jsonl:3: unit 9 was recorded by a run with another configuration/);
+    writeFileSync(path, [...lines, JSON.stringify({ unit: 5, value: 'no fingerprint' })].join('\n') + '\n');
+    assert.throws(() => RunRecords.open<Rec>(path, cfg, (r) => String(r.unit)), /out\.jsonl:5: unit 5 was recorded by a run that wrote no configuration fingerprint/);
+    assert.ok(!existsSync(`${path}.lock`), 'a refused open leaves no lock');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('records: a run refused before its first record writes nothing (no run.json, no folder, no lock); --fresh drops old records only at the first append', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'v2l-records-'));
+  try {
+    const path = join(dir, 'new', 'deeper', 'out.jsonl');
+    const a = RunRecords.open<Rec>(path, { n: 1 }, (r) => String(r.unit));
+    a.close(); // e.g. its prompt did not fit the context
+    assert.deepEqual(readdirSync(dir), [], 'nothing left behind');
+    const b = RunRecords.open<Rec>(path, { n: 1 }, (r) => String(r.unit));
+    b.append({ unit: 0, value: 'a' });
+    b.close();
+    const c = RunRecords.open<Rec>(path, { n: 2 }, (r) => String(r.unit), { fresh: true });
+    c.close(); // refused after opening: the old records and configuration stay
+    assert.equal(JSON.parse(readFileSync(`${path}.run.json`, 'utf8')).n, 1);
+    assert.equal(RunRecords.open<Rec>(path, { n: 1 }, (r) => String(r.unit)).records.length, 1);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('records: --out naming a folder is refused with a clear message', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'v2l-records-'));
+  try {
+    mkdirSync(join(dir, 'out'));
+    assert.throws(() => RunRecords.open<Rec>(join(dir, 'out'), {}, (r) => String(r.unit)), /out is a folder: the output of this command is a JSON-lines file/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/** A child process that holds `path` open as a records writer until it is killed. */
+async function holder(path: string): Promise<ReturnType<typeof spawn>> {
+  const code = `import { RunRecords } from ${JSON.stringify(new URL('./records.ts', import.meta.url).href)};
+    const r = RunRecords.open(${JSON.stringify(path)}, { n: 1 }, (x) => String(x.unit));
+    r.append({ unit: 100, value: 'child' });
+    process.stdout.write('held\\n');
+    setInterval(() => {}, 1000);`;
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const [chunk] = await once(child.stdout!, 'data') as [Buffer];
+  assert.equal(chunk.toString().trim(), 'held');
+  return child;
+}
+
+test('records: two writers on one file: the second is refused at once naming the first\'s pid; a killed writer\'s lock is taken over', { timeout: 120_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'v2l-records-'));
+  try {
+    const path = join(dir, 'out.jsonl');
+    // In one process.
+    const a = RunRecords.open<Rec>(path, { n: 1 }, (r) => String(r.unit));
+    assert.throws(() => RunRecords.open<Rec>(path, { n: 1 }, (r) => String(r.unit)), new RegExp(`being written by another run \\(pid ${process.pid}`));
+    a.close();
+    // In another process, which is then killed with -9: its lock stays, names a dead pid, and is taken over.
+    const child = await holder(path);
+    assert.throws(() => RunRecords.open<Rec>(path, { n: 1 }, (r) => String(r.unit)), new RegExp(`being written by another run \\(pid ${child.pid}`));
+    child.kill('SIGKILL');
+    await once(child, 'exit');
+    assert.ok(existsSync(`${path}.lock`), 'kill -9 leaves the lock behind');
+    const b = RunRecords.open<Rec>(path, { n: 1 }, (r) => String(r.unit));
+    assert.ok(b.has('100'));
+    b.append({ unit: 101, value: 'after' });
+    b.close();
+    assert.ok(!existsSync(`${path}.lock`));
+    assert.deepEqual(readFileSync(path, 'utf8').trim().split('\n').map((l) => JSON.parse(l).unit), [100, 101]);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -3,120 +3,245 @@
 // most the unit in flight again. Units are processed in a fixed order and appended in that order, so the
 // file of an interrupted and resumed run equals an uninterrupted run's.
 //
-// The run's configuration sits beside the records in `<file>.run.json` (written atomically before the
-// first record): a resume with another configuration is refused, naming the fields that differ.
+// Results that cannot lie:
+// - One writer: the run holds `<file>.lock` (src/util/run-lock.ts) from `open` to `close`; a second run
+//   on the same file is refused at once, naming the holder's pid; a killed run's lock is taken over.
+// - Records are matched by unit and configuration, never counted: every line carries `run`, the
+//   fingerprint of the configuration that wrote it. On resume a line of another configuration is refused
+//   naming its unit and line; a unit recorded twice counts once (the first), and the duplicates are
+//   reported (`duplicates`).
+// - A refused run writes nothing: the configuration (`<file>.run.json`), a fresh start's truncation and
+//   the cut of a torn last line happen only when the first record is appended; a run that appended
+//   nothing removes the folder it created for the file.
+// - Memory does not grow with the records: only unit keys are held; `each()` streams them back from disk.
 //
 //   const log = RunRecords.open<EpisodeRecord>('out.jsonl', { task: 'fewshot', ways: 2 }, (r) => String(r.episode));
 //   for (const ep of episodes) { if (log.has(String(ep.index))) continue; log.append(await runEpisode(ep)); }
 //   log.close();
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, rmSync, truncateSync, writeSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, rmdirSync, statSync, truncateSync, writeSync } from 'node:fs';
+import { dirname, relative, sep } from 'node:path';
+import { createHash } from 'node:crypto';
 import { writeJsonAtomic } from '../util/atomic.js';
+import { RunLock } from '../util/run-lock.js';
+import { configDiff } from '../util/config-diff.js';
+
+export { configDiff };
 
 export type RunConfig = Record<string, unknown>;
 
-/** The fields of two configurations that differ, as `name: old -> new` (empty when equal). */
-export function configDiff(before: RunConfig, now: RunConfig): string[] {
-  const keys = [...new Set([...Object.keys(before), ...Object.keys(now)])].sort();
-  const out: string[] = [];
-  for (const k of keys) {
-    const a = JSON.stringify(before[k] ?? null);
-    const b = JSON.stringify(now[k] ?? null);
-    if (a !== b) out.push(`${k}: ${a} -> ${b}`);
+/** The field every record line carries: the fingerprint of its run's configuration. */
+export const RUN_FIELD = 'run';
+
+/** The fingerprint of a configuration (16 hex digits of the sha256 of its JSON, keys sorted). */
+export function configFingerprint(config: RunConfig): string {
+  const sorted = Object.fromEntries(Object.keys(config).sort().map((k) => [k, config[k]]));
+  return createHash('sha256').update(JSON.stringify(sorted)).digest('hex').slice(0, 16);
+}
+
+/** A unit found more than once in a file being resumed: the later lines are ignored. */
+export interface DuplicateRecord {
+  unit: string;
+  /** 1-based line numbers of the ignored copies. */
+  lines: number[];
+}
+
+/** Complete JSON lines of a file, streamed in chunks: [line number (1-based), text, byte end]. */
+function* lines(path: string): Generator<[number, string, number]> {
+  const fd = openSync(path, 'r');
+  try {
+    const buf = Buffer.alloc(1 << 20);
+    let carry = Buffer.alloc(0);
+    let pos = 0;
+    let n = 0;
+    for (;;) {
+      const got = readSync(fd, buf, 0, buf.length, null);
+      if (got === 0) return; // what is left in carry has no newline: torn or empty
+      let chunk = Buffer.concat([carry, buf.subarray(0, got)]);
+      let nl: number;
+      while ((nl = chunk.indexOf(10)) >= 0) {
+        pos += nl + 1;
+        yield [++n, chunk.subarray(0, nl).toString('utf8'), pos];
+        chunk = chunk.subarray(nl + 1);
+      }
+      carry = Buffer.from(chunk);
+    }
+  } finally {
+    closeSync(fd);
   }
-  return out;
 }
 
 export class RunRecords<R> {
-  private readonly done = new Map<string, R>();
-  private readonly list: R[] = [];
-  private fd: number | null;
+  private readonly done = new Set<string>();
+  private fd: number | null = null;
+  private appended = 0;
+  private closed = false;
 
-  private constructor(readonly path: string, private readonly keyOf: (r: R) => string, fd: number, existing: R[]) {
-    this.fd = fd;
-    for (const r of existing) this.remember(r);
-  }
+  private constructor(
+    readonly path: string,
+    private readonly keyOf: (r: R) => string,
+    private readonly config: RunConfig,
+    readonly fingerprint: string,
+    private readonly lock: RunLock,
+    private readonly createdDir: string | undefined,
+    /** Bytes of the file that hold complete, accepted lines (a torn tail beyond is cut at first append). */
+    private readonly goodBytes: number,
+    private readonly fresh: boolean,
+    /** Units ignored because they were already recorded earlier in the file. */
+    readonly duplicates: readonly DuplicateRecord[],
+  ) {}
 
   /**
-   * Opens (or creates) the records file. `fresh: true` starts over (the old file and its config are
-   * removed). Throws when the file was written with another configuration.
+   * Opens (or creates) the records file and takes its lock. `fresh: true` starts over (the old records
+   * are dropped at the first append). Throws when another run holds the file, when it was written with
+   * another configuration, or when one of its lines was.
    */
   static open<R>(path: string, config: RunConfig, keyOf: (r: R) => string, opts: { fresh?: boolean } = {}): RunRecords<R> {
-    mkdirSync(dirname(path), { recursive: true });
-    const cfgPath = `${path}.run.json`;
-    if (opts.fresh) {
-      rmSync(path, { force: true });
-      rmSync(cfgPath, { force: true });
+    if (existsSync(path) && statSync(path).isDirectory()) {
+      throw new Error(`${path} is a folder: the output of this command is a JSON-lines file (e.g. ${path.replace(/[/\\]+$/, '')}${sep}records.jsonl)`);
     }
-    const normalized = JSON.parse(JSON.stringify(config)) as RunConfig;
-    const existing: R[] = [];
-    if (existsSync(path)) {
-      if (existsSync(cfgPath)) {
-        const before = JSON.parse(readFileSync(cfgPath, 'utf8')) as RunConfig;
-        const diff = configDiff(before, normalized);
-        if (diff.length) {
-          throw new Error(`${path} holds records of a run with another configuration (${diff.join('; ')}); resume with the same options, or give another output file, or start over with --fresh`);
-        }
-      } else if (readFileSync(path, 'utf8').trim() !== '') {
-        throw new Error(`${path} exists but has no ${cfgPath} beside it: it was not written by this command; give another output file or --fresh`);
-      }
-      const text = readFileSync(path, 'utf8');
-      const lines = text.split('\n');
+    const createdDir = mkdirSync(dirname(path), { recursive: true });
+    let lock: RunLock;
+    try {
+      lock = RunLock.acquire(`${path}.lock`, path);
+    } catch (e) {
+      removeCreated(createdDir, dirname(path));
+      throw e;
+    }
+    try {
+      const normalized = JSON.parse(JSON.stringify(config)) as RunConfig;
+      const fingerprint = configFingerprint(normalized);
+      const cfgPath = `${path}.run.json`;
+      const keys = new Set<string>();
+      const dups = new Map<string, number[]>();
       let good = 0;
-      for (let i = 0; i < lines.length - 1; i++) { // the last piece has no newline: torn or empty
-        let value: R;
-        try {
-          value = JSON.parse(lines[i]) as R;
-        } catch {
-          break;
+      if (!opts.fresh && existsSync(path)) {
+        if (existsSync(cfgPath)) {
+          const before = JSON.parse(readFileSync(cfgPath, 'utf8')) as RunConfig;
+          const diff = configDiff(before, normalized);
+          if (diff.length) {
+            throw new Error(`${path} holds records of a run with another configuration (${diff.join('; ')}); resume with the same options, or give another output file, or start over with --fresh`);
+          }
+        } else if (statSync(path).size > 0) {
+          throw new Error(`${path} exists but has no ${cfgPath} beside it: it was not written by this command; give another output file or --fresh`);
         }
-        existing.push(value);
-        good += Buffer.byteLength(lines[i], 'utf8') + 1;
+        for (const [n, text, end] of lines(path)) {
+          let value: Record<string, unknown>;
+          try {
+            value = JSON.parse(text) as Record<string, unknown>;
+          } catch {
+            break; // a torn write (only ever the last line): cut at the first append
+          }
+          const { [RUN_FIELD]: run, ...rec } = value;
+          const key = keyOf(rec as R);
+          if (run !== fingerprint) {
+            throw new Error(`${path}:${n}: unit ${key} was recorded by ${run === undefined ? 'a run that wrote no configuration fingerprint' : `a run with another configuration (fingerprint ${String(run)}, this run's ${fingerprint})`}; ` +
+              'the file mixes runs, so its figures would too: remove that line, or give another output file, or start over with --fresh');
+          }
+          if (keys.has(key)) dups.set(key, [...(dups.get(key) ?? []), n]);
+          else keys.add(key);
+          good = end;
+        }
       }
-      if (good < Buffer.byteLength(text, 'utf8')) truncateSync(path, good);
+      const duplicates = [...dups].map(([unit, l]) => ({ unit, lines: l }));
+      const r = new RunRecords<R>(path, keyOf, normalized, fingerprint, lock, createdDir, good, !!opts.fresh, duplicates);
+      for (const k of keys) r.done.add(k);
+      return r;
+    } catch (e) {
+      lock.release();
+      removeCreated(createdDir, dirname(path));
+      throw e;
     }
-    writeJsonAtomic(cfgPath, normalized);
-    const fd = openSync(path, 'a');
-    return new RunRecords(path, keyOf, fd, existing);
   }
 
-  /** Records already written, in file order (those of earlier, interrupted runs included). */
-  get records(): readonly R[] {
-    return this.list;
+  /** Records in the file, in file order, streamed from disk (a unit's later duplicates left out). */
+  *each(): Generator<R> {
+    if (this.fresh && this.appended === 0) return;
+    if (!existsSync(this.path)) return;
+    const seen = new Set<string>();
+    for (const [, text] of lines(this.path)) {
+      let value: Record<string, unknown>;
+      try {
+        value = JSON.parse(text) as Record<string, unknown>;
+      } catch {
+        return;
+      }
+      const { [RUN_FIELD]: _run, ...rec } = value;
+      void _run;
+      const key = this.keyOf(rec as R);
+      if (seen.has(key)) continue;
+      seen.add(key);
+      yield rec as R;
+    }
   }
 
-  /** Number of records that were on disk when the file was opened or appended since. */
+  /** All records (read from disk: for small runs and tests; long runs use `each()`). */
+  get records(): R[] {
+    return [...this.each()];
+  }
+
+  /** Units recorded (earlier, interrupted runs included; duplicates counted once). */
   get size(): number {
-    return this.list.length;
+    return this.done.size;
   }
 
   has(key: string): boolean {
     return this.done.has(key);
   }
 
-  get(key: string): R | undefined {
-    return this.done.get(key);
+  /** A sentence for the run's notes when the file held duplicated units, else null. */
+  duplicateNote(): string | null {
+    if (!this.duplicates.length) return null;
+    const shown = this.duplicates.slice(0, 5).map((d) => `unit ${d.unit} (line${d.lines.length > 1 ? 's' : ''} ${d.lines.join(', ')})`).join('; ');
+    return `${this.path} recorded ${this.duplicates.length} unit(s) more than once (${shown}${this.duplicates.length > 5 ? '; ...' : ''}): each counts once, the first record; the later copies were ignored`;
   }
 
   /** Appends one record and fsyncs it before returning. */
   append(record: R): void {
-    if (this.fd === null) throw new Error(`${this.path}: records file is closed`);
+    if (this.closed) throw new Error(`${this.path}: records file is closed`);
     const key = this.keyOf(record);
     if (this.done.has(key)) throw new Error(`${this.path}: unit "${key}" is already recorded`);
-    const bytes = Buffer.from(JSON.stringify(record) + '\n', 'utf8');
+    if (this.fd === null) this.start();
+    const bytes = Buffer.from(JSON.stringify({ [RUN_FIELD]: this.fingerprint, ...record }) + '\n', 'utf8');
     let off = 0;
-    while (off < bytes.length) off += writeSync(this.fd, bytes, off, bytes.length - off);
-    fsyncSync(this.fd);
-    this.remember(record);
+    while (off < bytes.length) off += writeSync(this.fd!, bytes, off, bytes.length - off);
+    fsyncSync(this.fd!);
+    this.done.add(key);
+    this.appended++;
   }
 
+  /** Releases the lock; a run that appended nothing leaves no folder it created behind. */
   close(): void {
+    if (this.closed) return;
+    this.closed = true;
     if (this.fd !== null) closeSync(this.fd);
     this.fd = null;
+    this.lock.release();
+    if (this.appended === 0) removeCreated(this.createdDir, dirname(this.path));
   }
 
-  private remember(r: R): void {
-    this.done.set(this.keyOf(r), r);
-    this.list.push(r);
+  /** The first append: configuration beside the file, then the file cut to its accepted lines. */
+  private start(): void {
+    writeJsonAtomic(`${this.path}.run.json`, this.config);
+    if (this.fresh) {
+      this.fd = openSync(this.path, 'w');
+      return;
+    }
+    if (existsSync(this.path) && statSync(this.path).size > this.goodBytes) truncateSync(this.path, this.goodBytes);
+    this.fd = openSync(this.path, 'a');
+  }
+}
+
+/** Removes the folders `mkdirSync(dir, { recursive: true })` created (returned `created`), if empty. */
+function removeCreated(created: string | undefined, dir: string): void {
+  if (!created) return;
+  const depth = relative(created, dir).split(sep).filter(Boolean).length;
+  let d = dir;
+  for (let i = 0; i <= depth; i++) {
+    try {
+      rmdirSync(d);
+    } catch {
+      return; // not empty (someone else wrote there) or gone
+    }
+    d = dirname(d);
   }
 }

@@ -107,7 +107,7 @@ export function register(program: Command): void {
           task, protocol, records: totals.records, resumed: totals.resumed, total: images.length,
           llm: { id: llm.id, calls: totals.calls, evaluatedTokens: totals.evaluatedTokens, reusedTokens: totals.reusedTokens },
           wallSeconds: (performance.now() - t0) / 1000, out: resolve(f.output),
-          notes: restoreNotes({ protocol, standInClip: tok.clip?.isStandIn ?? false, llmId: llm.id, copies: f.copies }),
+          notes: [...restoreNotes({ protocol, standInClip: tok.clip?.isStandIn ?? false, llmId: llm.id, copies: f.copies }), ...(totals.duplicates ? [totals.duplicates] : [])],
         });
         printSummary(summary);
         if (summary.units.failed) process.exitCode = 1;

@@ -68,7 +68,8 @@ export interface FewshotRunOptions {
 }
 
 export interface FewshotRunResult {
-  records: FewshotRecord[];
+  /** The run's records (with `out`: read from the file when asked). */
+  readonly records: FewshotRecord[];
   summary: RunSummary;
 }
 
@@ -104,49 +105,61 @@ export async function runFewshot(o: FewshotRunOptions): Promise<FewshotRunResult
     const got = await o.tokens.global(files, o.globalTokens, o.onProgress && ((e) => o.onProgress!({ ...e, stage: 'global tokens' })));
     const byFile = new Map(files.map((f, i) => [f, got[i]!]));
 
-    // 2. Every pending query's prompt, built before any LLM work, so that one that cannot fit the
-    //    context is refused up front (tokenization only).
+    // A query's record fields and prompt ids (or the reason it cannot run).
     const total = o.episodes.reduce((s, e) => s + e.queries.length, 0);
     const ctx = contextOf(o.llm);
-    const pending: { base: Omit<FewshotRecord, 'prompt_ids' | 'generated_ids' | 'generated_text' | 'prediction' | 'correct'>; names: string[]; ids?: number[]; error?: string }[] = [];
-    for (const e of o.episodes) {
-      const names = uniqueSorted(e.support.map((s) => o.className(s.wnid)));
-      const longest = o.decoding === 'trie' ? Math.max(...(await Promise.all(names.map((n) => answerIds(o.protocol, n, tok)))).map((a) => a.length)) : answerMax;
-      for (const q of e.queries) {
-        if (has(q.unit)) continue;
-        const imgs = [...e.support, q].map((x) => ({ field: x.field, r: byFile.get(o.resolve(x.field))! }));
-        const img = (i: number): FewshotImageRecord => {
-          const r = imgs[i]!.r;
-          return { source: imgs[i]!.field, file: o.resolve(imgs[i]!.field), global_ids: isTokensFailure(r) ? [] : r.global.ids, global_texts: isTokensFailure(r) ? [] : r.global.texts };
-        };
-        const base = {
-          unit: q.unit, episode: e.index, ...(q.line !== undefined ? { line: q.line } : {}),
-          support: e.support.map((s, i) => ({ ...img(i), label: o.className(s.wnid) })),
-          query: img(e.support.length),
-          truth: o.className(q.wnid),
-        };
-        const failed = imgs.find((x) => isTokensFailure(x.r));
-        if (failed) {
-          pending.push({ base, names, error: `${failed.field}: ${(failed.r as { error: string }).error}` });
-          continue;
-        }
-        const segments = buildFewshotPrompt({
-          protocol: o.protocol, induction: o.induction, repeats: o.repeats,
-          support: base.support.map((s) => ({ globalTexts: s.global_texts, label: s.label })),
-          query: { globalTexts: base.query.global_texts },
-          classNames: names,
-        });
-        const { ids } = await encodePrompt(segments, o.protocol, tok);
-        if (ctx !== undefined && ids.length + longest > ctx) {
-          throw new Error(`episode ${e.index}${q.line ? ` (line ${q.line})` : ''}: the prompt has ${ids.length} tokens and the answer up to ${longest}, more than the ${ctx}-token context of ${o.llm.id}; use fewer shots/repeats/global tokens, a larger --context-size, or a model with a longer context`);
-        }
-        pending.push({ base, names, ids });
+    const prepare = async (e: Episode, q: Episode['queries'][number], names: string[], longest: number): Promise<Pending> => {
+      const imgs = [...e.support, q].map((x) => ({ field: x.field, r: byFile.get(o.resolve(x.field))! }));
+      const img = (i: number): FewshotImageRecord => {
+        const r = imgs[i]!.r;
+        return { source: imgs[i]!.field, file: o.resolve(imgs[i]!.field), global_ids: isTokensFailure(r) ? [] : r.global.ids, global_texts: isTokensFailure(r) ? [] : r.global.texts };
+      };
+      const base = {
+        unit: q.unit, episode: e.index, ...(q.line !== undefined ? { line: q.line } : {}),
+        support: e.support.map((s, i) => ({ ...img(i), label: o.className(s.wnid) })),
+        query: img(e.support.length),
+        truth: o.className(q.wnid),
+      };
+      const failed = imgs.find((x) => isTokensFailure(x.r));
+      if (failed) return { base, names, error: `${failed.field}: ${(failed.r as { error: string }).error}` };
+      const segments = buildFewshotPrompt({
+        protocol: o.protocol, induction: o.induction, repeats: o.repeats,
+        support: base.support.map((s) => ({ globalTexts: s.global_texts, label: s.label })),
+        query: { globalTexts: base.query.global_texts },
+        classNames: names,
+      });
+      const { ids } = await encodePrompt(segments, o.protocol, tok);
+      if (ctx !== undefined && ids.length + longest > ctx) {
+        throw new Error(`episode ${e.index}${q.line ? ` (line ${q.line})` : ''}: the prompt has ${ids.length} tokens and the answer up to ${longest}, more than the ${ctx}-token context of ${o.llm.id}; use fewer shots/repeats/global tokens, a larger --context-size, or a model with a longer context`);
       }
+      return { base, names, ids };
+    };
+    const queriesOf = async function* (): AsyncGenerator<[Episode, Episode['queries'][number], string[], number]> {
+      for (const e of o.episodes) {
+        if (e.queries.every((q) => has(q.unit))) continue;
+        const names = uniqueSorted(e.support.map((s) => o.className(s.wnid)));
+        const longest = o.decoding === 'trie' ? Math.max(...(await Promise.all(names.map((n) => answerIds(o.protocol, n, tok)))).map((a) => a.length)) : answerMax;
+        for (const q of e.queries) if (!has(q.unit)) yield [e, q, names, longest];
+      }
+    };
+
+    // 2. Every pending query's prompt, built before any LLM work, so that one that cannot fit the
+    //    context is refused up front (tokenization only). The first ones are kept; the rest are built
+    //    again when their turn comes, so that memory does not grow with the number of queries.
+    const KEEP = 1024;
+    const kept: Pending[] = [];
+    for await (const [e, q, names, longest] of queriesOf()) {
+      const p = await prepare(e, q, names, longest);
+      if (kept.length < KEEP) kept.push(p);
     }
 
     // 3. Each query: answer, record, in order.
     let done = resumed;
-    for (const p of pending) {
+    let i = 0;
+    for await (const [e, q, names, longest] of queriesOf()) {
+      const p = i < kept.length ? kept[i]! : await prepare(e, q, names, longest);
+      if (i < kept.length) kept[i] = undefined as unknown as Pending; // let it go
+      i++;
       let rec: FewshotRecord;
       if (p.error !== undefined) {
         rec = { ...p.base, prompt_ids: [], generated_ids: [], generated_text: '', prediction: null, correct: false, error: p.error };
@@ -162,11 +175,29 @@ export async function runFewshot(o: FewshotRunOptions): Promise<FewshotRunResult
       done++;
       o.onProgress?.({ stage: 'episodes', done, total });
     }
-    const records = log ? [...log.records] : memory;
-    return { records, summary: summarize(o, records, total, resumed, calls.n, before, t0) };
   } finally {
     log?.close();
   }
+  // The figures are read back from the records (streamed from disk), so that they are what the file holds.
+  const summary = summarize(o, log ? log.each() : memory, queryCount(o.episodes), resumed, calls.n, before, t0);
+  if (log?.duplicateNote()) summary.notes.push(log.duplicateNote()!);
+  return {
+    get records() {
+      return log ? log.records : memory;
+    },
+    summary,
+  };
+}
+
+interface Pending {
+  base: Omit<FewshotRecord, 'prompt_ids' | 'generated_ids' | 'generated_text' | 'prediction' | 'correct'>;
+  names: string[];
+  ids?: number[];
+  error?: string;
+}
+
+function queryCount(episodes: readonly Episode[]): number {
+  return episodes.reduce((s, e) => s + e.queries.length, 0);
 }
 
 interface Answer {
@@ -200,9 +231,16 @@ async function answer(o: FewshotRunOptions, vocab: Vocabulary, tok: FewshotToken
   return { ids: out, text, prediction: classOfText(text, names), calls };
 }
 
-function summarize(o: FewshotRunOptions, records: readonly FewshotRecord[], total: number, resumed: number, calls: number, before: ReturnType<LLM['stats']>, t0: number): RunSummary {
-  const ok = records.filter((r) => !r.error);
-  const correct = ok.filter((r) => r.correct).length;
+function summarize(o: FewshotRunOptions, records: Iterable<FewshotRecord>, total: number, resumed: number, calls: number, before: ReturnType<LLM['stats']>, t0: number): RunSummary {
+  let n = 0;
+  let failed = 0;
+  let correct = 0;
+  for (const r of records) {
+    n++;
+    if (r.error) failed++;
+    else if (r.correct) correct++;
+  }
+  const ok = { length: n - failed };
   const ci = wilson95(correct, ok.length);
   const delta = llmDelta(o.llm.id, calls, before, o.llm.stats());
   const notes: string[] = [];
@@ -222,7 +260,7 @@ function summarize(o: FewshotRunOptions, records: readonly FewshotRecord[], tota
       correct,
       episodes: ok.length,
     },
-    units: { total, done: records.length, failed: records.length - ok.length, resumed },
+    units: { total, done: n, failed, resumed },
     llm: delta,
     wallSeconds: (Date.now() - t0) / 1000,
     ...(o.out ? { out: o.out } : {}),

@@ -117,6 +117,7 @@ export async function runMasked(o: MaskedRunOptions): Promise<RunSummary> {
       'maskedTokenAccuracy: fraction of masked local tokens predicted as the encoded id',
       ...(o.tokens.isStandIn ? ['global tokens come from the random-weight STAND-IN CLIP: the figures are meaningless'] : []),
       ...(o.notes ?? []),
+      ...(records.duplicateNote() ? [records.duplicateNote()!] : []),
     ],
   };
 }

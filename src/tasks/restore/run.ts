@@ -278,6 +278,8 @@ export interface RestoreRunTotals {
   calls: number;
   evaluatedTokens: number;
   reusedTokens: number;
+  /** Set when the records file held units recorded twice (counted once): for the summary's notes. */
+  duplicates?: string;
 }
 
 /** The file stem of image `index` in the output folder. */
@@ -297,7 +299,7 @@ export async function restoreToDir(o: RestoreToDirOptions): Promise<RestoreRunTo
   };
   const log = RunRecords.open<RestoreRecord>(join(o.outDir, 'records.jsonl'), config, (r) => `${r.index}:${r.source}`, { fresh: o.fresh });
   const resumed = log.size;
-  const totals: RestoreRunTotals = { records: [...log.records], resumed, calls: 0, evaluatedTokens: 0, reusedTokens: 0 };
+  const totals: RestoreRunTotals = { records: [...log.records], resumed, calls: 0, evaluatedTokens: 0, reusedTokens: 0, ...(log.duplicateNote() ? { duplicates: log.duplicateNote()! } : {}) };
   try {
     let done = resumed;
     for await (const r of restoreImages({ ...o, skip: (i, s) => log.has(`${i}:${s}`) || (o.skip?.(i, s) ?? false) })) {
