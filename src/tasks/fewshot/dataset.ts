@@ -52,9 +52,9 @@ export function openDataset(root: string): FewshotDataset {
     const p = join(root, d);
     if (d.startsWith('.') || !statSync(p).isDirectory()) continue;
     const files = readdirSync(p).filter((f) => IMAGE_EXT.test(f)).sort();
-    if (files.length) classes.set(d, files.map((f) => `${d}/${f}`));
+    classes.set(d, files.map((f) => `${d}/${f}`)); // an empty class stays, to be refused by name
   }
-  if (classes.size === 0) throw new Error(`${root}: no class folders with images (expected <root>/<class>/<image>, or Tiny-ImageNet's images/ + val_annotations.txt)`);
+  if (![...classes.values()].some((f) => f.length)) throw new Error(`${root}: no class folders with images (expected <root>/<class>/<image>, or Tiny-ImageNet's images/ + val_annotations.txt)`);
   return { root, layout: 'folders', classes, resolve: (field) => join(root, field) };
 }
 

@@ -49,6 +49,7 @@ export function splitShape(fileName: string): { ways: number; shots: number } | 
  */
 export function parseSplit(text: string, name: string, shape: { ways: number; shots: number }): Episode[] {
   const { ways, shots } = shape;
+  checkWays(ways, name);
   const episodes: Episode[] = [];
   let unit = 0;
   text.split(/\r?\n/).forEach((raw, i) => {
@@ -113,10 +114,23 @@ export interface SampleOptions {
  * of that class not in the support (and not an earlier query). Every class needs K+1 images: refused,
  * naming the classes, before anything is sampled.
  */
+/** The most queries one run takes (episodes are drawn up front: about 1 KB of memory each). */
+export const MAX_QUERIES = 1_000_000;
+
+/** One class has one possible answer: accuracy 1.0 by construction, with an interval that means nothing. */
+function checkWays(ways: number, where: string): void {
+  if (ways < 2) throw new Error(`${where}: a ${ways}-way episode has a single possible answer, so its accuracy is 1.0 by construction; use 2 ways or more`);
+}
+
 export function sampleEpisodes(classes: ReadonlyMap<string, readonly string[]>, o: SampleOptions): Episode[] {
   const q = o.queriesPerEpisode ?? 1;
   for (const [k, v] of Object.entries({ ways: o.ways, shots: o.shots, episodes: o.episodes, 'queries per episode': q })) {
     if (!Number.isInteger(v) || v < 1) throw new Error(`${k} must be a positive integer (got ${v})`);
+  }
+  checkWays(o.ways, '--ways');
+  const queries = o.episodes * q;
+  if (queries > MAX_QUERIES) {
+    throw new Error(`${o.episodes} episodes x ${q} quer${q > 1 ? 'ies' : 'y'} = ${queries} queries: more than the ${MAX_QUERIES} one run holds (its episodes are drawn before any work); run several seeds (--seed) of at most ${MAX_QUERIES / q} episodes each`);
   }
   const wnids = [...classes.keys()].sort();
   const small = wnids.filter((w) => classes.get(w)!.length < o.shots + 1);
