@@ -3,7 +3,7 @@
 // float64 additions differs). Node edge.
 import { resolve } from 'node:path';
 import { mkdirSync } from 'node:fs';
-import { loadState, mergeStates, saveState, STATE_FILE, type EvalState } from './run-state.js';
+import { loadState, lockOutput, mergeStates, saveState, STATE_FILE, type EvalState } from './run-state.js';
 import { summarizeReconstruction, writeReconstructionOutputs } from './reconstruction.js';
 import { summarizeSemantic, writeSemanticOutputs } from './semantic.js';
 import { summarizeRestoration, writeRestorationOutputs } from './restoration.js';
@@ -43,6 +43,11 @@ export async function mergeEvaluations(dirs: readonly string[], out: string): Pr
   if (!write) throw new Error(`merge: unknown evaluation kind "${merged.kind}"`);
   const dir = resolve(out);
   mkdirSync(dir, { recursive: true });
-  saveState(dir, merged);
-  return { kind: merged.kind, result: await write(dir, merged), shards: states.length };
+  const lock = lockOutput(dir);
+  try {
+    saveState(dir, merged);
+    return { kind: merged.kind, result: await write(dir, merged), shards: states.length };
+  } finally {
+    lock.release();
+  }
 }

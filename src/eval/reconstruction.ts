@@ -21,7 +21,7 @@ import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import { psnr, psnrY, ssim } from './image-metrics.js';
 import { frechetDetail, FeatureStats } from './fid.js';
 import { loadInception, type FeatureNet } from './inception.js';
-import { addSum, mean, newState, resumeOrStart, saveState, isDone, type EvalState, type EvalRunOptions, type Shard } from './run-state.js';
+import { addSum, mean, newState, resumeOrStart, lockOutput, saveState, isDone, type EvalState, type EvalRunOptions, type Shard } from './run-state.js';
 import { TABLE3 } from './paper.js';
 import { markdownTable, writeBarChart } from './chart.js';
 
@@ -74,6 +74,25 @@ export interface ReconstructionResult {
 
 const log0 = (): void => {};
 
+/**
+ * Notes on the evaluation's image size and global tokens against the checkpoint's: a value told that
+ * differs from what the checkpoint was trained with, or a default taken because the checkpoint does
+ * not say.
+ */
+export function trainedDifferences(tok: V2LTokenizer, told: { imageSize?: number; globalTokens?: number }): string[] {
+  const out: string[] = [];
+  const w = tok.weights;
+  if (told.imageSize !== undefined && w.imageSize !== undefined && told.imageSize !== w.imageSize) {
+    out.push(`note: evaluating at ${told.imageSize} px (--image-size); ${w.path} was trained at ${w.imageSize} px, so its figures are not the checkpoint's own (the reference protocol uses 256 px)`);
+  }
+  if (told.imageSize === undefined && w.imageSize === undefined) out.push(`note: ${w.path} does not record its image size: ${tok.imageSize} px assumed (--image-size)`);
+  if (told.globalTokens !== undefined && w.globalTokens !== undefined && told.globalTokens !== w.globalTokens) {
+    out.push(`note: ${told.globalTokens} global tokens per image (--global-tokens); ${w.path} was trained with ${w.globalTokens}`);
+  }
+  if (told.globalTokens === undefined && w.globalTokens === undefined) out.push(`note: ${w.path} does not record its global-token count: ${tok.globalTokens} assumed (--global-tokens)`);
+  return out;
+}
+
 /** Stand-in networks built on demand live in `<out>/stand-ins/` (onnx-proto loaded only then). */
 async function standInInception(out: string): Promise<string> {
   const { writeStandInInception } = await import('./stand-in-inception.js');
@@ -81,19 +100,34 @@ async function standInInception(out: string): Promise<string> {
 }
 
 /** Runs (or resumes) the reconstruction evaluation; writes the state and, when the shard is done, the outputs. */
+/** One run at a time per output folder (./run-state.ts `lockOutput`), then the evaluation. */
 export async function evaluateReconstruction(o: ReconstructionOptions): Promise<ReconstructionResult> {
+  const out = resolve(o.out);
+  mkdirSync(out, { recursive: true });
+  const lock = lockOutput(out);
+  try {
+    return await evaluateReconstructionLocked(o);
+  } finally {
+    lock.release();
+  }
+}
+
+async function evaluateReconstructionLocked(o: ReconstructionOptions): Promise<ReconstructionResult> {
   const log = o.log ?? log0;
   const out = resolve(o.out);
   mkdirSync(out, { recursive: true });
   const all = listEvalImages(o.images);
   const selected = o.limit ? all.slice(0, o.limit) : all;
   if (selected.length < 2) throw new Error(`FID needs at least 2 images; ${o.images} gives ${selected.length}${o.limit ? ` (--limit ${o.limit})` : ''}`);
-  const imageSize = o.imageSize ?? 256;
-  const k = o.globalTokens ?? 21;
   const batchSize = o.batchSize ?? 8;
   const protocol = o.lpipsProtocol ?? 'correct';
   await initBackend(o.backend); // an entry point may have chosen it already: then this is a no-op
-  const tok = await V2LTokenizer.load({ checkpoint: o.checkpoint, codebook: o.codebook, clip: o.clip, globalTokens: k, imageSize, batchSize, engine: 'tfjs' });
+  // Image size and global tokens: as told, else the checkpoint's (a network evaluated at a size it was
+  // not trained at measures something else, and a large grid can exhaust the wasm heap).
+  const tok = await V2LTokenizer.load({ checkpoint: o.checkpoint, codebook: o.codebook, clip: o.clip, globalTokens: o.globalTokens, imageSize: o.imageSize, batchSize, engine: 'tfjs' });
+  const imageSize = tok.imageSize;
+  const k = tok.globalTokens;
+  for (const line of trainedDifferences(tok, o)) log(line);
   const inception: FeatureNet = await loadInception(o.inception === 'stand-in' ? await standInInception(out) : o.inception);
   const lpips: Lpips = await loadEvalLpips(o.lpipsBackbone, o.lpipsHeads);
   try {

@@ -28,7 +28,7 @@ import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import { psnrY, ssim } from './image-metrics.js';
 import { frechetDetail, FeatureStats } from './fid.js';
 import { loadInception, type FeatureNet } from './inception.js';
-import { addSum, mean, newState, resumeOrStart, saveState, isDone, shardBatches, type EvalState, type EvalRunOptions, type Failure, type Shard } from './run-state.js';
+import { addSum, mean, newState, resumeOrStart, lockOutput, saveState, isDone, shardBatches, type EvalState, type EvalRunOptions, type Failure, type Shard } from './run-state.js';
 import { TABLE4, TABLE4_TASKS } from './paper.js';
 import { markdownTable, writeBarChart } from './chart.js';
 
@@ -103,7 +103,19 @@ export function panel(img: RawImage, k: number, count: number, gap = 2): Float32
   return out;
 }
 
+/** One run at a time per output folder (./run-state.ts `lockOutput`), then the evaluation. */
 export async function evaluateRestoration(o: RestorationEvalOptions): Promise<RestorationResult> {
+  const out = resolve(o.out);
+  mkdirSync(out, { recursive: true });
+  const lock = lockOutput(out);
+  try {
+    return await evaluateRestorationLocked(o);
+  } finally {
+    lock.release();
+  }
+}
+
+async function evaluateRestorationLocked(o: RestorationEvalOptions): Promise<RestorationResult> {
   const log = o.log ?? ((): void => {});
   const out = resolve(o.out);
   mkdirSync(out, { recursive: true });

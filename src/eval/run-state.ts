@@ -11,6 +11,8 @@ import type { HostTensor } from '../io/dtypes.js';
 import { readSafetensors, writeSafetensors } from '../io/files.js';
 import { FeatureStats } from './fid.js';
 import type { OnProgress } from '../util/progress.js';
+import { RunLock } from '../util/run-lock.js';
+import { configDiff } from '../util/config-diff.js';
 
 export const STATE_FILE = 'state.safetensors';
 export const STATE_FORMAT = 'v2l-eval-state/1';
@@ -133,6 +135,20 @@ export function loadState(dir: string): EvalState | null {
 }
 
 /**
+ * Takes the output folder for this run: one writer at a time (a second run on the same `--out` is
+ * refused at once naming the first's pid; a killed run's lock is taken over). Release it when done.
+ */
+export function lockOutput(dir: string): RunLock {
+  return RunLock.acquire(join(dir, '.lock'), `${dir} (an evaluation's output folder)`);
+}
+
+/** The settings that differ between two states, `name: a -> b` (nested settings by their JSON). */
+function settingsDiff(a: EvalState, b: EvalState): string {
+  const d = configDiff(a.settings, b.settings);
+  return d.length ? d.join('; ') : 'settings key differs';
+}
+
+/**
  * The state to continue in `dir`: the saved one when it belongs to the same settings and shard, a new one
  * when there is none. A state of other settings is refused (another `--out`, or `--fresh`).
  */
@@ -140,7 +156,7 @@ export function resumeOrStart(dir: string, fresh: EvalState, opts: { restart?: b
   const old = opts.restart ? null : loadState(dir);
   if (!old) return { state: fresh, resumed: false };
   if (old.kind !== fresh.kind || old.key !== fresh.key || old.shard.index !== fresh.shard.index || old.shard.count !== fresh.shard.count) {
-    const why = old.kind !== fresh.kind ? `a ${old.kind} evaluation` : old.key !== fresh.key ? 'an evaluation with other settings' : `shard ${old.shard.index}/${old.shard.count}`;
+    const why = old.kind !== fresh.kind ? `a ${old.kind} evaluation` : old.key !== fresh.key ? `an evaluation with other settings (${settingsDiff(old, fresh)})` : `shard ${old.shard.index}/${old.shard.count}`;
     throw new Error(`${join(dir, STATE_FILE)} belongs to ${why}; use another --out, or --fresh to start over`);
   }
   return { state: old, resumed: old.next > old.start };
@@ -153,7 +169,7 @@ export function mergeStates(states: readonly EvalState[]): EvalState {
   const n = first.shard.count;
   for (const s of states) {
     if (s.kind !== first.kind) throw new Error(`merge: a ${s.kind} state cannot merge with a ${first.kind} state`);
-    if (s.key !== first.key) throw new Error(`merge: shard ${s.shard.index}/${s.shard.count} was run with other settings than shard ${first.shard.index}/${n}`);
+    if (s.key !== first.key) throw new Error(`merge: shard ${s.shard.index}/${s.shard.count} was run with other settings than shard ${first.shard.index}/${n} (${settingsDiff(first, s)})`);
     if (s.shard.count !== n) throw new Error(`merge: shard ${s.shard.index}/${s.shard.count} is not one of ${n}`);
     if (!isDone(s)) throw new Error(`merge: shard ${s.shard.index}/${n} is not finished (${s.next - s.start} of ${s.end - s.start} batches); resume it first`);
   }

@@ -22,7 +22,7 @@ import type { ClipModel } from '../models/clip/types.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import { listEvalImages, selectionKey } from './images.js';
 import { sha256, sha256File } from '../util/hash.js';
-import { addSum, mean, newState, resumeOrStart, saveState, isDone, type EvalState, type EvalRunOptions, type Failure, type Shard } from './run-state.js';
+import { addSum, mean, newState, resumeOrStart, lockOutput, saveState, isDone, type EvalState, type EvalRunOptions, type Failure, type Shard } from './run-state.js';
 import { TABLE2 } from './paper.js';
 import { markdownTable, writeBarChart } from './chart.js';
 
@@ -96,7 +96,19 @@ export function readClassNames(path: string): Map<string, string> {
   return out;
 }
 
+/** One run at a time per output folder (./run-state.ts `lockOutput`), then the evaluation. */
 export async function evaluateSemantic(o: SemanticOptions): Promise<SemanticResult> {
+  const out = resolve(o.out);
+  mkdirSync(out, { recursive: true });
+  const lock = lockOutput(out);
+  try {
+    return await evaluateSemanticLocked(o);
+  } finally {
+    lock.release();
+  }
+}
+
+async function evaluateSemanticLocked(o: SemanticOptions): Promise<SemanticResult> {
   const log = o.log ?? ((): void => {});
   const out = resolve(o.out);
   mkdirSync(out, { recursive: true });

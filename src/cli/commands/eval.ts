@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { createProgress } from '../../util/progress.js';
 import { parseShard } from '../../eval/run-state.js';
-import { evaluateReconstruction, reconstructionMarkdown, type ReconstructionResult } from '../../eval/reconstruction.js';
+import { evaluateReconstruction, reconstructionMarkdown, trainedDifferences, type ReconstructionResult } from '../../eval/reconstruction.js';
 import { mergeEvaluations } from '../../eval/merge.js';
 import { evaluateSemantic, semanticMarkdown, type SemanticResult } from '../../eval/semantic.js';
 import { int, intList, oneOf } from '../options.js';
@@ -61,8 +61,8 @@ export function register(program: Command): void {
       .option('--lpips-backbone <file>', 'torchvision AlexNet weights (alexnet-owt-7be5be79.pth), an ONNX export of it, or "stand-in"', 'stand-in')
       .option('--lpips-heads <file>', 'LPIPS v0.1 alex linear heads (.pth or .json)', defaultLpipsHeads())
       .option('--lpips-protocol <p>', 'correct (inputs in [-1,1]) | reference (the reference\'s double mapping to [-3,1], to match the paper)', oneOf('lpips-protocol', ['correct', 'reference'] as const), 'correct')
-      .option('--image-size <px>', 'square input side (default 256 as the reference\'s evaluation; the paper trains at 128)', int('image-size', 1))
-      .option('--global-tokens <k>', 'global tokens per image (default 21)', int('global-tokens', 1)),
+      .option('--image-size <px>', 'square input side (default: the checkpoint\'s; the reference evaluates at 256, the paper trains at 128)', int('image-size', 1))
+      .option('--global-tokens <k>', 'global tokens per image (default: the checkpoint\'s; the reference evaluates with 21)', int('global-tokens', 1)),
     8,
   ).action(async (f: CommonFlags & {
     checkpoint: string; codebook?: string; clip: string; images: string; inception: string; lpipsBackbone: string; lpipsHeads?: string;
@@ -169,7 +169,7 @@ export function register(program: Command): void {
     .option('--score-batch <n>', 'images per scoring batch (default 8); shards must use the same', int('score-batch', 1))
     .option('--fresh', 'start over (restoration records and scores)')
     .option('--cache-dir <dir>', 'cache folder for the global tokens of the original files');
-  tokenizerFlags(restoration, { globalTokensHelp: 'global tokens per image (default 21, the reference\'s)' });
+  tokenizerFlags(restoration, { globalTokensHelp: 'global tokens per image (default: the checkpoint\'s; the reference uses 21)' });
   llmFlags(restoration);
   restoration.action(async (f: TokenizerFlags & LLMFlags & {
     images: string; out: string; tasks?: string; protocol: 'reference' | 'clean'; contextImages?: string; m: number; n: number; copies: number;
@@ -183,10 +183,11 @@ export function register(program: Command): void {
     let images = listEvalImages(f.images);
     if (f.limit) images = images.slice(0, f.limit);
     const context = f.contextImages ? listEvalImages(f.contextImages).filter((c) => !images.includes(c)) : [];
-    const globalTokens = f.globalTokens ? Number(f.globalTokens) : 21;
     const llm = await openLLM(f);
     try {
-      const { tokens, tokenizer } = await openTokens({ ...f, globalTokens: String(globalTokens), cacheDir: f.cacheDir }, llm, { needTokenizer: true });
+      const { tokens, tokenizer } = await openTokens({ ...f, cacheDir: f.cacheDir }, llm, { needTokenizer: true });
+      const globalTokens = tokenizer!.globalTokens; // as told, else the checkpoint's
+      for (const line of trainedDifferences(tokenizer!, { imageSize: f.imageSize === undefined ? undefined : Number(f.imageSize), globalTokens: f.globalTokens === undefined ? undefined : Number(f.globalTokens) })) log(line);
       const progress = createProgress({ quiet: f.quiet });
       let r: RestorationResult;
       try {
