@@ -1,10 +1,11 @@
-// Node edge for tensor files: read and write safetensors, read PyTorch .pth and NumPy .npy, write .npy
-// on disk (writes are atomic).
+// Node edge for tensor files: read and write safetensors, PyTorch .pth and NumPy .npy on disk (writes are
+// atomic).
 import { readFileSync } from 'node:fs';
 import { parseSafetensors, serializeSafetensors, type SafetensorsFile } from './safetensors.js';
 import type { HostTensor } from './dtypes.js';
 import { parsePth, pthTensor, type PthFile, type PthOptions } from './pth.js';
-import { parseNpy, serializeNpy, type NpyArray } from './npy.js';
+import { parseNpy, serializeNpy, serializeNpyStrings, type NpyArray } from './npy.js';
+import { serializePth } from './pth-write.js';
 import { writeFileAtomic } from '../util/atomic.js';
 
 function readBytes(path: string): Buffer {
@@ -43,6 +44,16 @@ export function readNpyStrings(path: string): string[] {
 
 export function writeNpy(path: string, tensor: HostTensor): void {
   writeFileAtomic(path, serializeNpy(tensor));
+}
+
+/** Writes strings as a NumPy unicode array (`np.load` reads it; see serializeNpyStrings). */
+export function writeNpyStrings(path: string, values: readonly string[]): void {
+  writeFileAtomic(path, serializeNpyStrings(values));
+}
+
+/** Writes a torch.save-compatible file: a bare tensor, or a state dict (wrapped as `{'state_dict': ...}` on request). */
+export function writePth(path: string, tensors: Map<string, HostTensor> | HostTensor, opts: { wrapStateDict?: boolean } = {}): void {
+  writeFileAtomic(path, serializePth(tensors, opts));
 }
 
 export function writeSafetensors(path: string, tensors: Iterable<[string, HostTensor]> | Map<string, HostTensor>, metadata?: Record<string, string>): void {

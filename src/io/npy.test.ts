@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { zipSync } from 'fflate';
-import { parseNpy, serializeNpy } from './npy.js';
+import { parseNpy, serializeNpy, serializeNpyStrings } from './npy.js';
 import { parsePth } from './pth.js';
 import { readNpy, readNpyStrings, writeNpy } from './files.js';
 import type { HostTensor } from './dtypes.js';
@@ -110,4 +110,12 @@ test('bad .npy input: malicious object pickle, truncation, unsupported dtype', {
   assert.throws(() => parseNpy(f.subarray(0, 50), 'f.npy'), /f\.npy: \.npy header runs past the end/);
   assert.throws(() => parseNpy(latin1('not numpy at all'), 'x.npy'), /x\.npy: not a \.npy file/);
   assert.throws(() => parseNpy(npy("{'descr': '<c8', 'fortran_order': False, 'shape': (1,), }", new Uint8Array(8)), 'c.npy'), /c\.npy: NumPy dtype <c8 is not supported/);
+});
+
+test('serializeNpyStrings: a <U array of any code points (empty, accented, astral) reads back equal', () => {
+  const values = ['dog', '', 'café', '🙂 smile', '▁cat'];
+  const a = parseNpy(serializeNpyStrings(values));
+  assert.equal(a.kind, 'strings');
+  assert.equal(a.descr, '<U7');
+  assert.deepEqual(a.kind === 'strings' ? a.values : null, values);
 });

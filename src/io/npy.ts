@@ -151,24 +151,48 @@ const NPY_DESCR: Record<DType, string | undefined> = {
   F64: '<f8', F32: '<f4', F16: '<f2', BF16: undefined, I64: '<i8', I32: '<i4', I16: '<i2', I8: '|i1', U8: '|u1', BOOL: '|b1',
 };
 
+/** Magic, version 1.0 and the header dict padded with spaces so that the data starts on a 64-byte boundary, as NumPy writes it. */
+function npyHeader(descr: string, shape: readonly number[]): Uint8Array {
+  const shapeText = shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(', ')})`;
+  let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': ${shapeText}, }`;
+  const total = Math.ceil((10 + header.length + 1) / 64) * 64;
+  header = header.padEnd(total - 10 - 1, ' ') + '\n';
+  if (header.length > 65535) throw new Error('.npy header too long for format 1.0');
+  const out = new Uint8Array(total);
+  out.set(MAGIC, 0);
+  out[6] = 1;
+  out[7] = 0;
+  new DataView(out.buffer).setUint16(8, header.length, true);
+  for (let i = 0; i < header.length; i++) out[10 + i] = header.charCodeAt(i);
+  return out;
+}
+
+/**
+ * Serialises strings as a 1-D NumPy unicode array ('<U<width>', UTF-32, width = the longest string in code
+ * points). `np.load(path, allow_pickle=True)` (the reference's call for `global_vocabulary.npy`, written
+ * there as an object array) reads it as well, and indexing gives `str` values; no pickle is needed.
+ */
+export function serializeNpyStrings(values: readonly string[]): Uint8Array {
+  const points = values.map((v) => [...v].map((ch) => ch.codePointAt(0)!));
+  const width = points.reduce((w, p) => Math.max(w, p.length), 1);
+  const head = npyHeader(`<U${width}`, [values.length]);
+  const out = new Uint8Array(head.length + values.length * width * 4);
+  out.set(head, 0);
+  const dv = new DataView(out.buffer, head.length);
+  points.forEach((p, i) => p.forEach((cp, j) => dv.setUint32((i * width + j) * 4, cp, true)));
+  return out;
+}
+
 /** Serialises a numeric host tensor as .npy v1.0 (C order, little-endian). BF16 has no NumPy dtype: convert first. */
 export function serializeNpy(t: HostTensor): Uint8Array {
   const descr = NPY_DESCR[t.dtype];
   if (!descr) throw new Error(`${t.dtype} has no NumPy dtype; convert to F32 first`);
   const expected = numel(t.shape) * DTYPE_BYTES[t.dtype];
   if (t.data.byteLength !== expected) throw new Error(`tensor data has ${t.data.byteLength} bytes, shape [${t.shape}] ${t.dtype} needs ${expected}`);
-  const shape = t.shape.length === 1 ? `(${t.shape[0]},)` : `(${t.shape.join(', ')})`;
-  let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': ${shape}, }`;
-  // Pad with spaces so magic + version + length + header + '\n' is a multiple of 64, as NumPy does.
-  const total = Math.ceil((10 + header.length + 1) / 64) * 64;
-  header = header.padEnd(total - 10 - 1, ' ') + '\n';
-  if (header.length > 65535) throw new Error('.npy header too long for format 1.0');
+  const head = npyHeader(descr, t.shape);
+  const total = head.length;
   const out = new Uint8Array(total + t.data.byteLength);
-  out.set(MAGIC, 0);
-  out[6] = 1;
-  out[7] = 0;
-  new DataView(out.buffer).setUint16(8, header.length, true);
-  for (let i = 0; i < header.length; i++) out[10 + i] = header.charCodeAt(i);
+  out.set(head, 0);
   out.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), total);
   return out;
 }

@@ -83,6 +83,14 @@ export class NumpyScalar {
   constructor(readonly dtype: NumpyDType, readonly bytes: Uint8Array) {}
 }
 
+/**
+ * An `argparse.Namespace` (the reference's training checkpoints pickle their command-line `args` beside
+ * the state dict): its attributes as plain values, nothing executed.
+ */
+export class PyNamespace {
+  readonly attrs = new Map<string, unknown>();
+}
+
 export interface UnpickleContext {
   /** Names the file in errors. */
   what: string;
@@ -206,6 +214,10 @@ function makeAllowList(): Map<string, PyGlobal> {
     }
   }));
   add(new PyGlobal('_codecs', 'encode', codecsEncode));
+  add(new PyGlobal('argparse', 'Namespace', (a, ctx) => {
+    if (a.length) throw new Error(`${ctx.what}: argparse.Namespace with positional arguments`);
+    return new PyNamespace();
+  }));
   // Plain containers, should a pickle name them rather than use the dedicated opcodes.
   add(new PyGlobal('builtins', 'list', (a) => [...((a[0] as unknown[]) ?? [])]));
   add(new PyGlobal('builtins', 'tuple', (a) => Object.freeze([...((a[0] as unknown[]) ?? [])])));
@@ -250,6 +262,13 @@ function build(obj: unknown, state: unknown, ctx: UnpickleContext): void {
     return;
   }
   if (obj instanceof TorchTensorRef) return; // tensor subclasses' Python attributes: ignored
+  if (obj instanceof PyNamespace) {
+    // Namespace state is its __dict__ (or a (dict, slots) pair).
+    const dict = Array.isArray(state) ? state[0] : state;
+    if (!(dict instanceof Map)) throw new Error(`${ctx.what}: argparse.Namespace state is ${describe(state)}`);
+    for (const [k, v] of dict) obj.attrs.set(String(k), v);
+    return;
+  }
   throw new Error(`${ctx.what}: pickle sets the state of ${describe(obj)}, which this reader does not support`);
 }
 

@@ -165,3 +165,19 @@ test('a deeply nested pickle names the file instead of overflowing the stack', (
   const zip = zipSync({ 'archive/data.pkl': [latin(parts.join('')), { level: 0 }], 'archive/version': [latin('3\n'), { level: 0 }] });
   assert.throws(() => parsePth(zip, { what: 'deep.pth' }), /^Error: deep\.pth: .*nested/);
 });
+
+test('argparse.Namespace (the reference\'s training checkpoints pickle their args) reads as plain values, nothing run', () => {
+  const enc = (s: string) => [...new TextEncoder().encode(s)];
+  const str = (s: string) => [0x58, s.length, 0, 0, 0, ...enc(s)]; // BINUNICODE
+  // {'args': Namespace(image_size=64, lr=<BINFLOAT 0.5>), 'epoch': 3} as protocol 2 writes it (NEWOBJ + BUILD).
+  const bytes = Uint8Array.from([
+    0x80, 2, 0x7d, 0x28, ...str('args'),
+    0x63, ...enc('argparse\nNamespace\n'), 0x29, 0x81, // GLOBAL, EMPTY_TUPLE, NEWOBJ
+    0x7d, 0x28, ...str('image_size'), 0x4b, 64, ...str('lr'), 0x47, 0x3f, 0xe0, 0, 0, 0, 0, 0, 0, 0x75, 0x62, // dict, SETITEMS, BUILD
+    ...str('epoch'), 0x4b, 3, 0x75, 0x2e,
+  ]);
+  const f = parsePth(zipSync({ 'archive/data.pkl': bytes, 'archive/version': new TextEncoder().encode('3\n') }));
+  assert.equal(f.tensors.size, 0);
+  assert.deepEqual(f.extras.get('args'), { image_size: 64, lr: 0.5 });
+  assert.equal(f.extras.get('epoch'), 3);
+});

@@ -10,7 +10,7 @@
 // globals are accepted. Portable: bytes in; file access is in ./files.ts.
 import { DTYPE_BYTES, numel, viewAs, type HostTensor } from './dtypes.js';
 import { decodeNumpyData } from './npy.js';
-import { NumpyArray, NumpyScalar, TorchStorageType, TorchTensorRef, unpickle, type TorchStorage } from './pickle.js';
+import { NumpyArray, NumpyScalar, PyNamespace, TorchStorageType, TorchTensorRef, unpickle, type TorchStorage } from './pickle.js';
 import { byteSwapped, isContiguous, stridedToContiguous, viewExtent } from './strided.js';
 import { readZip as readZipEntries } from './zip.js';
 
@@ -250,6 +250,7 @@ function plain(v: unknown, depth = 0): unknown {
     for (const [k, x] of v) o[String(k)] = inner(x);
     return o;
   }
+  if (v instanceof PyNamespace) return plain(v.attrs, depth);
   if (Array.isArray(v)) return v.map(inner);
   if (v instanceof Set) return [...v].map(inner);
   return v;

@@ -13,6 +13,12 @@
 //   <out>/codebook/               a codebook package (../codebook/package.ts), source "official"
 //   <out>/manifest.json           what was imported from where (sha256 of every input and output)
 //
+// A folder written by `v2l export-reference` (./export-reference.ts) has the same layout plus its
+// `v2l-export.json`, which gives the configuration, image size, global tokens and CLIP that the reference's
+// files do not hold; so a network trained further with the reference's code comes back as it went out.
+// The reference's own training checkpoints (`vqgan_checkpoint-<epoch>.pth`: `{'state_dict', 'epoch', 'args'}`;
+// `vqgan_checkpoint-last.pth`: `{'model', 'opt_ae', ...}`) are read as `--checkpoint` too.
+//
 // The local texts and the vocabulary hash come from the LLM whose vocabulary the codebook embeds
 // (LLaMA-2: a vocab-only GGUF is enough), so that loading later refuses another LLM.
 import { existsSync, statSync } from 'node:fs';
@@ -30,6 +36,7 @@ import { requireBackend } from '../engine/backend.js';
 import { writeJsonAtomic } from '../util/atomic.js';
 import { sha256File } from '../util/hash.js';
 import { readTokenizerWeights, TOKENIZER_FORMAT, weightsMetadata } from './weights.js';
+import { EXPORT_MANIFEST, readExportManifest } from './export-reference.js';
 
 export const IMPORT_FORMAT = 'v2l-import/1';
 
@@ -38,12 +45,16 @@ export interface OfficialFiles {
   local: string;
   global: string;
   vocabulary: string;
+  /** `v2l-export.json` of a `v2l export-reference` folder, when there is one. */
+  exportManifest?: string;
 }
 
 /** The official file names under the reference's download folder. */
 export function officialLayout(root: string): OfficialFiles {
   const ck = join(root, 'checkpoints', 'v2l-decode.pth');
+  const exported = join(root, EXPORT_MANIFEST);
   return {
+    ...(existsSync(exported) ? { exportManifest: exported } : {}),
     checkpoint: existsSync(ck) ? ck : undefined,
     local: join(root, 'codebooks', 'local_codebook_embedding.pth'),
     global: join(root, 'codebooks', 'global_codebook_embedding.pth'),
@@ -63,8 +74,10 @@ export interface ImportOptions {
    * ...): the rest is read from the state dict; the codebooks fix embedDim, nLocal and nGlobal.
    */
   config?: Partial<V2LConfig>;
-  /** Image side the checkpoint was trained at (default 128, the paper's). */
+  /** Image side the checkpoint was trained at (default: the export manifest's, else 128, the paper's). */
   imageSize?: number;
+  /** Global tokens per image the decoder was trained with (default: the export manifest's, else 5). */
+  globalTokens?: number;
   log?: (line: string) => void;
 }
 
@@ -88,6 +101,8 @@ export async function importOfficial(o: ImportOptions): Promise<ImportReport> {
   const { files } = o;
   for (const [what, p] of Object.entries(files)) if (p && !existsSync(p)) throw new Error(`import-official: ${what} file ${p} does not exist`);
   const notes: string[] = [];
+  const exported = files.exportManifest ? readExportManifest(files.exportManifest) : null;
+  if (exported) notes.push(`configuration, image size, global tokens and CLIP from ${files.exportManifest} (v2l export-reference)`);
 
   // Everything is read and checked before anything is written.
   log(`reading ${files.local}`);
@@ -110,7 +125,7 @@ export async function importOfficial(o: ImportOptions): Promise<ImportReport> {
   let config: V2LConfig | null = null;
   if (files.checkpoint) {
     log(`reading ${files.checkpoint}`);
-    const w = readTokenizerWeights(files.checkpoint, { config: { ...o.config, embedDim: local.dim, nLocal: local.n, nGlobal: global.n } });
+    const w = readTokenizerWeights(files.checkpoint, { config: { ...exported?.config, ...o.config, embedDim: local.dim, nLocal: local.n, nGlobal: global.n } });
     config = { ...w.config, embedDim: local.dim, nLocal: local.n, nGlobal: global.n };
     log(`checkpoint configuration: ${describeConfig(config)}`);
     for (const a of w.assumed) notes.push(`assumed ${a}`);
@@ -132,7 +147,9 @@ export async function importOfficial(o: ImportOptions): Promise<ImportReport> {
     manifest: {
       source: 'official',
       llm: { id: o.llm, vocabHash: vocab.hash, vocabSize: vocab.size },
-      clip: { id: o.clipId ?? 'openai/clip-vit-large-patch14', fingerprint: null, dim: local.dim, isStandIn: false },
+      clip: exported && o.clipId === undefined && exported.clip.dim === local.dim
+        ? exported.clip
+        : { id: o.clipId ?? 'openai/clip-vit-large-patch14', fingerprint: null, dim: local.dim, isStandIn: false },
       rendering: { tokenStyle, candidateStyle: 'reference' },
       expansion: { prefix: 'a photo of', m: 1, excludedContinuations: [] },
       templates: { name: 'imagenet80', count: 80, hash: 'not recorded by the reference' },
@@ -148,7 +165,7 @@ export async function importOfficial(o: ImportOptions): Promise<ImportReport> {
   let tokenizerPath: string | null = null;
   if (weights && config) {
     tokenizerPath = join(o.out, 'tokenizer.safetensors');
-    writeSafetensors(tokenizerPath, weights, weightsMetadata({ format: TOKENIZER_FORMAT, config, imageSize: o.imageSize ?? 128, globalTokens: 5, source: 'official' }));
+    writeSafetensors(tokenizerPath, weights, weightsMetadata({ format: TOKENIZER_FORMAT, config, imageSize: o.imageSize ?? exported?.imageSize ?? 128, globalTokens: o.globalTokens ?? exported?.globalTokens ?? 5, source: 'official' }));
   }
   const inputs: Record<string, { path: string; bytes: number; sha256: string }> = {};
   for (const [what, p] of Object.entries(files)) if (p) inputs[what] = { path: p, bytes: statSync(p).size, sha256: sha256File(p) };

@@ -151,7 +151,9 @@ function inferred(path: string, stateDict: Map<string, HostTensor>, hints: Parti
 export function readTokenizerWeights(path: string, opts: ReadWeightsOptions = {}): TokenizerWeights {
   const ext = extname(path).toLowerCase();
   if (ext === '.pth' || ext === '.pt' || ext === '.ckpt' || ext === '.bin') {
-    const f = readPth(path);
+    // `state_dict`: v2l-decode.pth and the reference's vqgan_checkpoint-<epoch>.pth; `model`: its
+    // vqgan_checkpoint-last.pth (beside the optimisers' states, which are not the network).
+    const f = readPth(path, { unwrap: ['state_dict', 'model'] });
     const stateDict = new Map<string, HostTensor>();
     const foreign: string[] = [];
     for (const [k, t] of f.tensors) {

@@ -14,7 +14,8 @@ import { register as restore } from './restore.js';
 import { register as fewshot } from './fewshot.js';
 import { register as evaluation } from './eval.js';
 import { register as exportOnnx } from './export-onnx.js';
+import { register as exportReference } from './export-reference.js';
 
 export type RegisterCommand = (program: Command) => void;
 
-export const commands: RegisterCommand[] = [tokenize, codebook, llm, models, clip, train, serve, caption, vqa, restore, fewshot, evaluation, loraData, exportOnnx];
+export const commands: RegisterCommand[] = [tokenize, codebook, llm, models, clip, train, serve, caption, vqa, restore, fewshot, evaluation, loraData, exportOnnx, exportReference];

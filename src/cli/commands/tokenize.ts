@@ -73,10 +73,12 @@ export function register(program: Command): void {
     .requiredOption('--llm <gguf>', 'GGUF of the LLM the codebook embeds (LLaMA-2; a vocab-only file is enough)')
     .requiredOption('--out <dir>', 'output folder')
     .option('--config <json>', 'configuration fields the checkpoint\'s shapes leave open, as JSON or a JSON file (e.g. {"crossAttnHeads": 8} or the reference\'s ddconfig); the rest is read from the state dict')
-    .option('--image-size <px>', 'image side the checkpoint was trained at (default 128, the paper\'s)', int('image-size', 1))
-    .action(async (f: { from?: string; checkpoint?: string; local?: string; global?: string; vocabulary?: string; llm: string; out: string; config?: string; imageSize?: number }) => {
+    .option('--image-size <px>', 'image side the checkpoint was trained at (default: v2l-export.json\'s in --from, else 128, the paper\'s)', int('image-size', 1))
+    .option('--global-tokens <n>', 'global tokens per image the decoder was trained with (default: v2l-export.json\'s in --from, else 5)', int('global-tokens', 1))
+    .action(async (f: { from?: string; checkpoint?: string; local?: string; global?: string; vocabulary?: string; llm: string; out: string; config?: string; imageSize?: number; globalTokens?: number }) => {
       const base: Partial<OfficialFiles> = f.from ? officialLayout(f.from) : {};
       const files: OfficialFiles = {
+        ...(base.exportManifest ? { exportManifest: base.exportManifest } : {}),
         checkpoint: f.checkpoint ?? base.checkpoint,
         local: f.local ?? base.local ?? '',
         global: f.global ?? base.global ?? '',
@@ -85,7 +87,7 @@ export function register(program: Command): void {
       const missing = (['local', 'global', 'vocabulary'] as const).filter((k) => !files[k]);
       if (missing.length) throw new Error(`import-official: give --from <dir> or ${missing.map((m) => `--${m}`).join(', ')}`);
       const config = f.config === undefined ? undefined : configHint(f.config);
-      const report = await importOfficial({ files, llm: f.llm, out: f.out, config, imageSize: f.imageSize, log: (l) => console.error(l) });
+      const report = await importOfficial({ files, llm: f.llm, out: f.out, config, imageSize: f.imageSize, globalTokens: f.globalTokens, log: (l) => console.error(l) });
       console.log(JSON.stringify({ ...report, manifest: join(report.out, 'manifest.json') }, null, 2));
     });
 }
