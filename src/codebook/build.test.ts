@@ -131,7 +131,7 @@ test('codebook build: killed mid-expansion, resumed without repeating work, equa
     writeFileSync(join(outC, 'work', 'build.lock'), String(process.ppid));
     const locked = spawnSync(process.execPath, v2lArgs(['codebook', 'build', ...common, '--out', outC, '--quiet']), { cwd, encoding: 'utf8' });
     assert.notEqual(locked.status, 0);
-    assert.match(locked.stderr, new RegExp(`another codebook build \\(pid ${process.ppid}\\) is writing to`));
+    assert.match(locked.stderr, new RegExp(`\\(a codebook build\\) is being written by another run \\(pid ${process.ppid}`));
     assert.deepEqual(readdirSync(join(outC, 'work')), ['build.lock']);
 
     // inspect and interpret through the CLI.

@@ -10,7 +10,7 @@
 //
 // Killing the process at any point loses at most the batch in flight: stages 1, 4 and 5 resume from
 // the embedding caches (<out>/cache unless `cacheDir`), stage 2 from its journal.
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { LLM } from '../models/llm/types.js';
 import type { ClipModel } from '../models/clip/types.js';
@@ -26,6 +26,7 @@ import { buildLocalCodebook } from './local.js';
 import { HitCounter, selectByCount, type KeepRule, type Similarity } from './filter.js';
 import { backendReady, backendInfo } from '../engine/backend.js';
 import { writeCodebook, type CodebookManifest, type GlobalEntry } from './package.js';
+import { RunLock } from '../util/run-lock.js';
 
 export interface TemplateSet {
   /** 'imagenet80', 'single', or the file they came from. */
@@ -140,34 +141,12 @@ function defaultScoring(log: (l: string) => void): 'tfjs' | 'js' {
  * One build per output folder at a time: a lock file holding the owner's pid. A lock left by a killed
  * build (its pid no longer running) is taken over.
  */
+/** One build per output folder (util/run-lock: a live holder refused naming its pid, a killed one's lock taken over). */
 function acquireLock(out: string): () => void {
   const path = join(out, 'work', 'build.lock');
   mkdirSync(dirname(path), { recursive: true });
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fd = openSync(path, 'wx');
-      writeSync(fd, String(process.pid));
-      closeSync(fd);
-      return () => rmSync(path, { force: true });
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      const pid = Number(readFileSync(path, 'utf8').trim());
-      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isRunning(pid)) {
-        throw new Error(`another codebook build (pid ${pid}) is writing to ${out}; wait for it to finish or stop it (lock: ${path})`);
-      }
-      rmSync(path, { force: true });
-    }
-  }
-  throw new Error(`cannot take the build lock ${path}`);
-}
-
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
+  const lock = RunLock.acquire(path, `${out} (a codebook build)`);
+  return () => lock.release();
 }
 
 function rate(n: number, s: number): number {

@@ -28,6 +28,7 @@ import { Replica, type LossConfig, type OptimConfig } from './replica.js';
 import { reconstructionLoss } from './losses.js';
 import { reseedDeadCodes } from './reseed.js';
 import { Rng } from '../network/rng.js';
+import { RunLock } from '../util/run-lock.js';
 
 export interface TrainOptions {
   out: string;
@@ -288,7 +289,18 @@ async function validateAt(v: ValidationContext, step: number): Promise<Validatio
   return fig;
 }
 
+/** One training run per output folder (util/run-lock: a live run refused naming its pid, a killed one's lock taken over). */
 export async function train(o: TrainOptions): Promise<TrainResult> {
+  mkdirSync(o.out, { recursive: true });
+  const lock = RunLock.acquire(join(o.out, 'train.lock'), `${o.out} (a training run)`);
+  try {
+    return await trainLocked(o);
+  } finally {
+    lock.release();
+  }
+}
+
+async function trainLocked(o: TrainOptions): Promise<TrainResult> {
   const log = o.log ?? (() => {});
   const stopAfter = Math.min(o.stopAfter ?? o.steps, o.steps);
   mkdirSync(o.out, { recursive: true });

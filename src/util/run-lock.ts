@@ -53,6 +53,8 @@ function readHolder(path: string): LockHolder | null | 'absent' {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return 'absent';
     throw e;
   }
+  // A bare pid: the lock files of earlier v2l versions (same machine, boot unknown: taken as this one).
+  if (/^\d+\s*$/.test(text)) return { pid: Number(text), boot: bootId(), host: hostname(), started: 'unknown', command: 'an earlier v2l', token: '' };
   try {
     const h = JSON.parse(text) as LockHolder;
     return typeof h?.pid === 'number' ? h : null;
