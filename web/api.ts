@@ -4,7 +4,7 @@ export interface TokenView { id: number; text: string; distance: number }
 export interface Cell extends TokenView { alternatives: TokenView[] }
 
 export interface Info {
-  imageSize: number; grid: number; globalTokens: number; localVocabulary: number; globalVocabulary: number;
+  imageSize: number; demo: boolean; grid: number; globalTokens: number; localVocabulary: number; globalVocabulary: number;
   localText: 'llm-pieces' | 'codebook-texts' | 'ids'; llm: string | null;
   clip: { id: string | null; standIn: boolean };
   codebook: { dir: string; standInClip: boolean; source: string } | null;

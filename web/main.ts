@@ -20,6 +20,12 @@ async function boot(): Promise<void> {
   const notes = byId('model');
   notes.textContent = `${info.imageSize} px · ${info.grid}x${info.grid} local tokens of ${info.localVocabulary.toLocaleString()} · ${info.globalTokens} global tokens of ${info.globalVocabulary.toLocaleString()}` +
     `${info.llm ? ` · LLM vocabulary ${info.llm}` : ''} · CLIP ${info.clip.id ?? 'none'}`;
+  if (info.demo) {
+    byId('banner').append(h('div', { id: 'demo', class: 'stand-in', role: 'note' },
+      h('b', {}, 'Demo tokenizer. '),
+      `The built-in demo (v2l serve with no model flags): a ${info.imageSize} px network trained briefly, a toy LLM's vocabulary. ` +
+      'Give --checkpoint, --codebook and --clip for a real tokenizer.'));
+  }
   if (info.clip.standIn || info.codebook?.standInClip) {
     byId('banner').append(h('div', { id: 'stand-in', class: 'stand-in', role: 'note' },
       h('b', {}, 'Stand-in CLIP. '),

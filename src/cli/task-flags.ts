@@ -10,8 +10,10 @@ import { summaryText, type RunSummary } from '../tasks/summary.js';
 import { existsSync, readFileSync } from 'node:fs';
 import type { V2LConfig } from '../network/config.js';
 import { parseConfigHint } from '../tokenizer/weights.js';
+import { DEMO_NOTE, demoModels } from '../demo/demo.js';
 
 export interface TokenizerFlags {
+  /** Absent (with --codebook and --clip) on the commands that default to the built-in demo tokenizer. */
   checkpoint: string;
   codebook?: string;
   clip?: string;
@@ -66,6 +68,17 @@ function engineOptions(f: TokenizerFlags): Pick<LoadTokenizerOptions, 'engine' |
   if (f.engine !== undefined && f.engine !== 'onnx' && f.engine !== 'tfjs') throw new Error(`--engine must be onnx or tfjs (got "${f.engine}")`);
   if (f.device !== undefined && f.device !== 'cpu' && f.device !== 'cuda') throw new Error(`--device must be cpu or cuda (got "${f.device}")`);
   return { engine: f.engine as 'onnx' | 'tfjs' | undefined, device: f.device as 'cpu' | 'cuda' | undefined, threads: positiveInt('--engine-threads', f.engineThreads) };
+}
+
+/**
+ * No --checkpoint, --codebook or --clip (and no --tokens): the built-in DEMO tokenizer (src/demo/), said
+ * on stderr. Any model flag given turns the demo off, so a half-given model is still refused by name.
+ */
+export async function withDemoDefault<F extends { checkpoint?: string; codebook?: string; clip?: string; tokens?: string; cacheDir?: string }>(f: F, who = 'v2l'): Promise<F & { demo: boolean }> {
+  if (f.checkpoint || f.codebook || f.clip || f.tokens) return { ...f, demo: false };
+  const d = await demoModels({ cacheDir: f.cacheDir });
+  console.error(`${who}: note: using ${DEMO_NOTE}`);
+  return { ...f, checkpoint: d.checkpoint, codebook: d.codebook, clip: d.clip, demo: true };
 }
 
 /** The tokenizer's flags; `required: false` for commands that can take `--tokens` instead. */
@@ -130,14 +143,21 @@ export function runFlags(cmd: Command, outHelp = 'JSON-lines output, one record 
  * against the LLM's vocabulary before any work). The tokenizer is returned too (null with --tokens) for
  * tasks that decode images.
  */
-export async function openTokens(f: TokenizerFlags & RunFlags, llm: LLM | null, opts: { needTokenizer?: boolean } = {}): Promise<{ tokens: ImageTokenProvider; tokenizer: V2LTokenizer | null }> {
-  if (f.tokens && !opts.needTokenizer) return { tokens: tokensFile(f.tokens), tokenizer: null };
+export async function openTokens(given: TokenizerFlags & RunFlags, llm: LLM | null, opts: { needTokenizer?: boolean } = {}): Promise<{ tokens: ImageTokenProvider; tokenizer: V2LTokenizer | null }> {
+  if (given.tokens && !opts.needTokenizer) return { tokens: tokensFile(given.tokens), tokenizer: null };
+  const f = await withDemoDefault(given);
   if (!f.checkpoint) throw new Error(`give the tokenizer (--checkpoint <file> --codebook <dir> --clip <dir>)${opts.needTokenizer ? '' : ' or --tokens <file.jsonl> from `v2l tokenize`'}`);
   if (!f.clip && !f.tokens) throw new Error('the tokenizer needs --clip <dir> (global tokens come from the CLIP image embedding)');
   const vocabulary = llm ? await llm.vocabulary() : undefined;
   const tokenizer = await V2LTokenizer.load({ ...tokenizerOptions(f), vocabulary: vocabulary && { hash: vocabulary.hash, size: vocabulary.size } });
   if (tokenizer.clip?.isStandIn) console.error(`v2l: note: ${tokenizer.clip.id} is the random-weight STAND-IN CLIP: global tokens are not meaningful`);
-  return { tokens: f.tokens ? tokensFile(f.tokens) : tokenizerTokens(tokenizer, { cacheDir: f.cacheDir }), tokenizer };
+  const tokens = f.tokens ? tokensFile(f.tokens) : tokenizerTokens(tokenizer, { cacheDir: f.cacheDir });
+  // The demo's id names it in every run configuration and record file.
+  return { tokens: f.demo ? demoProvider(tokens) : tokens, tokenizer };
+}
+
+function demoProvider(p: ImageTokenProvider): ImageTokenProvider {
+  return { id: `demo-${p.id}`, isStandIn: p.isStandIn, global: (s, k, on) => p.global(s, k, on), all: (s, k, on) => p.all(s, k, on) };
 }
 
 /** JSON on stdout, the human summary on stderr. */

@@ -51,6 +51,8 @@ export interface ViewerOptions {
   llm?: LLM | null;
   /** A labelled dataset (class folders or Tiny-ImageNet's val layout) for few-shot episodes (needs `llm`). */
   fewshotData?: string | null;
+  /** The tokenizer is the built-in demo (src/demo/): the page says so. */
+  demo?: boolean;
 }
 
 export interface TokenView extends TokenChoice {
@@ -90,6 +92,7 @@ export class Viewer {
   private readonly globalText: string[];
   private readonly images = new Map<string, CachedImage>();
   private readonly folder: { root: string; files: string[]; truncated: boolean } | null;
+  private readonly demo: boolean;
   private index: FolderIndex | null = null;
   private readonly thumbs = new Map<number, Buffer>();
   /** Restoration jobs; null without an LLM or an image folder. */
@@ -125,6 +128,7 @@ export class Viewer {
         return c?.file ? { path: c.file, name: c.name } : null;
       },
     }) : null;
+    this.demo = Boolean(opts.demo);
     this.fewshot = opts.llm && opts.fewshotData ? new FewshotEpisodes({ tok: this.tok, llm: opts.llm, queue: this.queue, root: opts.fewshotData }) : null;
   }
 
@@ -133,6 +137,7 @@ export class Viewer {
     const cfg = this.tok.network.config;
     return {
       imageSize: this.tok.imageSize,
+      demo: this.demo,
       grid: this.tok.gridSize,
       globalTokens: this.tok.globalTokens,
       localVocabulary: cfg.nLocal,

@@ -7,11 +7,12 @@ import { readVocabulary } from '../../models/llm/gguf-vocabulary.js';
 import { isRemoteSpec, loadLLM } from '../../models/llm/load.js';
 import type { LLM, Vocabulary } from '../../models/llm/types.js';
 import { int, num, oneOf } from '../options.js';
+import { withDemoDefault } from '../task-flags.js';
 
 interface ServeFlags {
   checkpoint: string;
   codebook?: string;
-  clip: string;
+  clip?: string;
   llm?: string;
   host: string;
   port: number;
@@ -42,9 +43,9 @@ async function vocabularyOf(spec: string): Promise<Vocabulary> {
 export function register(program: Command): void {
   program.command('serve')
     .description('local web viewer: an image\'s global and local tokens over it, the reconstruction, token edits, the codebook')
-    .requiredOption('--checkpoint <file>', 'weights: a v2l safetensors file (v2l train / import-official) or the official .pth')
+    .option('--checkpoint <file>', 'weights: a v2l safetensors file (v2l train / import-official) or the official .pth (no model flag at all: the built-in demo tokenizer)')
     .option('--codebook <dir>', 'codebook package (gives the token texts)')
-    .requiredOption('--clip <dir>', 'CLIP folder in the Hugging Face layout (ONNX), for the global tokens')
+    .option('--clip <dir>', 'CLIP folder in the Hugging Face layout (ONNX), for the global tokens')
     .option('--llm <gguf|url>', 'the LLM whose vocabulary the local tokens are: shows them as its raw pieces (a vocab-only GGUF is enough), and runs restoration (a full model)')
     .option('--host <addr>', 'address to bind (default loopback only; anything else exposes the viewer to the network)', '127.0.0.1')
     .option('--port <n>', 'port (0 = any free one)', int('port', 0), 8080)
@@ -58,7 +59,9 @@ export function register(program: Command): void {
     .option('--max-megapixels <n>', 'largest image in megapixels', num('max-megapixels'), 40)
     .option('--queue <n>', 'network jobs that may wait behind the running one (then: 503 busy)', int('queue', 0), 8)
     .option('--log', 'one line per request on stderr')
-    .action(async (f: ServeFlags) => {
+    .action(async (given: ServeFlags) => {
+      const f = await withDemoDefault(given, 'v2l serve');
+      if (!f.checkpoint || !f.clip) throw new Error('serve needs --checkpoint <file> and --clip <dir> (or no model flag at all, for the built-in demo tokenizer)');
       if (!(f.maxUploadMb > 0) || !(f.maxMegapixels > 0)) throw new Error('--max-upload-mb and --max-megapixels must be positive');
       const vocabulary = f.llm ? await vocabularyOf(f.llm) : null;
       // The model itself runs restoration; a vocab-only GGUF still gives the raw pieces.
@@ -85,7 +88,7 @@ export function register(program: Command): void {
       const { Viewer } = await import('../../serve/viewer.js');
       const { startServer } = await import('../../serve/server.js');
       const viewer = new Viewer({
-        tokenizer: tok, vocabulary, imagesDir: f.images, llm, fewshotData: f.fewshotData,
+        tokenizer: tok, vocabulary, imagesDir: f.images, llm, fewshotData: f.fewshotData, demo: f.demo,
         limits: { maxUploadBytes: Math.round(f.maxUploadMb * 1024 * 1024), maxPixels: Math.round(f.maxMegapixels * 1e6), queueLength: f.queue },
       });
       if (!LOOPBACK.has(f.host)) console.error(`v2l serve: WARNING: binding ${f.host} exposes the viewer (and this machine's CPU) to the network; there is no authentication`);

@@ -6,7 +6,7 @@ import { importOfficial, officialLayout, type OfficialFiles } from '../../tokeni
 import { int } from '../options.js';
 import { savePng, sideBySide } from '../../image/save.js';
 import { createProgress } from '../progress.js';
-import { configHint, tokenizerFlags, tokenizerOptions, type TokenizerFlags } from '../task-flags.js';
+import { configHint, tokenizerFlags, tokenizerOptions, withDemoDefault, type TokenizerFlags } from '../task-flags.js';
 
 function standInWarning(tok: V2LTokenizer): void {
   if (tok.clip?.isStandIn) console.error(`v2l: note: ${tok.clip.id} is the random-weight STAND-IN CLIP: global tokens are not meaningful`);
@@ -17,7 +17,10 @@ export function register(program: Command): void {
     program.command('tokenize')
       .description('encode images into global and local LLM tokens; prints JSON, one object per image: global.ids are ROWS OF THE GLOBAL CODEBOOK (texts in global.tokens, their LLM token ids in global.llmIds), local.ids are LLM VOCABULARY TOKEN IDS (h rows of w); an unreadable image gives {source, error} and exit code 1')
       .argument('<images...>', 'image files'),
-  ).action(async (images: string[], f: TokenizerFlags) => {
+    { required: false },
+  ).action(async (images: string[], given: TokenizerFlags) => {
+    const f = await withDemoDefault(given, 'v2l tokenize');
+    if (!f.checkpoint) throw new Error('tokenize needs --checkpoint <file> (or no model flag at all, for the built-in demo tokenizer)');
     if (!f.clip) throw new Error('tokenize needs --clip <dir> (global tokens come from the CLIP image embedding)');
     const tok = await V2LTokenizer.load(tokenizerOptions(f));
     standInWarning(tok);
@@ -29,7 +32,8 @@ export function register(program: Command): void {
       let failed = 0;
       for (const r of results) {
         if (isFailure(r)) failed++;
-        process.stdout.write(JSON.stringify(r) + '\n');
+        // `demo: true` labels every record of the built-in demo tokenizer.
+        process.stdout.write(JSON.stringify(f.demo ? { ...r, demo: true } : r) + '\n');
       }
       if (failed) {
         console.error(`v2l: ${failed} of ${images.length} images could not be read (see their "error" entries)`);
@@ -45,7 +49,10 @@ export function register(program: Command): void {
       .description('encode an image and decode its tokens; writes original | reconstruction side by side')
       .argument('<image>', 'image file')
       .requiredOption('-o, --out <png>', 'output PNG'),
-  ).action(async (image: string, f: TokenizerFlags & { out: string }) => {
+    { required: false },
+  ).action(async (image: string, given: TokenizerFlags & { out: string }) => {
+    const f = await withDemoDefault(given, 'v2l reconstruct');
+    if (!f.checkpoint) throw new Error('reconstruct needs --checkpoint <file> (or no model flag at all, for the built-in demo tokenizer)');
     if (!f.clip) throw new Error('reconstruct needs --clip <dir> (the decoder cross-attends to the global tokens)');
     const tok = await V2LTokenizer.load(tokenizerOptions(f));
     standInWarning(tok);
@@ -57,7 +64,7 @@ export function register(program: Command): void {
       let se = 0;
       for (let i = 0; i < pairs; i++) se += ((r.original.data[i] - r.reconstruction.data[i]) / 255) ** 2;
       const psnr = 10 * Math.log10(1 / Math.max(se / pairs, 1e-12));
-      console.log(JSON.stringify({ out: resolve(f.out), size: tok.imageSize, global: r.encoded.global, psnr: Number(psnr.toFixed(3)) }));
+      console.log(JSON.stringify({ out: resolve(f.out), size: tok.imageSize, global: r.encoded.global, psnr: Number(psnr.toFixed(3)), ...(f.demo ? { demo: true } : {}) }));
     } finally {
       await tok.dispose();
     }
