@@ -14,7 +14,7 @@
 // in ../network, whose state-dict key names never appear here. The tensor backend is the one the entry
 // point chose (initBackend); the tokenizer only checks that one is ready.
 import * as tf from '@tensorflow/tfjs-core';
-import { requireBackend } from '../engine/backend.js';
+import { backendReady, initBackend, requireBackend } from '../engine/backend.js';
 import { V2LNetwork } from '../network/v2l-model.js';
 import { downFactor, type V2LConfig } from '../network/config.js';
 import { CODEBOOK_PREFIX, heldCodebooks } from '../network/state-dict.js';
@@ -165,11 +165,12 @@ export class V2LTokenizer {
 
   /**
    * Loads weights, codebooks and (optionally) CLIP from paths (Node: ./load.ts), then `create`s the
-   * tokenizer; every mismatch is reported before any image work. The tensor backend must be chosen
-   * first (`initBackend()`; the v2l command does it).
+   * tokenizer; every mismatch is reported before any image work. The tensor backend is the one chosen
+   * (`initBackend(name)`, the v2l command's --backend), else `initBackend()`'s default (tfjs-node where
+   * installed, else wasm), chosen here, so that `await V2LTokenizer.load(...)` works as the first call.
    */
   static async load(opts: LoadTokenizerOptions): Promise<V2LTokenizer> {
-    requireBackend('the tokenizer');
+    if (!backendReady()) await initBackend();
     const { loadTokenizer } = await import('./load.js');
     return loadTokenizer(opts);
   }
