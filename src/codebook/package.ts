@@ -9,85 +9,17 @@
 //   global.json          {"entries": [{"text", "ids"?, "count"?}]}: text, LLM token ids, filter hit count
 //
 // Loading checks the manifest against the LLM vocabulary and CLIP in use and refuses a mismatch, saying
-// what differs. Node edge (files); the manifest check itself is `checkManifest`.
+// what differs. Node edge (files); the manifest, its check and the package from bytes are ./manifest.ts (portable).
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { readSafetensors, writeSafetensors } from '../io/files.js';
 import { writeJsonAtomic } from '../util/atomic.js';
 import { toFloat32 } from '../io/dtypes.js';
 import { sha256 } from '../util/hash.js';
+import { CODEBOOK_FORMAT, CODEBOOK_VERSION, LOCAL_KEY, GLOBAL_KEY, checkManifest, type CodebookManifest, type GlobalEntry, type Codebook, type CodebookCheck } from './manifest.js';
 
-export const CODEBOOK_FORMAT = 'v2l-codebook';
-export const CODEBOOK_VERSION = 1;
-export const LOCAL_KEY = 'tok_embeddings.weight';
-export const GLOBAL_KEY = 'tok_embeddings_global.weight';
-
-export interface CodebookManifest {
-  format: typeof CODEBOOK_FORMAT;
-  version: number;
-  /** 'built' by `v2l codebook build`, or 'official' (imported reference artefacts). */
-  source: 'built' | 'official';
-  created: string;
-  llm: { id: string; vocabHash: string | null; vocabSize: number };
-  /** fingerprint: sha256 over the CLIP files (null for imported codebooks whose CLIP files are unknown). */
-  clip: { id: string; fingerprint: string | null; dim: number; isStandIn: boolean };
-  rendering: { tokenStyle: string; candidateStyle: string } | null;
-  /** promptStyle: 'ids' or 'text' (absent in version-1 packages written before it existed: 'ids'). */
-  expansion: { prefix: string; m: number; promptStyle?: 'ids' | 'text'; excludedContinuations: number[] } | null;
-  templates: { name: string; count: number; hash: string } | null;
-  filter: { similarity: string; k: number; threshold: number | null; topN: number | null; imageCount: number } | null;
-  /** Size at each stage: vocabulary, bigrams, trigrams, candidatesBeforeDedupe, candidates, global. */
-  counts: Record<string, number>;
-  /** sha256 of each data file. */
-  files: Record<string, string>;
-}
-
-export interface GlobalEntry {
-  text: string;
-  /** LLM token ids of the entry (subword, bigram or trigram), when known. */
-  ids?: number[];
-  /** Filter hits over the image set, when known. */
-  count?: number;
-}
-
-export interface Codebook {
-  dir: string;
-  manifest: CodebookManifest;
-  dim: number;
-  /** [N, dim] */
-  local: Float32Array;
-  localTexts: string[];
-  /** [G, dim] */
-  global: Float32Array;
-  globalEntries: GlobalEntry[];
-}
-
-export interface CodebookCheck {
-  /** The LLM vocabulary in use. */
-  vocabulary?: { hash: string; size: number };
-  llmId?: string;
-  /** The CLIP in use. */
-  clip?: { id: string; fingerprint: string; dim: number };
-}
-
-/** Throws with a message naming each difference between the manifest and the models in use. */
-export function checkManifest(m: CodebookManifest, use: CodebookCheck, where: string): void {
-  const problems: string[] = [];
-  if (use.vocabulary) {
-    if (m.llm.vocabSize !== use.vocabulary.size) {
-      problems.push(`it has ${m.llm.vocabSize} local rows for LLM "${m.llm.id}", the LLM in use${use.llmId ? ` ("${use.llmId}")` : ''} has ${use.vocabulary.size} tokens`);
-    } else if (m.llm.vocabHash && m.llm.vocabHash !== use.vocabulary.hash) {
-      problems.push(`it was built for LLM vocabulary ${m.llm.vocabHash.slice(0, 12)} ("${m.llm.id}"), the LLM in use${use.llmId ? ` ("${use.llmId}")` : ''} has vocabulary ${use.vocabulary.hash.slice(0, 12)} (same size, different tokens)`);
-    }
-  }
-  if (use.clip) {
-    if (m.clip.dim !== use.clip.dim) problems.push(`its embeddings are ${m.clip.dim}-d ("${m.clip.id}"), the CLIP in use ("${use.clip.id}") gives ${use.clip.dim}-d`);
-    else if (m.clip.fingerprint && m.clip.fingerprint !== use.clip.fingerprint) {
-      problems.push(`it was built with CLIP "${m.clip.id}" (fingerprint ${m.clip.fingerprint.slice(0, 12)}), the CLIP in use is "${use.clip.id}" (fingerprint ${use.clip.fingerprint.slice(0, 12)})`);
-    }
-  }
-  if (problems.length) throw new Error(`codebook ${where} does not match the models in use: ${problems.join('; ')}. Rebuild it with \`v2l codebook build\` for these models.`);
-}
+export { CODEBOOK_FORMAT, CODEBOOK_VERSION, LOCAL_KEY, GLOBAL_KEY, checkManifest, parseCodebookFiles } from './manifest.js';
+export type { CodebookManifest, GlobalEntry, Codebook, CodebookCheck } from './manifest.js';
 
 function readJson<T>(path: string, what: string): T {
   if (!existsSync(path)) throw new Error(`${what}: ${path} is missing`);

@@ -1,39 +1,19 @@
 // Uploaded images: what the bytes are is decided by their content (magic numbers), never by a file name
 // or a Content-Type the client claims; the pixel count is read from the header and refused before any
 // decoding, so a small file that claims 20000x20000 pixels costs nothing; decoding errors (a truncated
-// JPEG) become a 422 that says what is wrong.
+// JPEG) become a 422 that says what is wrong. The format and header checks are ../image/sniff.ts (portable,
+// shared with the browser runtime).
 import { sharp as loadSharp } from '../image/sharp.js';
 import type { RawImage } from '../models/clip/types.js';
 import { loadImage } from '../image/load.js';
-import { bmpSize, isBmp } from '../image/bmp.js';
+import { bmpSize } from '../image/bmp.js';
+import { ACCEPTED_FORMATS as ACCEPTED, describeBytes, sniffImage, type ImageFormat } from '../image/sniff.js';
 import { HttpError } from './http.js';
 
-export type ImageFormat = 'png' | 'jpeg' | 'gif' | 'webp' | 'bmp' | 'tiff' | 'avif';
+export { sniffImage, type ImageFormat };
 
-const ACCEPTED = 'PNG, JPEG, GIF, WebP, BMP, TIFF, AVIF';
-
-const startsWith = (b: Uint8Array, sig: readonly number[], at = 0) => b.length >= at + sig.length && sig.every((v, i) => b[at + i] === v);
 /** libvips repeats its reasons line by line: each once, on one line. */
 const reasons = (msg: string) => [...new Set(msg.split(/\n+/).map((l) => l.trim()).filter(Boolean))].join('; ');
-const ascii = (b: Uint8Array, at: number, n: number) => String.fromCharCode(...b.subarray(at, at + n));
-
-/** The image format of `bytes` by its signature, or null. */
-export function sniffImage(bytes: Uint8Array): ImageFormat | null {
-  if (startsWith(bytes, [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])) return 'png';
-  if (startsWith(bytes, [0xff, 0xd8, 0xff])) return 'jpeg';
-  if (ascii(bytes, 0, 6) === 'GIF87a' || ascii(bytes, 0, 6) === 'GIF89a') return 'gif';
-  if (ascii(bytes, 0, 4) === 'RIFF' && ascii(bytes, 8, 4) === 'WEBP') return 'webp';
-  if (isBmp(bytes)) return 'bmp';
-  if (startsWith(bytes, [0x49, 0x49, 0x2a, 0x00]) || startsWith(bytes, [0x4d, 0x4d, 0x00, 0x2a])) return 'tiff';
-  if (ascii(bytes, 4, 4) === 'ftyp' && /^(avif|avis)$/.test(ascii(bytes, 8, 4))) return 'avif';
-  return null;
-}
-
-function describeBytes(bytes: Uint8Array): string {
-  if (!bytes.length) return 'the body is empty';
-  const head = ascii(bytes, 0, Math.min(16, bytes.length)).replace(/[^\x20-\x7e]/g, '.');
-  return `its first bytes are "${head}"`;
-}
 
 export interface UploadLimits {
   /** Largest accepted image, stored pixels (width x height). */
