@@ -1,0 +1,103 @@
+// One generator training step as one ONNX graph, emitted from the network's own module definitions
+// (src/network/*.onnx.ts, the same emitters inference uses) on a tape, and differentiated by src/grad:
+//   inputs:  every trainable generator parameter (state-dict names, PyTorch layouts), `image` [B,C,H,W],
+//            the frozen `codebook` [nLocal, dim] (and `global_codebook`, `clip` [B, dim] when the decoder
+//            cross-attends), step scalars `vq_weight` (the VQ loss's weight this step) and `quantized`
+//            (1: the decoder sees the straight-through zq; 0: z itself, the --ae-warmup autoencoder)
+//   outputs: `loss`, `rec_loss`, `vq_loss`, `indices` (int64 [B*h*w], the chosen local codes), with
+//            `trackZ` also `z_rows` [B*h*w, dim], and `grad.<name>` for every parameter.
+// The loss is ./replica.ts' generator loss without the LPIPS and GAN terms: rec + vq_weight * L_VQ, with
+// L_VQ = mean((sg(zq) - z)^2) + beta * mean((zq - sg(z))^2) and the straight-through z + sg(zq - z).
+import type { HostTensor } from '../io/dtypes.js';
+import { downFactor, hasCrossAttention, type V2LConfig } from '../network/config.js';
+import { OnnxEmitter } from '../network/onnx.js';
+import { conv2dOnnx } from '../network/layers.onnx.js';
+import { l2NormalizeOnnx } from '../network/ops.onnx.js';
+import { encoderOnnx } from '../network/encoder.onnx.js';
+import { decoderOnnx } from '../network/decoder.onnx.js';
+import { nearestRowsOnnx, projectRowsOnnx } from '../network/quantize.onnx.js';
+import { CODEBOOK_TERM_WEIGHT } from '../network/quantize.js';
+import { Tape } from '../grad/tape.js';
+import { gradients } from '../grad/backward.js';
+import type { ReconstructionLoss } from './losses.js';
+
+export interface StepGraphOptions {
+  batch: number;
+  imageSize: number;
+  kGlobal: number;
+  recLoss: ReconstructionLoss;
+  /** Weight of the VQ loss's codebook (projector) term (absent: the reference's 0.33). */
+  vqBeta?: number;
+  /** Also output the z rows (the k-means step of re-seeding sums them per code). */
+  trackZ?: boolean;
+}
+
+export interface StepGraph {
+  model: Uint8Array;
+  /** The parameters fed and differentiated, in output order (`grad.<name>`). */
+  params: string[];
+}
+
+/** The emitter over a tape whose trainable parameters are graph inputs with gradients. */
+function trainingEmitter(t: Tape, sd: ReadonlyMap<string, HostTensor>, trainable: Set<string>, fed: string[]): OnnxEmitter {
+  return new OnnxEmitter(t, sd, (name, shape) => {
+    if (!trainable.has(name)) return null;
+    fed.push(name);
+    return t.input(name, shape, { grad: true });
+  });
+}
+
+/** The k nearest rows of `book` [n, dim] to `q` [m, dim] (the inference search, with its codebook in-graph). */
+function nearest(e: OnnxEmitter, q: string, book: string, k: number): string {
+  const bookT = e.op('Transpose', [book], { perm: [1, 0] });
+  const sq = e.op('ReduceSum', [e.op('Mul', [book, book]), e.ints([1])], { keepdims: 0 });
+  return nearestRowsOnnx(e, q, bookT, sq, e.ints([k]))[1];
+}
+
+/** The global tokens' embeddings [B, k, dim]: no gradient (CLIP and the codebook are frozen). */
+function globalEmbeddings(t: Tape, e: OnnxEmitter, c: V2LConfig, o: StepGraphOptions): string {
+  const book = t.input('global_codebook', [c.nGlobal, c.embedDim]);
+  const clip = l2NormalizeOnnx(e, t.input('clip', [o.batch, c.embedDim]), 1);
+  const ids = nearest(e, clip, book, o.kGlobal); // [B, k], nearest first
+  return e.op('Gather', [book, ids], { axis: 0 });
+}
+
+/** L_VQ and the straight-through decoder input, on z rows [M, dim] and their chosen projected codes. */
+function vqTerms(t: Tape, e: OnnxEmitter, z: string, zq: string, beta: number): { vq: string; st: string } {
+  const mse = (a: string, b: string) => { const d = e.op('Sub', [a, b]); return e.op('ReduceMean', [e.op('Mul', [d, d])], { keepdims: 0 }); };
+  const vq = e.op('Add', [mse(e.sg(zq), z), e.op('Mul', [e.scalar(beta), mse(zq, e.sg(z))])]);
+  const quantized = t.input('quantized', []);
+  const st = e.op('Add', [z, e.op('Mul', [quantized, e.sg(e.op('Sub', [zq, z]))])]);
+  return { vq, st };
+}
+
+/**
+ * The generator's step graph for configuration `c` (the state dict `sd` gives the parameter shapes; its
+ * values are not used: parameters are inputs). `trainable`: the names differentiated.
+ */
+export function generatorStepGraph(c: V2LConfig, sd: ReadonlyMap<string, HostTensor>, trainable: Iterable<string>, o: StepGraphOptions): StepGraph {
+  const t = new Tape();
+  const params: string[] = [];
+  const e = trainingEmitter(t, sd, new Set(trainable), params);
+  const image = t.input('image', [o.batch, c.inChannels, o.imageSize, o.imageSize]);
+  const [h, w] = [o.imageSize / downFactor(c), o.imageSize / downFactor(c)];
+  const m = o.batch * h * w;
+  const z = l2NormalizeOnnx(e, conv2dOnnx(e, 'quant_conv', encoderOnnx(e, c, image)), 1); // [B, dim, h, w]
+  const zRows = e.op('Reshape', [e.op('Transpose', [z], { perm: [0, 2, 3, 1] }), e.ints([m, c.embedDim])]);
+  const codebook = t.input('codebook', [c.nLocal, c.embedDim]);
+  // The search sees the current codes but is never differentiated (TopK's indices carry no gradient).
+  const ids = e.op('Reshape', [nearest(e, e.sg(zRows), e.sg(projectRowsOnnx(e, c, codebook)), 1), e.ints([m])]);
+  const zq = projectRowsOnnx(e, c, e.op('Gather', [codebook, ids], { axis: 0 })); // on the tape: the projector learns
+  const { vq, st } = vqTerms(t, e, zRows, zq, o.vqBeta ?? CODEBOOK_TERM_WEIGHT);
+  const decIn = e.op('Transpose', [e.op('Reshape', [st, e.ints([o.batch, h, w, c.embedDim])])], { perm: [0, 3, 1, 2] });
+  const g = hasCrossAttention(c) ? globalEmbeddings(t, e, c, o) : null;
+  const rec = decoderOnnx(e, c, conv2dOnnx(e, 'post_quant_conv', decIn), g);
+  const diff = e.op('Sub', [image, rec]);
+  const recLoss = e.op('ReduceMean', [o.recLoss === 'l1' ? e.op('Abs', [diff]) : e.op('Mul', [diff, diff])], { keepdims: 0 });
+  const loss = e.op('Add', [recLoss, e.op('Mul', [t.input('vq_weight', []), vq])]);
+  const grads = gradients(t, loss, params);
+  const outs = [t.output('loss', loss), t.output('rec_loss', recLoss), t.output('vq_loss', vq), t.output('indices', ids)];
+  if (o.trackZ) outs.push(t.output('z_rows', zRows));
+  outs.push(...grads.map((gr, i) => t.output(`grad.${params[i]}`, gr)));
+  return { model: t.build('v2l_generator_step', outs, 'v2l generator training step: forward, losses and gradients, emitted by v2l from its network definition'), params };
+}
