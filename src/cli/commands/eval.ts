@@ -15,7 +15,8 @@ import { TABLE4_TASKS } from '../../eval/paper.js';
 import { listEvalImages } from '../../eval/images.js';
 import { sha256, sha256File } from '../../util/hash.js';
 import { llmFlags, openLLM, openTokens, tokenizerFlags, type LLMFlags, type TokenizerFlags } from '../task-flags.js';
-import { writeFewshotOutputs, type FewshotTableJson } from '../../eval/fewshot-table.js';
+import { writeFewshotOutputs } from '../../eval/fewshot-table.js';
+import { fewshotOptions, runFewshotCommand, type FewshotFlags } from './fewshot.js';
 import { reproducePlan, shellLine, PAPER_TABLES, type PaperTable } from '../../eval/reproduce.js';
 
 const log = (line: string): void => {
@@ -115,39 +116,18 @@ export function register(program: Command): void {
     if (r.failures.length) process.exitCode = 1;
   });
 
-  evalCmd.command('fewshot')
-    .description('Table 1: runs `v2l fewshot --table` with the same flags (one implementation; see `v2l fewshot --help`) and writes table1.json, table1.md and table1.png into --out')
-    .argument('[flags...]', 'the flags of `v2l fewshot` (--table is implied)')
-    .helpOption(false)
-    .allowUnknownOption()
-    .action(async (flags: string[]) => {
-      const { buildProgram } = await import('../main.js');
-      if (flags.includes('--help') || flags.includes('-h')) {
-        await buildProgram().parseAsync(['fewshot', '--help'], { from: 'user' });
-        return;
-      }
-      const outAt = flags.indexOf('--out');
-      const out = outAt >= 0 ? flags[outAt + 1] : undefined;
-      if (!out) throw new Error('eval fewshot needs --out <dir> (one JSON-lines file per setting, and the table files)');
-      // `fewshot --table` prints the table's JSON on stdout: keep it, pass it on, and write the table files from it.
-      const chunks: string[] = [];
-      const write = process.stdout.write.bind(process.stdout);
-      process.stdout.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
-        chunks.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8'));
-        return (write as (c: string | Uint8Array, ...r: unknown[]) => boolean)(chunk, ...rest);
-      }) as typeof process.stdout.write;
-      try {
-        await buildProgram().parseAsync(['fewshot', '--table', ...flags.filter((x) => x !== '--table')], { from: 'user' });
-      } finally {
-        process.stdout.write = write;
-      }
-      const text = chunks.join('');
-      const start = text.indexOf('{');
-      if (start < 0) throw new Error('eval fewshot: `v2l fewshot --table` printed no table');
-      const table = JSON.parse(text.slice(start)) as FewshotTableJson;
-      await writeFewshotOutputs(out, table);
-      log(`wrote ${out}/table1.json, table1.md, table1.png`);
-    });
+  // Table 1 is `v2l fewshot --table`: the same flags and the same function, then the table files.
+  fewshotOptions(
+    evalCmd.command('fewshot')
+      .description('Table 1: runs `v2l fewshot --table` (the same flags and implementation; --table is implied) and writes table1.json, table1.md and table1.png into --out'),
+    'output folder: one JSON-lines file per setting (each resumable), and the table files',
+  ).action(async (f: FewshotFlags) => {
+    if (!f.out) throw new Error('eval fewshot needs --out <dir> (one JSON-lines file per setting, and the table files)');
+    const table = await runFewshotCommand({ ...f, table: true });
+    if (!table) throw new Error('eval fewshot: the few-shot run gave no table');
+    await writeFewshotOutputs(f.out, table);
+    log(`wrote ${f.out}/table1.json, table1.md, table1.png`);
+  });
 
   const restoration = evalCmd.command('restoration')
     .description('Table 4: FID / LPIPS of in-context inpainting, outpainting, deblurring, rotation and shift (the `v2l restore` library per task, then scored)')

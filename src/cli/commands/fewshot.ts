@@ -10,10 +10,10 @@ import { writeFileAtomic } from '../../util/atomic.js';
 import { formatSplit, parseSplit, sampleEpisodes, splitShape, type Episode } from '../../tasks/fewshot/episodes.js';
 import { checkImages, classNameOf, imagesRoot, loadClassNames, openDataset } from '../../tasks/fewshot/dataset.js';
 import { runFewshot, type FewshotDecoding } from '../../tasks/fewshot/run.js';
-import { runFewshotTable } from '../../tasks/fewshot/table.js';
+import { runFewshotTable, type FewshotTable } from '../../tasks/fewshot/table.js';
 import { buildFewshotPrompt, renderPrompt, type FewshotProtocol } from '../../tasks/fewshot/prompt.js';
 
-interface FewshotFlags extends TokenizerFlags, LLMFlags, RunFlags {
+export interface FewshotFlags extends TokenizerFlags, LLMFlags, RunFlags {
   split?: string;
   images?: string;
   dataset?: string;
@@ -32,6 +32,9 @@ interface FewshotFlags extends TokenizerFlags, LLMFlags, RunFlags {
   table?: boolean;
   showPrompt?: boolean;
 }
+
+/** What `--table` prints and returns: the table without its markdown, the per-setting summaries as `runs`. */
+export type FewshotTableOutput = Omit<FewshotTable, 'markdown' | 'summaries'> & { runs: FewshotTable['summaries'] };
 
 /**
  * Where the episodes come from: `episodesFor(ways, shots)` for a Table 1 setting (a split folder holds
@@ -80,8 +83,18 @@ function episodeSource(f: FewshotFlags): { episodesFor: (ways?: number, shots?: 
 }
 
 export function register(program: Command): void {
-  const cmd = program.command('fewshot')
-    .description('N-way K-shot image classification by in-context learning with a frozen LLM (paper Table 1); one JSON record per query in --out, a summary on stdout')
+  fewshotOptions(
+    program.command('fewshot')
+      .description('N-way K-shot image classification by in-context learning with a frozen LLM (paper Table 1); one JSON record per query in --out, a summary on stdout'),
+    'JSON-lines output, one record per query, in order; an existing file is resumed (with --table: a folder, one file per setting)',
+  ).action(async (f: FewshotFlags) => {
+    await runFewshotCommand(f);
+  });
+}
+
+/** The few-shot flags (shared with `v2l eval fewshot`, which runs the same table). */
+export function fewshotOptions(cmd: Command, outHelp: string): Command {
+  cmd
     .option('--split <csv|dir>', 'episodes from the reference\'s split file {N}_way_{K}_shot.csv (lines "wnid/file,...,query,"); with --table, the folder holding them')
     .option('--images <root>', 'images of --split: <root>/<wnid>/<file>, or Tiny-ImageNet\'s val folder (images/ + val_annotations.txt)')
     .option('--dataset <dir>', 'sample episodes (seeded) from a folder-per-class dataset or Tiny-ImageNet\'s val folder')
@@ -101,74 +114,81 @@ export function register(program: Command): void {
     .option('--show-prompt', 'print the first prompt to stderr with its image-token spans marked');
   tokenizerFlags(cmd, { required: false, globalTokensHelp: 'global tokens per image, 5 or 21 in the paper (default 5; with --table a list: 5,21)' });
   llmFlags(cmd);
-  runFlags(cmd, 'JSON-lines output, one record per query, in order; an existing file is resumed (with --table: a folder, one file per setting)');
-  cmd.action(async (f: FewshotFlags) => {
-    if (f.repeats > 5) throw new Error(`--repeats must be 0..5 (got ${f.repeats})`);
-    if (f.maxSeqLen !== undefined && f.decoding !== 'reference') throw new Error('--max-seq-len applies to --decoding reference only');
-    const ks = (f.globalTokens ?? '5').split(',').map((s) => {
-      const k = Number(s.trim());
-      if (!Number.isInteger(k) || k < 1) throw new Error(`--global-tokens: "${s}" is not a positive integer`);
-      return k;
-    });
-    if (ks.length > 1 && !f.table) throw new Error('--global-tokens takes one value without --table');
-    const src = episodeSource(f);
-    // Check every input before loading anything heavy: episodes, images, names.
-    const all = new Map<string, Episode[]>();
-    if (f.table) {
-      for (const n of [2, 5]) {
-        for (const k of [1, 3, 5]) {
-          // The reference published few split files; a missing one leaves its columns n/a.
-          const file = f.split ? join(f.split, `${n}_way_${k}_shot.csv`) : null;
-          if (file && !existsSync(file)) {
-            console.error(`v2l: note: ${file} does not exist: the ${n}-way ${k}-shot columns stay empty`);
-            all.set(`${n}x${k}`, []);
-          } else all.set(`${n}x${k}`, src.episodesFor(n, k));
-        }
-      }
-    }
-    else all.set('run', src.episodesFor());
-    const { names, source: namesSource } = loadClassNames(f.names, src.root);
-    const className = classNameOf(names, namesSource, [...all.values()].flat());
-    if (f.writeEpisodes) {
-      if (f.table) throw new Error('--write-episodes writes one setting; run without --table');
-      writeFileAtomic(f.writeEpisodes, formatSplit([...all.values()][0]!));
-      console.error(`v2l: episodes written to ${f.writeEpisodes}`);
-    }
+  return runFlags(cmd, outHelp);
+}
 
-    const llm = await openLLM(f);
-    try {
-      const { tokens, tokenizer } = await openTokens({ ...f, globalTokens: String(Math.max(...ks)) }, llm);
-      try {
-        const progress = createProgress({ quiet: f.quiet });
-        const onProgress = (e: Parameters<typeof progress.update>[0]) => progress.update(e);
-        const common = {
-          resolve: src.resolve, className, tokens, llm, protocol: f.protocol, decoding: f.decoding, maxSeqLen: f.maxSeqLen,
-          fresh: f.fresh, config: { ...src.describe, names: namesSource }, onProgress,
-        };
-        if (f.showPrompt) await showFirstPrompt(f, [...all.values()][0]!, className, tokens, src.resolve, ks[0]!);
-        if (f.table) {
-          const table = await runFewshotTable({
-            ...common, globalTokens: ks, outDir: f.out, method: `v2l (${basename(llm.id)})`,
-            episodesFor: (n, k) => all.get(`${n}x${k}`)!,
-            onSetting: (what) => console.error(`v2l: fewshot ${what}`),
-          });
-          progress.stop();
-          const { markdown, ...json } = table;
-          process.stdout.write(JSON.stringify({ ...json, summaries: undefined, runs: table.summaries }, null, 2) + '\n');
-          console.error('\n' + markdown);
-          return;
-        }
-        const episodes = [...all.values()][0]!;
-        const { summary } = await runFewshot({ ...common, episodes, globalTokens: ks[0]!, induction: f.induction === 'on', repeats: f.repeats, out: f.out });
-        progress.stop();
-        printSummary(summary);
-      } finally {
-        await tokenizer?.dispose();
-      }
-    } finally {
-      await llm.dispose();
-    }
+/**
+ * `v2l fewshot`'s work for parsed flags: one run (summary on stdout), or with `table` the paper's Table 1
+ * (its JSON on stdout, its markdown on stderr), which is returned for `v2l eval fewshot` to write.
+ */
+export async function runFewshotCommand(f: FewshotFlags): Promise<FewshotTableOutput | null> {
+  if (f.repeats > 5) throw new Error(`--repeats must be 0..5 (got ${f.repeats})`);
+  if (f.maxSeqLen !== undefined && f.decoding !== 'reference') throw new Error('--max-seq-len applies to --decoding reference only');
+  const ks = (f.globalTokens ?? '5').split(',').map((s) => {
+    const k = Number(s.trim());
+    if (!Number.isInteger(k) || k < 1) throw new Error(`--global-tokens: "${s}" is not a positive integer`);
+    return k;
   });
+  if (ks.length > 1 && !f.table) throw new Error('--global-tokens takes one value without --table');
+  const src = episodeSource(f);
+  // Check every input before loading anything heavy: episodes, images, names.
+  const all = new Map<string, Episode[]>();
+  if (f.table) {
+    for (const n of [2, 5]) {
+      for (const k of [1, 3, 5]) {
+        // The reference published few split files; a missing one leaves its columns n/a.
+        const file = f.split ? join(f.split, `${n}_way_${k}_shot.csv`) : null;
+        if (file && !existsSync(file)) {
+          console.error(`v2l: note: ${file} does not exist: the ${n}-way ${k}-shot columns stay empty`);
+          all.set(`${n}x${k}`, []);
+        } else all.set(`${n}x${k}`, src.episodesFor(n, k));
+      }
+    }
+  }
+  else all.set('run', src.episodesFor());
+  const { names, source: namesSource } = loadClassNames(f.names, src.root);
+  const className = classNameOf(names, namesSource, [...all.values()].flat());
+  if (f.writeEpisodes) {
+    if (f.table) throw new Error('--write-episodes writes one setting; run without --table');
+    writeFileAtomic(f.writeEpisodes, formatSplit([...all.values()][0]!));
+    console.error(`v2l: episodes written to ${f.writeEpisodes}`);
+  }
+
+  const llm = await openLLM(f);
+  try {
+    const { tokens, tokenizer } = await openTokens({ ...f, globalTokens: String(Math.max(...ks)) }, llm);
+    try {
+      const progress = createProgress({ quiet: f.quiet });
+      const onProgress = (e: Parameters<typeof progress.update>[0]) => progress.update(e);
+      const common = {
+        resolve: src.resolve, className, tokens, llm, protocol: f.protocol, decoding: f.decoding, maxSeqLen: f.maxSeqLen,
+        fresh: f.fresh, config: { ...src.describe, names: namesSource }, onProgress,
+      };
+      if (f.showPrompt) await showFirstPrompt(f, [...all.values()][0]!, className, tokens, src.resolve, ks[0]!);
+      if (f.table) {
+        const table = await runFewshotTable({
+          ...common, globalTokens: ks, outDir: f.out, method: `v2l (${basename(llm.id)})`,
+          episodesFor: (n, k) => all.get(`${n}x${k}`)!,
+          onSetting: (what) => console.error(`v2l: fewshot ${what}`),
+        });
+        progress.stop();
+        const { markdown, summaries, ...json } = table;
+        const output: FewshotTableOutput = { ...json, runs: summaries };
+        process.stdout.write(JSON.stringify(output, null, 2) + '\n');
+        console.error('\n' + markdown);
+        return output;
+      }
+      const episodes = [...all.values()][0]!;
+      const { summary } = await runFewshot({ ...common, episodes, globalTokens: ks[0]!, induction: f.induction === 'on', repeats: f.repeats, out: f.out });
+      progress.stop();
+      printSummary(summary);
+      return null;
+    } finally {
+      await tokenizer?.dispose();
+    }
+  } finally {
+    await llm.dispose();
+  }
 }
 
 async function showFirstPrompt(f: FewshotFlags, episodes: Episode[], className: (w: string) => string, tokens: Awaited<ReturnType<typeof openTokens>>['tokens'], resolve: (field: string) => string, k: number): Promise<void> {
