@@ -2,12 +2,14 @@
 // header only, so it works on full models and on vocab-only files alike.
 import { makeVocabulary } from './vocabulary.js';
 import type { Vocabulary } from './types.js';
+import { checkGgufFile } from './gguf-check.js';
 
 interface GgufTokenizerMeta {
   ggml?: { model?: string; tokens?: string[]; token_type?: number[]; bos_token_id?: number; eos_token_id?: number };
 }
 
 export async function readVocabulary(ggufPath: string): Promise<Vocabulary> {
+  await checkGgufFile(ggufPath);
   let meta: { tokenizer?: GgufTokenizerMeta };
   try {
     const { readGgufFileInfo } = await import('node-llama-cpp'); // loaded on first use, not at import
