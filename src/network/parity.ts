@@ -20,11 +20,15 @@ export const OUTPUT_TOL = 1e-4;
 export const RECONSTRUCTION_TOL = 1e-3;
 export const GRAD_REL_TOL = 1e-3;
 
-function hostOf(t: tf.Tensor): Float32Array {
-  return Float32Array.from(t.dataSync());
-}
+/** A produced value on the host: shape and numbers (float or int64 indices). */
+export interface HostValue { shape: readonly number[]; data: ArrayLike<number | bigint> }
 
 function compare(name: string, ref: HostTensor, got: tf.Tensor | null, tolerance: number | 'relative'): ParityResult {
+  return compareHost(name, ref, got ? { shape: got.shape, data: got.dataSync() } : null, tolerance);
+}
+
+/** Compares one produced value with the reference entry (any engine's output, on the host). */
+export function compareHost(name: string, ref: HostTensor, got: HostValue | null, tolerance: number | 'relative'): ParityResult {
   if (!got) return { name, max_abs_error: NaN, tolerance: NaN, ok: false, note: 'not produced' };
   const refShape = ref.shape.length === 1 && ref.shape[0] === 1 ? [] : ref.shape;
   const gotShape = got.shape;
@@ -32,11 +36,10 @@ function compare(name: string, ref: HostTensor, got: tf.Tensor | null, tolerance
     return { name, max_abs_error: NaN, tolerance: NaN, ok: false, note: `shape [${gotShape}] differs from reference [${ref.shape}]` };
   }
   const r = toFloat32(ref);
-  const g = hostOf(got);
   let err = 0;
   let mag = 0;
   for (let i = 0; i < r.length; i++) {
-    const e = Math.abs(r[i] - g[i]);
+    const e = Math.abs(r[i] - Number(got.data[i]));
     if (!(e <= err)) err = Number.isNaN(e) ? Infinity : Math.max(err, e);
     mag = Math.max(mag, Math.abs(r[i]));
   }

@@ -30,6 +30,11 @@ export interface StepGraphOptions {
   vqBeta?: number;
   /** Also output the z rows (the k-means step of re-seeding sums them per code). */
   trackZ?: boolean;
+  /**
+   * Also output the intermediate values the reference's parity file holds: `encoder_out`, `z` (NCHW),
+   * `projected_codebook`, `global_indices`, `global_embeddings`, `reconstruction`.
+   */
+  expose?: boolean;
 }
 
 export interface StepGraph {
@@ -55,11 +60,11 @@ function nearest(e: OnnxEmitter, q: string, book: string, k: number): string {
 }
 
 /** The global tokens' embeddings [B, k, dim]: no gradient (CLIP and the codebook are frozen). */
-function globalEmbeddings(t: Tape, e: OnnxEmitter, c: V2LConfig, o: StepGraphOptions): string {
+function globalEmbeddings(t: Tape, e: OnnxEmitter, c: V2LConfig, o: StepGraphOptions): { ids: string; embeddings: string } {
   const book = t.input('global_codebook', [c.nGlobal, c.embedDim]);
   const clip = l2NormalizeOnnx(e, t.input('clip', [o.batch, c.embedDim]), 1);
   const ids = nearest(e, clip, book, o.kGlobal); // [B, k], nearest first
-  return e.op('Gather', [book, ids], { axis: 0 });
+  return { ids, embeddings: e.op('Gather', [book, ids], { axis: 0 }) };
 }
 
 /** L_VQ and the straight-through decoder input, on z rows [M, dim] and their chosen projected codes. */
@@ -82,22 +87,28 @@ export function generatorStepGraph(c: V2LConfig, sd: ReadonlyMap<string, HostTen
   const image = t.input('image', [o.batch, c.inChannels, o.imageSize, o.imageSize]);
   const [h, w] = [o.imageSize / downFactor(c), o.imageSize / downFactor(c)];
   const m = o.batch * h * w;
-  const z = l2NormalizeOnnx(e, conv2dOnnx(e, 'quant_conv', encoderOnnx(e, c, image)), 1); // [B, dim, h, w]
+  const encoderOut = encoderOnnx(e, c, image);
+  const z = l2NormalizeOnnx(e, conv2dOnnx(e, 'quant_conv', encoderOut), 1); // [B, dim, h, w]
   const zRows = e.op('Reshape', [e.op('Transpose', [z], { perm: [0, 2, 3, 1] }), e.ints([m, c.embedDim])]);
   const codebook = t.input('codebook', [c.nLocal, c.embedDim]);
   // The search sees the current codes but is never differentiated (TopK's indices carry no gradient).
-  const ids = e.op('Reshape', [nearest(e, e.sg(zRows), e.sg(projectRowsOnnx(e, c, codebook)), 1), e.ints([m])]);
+  const projected = e.sg(projectRowsOnnx(e, c, codebook));
+  const ids = e.op('Reshape', [nearest(e, e.sg(zRows), projected, 1), e.ints([m])]);
   const zq = projectRowsOnnx(e, c, e.op('Gather', [codebook, ids], { axis: 0 })); // on the tape: the projector learns
   const { vq, st } = vqTerms(t, e, zRows, zq, o.vqBeta ?? CODEBOOK_TERM_WEIGHT);
   const decIn = e.op('Transpose', [e.op('Reshape', [st, e.ints([o.batch, h, w, c.embedDim])])], { perm: [0, 3, 1, 2] });
   const g = hasCrossAttention(c) ? globalEmbeddings(t, e, c, o) : null;
-  const rec = decoderOnnx(e, c, conv2dOnnx(e, 'post_quant_conv', decIn), g);
+  const rec = decoderOnnx(e, c, conv2dOnnx(e, 'post_quant_conv', decIn), g?.embeddings ?? null);
   const diff = e.op('Sub', [image, rec]);
   const recLoss = e.op('ReduceMean', [o.recLoss === 'l1' ? e.op('Abs', [diff]) : e.op('Mul', [diff, diff])], { keepdims: 0 });
   const loss = e.op('Add', [recLoss, e.op('Mul', [t.input('vq_weight', []), vq])]);
   const grads = gradients(t, loss, params);
   const outs = [t.output('loss', loss), t.output('rec_loss', recLoss), t.output('vq_loss', vq), t.output('indices', ids)];
   if (o.trackZ) outs.push(t.output('z_rows', zRows));
+  if (o.expose) {
+    const named: [string, string | undefined][] = [['encoder_out', encoderOut], ['z', z], ['projected_codebook', projected], ['global_indices', g?.ids], ['global_embeddings', g?.embeddings], ['reconstruction', rec]];
+    for (const [name, v] of named) if (v) outs.push(t.output(name, v));
+  }
   outs.push(...grads.map((gr, i) => t.output(`grad.${params[i]}`, gr)));
   return { model: t.build('v2l_generator_step', outs, 'v2l generator training step: forward, losses and gradients, emitted by v2l from its network definition'), params };
 }
