@@ -11,6 +11,8 @@ import type { Llama, LlamaModel, LlamaContext, LlamaContextSequence, Token } fro
 import { readVocabulary } from './gguf-vocabulary.js';
 import { queryIds, flattenPrompt, commonPrefixLength, lexicographicOrder } from './prompt.js';
 import { buildTrie, greedyTrieChoice, bestByScore } from './trie.js';
+import { loadLogitsCapture, captureUnavailableReason, type LogitsCapture } from './logits-capture.js';
+import { type NextDist, MapDist, CapturedDist } from './next-dist.js';
 import type {
   LLM, Vocabulary, Prompt, TopKEntry, GenerateOptions, GenerateResult, GenerateStep, ChoiceResult, ChoiceOptions,
   LLMStats, QueryOptions,
@@ -48,6 +50,13 @@ export interface LlamaCppOptions {
    * to the context, each with its scale (default 1; llama.cpp multiplies it by alpha / rank).
    */
   lora?: readonly { path: string; scale?: number }[];
+  /**
+   * How each next-token distribution reaches JS. 'capture' (default where available, one sequence):
+   * the logits-capture module's typed arrays, O(V) with no per-entry allocation (./logits-capture.ts);
+   * 'map': node-llama-cpp's `probabilities` Map (~60 ms per position on a 128k vocabulary). Both give
+   * the same probabilities bit for bit.
+   */
+  distribution?: 'capture' | 'map';
 }
 
 const llamas = new Map<string, Promise<Llama>>();
@@ -65,6 +74,8 @@ function llamaFor(gpu: 'auto' | false): Promise<Llama> {
   const key = String(gpu);
   let p = llamas.get(key);
   if (!p) {
+    // Before node-llama-cpp loads its addon, so that the addon binds to the capture's symbol.
+    loadLogitsCapture();
     p = import('node-llama-cpp').then(({ getLlama, LlamaLogLevel }) => (gpu === false
       ? getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error })
       : getLlama({ gpu: 'auto', build: 'never', logLevel: LlamaLogLevel.error })
@@ -95,10 +106,23 @@ class Mutex {
 
 type Dist = Map<number, number>;
 
+/**
+ * One lock for every model in the process: an armed logits capture takes the next logits read by any
+ * context, so evaluations of different models must not interleave (they share the CPU anyway).
+ */
+const evaluationLock = new Mutex();
+
+/** The capture's buffers for one model (its vocabulary size). */
+interface Capture {
+  fn: LogitsCapture;
+  e: Float32Array;
+  stats: Float64Array;
+}
+
 export class LlamaCppLLM implements LLM {
   private evaluated = 0;
   private reused = 0;
-  private readonly lock = new Mutex();
+  private readonly lock = evaluationLock;
   private vocab?: Promise<Vocabulary>;
 
   private constructor(
@@ -109,7 +133,13 @@ export class LlamaCppLLM implements LLM {
     private readonly kvReuse: boolean,
     /** The CPU threads evaluation uses (0 for vocab-only). */
     readonly threads: number,
+    private readonly capture?: Capture,
   ) {}
+
+  /** How next-token distributions reach JS (see LlamaCppOptions.distribution). */
+  get distribution(): 'capture' | 'map' {
+    return this.capture ? 'capture' : 'map';
+  }
 
   static async load(path: string, opts: LlamaCppOptions = {}): Promise<LlamaCppLLM> {
     let size: number;
@@ -145,7 +175,9 @@ export class LlamaCppLLM implements LLM {
         ...lora,
         contextSize,
         batchSize: opts.batchSize ?? Math.min(contextSize, 512),
-        threads,
+        // A fixed count: node-llama-cpp would otherwise lower it while other contexts of the process
+        // evaluate, and the scores must not depend on what runs beside them.
+        threads: { ideal: threads, min: threads },
         sequences: Math.max(1, opts.sequences ?? 1),
       });
     } catch (err) {
@@ -159,7 +191,13 @@ export class LlamaCppLLM implements LLM {
         },
       },
     }));
-    return new LlamaCppLLM(path, model, context, sequences, opts.kvReuse ?? true, threads);
+    const capture = opts.distribution !== 'map' && sequences.length === 1 ? await probeCapture(sequences[0]!) : undefined;
+    if (opts.distribution === 'capture' && !capture) {
+      await context.dispose();
+      await model.dispose();
+      throw new Error(`distribution 'capture' is unavailable: ${captureUnavailableReason() || (sequences.length > 1 ? 'it needs one sequence' : 'node-llama-cpp did not bind to it')}`);
+    }
+    return new LlamaCppLLM(path, model, context, sequences, opts.kvReuse ?? true, threads, capture);
   }
 
   /** Context window in tokens (0 when vocab-only). */
@@ -221,52 +259,59 @@ export class LlamaCppLLM implements LLM {
   }
 
   /**
-   * Make the sequence hold `tokens` and return the next-token distribution after each position from
-   * `from` on. Leading tokens already in the KV cache are reused (never the positions whose output is
-   * needed); the rest are evaluated and counted.
+   * Make the sequence hold `tokens` and pass the next-token distribution after each position j from
+   * `from` on to `each(j - from, dist)` (the dist is valid only during that call). Leading tokens already
+   * in the KV cache are reused (never the positions whose output is needed); the rest are evaluated and
+   * counted.
    */
-  private async evaluate(tokens: readonly number[], from: number, seq = this.seq()): Promise<Dist[]> {
+  private async evaluate(tokens: readonly number[], from: number, seq: LlamaContextSequence, each: (j: number, dist: NextDist) => void): Promise<void> {
     this.checkFits(tokens.length);
     const current: readonly number[] = seq.contextTokens;
     let keep = this.kvReuse ? Math.min(commonPrefixLength(current, tokens), from) : 0;
     if (keep === 0) await seq.clearHistory();
     else if (keep < current.length) await seq.eraseContextTokenRanges([{ start: keep, end: current.length }]);
     keep = seq.contextTokens.length;
-    const input = tokens.slice(keep).map((t, i) =>
-      keep + i >= from ? ([t, { generateNext: { probabilities: true } }] as const) : t,
-    );
-    const res = await seq.controlledEvaluate(input as Parameters<LlamaContextSequence['controlledEvaluate']>[0]);
+    const cap = this.capture;
+    const next = cap ? { token: true } : { probabilities: true };
+    const input = tokens.slice(keep).map((t, i) => (keep + i >= from ? ([t, { generateNext: next }] as const) : t));
+    type Input = Parameters<LlamaContextSequence['controlledEvaluate']>[0];
     this.evaluated += tokens.length - keep;
     this.reused += keep;
-    const out: Dist[] = [];
-    for (let i = from - keep; i < res.length; i++) {
-      const p = res[i]?.next.probabilities;
-      if (!p) throw new Error(`internal: no probabilities at position ${i + keep}`);
-      out.push(p);
-    }
-    return out;
-  }
-
-  /** The k most probable entries (ties: lower id first), by one pass with a small sorted buffer. */
-  private topOf(dist: Dist, k: number, tokens: readonly string[]): TopKEntry[] {
-    const before = (a: [number, number], b: [number, number]) => a[1] > b[1] || (a[1] === b[1] && a[0] < b[0]);
-    let top: [number, number][];
-    if (k * 16 >= dist.size) {
-      top = [...dist.entries()].sort((a, b) => b[1] - a[1] || a[0] - b[0]).slice(0, k);
-    } else {
-      top = [];
-      for (const e of dist) {
-        if (top.length === k && !before(e, top[k - 1]!)) continue;
-        let j = top.length < k ? top.length : k - 1;
-        if (top.length < k) top.push(e);
-        while (j > 0 && before(e, top[j - 1]!)) {
-          top[j] = top[j - 1]!;
-          j--;
-        }
-        top[j] = e;
+    if (!cap) {
+      const res = await seq.controlledEvaluate(input as Input);
+      for (let i = from - keep; i < res.length; i++) {
+        const p = res[i]?.next.probabilities;
+        if (!p) throw new Error(`internal: no probabilities at position ${i + keep}`);
+        each(i + keep - from, new MapDist(p));
       }
+      return;
     }
-    return top.map(([id, prob]) => ({ id, token: tokens[id] ?? '', prob }));
+    // node-llama-cpp samples each position under its sampler lock and reports it (onTokenResult) before
+    // the next position samples: read the capture there, then arm it for the next.
+    let failure: unknown;
+    let seen = 0;
+    const dist = new CapturedDist(cap.e);
+    const onTokenResult = (tokenIndex: number): void => {
+      try {
+        if (cap.stats[0] !== 1) {
+          throw new Error(`internal: no logits captured at position ${tokenIndex + keep}${cap.stats[0] === -1 ? ` (vocabulary of ${cap.stats[1]} > ${cap.e.length})` : ''}`);
+        }
+        dist.set(cap.stats[1]!, cap.stats[3]!);
+        seen++;
+        each(tokenIndex + keep - from, dist);
+      } catch (err) {
+        failure ??= err;
+      }
+      cap.fn.arm(cap.e, cap.stats);
+    };
+    cap.fn.arm(cap.e, cap.stats);
+    try {
+      await seq.controlledEvaluate(input as Input, { onTokenResult });
+    } finally {
+      cap.fn.disarm();
+    }
+    if (failure) throw failure;
+    if (seen !== tokens.length - from) throw new Error(`internal: ${seen} of ${tokens.length - from} distributions captured`);
   }
 
   topK(prompts: readonly Prompt[], k: number, opts: QueryOptions = {}): Promise<TopKEntry[][]> {
@@ -278,8 +323,9 @@ export class LlamaCppLLM implements LLM {
       const out: TopKEntry[][] = new Array(prompts.length);
       await this.parallel(lexicographicOrder(inputs), async (i, seq) => {
         const ids = inputs[i]!;
-        const [dist] = await this.evaluate(ids, ids.length - 1, seq);
-        out[i] = this.topOf(dist!, k, vocab.tokens);
+        await this.evaluate(ids, ids.length - 1, seq, (_, dist) => {
+          out[i] = dist.top(k, vocab.tokens);
+        });
       });
       return out;
     });
@@ -319,7 +365,7 @@ export class LlamaCppLLM implements LLM {
             // one-token top-k through the completions server works when EOS is the most likely token.
             if (want > 0) {
               const probs = (step as { probabilities?: Dist }).probabilities!;
-              steps.push({ id: token, logprob: Math.log(probs.get(token) ?? 0), top: this.topOf(probs, want, vocab!.tokens) });
+              steps.push({ id: token, logprob: Math.log(probs.get(token) ?? 0), top: new MapDist(probs).top(want, vocab!.tokens) });
             }
             stopReason = 'eos';
             break;
@@ -327,7 +373,7 @@ export class LlamaCppLLM implements LLM {
           out.push(token);
           if (want > 0) {
             const probs = (step as { probabilities?: Dist }).probabilities!;
-            steps.push({ id: token, logprob: Math.log(probs.get(token) ?? 0), top: this.topOf(probs, want, vocab!.tokens) });
+            steps.push({ id: token, logprob: Math.log(probs.get(token) ?? 0), top: new MapDist(probs).top(want, vocab!.tokens) });
           }
           const before = text.length;
           text = this.model.detokenize(out as Token[], false, lastPrompt as Token[]);
@@ -372,8 +418,11 @@ export class LlamaCppLLM implements LLM {
         out[i] = [];
         return;
       }
-      const dists = await this.evaluate([...p, ...c], p.length - 1, seq);
-      out[i] = c.map((id, j) => Math.log(dists[j]!.get(id) ?? 0));
+      const lps = new Array<number>(c.length);
+      await this.evaluate([...p, ...c], p.length - 1, seq, (j, dist) => {
+        if (j < c.length) lps[j] = Math.log(dist.prob(c[j]!));
+      });
+      out[i] = lps;
     });
     return out;
   }
@@ -394,8 +443,11 @@ export class LlamaCppLLM implements LLM {
       const trie = buildTrie(cands);
       const best = await greedyTrieChoice(trie, async (path, children) => {
         const all = [...p, ...path];
-        const [dist] = await this.evaluate(all, all.length - 1);
-        return children.map((id) => dist!.get(id) ?? 0);
+        let probs: number[] = [];
+        await this.evaluate(all, all.length - 1, this.seq(), (_, dist) => {
+          probs = children.map((id) => dist.prob(id));
+        });
+        return probs;
       });
       return { index: best.index, text: candidates[best.index]!, logprob: best.logprob };
     });
@@ -409,4 +461,23 @@ export class LlamaCppLLM implements LLM {
     await this.context?.dispose();
     await this.model.dispose();
   }
+}
+
+/**
+ * The capture's buffers for this model where the logits-capture module is loaded and node-llama-cpp's
+ * addon is bound to it: checked by evaluating one token, which must be captured (then cleared).
+ */
+async function probeCapture(seq: LlamaContextSequence): Promise<Capture | undefined> {
+  const fn = loadLogitsCapture();
+  if (!fn) return undefined;
+  // An empty buffer: the capture then reports the vocabulary size (stats [-1, n]) without writing.
+  const stats = new Float64Array(16);
+  fn.arm(new Float32Array(0), stats);
+  try {
+    await seq.controlledEvaluate([[0 as Token, { generateNext: { token: true } }]]);
+  } finally {
+    fn.disarm();
+    await seq.clearHistory();
+  }
+  return stats[0] === -1 && stats[1]! > 0 ? { fn, e: new Float32Array(stats[1]!), stats } : undefined;
 }
