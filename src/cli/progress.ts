@@ -2,12 +2,7 @@
 // stderr is not a TTY (CI logs), nothing when silenced. Library code only calls an `onProgress` callback
 // (../util/progress.ts); the commands turn it into one of these.
 import cliProgress from 'cli-progress';
-import type { ProgressEvent } from '../util/progress.js';
-
-export interface ProgressReporter {
-  update(e: ProgressEvent): void;
-  stop(): void;
-}
+import type { ProgressReporter } from '../util/progress.js';
 
 function fmtInfo(info?: Record<string, number | string>): string {
   if (!info) return '';

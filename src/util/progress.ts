@@ -12,5 +12,12 @@ export interface ProgressEvent {
 }
 export type OnProgress = (e: ProgressEvent) => void;
 
-/** The CLI's reporter (../cli/progress.ts), re-exported for the command files that import it from here. */
-export { createProgress, type ProgressReporter } from '../cli/progress.js';
+/**
+ * Something that shows ProgressEvents and is stopped at the end (a long job that drives one, such as the
+ * trainer, takes it as an argument). The CLI's implementation is `createProgress` in ../cli/progress.ts:
+ * the CLI depends on this layer, never the reverse.
+ */
+export interface ProgressReporter {
+  update(e: ProgressEvent): void;
+  stop(): void;
+}

@@ -5,7 +5,7 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { tokenizerFlags, llmFlags, runFlags, openLLM, openTokens, printSummary, type TokenizerFlags, type LLMFlags, type RunFlags } from '../task-flags.js';
 import { int, oneOf } from '../options.js';
-import { createProgress } from '../../util/progress.js';
+import { createProgress } from '../progress.js';
 import { PROMPT_PROTOCOLS, type PromptProtocol } from '../../tasks/prompt-protocol.js';
 import { readCaptionItems, runCaption } from '../../tasks/caption/run.js';
 import type { ImageTokenProvider } from '../../tasks/image-tokens.js';

@@ -10,7 +10,7 @@ import { interpretEmbedding } from '../../codebook/interpret.js';
 import { loadClip } from '../../models/clip/transformers-clip.js';
 import { isRemoteSpec, loadLLM } from '../../models/llm/load.js';
 import { readVocabulary } from '../../models/llm/gguf-vocabulary.js';
-import { createProgress } from '../../util/progress.js';
+import { createProgress } from '../progress.js';
 import type { KeepRule, Similarity } from '../../codebook/filter.js';
 import type { CandidateStyle } from '../../codebook/render.js';
 import { int, num, oneOf } from '../options.js';

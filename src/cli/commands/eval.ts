@@ -3,7 +3,7 @@
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { createProgress } from '../../util/progress.js';
+import { createProgress } from '../progress.js';
 import { parseShard } from '../../eval/run-state.js';
 import { evaluateReconstruction, reconstructionMarkdown, trainedDifferences, type ReconstructionResult } from '../../eval/reconstruction.js';
 import { mergeEvaluations } from '../../eval/merge.js';

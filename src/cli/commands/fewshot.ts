@@ -5,7 +5,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { int, oneOf } from '../options.js';
 import { llmFlags, openLLM, openTokens, printSummary, runFlags, tokenizerFlags, type LLMFlags, type RunFlags, type TokenizerFlags } from '../task-flags.js';
-import { createProgress } from '../../util/progress.js';
+import { createProgress } from '../progress.js';
 import { writeFileAtomic } from '../../util/atomic.js';
 import { formatSplit, parseSplit, sampleEpisodes, splitShape, type Episode } from '../../tasks/fewshot/episodes.js';
 import { checkImages, classNameOf, imagesRoot, loadClassNames, openDataset } from '../../tasks/fewshot/dataset.js';

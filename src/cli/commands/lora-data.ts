@@ -6,7 +6,7 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { tokenizerFlags, openTokens, printSummary, openLLM, type TokenizerFlags, type LLMFlags } from '../task-flags.js';
 import { collect, int } from '../options.js';
-import { createProgress } from '../../util/progress.js';
+import { createProgress } from '../progress.js';
 import { isRemoteSpec } from '../../models/llm/load.js';
 import { LlamaCppLLM } from '../../models/llm/llama-cpp.js';
 import { writeLoraData } from '../../tasks/lora-data.js';

@@ -8,7 +8,7 @@ import type { Command } from 'commander';
 import { openTokens, printSummary, type LLMFlags, type TokenizerFlags } from '../task-flags.js';
 import { loadLLM, isRemoteSpec } from '../../models/llm/load.js';
 import { collect, num } from '../options.js';
-import { createProgress } from '../../util/progress.js';
+import { createProgress } from '../progress.js';
 import { runMasked } from '../../tasks/masked/run.js';
 
 export interface MaskedFlags extends TokenizerFlags, LLMFlags {

@@ -6,7 +6,7 @@ import { resolve } from 'node:path';
 import { listImages } from '../../image/list.js';
 import { int } from '../options.js';
 import { llmFlags, openLLM, openTokens, printSummary, tokenizerFlags, type LLMFlags, type TokenizerFlags } from '../task-flags.js';
-import { createProgress } from '../../util/progress.js';
+import { createProgress } from '../progress.js';
 import { restoreToDir, type RestoreProtocol, type RestoreTask } from '../../tasks/restore/run.js';
 import { RESTORE_TASKS } from '../../tasks/restore/masks.js';
 import { restoreNotes, restoreSummary } from '../../tasks/restore/summary.js';

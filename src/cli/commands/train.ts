@@ -7,7 +7,7 @@ import { readMetrics } from '../../train/metrics.js';
 import { plotLossCurves } from '../../train/plot.js';
 import { PRESETS, RECIPES } from '../../train/presets.js';
 import { prepareTraining, type TrainSettings } from '../../train/setup.js';
-import { createProgress } from '../../util/progress.js';
+import { createProgress } from '../progress.js';
 import { collect, int, intList, num, oneOf } from '../options.js';
 
 interface Flags {
