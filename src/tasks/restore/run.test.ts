@@ -106,3 +106,28 @@ test('an unreadable image marks its unit failed, names the file, and the run goe
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('restoration of a 1x1 and a 20000x20 image: restored, with the resampling stated in the record and the summary', { skip }, async () => {
+  const fx = await taskFixture({ llm: 'llama2-vocab-random-tiny' });
+  const tok = await V2LTokenizer.load({ checkpoint: fx.checkpoint, codebook: fx.codebook, clip: fx.clip });
+  const dir = mkdtempSync(join(tmpdir(), 'v2l-restore-odd-'));
+  try {
+    const sharp = (await import('sharp')).default;
+    const tiny = join(dir, 'one-pixel.png');
+    const strip = join(dir, 'strip.png');
+    await sharp({ create: { width: 1, height: 1, channels: 3, background: { r: 200, g: 40, b: 40 } } }).png().toFile(tiny);
+    await sharp({ create: { width: 20000, height: 20, channels: 3, background: { r: 40, g: 200, b: 40 } } }).png().toFile(strip);
+    const out: RestoreRecord[] = [];
+    for await (const r of restoreImages({ task: 'shift', tokenizer: tok, llm: new RecordingLLM(32000), images: [tiny, strip], contextImages: PHOTOS.slice(0, 1), copies: 1 })) out.push(r.record);
+    assert.deepEqual(out.map((r) => r.status), ['ok', 'ok'], out.map((r) => r.error).join('; '));
+    const S = tok.imageSize;
+    assert.equal(out[0]!.resampling, `enlarged ${S}x (bicubic) from 1x1 to a ${S} px short side: the restoration is of that ${S}x${S} crop`);
+    assert.match(out[1]!.resampling!, new RegExp(`^enlarged 1\\.6x \\(bicubic\\) from 20000x20 to a ${S} px short side; the centre crop keeps 0\\.10 % of the width`));
+    const { restoreSummary } = await import('./summary.js');
+    const s = restoreSummary({ task: 'shift', protocol: 'clean', records: out, resumed: 0, total: 2, llm: null, wallSeconds: 1, notes: [] });
+    assert.ok(s.notes.some((n) => /^2 image\(s\) resampled strongly before restoration: .*one-pixel\.png \(enlarged/.test(n)), s.notes.join('\n'));
+  } finally {
+    await tok.dispose();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -75,6 +75,8 @@ export interface RestoreRecord {
   /** Predicted positions whose restored / corrupted token equals the clean image's token. */
   accuracy?: { restored: number; corrupted: number; positions: number };
   tokens?: { global: number[]; clean: number[][]; corrupted: number[][]; restored: number[][] };
+  /** Set when the crop resampled the file strongly (enlarged, or most of a long side cropped away). */
+  resampling?: string;
 }
 
 export interface RestoreCost {
@@ -123,6 +125,21 @@ interface Prepared {
   clean: RawImage;
   corrupted: RawImage;
   params: Record<string, number>;
+}
+
+/**
+ * What the crop did to a file, when a reader should know: enlarged (the restored image then shows
+ * interpolated pixels, not the file's), or a centre crop that drops most of a long side. `full` is the
+ * decoded file (shrunk on decoding only while its short side stays at least `size`, so its aspect and
+ * any enlargement are the file's).
+ */
+export function resamplingNote(full: RawImage, size: number): string | undefined {
+  const short = Math.min(full.width, full.height);
+  const long = Math.max(full.width, full.height);
+  const parts: string[] = [];
+  if (short < size) parts.push(`enlarged ${(size / short).toFixed(short * 10 < size ? 0 : 1)}x (bicubic) from ${full.width}x${full.height} to a ${size} px short side`);
+  if (long > 2 * short) parts.push(`the centre crop keeps ${((100 * short) / long).toFixed(100 * short < long ? 2 : 1)} % of the ${full.width > full.height ? 'width' : 'height'}`);
+  return parts.length ? `${parts.join('; ')}: the restoration is of that ${size}x${size} crop` : undefined;
 }
 
 async function prepare(task: RestoreTask, tok: V2LTokenizer, source: string, seed: number, hidden: boolean[], g: number): Promise<Prepared> {
@@ -255,6 +272,7 @@ export async function* restoreImages(o: RestoreOptions): AsyncGenerator<RestoreR
         ...base, status: 'ok', corruption: prep.params, grid: g, steps: out.steps, calls: out.calls,
         accuracy: { restored: same / positions, corrupted: sameCorrupted / positions, positions },
         tokens: { global: out.global, clean: grid(cleanLocal, g), corrupted: grid(corruptedLocal, g), restored: grid(out.local, g) },
+        ...(resamplingNote(prep.full, tok.imageSize) ? { resampling: resamplingNote(prep.full, tok.imageSize) } : {}),
       };
       yield { source, record, cost: cost(out.calls), original: prep.clean, corrupted: prep.corrupted, restored, reconstructionOfCorrupted: recCorrupted };
     } catch (e) {

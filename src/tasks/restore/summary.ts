@@ -37,6 +37,14 @@ export function restoreSummary(o: {
     notes: [
       'tokenAccuracy: share of the predicted positions whose restored token equals the clean image\'s token (corruptedTokenAccuracy: the same for the corrupted input\'s tokens, the do-nothing baseline); FID/LPIPS of Table 4 are the eval\'s, over the restored images (the PNG panels are at the tokenizer\'s image size)',
       ...o.notes,
+      ...resampled(o.records),
     ],
   };
+}
+
+/** One note for the images whose crop resampled them strongly (named, the first three with what happened). */
+function resampled(records: readonly RestoreRecord[]): string[] {
+  const r = records.filter((x) => x.resampling);
+  if (!r.length) return [];
+  return [`${r.length} image(s) resampled strongly before restoration: ${r.slice(0, 3).map((x) => `${x.source} (${x.resampling})`).join('; ')}${r.length > 3 ? '; ...' : ''}`];
 }
