@@ -8,6 +8,7 @@ import type { LLM } from '../models/llm/types.js';
 import { tokenizerTokens, tokensFile, type ImageTokenProvider } from '../tasks/image-tokens.js';
 import { summaryText, type RunSummary } from '../tasks/summary.js';
 import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { V2LConfig } from '../network/config.js';
 import { parseConfigHint } from '../tokenizer/weights.js';
 import { DEMO_NOTE, demoModels } from '../demo/demo.js';
@@ -115,7 +116,7 @@ export interface LLMFlags {
 
 /** `--llm <gguf|url>` and the backend options of `v2l llm`. */
 export function llmFlags(cmd: Command): Command {
-  return withBackendOptions(cmd.requiredOption('--llm <gguf|url>', 'the frozen LLM: a GGUF file (local, node-llama-cpp) or an http(s) URL of an OpenAI-compatible completions server (vLLM, llama.cpp server)'));
+  return withBackendOptions(cmd.requiredOption('--llm <gguf|url>', 'the frozen LLM: a GGUF file (local, node-llama-cpp) or an http(s) URL of an OpenAI-compatible completions server (vLLM, llama.cpp server); v2l ships none. With the built-in demo tokenizer: a model with stories260K\'s 512-token vocabulary (stories260K.gguf)'));
 }
 
 export function openLLM(f: LLMFlags): Promise<LLM> {
@@ -149,11 +150,19 @@ export async function openTokens(given: TokenizerFlags & RunFlags, llm: LLM | nu
   if (!f.checkpoint) throw new Error(`give the tokenizer (--checkpoint <file> --codebook <dir> --clip <dir>)${opts.needTokenizer ? '' : ' or --tokens <file.jsonl> from `v2l tokenize`'}`);
   if (!f.clip && !f.tokens) throw new Error('the tokenizer needs --clip <dir> (global tokens come from the CLIP image embedding)');
   const vocabulary = llm ? await llm.vocabulary() : undefined;
+  if (f.demo && vocabulary && vocabulary.hash !== demoVocabularyHash(f.codebook!)) {
+    throw new Error(`the built-in demo tokenizer's tokens are stories260K's 512-token vocabulary; ${llm!.id} has another (${vocabulary.size} tokens): ` +
+      'give --llm stories260K.gguf (MIT, karpathy\'s tinyllamas in GGUF), or a tokenizer built for this LLM (--checkpoint, --codebook, --clip; README: quick start)');
+  }
   const tokenizer = await V2LTokenizer.load({ ...tokenizerOptions(f), vocabulary: vocabulary && { hash: vocabulary.hash, size: vocabulary.size } });
   if (tokenizer.clip?.isStandIn) console.error(`v2l: note: ${tokenizer.clip.id} is the random-weight STAND-IN CLIP: global tokens are not meaningful`);
   const tokens = f.tokens ? tokensFile(f.tokens) : tokenizerTokens(tokenizer, { cacheDir: f.cacheDir });
   // The demo's id names it in every run configuration and record file.
   return { tokens: f.demo ? demoProvider(tokens) : tokens, tokenizer };
+}
+
+function demoVocabularyHash(codebook: string): string {
+  return (JSON.parse(readFileSync(join(codebook, 'manifest.json'), 'utf8')) as { llm: { vocabHash: string } }).llm.vocabHash;
 }
 
 function demoProvider(p: ImageTokenProvider): ImageTokenProvider {
