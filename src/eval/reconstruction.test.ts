@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { writeSafetensors } from '../io/files.js';
 import { V2LNetwork } from '../network/v2l-model.js';
 import { initBackend } from '../engine/backend.js';
-import { tinyConfig, MERGES } from '../train/test-fixtures.js';
+import { tinyConfig, MERGES } from '../train/test-utils/fixtures.js';
 import { writeStandInClip } from '../models/clip/stand-in.js';
 import { skipUnless, sharedPath } from '../util/test-utils/shared.js';
 import { writeStandInInception } from './stand-in-inception.js';

@@ -7,8 +7,8 @@ import { mkdtempSync, rmSync, writeFileSync, existsSync, readFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { V2LTokenizer } from '../tokenizer/tokenizer.js';
-import { taskFixture, FIXTURE_LLMS } from '../tasks/test-fixtures.js';
-import { RecordingLLM } from '../tasks/restore/test-llm.js';
+import { taskFixture, FIXTURE_LLMS } from '../tasks/test-utils/fixtures.js';
+import { RecordingLLM } from '../tasks/restore/test-utils/llm.js';
 import { skipUnless, sharedPath } from '../util/test-utils/shared.js';
 import { writeStandInInception } from './stand-in-inception.js';
 import { evaluateRestoration, type RestorationEvalOptions, type RestorationResult } from './restoration.js';

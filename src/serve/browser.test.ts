@@ -17,7 +17,7 @@ import { releaseInspection } from '../tokenizer/inspect.js';
 import { readVocabulary } from '../models/llm/gguf-vocabulary.js';
 import { loadLLM } from '../models/llm/load.js';
 import type { LLM } from '../models/llm/types.js';
-import { CHROMIUM_ARGS, FIXTURE_NEEDS, PHOTOS, buildFrontEnd, loadViewerTokenizer, chromiumPath, writeViewerFixture } from './test-fixture.js';
+import { CHROMIUM_ARGS, FIXTURE_NEEDS, PHOTOS, buildFrontEnd, loadViewerTokenizer, chromiumPath, writeViewerFixture } from './test-utils/fixture.js';
 import { Viewer } from './viewer.js';
 import { startServer, type RunningServer } from './server.js';
 

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { skipUnless } from '../util/test-utils/shared.js';
-import { FIXTURE_NEEDS, PHOTOS, buildFrontEnd, hugePng, writeViewerFixture } from './test-fixture.js';
+import { FIXTURE_NEEDS, PHOTOS, buildFrontEnd, hugePng, writeViewerFixture } from './test-utils/fixture.js';
 
 const skip = skipUnless(FIXTURE_NEEDS, 'stories260K, CLIP\'s BPE merges and the photos');
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));

@@ -11,7 +11,7 @@ import { skipUnless } from '../util/test-utils/shared.js';
 import { V2LTokenizer, type EncodedImage } from '../tokenizer/tokenizer.js';
 import { releaseInspection } from '../tokenizer/inspect.js';
 import { readVocabulary } from '../models/llm/gguf-vocabulary.js';
-import { FIXTURE_NEEDS, PHOTOS, buildFrontEnd, loadViewerTokenizer, hugePng, writeViewerFixture } from './test-fixture.js';
+import { FIXTURE_NEEDS, PHOTOS, buildFrontEnd, loadViewerTokenizer, hugePng, writeViewerFixture } from './test-utils/fixture.js';
 import { Viewer } from './viewer.js';
 import { startServer, type RunningServer } from './server.js';
 import { JobQueue, BusyError } from './queue.js';

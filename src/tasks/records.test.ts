@@ -11,7 +11,7 @@ import { RunRecords, configDiff, configFingerprint } from './records.js';
 import { tokensFile, tokenizerTokens } from './image-tokens.js';
 import { globalText } from './global-text.js';
 import { summaryText } from './summary.js';
-import { taskFixture, FIXTURE_LLMS, CLIP_MERGES } from './test-fixtures.js';
+import { taskFixture, FIXTURE_LLMS, CLIP_MERGES } from './test-utils/fixtures.js';
 import { skipUnless, sharedPath } from '../util/test-utils/shared.js';
 import { V2LTokenizer } from '../tokenizer/tokenizer.js';
 

@@ -17,7 +17,7 @@ import { V2LNetwork } from '../network/v2l-model.js';
 import { initBackend } from '../engine/backend.js';
 import { sha256 } from '../util/hash.js';
 import { skipUnless } from '../util/test-utils/shared.js';
-import { writeViewerFixture, FIXTURE_NEEDS, STORIES, PHOTOS, type ViewerFixture } from '../serve/test-fixture.js';
+import { writeViewerFixture, FIXTURE_NEEDS, STORIES, PHOTOS, type ViewerFixture } from '../serve/test-utils/fixture.js';
 import { EXPORT_MANIFEST, exportReference, readExportManifest, referenceMismatches, REFERENCE_FILES } from './export-reference.js';
 import { importOfficial, officialLayout } from './official.js';
 import { readTokenizerWeights, TOKENIZER_FORMAT, weightsMetadata } from './weights.js';

@@ -18,7 +18,7 @@ import { writeCodebook, type Codebook } from '../codebook/package.js';
 import type { ClipModel } from '../models/clip/types.js';
 import { EmbeddingCache, imageCacheNamespace, streamImageEmbeddings } from '../models/clip/embedding-cache.js';
 import { ClipEmbeddingCache } from '../train/clip-cache.js';
-import { MERGES, standInClip } from '../train/test-fixtures.js';
+import { MERGES, standInClip } from '../train/test-utils/fixtures.js';
 import { sharedPath, skipUnless } from '../util/test-utils/shared.js';
 import { V2LTokenizer, isFailure, type EncodedImage } from './tokenizer.js';
 

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { sharedPath, skipUnless } from '../util/test-utils/shared.js';
-import { taskFixture, FIXTURE_LLMS, CLIP_MERGES } from '../tasks/test-fixtures.js';
+import { taskFixture, FIXTURE_LLMS, CLIP_MERGES } from '../tasks/test-utils/fixtures.js';
 
 const PHOTO = sharedPath('data/photos/dog.jpg');
 const skip = skipUnless([FIXTURE_LLMS.stories260K, CLIP_MERGES, PHOTO], 'stories260K, the CLIP merges and the photos');

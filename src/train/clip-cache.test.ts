@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ClipImageInput, ClipModel } from '../models/clip/types.js';
 import { ClipEmbeddingCache } from './clip-cache.js';
-import { SKIP_NO_MERGES, standInClip, writeImages } from './test-fixtures.js';
+import { SKIP_NO_MERGES, standInClip, writeImages } from './test-utils/fixtures.js';
 
 const skip = SKIP_NO_MERGES;
 let root = '';

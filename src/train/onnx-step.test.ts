@@ -11,7 +11,7 @@ import type { V2LConfig } from '../network/config.js';
 import { toFloat32 } from '../io/dtypes.js';
 import { Replica, type LossConfig, type OptimConfig } from './replica.js';
 import { generatorStepGraph } from './onnx-step.js';
-import { tinyConfig } from './test-fixtures.js';
+import { tinyConfig } from './test-utils/fixtures.js';
 
 before(async () => {
   await initBackend('wasm');

@@ -7,7 +7,7 @@ import { initBackend } from '../engine/backend.js';
 import { V2LNetwork } from '../network/v2l-model.js';
 import { averageArrays, LocalRunner, ParallelRunner, shardSizes } from './parallel.js';
 import { Replica, type LossConfig, type OptimConfig } from './replica.js';
-import { tinyConfig } from './test-fixtures.js';
+import { tinyConfig } from './test-utils/fixtures.js';
 
 before(async () => {
   await initBackend('wasm');

@@ -13,7 +13,7 @@ import type { ClipModel } from '../models/clip/types.js';
 import { loadCheckpoint, resolveCheckpoint } from './checkpoint.js';
 import { CollapseWatch, meanPsnr, train, type TrainOptions } from './loop.js';
 import { readMetrics } from './metrics.js';
-import { SKIP_NO_MERGES, standInClip, tinyConfig, writeImages } from './test-fixtures.js';
+import { SKIP_NO_MERGES, standInClip, tinyConfig, writeImages } from './test-utils/fixtures.js';
 
 const skip = SKIP_NO_MERGES;
 let root = '';

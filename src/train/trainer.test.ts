@@ -12,7 +12,7 @@ import { V2LNetwork } from '../network/v2l-model.js';
 import { loadCheckpoint, resolveCheckpoint } from './checkpoint.js';
 import { train, type TrainOptions } from './loop.js';
 import { readMetrics } from './metrics.js';
-import { SKIP_NO_MERGES, standInClip, tinyConfig, writeImages } from './test-fixtures.js';
+import { SKIP_NO_MERGES, standInClip, tinyConfig, writeImages } from './test-utils/fixtures.js';
 import { defaultLpipsHeads } from './setup.js';
 import { skipUnless, sharedPath } from '../util/test-utils/shared.js';
 

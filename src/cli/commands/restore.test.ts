@@ -6,7 +6,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { taskFixture, FIXTURE_LLMS } from '../../tasks/test-fixtures.js';
+import { taskFixture, FIXTURE_LLMS } from '../../tasks/test-utils/fixtures.js';
 import { sharedPath, skipUnless } from '../../util/test-utils/shared.js';
 
 const PHOTOS = ['coffee.png', 'giraffe.jpg', 'cat.bmp'].map((p) => sharedPath(`data/photos/${p}`));

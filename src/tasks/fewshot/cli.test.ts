@@ -10,7 +10,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync,
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sharedPath, skipUnless } from '../../util/test-utils/shared.js';
-import { taskFixture, FIXTURE_LLMS, CLIP_MERGES } from '../test-fixtures.js';
+import { taskFixture, FIXTURE_LLMS, CLIP_MERGES } from '../test-utils/fixtures.js';
 import type { FewshotRecord } from './run.js';
 import { LlamaCppLLM } from '../../models/llm/llama-cpp.js';
 

@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { taskFixture } from '../test-fixtures.js';
+import { taskFixture } from '../test-utils/fixtures.js';
 import { loraGgufBytes } from './lora-gguf.js';
 import { maskPositions } from './mask.js';
 import { querySeed } from '../shots.js';

@@ -5,7 +5,7 @@
 // meaningless; the timings are the LLM loop's and the tiny tokenizer's.
 import { LlamaCppLLM } from '../../models/llm/llama-cpp.js';
 import { V2LTokenizer } from '../../tokenizer/tokenizer.js';
-import { taskFixture, type FixtureLLM } from '../test-fixtures.js';
+import { taskFixture, type FixtureLLM } from '../test-utils/fixtures.js';
 import { sharedPath } from '../../util/test-utils/shared.js';
 import { restoreImages } from './run.js';
 import type { RestoreProtocol, RestoreTask } from './run.js';

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { LlamaCppLLM } from '../../models/llm/llama-cpp.js';
 import { RemoteLLM } from '../../models/llm/remote.js';
 import { startCompletionsServer } from '../../models/llm/server.js';
-import { FIXTURE_LLMS } from '../test-fixtures.js';
+import { FIXTURE_LLMS } from '../test-utils/fixtures.js';
 import { skipUnless } from '../../util/test-utils/shared.js';
 import { promptPieces } from './prompt.js';
 import { restoreTokens, type RestoreTokensInput } from './restore-tokens.js';

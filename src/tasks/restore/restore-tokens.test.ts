@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { restoreTokens, type RestoreTokensInput } from './restore-tokens.js';
-import { CopyingLLM, RecordingLLM } from './test-llm.js';
+import { CopyingLLM, RecordingLLM } from './test-utils/llm.js';
 import { predictionMask, RESTORE_TASKS } from './masks.js';
 import type { RestoreTask } from './masks.js';
 

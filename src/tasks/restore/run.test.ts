@@ -11,9 +11,9 @@ import { V2LTokenizer } from '../../tokenizer/tokenizer.js';
 import { loadImage } from '../../image/load.js';
 import { resizeAndCrop } from '../../image/preprocess.js';
 import type { RawImage } from '../../models/clip/types.js';
-import { taskFixture, FIXTURE_LLMS } from '../test-fixtures.js';
+import { taskFixture, FIXTURE_LLMS } from '../test-utils/fixtures.js';
 import { restoreImages, restoreToDir, type RestoreRecord } from './run.js';
-import { RecordingLLM } from './test-llm.js';
+import { RecordingLLM } from './test-utils/llm.js';
 import { sharedPath, skipUnless } from '../../util/test-utils/shared.js';
 
 const PHOTOS = ['coffee.png', 'giraffe.jpg', 'cat.bmp', 'dog.jpg'].map((p) => sharedPath(`data/photos/${p}`));

@@ -14,16 +14,16 @@
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { V2LNetwork } from '../network/v2l-model.js';
-import type { V2LConfig } from '../network/config.js';
-import { writeSafetensors } from '../io/files.js';
-import { initBackend } from '../engine/backend.js';
-import { writeCodebook } from '../codebook/package.js';
-import { renderVocabulary } from '../codebook/render.js';
-import { readVocabulary } from '../models/llm/gguf-vocabulary.js';
-import { writeStandInClip } from '../models/clip/stand-in.js';
-import { loadClip } from '../models/clip/transformers-clip.js';
-import { sharedPath } from '../util/test-utils/shared.js';
+import { V2LNetwork } from '../../network/v2l-model.js';
+import type { V2LConfig } from '../../network/config.js';
+import { writeSafetensors } from '../../io/files.js';
+import { initBackend } from '../../engine/backend.js';
+import { writeCodebook } from '../../codebook/package.js';
+import { renderVocabulary } from '../../codebook/render.js';
+import { readVocabulary } from '../../models/llm/gguf-vocabulary.js';
+import { writeStandInClip } from '../../models/clip/stand-in.js';
+import { loadClip } from '../../models/clip/transformers-clip.js';
+import { sharedPath } from '../../util/test-utils/shared.js';
 
 export const FIXTURE_LLMS = {
   'stories260K': sharedPath('models/stories260K/stories260K.gguf'),

@@ -5,17 +5,17 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { deflateSync } from 'node:zlib';
-import { V2LNetwork } from '../network/v2l-model.js';
-import type { V2LConfig } from '../network/config.js';
-import { writeSafetensors } from '../io/files.js';
-import { writeCodebook } from '../codebook/package.js';
-import { renderVocabulary } from '../codebook/render.js';
-import { readVocabulary } from '../models/llm/gguf-vocabulary.js';
-import { writeStandInClip } from '../models/clip/stand-in.js';
-import { TOKENIZER_FORMAT } from '../tokenizer/weights.js';
-import { initBackend } from '../engine/backend.js';
-import { V2LTokenizer } from '../tokenizer/tokenizer.js';
-import { sharedPath } from '../util/test-utils/shared.js';
+import { V2LNetwork } from '../../network/v2l-model.js';
+import type { V2LConfig } from '../../network/config.js';
+import { writeSafetensors } from '../../io/files.js';
+import { writeCodebook } from '../../codebook/package.js';
+import { renderVocabulary } from '../../codebook/render.js';
+import { readVocabulary } from '../../models/llm/gguf-vocabulary.js';
+import { writeStandInClip } from '../../models/clip/stand-in.js';
+import { TOKENIZER_FORMAT } from '../../tokenizer/weights.js';
+import { initBackend } from '../../engine/backend.js';
+import { V2LTokenizer } from '../../tokenizer/tokenizer.js';
+import { sharedPath } from '../../util/test-utils/shared.js';
 
 export const STORIES = sharedPath('models/stories260K/stories260K.gguf');
 export const MERGES = sharedPath('models/clip-tokenizer/bpe_simple_vocab_16e6.txt.gz');
@@ -110,7 +110,7 @@ export async function loadViewerTokenizer(f: ViewerFixture): Promise<V2LTokenize
 
 /** Builds the front end into `dir`/web (esbuild, well under a second) so tests never serve a stale bundle. */
 export async function buildFrontEnd(dir: string): Promise<string> {
-  const script = new URL('../../scripts/build-web.mjs', import.meta.url).href;
+  const script = new URL('../../../scripts/build-web.mjs', import.meta.url).href;
   const { buildWeb } = (await import(script)) as { buildWeb: (out: string) => Promise<string> };
   return buildWeb(join(dir, 'web'));
 }

@@ -5,13 +5,13 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
-import type { V2LConfig } from '../network/config.js';
-import { writeStandInClip } from '../models/clip/stand-in.js';
-import { loadClip } from '../models/clip/transformers-clip.js';
-import type { ClipModel } from '../models/clip/types.js';
-import { skipUnless } from '../util/test-utils/shared.js';
+import type { V2LConfig } from '../../network/config.js';
+import { writeStandInClip } from '../../models/clip/stand-in.js';
+import { loadClip } from '../../models/clip/transformers-clip.js';
+import type { ClipModel } from '../../models/clip/types.js';
+import { skipUnless } from '../../util/test-utils/shared.js';
 
-export const MERGES = fileURLToPath(new URL('../../../shared/models/clip-tokenizer/bpe_simple_vocab_16e6.txt.gz', import.meta.url));
+export const MERGES = fileURLToPath(new URL('../../../../shared/models/clip-tokenizer/bpe_simple_vocab_16e6.txt.gz', import.meta.url));
 export const SKIP_NO_MERGES = skipUnless(MERGES, "CLIP's BPE merges (for the stand-in CLIP)");
 
 /** A tiny tokenizer network (16 px images -> 8x8 tokens, 64-d embeddings). */

@@ -1,7 +1,7 @@
 // A deterministic LLM for the restoration tests: the next id is a hash of the input ids (or always the
 // EOS id 2, to test decoding past it), every input it evaluates is recorded (the leak tests read them).
 // Implements only what restoration uses. Portable.
-import type { GenerateOptions, GenerateResult, LLM, LLMStats, Prompt, QueryOptions, TopKEntry, Vocabulary } from '../../models/llm/types.js';
+import type { GenerateOptions, GenerateResult, LLM, LLMStats, Prompt, QueryOptions, TopKEntry, Vocabulary } from '../../../models/llm/types.js';
 
 export class RecordingLLM implements LLM {
   readonly id = 'recording-test-llm';
