@@ -23,6 +23,7 @@ import { BatchSampler, PrefetchLoader, type DecodeImage } from './data.js';
 import { loadLpips, type LoadLpipsOptions } from './lpips-files.js';
 import { MetricsLog, readMetrics } from './metrics.js';
 import { LocalRunner, ParallelRunner, type StepRunner } from './parallel.js';
+import { OnnxRunner, onnxUnsupported } from './onnx-runner.js';
 import { plotLossCurves } from './plot.js';
 import { Replica, type LossConfig, type OptimConfig } from './replica.js';
 import { reconstructionLoss } from './losses.js';
@@ -57,6 +58,14 @@ export interface TrainOptions {
   /** Images in the reconstruction grid (default 8). */
   sampleImages?: number;
   workers: number;
+  /**
+   * Where the training steps run: 'onnx' (onnxruntime, the gradient graphs of ./onnx-step.ts; intra-op
+   * threads = cores, or `device` cuda) or 'tfjs' (the tfjs network, `workers` replicas). Absent: tfjs.
+   */
+  engine?: 'tfjs' | 'onnx';
+  device?: 'cpu' | 'cuda';
+  /** onnxruntime intra-op threads (default: all cores). */
+  engineThreads?: number;
   clip: ClipModel;
   clipCacheDir: string;
   /** Frozen codebooks (reference state-dict keys); absent: the network's seeded random stand-in rows. */
@@ -185,6 +194,8 @@ function resumeOrStart(o: TrainOptions, net: V2LNetwork, replica: Replica, finge
   const savedSchedule = (saved as { optim?: OptimConfig }).optim?.totalSteps;
   if (savedSchedule !== undefined && savedSchedule !== o.optim.totalSteps) log(`note: the checkpoint's learning-rate schedule spanned ${savedSchedule} steps, it now spans ${o.optim.totalSteps}: the run will not match an uninterrupted one`);
   if (saved.workers !== undefined && saved.workers !== o.workers) log(`note: the checkpoint was written with ${saved.workers} worker(s), this run uses ${o.workers}: same result in expectation, not bit for bit`);
+  const savedEngine = (saved as { engine?: string }).engine ?? 'tfjs';
+  if (savedEngine !== (o.engine ?? 'tfjs')) log(`note: the checkpoint was written by --engine ${savedEngine}, this run uses --engine ${o.engine ?? 'tfjs'}: the same training up to float rounding, not bit for bit`);
   net.loadStateDict(ck.model);
   // Code counts since the last re-seed (only re-seeding reads them).
   for (const [id, c] of (ck.extra as { codeUsage?: [number, number][] }).codeUsage ?? []) if (id < replica.usage.length) replica.usage[id] = c;
@@ -306,6 +317,7 @@ async function trainLocked(o: TrainOptions): Promise<TrainResult> {
   mkdirSync(o.out, { recursive: true });
   if (o.trainFiles.length < o.batchSize) throw new Error(`training data: ${o.trainFiles.length} images are fewer than one batch of ${o.batchSize}`);
   if (o.batchSize < o.workers) throw new Error(`--batch-size ${o.batchSize} is smaller than --workers ${o.workers}`);
+  if (o.engine === 'onnx' && o.workers > 1) throw new Error('--workers applies to --engine tfjs; --engine onnx uses all cores through onnxruntime\'s threads (--engine-threads)');
   if (o.clip.dim !== o.network.embedDim) throw new Error(`CLIP ${o.clip.id} gives ${o.clip.dim}-d embeddings, the network's embedding width is ${o.network.embedDim}`);
 
   // Files given by the user are read first, so a bad path fails before any long computation.
@@ -329,7 +341,11 @@ async function trainLocked(o: TrainOptions): Promise<TrainResult> {
   const metrics = new MetricsLog(join(o.out, 'metrics.jsonl'));
   const start = resumeOrStart(o, net, replica, fingerprint, metrics, log);
 
-  const runner: StepRunner = o.workers > 1
+  const unsupported = o.engine === 'onnx' ? onnxUnsupported(replica, stopAfter - 1) : null;
+  if (unsupported) throw new Error(`--engine onnx does not train ${unsupported} yet: use --engine tfjs`);
+  const runner: StepRunner = o.engine === 'onnx'
+    ? new OnnxRunner(replica, o.imageSize, o.microBatch ?? 0, { device: o.device, threads: o.engineThreads })
+    : o.workers > 1
     ? await ParallelRunner.create(replica, {
       backend: o.backend, network: o.network, seed: o.seed, loss: o.loss, optim: o.optim, lpips: o.lpips, imageSize: o.imageSize, microBatch: o.microBatch ?? 0,
       checkpointActivations: o.checkpointActivations ?? false,
@@ -351,7 +367,7 @@ async function trainLocked(o: TrainOptions): Promise<TrainResult> {
     if (replica.zSums) opt.tensors.set(Z_SUMS_KEY, { dtype: 'F32', shape: [o.network.nLocal, o.network.embedDim], data: replica.zSums.slice() });
     return saveCheckpoint(o.out, {
       step,
-      extra: { codeUsage: sparseUsage(replica.usage), seed: o.seed, data: fingerprint, dataRng: sampler.rngStateAt(step), epoch: sampler.epochOf(step), batchSize: o.batchSize, microBatch: o.microBatch ?? 0, workers: o.workers, steps: o.steps, optimizerSteps: opt.steps, backend: o.backend, loss: o.loss, optim: o.optim, imageSize: o.imageSize, preprocess: o.preprocess },
+      extra: { codeUsage: sparseUsage(replica.usage), seed: o.seed, data: fingerprint, dataRng: sampler.rngStateAt(step), epoch: sampler.epochOf(step), batchSize: o.batchSize, microBatch: o.microBatch ?? 0, workers: o.workers, engine: o.engine ?? 'tfjs', steps: o.steps, optimizerSteps: opt.steps, backend: o.backend, loss: o.loss, optim: o.optim, imageSize: o.imageSize, preprocess: o.preprocess },
     }, net.stateDict(), opt.tensors, net.config, o.keepLast);
   };
 
@@ -363,7 +379,7 @@ async function trainLocked(o: TrainOptions): Promise<TrainResult> {
 
   writeJsonAtomic(join(o.out, 'run.json'), {
     network: net.config, imageSize: o.imageSize, preprocess: o.preprocess, batchSize: o.batchSize, steps: o.steps, seed: o.seed,
-    loss: o.loss, optim: o.optim, workers: o.workers, backend: o.backend,
+    loss: o.loss, optim: o.optim, workers: o.workers, engine: o.engine ?? 'tfjs', device: o.device ?? 'cpu', backend: o.backend,
     clip: { id: o.clip.id, fingerprint: o.clip.fingerprint, standIn: o.clip.isStandIn },
     codebook: o.codebook?.source ?? 'random stand-in codebooks (seeded; not an LLM vocabulary)',
     lpips: o.lpips ? { backbone: o.lpips.backbone, weights: o.lpips.backboneWeights, heads: o.lpips.heads, standIn: o.lpips.backboneWeights === 'stand-in' } : null,

@@ -17,6 +17,7 @@ import type { LpipsBackbone } from './lpips.js';
 import type { TrainOptions } from './loop.js';
 import { getPreset, getRecipe } from './presets.js';
 import type { LossConfig, OptimConfig } from './replica.js';
+import { discFactorAt } from './losses.js';
 
 export interface TrainSettings {
   preset: string;
@@ -52,6 +53,10 @@ export interface TrainSettings {
   keepLast?: number;
   valEvery?: number;
   workers?: number;
+  /** 'onnx' | 'tfjs'; absent: onnx where it trains every term of the run (no LPIPS, no GAN, one worker), else tfjs. */
+  engine?: 'tfjs' | 'onnx';
+  device?: 'cpu' | 'cuda';
+  engineThreads?: number;
   /** A CLIP folder (Hugging Face ONNX layout) or 'stand-in' (generated into `<out>/stand-in-clip`). */
   clip?: string;
   clipCache?: string;
@@ -63,6 +68,14 @@ export interface TrainSettings {
   resume?: string | true;
   backend: string;
   prefetch?: number;
+}
+
+/** onnx unless the run needs what only the tfjs path trains yet (LPIPS, GAN) or asks for worker replicas. */
+function defaultEngine(lpips: boolean, gan: boolean, workers: number, notes: string[]): 'tfjs' | 'onnx' {
+  const why = lpips ? 'the LPIPS term' : gan ? 'the GAN terms' : workers > 1 ? '--workers' : null;
+  if (!why) return 'onnx';
+  notes.push(`engine: tfjs (${why} ${why === '--workers' ? 'applies to' : 'is not trained by'} --engine onnx yet)`);
+  return 'tfjs';
 }
 
 /** The LPIPS v0.1 heads of ../shared beside the repository (development machines), if present. */
@@ -189,6 +202,7 @@ export async function prepareTraining(s: TrainSettings): Promise<PreparedRun> {
   const reseed = reseedEvery > 0
     ? { every: reseedEvery, until: s.reseedUntil ?? Math.round((recipe.reseed?.untilFraction ?? 1) * scheduleSteps), kmeans: s.reseedKmeans ?? recipe.reseed?.kmeans ?? false }
     : undefined;
+  const engine = s.engine ?? defaultEngine(lpips !== null && loss.perceptualWeight > 0, discFactorAt(steps - 1, loss.discStart, loss.discFactor) > 0, s.workers ?? 1, notes);
   const options: PreparedRun['options'] = {
     out,
     trainFiles,
@@ -210,6 +224,9 @@ export async function prepareTraining(s: TrainSettings): Promise<PreparedRun> {
     keepLast: s.keepLast ?? 3,
     valEvery: s.valEvery ?? preset.valEvery,
     workers: s.workers ?? 1,
+    engine,
+    device: s.device,
+    engineThreads: s.engineThreads,
     clip,
     clipCacheDir: s.clipCache ?? defaultClipCache(s.codebook, out),
     codebook,

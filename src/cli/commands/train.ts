@@ -67,6 +67,9 @@ interface Flags {
   keepLast?: number;
   valEvery?: number;
   workers?: number;
+  engine?: 'tfjs' | 'onnx';
+  device?: 'cpu' | 'cuda';
+  engineThreads?: number;
   clip?: string;
   clipCache?: string;
   codebook?: string;
@@ -145,7 +148,10 @@ export function register(program: Command): void {
     .option('--checkpoint-every <n>', 'checkpoint interval in steps', int('checkpoint-every', 0))
     .option('--keep-last <k>', 'checkpoints kept (default 3; 0 keeps all)', int('keep-last', 0))
     .option('--val-every <n>', 'validation interval in steps (0: never)', int('val-every', 0))
-    .option('--workers <n>', 'data-parallel worker threads, one per core (default 1)', int('workers', 1))
+    .option('--workers <n>', 'data-parallel worker threads, one per core (default 1; --engine tfjs)', int('workers', 1))
+    .option('--engine <name>', 'onnx (onnxruntime, gradient graphs emitted from the network; default where it trains every term of the run) | tfjs (needed for LPIPS and the GAN terms)', oneOf('engine', ['tfjs', 'onnx'] as const))
+    .option('--device <name>', 'cpu | cuda (--engine onnx; needs onnxruntime-node\'s CUDA provider)', oneOf('device', ['cpu', 'cuda'] as const))
+    .option('--engine-threads <n>', 'onnxruntime intra-op threads (default: all cores)', int('engine-threads', 1))
     .option('--clip <dir>', 'CLIP model folder (Hugging Face ONNX layout) for the global tokens, or "stand-in" (default: the generated stand-in)')
     .option('--clip-cache <dir>', 'where CLIP image embeddings are cached (default: the --codebook build\'s cache, <codebook>/cache, so its images are not embedded again; else <out>/clip-cache)')
     .option('--codebook <dir>', 'codebook package (v2l codebook build); default: random stand-in codebooks')
@@ -163,14 +169,14 @@ export function register(program: Command): void {
         network: defined({ ch: f.ch, chMult: f.chMult, numResBlocks: f.numResBlocks, zChannels: f.zChannels, attnResolutions: f.attnResolutions, resolution: f.resolution, crossAttnHeads: f.crossAttnHeads, crossAttnDimHead: f.crossAttnDimHead, discLayers: f.discLayers, discNdf: f.discNdf, nLocal: f.localRows, nGlobal: f.globalRows, crossAttention: f.crossAttention, cosineCodes: f.cosineCodes }),
         loss: defined({ recLoss: f.recLoss, codebookWeight: f.codebookWeight, vqBeta: f.vqBeta, perceptualWeight: f.perceptualWeight, discWeight: f.discWeight, discStart: f.discStart, discFactor: f.discFactor, kGlobal: f.globalTokens, aeWarmupSteps: f.aeWarmup, vqStartStep: f.vqStart }),
         optim: defined({ lr: f.lr, discLr: f.discLr, beta1: f.beta1, beta2: f.beta2, eps: f.eps, warmupSteps: f.warmupSteps, minLr: f.minLr, clipGrad: f.clipGrad }),
-        checkpointEvery: f.checkpointEvery, keepLast: f.keepLast, valEvery: f.valEvery, workers: f.workers,
+        checkpointEvery: f.checkpointEvery, keepLast: f.keepLast, valEvery: f.valEvery, workers: f.workers, engine: f.engine, device: f.device, engineThreads: f.engineThreads,
         clip: f.clip, clipCache: f.clipCache, codebook: f.codebook, lpips: f.lpips, lpipsBackbone: f.lpipsBackbone, lpipsHeads: f.lpipsHeads,
         resume: f.resume, backend, prefetch: f.prefetch,
       };
       const say = (l: string) => { if (!f.quiet) process.stderr.write(l + '\n'); };
       const run = await prepareTraining(settings);
       for (const n of run.notes) say(n);
-      say(`backend: ${backend}; workers: ${run.options.workers}; steps: ${run.options.steps}; batch: ${run.options.batchSize}; ${run.options.imageSize} px`);
+      say(`engine: ${run.options.engine === 'onnx' ? `onnxruntime (${run.options.device ?? 'cpu'})` : `tfjs ${backend}, workers: ${run.options.workers}`}; steps: ${run.options.steps}; batch: ${run.options.batchSize}; ${run.options.imageSize} px`);
       let stop = false;
       const onSignal = () => {
         if (stop) process.exit(130);

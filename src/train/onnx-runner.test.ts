@@ -1,0 +1,122 @@
+// `v2l train --engine onnx` end to end on a tiny configuration with the STAND-IN CLIP: exact resume (bit for
+// bit on CPU, with the AE warm-up, the delayed VQ loss and k-means re-seeding across the break), a
+// checkpoint written by the tfjs engine resumes on onnx, and --device cuda where a CUDA provider exists.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { initBackend } from '../engine/backend.js';
+import { toFloat32 } from '../io/dtypes.js';
+import type { ClipModel } from '../models/clip/types.js';
+import { loadCheckpoint, resolveCheckpoint } from './checkpoint.js';
+import { train, type TrainOptions } from './loop.js';
+import { readMetrics } from './metrics.js';
+import { GeneratorStepSession } from './onnx-session.js';
+import { randn } from '../util/random.js';
+import { V2LNetwork } from '../network/v2l-model.js';
+import { SKIP_NO_MERGES, standInClip, tinyConfig, writeImages } from './test-utils/fixtures.js';
+
+const skip = SKIP_NO_MERGES;
+let root = '';
+let clip: ClipModel | null = null;
+let files: string[] = [];
+
+before(async () => {
+  await initBackend('wasm');
+  if (skip) return;
+  root = mkdtempSync(join(tmpdir(), 'v2l-train-onnx-'));
+  files = await writeImages(join(root, 'images'), 20);
+  clip = await standInClip(join(root, 'clip'), 64);
+});
+
+after(async () => {
+  await clip?.dispose();
+  if (root) rmSync(root, { recursive: true, force: true });
+});
+
+function options(out: string, extra: Partial<TrainOptions> = {}): TrainOptions {
+  return {
+    out, trainFiles: files.slice(0, 16), valFiles: files.slice(16), steps: 6, batchSize: 4, microBatch: 3, imageSize: 16, preprocess: 'simple',
+    network: { ...tinyConfig(), cosineCodes: true }, seed: 5,
+    loss: { recLoss: 'l1', codebookWeight: 1, perceptualWeight: 0, discWeight: 0.75, discStart: 1_000_000, discFactor: 1, kGlobal: 3, aeWarmupSteps: 2, vqStartStep: 2 },
+    optim: { lr: 1e-3, discLr: 1e-3, beta1: 0.5, beta2: 0.9, eps: 1e-7, warmupSteps: 2, totalSteps: 6, minLr: 0, clipGrad: 1 },
+    checkpointEvery: 3, keepLast: 0, valEvery: 3, workers: 1, clip: clip!, clipCacheDir: join(root, 'clip-cache'),
+    lpips: null, backend: 'wasm', engine: 'onnx', engineThreads: 2, reseed: { every: 2, until: 6, kmeans: true },
+    ...extra,
+  };
+}
+
+function maxDifference(a: string, b: string): number {
+  const ca = loadCheckpoint(resolveCheckpoint(a)!);
+  const cb = loadCheckpoint(resolveCheckpoint(b)!);
+  const ta = new Map([...ca.model, ...ca.optimizer]);
+  const tb = new Map([...cb.model, ...cb.optimizer]);
+  assert.deepEqual([...ta.keys()].sort(), [...tb.keys()].sort());
+  let d = 0;
+  for (const [k, t] of ta) {
+    const x = toFloat32(t);
+    const y = toFloat32(tb.get(k)!);
+    for (let i = 0; i < x.length; i++) d = Math.max(d, Math.abs(x[i] - y[i]));
+  }
+  return d;
+}
+
+test('--engine onnx: a run stopped after step 3 and resumed is bit-identical to an uninterrupted 6-step run', { skip }, async () => {
+  const a = await train(options(join(root, 'straight')));
+  assert.equal(a.step, 6);
+  await train(options(join(root, 'split'), { stopAfter: 3 }));
+  const b = await train(options(join(root, 'split'), { resume: true }));
+  assert.equal(b.step, 6);
+  assert.equal(maxDifference(join(root, 'straight'), join(root, 'split')), 0);
+  const strip = (r: Record<string, unknown>) => Object.fromEntries(Object.entries(r).filter(([k]) => k !== 'images_per_s'));
+  const ma = readMetrics(join(root, 'straight', 'metrics.jsonl'));
+  assert.deepEqual(readMetrics(join(root, 'split', 'metrics.jsonl')).map(strip), ma.map(strip));
+  assert.ok(ma.some((r) => typeof r.reseeded_codes === 'number'), 're-seeding ran');
+  assert.ok(ma.filter((r) => typeof r.vq_loss === 'number').length === 6);
+});
+
+test('a checkpoint written by --engine tfjs resumes on --engine onnx (its Adam moments included), close to an all-tfjs run', { skip }, async () => {
+  await train(options(join(root, 'tfjs-all'), { engine: 'tfjs', reseed: undefined }));
+  await train(options(join(root, 'mixed'), { engine: 'tfjs', reseed: undefined, stopAfter: 3 }));
+  const r = await train(options(join(root, 'mixed'), { engine: 'onnx', reseed: undefined, resume: true }));
+  assert.equal(r.step, 6);
+  const d = maxDifference(join(root, 'tfjs-all'), join(root, 'mixed'));
+  assert.ok(d < 1e-3, `max difference ${d} between the mixed and the all-tfjs run`);
+});
+
+test('--engine onnx refuses the terms it does not train yet, naming them', { skip }, async () => {
+  await assert.rejects(train(options(join(root, 'gan'), { loss: { ...options('').loss, discStart: 2 } })), /--engine onnx does not train the GAN terms \(from step 2\) yet/);
+});
+
+test('--device cuda: a training step on the CUDA provider equals the CPU step (where onnxruntime-node has the provider)', async (t) => {
+  const net = new V2LNetwork({ ...tinyConfig(), attnResolutions: [8] }, { seed: 1 });
+  const sd = net.stateDict();
+  const trainable = [...sd.keys()].filter((k) => !k.startsWith('tok_') && !k.startsWith('discriminator.'));
+  const opts = { batch: 2, imageSize: 16, kGlobal: 3, recLoss: 'l1' as const };
+  let cuda: GeneratorStepSession;
+  try {
+    cuda = await GeneratorStepSession.create(net.config, sd, trainable, opts, { device: 'cuda' });
+  } catch (e) {
+    net.dispose();
+    t.skip(`no CUDA provider here: ${(e as Error).message.slice(0, 160)}`);
+    return;
+  }
+  const cpu = await GeneratorStepSession.create(net.config, sd, trainable, opts);
+  const feeds = {
+    params: new Map(trainable.map((n) => [n, toFloat32(sd.get(n)!)])), images: randn(2 * 3 * 16 * 16, 3).map((v) => Math.tanh(v)), clip: randn(2 * 64, 4),
+    localCodebook: net.codebookRows('local'), globalCodebook: net.codebookRows('global'), vqWeight: 1, quantized: true,
+  };
+  const [a, b] = [await cpu.run(feeds), await cuda.run(feeds)];
+  await cpu.release();
+  await cuda.release();
+  net.dispose();
+  assert.ok(Math.abs(a.terms.loss - b.terms.loss) <= 1e-4 * Math.abs(a.terms.loss), `loss: cpu ${a.terms.loss}, cuda ${b.terms.loss}`);
+  assert.deepEqual([...b.indices], [...a.indices]);
+  for (const [name, g] of a.grads) {
+    const h = b.grads.get(name)!;
+    const scale = g.reduce((m, v) => Math.max(m, Math.abs(v)), 1e-12);
+    const err = g.reduce((m, v, i) => Math.max(m, Math.abs(v - h[i])), 0);
+    assert.ok(err <= 1e-3 * scale + 1e-7, `${name}: max |cuda - cpu| ${err} (largest ${scale})`);
+  }
+});
