@@ -1,13 +1,13 @@
 // Loading a V2LTokenizer from paths (Node edge): the weights file, a codebook package folder, a CLIP
 // folder, and the onnxruntime engine. The tokenizer itself (./tokenizer.ts) takes loaded parts: a
-// ClipModel (the interface), a Codebook, the weights in memory.
+// ClipModel (the interface), a Codebook, the weights in memory. onnxruntime-node (./onnx-node.ts) is
+// imported when an engine is built, not when `v2l/tokenizer` is: a tfjs-only user never loads it.
 import { join } from 'node:path';
 import { loadCodebook } from '../codebook/package.js';
 import { loadClip } from '../models/clip/transformers-clip.js';
 import { cacheRoot } from '../models/hub.js';
 import { readTokenizerWeights } from './weights.js';
 import { inferenceStateDict } from './onnx-engine.js';
-import { createOnnxEngine } from './onnx-node.js';
 import { V2LTokenizer, type LoadTokenizerOptions } from './tokenizer.js';
 
 /** Reads every file `opts` names, then builds the tokenizer (every mismatch is reported before any image work). */
@@ -22,9 +22,12 @@ export async function loadTokenizer(opts: LoadTokenizerOptions): Promise<V2LToke
       codebook,
       clip,
       engine: (opts.engine ?? 'onnx') === 'onnx'
-        ? (config, sd, has, books) => createOnnxEngine(config, inferenceStateDict(sd, has, books), {
-          device: opts.device, threads: opts.threads, cacheDir: opts.onnxCache === undefined ? join(cacheRoot(), 'onnx') : opts.onnxCache,
-        })
+        ? async (config, sd, has, books) => {
+          const { createOnnxEngine } = await import('./onnx-node.js');
+          return createOnnxEngine(config, inferenceStateDict(sd, has, books), {
+            device: opts.device, threads: opts.threads, cacheDir: opts.onnxCache === undefined ? join(cacheRoot(), 'onnx') : opts.onnxCache,
+          });
+        }
         : null,
     });
   } catch (e) {
