@@ -1,5 +1,6 @@
-// The server's JSON API as the page uses it. Errors carry the server's message ({error}) so the page can
-// show it as is.
+// The page's back end: the JSON API of `v2l serve` over HTTP (httpApi, the default), or the same operations
+// run in the browser itself (src/browser/local-api.ts, set with useApi by the static build). Errors carry
+// the back end's message so the page can show it as is.
 export interface TokenView { id: number; text: string; distance: number }
 export interface Cell extends TokenView { alternatives: TokenView[] }
 
@@ -68,7 +69,7 @@ async function call<T>(path: string, init?: RequestInit): Promise<T> {
 
 const post = (body: BodyInit, type: string): RequestInit => ({ method: 'POST', body, headers: { 'content-type': type, 'x-v2l': '1' } });
 
-export const api = {
+const httpApi = {
   info: () => call<Info>('/api/info'),
   tokenizeFile: (file: Blob, name: string) => call<Tokenized>(`/api/tokenize?name=${encodeURIComponent(name)}`, post(file, 'application/octet-stream')),
   tokenizeFolder: (index: number) => call<Tokenized>(`/api/tokenize?folder=${index}`, post('', 'application/octet-stream')),
@@ -82,4 +83,26 @@ export const api = {
     call<FewshotResult>('/api/fewshot', post(JSON.stringify(req), 'application/json')),
   restore: (req: ({ folder: number } | { image: string }) & { task: string; protocol: string; copies: number; m: number; n: number }) =>
     call<{ job: string; hidden: number; grid: number }>('/api/restore', post(JSON.stringify(req), 'application/json')),
+  /** A restoration's events (queued, start, step, done, error, end) as Server-Sent Events. */
+  restoreEvents: (job: string): EventStream => new EventSource(`/api/restore/${job}/events`),
 };
+
+/** What the restoration view reads events from: an EventSource, or the in-browser back end's equivalent. */
+export interface EventStream {
+  addEventListener(type: string, listener: (ev: Event) => void): void;
+  close(): void;
+  /** EventSource's: 0 connecting, 1 open, 2 closed. */
+  readonly readyState: number;
+  onerror: ((ev: Event) => void) | null;
+}
+
+/** What a back end offers the page: the operations of `v2l serve`'s API. */
+export type Api = typeof httpApi;
+
+/** The back end in use (the views call it at the time of each operation). */
+export let api: Api = httpApi;
+
+/** Makes the page use another back end (before boot). */
+export function useApi(a: Api): void {
+  api = a;
+}

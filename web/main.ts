@@ -8,7 +8,8 @@ import { CodebookView } from './codebook-view.js';
 import { RestoreView } from './restore-view.js';
 import { FewshotView } from './fewshot-view.js';
 
-async function boot(): Promise<void> {
+/** Builds the page over the back end in use (`api`): the HTTP API of `v2l serve`, or the in-browser one. */
+export async function boot(): Promise<void> {
   const app = byId('app');
   let info;
   try {
@@ -62,4 +63,5 @@ async function boot(): Promise<void> {
   document.body.dataset.ready = '1';
 }
 
-void boot();
+// The static build (web/browser-main.ts) boots after the user's models are loaded; `v2l serve`'s page at once.
+if (!document.querySelector('meta[name="v2l-backend"][content="browser"]')) void boot();

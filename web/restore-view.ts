@@ -1,7 +1,7 @@
 // The Restoration tab: pick an image of the server's folder, a task and a protocol; watch the frozen LLM
 // predict the local tokens (streamed from the server), with the LLM's work counted, then the restored
 // image beside the original and the corrupted one.
-import { api, type Info } from './api.js';
+import { api, type Info, type EventStream } from './api.js';
 import { h, clear } from './dom.js';
 
 const TASKS: [string, string][] = [
@@ -24,7 +24,7 @@ export class RestoreView {
   /** The query: an index of the server's folder, or a tokenized image's id. */
   private selected: { folder: number } | { image: string } | null = null;
   private readonly thumbs = h('div', { id: 'restore-images', class: 'thumbs' });
-  private source: EventSource | null = null;
+  private source: EventStream | null = null;
   private readonly err = h('div', { id: 'restore-error', class: 'error', role: 'alert', hidden: true });
   private readonly out = h('div', { id: 'restore-out' });
   private readonly task = h('select', { id: 'restore-task' }, ...TASKS.map(([v, l]) => h('option', { value: v }, l)));
@@ -117,7 +117,7 @@ export class RestoreView {
       if (withMap && map) frame.append(map);
     };
     this.err.hidden = true;
-    const es = new EventSource(`/api/restore/${jobId}/events`);
+    const es = api.restoreEvents(jobId);
     this.source = es;
     const on = <T>(name: string, f: (d: T) => void) => es.addEventListener(name, (ev) => f(JSON.parse((ev as MessageEvent<string>).data) as T));
     on<Queued>('queued', (q) => {
@@ -160,7 +160,7 @@ export class RestoreView {
       this.start.disabled = false;
     });
     es.onerror = () => {
-      if (es.readyState === EventSource.CLOSED) return;
+      if (es.readyState === 2) return; // closed
       es.close();
       this.start.disabled = false;
       if (!status.classList.contains('done')) this.showError(new Error('lost the connection to the server during the restoration'));

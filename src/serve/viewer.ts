@@ -16,7 +16,7 @@ import { encodePng } from '../image/save.js';
 import { JobQueue, BusyError } from './queue.js';
 import { HttpError } from './http.js';
 import { decodeUpload } from './upload.js';
-import { displayPiece } from './token-text.js';
+import { displayPiece, rankTexts as rank } from './token-text.js';
 import { RestoreJobs } from './restore-jobs.js';
 import { FewshotEpisodes } from './fewshot-episode.js';
 import type { LLM } from '../models/llm/types.js';
@@ -410,22 +410,6 @@ export function listImages(root: string, max: number): { root: string; files: st
 }
 
 /** Ids of `texts` matching `q`, best first: exact, exact after "▁", prefix, substring; at most `limit`. */
-function rank(texts: readonly string[], q: string, limit: number, pieces: boolean): number[] {
-  const needle = q.trim().toLowerCase();
-  if (!needle) return [];
-  const buckets: number[][] = [[], [], [], []];
-  texts.forEach((t, id) => {
-    const s = t.toLowerCase();
-    const bare = pieces ? s.replace(/^▁/, '') : s;
-    if (s === needle) buckets[0].push(id);
-    else if (bare === needle) buckets[1].push(id);
-    else if (bare.startsWith(needle)) buckets[2].push(id);
-    else if (s.includes(needle)) buckets[3].push(id);
-  });
-  for (const b of buckets) b.sort((x, y) => texts[x].length - texts[y].length || x - y);
-  return buckets.flat().slice(0, limit);
-}
-
 function checkIds(v: unknown, what: string, n: number, max: number): number[] {
   if (!Array.isArray(v) || v.length !== n) throw new HttpError(400, `"${what}" must be an array of ${n} token ids`);
   v.forEach((x, i) => {

@@ -1,0 +1,112 @@
+// v2l in the browser, end to end in headless Chromium (Debian's, through playwright-core) against the
+// static build served from 127.0.0.1 by `v2l serve --static`'s server: the page is given the fixture's
+// tokenizer (exported as `v2l export-onnx` writes it), its codebook package, the STAND-IN CLIP and
+// stories260K, and its results are compared with the Node path on the same files: local and global ids
+// identical to V2LTokenizer's (onnxruntime-node, what `v2l tokenize` runs), the reconstruction within one
+// grey level of Node's. Screenshots go to the test output folder ($V2L_TEST_OUTPUT or tmp/test-output).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import sharp from 'sharp';
+import type { Browser, Page } from 'playwright-core';
+import { skipUnless, sharedRequired } from '../util/test-utils/shared.js';
+import { FIXTURE_NEEDS, PHOTOS, chromiumPath, writeViewerFixture, type ViewerFixture } from '../serve/test-utils/fixture.js';
+import { startStaticServer, type StaticServer } from '../serve/static.js';
+import { V2LTokenizer, type Reconstruction } from '../tokenizer/tokenizer.js';
+import { initBackend } from '../engine/backend.js';
+import { chooseModels, launchChromium, writeExport, ensureDir } from './test-utils.js';
+
+const chromium = chromiumPath();
+if (!chromium && sharedRequired()) throw new Error('V2L_REQUIRE_SHARED=1 but no Chromium is installed (apt-get install -y chromium, or set V2L_CHROMIUM)');
+const skip = skipUnless(FIXTURE_NEEDS, 'stories260K, CLIP\'s BPE merges and the photos') ||
+  (chromium ? false : 'needs Chromium for the browser tests: none at /usr/bin/chromium (apt-get install -y chromium) or $V2L_CHROMIUM');
+
+const OUT = process.env.V2L_TEST_OUTPUT ? join(process.env.V2L_TEST_OUTPUT, 'browser') : fileURLToPath(new URL('../../tmp/test-output/browser/', import.meta.url));
+let dir = '';
+let f: ViewerFixture;
+let exportDir = '';
+let srv: StaticServer;
+let browser: Browser;
+let page: Page;
+let photo = '';
+const pageErrors: string[] = [];
+
+before(async () => {
+  if (skip) return;
+  ensureDir(OUT);
+  dir = mkdtempSync(join(tmpdir(), 'v2l-browser-static-'));
+  f = await writeViewerFixture(join(dir, 'fixture'));
+  exportDir = await writeExport(f.checkpoint, f.codebook, join(dir, 'export'));
+  // A photo small enough that Node decodes it whole (no JPEG shrink-on-load shortcut): both sides then
+  // start from the same pixels. Non-square, so the centre crop is exercised.
+  photo = join(dir, 'coffee-150.png');
+  writeFileSync(photo, await sharp(join(PHOTOS, 'coffee.png')).resize(150, 100).png().toBuffer());
+  const script = new URL('../../scripts/build-web.mjs', import.meta.url).href;
+  const { buildBrowser } = (await import(script)) as { buildBrowser: (out: string) => Promise<{ outdir: string }> };
+  const { outdir } = await buildBrowser(join(dir, 'browser'));
+  srv = await startStaticServer({ root: outdir, port: 0 });
+  browser = await launchChromium(chromium!);
+  page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
+  page.setDefaultTimeout(300_000); // a bound that turns a hang into a failure; every wait ends on a page state
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !/status of 404|Failed to load resource/.test(m.text())) pageErrors.push(m.text());
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  await srv?.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+const shot = (name: string) => page.screenshot({ path: join(OUT, `${name}.png`), fullPage: true });
+const pngPixels = async (sel: string) => {
+  const src = await page.getAttribute(sel, 'src');
+  assert.ok(src?.startsWith('data:image/png;base64,'), `${sel} has a PNG`);
+  return new Uint8Array(await sharp(Buffer.from(src!.split(',')[1], 'base64')).removeAlpha().raw().toBuffer());
+};
+
+test('static build: cross-origin isolated, models chosen, tokens and reconstruction equal the Node path', { skip }, async (t) => {
+  t.diagnostic(`screenshots in ${OUT}`);
+  await page.goto(srv.url);
+  assert.equal(await page.evaluate(() => globalThis.crossOriginIsolated), true, 'COOP/COEP make the page cross-origin isolated (wasm threads)');
+  await page.waitForSelector('#pick-tokenizer');
+  await chooseModels(page, { tokenizer: exportDir, codebook: f.codebook, clip: f.clip, llm: f.llm });
+  assert.match(await page.textContent('#runtime') ?? '', /onnxruntime-web wasm \(\d+ threads?, cross-origin isolated\)/);
+  assert.match(await page.textContent('#stand-in') ?? '', /stand-in/i, 'the page says the CLIP is a stand-in');
+
+  await page.setInputFiles('#file', photo);
+  await page.waitForSelector('#token-map .cell');
+  const cells = await page.locator('#token-map .cell').evaluateAll((els) => els.map((e) => [Number(e.getAttribute('data-row')), Number(e.getAttribute('data-col')), Number(e.getAttribute('data-id'))]));
+  const globalIds = await page.locator('#global-tokens .chip').evaluateAll((els) => els.map((e) => Number(e.getAttribute('data-id'))));
+  const rec = await pngPixels('#reconstruction');
+  await shot('browser-1-tokens');
+
+  // The Node path on the same files: V2LTokenizer on onnxruntime-node, as `v2l tokenize` / `v2l reconstruct`.
+  await initBackend();
+  const tok = await V2LTokenizer.load({ checkpoint: f.checkpoint, codebook: f.codebook, clip: f.clip, engine: 'onnx', onnxCache: null });
+  try {
+    const [res] = await tok.reconstruct([photo]);
+    assert.ok(!('error' in res), 'Node reconstructs the photo');
+    const r = res as Reconstruction;
+    const grid = r.encoded.local.ids;
+    assert.equal(cells.length, grid.length * grid[0].length);
+    const differing = cells.filter(([y, x, id]) => grid[y][x] !== id);
+    assert.deepEqual(differing, [], 'local ids identical to Node\'s');
+    assert.deepEqual(globalIds, r.encoded.global.ids, 'global ids identical to Node\'s');
+    assert.equal(rec.length, r.reconstruction.data.length);
+    let maxDiff = 0;
+    rec.forEach((v, i) => { maxDiff = Math.max(maxDiff, Math.abs(v - r.reconstruction.data[i])); });
+    t.diagnostic(`reconstruction: largest difference from Node's ${maxDiff} grey level(s)`);
+    assert.ok(maxDiff <= 1, `reconstruction within 1 grey level of Node's (got ${maxDiff})`);
+    const orig = await pngPixels('#original');
+    assert.deepEqual([...orig].filter((v, i) => v !== r.original.data[i]).length, 0, 'the preprocessed input is Node\'s exactly');
+  } finally {
+    await tok.dispose();
+  }
+  assert.deepEqual(pageErrors, []);
+});

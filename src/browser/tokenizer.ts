@@ -1,0 +1,163 @@
+// The tokenizer in a browser: the files of `v2l export-onnx` (encoder, decoder, the two codebook searches,
+// the projected local codebook, manifest.json) on onnxruntime-web through the portable engine
+// (../tokenizer/onnx-engine.ts: the same search, re-ranking, encode and decode as Node), a codebook
+// package for the global rows and the texts, and a CLIP. encode/decode follow V2LTokenizer's engine
+// path (../tokenizer/tokenizer.ts): preprocessing 'simple' on the decoded pixels, CLIP on the decoded
+// image with its own preprocessing, global ids = rows of the global codebook, local ids = LLM token ids.
+import { OnnxEngine, ONNX_FILES, type OrtRuntime } from '../tokenizer/onnx-engine.js';
+import type { V2LConfig } from '../network/config.js';
+import { downFactor } from '../network/config.js';
+import type { Codebook } from '../codebook/manifest.js';
+import type { ClipModel } from '../models/clip/types.js';
+import type { RawImage } from '../image/types.js';
+import { preprocessOne } from '../image/preprocess.js';
+import { fromNCHW } from '../image/pixels.js';
+import { InputError } from './image.js';
+
+export interface ExportManifest {
+  format: string;
+  fingerprint: string;
+  config: V2LConfig;
+  imageSize?: number | null;
+  globalTokens?: number | null;
+}
+
+export interface TokenChoice {
+  id: number;
+  /** Squared Euclidean distance to the encoder output (local) or the normalised CLIP embedding (global). */
+  distance: number;
+}
+
+export interface BrowserEncoding {
+  /** The preprocessed input, RGB 8-bit, imageSize square. */
+  original: RawImage;
+  /** [h][w] local ids (LLM token ids). */
+  localIds: number[][];
+  /** Global ids (rows of the global codebook), nearest first. */
+  globalIds: number[];
+  /** With `alternatives`: [h][w][m] nearest local rows (index 0 = the chosen one), and global entries nearest first. */
+  localNearest?: TokenChoice[][][];
+  globalNearest?: TokenChoice[];
+}
+
+function exportManifest(files: ReadonlyMap<string, Uint8Array>): ExportManifest {
+  const b = files.get(ONNX_FILES.manifest);
+  if (!b) throw new InputError(`the tokenizer export lacks ${ONNX_FILES.manifest} (choose every file \`v2l export-onnx\` wrote)`);
+  let m: ExportManifest;
+  try {
+    m = JSON.parse(new TextDecoder().decode(b)) as ExportManifest;
+  } catch (e) {
+    throw new InputError(`the tokenizer export's ${ONNX_FILES.manifest} is not valid JSON (${(e as Error).message})`);
+  }
+  if (m.format !== 'v2l-onnx/1' || !m.config) throw new InputError(`the tokenizer export's ${ONNX_FILES.manifest} is not a v2l ONNX export manifest (format ${JSON.stringify(m.format)})`);
+  return m;
+}
+
+const sq = (a: Float32Array, ao: number, b: Float32Array, bo: number, dim: number) => {
+  let s = 0;
+  for (let j = 0; j < dim; j++) {
+    const d = a[ao + j] - b[bo + j];
+    s += d * d;
+  }
+  return s;
+};
+
+export class BrowserTokenizer {
+  private constructor(
+    readonly engine: OnnxEngine,
+    readonly codebook: Codebook,
+    readonly clip: ClipModel,
+    readonly imageSize: number,
+    readonly globalTokens: number,
+  ) {}
+
+  get config(): V2LConfig {
+    return this.engine.config;
+  }
+
+  get gridSize(): number {
+    return this.imageSize / downFactor(this.engine.config);
+  }
+
+  /** Opens the export on `runtime`, checked against the codebook and the CLIP first (each mismatch named). */
+  static async load(files: ReadonlyMap<string, Uint8Array>, codebook: Codebook, clip: ClipModel, runtime: OrtRuntime): Promise<BrowserTokenizer> {
+    const m = exportManifest(files);
+    const cfg = m.config;
+    const nLocal = codebook.local.length / codebook.dim;
+    const nGlobal = codebook.global.length / codebook.dim;
+    if (cfg.embedDim !== codebook.dim || cfg.nLocal !== nLocal || cfg.nGlobal !== nGlobal) {
+      throw new InputError(`the tokenizer export was made for ${cfg.nLocal} local and ${cfg.nGlobal} global rows of width ${cfg.embedDim}; ` +
+        `the codebook has ${nLocal} and ${nGlobal} of width ${codebook.dim}: export with this codebook (\`v2l export-onnx --codebook\`)`);
+    }
+    if (clip.dim !== cfg.embedDim) throw new InputError(`CLIP ${clip.id} gives ${clip.dim}-d embeddings, the tokenizer's global codebook is ${cfg.embedDim}-d`);
+    const need = (name: string) => {
+      const b = files.get(name);
+      if (!b) throw new InputError(`the tokenizer export lacks ${name} (choose every file \`v2l export-onnx\` wrote)`);
+      return b;
+    };
+    const pb = need(ONNX_FILES.projectedCodebook);
+    if (pb.byteLength !== nLocal * cfg.embedDim * 4) {
+      throw new InputError(`${ONNX_FILES.projectedCodebook} has ${pb.byteLength.toLocaleString()} bytes, ${nLocal} rows of ${cfg.embedDim} float32 need ${(nLocal * cfg.embedDim * 4).toLocaleString()}: is it truncated?`);
+    }
+    const projected = new Float32Array(pb.slice().buffer);
+    let engine: OnnxEngine;
+    try {
+      engine = await OnnxEngine.open(runtime, cfg, m.fingerprint, {
+        encoder: need(ONNX_FILES.encoder), decoder: need(ONNX_FILES.decoder), localSearch: need(ONNX_FILES.localSearch), globalSearch: need(ONNX_FILES.globalSearch),
+      }, projected, codebook.global);
+    } catch (e) {
+      if (e instanceof InputError) throw e;
+      throw new InputError(`the tokenizer's ONNX models do not load: ${(e as Error).message}; are the files complete?`);
+    }
+    const imageSize = m.imageSize ?? cfg.resolution;
+    const globalTokens = m.globalTokens ?? 5;
+    return new BrowserTokenizer(engine, codebook, clip, imageSize, Math.min(globalTokens, nGlobal));
+  }
+
+  /**
+   * Tokens of one decoded image. With `alternatives`, also the m nearest local rows per position and the
+   * global entries after the chosen ones, with their squared distances (for the viewer).
+   */
+  async encode(image: RawImage, alternatives?: { local: number; global: number }): Promise<BrowserEncoding> {
+    const size = this.imageSize;
+    const cfg = this.engine.config;
+    const pixels = preprocessOne(image, { size, mode: 'simple' });
+    const clipEmb = await this.clip.embedImages([image]);
+    const { z, h, w } = await this.engine.encodeZ(pixels, 1, size, size);
+    const m = alternatives ? Math.min(alternatives.local, cfg.nLocal) : 1;
+    const near = await this.engine.localSearch.nearest(z, h * w, m);
+    const kg = alternatives ? Math.min(this.globalTokens + alternatives.global, cfg.nGlobal) : this.globalTokens;
+    const gIds = await this.engine.globalTokens(clipEmb, 1, kg);
+    const localIds = Array.from({ length: h }, (_, y) => Array.from({ length: w }, (_, x) => near[(y * w + x) * m]));
+    const out: BrowserEncoding = {
+      original: fromNCHW(pixels, [1, 3, size, size])[0],
+      localIds,
+      globalIds: Array.from(gIds.subarray(0, this.globalTokens)),
+    };
+    if (alternatives) {
+      const dim = cfg.embedDim;
+      const rows = this.engine.localSearch.codebook.rows;
+      out.localNearest = localIds.map((row, y) => row.map((_, x) => {
+        const p = y * w + x;
+        return Array.from(near.subarray(p * m, (p + 1) * m), (id) => ({ id, distance: sq(z, p * dim, rows, id * dim, dim) }));
+      }));
+      let n = 0;
+      for (let j = 0; j < dim; j++) n += clipEmb[j] * clipEmb[j];
+      const g = clipEmb.map((v) => v / Math.sqrt(n));
+      const grows = this.engine.globalSearch.codebook.rows;
+      out.globalNearest = Array.from(gIds, (id) => ({ id, distance: sq(g, 0, grows, id * dim, dim) }));
+    }
+    return out;
+  }
+
+  /** The image decoded from local ids [h][w] and global ids, RGB 8-bit. */
+  async decode(local: readonly (readonly number[])[], global: readonly number[]): Promise<RawImage> {
+    const data = await this.engine.decodeIds([local], [global]);
+    return fromNCHW(data, [1, this.engine.config.outCh, this.imageSize, this.imageSize])[0];
+  }
+
+  async dispose(): Promise<void> {
+    await this.engine.dispose();
+    await this.clip.dispose();
+  }
+}
