@@ -1,14 +1,39 @@
-// `npm run bench -- llm [--model <gguf>] [--threads 1,2] [--runs 3]`: tokens/s of the local backend for
-// prompt evaluation and generation per thread count, and the effect of prefix (KV cache) reuse.
+// `npm run bench -- llm [--model <gguf>] [--queries 256] [--throughput [--threads 1,2] [--runs 3]]`: for
+// each model (default: llama3-vocab-random-tiny, LLaMA-3's 128,256-token vocabulary, and stories260K's 512),
+// queries/s of top-k and score beside llama.cpp's own greedy evaluation of the same tokens, ending with
+// `ratio topk/llama.cpp` and `ratio score/llama.cpp`. With --throughput, also tokens/s of prompt
+// evaluation and generation per thread count, and the effect of prefix (KV cache) reuse.
 import { fileURLToPath } from 'node:url';
 import { LlamaCppLLM } from './llama-cpp.js';
 import type { Prompt } from './types.js';
 import { argString as arg } from '../../util/bench-args.js';
+import { measureQueryRates, formatQueryRates } from './query-rates.js';
+import { isSpecialToken } from '../../codebook/render.js';
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
+const shared = (p: string) => fileURLToPath(new URL(`../../../../shared/models/${p}`, import.meta.url));
+
 export async function benchLlm(args: string[]): Promise<void> {
-  const model = arg(args, 'model', fileURLToPath(new URL('../../../../shared/models/stories260K/stories260K.gguf', import.meta.url)));
+  const given = arg(args, 'model', '');
+  const models = given ? [given] : [shared('llama3-vocab-random-tiny/llama3-vocab-random-tiny.gguf'), shared('stories260K/stories260K.gguf')];
+  const queries = Number(arg(args, 'queries', '256'));
+  const lines: string[] = [];
+  for (const model of models) {
+    const llm = await LlamaCppLLM.load(model, { threads: given ? undefined : 1 });
+    const vocab = await llm.vocabulary();
+    const usable = vocab.tokens.flatMap((t, i) => (isSpecialToken(t, vocab.types?.[i]) ? [] : [i]));
+    console.log(`model ${model}: ${vocab.size} tokens, ${llm.threads} thread(s), distribution through ${llm.distribution}`);
+    const out = formatQueryRates(await measureQueryRates(llm, usable, queries), llm.distribution);
+    for (const l of out) console.log(`  ${l}`);
+    lines.push(...out.slice(-2).map((l) => `${l} (${model.split('/').pop()})`));
+    await llm.dispose();
+  }
+  if (args.includes('--throughput')) await benchThroughput(models[0]!, args);
+  for (const l of lines) console.log(l);
+}
+
+async function benchThroughput(model: string, args: string[]): Promise<void> {
   const threads = arg(args, 'threads', '1,2').split(',').map(Number);
   const runs = Number(arg(args, 'runs', '3'));
   const story = 'Once upon a time, there was a little girl named Lily. She loved to play outside in the park with her dog. One day, she saw a big red ball';

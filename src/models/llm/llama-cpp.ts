@@ -260,23 +260,28 @@ export class LlamaCppLLM implements LLM {
 
   /**
    * Make the sequence hold `tokens` and pass the next-token distribution after each position j from
-   * `from` on to `each(j - from, dist)` (the dist is valid only during that call). Leading tokens already
+   * `from` on to `each(j - from, dist)` (the dist is valid only during that call; `topK`: the k it will be
+   * asked for, at most, for a cheap top-k). Leading tokens already
    * in the KV cache are reused (never the positions whose output is needed); the rest are evaluated and
    * counted.
    */
-  private async evaluate(tokens: readonly number[], from: number, seq: LlamaContextSequence, each: (j: number, dist: NextDist) => void): Promise<void> {
+  private async evaluate(tokens: readonly number[], from: number, seq: LlamaContextSequence, each: ((j: number, dist: NextDist) => void) | 'greedy', topK = 1): Promise<void> {
     this.checkFits(tokens.length);
     const current: readonly number[] = seq.contextTokens;
     let keep = this.kvReuse ? Math.min(commonPrefixLength(current, tokens), from) : 0;
     if (keep === 0) await seq.clearHistory();
     else if (keep < current.length) await seq.eraseContextTokenRanges([{ start: keep, end: current.length }]);
     keep = seq.contextTokens.length;
-    const cap = this.capture;
-    const next = cap ? { token: true } : { probabilities: true };
+    const cap = each === 'greedy' ? undefined : this.capture;
+    const next = cap || each === 'greedy' ? { token: true } : { probabilities: true };
     const input = tokens.slice(keep).map((t, i) => (keep + i >= from ? ([t, { generateNext: next }] as const) : t));
     type Input = Parameters<LlamaContextSequence['controlledEvaluate']>[0];
     this.evaluated += tokens.length - keep;
     this.reused += keep;
+    if (each === 'greedy') {
+      await seq.controlledEvaluate(input as Input);
+      return;
+    }
     if (!cap) {
       const res = await seq.controlledEvaluate(input as Input);
       for (let i = from - keep; i < res.length; i++) {
@@ -296,15 +301,15 @@ export class LlamaCppLLM implements LLM {
         if (cap.stats[0] !== 1) {
           throw new Error(`internal: no logits captured at position ${tokenIndex + keep}${cap.stats[0] === -1 ? ` (vocabulary of ${cap.stats[1]} > ${cap.e.length})` : ''}`);
         }
-        dist.set(cap.stats[1]!, cap.stats[3]!);
+        dist.set(cap.stats[1]!, cap.stats[3]!, topK, cap.stats[4]!);
         seen++;
         each(tokenIndex + keep - from, dist);
       } catch (err) {
         failure ??= err;
       }
-      cap.fn.arm(cap.e, cap.stats);
+      cap.fn.arm(cap.e, cap.stats, topK);
     };
-    cap.fn.arm(cap.e, cap.stats);
+    cap.fn.arm(cap.e, cap.stats, topK);
     try {
       await seq.controlledEvaluate(input as Input, { onTokenResult });
     } finally {
@@ -325,9 +330,23 @@ export class LlamaCppLLM implements LLM {
         const ids = inputs[i]!;
         await this.evaluate(ids, ids.length - 1, seq, (_, dist) => {
           out[i] = dist.top(k, vocab.tokens);
-        });
+        }, k);
       });
       return out;
+    });
+  }
+
+  /**
+   * llama.cpp's own evaluation of each prompt with its greedy next token at the last `outputs` positions
+   * (default 1) and no distribution: the baseline the benchmarks compare top-k and score against.
+   */
+  greedyNext(prompts: readonly Prompt[], opts: QueryOptions & { outputs?: number } = {}): Promise<void> {
+    return this.lock.run(async () => {
+      const inputs = await Promise.all(prompts.map(async (p) => (await queryIds(p, this.tok(), opts)).ids));
+      for (const i of lexicographicOrder(inputs)) {
+        const ids = inputs[i]!;
+        await this.evaluate(ids, Math.max(0, ids.length - (opts.outputs ?? 1)), this.seq(), 'greedy');
+      }
     });
   }
 
@@ -418,9 +437,10 @@ export class LlamaCppLLM implements LLM {
         out[i] = [];
         return;
       }
+      // The last continuation token's own output is not needed: it is not evaluated.
       const lps = new Array<number>(c.length);
-      await this.evaluate([...p, ...c], p.length - 1, seq, (j, dist) => {
-        if (j < c.length) lps[j] = Math.log(dist.prob(c[j]!));
+      await this.evaluate([...p, ...c.slice(0, -1)], p.length - 1, seq, (j, dist) => {
+        lps[j] = Math.log(dist.prob(c[j]!));
       });
       out[i] = lps;
     });
@@ -472,7 +492,7 @@ async function probeCapture(seq: LlamaContextSequence): Promise<Capture | undefi
   if (!fn) return undefined;
   // An empty buffer: the capture then reports the vocabulary size (stats [-1, n]) without writing.
   const stats = new Float64Array(16);
-  fn.arm(new Float32Array(0), stats);
+  fn.arm(new Float32Array(0), stats, 1);
   try {
     await seq.controlledEvaluate([[0 as Token, { generateNext: { token: true } }]]);
   } finally {

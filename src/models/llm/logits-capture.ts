@@ -22,7 +22,8 @@ const SOURCE = `// v2l's logits capture for node-llama-cpp (see logits-capture.t
 // definition that addon binds to. It forwards to libllama's and, when armed, writes exp(l - max) of every
 // vocabulary entry to the armed Float32Array and [1, n, max, sum] to the armed Float64Array, with sum
 // accumulated in float32 in descending order: exactly node-llama-cpp's own softmax (AddonContext.cpp
-// SampleToken), so p = fround(e / sum) is bit for bit the probability it would return.
+// SampleToken), so p = fround(e / sum) is bit for bit the probability it would return; and the k-th
+// largest e, from the same sort, so that a top-k needs one comparison per entry.
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <link.h>
@@ -46,6 +47,7 @@ static void *llama_handle;
 static float *armed_e;
 static size_t armed_cap;
 static double *armed_stats;
+static size_t armed_k;
 static volatile int armed;
 static int calls;
 
@@ -80,40 +82,9 @@ static int resolve(void) {
   return 1;
 }
 
-// Sum of e (all >= 0) in descending order, float32 accumulation: an LSD radix sort of the float bits
-// (non-negative floats order as their bit patterns), O(n).
-static float sorted_sum(const float *e, size_t n) {
-  if (n > keys_cap) {
-    free(keys);
-    free(scratch);
-    keys = malloc(n * sizeof(uint32_t));
-    scratch = malloc(n * sizeof(uint32_t));
-    if (!keys || !scratch) {
-      keys_cap = 0;
-      return NAN;
-    }
-    keys_cap = n;
-  }
-  memcpy(keys, e, n * sizeof(uint32_t));
-  uint32_t *src = keys, *dst = scratch;
-  for (int shift = 0; shift < 32; shift += 11) {
-    size_t count[2049] = {0};
-    for (size_t i = 0; i < n; i++) count[((src[i] >> shift) & 2047) + 1]++;
-    for (int b = 0; b < 2048; b++) count[b + 1] += count[b];
-    for (size_t i = 0; i < n; i++) dst[count[(src[i] >> shift) & 2047]++] = src[i];
-    uint32_t *t = src;
-    src = dst;
-    dst = t;
-  }
-  float sum = 0.0f;
-  for (size_t i = n; i-- > 0;) {
-    float v;
-    memcpy(&v, &src[i], sizeof v);
-    sum += v;
-  }
-  return sum;
-}
-
+// e_i = expf(l_i - max) and the sum of the e_i in descending order, float32 accumulation. The order
+// comes from an LSD radix sort of the float bits (non-negative floats order as their bit patterns; e <= 1
+// so the bits are below 2^30: three 10-bit digits), its three histograms counted in the exp loop: O(n).
 static void capture(void *ctx, const float *logits) {
   armed = 0;
   calls++;
@@ -124,15 +95,56 @@ static void capture(void *ctx, const float *logits) {
     stats[1] = (double)n;
     return;
   }
+  if (n > keys_cap) {
+    free(keys);
+    free(scratch);
+    keys = malloc(n * sizeof(uint32_t));
+    scratch = malloc(n * sizeof(uint32_t));
+    keys_cap = keys && scratch ? n : 0;
+    if (!keys_cap) {
+      stats[0] = -2;
+      return;
+    }
+  }
   float max = logits[0];
   for (size_t i = 1; i < n; i++)
     if (logits[i] > max) max = logits[i];
   float *e = armed_e;
-  for (size_t i = 0; i < n; i++) e[i] = expf(logits[i] - max);
-  float sum = sorted_sum(e, n);
+  static size_t count[3][1025];
+  memset(count, 0, sizeof count);
+  for (size_t i = 0; i < n; i++) {
+    float v = expf(logits[i] - max);
+    e[i] = v;
+    uint32_t b;
+    memcpy(&b, &v, sizeof b);
+    keys[i] = b;
+    count[0][(b & 1023) + 1]++;
+    count[1][((b >> 10) & 1023) + 1]++;
+    count[2][((b >> 20) & 1023) + 1]++;
+  }
+  uint32_t *src = keys, *dst = scratch;
+  for (int d = 0; d < 3; d++) {
+    size_t *c = count[d];
+    int shift = 10 * d;
+    for (int k = 0; k < 1024; k++) c[k + 1] += c[k];
+    for (size_t i = 0; i < n; i++) dst[c[(src[i] >> shift) & 1023]++] = src[i];
+    uint32_t *t = src;
+    src = dst;
+    dst = t;
+  }
+  float sum = 0.0f;
+  for (size_t i = n; i-- > 0;) {
+    float v;
+    memcpy(&v, &src[i], sizeof v);
+    sum += v;
+  }
+  float kth;
+  size_t k = armed_k < 1 ? 1 : armed_k > n ? n : armed_k;
+  memcpy(&kth, &src[n - k], sizeof kth);
   stats[1] = (double)n;
   stats[2] = (double)max;
   stats[3] = (double)sum;
+  stats[4] = (double)kth;
   stats[0] = 1;
 }
 
@@ -150,17 +162,21 @@ static int typed_data(napi_env env, napi_value v, void **data, size_t *length) {
   return napi_get_typedarray_info(env, v, &type, length, data, &buffer, &offset) == napi_ok;
 }
 
-// arm(e: Float32Array, stats: Float64Array): the next llama_get_logits_ith call captures into them.
+// arm(e: Float32Array, stats: Float64Array, k: number): the next llama_get_logits_ith call captures into
+// them; stats[4] = the k-th largest e.
 static napi_value arm(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
+  size_t argc = 3;
+  napi_value argv[3];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   void *e, *s;
   size_t ne, ns;
-  if (argc < 2 || !typed_data(env, argv[0], &e, &ne) || !typed_data(env, argv[1], &s, &ns) || ns < 4) {
-    napi_throw_error(env, NULL, "arm(Float32Array, Float64Array(>=4))");
+  int64_t k = 1;
+  if (argc < 3 || !typed_data(env, argv[0], &e, &ne) || !typed_data(env, argv[1], &s, &ns) || ns < 5 ||
+      napi_get_value_int64(env, argv[2], &k) != napi_ok) {
+    napi_throw_error(env, NULL, "arm(Float32Array, Float64Array(>=5), k)");
     return NULL;
   }
+  armed_k = k < 1 ? 1 : (size_t)k;
   armed_e = e;
   armed_cap = ne;
   armed_stats = s;
@@ -188,8 +204,11 @@ NAPI_MODULE_INIT() {
 `;
 
 export interface LogitsCapture {
-  /** The next llama_get_logits_ith call (any context) writes e into `e` and [1, n, max, sum] into `stats`. */
-  arm(e: Float32Array, stats: Float64Array): void;
+  /**
+   * The next llama_get_logits_ith call (any context) writes e into `e` and [1, n, max, sum, the k-th
+   * largest e] into `stats`.
+   */
+  arm(e: Float32Array, stats: Float64Array, k: number): void;
   /** Cancels an armed capture that did not happen; returns the number of captures so far. */
   disarm(): number;
 }

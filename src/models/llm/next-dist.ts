@@ -41,16 +41,20 @@ export class MapDist implements NextDist {
   }
 }
 
-/** The capture's arrays: e (length >= n) and sum; valid until the capture is armed again. */
+/** The capture's arrays: e (length >= n), sum and the k-th largest e; valid until the capture is armed again. */
 export class CapturedDist implements NextDist {
   private n = 0;
   private sum = 1;
+  private k = 0;
+  private kth = 0;
 
   constructor(private readonly e: Float32Array) {}
 
-  set(n: number, sum: number): void {
+  set(n: number, sum: number, k: number, kth: number): void {
     this.n = n;
     this.sum = sum;
+    this.k = k;
+    this.kth = kth;
   }
 
   prob(id: number): number {
@@ -58,38 +62,54 @@ export class CapturedDist implements NextDist {
   }
 
   /**
-   * One pass with a k-entry buffer sorted by (p desc, id asc). p = fround(e / sum) is non-decreasing in e,
-   * and ids arrive in increasing order, so an entry whose e is below the buffer's last e cannot enter
-   * (a tie in p keeps the lower id, already in the buffer): only the rest pay for the division.
+   * The entries whose p = fround(e / sum) is at least the k-th largest e's p, sorted by (p desc, id asc),
+   * the first k: exactly the Map's order. Candidates are collected by one comparison per entry against
+   * the k-th largest e lowered by 2^-20 relative (any e whose p rounds to the k-th p is within 2^-23).
    */
   top(k: number, tokens: readonly string[]): TopKEntry[] {
     const { e, n, sum } = this;
     const kk = Math.min(k, n);
     if (kk <= 0) return [];
-    const ids = new Int32Array(kk);
-    const ps = new Float64Array(kk);
-    const es = new Float32Array(kk);
-    let len = 0;
-    let floor = -1;
-    for (let i = 0; i < n; i++) {
-      const ei = e[i]!;
-      if (ei < floor) continue;
-      const p = Math.fround(ei / sum);
-      if (len === kk && p <= ps[kk - 1]!) continue;
-      let j = len < kk ? len++ : kk - 1;
-      while (j > 0 && p > ps[j - 1]!) {
-        ps[j] = ps[j - 1]!;
-        ids[j] = ids[j - 1]!;
-        es[j] = es[j - 1]!;
-        j--;
-      }
-      ps[j] = p;
-      ids[j] = i;
-      es[j] = ei;
-      if (len === kk) floor = es[kk - 1]!;
-    }
-    const out: TopKEntry[] = new Array(len);
-    for (let j = 0; j < len; j++) out[j] = { id: ids[j]!, token: tokens[ids[j]!] ?? '', prob: ps[j]! };
-    return out;
+    if (kk > this.k) return topBySelection(e, n, sum, kk, tokens);
+    const floor = this.kth * (1 - 2 ** -20);
+    const pk = Math.fround(this.kth / sum);
+    const ids: number[] = [];
+    for (let i = 0; i < n; i++) if (e[i]! >= floor) ids.push(i);
+    const ps = ids.map((i) => Math.fround(e[i]! / sum));
+    const order = ids.map((_, j) => j).filter((j) => ps[j]! >= pk).sort((a, b) => ps[b]! - ps[a]! || ids[a]! - ids[b]!);
+    return order.slice(0, kk).map((j) => ({ id: ids[j]!, token: tokens[ids[j]!] ?? '', prob: ps[j]! }));
   }
+}
+
+/**
+ * The same order by one pass with a k-entry buffer sorted by (p desc, id asc), for a k larger than the
+ * capture was armed with. p is non-decreasing in e and ids arrive in increasing order, so an entry whose
+ * e is below the buffer's last e cannot enter (a tie in p keeps the lower id, already in the buffer).
+ */
+function topBySelection(e: Float32Array, n: number, sum: number, kk: number, tokens: readonly string[]): TopKEntry[] {
+  const ids = new Int32Array(kk);
+  const ps = new Float64Array(kk);
+  const es = new Float32Array(kk);
+  let len = 0;
+  let floor = -1;
+  for (let i = 0; i < n; i++) {
+    const ei = e[i]!;
+    if (ei < floor) continue;
+    const p = Math.fround(ei / sum);
+    if (len === kk && p <= ps[kk - 1]!) continue;
+    let j = len < kk ? len++ : kk - 1;
+    while (j > 0 && p > ps[j - 1]!) {
+      ps[j] = ps[j - 1]!;
+      ids[j] = ids[j - 1]!;
+      es[j] = es[j - 1]!;
+      j--;
+    }
+    ps[j] = p;
+    ids[j] = i;
+    es[j] = ei;
+    if (len === kk) floor = es[kk - 1]!;
+  }
+  const out: TopKEntry[] = new Array(len);
+  for (let j = 0; j < len; j++) out[j] = { id: ids[j]!, token: tokens[ids[j]!] ?? '', prob: ps[j]! };
+  return out;
 }
