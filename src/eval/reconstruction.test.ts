@@ -114,3 +114,31 @@ test('reconstruction: --lpips-protocol reference changes LPIPS only (the referen
   assert.notEqual(reference.lpips, correct.lpips);
   for (const k of ['fid', 'psnrY', 'psnrRgb', 'ssim'] as const) assert.equal(reference[k], correct[k]);
 });
+
+test('reconstruction: image size and global tokens are the checkpoint\'s unless told, and a told value that differs is stated', { skip }, async () => {
+  const lines: string[] = [];
+  const { imageSize: _s, globalTokens: _k, ...untold } = base;
+  void _s;
+  void _k;
+  const r = await evaluateReconstruction({ ...untold, out: join(dir, 'defaults'), limit: 2, log: (l) => lines.push(l) });
+  assert.equal(r.imageSize, 32, 'the checkpoint\'s image_size');
+  assert.equal(r.globalTokens, 5, 'the default: the checkpoint records no count');
+  assert.ok(lines.some((l) => /does not record its global-token count: 5 assumed \(--global-tokens\)/.test(l)), lines.join('\n'));
+  assert.ok(!lines.some((l) => /px \(--image-size\)/.test(l)), lines.join('\n'));
+  lines.length = 0;
+  await evaluateReconstruction({ ...base, imageSize: 64, out: join(dir, 'told'), limit: 2, log: (l) => lines.push(l) });
+  assert.ok(lines.some((l) => /evaluating at 64 px \(--image-size\); .*tok\.safetensors was trained at 32 px/.test(l)), lines.join('\n'));
+});
+
+test('reconstruction: one run per output folder (the second refused naming the pid); merging shards of other settings names the setting', { skip }, async () => {
+  const out = join(dir, 'locked');
+  const first = evaluateReconstruction({ ...base, out, limit: 2 });
+  await assert.rejects(evaluateReconstruction({ ...base, out, limit: 2 }), new RegExp(`locked \\(an evaluation's output folder\\) is being written by another run \\(pid ${process.pid}`));
+  await first;
+  await evaluateReconstruction({ ...base, out, limit: 2 }); // released: a later run resumes (already done)
+  const a = join(dir, 'm-s0');
+  const b = join(dir, 'm-s1');
+  await evaluateReconstruction({ ...base, out: a, limit: 4, shard: { index: 0, count: 2 } });
+  await evaluateReconstruction({ ...base, out: b, limit: 4, shard: { index: 1, count: 2 }, lpipsProtocol: 'reference' });
+  await assert.rejects(mergeEvaluations([a, b], join(dir, 'm')), /shard 1\/2 was run with other settings than shard 0\/2 \(lpips: \{.*"protocol":"correct"\} -> \{.*"protocol":"reference"\}\)/);
+});

@@ -88,7 +88,7 @@ export function reproducePlan(table: PaperTable, i: ReproduceInputs): ReproduceP
       return {
         table, what: 'Table 4: in-context restoration FID / LPIPS of inpainting, outpainting, deblurring, rotation, shift (reference protocol, leak included, 5,001 images)',
         commands: [['eval', 'restoration', ...base, '--llm', llm, '--images', need(i.imagenetVal, '--imagenet-val', 'the reference\'s imagenet_split/val/class_labels.txt (first 5,001 lines)', missing),
-          '--limit', '5001', '--protocol', 'reference',
+          '--limit', '5001', '--protocol', 'reference', '--global-tokens', '21',
           '--inception', need(i.inception, '--inception', 'pytorch-fid Inception ONNX', missing),
           '--lpips-backbone', need(i.alexnet, '--alexnet', 'torchvision AlexNet weights', missing),
           '--lpips-heads', need(i.lpipsHeads, '--lpips-heads', 'LPIPS v0.1 alex.pth', missing), '--out', `${i.out}/table4`]],
