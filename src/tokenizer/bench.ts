@@ -33,7 +33,7 @@ function median(xs: number[]): number {
  * Peak float32 GFLOP/s estimate: cores x clock x FLOP per cycle (AVX-512: two 16-wide FMA units = 64;
  * AVX2/FMA: 32; else 8). The clock is /proc/cpuinfo's current one, so turbo can exceed it.
  */
-function estimatedPeak(): { gflops: number; how: string } {
+export function estimatedPeak(): { gflops: number; how: string } {
   const cores = availableParallelism();
   let mhz = 0;
   let perCycle = 8;

@@ -1,3 +1,4 @@
+// `npm run bench -- train --engine onnx ...`: see ./onnx-bench.ts. Otherwise (--engine tfjs, the default):
 // `npm run bench -- train [--presets small,paper] [--workers 1,2] [--steps N] [--warmup N] [--micro-batch N]
 // [--batch N] [--checkpoint-activations on|off] [--gan] [--lpips stand-in]`:
 // training throughput (images/s) of whole steps (forward, backward, averaging, Adam) for each preset
@@ -15,6 +16,7 @@ import { getPreset } from './presets.js';
 import { Replica } from './replica.js';
 import { defaultLpipsHeads } from './setup.js';
 import { argValue as arg } from '../util/bench-args.js';
+import { benchTrainOnnx } from './onnx-bench.js';
 
 /** Peak memory of this thread: the wasm heap's size (it never shrinks), else tfjs' current tensor bytes. */
 function peakMiB(): string {
@@ -24,6 +26,9 @@ function peakMiB(): string {
 }
 
 export async function benchTrain(args: string[]): Promise<void> {
+  const engine = arg(args, 'engine') ?? 'tfjs';
+  if (engine === 'onnx') return benchTrainOnnx(args);
+  if (engine !== 'tfjs') throw new Error(`--engine: expected tfjs or onnx, got "${engine}"`);
   const backend = await initBackend(arg(args, 'backend'));
   const presets = (arg(args, 'presets') ?? 'small,paper').split(',');
   const workerCounts = (arg(args, 'workers') ?? '1,2').split(',').map(Number);

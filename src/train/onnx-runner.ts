@@ -5,8 +5,7 @@
 // network holds the parameters; they are read in PyTorch layout each step and the gradients converted
 // back. Multi-threading is onnxruntime's intra-op pool (threads = cores), not worker replicas.
 // Node edge. Not yet covered: the LPIPS and GAN terms (the trainer keeps --engine tfjs for them).
-import * as tf from '@tensorflow/tfjs-core';
-import { toInternal } from '../network/params.js';
+import type { Layout } from '../network/params.js';
 import { GeneratorStepSession, type TrainEngineOptions } from './onnx-session.js';
 import type { StepResult, StepRunner } from './parallel.js';
 import type { Replica, StepTerms } from './replica.js';
@@ -16,6 +15,34 @@ export function onnxUnsupported(replica: Replica, lastStep: number): string | nu
   if (replica.lpips && replica.loss.perceptualWeight > 0) return 'the LPIPS term';
   if (replica.ganActive(lastStep)) return `the GAN terms (from step ${replica.loss.discStart})`;
   return null;
+}
+
+/**
+ * A parameter-shaped host array between the network's internal layout (conv [kh, kw, in, out], linear
+ * [in, out]) and PyTorch's (conv [out, in, kh, kw], linear [out, in]); `shape` is the source's. Plain
+ * loops: the wasm backend's transpose costs ~100 ns per element.
+ */
+export function permute(src: Float32Array, shape: readonly number[], layout: Layout, to: 'toReference' | 'toInternal'): Float32Array {
+  if (layout === 'plain') return src.slice();
+  const out = new Float32Array(src.length);
+  if (layout === 'linear') {
+    const [r, c] = shape;
+    for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) out[j * r + i] = src[i * c + j];
+    return out;
+  }
+  if (to === 'toReference') { // [kh, kw, in, out] -> [out, in, kh, kw]
+    const [kh, kw, ci, co] = shape;
+    for (let y = 0; y < kh; y++) for (let x = 0; x < kw; x++) for (let i = 0; i < ci; i++) {
+      const base = ((y * kw + x) * ci + i) * co;
+      for (let o = 0; o < co; o++) out[((o * ci + i) * kh + y) * kw + x] = src[base + o];
+    }
+  } else { // [out, in, kh, kw] -> [kh, kw, in, out]
+    const [co, ci, kh, kw] = shape;
+    for (let o = 0; o < co; o++) for (let i = 0; i < ci; i++) for (let y = 0; y < kh; y++) for (let x = 0; x < kw; x++) {
+      out[((y * kw + x) * ci + i) * co + o] = src[((o * ci + i) * kh + y) * kw + x];
+    }
+  }
+  return out;
 }
 
 export class OnnxRunner implements StepRunner {
@@ -41,7 +68,10 @@ export class OnnxRunner implements StepRunner {
   /** The trainable parameters in PyTorch layout (the replica's network holds them in its own). */
   private params(): Map<string, Float32Array> {
     const net = this.replica.net;
-    return new Map(this.replica.genNames.map((n) => [n, tf.tidy(() => net.toReferenceLayout(n, net.params.get(n)!).dataSync() as Float32Array)]));
+    return new Map(this.replica.genNames.map((n) => {
+      const v = net.params.get(n)!;
+      return [n, permute(v.dataSync() as Float32Array, v.shape, net.layoutOf(n), 'toReference')];
+    }));
   }
 
   async step(images: Float32Array, clip: Float32Array, n: number, step: number): Promise<StepResult> {
@@ -70,7 +100,7 @@ export class OnnxRunner implements StepRunner {
       const shard = { ...out.terms, codes_used: this.countCodes(out.indices, out.zRows) };
       for (const [k, v] of Object.entries(shard)) terms[k] = (terms[k] ?? 0) + w * v;
     }
-    const gen = r.genNames.map((name) => tf.tidy(() => toInternal(r.net.layoutOf(name), tf.tensor(acc.get(name)!, this.refShape(name)))));
+    const gen = r.genNames.map((name) => permute(acc.get(name)!, this.refShape(name), r.net.layoutOf(name), 'toInternal'));
     const u = r.apply(gen, null, step);
     return { terms, lr: u.lr, gradNorm: u.gradNorm };
   }
