@@ -26,6 +26,7 @@ interface ServeFlags {
   maxMegapixels: number;
   queue: number;
   log?: boolean;
+  static?: string | boolean;
 }
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
@@ -59,7 +60,21 @@ export function register(program: Command): void {
     .option('--max-megapixels <n>', 'largest image in megapixels', num('max-megapixels'), 40)
     .option('--queue <n>', 'network jobs that may wait behind the running one (then: 503 busy)', int('queue', 0), 8)
     .option('--log', 'one line per request on stderr')
+    .option('--static [dir]', 'serve the in-browser build instead (default dist/browser, written by npm run build): every model runs in the page, from files the user chooses; no model flag')
     .action(async (given: ServeFlags) => {
+      if (given.static !== undefined) {
+        const { startStaticServer } = await import('../../serve/static.js');
+        if (!LOOPBACK.has(given.host)) console.error(`v2l serve: note: binding ${given.host} makes the page reachable from the network (it computes nothing here: the models run in each visitor's browser)`);
+        const running = await startStaticServer({ root: typeof given.static === 'string' ? given.static : undefined, host: given.host, port: given.port, log: given.log });
+        console.log(running.url);
+        console.error('v2l serve --static: the in-browser build, cross-origin isolated (COOP/COEP) for wasm threads; Ctrl-C stops');
+        await new Promise<void>((resolve) => {
+          process.once('SIGINT', () => resolve());
+          process.once('SIGTERM', () => resolve());
+        });
+        await running.close();
+        return;
+      }
       const f = await withDemoDefault(given, 'v2l serve');
       if (!f.checkpoint || !f.clip) throw new Error('serve needs --checkpoint <file> and --clip <dir> (or no model flag at all, for the built-in demo tokenizer)');
       if (!(f.maxUploadMb > 0) || !(f.maxMegapixels > 0)) throw new Error('--max-upload-mb and --max-megapixels must be positive');
