@@ -6,7 +6,7 @@ import { V2LTokenizer, type LoadTokenizerOptions } from '../tokenizer/tokenizer.
 import { openModel, withBackendOptions } from './commands/llm.js';
 import type { LLM } from '../models/llm/types.js';
 import { tokenizerTokens, tokensFile, type ImageTokenProvider } from '../tasks/image-tokens.js';
-import { summaryText, type RunSummary } from '../tasks/summary.js';
+import { runFailure, summaryText, type RunSummary } from '../tasks/summary.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { V2LConfig } from '../network/config.js';
@@ -169,8 +169,16 @@ function demoProvider(p: ImageTokenProvider): ImageTokenProvider {
   return { id: `demo-${p.id}`, isStandIn: p.isStandIn, global: (s, k, on) => p.global(s, k, on), all: (s, k, on) => p.all(s, k, on) };
 }
 
-/** JSON on stdout, the human summary on stderr. */
+/**
+ * JSON on stdout, the human summary on stderr. A run whose units all failed (or that had units to do and
+ * did none) exits with status 1: it has no figures to report, whatever it wrote.
+ */
 export function printSummary(s: RunSummary): void {
   process.stdout.write(JSON.stringify(s, null, 2) + '\n');
   console.error(summaryText(s));
+  const failedRun = runFailure(s);
+  if (failedRun) {
+    console.error(`v2l: ${failedRun}`);
+    process.exitCode = 1;
+  }
 }

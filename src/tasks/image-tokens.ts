@@ -38,6 +38,8 @@ export interface ImageTokenProvider {
   global(sources: readonly string[], k: number, onProgress?: OnProgress): Promise<TokensResult[]>;
   /** Global and local tokens of each image. */
   all(sources: readonly string[], k: number, onProgress?: OnProgress): Promise<TokensResult[]>;
+  /** Tokens files only: whether a source has a record (no image is read), to check a run's images up front. */
+  knows?(source: string): boolean;
 }
 
 function fileSha256(path: string): string {
@@ -184,5 +186,6 @@ export function tokensFile(path: string): ImageTokenProvider {
     async all(sources, k) {
       return get(sources, k, true);
     },
+    knows: (s) => find(s) !== undefined,
   };
 }

@@ -32,3 +32,11 @@ export function summaryText(s: RunSummary): string {
   for (const n of s.notes) lines.push(`NOTE: ${n}`);
   return lines.join('\n');
 }
+
+/** Why a run reports nothing (every unit failed, or none of its units is done), else null. */
+export function runFailure(s: RunSummary): string | null {
+  const { total, done, failed } = s.units;
+  if (total > 0 && done > 0 && failed === done) return `every unit of this run failed (${failed} of ${total}): no figures; see the errors in ${s.out ?? 'the records'}`;
+  if (total > 0 && done === 0) return `none of the ${total} units of this run was done`;
+  return null;
+}

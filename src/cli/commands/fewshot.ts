@@ -11,6 +11,7 @@ import { formatSplit, parseSplit, sampleEpisodes, splitShape, type Episode } fro
 import { checkImages, classNameOf, imagesRoot, loadClassNames, openDataset } from '../../tasks/fewshot/dataset.js';
 import { runFewshot, type FewshotDecoding } from '../../tasks/fewshot/run.js';
 import { runFewshotTable, type FewshotTable } from '../../tasks/fewshot/table.js';
+import { tokensFile, type ImageTokenProvider } from '../../tasks/image-tokens.js';
 import { buildFewshotPrompt, renderPrompt, type FewshotProtocol } from '../../tasks/fewshot/prompt.js';
 
 export interface FewshotFlags extends TokenizerFlags, LLMFlags, RunFlags {
@@ -37,19 +38,38 @@ export interface FewshotFlags extends TokenizerFlags, LLMFlags, RunFlags {
 export type FewshotTableOutput = Omit<FewshotTable, 'markdown' | 'summaries'> & { runs: FewshotTable['summaries'] };
 
 /**
+ * With --tokens the images are never read: a field is looked up in the tokens file as written
+ * (`wnid/file`), else as the file it names under the images root; every one must be there before any work.
+ */
+function tokensResolve(tokens: ImageTokenProvider, resolve: (field: string) => string): (field: string) => string {
+  return (field) => (tokens.knows!(field) ? field : resolve(field));
+}
+
+function checkTokens(episodes: readonly Episode[], tokens: ImageTokenProvider, resolve: (field: string) => string, file: string, source: string): void {
+  const missing = new Set<string>();
+  for (const e of episodes) for (const x of [...e.support, ...e.queries]) if (!tokens.knows!(resolve(x.field))) missing.add(x.field);
+  if (missing.size) {
+    const m = [...missing];
+    throw new Error(`${m.length} image(s) of ${source} have no record in --tokens ${file} (looked up as written, e.g. ${m[0]}, and as the file under the images root, e.g. ${resolve(m[0]!)}): ${m.slice(0, 5).join(', ')}${m.length > 5 ? ', ...' : ''}; tokenize them, or give sources as the split writes them`);
+  }
+}
+
+/**
  * Where the episodes come from: `episodesFor(ways, shots)` for a Table 1 setting (a split folder holds
  * `{N}_way_{K}_shot.csv`), `episodesFor()` for a single run. Files, images and shapes are checked here,
- * before any model is loaded.
+ * before any model is loaded (with --tokens: the tokens file's records instead of the images).
  */
 function episodeSource(f: FewshotFlags): { episodesFor: (ways?: number, shots?: number) => Episode[]; resolve: (field: string) => string; root: string; describe: Record<string, unknown> } {
   if (f.split && f.dataset) throw new Error('give --split (the reference\'s episode files) or --dataset (sample episodes), not both');
+  const tokens = f.tokens ? tokensFile(f.tokens) : null;
   if (f.split) {
-    if (!f.images) throw new Error('--split needs --images <root> (fields are wnid/filename under it)');
-    const root = imagesRoot(f.images);
+    if (!f.images && !tokens) throw new Error('--split needs --images <root> (fields are wnid/filename under it), or --tokens with records for its fields');
+    const root = f.images ? imagesRoot(f.images) : { resolve: (field: string) => field };
+    const resolve = tokens ? tokensResolve(tokens, root.resolve) : root.resolve;
     const isDir = existsSync(f.split) && statSync(f.split).isDirectory();
     if (f.table && !isDir) throw new Error('--table reads one split file per setting: give --split <folder> holding {N}_way_{K}_shot.csv');
     return {
-      root: f.images, resolve: root.resolve,
+      root: f.images ?? '.', resolve,
       describe: { split: f.split },
       episodesFor(ways, shots) {
         const file = isDir ? join(f.split!, `${ways ?? f.ways}_way_${shots ?? f.shots}_shot.csv`) : f.split!;
@@ -59,22 +79,25 @@ function episodeSource(f: FewshotFlags): { episodesFor: (ways?: number, shots?: 
         const k = shots ?? f.shots ?? shape?.shots;
         if (w === undefined || k === undefined) throw new Error(`${file}: the name is not {N}_way_{K}_shot.csv; give --ways and --shots`);
         const eps = parseSplit(readFileSync(file, 'utf8'), file, { ways: w, shots: k });
-        checkImages(eps, root.resolve, file);
+        if (tokens) checkTokens(eps, tokens, resolve, f.tokens!, file);
+        else checkImages(eps, root.resolve, file);
         return eps;
       },
     };
   }
   if (f.dataset) {
     const ds = openDataset(f.dataset);
+    const resolve = tokens ? tokensResolve(tokens, ds.resolve) : ds.resolve;
     return {
-      root: f.dataset, resolve: ds.resolve,
+      root: f.dataset, resolve,
       describe: { dataset: f.dataset, seed: f.seed, queries_per_episode: f.queriesPerEpisode },
       episodesFor(ways, shots) {
         const w = ways ?? f.ways;
         const k = shots ?? f.shots;
         if (w === undefined || k === undefined) throw new Error('--dataset needs --ways N and --shots K');
         const eps = sampleEpisodes(ds.classes, { ways: w, shots: k, episodes: f.episodes, seed: f.seed, queriesPerEpisode: f.queriesPerEpisode });
-        checkImages(eps, ds.resolve, f.dataset!);
+        if (tokens) checkTokens(eps, tokens, resolve, f.tokens!, f.dataset!);
+        else checkImages(eps, ds.resolve, f.dataset!);
         return eps;
       },
     };

@@ -61,6 +61,21 @@ test('v2l fewshot: killed with SIGKILL mid-run and resumed, the records equal an
     assert.ok(s2.units.resumed >= before);
     assert.equal(readFileSync(part, 'utf8'), readFileSync(whole, 'utf8'));
 
+    // Two runs on one --out: the second is refused at once, naming the first's pid; the first's records
+    // are exact (each unit once, equal to the uninterrupted run's).
+    const shared = join(tmp, 'shared.jsonl');
+    const first = spawn(process.execPath, args([...base, '--out', shared]), { cwd, stdio: 'ignore' });
+    const firstExit = new Promise<number | null>((res) => first.on('exit', (code) => res(code)));
+    const t1 = Date.now();
+    while (!existsSync(`${shared}.lock`) && Date.now() - t1 < 120_000) await new Promise((r) => setTimeout(r, 10));
+    first.kill('SIGSTOP'); // held while it holds the lock, however fast the machine
+    const second = v2l([...base, '--out', shared]);
+    first.kill('SIGCONT');
+    assert.notEqual(second.status, 0);
+    assert.match(second.stderr, new RegExp(`shared\\.jsonl is being written by another run \\(pid ${first.pid}`));
+    assert.equal(await firstExit, 0);
+    assert.equal(readFileSync(shared, 'utf8'), readFileSync(whole, 'utf8'));
+
     // the records: reference prompt ids start with BOS + the reference instruction; 16 generated ids
     const rec = JSON.parse(lines(whole)[0]!) as FewshotRecord;
     assert.deepEqual(rec.prompt_ids.slice(0, 5), [1, 1152, 1269, 310, 278]); // <s> ▁For ▁each ▁of ▁the
@@ -123,9 +138,31 @@ test('v2l fewshot: bad inputs are refused before any work, naming what is wrong'
     r = v2l([...stories, '--dataset', TINY, '--ways', '2', '--shots', '1', '--episodes', '2', '--induction', 'off']);
     assert.equal(r.status, 0, r.stderr);
     assert.equal((JSON.parse(r.stdout) as { figures: { episodes: number } }).figures.episodes, 2);
-    r = v2l([...stories, '--dataset', TINY, '--ways', '5', '--shots', '5', '--episodes', '1']);
+    const refusedOut = join(tmp, 'refused.jsonl');
+    r = v2l([...stories, '--dataset', TINY, '--ways', '5', '--shots', '5', '--episodes', '1', '--out', refusedOut]);
     assert.notEqual(r.status, 0);
     assert.match(r.stderr, /more than the 128-token context of .*stories260K/);
+    assert.ok(!existsSync(refusedOut) && !existsSync(`${refusedOut}.run.json`), 'a refused run writes nothing: the corrected command is not "another configuration"');
+    r = v2l([...stories, '--dataset', TINY, '--ways', '2', '--shots', '1', '--episodes', '1', '--induction', 'off', '--out', refusedOut]);
+    assert.equal(r.status, 0, r.stderr);
+    // counts: --episodes 1e9 is refused at once (it was a V8 heap crash after minutes); --ways 1 too
+    r = v2l([...tiny, '--dataset', TINY, '--ways', '2', '--shots', '1', '--episodes', '1e9']);
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /1000000000 episodes x 1 query = 1000000000 queries: more than the 1000000 one run holds/);
+    r = v2l([...tiny, '--dataset', TINY, '--ways', '1', '--shots', '1', '--episodes', '2']);
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /a 1-way episode has a single possible answer/);
+    // an empty class folder is refused, named
+    const ds = join(tmp, 'ds');
+    for (const c of ['cat', 'dog', 'empty']) mkdirSync(join(ds, c), { recursive: true });
+    for (const c of ['cat', 'dog']) for (const i of [0, 1]) copyFileSync(join(TINY, 'images', `val_${c === 'cat' ? i : 2 + i}.JPEG`), join(ds, c, `${i}.jpg`));
+    r = v2l([...tiny, '--dataset', ds, '--ways', '2', '--shots', '1', '--episodes', '1']);
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /1 class\(es\) have fewer than K\+1 = 2 images: empty \(0\)/);
+    // --out naming a folder
+    r = v2l([...tiny, '--dataset', TINY, '--ways', '2', '--shots', '1', '--episodes', '1', '--out', tmp]);
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /is a folder: the output of this command is a JSON-lines file/);
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
@@ -162,11 +199,41 @@ test('v2l fewshot: an unreadable image fails its episode and the run goes on; --
     const tokFile = join(tmp, 'tokens.jsonl');
     writeFileSync(tokFile, [...tokens.values()].join('\n') + '\n');
     const out2 = join(tmp, 'b.jsonl');
-    const r2 = v2l(['fewshot', '--tokens', tokFile, '--llm', FIXTURE_LLMS['llama2-vocab-random-tiny'], '--threads', '1', '-q', '--dataset', ds, '--ways', '2', '--shots', '1', '--episodes', '6', '--seed', '1', '--out', out2]);
+    const tokRun = ['fewshot', '--tokens', tokFile, '--llm', FIXTURE_LLMS['llama2-vocab-random-tiny'], '--threads', '1', '-q'];
+    const dsRun = [...tokRun, '--dataset', ds, '--ways', '2', '--shots', '1', '--episodes', '6', '--seed', '1', '--out', out2];
+    // An image with no record in the tokens file is refused before any work, named.
+    let r2 = v2l(dsRun);
+    assert.notEqual(r2.status, 0);
+    assert.match(r2.stderr, /1 image\(s\) of .*ds have no record in --tokens .*tokens\.jsonl .*: dog\/3\.jpg/);
+    assert.ok(!existsSync(out2) && !existsSync(`${out2}.run.json`), 'a refused run writes nothing');
+    // With the error record `v2l tokenize` writes for it, that episode fails and the run goes on.
+    writeFileSync(tokFile, [...tokens.values(), JSON.stringify({ source: join(ds, 'dog', '3.jpg'), error: 'not a JPEG' })].join('\n') + '\n');
+    r2 = v2l(dsRun);
     assert.equal(r2.status, 0, r2.stderr);
     const recs2 = lines(out2).map((l) => JSON.parse(l) as FewshotRecord);
     assert.deepEqual(recs2.filter((x) => !x.error).map((x) => x.prompt_ids), recs.filter((x) => !x.error).map((x) => x.prompt_ids));
-    assert.match(recs2.find((x) => x.error)!.error!, /dog\/3\.jpg is not in .*tokens\.jsonl/);
+    assert.match(recs2.find((x) => x.error)!.error!, /dog\/3\.jpg: not a JPEG/);
+
+    // A split whose images are nowhere on disk, with tokens recorded under its fields as written
+    // (`wnid/file`): matched as written, nothing read.
+    const split = join(tmp, '2_way_1_shot.csv');
+    const good = recs.filter((x) => !x.error);
+    writeFileSync(split, good.map((x) => [...x.support.map((y) => y.source), x.query.source, ''].join(',')).join('\n') + '\n');
+    const asWritten = join(tmp, 'as-written.jsonl');
+    writeFileSync(asWritten, [...tokens.entries()].map(([src, line]) => JSON.stringify({ ...JSON.parse(line), source: src })).join('\n') + '\n');
+    const out3 = join(tmp, 'c.jsonl');
+    const r3 = v2l(['fewshot', '--tokens', asWritten, '--llm', FIXTURE_LLMS['llama2-vocab-random-tiny'], '--threads', '1', '-q', '--split', split, '--images', join(tmp, 'no-such-folder-needed'), '--out', out3]);
+    assert.notEqual(r3.status, 0, 'an --images folder that does not exist is still named');
+    const r4 = v2l(['fewshot', '--tokens', asWritten, '--llm', FIXTURE_LLMS['llama2-vocab-random-tiny'], '--threads', '1', '-q', '--split', split, '--out', out3]);
+    assert.equal(r4.status, 0, r4.stderr);
+    assert.deepEqual(lines(out3).map((l) => (JSON.parse(l) as FewshotRecord).prompt_ids), good.map((x) => x.prompt_ids));
+
+    // A run whose every unit failed exits nonzero, saying so.
+    writeFileSync(tokFile, [...tokens.keys(), 'dog/3.jpg'].map((src) => JSON.stringify({ source: join(ds, src), error: 'unreadable' })).join('\n') + '\n');
+    const r5 = v2l([...tokRun, '--dataset', ds, '--ways', '2', '--shots', '1', '--episodes', '3', '--seed', '1', '--out', join(tmp, 'd.jsonl')]);
+    assert.equal(r5.status, 1, r5.stderr);
+    assert.match(r5.stderr, /every unit of this run failed \(3 of 3\)/);
+    assert.equal((JSON.parse(r5.stdout) as { units: { failed: number } }).units.failed, 3);
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
