@@ -1,9 +1,10 @@
-// npm run build-demo -- [--shared ../shared] [--work tmp/demo-build] [--steps 600] [--workers 1]
+// npm run build-demo -- [--shared ../shared] [--work tmp/demo-build] [--steps 600] [--stop-after n] [--workers 1]
 // Makes demo/ again, the built-in DEMO tokenizer (src/demo/demo.ts), from ../shared in four steps, each
 // skipped when its output is already there (so an interrupted build continues):
 //   1. the stand-in CLIP (seed 0, the defaults of `v2l models stand-in-clip`);
 //   2. a codebook over stories260K's 512-token vocabulary (the README's quick-start command);
-//   3. `v2l train --preset small --steps N` on the Tiny-ImageNet validation images (resumed if stopped);
+//   3. `v2l train --preset small --steps N` on the Tiny-ImageNet validation images (resumed if stopped;
+//      `--stop-after n` packs step n of the N-step schedule);
 //   4. pack: the network's weights as float16 without optimiser, discriminator and codebook tensors,
 //      the codebook package's five files, and demo/demo.json (the CLIP's seed and fingerprint, provenance
 //      and the figures measured here: the last validation of the run, then the packed demo's and the
@@ -27,18 +28,20 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const CLIP_OPTIONS = { seed: 0, hidden: 64, layers: 2, projectionDim: 768 };
 const CODEBOOK_FILES = ['manifest.json', 'local.safetensors', 'local.json', 'global.safetensors', 'global.json'];
 
-function args(argv: string[]): { shared: string; work: string; steps: number; workers: number } {
-  const o = { shared: join(root, '..', 'shared'), work: join(root, 'tmp', 'demo-build'), steps: 600, workers: 1 };
+function args(argv: string[]): { shared: string; work: string; steps: number; stopAfter?: number; workers: number } {
+  const o: ReturnType<typeof args> = { shared: join(root, '..', 'shared'), work: join(root, 'tmp', 'demo-build'), steps: 600, workers: 1 };
   for (let i = 0; i < argv.length; i++) {
     const [k, v] = [argv[i], argv[i + 1]];
     if (k === '--shared') o.shared = resolve(v);
     else if (k === '--work') o.work = resolve(v);
     else if (k === '--steps') o.steps = Number(v);
+    else if (k === '--stop-after') o.stopAfter = Number(v);
     else if (k === '--workers') o.workers = Number(v);
-    else throw new Error(`unknown argument ${k} (usage: npm run build-demo -- [--shared dir] [--work dir] [--steps n] [--workers n])`);
+    else throw new Error(`unknown argument ${k} (usage: npm run build-demo -- [--shared dir] [--work dir] [--steps n] [--stop-after n] [--workers n])`);
     i++;
   }
   if (!Number.isInteger(o.steps) || o.steps < 1) throw new Error('--steps must be a positive integer');
+  if (o.stopAfter !== undefined && !(Number.isInteger(o.stopAfter) && o.stopAfter >= 1 && o.stopAfter <= o.steps)) throw new Error('--stop-after must be an integer in 1..--steps');
   return o;
 }
 
@@ -86,11 +89,12 @@ async function main(): Promise<void> {
     v2l(['codebook', 'build', '--llm', gguf, '--clip', clip, '--images', images, '--max-images', '512', '--templates', 'single', '--top-n', '256', '--out', codebook]);
   }
   // 3. Training.
-  const final = join(run, 'checkpoints', `step-${String(o.steps).padStart(7, '0')}.safetensors`);
+  const last = o.stopAfter ?? o.steps;
+  const final = join(run, 'checkpoints', `step-${String(last).padStart(7, '0')}.safetensors`);
   if (!existsSync(final)) {
     const resume = existsSync(join(run, 'checkpoints', 'latest')) ? ['--resume'] : [];
     v2l(['train', '--preset', 'small', '--steps', String(o.steps), '--workers', String(o.workers), '--data', images,
-      '--clip', clip, '--codebook', codebook, '--out', run, ...resume]);
+      '--clip', clip, '--codebook', codebook, '--out', run, ...(o.stopAfter ? ['--stop-after', String(o.stopAfter)] : []), ...resume]);
   }
 
   // 4. Pack.
@@ -121,8 +125,8 @@ async function main(): Promise<void> {
     codebook: 'codebook',
     clip: { options: CLIP_OPTIONS, fingerprint },
     build: {
-      command: `npm run build-demo -- --steps ${o.steps}`,
-      network: `v2l train --preset small --steps ${o.steps} (robust recipe), 64 px -> 16x16 local tokens, ${meta.globalTokens} global tokens; weights stored as float16`,
+      command: `npm run build-demo -- --steps ${o.steps}${o.stopAfter ? ` --stop-after ${o.stopAfter}` : ''}`,
+      network: `v2l train --preset small --steps ${o.steps}${o.stopAfter ? `, stopped after step ${o.stopAfter}` : ''} (robust recipe), 64 px -> 16x16 local tokens, ${meta.globalTokens} global tokens; weights stored as float16`,
       data: 'Tiny-ImageNet validation images (10,100; a seeded 2 % held out)',
       codebook: "stories260K's 512-token vocabulary (MIT) through the stand-in CLIP, --templates single --top-n 256",
       validation: { step: val.step, val_psnr: val.val_psnr, val_psnr_collapsed: val.val_psnr_collapsed, val_local_tokens_used: val.val_local_tokens_used, val_perplexity: val.val_perplexity },
