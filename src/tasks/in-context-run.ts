@@ -143,9 +143,9 @@ export async function runInContext<P extends InContextItem, Q extends InContextI
   };
   if (block) await loadShots(block);
 
+  const vocab = await o.llm.vocabulary();
   const records = RunRecords.open<R>(o.out, { ...o.config, shotBlock: block }, (r) => String(r.index), { fresh: o.fresh });
   const resumed = records.size;
-  const vocab = await o.llm.vocabulary();
   const ctx = contextSizeOf(o.llm);
   const before = o.llm.stats();
   let calls = 0;

@@ -34,9 +34,9 @@ export interface LoraDataOptions {
 
 export async function writeLoraData(o: LoraDataOptions): Promise<RunSummary> {
   const t0 = Date.now();
+  const vocab = await o.llm.vocabulary();
   const records = RunRecords.open<LoraDataRecord>(o.out, { task: 'lora-data', globalTokens: o.k, images: o.images, ...o.config }, (r) => String(r.index), { fresh: o.fresh });
   const resumed = records.size;
-  const vocab = await o.llm.vocabulary();
   const tok = { tokenize: (t: string) => o.llm.tokenize(t), bos: vocab.bos };
   const batch = o.batch ?? 8;
   try {

@@ -4,7 +4,6 @@
 // global tokens' text (./sequence.ts); three decodes written side by side: the tokens as encoded | the input
 // with masked tokens set to id 0 (the paper's "set to zero" picture) | the restoration. One JSON record per
 // image in `<outDir>/masked.jsonl` (resumable); an unreadable image is recorded as failed and the run goes on.
-import { mkdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { LLM } from '../../models/llm/types.js';
 import type { V2LTokenizer } from '../../tokenizer/tokenizer.js';
@@ -52,13 +51,12 @@ export interface MaskedRunOptions {
 
 export async function runMasked(o: MaskedRunOptions): Promise<RunSummary> {
   const t0 = Date.now();
-  mkdirSync(o.outDir, { recursive: true });
   const nLocal = o.tokenizer.config.nLocal;
+  const vocab = await o.llm.vocabulary();
   const records = RunRecords.open<MaskedRecord>(join(o.outDir, 'masked.jsonl'), {
     task: 'masked', ratio: o.ratio, seed: o.seed, globalTokens: o.k, images: o.images, ...o.config,
   }, (r) => String(r.index), { fresh: o.fresh });
-  const resumed = records.size;
-  const vocab = await o.llm.vocabulary();
+  const resumed = records.size; // the records' open made outDir
   const ctx = (o.llm as { contextSize?: number }).contextSize;
   const before = o.llm.stats();
   let calls = 0;
