@@ -3,18 +3,18 @@
 // that a run killed at any moment resumes with at most the query in flight done again and ends with the
 // same file as an uninterrupted run.
 import { createHash } from 'node:crypto';
-import type { LLM, Vocabulary } from '../../models/llm/types.js';
-import { tokenizeContinuation } from '../../models/llm/prompt.js';
+import type { LLM } from '../../models/llm/types.js';
 import { isTokensFailure, type ImageTokenProvider } from '../image-tokens.js';
 import { RunRecords } from '../records.js';
 import { llmDelta, type RunSummary } from '../summary.js';
 import type { OnProgress } from '../../util/progress.js';
 import { formatSplit, type Episode } from './episodes.js';
-import { answerIds, answerText, buildFewshotPrompt, encodePrompt, uniqueSorted, paperName, type FewshotProtocol, type FewshotTokenizer } from './prompt.js';
-import { classOfText, exactAnswer, prefixCorrect, referenceDecodeCounted, spDecode, unionMask } from './decode.js';
+import { answerIds, buildFewshotPrompt, encodePrompt, uniqueSorted, type FewshotProtocol, type FewshotTokenizer } from './prompt.js';
+import { prefixCorrect } from './decode.js';
+import { answerQuery, type FewshotDecoding } from './answer.js';
 import { wilson95 } from './stats.js';
 
-export type FewshotDecoding = 'trie' | 'reference';
+export type { FewshotDecoding };
 
 export interface FewshotImageRecord {
   /** The episode's field, `wnid/filename`. */
@@ -164,7 +164,7 @@ export async function runFewshot(o: FewshotRunOptions): Promise<FewshotRunResult
       if (p.error !== undefined) {
         rec = { ...p.base, prompt_ids: [], generated_ids: [], generated_text: '', prediction: null, correct: false, error: p.error };
       } else {
-        const ans = await answer(o, vocab, tok, p.ids!, p.names, eos);
+        const ans = await answerQuery(o, vocab, tok, p.ids!, p.names, eos);
         calls.n += ans.calls;
         const truth = p.base.truth;
         const correct = o.decoding === 'trie' || o.protocol === 'paper' ? ans.prediction === truth : prefixCorrect(ans.text, truth);
@@ -198,37 +198,6 @@ interface Pending {
 
 function queryCount(episodes: readonly Episode[]): number {
   return episodes.reduce((s, e) => s + e.queries.length, 0);
-}
-
-interface Answer {
-  ids: number[];
-  text: string;
-  prediction: string | null;
-  calls: number;
-}
-
-async function answer(o: FewshotRunOptions, vocab: Vocabulary, tok: FewshotTokenizer, ids: number[], names: string[], eos: number): Promise<Answer> {
-  const answers = await Promise.all(names.map((n) => answerIds(o.protocol, n, tok)));
-  if (o.decoding === 'trie') {
-    // choose() tokenizes candidates as continuations; " name" must give exactly the answer ids.
-    const texts = names.map((n) => (o.protocol === 'reference' ? ' ' + n : answerText('paper', n)));
-    for (let i = 0; i < names.length; i++) {
-      const c = await tokenizeContinuation(tok, texts[i]!);
-      if (c.join() !== answers[i]!.join()) throw new Error(`class "${names[i]}": its answer tokens [${answers[i]}] cannot be given to the trie decoder as text (it tokenizes to [${c}]); use --decoding reference`);
-    }
-    const r = await o.llm.choose([{ ids }], texts, { addBos: false });
-    return { ids: answers[r.index]!, text: o.protocol === 'reference' ? names[r.index]! : paperName(names[r.index]!), prediction: names[r.index]!, calls: 1 };
-  }
-  const mask = o.induction ? unionMask(answers, eos, 16) : null;
-  const { ids: out, calls } = await referenceDecodeCounted(o.llm, ids, { mask, maxTokens: 16, maxSeqLen: o.maxSeqLen, eos });
-  if (o.protocol === 'paper') {
-    const cut = out.indexOf(eos);
-    const said = exactAnswer(spDecode(vocab, cut >= 0 ? out.slice(0, cut) : out));
-    const hit = names.find((n) => paperName(n) === said) ?? null;
-    return { ids: out, text: spDecode(vocab, out), prediction: hit, calls };
-  }
-  const text = spDecode(vocab, out);
-  return { ids: out, text, prediction: classOfText(text, names), calls };
 }
 
 function summarize(o: FewshotRunOptions, records: Iterable<FewshotRecord>, total: number, resumed: number, calls: number, before: ReturnType<LLM['stats']>, t0: number): RunSummary {
