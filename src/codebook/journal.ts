@@ -1,7 +1,8 @@
 // Node edge: the expansion journal on disk. An append-only JSON-lines file: a header line naming the
 // configuration, then one line per finished batch, each appended and fsynced before the next batch
 // starts. A kill loses at most the batch in flight; a torn last line is cut off on reopening.
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, truncateSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, statSync, truncateSync } from 'node:fs';
+import { appendJsonLine, completeLines } from '../util/jsonl-file.js';
 import { dirname } from 'node:path';
 import type { ExpansionBatch, ExpansionJournal } from './expand.js';
 
@@ -19,20 +20,15 @@ export class FileExpansionJournal implements ExpansionJournal {
     const header: JournalHeader = { kind: 'v2l-expansion-journal', config };
     mkdirSync(dirname(path), { recursive: true });
     if (existsSync(path)) {
-      const text = readFileSync(path, 'utf8');
-      const lines = text.split('\n');
       let goodBytes = 0;
-      for (let i = 0; i < lines.length; i++) {
-        const line = lines[i];
-        const complete = i < lines.length - 1; // the last piece has no newline after it
-        if (!complete) break;
+      for (const [n, line, end] of completeLines(path)) {
         let value: unknown;
         try {
           value = JSON.parse(line);
         } catch {
           break; // a torn write: keep what came before
         }
-        if (i === 0) {
+        if (n === 1) {
           const h = value as JournalHeader;
           if (h?.kind !== 'v2l-expansion-journal') throw new Error(`${path}: not an expansion journal (first line has no kind "v2l-expansion-journal")`);
           const diff = diffConfig(h.config ?? {}, config);
@@ -40,9 +36,9 @@ export class FileExpansionJournal implements ExpansionJournal {
         } else {
           this.batches.push(value as ExpansionBatch);
         }
-        goodBytes += Buffer.byteLength(line, 'utf8') + 1;
+        goodBytes = end;
       }
-      if (goodBytes < Buffer.byteLength(text, 'utf8')) truncateSync(path, goodBytes);
+      if (goodBytes < statSync(path).size) truncateSync(path, goodBytes);
       this.fd = openSync(path, 'a');
       if (goodBytes === 0) this.writeLine(header);
     } else {
@@ -66,10 +62,7 @@ export class FileExpansionJournal implements ExpansionJournal {
   }
 
   private writeLine(value: unknown): void {
-    const bytes = Buffer.from(JSON.stringify(value) + '\n', 'utf8');
-    let off = 0;
-    while (off < bytes.length) off += writeSync(this.fd, bytes, off, bytes.length - off);
-    fsyncSync(this.fd);
+    appendJsonLine(this.fd, value);
   }
 }
 

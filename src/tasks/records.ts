@@ -18,11 +18,12 @@
 //   const log = RunRecords.open<EpisodeRecord>('out.jsonl', { task: 'fewshot', ways: 2 }, (r) => String(r.episode));
 //   for (const ep of episodes) { if (log.has(String(ep.index))) continue; log.append(await runEpisode(ep)); }
 //   log.close();
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, rmdirSync, statSync, truncateSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmdirSync, statSync, truncateSync } from 'node:fs';
 import { dirname, relative, sep } from 'node:path';
 import { createHash } from 'node:crypto';
 import { writeJsonAtomic } from '../util/atomic.js';
 import { RunLock } from '../util/run-lock.js';
+import { appendJsonLine, completeLines } from '../util/jsonl-file.js';
 import { configDiff } from '../util/config-diff.js';
 
 export { configDiff };
@@ -43,31 +44,6 @@ export interface DuplicateRecord {
   unit: string;
   /** 1-based line numbers of the ignored copies. */
   lines: number[];
-}
-
-/** Complete JSON lines of a file, streamed in chunks: [line number (1-based), text, byte end]. */
-function* lines(path: string): Generator<[number, string, number]> {
-  const fd = openSync(path, 'r');
-  try {
-    const buf = Buffer.alloc(1 << 20);
-    let carry = Buffer.alloc(0);
-    let pos = 0;
-    let n = 0;
-    for (;;) {
-      const got = readSync(fd, buf, 0, buf.length, null);
-      if (got === 0) return; // what is left in carry has no newline: torn or empty
-      let chunk = Buffer.concat([carry, buf.subarray(0, got)]);
-      let nl: number;
-      while ((nl = chunk.indexOf(10)) >= 0) {
-        pos += nl + 1;
-        yield [++n, chunk.subarray(0, nl).toString('utf8'), pos];
-        chunk = chunk.subarray(nl + 1);
-      }
-      carry = Buffer.from(chunk);
-    }
-  } finally {
-    closeSync(fd);
-  }
 }
 
 export class RunRecords<R> {
@@ -124,7 +100,7 @@ export class RunRecords<R> {
         } else if (statSync(path).size > 0) {
           throw new Error(`${path} exists but has no ${cfgPath} beside it: it was not written by this command; give another output file or --fresh`);
         }
-        for (const [n, text, end] of lines(path)) {
+        for (const [n, text, end] of completeLines(path)) {
           let value: Record<string, unknown>;
           try {
             value = JSON.parse(text) as Record<string, unknown>;
@@ -158,7 +134,7 @@ export class RunRecords<R> {
     if (this.fresh && this.appended === 0) return;
     if (!existsSync(this.path)) return;
     const seen = new Set<string>();
-    for (const [, text] of lines(this.path)) {
+    for (const [, text] of completeLines(this.path)) {
       let value: Record<string, unknown>;
       try {
         value = JSON.parse(text) as Record<string, unknown>;
@@ -201,10 +177,7 @@ export class RunRecords<R> {
     const key = this.keyOf(record);
     if (this.done.has(key)) throw new Error(`${this.path}: unit "${key}" is already recorded`);
     if (this.fd === null) this.start();
-    const bytes = Buffer.from(JSON.stringify({ [RUN_FIELD]: this.fingerprint, ...record }) + '\n', 'utf8');
-    let off = 0;
-    while (off < bytes.length) off += writeSync(this.fd!, bytes, off, bytes.length - off);
-    fsyncSync(this.fd!);
+    appendJsonLine(this.fd!, { [RUN_FIELD]: this.fingerprint, ...record });
     this.done.add(key);
     this.appended++;
   }
