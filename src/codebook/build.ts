@@ -195,13 +195,19 @@ async function build(o: BuildOptions): Promise<BuildReport> {
   });
   if (vocab.bos !== undefined) exclude.add(vocab.bos);
   if (vocab.eos !== undefined) exclude.add(vocab.eos);
+  // Tokens that carry no text (special, reserved, unused) are not expanded either: their prompts would
+  // ask the LLM about a control marker (LLaMA-3 has 256 of them) and their texts are names we made up.
+  const skip = new Set<number>();
+  vocab.tokens.forEach((t, i) => {
+    if (isSpecialToken(t, vocab.types?.[i])) skip.add(i);
+  });
   const promptStyle = o.promptStyle ?? 'ids';
-  const journal = new FileExpansionJournal(join(work, 'expand.jsonl'), { llm: llm.id, vocabHash: vocab.hash, prefix, m, promptStyle, exclude: [...exclude].join(',') });
+  const journal = new FileExpansionJournal(join(work, 'expand.jsonl'), { llm: llm.id, vocabHash: vocab.hash, prefix, m, promptStyle, exclude: [...exclude].join(','), skip: [...skip].join(',') });
   let expansionResult;
   try {
     expansionResult = await expandVocabulary(llm, vocab.size, {
       prefix, m, promptStyle, tokenText: (id) => referenceTokenText(id, vocab, style),
-      batchSize: o.batchSize, exclude, journal, onProgress: o.onProgress,
+      batchSize: o.batchSize, exclude, skip, journal, onProgress: o.onProgress,
     });
   } finally {
     journal.close();
@@ -253,7 +259,7 @@ async function build(o: BuildOptions): Promise<BuildReport> {
       llm: { id: llm.id, vocabHash: vocab.hash, vocabSize: vocab.size },
       clip: { id: clip.id, fingerprint: clip.fingerprint, dim, isStandIn: clip.isStandIn },
       rendering: { tokenStyle: style, candidateStyle },
-      expansion: { prefix, m, promptStyle, excludedContinuations: [...exclude].sort((a, b) => a - b) },
+      expansion: { prefix, m, promptStyle, excludedContinuations: [...exclude].sort((a, b) => a - b), skippedSubwords: [...skip].sort((a, b) => a - b) },
       templates: { name: o.templates.name, count: templates.length, hash: sha256(templates.join('\n')) },
       filter: { similarity, k, threshold: 'threshold' in keep ? keep.threshold : null, topN: 'topN' in keep ? keep.topN : null, imageCount: o.images.length },
       counts: {

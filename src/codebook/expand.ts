@@ -39,7 +39,7 @@ export interface ExpansionJournal {
 export interface Expansion {
   vocabSize: number;
   m: number;
-  /** next1[i*m + j]: j-th continuation of subword i (bigram [i, next1[i*m+j]]). */
+  /** next1[i*m + j]: j-th continuation of subword i (bigram [i, next1[i*m+j]]); -1 for a skipped subword. */
   next1: Int32Array;
   /** next2[p*m + k]: k-th continuation of bigram p = i*m + j (trigram [i, next1[p], next2[p*m+k]]). */
   next2: Int32Array;
@@ -61,6 +61,11 @@ export interface ExpandOptions extends ExpansionConfig {
   tokenText?: (id: number) => string;
   /** Token ids never used as continuations (default: the special tokens; see build.ts). */
   exclude?: ReadonlySet<number>;
+  /**
+   * Subwords not expanded (tokens that carry no text, e.g. LLaMA-3's 256 special and reserved tokens):
+   * their prompts are never asked, their continuations are -1 and they give no candidate.
+   */
+  skip?: ReadonlySet<number>;
   journal?: ExpansionJournal;
   onProgress?: OnProgress;
 }
@@ -71,6 +76,7 @@ export async function expandVocabulary(llm: LLM, vocabSize: number, opts: Expand
   if (!Number.isInteger(m) || m < 1) throw new Error(`expansion: M must be a positive integer (got ${m})`);
   const batchSize = opts.batchSize ?? 64;
   const exclude = opts.exclude ?? new Set<number>();
+  const skip = opts.skip ?? new Set<number>();
   const next1 = new Int32Array(vocabSize * m).fill(-1);
   const next2 = new Int32Array(vocabSize * m * m).fill(-1);
   const done1 = new Uint8Array(vocabSize);
@@ -111,22 +117,28 @@ export async function expandVocabulary(llm: LLM, vocabSize: number, opts: Expand
       for (let p = start; p < end && allDone; p++) allDone = done[p] === 1;
       if (allDone) continue;
       const prompts: Prompt[] = [];
-      for (let p = start; p < end; p++) prompts.push(toPrompt(prompt(p)));
+      const asked: number[] = [];
+      for (let p = start; p < end; p++) {
+        const ids = prompt(p);
+        if (skip.has(ids[0]!)) continue;
+        asked.push(p);
+        prompts.push(toPrompt(ids));
+      }
       const t0 = performance.now();
-      const results = await llm.topK(prompts, k, prefix ? { prefix } : {});
+      const results = prompts.length ? await llm.topK(prompts, k, prefix ? { prefix } : {}) : [];
       seconds += (performance.now() - t0) / 1000;
-      const next: number[] = [];
+      const next: number[] = new Array<number>((end - start) * m).fill(-1);
       results.forEach((entries, i) => {
         const kept = entries.filter((e) => !exclude.has(e.id)).slice(0, m);
-        if (kept.length < m) throw new Error(`expansion: the LLM returned ${kept.length} usable next tokens for prompt ${start + i} of phase ${phase}, need M=${m}`);
-        for (const e of kept) next.push(e.id);
+        if (kept.length < m) throw new Error(`expansion: the LLM returned ${kept.length} usable next tokens for prompt ${asked[i]} of phase ${phase}, need M=${m}`);
+        kept.forEach((e, j) => (next[(asked[i]! - start) * m + j] = e.id));
       });
       target.set(next, start * m);
       for (let p = start; p < end; p++) {
         if (!done[p]) finished++;
         done[p] = 1;
       }
-      computedPrompts += end - start;
+      computedPrompts += prompts.length;
       opts.journal?.append({ phase, start, next });
       opts.onProgress?.({ stage, done: finished, total, info: { 'cand/s': computedPrompts / Math.max(seconds, 1e-9) } });
     }
@@ -155,12 +167,14 @@ export function expansionCandidates(e: Expansion, textOf: (ids: readonly number[
   const seen = new Set<string>();
   const candidates: Candidate[] = [];
   const add = (ids: number[]): void => {
+    if (ids.some((id) => id < 0)) return;
     const text = textOf(ids);
     if (!text || seen.has(text)) return;
     seen.add(text);
     candidates.push({ ids, text });
   };
-  for (let i = 0; i < n; i++) add([i]);
+  // A skipped subword (continuations -1) gives no candidate at all.
+  for (let i = 0; i < n; i++) if (next1[i * m]! >= 0) add([i]);
   for (let p = 0; p < n * m; p++) add([Math.floor(p / m), next1[p]]);
   for (let q = 0; q < n * m * m; q++) {
     const p = Math.floor(q / m);

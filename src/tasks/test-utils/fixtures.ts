@@ -28,6 +28,7 @@ import { sharedPath } from '../../util/test-utils/shared.js';
 export const FIXTURE_LLMS = {
   'stories260K': sharedPath('models/stories260K/stories260K.gguf'),
   'llama2-vocab-random-tiny': sharedPath('models/llama2-vocab-random-tiny/llama2-vocab-random-tiny.gguf'),
+  'llama3-vocab-random-tiny': sharedPath('models/llama3-vocab-random-tiny/llama3-vocab-random-tiny.gguf'),
 } as const;
 export type FixtureLLM = keyof typeof FIXTURE_LLMS;
 export const CLIP_MERGES = sharedPath('models/clip-tokenizer/bpe_simple_vocab_16e6.txt.gz');
@@ -95,11 +96,12 @@ export async function taskFixture(opts: { llm: FixtureLLM; grid?: number }): Pro
 
   const vocab = await readVocabulary(llmPath);
   const texts = renderVocabulary(vocab);
-  // Global entries: real words of this vocabulary (whole-word pieces of 4+ letters), deterministic.
+  // Global entries: real words of this vocabulary (whole-word pieces of 4+ letters: "▁word" in
+  // SentencePiece vocabularies, "Ġword" in byte-level BPE ones), deterministic.
   const words: { text: string; ids: number[] }[] = [];
   for (let id = 0; id < vocab.size && words.length < N_GLOBAL; id += 1) {
     const raw = vocab.tokens[(id * 7919) % vocab.size];
-    if (/^▁[a-z]{3,}$/.test(raw)) words.push({ text: raw.slice(1), ids: [(id * 7919) % vocab.size] });
+    if (/^[▁Ġ][a-z]{3,}$/.test(raw)) words.push({ text: raw.slice(1), ids: [(id * 7919) % vocab.size] });
   }
   // A small vocabulary (stories260K) has few whole words: pair them up, as the expanded vocabulary's bigrams.
   const single = words.length;
