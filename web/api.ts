@@ -33,7 +33,7 @@ export interface FewshotResult {
   support: { label: string; globalTexts: string[]; thumb: string }[];
   query: { truth: string; globalTexts: string[]; thumb: string };
   segments: { kind: 'bos' | 'instruction' | 'text' | 'image' | 'label'; text: string; ref?: number }[];
-  promptTokens: number; answer: string; prediction: string | null; truth: string; correct: boolean;
+  promptTokens: number; promptIds?: number[]; answer: string; prediction: string | null; truth: string; correct: boolean;
   llm: { id: string; calls: number; evaluatedTokens: number; reusedTokens: number } | null; notes: string[];
 }
 export interface FolderList { images: { index: number; name: string }[]; truncated: boolean }

@@ -14,6 +14,7 @@ const LABELS: Record<Role, [string, string]> = {
   codebook: ['Codebook package', 'manifest.json, local.safetensors, global.safetensors, local.json, global.json'],
   clip: ['CLIP (Hugging Face ONNX layout)', 'config.json, preprocessor_config.json, vision_model.onnx (text_model.onnx, tokenizer.json, tokenizer_config.json for texts)'],
   llm: ['LLM (GGUF), optional', 'a .gguf model: enables few-shot and restoration'],
+  fewshot: ['Labelled images, optional', 'a folder of class folders (<class>/<image>) for few-shot episodes (with an LLM)'],
 };
 const REQUIRED: readonly Role[] = ['tokenizer', 'codebook', 'clip'];
 
@@ -44,7 +45,9 @@ async function main(): Promise<void> {
   };
   const describe = async (role: Role) => {
     const files = await store.get(role);
-    lists[role].textContent = files.length ? files.map((f) => `${f.name} (${mb(f.file.size)})`).join(', ') : 'none chosen';
+    lists[role].textContent = !files.length ? 'none chosen' : role === 'fewshot'
+      ? `${files.length} images in ${new Set(files.map((f) => f.name.split('/')[0])).size} classes`
+      : files.map((f) => `${f.name} (${mb(f.file.size)})`).join(', ');
     return files;
   };
 
@@ -77,7 +80,10 @@ async function main(): Promise<void> {
   };
 
   const choose = async (role: Role, chosen: FileList | File[]) => {
-    const files = Array.from(chosen as ArrayLike<File>).map((f) => ({ name: f.name, file: f as Blob }));
+    // Labelled images keep their path under the chosen folder (class/file); model files their names.
+    const files = Array.from(chosen as ArrayLike<File>).map((f) => ({
+      name: role === 'fewshot' ? (f.webkitRelativePath || f.name).split('/').slice(1).join('/') || f.name : f.name, file: f as Blob,
+    }));
     if (!files.length) return;
     if (loaded) {
       // Models in use are replaced by a fresh page over the new files (kept in storage).
@@ -103,7 +109,7 @@ async function main(): Promise<void> {
   };
 
   const rows = ROLES.map((role) => {
-    const input = h('input', { type: 'file', id: `pick-${role}`, multiple: role !== 'llm', accept: role === 'llm' ? '.gguf' : undefined });
+    const input = h('input', { type: 'file', id: `pick-${role}`, multiple: role !== 'llm', accept: role === 'llm' ? '.gguf' : undefined, webkitdirectory: role === 'fewshot' });
     input.addEventListener('change', () => queue(role, Array.from(input.files ?? [])));
     lists[role] = h('span', { id: `files-${role}`, class: 'muted' });
     const row = h('div', { class: 'model-role', 'data-role': role },

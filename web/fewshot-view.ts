@@ -72,6 +72,7 @@ export class FewshotView {
     this.out.append(
       h('div', { class: 'label' }, `The prompt (${r.promptTokens} tokens; `, h('span', { class: 'seg-image' }, 'image tokens'), ', ', h('span', { class: 'seg-label' }, 'labels'), ', ', h('span', { class: 'seg-answer right' }, 'answer'), '):'),
       prompt,
+      h('details', { id: 'fewshot-prompt-ids', hidden: !r.promptIds }, h('summary', {}, 'The prompt as token ids (what the LLM is given)'), h('code', {}, (r.promptIds ?? []).join(' '))),
       h('p', { id: 'fewshot-verdict', class: `verdict ${r.correct ? 'right' : 'wrong'}` },
         `The model answers “${r.answer.trim()}”: ${r.correct ? 'correct' : `wrong (the query is ${r.truth})`}.`,
         r.llm ? ` ${r.llm.calls} LLM call${r.llm.calls === 1 ? '' : 's'}, ${r.llm.evaluatedTokens} tokens evaluated, ${r.llm.reusedTokens} reused.` : ''),

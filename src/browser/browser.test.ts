@@ -18,6 +18,12 @@ import { startStaticServer, type StaticServer } from '../serve/static.js';
 import { V2LTokenizer, type Reconstruction } from '../tokenizer/tokenizer.js';
 import { initBackend } from '../engine/backend.js';
 import { chooseModels, launchChromium, writeExport, ensureDir } from './test-utils.js';
+import { loadLLM } from '../models/llm/load.js';
+import type { LLM } from '../models/llm/types.js';
+import { openDataset } from '../tasks/fewshot/dataset.js';
+import { sampleEpisodes } from '../tasks/fewshot/episodes.js';
+import { runFewshot } from '../tasks/fewshot/run.js';
+import { tokenizerTokens } from '../tasks/image-tokens.js';
 
 const chromium = chromiumPath();
 if (!chromium && sharedRequired()) throw new Error('V2L_REQUIRE_SHARED=1 but no Chromium is installed (apt-get install -y chromium, or set V2L_CHROMIUM)');
@@ -32,6 +38,9 @@ let srv: StaticServer;
 let browser: Browser;
 let page: Page;
 let photo = '';
+let labelled = '';
+let tok: V2LTokenizer;
+let llm: LLM;
 const pageErrors: string[] = [];
 
 before(async () => {
@@ -44,6 +53,17 @@ before(async () => {
   // start from the same pixels. Non-square, so the centre crop is exercised.
   photo = join(dir, 'coffee-150.png');
   writeFileSync(photo, await sharp(join(PHOTOS, 'coffee.png')).resize(150, 100).png().toBuffer());
+  // A labelled set of class folders (small PNGs made from the photos) for one few-shot episode.
+  labelled = join(dir, 'labelled');
+  for (const [cls, files] of [['dog', ['dog.jpg', 'pets.jpg']], ['bird', ['eagle.jpg', 'owl.jpg', 'parrot.jpg']]] as const) {
+    ensureDir(join(labelled, cls));
+    for (const file of files) writeFileSync(join(labelled, cls, file.replace(/\.jpg$/, '.png')), await sharp(join(PHOTOS, file)).resize(120, 90).png().toBuffer());
+  }
+  // The Node path on the same files: V2LTokenizer on onnxruntime-node (what `v2l tokenize`, `v2l
+  // reconstruct` and `v2l fewshot` run) and stories260K on node-llama-cpp.
+  await initBackend();
+  tok = await V2LTokenizer.load({ checkpoint: f.checkpoint, codebook: f.codebook, clip: f.clip, engine: 'onnx', onnxCache: null });
+  llm = await loadLLM(f.llm, { local: { contextSize: 512 } });
   const script = new URL('../../scripts/build-web.mjs', import.meta.url).href;
   const { buildBrowser } = (await import(script)) as { buildBrowser: (out: string) => Promise<{ outdir: string }> };
   const { outdir } = await buildBrowser(join(dir, 'browser'));
@@ -59,6 +79,8 @@ before(async () => {
 
 after(async () => {
   await browser?.close();
+  await tok?.dispose();
+  await llm?.dispose();
   await srv?.close();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
@@ -75,7 +97,7 @@ test('static build: cross-origin isolated, models chosen, tokens and reconstruct
   await page.goto(srv.url);
   assert.equal(await page.evaluate(() => globalThis.crossOriginIsolated), true, 'COOP/COEP make the page cross-origin isolated (wasm threads)');
   await page.waitForSelector('#pick-tokenizer');
-  await chooseModels(page, { tokenizer: exportDir, codebook: f.codebook, clip: f.clip, llm: f.llm });
+  await chooseModels(page, { tokenizer: exportDir, codebook: f.codebook, clip: f.clip, llm: f.llm, labelled });
   assert.match(await page.textContent('#runtime') ?? '', /onnxruntime-web wasm \(\d+ threads?, cross-origin isolated\)/);
   assert.match(await page.textContent('#stand-in') ?? '', /stand-in/i, 'the page says the CLIP is a stand-in');
 
@@ -86,10 +108,7 @@ test('static build: cross-origin isolated, models chosen, tokens and reconstruct
   const rec = await pngPixels('#reconstruction');
   await shot('browser-1-tokens');
 
-  // The Node path on the same files: V2LTokenizer on onnxruntime-node, as `v2l tokenize` / `v2l reconstruct`.
-  await initBackend();
-  const tok = await V2LTokenizer.load({ checkpoint: f.checkpoint, codebook: f.codebook, clip: f.clip, engine: 'onnx', onnxCache: null });
-  try {
+  {
     const [res] = await tok.reconstruct([photo]);
     assert.ok(!('error' in res), 'Node reconstructs the photo');
     const r = res as Reconstruction;
@@ -105,8 +124,30 @@ test('static build: cross-origin isolated, models chosen, tokens and reconstruct
     assert.ok(maxDiff <= 1, `reconstruction within 1 grey level of Node's (got ${maxDiff})`);
     const orig = await pngPixels('#original');
     assert.deepEqual([...orig].filter((v, i) => v !== r.original.data[i]).length, 0, 'the preprocessed input is Node\'s exactly');
-  } finally {
-    await tok.dispose();
   }
+  assert.deepEqual(pageErrors, []);
+});
+
+test('few-shot: one 2-way 1-shot episode, prompt ids and prediction equal `v2l fewshot`\'s', { skip }, async (t) => {
+  const seed = 3;
+  await page.click('#tab-fewshot');
+  await page.fill('#fewshot-seed', String(seed));
+  await page.click('#fewshot-run');
+  await page.waitForSelector('#fewshot-verdict, #fewshot-error:not([hidden])');
+  assert.ok(await page.isHidden('#fewshot-error'), await page.textContent('#fewshot-error') ?? '');
+  const ids = (await page.textContent('#fewshot-prompt-ids code') ?? '').split(' ').map(Number);
+  const answer = (await page.textContent('#fewshot-answer') ?? '').trim();
+  await shot('browser-2-fewshot');
+
+  const ds = openDataset(labelled);
+  const episodes = sampleEpisodes(ds.classes, { ways: 2, shots: 1, episodes: 1, seed });
+  const r = await runFewshot({
+    episodes, resolve: ds.resolve, className: (w) => w, tokens: tokenizerTokens(tok, { cache: false }), llm, globalTokens: tok.globalTokens,
+    induction: true, repeats: 0, protocol: 'paper', decoding: 'trie',
+  });
+  const rec = r.records[0];
+  t.diagnostic(`episode: support ${rec.support.map((s) => s.source).join(', ')}, query ${rec.query.source}; Node predicts ${rec.prediction}, the page answers "${answer}"`);
+  assert.deepEqual(ids, rec.prompt_ids, 'prompt ids identical to v2l fewshot\'s');
+  assert.equal(answer, rec.generated_text.trim(), 'the same prediction');
   assert.deepEqual(pageErrors, []);
 });

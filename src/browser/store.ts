@@ -2,10 +2,11 @@
 // them again (nothing leaves the machine: OPFS is the browser's own storage for this origin). One folder
 // per role; a role's files are replaced as a whole when the user chooses new ones. Where OPFS is
 // unavailable (private windows, old browsers) the files are held for this page only.
-export type Role = 'tokenizer' | 'codebook' | 'clip' | 'llm';
-export const ROLES: readonly Role[] = ['tokenizer', 'codebook', 'clip', 'llm'];
+export type Role = 'tokenizer' | 'codebook' | 'clip' | 'llm' | 'fewshot';
+export const ROLES: readonly Role[] = ['tokenizer', 'codebook', 'clip', 'llm', 'fewshot'];
 
 export interface StoredFile {
+  /** The file's name, or its path under the chosen folder (`class/file` for labelled images). */
   name: string;
   file: Blob;
 }
@@ -40,7 +41,7 @@ export class ModelStore {
     const total = files.reduce((n, f) => n + f.file.size, 0);
     let done = 0;
     for (const f of files) {
-      const fh = await dir.getFileHandle(f.name, { create: true });
+      const fh = await dir.getFileHandle(encodeURIComponent(f.name), { create: true }); // a path's '/' is no name character
       const w = await fh.createWritable();
       await w.write(f.file);
       await w.close();
@@ -61,7 +62,7 @@ export class ModelStore {
     }
     const out: StoredFile[] = [];
     for await (const [name, handle] of (dir as unknown as AsyncIterable<[string, FileSystemHandle]>)) {
-      if (handle.kind === 'file') out.push({ name, file: await (handle as FileSystemFileHandle).getFile() });
+      if (handle.kind === 'file') out.push({ name: decodeURIComponent(name), file: await (handle as FileSystemFileHandle).getFile() });
     }
     return out.sort((a, b) => a.name.localeCompare(b.name));
   }

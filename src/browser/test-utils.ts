@@ -35,6 +35,8 @@ export interface BrowserModelFiles {
   codebook: string;
   clip: string;
   llm?: string;
+  /** A folder of class folders, for few-shot. */
+  labelled?: string;
 }
 
 /** Launches Debian's Chromium headless (threads need nothing more: the static server isolates the page). */
@@ -48,6 +50,7 @@ export async function chooseModels(page: Page, m: BrowserModelFiles): Promise<vo
   await page.setInputFiles('#pick-codebook', filesOf(m.codebook));
   await page.setInputFiles('#pick-clip', filesOf(m.clip));
   if (m.llm) await page.setInputFiles('#pick-llm', m.llm);
+  if (m.labelled) await page.setInputFiles('#pick-fewshot', m.labelled);
   await page.setInputFiles('#pick-tokenizer', filesOf(m.tokenizer));
   await page.waitForSelector('body[data-ready="1"], #models-error:not([hidden])');
   const err = await page.$('#models-error:not([hidden])');

@@ -87,7 +87,7 @@ export class FewshotEpisodes {
       ways, shots, seed, protocol, induction,
       support: await Promise.all(rec.support.map(async (s, i) => ({ label: s.label, globalTexts: s.global_texts, thumb: await thumb(this.dataset.resolve(ep.support[i].field)) }))),
       query: { truth: rec.truth, globalTexts: rec.query.global_texts, thumb: await thumb(this.dataset.resolve(ep.queries[0].field)) },
-      segments, promptTokens: rec.prompt_ids.length,
+      segments, promptTokens: rec.prompt_ids.length, promptIds: rec.prompt_ids,
       answer: rec.generated_text, prediction: rec.prediction, truth: rec.truth, correct: rec.correct,
       // File names only: the page (perhaps on another machine with --host) needs no server paths.
       llm: r.summary.llm ? { ...r.summary.llm, id: basename(r.summary.llm.id) } : null, notes: r.summary.notes.map((n) => n.replaceAll(this.o.llm.id, basename(this.o.llm.id))),
