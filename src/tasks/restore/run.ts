@@ -26,6 +26,7 @@ import { RunRecords } from '../records.js';
 import type { ImageTokenProvider } from '../image-tokens.js';
 import { corrupt, type PixelCorruption } from './corruptions.js';
 import { isMaskTask, predictionMask, type RestoreTask } from './masks.js';
+import { imageSeed, blankHidden } from './query-image.js';
 import { promptLength, promptPieces, type PromptPieces } from './prompt.js';
 import { restoreTokens, type RestoreProtocol, type RestoreStep } from './restore-tokens.js';
 
@@ -99,24 +100,7 @@ export interface RestoreResult {
 
 const DEFAULTS = { m: 2, n: 16, copies: 10, globalTokens: 21, seed: 0 };
 
-/** Per-image seed: the run's seed mixed with the file name (FNV-1a), so order and --limit change nothing. */
-export function imageSeed(seed: number, source: string): number {
-  let h = 2166136261 ^ (seed >>> 0);
-  for (const ch of basename(source)) h = Math.imul(h ^ ch.charCodeAt(0), 16777619) >>> 0;
-  return h >>> 0;
-}
-
-/** The crop with the hidden token cells painted mid-gray (128 = 0.004 in [-1, 1]). */
-export function blankHidden(img: RawImage, hidden: readonly boolean[], g: number): RawImage {
-  const f = img.width / g;
-  const out = new Uint8Array(img.data);
-  for (let y = 0; y < img.height; y++) {
-    for (let x = 0; x < img.width; x++) {
-      if (hidden[Math.floor(y / f) * g + Math.floor(x / f)]) out.fill(128, (y * img.width + x) * 3, (y * img.width + x) * 3 + 3);
-    }
-  }
-  return { ...img, data: out };
-}
+export { imageSeed, blankHidden };
 
 const grid = (flat: readonly number[], g: number) => Array.from({ length: g }, (_, r) => flat.slice(r * g, (r + 1) * g));
 
