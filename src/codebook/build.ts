@@ -57,6 +57,8 @@ export interface BuildOptions {
   promptStyle?: 'ids' | 'text';
   /** LLM prompts per call (default 64). */
   batchSize?: number;
+  /** Expand only the first n subwords that carry text (quick builds and tests; the manifest records it). */
+  maxSubwords?: number;
   /** Texts per embedding batch (default 256). */
   textBatchSize?: number;
   /** Images per embedding batch (default 32). */
@@ -202,12 +204,12 @@ async function build(o: BuildOptions): Promise<BuildReport> {
     if (isSpecialToken(t, vocab.types?.[i])) skip.add(i);
   });
   const promptStyle = o.promptStyle ?? 'ids';
-  const journal = new FileExpansionJournal(join(work, 'expand.jsonl'), { llm: llm.id, vocabHash: vocab.hash, prefix, m, promptStyle, exclude: [...exclude].join(','), skip: [...skip].join(',') });
+  const journal = new FileExpansionJournal(join(work, 'expand.jsonl'), { llm: llm.id, vocabHash: vocab.hash, prefix, m, promptStyle, exclude: [...exclude].join(','), skip: [...skip].join(','), ...(o.maxSubwords !== undefined ? { maxSubwords: o.maxSubwords } : {}) });
   let expansionResult;
   try {
     expansionResult = await expandVocabulary(llm, vocab.size, {
       prefix, m, promptStyle, tokenText: (id) => referenceTokenText(id, vocab, style),
-      batchSize: o.batchSize, exclude, skip, journal, onProgress: o.onProgress,
+      batchSize: o.batchSize, exclude, skip, limit: o.maxSubwords, journal, onProgress: o.onProgress,
     });
   } finally {
     journal.close();
@@ -216,7 +218,7 @@ async function build(o: BuildOptions): Promise<BuildReport> {
   log(`expansion: ${ex.computedPrompts} prompts now, ${ex.resumedPrompts} from the journal, ${rate(ex.computedPrompts, ex.seconds).toFixed(1)} candidates/s`);
 
   // 3. Candidates.
-  const { candidates, counts } = expansionCandidates(expansion, (ids) => candidateText(ids, vocab, style, candidateStyle));
+  const { candidates, counts } = expansionCandidates(expansion, (ids) => candidateText(ids, vocab, style, candidateStyle), skip);
   writeJsonAtomic(join(work, 'candidates.json'), { counts, candidates });
   log(`candidates: ${counts.beforeDedupe} -> ${counts.afterDedupe} after removing duplicates`);
 
@@ -259,7 +261,7 @@ async function build(o: BuildOptions): Promise<BuildReport> {
       llm: { id: llm.id, vocabHash: vocab.hash, vocabSize: vocab.size },
       clip: { id: clip.id, fingerprint: clip.fingerprint, dim, isStandIn: clip.isStandIn },
       rendering: { tokenStyle: style, candidateStyle },
-      expansion: { prefix, m, promptStyle, excludedContinuations: [...exclude].sort((a, b) => a - b), skippedSubwords: [...skip].sort((a, b) => a - b) },
+      expansion: { prefix, m, promptStyle, excludedContinuations: [...exclude].sort((a, b) => a - b), skippedSubwords: [...skip].sort((a, b) => a - b), ...(o.maxSubwords !== undefined ? { maxSubwords: o.maxSubwords } : {}) },
       templates: { name: o.templates.name, count: templates.length, hash: sha256(templates.join('\n')) },
       filter: { similarity, k, threshold: 'threshold' in keep ? keep.threshold : null, topN: 'topN' in keep ? keep.topN : null, imageCount: o.images.length },
       counts: {

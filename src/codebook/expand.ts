@@ -66,6 +66,11 @@ export interface ExpandOptions extends ExpansionConfig {
    * their prompts are never asked, their continuations are -1 and they give no candidate.
    */
   skip?: ReadonlySet<number>;
+  /**
+   * Expand only the first `limit` subwords that are not skipped (quick builds and tests): later ones are
+   * not asked (continuations -1) but stay subword candidates.
+   */
+  limit?: number;
   journal?: ExpansionJournal;
   onProgress?: OnProgress;
 }
@@ -77,6 +82,12 @@ export async function expandVocabulary(llm: LLM, vocabSize: number, opts: Expand
   const batchSize = opts.batchSize ?? 64;
   const exclude = opts.exclude ?? new Set<number>();
   const skip = opts.skip ?? new Set<number>();
+  // The subword past which nothing is asked (vocabSize: none).
+  let end1 = vocabSize;
+  if (opts.limit !== undefined) {
+    let n = 0;
+    for (end1 = 0; end1 < vocabSize && n < opts.limit; end1++) if (!skip.has(end1)) n++;
+  }
   const next1 = new Int32Array(vocabSize * m).fill(-1);
   const next2 = new Int32Array(vocabSize * m * m).fill(-1);
   const done1 = new Uint8Array(vocabSize);
@@ -120,7 +131,7 @@ export async function expandVocabulary(llm: LLM, vocabSize: number, opts: Expand
       const asked: number[] = [];
       for (let p = start; p < end; p++) {
         const ids = prompt(p);
-        if (skip.has(ids[0]!)) continue;
+        if (skip.has(ids[0]!) || ids[0]! >= end1) continue;
         asked.push(p);
         prompts.push(toPrompt(ids));
       }
@@ -157,9 +168,10 @@ export interface Candidate {
 
 /**
  * All candidates in the paper's order (subwords, then bigrams, then trigrams), deduplicated by text
- * (first occurrence kept) and without empty texts. Returns the size of each stage too.
+ * (first occurrence kept) and without empty texts; `skip`ped subwords (no text) and continuations not
+ * asked (-1) give none. Returns the size of each stage too.
  */
-export function expansionCandidates(e: Expansion, textOf: (ids: readonly number[]) => string): {
+export function expansionCandidates(e: Expansion, textOf: (ids: readonly number[]) => string, skip?: ReadonlySet<number>): {
   candidates: Candidate[];
   counts: { subwords: number; bigrams: number; trigrams: number; beforeDedupe: number; afterDedupe: number };
 } {
@@ -173,8 +185,7 @@ export function expansionCandidates(e: Expansion, textOf: (ids: readonly number[
     seen.add(text);
     candidates.push({ ids, text });
   };
-  // A skipped subword (continuations -1) gives no candidate at all.
-  for (let i = 0; i < n; i++) if (next1[i * m]! >= 0) add([i]);
+  for (let i = 0; i < n; i++) if (!skip?.has(i)) add([i]);
   for (let p = 0; p < n * m; p++) add([Math.floor(p / m), next1[p]]);
   for (let q = 0; q < n * m * m; q++) {
     const p = Math.floor(q / m);

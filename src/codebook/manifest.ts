@@ -20,7 +20,7 @@ export interface CodebookManifest {
   clip: { id: string; fingerprint: string | null; dim: number; isStandIn: boolean };
   rendering: { tokenStyle: string; candidateStyle: string } | null;
   /** promptStyle: 'ids' or 'text' (absent in version-1 packages written before it existed: 'ids'). */
-  expansion: { prefix: string; m: number; promptStyle?: 'ids' | 'text'; excludedContinuations: number[]; skippedSubwords?: number[] } | null;
+  expansion: { prefix: string; m: number; promptStyle?: 'ids' | 'text'; excludedContinuations: number[]; skippedSubwords?: number[]; maxSubwords?: number } | null;
   templates: { name: string; count: number; hash: string } | null;
   filter: { similarity: string; k: number; threshold: number | null; topN: number | null; imageCount: number } | null;
   /** Size at each stage: vocabulary, bigrams, trigrams, candidatesBeforeDedupe, candidates, global. */

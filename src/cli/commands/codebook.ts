@@ -30,6 +30,7 @@ interface BuildFlags {
   candidateStyle: CandidateStyle;
   promptStyle: 'ids' | 'text';
   batchSize: number;
+  maxSubwords?: number;
   textBatchSize: number;
   imageBatchSize: number;
   maxImages?: number;
@@ -57,6 +58,7 @@ export function register(program: Command): void {
     .option('--candidate-style <s>', 'detokenized ("big dog") | reference (plain concatenation, as the reference: "bigdog")', oneOf('candidate-style', ['detokenized', 'reference'] as const), 'detokenized')
     .option('--prompt-style <s>', 'ids (each subword as its exact token id after the prefix) | text (as the reference: the decoded text, re-tokenized)', oneOf('prompt-style', ['ids', 'text'] as const), 'ids')
     .option('--batch-size <n>', 'LLM prompts per call', int('batch-size', 1), 64)
+    .option('--max-subwords <n>', 'expand only the first n subwords that carry text (quick builds and tests)', int('max-subwords', 1))
     .option('--text-batch-size <n>', 'texts per embedding batch (one cache shard each)', int('text-batch-size', 1), 256)
     .option('--image-batch-size <n>', 'images per embedding batch (one cache shard each)', int('image-batch-size', 1), 32)
     .option('--max-images <n>', 'use only the first n images', int('max-images', 1))
@@ -78,7 +80,7 @@ export function register(program: Command): void {
       try {
         const r = await buildCodebook({
           out: f.out, llm, clip, images, templates, keep, prefix: f.prefix, m: f.m, k: f.k, similarity: f.similarity,
-          candidateStyle: f.candidateStyle, promptStyle: f.promptStyle, batchSize: f.batchSize, textBatchSize: f.textBatchSize, imageBatchSize: f.imageBatchSize,
+          candidateStyle: f.candidateStyle, promptStyle: f.promptStyle, batchSize: f.batchSize, maxSubwords: f.maxSubwords, textBatchSize: f.textBatchSize, imageBatchSize: f.imageBatchSize,
           cacheDir: f.cache, onProgress: (e) => progress.update(e), log,
         });
         progress.stop();
