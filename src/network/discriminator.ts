@@ -75,7 +75,15 @@ export function batchNorm(p: ParamStore, buf: BatchNormBuffers, prefix: string, 
   }
   const { mean, variance } = tf.moments(x, [0, 1, 2]);
   const y = tf.add<tf.Tensor4D>(tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, BN_EPS))), w), b);
-  const n = x.shape[0] * x.shape[1] * x.shape[2];
+  updateRunningStats(buf, mean, variance, x.shape[0] * x.shape[1] * x.shape[2]);
+  return y;
+}
+
+/**
+ * PyTorch's running-statistics update from one training-mode batch of `n` values per channel (batch mean
+ * and biased variance, [C]): momentum 0.1, the variance made unbiased. Also used by the ONNX trainer.
+ */
+export function updateRunningStats(buf: BatchNormBuffers, mean: tf.Tensor, variance: tf.Tensor, n: number): void {
   const newMean = tf.tidy(() => tf.add(tf.mul(1 - BN_MOMENTUM, buf.runningMean), tf.mul(BN_MOMENTUM, mean)));
   const newVar = tf.tidy(() => tf.add(tf.mul(1 - BN_MOMENTUM, buf.runningVar), tf.mul(BN_MOMENTUM * (n / Math.max(n - 1, 1)), variance)));
   buf.runningMean.assign(newMean);
@@ -83,5 +91,4 @@ export function batchNorm(p: ParamStore, buf: BatchNormBuffers, prefix: string, 
   newMean.dispose();
   newVar.dispose();
   buf.numBatchesTracked += 1;
-  return y;
 }

@@ -23,7 +23,7 @@ import { BatchSampler, PrefetchLoader, type DecodeImage } from './data.js';
 import { loadLpips, type LoadLpipsOptions } from './lpips-files.js';
 import { MetricsLog, readMetrics } from './metrics.js';
 import { LocalRunner, ParallelRunner, type StepRunner } from './parallel.js';
-import { OnnxRunner, onnxUnsupported } from './onnx-runner.js';
+import { OnnxRunner } from './onnx-runner.js';
 import { plotLossCurves } from './plot.js';
 import { Replica, type LossConfig, type OptimConfig } from './replica.js';
 import { reconstructionLoss } from './losses.js';
@@ -341,8 +341,6 @@ async function trainLocked(o: TrainOptions): Promise<TrainResult> {
   const metrics = new MetricsLog(join(o.out, 'metrics.jsonl'));
   const start = resumeOrStart(o, net, replica, fingerprint, metrics, log);
 
-  const unsupported = o.engine === 'onnx' ? onnxUnsupported(replica, stopAfter - 1) : null;
-  if (unsupported) throw new Error(`--engine onnx does not train ${unsupported} yet: use --engine tfjs`);
   const runner: StepRunner = o.engine === 'onnx'
     ? new OnnxRunner(replica, o.imageSize, o.microBatch ?? 0, { device: o.device, threads: o.engineThreads })
     : o.workers > 1

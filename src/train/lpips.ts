@@ -70,8 +70,8 @@ export function tapChannels(b: LpipsBackbone): number[] {
 }
 
 /** The ScalingLayer of LPIPS: (x - shift) / scale, x in [-1, 1]. */
-const SHIFT = [-0.030, -0.088, -0.188];
-const SCALE = [0.458, 0.448, 0.450];
+export const SHIFT = [-0.030, -0.088, -0.188];
+export const SCALE = [0.458, 0.448, 0.450];
 
 export interface LpipsOptions {
   backbone: LpipsBackbone;
@@ -90,9 +90,12 @@ export class Lpips {
   private readonly convW = new Map<number, tf.Tensor4D>();
   private readonly convB = new Map<number, tf.Tensor1D>();
   private readonly heads: tf.Tensor4D[] = [];
+  /** The backbone's and heads' tensors as given (torchvision / LPIPS names): the ONNX emitter's weights. */
+  readonly tensors: Map<string, HostTensor>;
 
   constructor(o: LpipsOptions) {
     this.backbone = o.backbone;
+    this.tensors = new Map([...o.backboneWeights, ...o.heads]);
     this.standIn = o.standIn ?? false;
     this.layers = backboneLayers(o.backbone);
     const what = this.standIn ? `stand-in ${o.backbone} backbone` : `${o.backbone} backbone weights`;

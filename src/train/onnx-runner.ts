@@ -1,21 +1,19 @@
-// Training steps on onnxruntime (`v2l train --engine onnx`): the generator's gradients come from the ONNX
-// step graph (./onnx-step.ts, one session per micro-batch size), accumulated over micro-batches as
-// ./replica.ts accumulates them, and the update is the replica's own host Adam (./adam.ts), so
-// checkpoints, metrics, re-seeding, validation and resume are those of the tfjs path. The replica's
-// network holds the parameters; they are read in PyTorch layout each step and the gradients converted
-// back. Multi-threading is onnxruntime's intra-op pool (threads = cores), not worker replicas.
-// Node edge. Not yet covered: the LPIPS and GAN terms (the trainer keeps --engine tfjs for them).
+// Training steps on onnxruntime (`v2l train --engine onnx`): the gradients come from the ONNX step graphs
+// (./onnx-step.ts: the generator's, with LPIPS and the adaptive GAN term where the run has them, and the
+// discriminator's; one session per micro-batch size), accumulated over micro-batches as ./replica.ts
+// accumulates them, and the update is the replica's own host Adam (./adam.ts), so checkpoints, metrics,
+// re-seeding, validation and resume are those of the tfjs path. The replica's network holds the
+// parameters (and the discriminator's BatchNorm running statistics, updated here from the graphs'
+// batch statistics in the tfjs path's order: the generator's pass, then real, then fake); they are read
+// in PyTorch layout each step and the gradients converted back. Multi-threading is onnxruntime's
+// intra-op pool (threads = cores), not worker replicas. Node edge.
+import * as tf from '@tensorflow/tfjs-core';
+import { updateRunningStats } from '../network/discriminator.js';
 import type { Layout } from '../network/params.js';
-import { GeneratorStepSession, type TrainEngineOptions } from './onnx-session.js';
+import { discFactorAt } from './losses.js';
+import { DiscriminatorStepSession, GeneratorStepSession, type TrainEngineOptions } from './onnx-session.js';
 import type { StepResult, StepRunner } from './parallel.js';
 import type { Replica, StepTerms } from './replica.js';
-
-/** Why the ONNX engine cannot train this run (null: it can). */
-export function onnxUnsupported(replica: Replica, lastStep: number): string | null {
-  if (replica.lpips && replica.loss.perceptualWeight > 0) return 'the LPIPS term';
-  if (replica.ganActive(lastStep)) return `the GAN terms (from step ${replica.loss.discStart})`;
-  return null;
-}
 
 /**
  * A parameter-shaped host array between the network's internal layout (conv [kh, kw, in, out], linear
@@ -45,30 +43,76 @@ export function permute(src: Float32Array, shape: readonly number[], layout: Lay
   return out;
 }
 
+/** Weighted sums of micro-batch gradients (PyTorch layout), as ./replica.ts accumulates them. */
+class Accumulator {
+  private readonly sums: Map<string, Float32Array>;
+
+  constructor(readonly names: string[], like: ReadonlyMap<string, Float32Array>) {
+    this.sums = new Map(names.map((n) => [n, new Float32Array(like.get(n)!.length)]));
+  }
+
+  add(grads: ReadonlyMap<string, Float32Array>, w: number): void {
+    for (const name of this.names) {
+      const a = this.sums.get(name)!;
+      const g = grads.get(name)!;
+      for (let j = 0; j < a.length; j++) a[j] += w === 1 ? g[j] : w * g[j];
+    }
+  }
+
+  /** The sums in the network's internal layouts, in `names` order (what the replica's Adam takes). */
+  internal(r: Replica): Float32Array[] {
+    return this.names.map((name) => permute(this.sums.get(name)!, referenceShape(r, name), r.net.layoutOf(name), 'toInternal'));
+  }
+}
+
+function referenceShape(r: Replica, name: string): number[] {
+  const s = r.net.params.get(name)!.shape;
+  const layout = r.net.layoutOf(name);
+  if (layout === 'conv') return [s[3], s[2], s[0], s[1]];
+  if (layout === 'linear') return [s[1], s[0]];
+  return [...s];
+}
+
+function addTerms(acc: StepTerms, terms: Record<string, number>, w: number): void {
+  for (const [k, v] of Object.entries(terms)) acc[k] = (acc[k] ?? 0) + w * v;
+}
+
 export class OnnxRunner implements StepRunner {
   readonly workers = 1;
-  private readonly sessions = new Map<number, Promise<GeneratorStepSession>>();
+  private readonly gens = new Map<string, Promise<GeneratorStepSession>>();
+  private readonly discs = new Map<number, Promise<DiscriminatorStepSession>>();
   private codebooks: { local: Float32Array; global: Float32Array } | null = null;
 
   constructor(readonly replica: Replica, readonly imageSize: number, readonly microBatch: number, readonly engine: TrainEngineOptions = {}) {}
 
-  private session(batch: number): Promise<GeneratorStepSession> {
-    let s = this.sessions.get(batch);
+  private generator(batch: number, gan: boolean): Promise<GeneratorStepSession> {
+    const key = `${batch}:${gan}`;
+    let s = this.gens.get(key);
     if (!s) {
       const r = this.replica;
-      const sd = r.net.stateDict();
-      s = GeneratorStepSession.create(r.net.config, sd, r.genNames, {
+      const lpips = r.lpips && r.loss.perceptualWeight > 0 ? { backbone: r.lpips.backbone, tensors: r.lpips.tensors, weight: r.loss.perceptualWeight } : undefined;
+      s = GeneratorStepSession.create(r.net.config, r.net.stateDict(), r.genNames, {
         batch, imageSize: this.imageSize, kGlobal: r.loss.kGlobal, recLoss: r.loss.recLoss, vqBeta: r.loss.vqBeta, trackZ: r.trackCodeMeans,
+        lpips, gan: gan ? { discWeight: r.loss.discWeight } : undefined,
       }, this.engine);
-      this.sessions.set(batch, s);
+      this.gens.set(key, s);
     }
     return s;
   }
 
-  /** The trainable parameters in PyTorch layout (the replica's network holds them in its own). */
-  private params(): Map<string, Float32Array> {
+  private discriminator(batch: number): Promise<DiscriminatorStepSession> {
+    let s = this.discs.get(batch);
+    if (!s) {
+      s = DiscriminatorStepSession.create(this.replica.net.config, this.replica.net.stateDict(), { batch, imageSize: this.imageSize }, this.engine);
+      this.discs.set(batch, s);
+    }
+    return s;
+  }
+
+  /** Parameters in PyTorch layout (the replica's network holds them in its own). */
+  private params(names: string[]): Map<string, Float32Array> {
     const net = this.replica.net;
-    return new Map(this.replica.genNames.map((n) => {
+    return new Map(names.map((n) => {
       const v = net.params.get(n)!;
       return [n, permute(v.dataSync() as Float32Array, v.shape, net.layoutOf(n), 'toReference')];
     }));
@@ -76,41 +120,47 @@ export class OnnxRunner implements StepRunner {
 
   async step(images: Float32Array, clip: Float32Array, n: number, step: number): Promise<StepResult> {
     const r = this.replica;
-    const why = onnxUnsupported(r, step);
-    if (why) throw new Error(`--engine onnx does not train ${why} yet: use --engine tfjs`);
+    const factor = discFactorAt(step, r.loss.discStart, r.loss.discFactor);
     this.codebooks ??= { local: r.net.codebookRows('local'), global: r.net.codebookRows('global') };
-    const params = this.params();
+    const params = this.params(factor > 0 ? [...r.genNames, ...r.discNames] : r.genNames);
     const mb = this.microBatch > 0 ? Math.min(this.microBatch, n) : n;
     const perImage = images.length / n;
     const dim = clip.length / n;
-    const acc = new Map<string, Float32Array>(r.genNames.map((name) => [name, new Float32Array(params.get(name)!.length)]));
+    const gen = new Accumulator(r.genNames, params);
+    const disc = factor > 0 ? new Accumulator(r.discNames, params) : null;
     const terms: StepTerms = {};
     for (let i = 0; i < n; i += mb) {
       const m = Math.min(mb, n - i);
-      const out = await (await this.session(m)).run({
-        params, images: images.subarray(i * perImage, (i + m) * perImage), clip: clip.subarray(i * dim, (i + m) * dim),
-        localCodebook: this.codebooks.local, globalCodebook: this.codebooks.global,
-        vqWeight: step < (r.loss.vqStartStep ?? 0) ? 0 : r.loss.codebookWeight, quantized: step >= (r.loss.aeWarmupSteps ?? 0),
-      });
       const w = m === n ? 1 : m / n;
-      for (const [name, g] of out.grads) {
-        const a = acc.get(name)!;
-        for (let j = 0; j < a.length; j++) a[j] += w === 1 ? g[j] : w * g[j];
+      const x = images.subarray(i * perImage, (i + m) * perImage);
+      const out = await (await this.generator(m, factor > 0)).run({
+        params, images: x, clip: clip.subarray(i * dim, (i + m) * dim), localCodebook: this.codebooks.local, globalCodebook: this.codebooks.global,
+        vqWeight: step < (r.loss.vqStartStep ?? 0) ? 0 : r.loss.codebookWeight, quantized: step >= (r.loss.aeWarmupSteps ?? 0), ganFactor: factor,
+      });
+      gen.add(out.grads, w);
+      addTerms(terms, { ...out.terms, codes_used: this.countCodes(out.indices, out.zRows) }, w);
+      if (disc) {
+        this.updateBatchNorms(out.raw, 'gen');
+        const d = await (await this.discriminator(m)).run(params, x, out.raw.reconstruction_out.data as Float32Array, factor);
+        this.updateBatchNorms(d.raw, 'real');
+        this.updateBatchNorms(d.raw, 'fake');
+        disc.add(d.grads, w);
+        addTerms(terms, d.terms, w);
       }
-      const shard = { ...out.terms, codes_used: this.countCodes(out.indices, out.zRows) };
-      for (const [k, v] of Object.entries(shard)) terms[k] = (terms[k] ?? 0) + w * v;
     }
-    const gen = r.genNames.map((name) => permute(acc.get(name)!, this.refShape(name), r.net.layoutOf(name), 'toInternal'));
-    const u = r.apply(gen, null, step);
+    const u = r.apply(gen.internal(r), disc ? disc.internal(r) : null, step);
     return { terms, lr: u.lr, gradNorm: u.gradNorm };
   }
 
-  private refShape(name: string): number[] {
-    const s = this.replica.net.params.get(name)!.shape;
-    const layout = this.replica.net.layoutOf(name);
-    if (layout === 'conv') return [s[3], s[2], s[0], s[1]];
-    if (layout === 'linear') return [s[1], s[0]];
-    return [...s];
+  /** The running statistics of every BatchNorm from one training-mode pass's batch statistics. */
+  private updateBatchNorms(raw: Record<string, { data: unknown; dims: readonly number[] }>, pass: string): void {
+    for (const [name, buf] of this.replica.net.batchNorms) {
+      const mean = raw[`bn.${pass}.${name}.mean`];
+      const variance = raw[`bn.${pass}.${name}.var`];
+      if (!mean || !variance) throw new Error(`internal: the step graph has no batch statistics of ${name}`);
+      const count = (raw[`bn.${pass}.${name}.count`].data as Float32Array)[0];
+      tf.tidy(() => updateRunningStats(buf, tf.tensor1d(mean.data as Float32Array), tf.tensor1d(variance.data as Float32Array), count));
+    }
   }
 
   /** Distinct codes of a micro-batch; also the replica's usage counts and (tracked) z sums, as replica.gradients. */
@@ -133,7 +183,8 @@ export class OnnxRunner implements StepRunner {
   }
 
   async close(): Promise<void> {
-    for (const s of this.sessions.values()) await (await s).release();
-    this.sessions.clear();
+    for (const s of [...this.gens.values(), ...this.discs.values()]) await (await s).release();
+    this.gens.clear();
+    this.discs.clear();
   }
 }

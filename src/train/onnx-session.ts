@@ -6,7 +6,7 @@ import { availableParallelism } from 'node:os';
 import * as ort from 'onnxruntime-node';
 import type { HostTensor } from '../io/dtypes.js';
 import type { V2LConfig } from '../network/config.js';
-import { generatorStepGraph, type StepGraphOptions } from './onnx-step.js';
+import { discriminatorStepGraph, generatorStepGraph, type StepGraph, type StepGraphOptions } from './onnx-step.js';
 
 export type TrainDevice = 'cpu' | 'cuda';
 
@@ -37,7 +37,7 @@ export async function openTrainSession(model: Uint8Array, o: TrainEngineOptions)
 }
 
 export interface StepFeeds {
-  /** Trainable parameters by state-dict name, PyTorch layout. */
+  /** Parameters by state-dict name, PyTorch layout: the trainable ones (and the discriminator's with a GAN term). */
   params: ReadonlyMap<string, Float32Array>;
   images: Float32Array;
   clip: Float32Array;
@@ -45,10 +45,13 @@ export interface StepFeeds {
   globalCodebook: Float32Array;
   vqWeight: number;
   quantized: boolean;
+  /** The GAN factor of this step (graphs with the GAN term). */
+  ganFactor?: number;
 }
 
 export interface StepOutputs {
-  terms: { loss: number; rec_loss: number; vq_loss: number };
+  /** loss, rec_loss, vq_loss, and p_loss, g_loss, d_weight where the graph has them. */
+  terms: Record<string, number>;
   indices: BigInt64Array;
   zRows: Float32Array | null;
   grads: Map<string, Float32Array>;
@@ -56,39 +59,65 @@ export interface StepOutputs {
   raw: ort.InferenceSession.ReturnType;
 }
 
+/** One step graph in a session: parameters and other inputs by name, shapes from the state dict. */
+class StepSession {
+  constructor(readonly session: ort.InferenceSession, readonly params: string[], private readonly shapes: ReadonlyMap<string, readonly number[]>) {}
+
+  static async open(graph: StepGraph, sd: ReadonlyMap<string, HostTensor>, engine: TrainEngineOptions): Promise<StepSession> {
+    const session = await openTrainSession(graph.model, engine);
+    return new StepSession(session, graph.params, new Map([...sd].map(([k, t]) => [k, t.shape])));
+  }
+
+  /** Runs with `inputs` (name -> values, dims) plus every parameter input from `params`. */
+  run(inputs: Record<string, [Float32Array, number[]]>, params: ReadonlyMap<string, Float32Array>): Promise<ort.InferenceSession.ReturnType> {
+    const feeds: Record<string, ort.Tensor> = {};
+    for (const name of this.session.inputNames) {
+      const given = inputs[name];
+      if (given) feeds[name] = new ort.Tensor('float32', given[0], given[1]);
+      else {
+        const p = params.get(name);
+        if (!p) throw new Error(`training step: no value for input ${name}`);
+        feeds[name] = new ort.Tensor('float32', p, [...this.shapes.get(name)!]);
+      }
+    }
+    return this.session.run(feeds);
+  }
+
+  release(): Promise<void> {
+    return this.session.release();
+  }
+}
+
+const SCALARS = ['loss', 'rec_loss', 'vq_loss', 'p_loss', 'g_loss', 'd_weight'];
+
 export class GeneratorStepSession {
-  private constructor(readonly session: ort.InferenceSession, readonly params: string[], readonly config: V2LConfig, readonly opts: StepGraphOptions,
-    private readonly shapes: Map<string, number[]>) {}
+  private constructor(private readonly s: StepSession, readonly config: V2LConfig, readonly opts: StepGraphOptions) {}
+
+  get params(): string[] {
+    return this.s.params;
+  }
 
   /** `sd` gives the parameter shapes (its values are not used); `trainable`: the names differentiated. */
   static async create(config: V2LConfig, sd: ReadonlyMap<string, HostTensor>, trainable: Iterable<string>, opts: StepGraphOptions, engine: TrainEngineOptions = {}): Promise<GeneratorStepSession> {
-    const graph = generatorStepGraph(config, sd, trainable, opts);
-    const session = await openTrainSession(graph.model, engine);
-    const shapes = new Map(graph.params.map((n) => [n, sd.get(n)!.shape]));
-    return new GeneratorStepSession(session, graph.params, config, opts, shapes);
+    return new GeneratorStepSession(await StepSession.open(generatorStepGraph(config, sd, trainable, opts), sd, engine), config, opts);
   }
 
   async run(f: StepFeeds): Promise<StepOutputs> {
     const c = this.config;
     const o = this.opts;
-    const feeds: Record<string, ort.Tensor> = {};
-    for (const name of this.params) {
-      const p = f.params.get(name);
-      if (!p) throw new Error(`training step: no value for parameter ${name}`);
-      feeds[name] = new ort.Tensor('float32', p, this.shapes.get(name)!);
-    }
-    feeds.image = new ort.Tensor('float32', f.images, [o.batch, c.inChannels, o.imageSize, o.imageSize]);
-    feeds.codebook = new ort.Tensor('float32', f.localCodebook, [c.nLocal, c.embedDim]);
-    if (this.session.inputNames.includes('clip')) {
-      feeds.clip = new ort.Tensor('float32', f.clip, [o.batch, c.embedDim]);
-      feeds.global_codebook = new ort.Tensor('float32', f.globalCodebook, [c.nGlobal, c.embedDim]);
-    }
-    feeds.vq_weight = new ort.Tensor('float32', Float32Array.of(f.vqWeight), []);
-    feeds.quantized = new ort.Tensor('float32', Float32Array.of(f.quantized ? 1 : 0), []);
-    const raw = await this.session.run(feeds);
-    const scalar = (k: string) => (raw[k].data as Float32Array)[0];
+    const raw = await this.s.run({
+      image: [f.images, [o.batch, c.inChannels, o.imageSize, o.imageSize]],
+      codebook: [f.localCodebook, [c.nLocal, c.embedDim]],
+      clip: [f.clip, [o.batch, c.embedDim]],
+      global_codebook: [f.globalCodebook, [c.nGlobal, c.embedDim]],
+      vq_weight: [Float32Array.of(f.vqWeight), []],
+      quantized: [Float32Array.of(f.quantized ? 1 : 0), []],
+      gan_factor: [Float32Array.of(f.ganFactor ?? 0), []],
+    }, f.params);
+    const terms: Record<string, number> = {};
+    for (const k of SCALARS) if (raw[k]) terms[k] = (raw[k].data as Float32Array)[0];
     return {
-      terms: { loss: scalar('loss'), rec_loss: scalar('rec_loss'), vq_loss: scalar('vq_loss') },
+      terms,
       indices: raw.indices.data as BigInt64Array,
       zRows: raw.z_rows ? raw.z_rows.data as Float32Array : null,
       grads: new Map(this.params.map((n) => [n, raw[`grad.${n}`].data as Float32Array])),
@@ -96,7 +125,40 @@ export class GeneratorStepSession {
     };
   }
 
-  async release(): Promise<void> {
-    await this.session.release();
+  release(): Promise<void> {
+    return this.s.release();
+  }
+}
+
+export interface DiscriminatorOutputs {
+  terms: { d_loss: number; logits_real: number; logits_fake: number };
+  grads: Map<string, Float32Array>;
+  raw: ort.InferenceSession.ReturnType;
+}
+
+export class DiscriminatorStepSession {
+  private constructor(private readonly s: StepSession, readonly config: V2LConfig, readonly opts: { batch: number; imageSize: number }) {}
+
+  get params(): string[] {
+    return this.s.params;
+  }
+
+  static async create(config: V2LConfig, sd: ReadonlyMap<string, HostTensor>, opts: { batch: number; imageSize: number }, engine: TrainEngineOptions = {}): Promise<DiscriminatorStepSession> {
+    return new DiscriminatorStepSession(await StepSession.open(discriminatorStepGraph(config, sd, opts), sd, engine), config, opts);
+  }
+
+  async run(params: ReadonlyMap<string, Float32Array>, real: Float32Array, fake: Float32Array, ganFactor: number): Promise<DiscriminatorOutputs> {
+    const dims = [this.opts.batch, this.config.outCh, this.opts.imageSize, this.opts.imageSize];
+    const raw = await this.s.run({ real: [real, dims], fake: [fake, dims], gan_factor: [Float32Array.of(ganFactor), []] }, params);
+    const v = (k: string) => (raw[k].data as Float32Array)[0];
+    return {
+      terms: { d_loss: v('d_loss'), logits_real: v('logits_real'), logits_fake: v('logits_fake') },
+      grads: new Map(this.params.map((n) => [n, raw[`grad.${n}`].data as Float32Array])),
+      raw,
+    };
+  }
+
+  release(): Promise<void> {
+    return this.s.release();
   }
 }

@@ -20,6 +20,12 @@ import { CODEBOOK_TERM_WEIGHT } from '../network/quantize.js';
 import { Tape } from '../grad/tape.js';
 import { gradients } from '../grad/backward.js';
 import type { ReconstructionLoss } from './losses.js';
+import type { LpipsBackbone } from './lpips.js';
+import { lpipsOnnx } from './lpips.onnx.js';
+import { discriminatorOnnx, type BatchStats } from '../network/discriminator.onnx.js';
+
+/** The decoder's last layer, where the adaptive GAN weight compares gradient norms. */
+const LAST_LAYER = 'decoder.conv_out.weight';
 
 export interface StepGraphOptions {
   batch: number;
@@ -28,6 +34,13 @@ export interface StepGraphOptions {
   recLoss: ReconstructionLoss;
   /** Weight of the VQ loss's codebook (projector) term (absent: the reference's 0.33). */
   vqBeta?: number;
+  /** LPIPS with these weights (torchvision backbone + v0.1 heads, frozen) and weight; absent: none. */
+  lpips?: { backbone: LpipsBackbone; tensors: ReadonlyMap<string, HostTensor>; weight: number };
+  /**
+   * The adversarial term (the discriminator's parameters are fed, not differentiated): g = -mean D(x^)
+   * times the adaptive weight times the input `gan_factor`. Absent: none (before discStart).
+   */
+  gan?: { discWeight: number };
   /** Also output the z rows (the k-means step of re-seeding sums them per code). */
   trackZ?: boolean;
   /**
@@ -43,12 +56,17 @@ export interface StepGraph {
   params: string[];
 }
 
-/** The emitter over a tape whose trainable parameters are graph inputs with gradients. */
+/**
+ * The emitter over a tape whose trainable parameters are graph inputs with gradients; the discriminator's
+ * other parameters are inputs without (they change every step but the generator does not train them).
+ */
 function trainingEmitter(t: Tape, sd: ReadonlyMap<string, HostTensor>, trainable: Set<string>, fed: string[]): OnnxEmitter {
   return new OnnxEmitter(t, sd, (name, shape) => {
-    if (!trainable.has(name)) return null;
-    fed.push(name);
-    return t.input(name, shape, { grad: true });
+    if (trainable.has(name)) {
+      fed.push(name);
+      return t.input(name, shape, { grad: true });
+    }
+    return name.startsWith('discriminator.') && !/running_|num_batches/.test(name) ? t.input(name, shape) : null;
   });
 }
 
@@ -76,6 +94,27 @@ function vqTerms(t: Tape, e: OnnxEmitter, z: string, zq: string, beta: number): 
   return { vq, st };
 }
 
+/** The adversarial part of the generator's loss: g = -mean D(x^) and the adaptive weight, detached. */
+function ganTerms(t: Tape, e: OnnxEmitter, c: V2LConfig, o: StepGraphOptions, rec: string, nll: string): { g: string; dWeight: string; stats: BatchStats[] } {
+  const stats: BatchStats[] = [];
+  const logits = discriminatorOnnx(e, rec, [o.batch, c.outCh, o.imageSize, o.imageSize], c.discLayers, true, stats);
+  const g = e.op('Neg', [e.op('ReduceMean', [logits], { keepdims: 0 })]);
+  // |d nll / dW| / (|d g / dW| + 1e-4) at the decoder's last layer: two backward passes over the nodes
+  // after W only, in the same graph (no nested tape); clamped to [0, 1e4], times discWeight, detached.
+  const norm = (x: string) => e.op('Sqrt', [e.op('ReduceSum', [e.op('Mul', [x, x])], { keepdims: 0 })]);
+  const [gn] = gradients(t, nll, [LAST_LAYER]);
+  const [gg] = gradients(t, g, [LAST_LAYER]);
+  const ratio = e.op('Div', [norm(gn), e.op('Add', [norm(gg), e.scalar(1e-4)])]);
+  const dWeight = e.sg(e.op('Mul', [e.op('Clip', [ratio, e.scalar(0), e.scalar(1e4)]), e.scalar(o.gan!.discWeight)]));
+  return { g, dWeight, stats };
+}
+
+/** The outputs of training-mode BatchNorm statistics, `bn.<pass>.<layer>.mean|var|count` (count: values per channel). */
+function statOutputs(t: Tape, pass: string, stats: BatchStats[]): string[] {
+  return stats.flatMap((s) => [t.output(`bn.${pass}.${s.name}.mean`, s.mean), t.output(`bn.${pass}.${s.name}.var`, s.variance),
+    t.output(`bn.${pass}.${s.name}.count`, t.scalar('bn.count', s.count))]);
+}
+
 /**
  * The generator's step graph for configuration `c` (the state dict `sd` gives the parameter shapes; its
  * values are not used: parameters are inputs). `trainable`: the names differentiated.
@@ -101,9 +140,22 @@ export function generatorStepGraph(c: V2LConfig, sd: ReadonlyMap<string, HostTen
   const rec = decoderOnnx(e, c, conv2dOnnx(e, 'post_quant_conv', decIn), g?.embeddings ?? null);
   const diff = e.op('Sub', [image, rec]);
   const recLoss = e.op('ReduceMean', [o.recLoss === 'l1' ? e.op('Abs', [diff]) : e.op('Mul', [diff, diff])], { keepdims: 0 });
-  const loss = e.op('Add', [recLoss, e.op('Mul', [t.input('vq_weight', []), vq])]);
+  const outs = [t.output('rec_loss', recLoss), t.output('vq_loss', vq), t.output('indices', ids)];
+  let nll = recLoss;
+  if (o.lpips) {
+    const le = new OnnxEmitter(t, o.lpips.tensors);
+    const p = e.op('ReduceMean', [lpipsOnnx(le, o.lpips.backbone, image, rec, o.batch)], { keepdims: 0 });
+    outs.push(t.output('p_loss', p));
+    nll = e.op('Add', [recLoss, e.op('Mul', [p, e.scalar(o.lpips.weight)])]);
+  }
+  let loss = e.op('Add', [nll, e.op('Mul', [t.input('vq_weight', []), vq])]);
+  if (o.gan) {
+    const gan = ganTerms(t, e, c, o, rec, nll);
+    loss = e.op('Add', [loss, e.op('Mul', [gan.g, e.op('Mul', [gan.dWeight, t.input('gan_factor', [])])])]);
+    outs.push(t.output('g_loss', gan.g), t.output('d_weight', gan.dWeight), t.output('reconstruction_out', rec), ...statOutputs(t, 'gen', gan.stats));
+  }
   const grads = gradients(t, loss, params);
-  const outs = [t.output('loss', loss), t.output('rec_loss', recLoss), t.output('vq_loss', vq), t.output('indices', ids)];
+  outs.unshift(t.output('loss', loss));
   if (o.trackZ) outs.push(t.output('z_rows', zRows));
   if (o.expose) {
     const named: [string, string | undefined][] = [['encoder_out', encoderOut], ['z', z], ['projected_codebook', projected], ['global_indices', g?.ids], ['global_embeddings', g?.embeddings], ['reconstruction', rec]];
@@ -111,4 +163,29 @@ export function generatorStepGraph(c: V2LConfig, sd: ReadonlyMap<string, HostTen
   }
   outs.push(...grads.map((gr, i) => t.output(`grad.${params[i]}`, gr)));
   return { model: t.build('v2l_generator_step', outs, 'v2l generator training step: forward, losses and gradients, emitted by v2l from its network definition'), params };
+}
+
+/**
+ * The discriminator's step graph: hinge loss of D(real) and D(fake) (each pass with its own batch
+ * statistics, as two calls of the module), times `gan_factor`; outputs `d_loss`, `logits_real`,
+ * `logits_fake` (means), the BatchNorm statistics of both passes and `grad.<name>` for its parameters.
+ */
+export function discriminatorStepGraph(c: V2LConfig, sd: ReadonlyMap<string, HostTensor>, o: { batch: number; imageSize: number }): StepGraph {
+  const t = new Tape();
+  const params: string[] = [];
+  const e = trainingEmitter(t, sd, new Set([...sd.keys()].filter((k) => k.startsWith('discriminator.') && !/running_|num_batches/.test(k))), params);
+  const shape = [o.batch, c.outCh, o.imageSize, o.imageSize];
+  const real = t.input('real', shape);
+  const fake = t.input('fake', shape);
+  const [sr, sf]: BatchStats[][] = [[], []];
+  const lr = discriminatorOnnx(e, real, shape, c.discLayers, true, sr);
+  const lf = discriminatorOnnx(e, fake, shape, c.discLayers, true, sf);
+  const mean = (x: string) => e.op('ReduceMean', [x], { keepdims: 0 });
+  const hinge = (x: string) => mean(e.op('Relu', [x]));
+  const d = e.op('Mul', [e.scalar(0.5), e.op('Add', [hinge(e.op('Sub', [e.scalar(1), lr])), hinge(e.op('Add', [e.scalar(1), lf]))])]);
+  const loss = e.op('Mul', [d, t.input('gan_factor', [])]);
+  const grads = gradients(t, loss, params);
+  const outs = [t.output('d_loss', loss), t.output('logits_real', mean(lr)), t.output('logits_fake', mean(lf)), ...statOutputs(t, 'real', sr), ...statOutputs(t, 'fake', sf)];
+  outs.push(...grads.map((gr, i) => t.output(`grad.${params[i]}`, gr)));
+  return { model: t.build('v2l_discriminator_step', outs, 'v2l discriminator training step (hinge loss), emitted by v2l'), params };
 }

@@ -17,7 +17,6 @@ import type { LpipsBackbone } from './lpips.js';
 import type { TrainOptions } from './loop.js';
 import { getPreset, getRecipe } from './presets.js';
 import type { LossConfig, OptimConfig } from './replica.js';
-import { discFactorAt } from './losses.js';
 
 export interface TrainSettings {
   preset: string;
@@ -53,7 +52,7 @@ export interface TrainSettings {
   keepLast?: number;
   valEvery?: number;
   workers?: number;
-  /** 'onnx' | 'tfjs'; absent: onnx where it trains every term of the run (no LPIPS, no GAN, one worker), else tfjs. */
+  /** 'onnx' | 'tfjs'; absent: onnx, unless --workers asks for tfjs worker replicas. */
   engine?: 'tfjs' | 'onnx';
   device?: 'cpu' | 'cuda';
   engineThreads?: number;
@@ -68,14 +67,6 @@ export interface TrainSettings {
   resume?: string | true;
   backend: string;
   prefetch?: number;
-}
-
-/** onnx unless the run needs what only the tfjs path trains yet (LPIPS, GAN) or asks for worker replicas. */
-function defaultEngine(lpips: boolean, gan: boolean, workers: number, notes: string[]): 'tfjs' | 'onnx' {
-  const why = lpips ? 'the LPIPS term' : gan ? 'the GAN terms' : workers > 1 ? '--workers' : null;
-  if (!why) return 'onnx';
-  notes.push(`engine: tfjs (${why} ${why === '--workers' ? 'applies to' : 'is not trained by'} --engine onnx yet)`);
-  return 'tfjs';
 }
 
 /** The LPIPS v0.1 heads of ../shared beside the repository (development machines), if present. */
@@ -202,7 +193,8 @@ export async function prepareTraining(s: TrainSettings): Promise<PreparedRun> {
   const reseed = reseedEvery > 0
     ? { every: reseedEvery, until: s.reseedUntil ?? Math.round((recipe.reseed?.untilFraction ?? 1) * scheduleSteps), kmeans: s.reseedKmeans ?? recipe.reseed?.kmeans ?? false }
     : undefined;
-  const engine = s.engine ?? defaultEngine(lpips !== null && loss.perceptualWeight > 0, discFactorAt(steps - 1, loss.discStart, loss.discFactor) > 0, s.workers ?? 1, notes);
+  const engine = s.engine ?? ((s.workers ?? 1) > 1 ? 'tfjs' : 'onnx');
+  if (!s.engine && engine === 'tfjs') notes.push('engine: tfjs (--workers applies to its worker replicas; --engine onnx uses every core through onnxruntime\'s threads)');
   const options: PreparedRun['options'] = {
     out,
     trainFiles,
