@@ -24,6 +24,7 @@ import { openDataset } from '../tasks/fewshot/dataset.js';
 import { sampleEpisodes } from '../tasks/fewshot/episodes.js';
 import { runFewshot } from '../tasks/fewshot/run.js';
 import { tokenizerTokens } from '../tasks/image-tokens.js';
+import { restoreImages } from '../tasks/restore/run.js';
 
 const chromium = chromiumPath();
 if (!chromium && sharedRequired()) throw new Error('V2L_REQUIRE_SHARED=1 but no Chromium is installed (apt-get install -y chromium, or set V2L_CHROMIUM)');
@@ -149,5 +150,31 @@ test('few-shot: one 2-way 1-shot episode, prompt ids and prediction equal `v2l f
   t.diagnostic(`episode: support ${rec.support.map((s) => s.source).join(', ')}, query ${rec.query.source}; Node predicts ${rec.prediction}, the page answers "${answer}"`);
   assert.deepEqual(ids, rec.prompt_ids, 'prompt ids identical to v2l fewshot\'s');
   assert.equal(answer, rec.generated_text.trim(), 'the same prediction');
+  assert.deepEqual(pageErrors, []);
+});
+
+test('restoration: one inpainting, restored ids equal `v2l restore`\'s (same LLM, same seed)', { skip }, async (t) => {
+  // The photo tokenized on the Tokens tab (first test) is the query.
+  await page.click('#tab-restore');
+  await page.click('#restore-images .thumb.current');
+  await page.fill('#restore-copies', '1');
+  await page.fill('#restore-n', '8');
+  await page.click('#restore-start');
+  await page.waitForSelector('#restore-status.done, #restore-error:not([hidden])');
+  assert.ok(await page.isHidden('#restore-error'), await page.textContent('#restore-error') ?? '');
+  const status = await page.textContent('#restore-status') ?? '';
+  assert.match(status, /Done in .* 32 steps, \d+ LLM calls, [\d,]+ prompt tokens evaluated and [\d,]+ reused/);
+  const predicted = await page.locator('.restore-map .predicted').evaluateAll((els) => els.map((e) => [Number(e.getAttribute('data-pos')), Number(/#(\d+)\)$/.exec(e.getAttribute('title') ?? '')?.[1])]));
+  assert.equal(predicted.length, 64, 'the 8x8 centre filled in');
+  await shot('browser-3-restoration');
+
+  const results = [];
+  for await (const r of restoreImages({ task: 'inpaint', protocol: 'clean', tokenizer: tok, llm, images: [photo], m: 2, n: 8, copies: 1, globalTokens: Math.min(21, tok.config.nGlobal) })) results.push(r);
+  const rec = results[0].record;
+  assert.equal(rec.status, 'ok', rec.error);
+  const g = rec.grid!;
+  const node = predicted.map(([pos]) => rec.tokens!.restored[Math.floor(pos / g)][pos % g]);
+  t.diagnostic(`Node's token accuracy ${rec.accuracy!.restored.toFixed(3)}; ${predicted.filter(([, id], i) => id !== node[i]).length} of 64 restored ids differ`);
+  assert.deepEqual(predicted.map(([, id]) => id), node, 'restored ids identical to v2l restore\'s');
   assert.deepEqual(pageErrors, []);
 });

@@ -8,7 +8,8 @@ import { configureOrt, webRuntime, webThreads, webgpuAvailable, type WebDevice }
 import { BrowserClip, clipPath } from './clip.js';
 import { BrowserTokenizer } from './tokenizer.js';
 import { WllamaLLM, ggufVocabulary } from './wllama-llm.js';
-import { localApi } from './local-api.js';
+import { localApi, localTexts } from './local-api.js';
+import { JobQueue } from './queue.js';
 import { browserTasks, datasetOf } from './tasks.js';
 import { InputError } from './image.js';
 import type { Role, StoredFile } from './store.js';
@@ -89,8 +90,10 @@ export async function loadBrowserModels(files: Record<Role, StoredFile[]>, opts:
   }
   const dataset = files.fewshot?.length ? datasetOf(files.fewshot.map((f) => ({ path: f.name, file: f.file }))) : null;
   if (files.fewshot?.length && !dataset) throw new InputError('the labelled images chosen have no class folders with images (choose a folder holding <class>/<image> files)');
-  const tasks = llm ? browserTasks({ tokenizer, llm, dataset }) : null;
-  const api = localApi({ tokenizer, vocabulary, llm, fewshot: tasks?.fewshot ?? null, fewshotInfo: tasks?.fewshotInfo ?? null, restore: tasks?.restore ?? null });
+  const queue = new JobQueue();
+  const texts = localTexts(codebook, vocabulary);
+  const tasks = llm ? browserTasks({ tokenizer, llm, dataset, queue, text: (id) => texts[id] ?? `#${id}` }) : null;
+  const api = localApi({ tokenizer, vocabulary, llm, fewshot: tasks?.fewshot ?? null, fewshotInfo: tasks?.fewshotInfo ?? null, restore: tasks?.restore ?? null, queue });
   const runtimeText = `Runs here: onnxruntime-web ${device} (${threads} thread${threads === 1 ? '' : 's'}${globalThis.crossOriginIsolated ? ', cross-origin isolated' : ', not cross-origin isolated: 1 thread'}); ` +
     `WebGPU ${webgpu ? 'available' : 'not available'}${llm ? `; LLM on wllama (${llm.threads} thread${llm.threads === 1 ? '' : 's'}, context ${llm.contextSize})` : ''}.`;
   return { api, tokenizer, llm, threads, webgpu, device, runtimeText, seconds: (performance.now() - t0) / 1000 };

@@ -9,6 +9,8 @@ import { tokenStyleOf } from '../codebook/render.js';
 import { displayPiece, rankTexts } from '../serve/token-text.js';
 import { decodeImageBytes, pngDataUrl, InputError } from './image.js';
 import type { BrowserTokenizer, TokenChoice } from './tokenizer.js';
+import type { JobQueue } from './queue.js';
+import type { Codebook } from '../codebook/manifest.js';
 
 export interface LocalApiOptions {
   tokenizer: BrowserTokenizer;
@@ -21,6 +23,8 @@ export interface LocalApiOptions {
   fewshot?: ((req: { ways: number; shots: number; seed: number; protocol: string; induction: boolean }) => Promise<FewshotResult>) | null;
   fewshotInfo?: { classes: number; layout: string } | null;
   restore?: LocalRestore | null;
+  /** The page's one engine queue (shared with restoration). */
+  queue: JobQueue;
 }
 
 export interface LocalRestore {
@@ -30,6 +34,9 @@ export interface LocalRestore {
 
 interface Held {
   name: string;
+  /** The decoded file (restoration crops and corrupts it itself). */
+  full: RawImage;
+  /** The preprocessed input. */
   original: RawImage;
   reconstruction: RawImage;
   localIds: number[][];
@@ -51,14 +58,13 @@ async function sha16(bytes: Uint8Array): Promise<string> {
   return [...new Uint8Array(d)].slice(0, 8).map((b) => b.toString(16).padStart(2, '0')).join('');
 }
 
-/** Runs one engine job at a time, as the server's queue does (the engines are one shared state). */
-class Queue {
-  private tail: Promise<unknown> = Promise.resolve();
-  run<T>(fn: () => Promise<T>): Promise<T> {
-    const next = this.tail.then(fn, fn);
-    this.tail = next.catch(() => undefined);
-    return next;
-  }
+/** Local tokens' texts as the page shows them: the LLM's raw pieces when its vocabulary is the codebook's, else the codebook's texts. */
+export function localTexts(cb: Codebook, vocabulary: Vocabulary | null | undefined): string[] {
+  const n = cb.local.length / cb.dim;
+  const vocab = vocabulary && vocabulary.size === n ? vocabulary : null;
+  if (!vocab) return cb.localTexts.slice();
+  const style = tokenStyleOf(vocab);
+  return vocab.tokens.map((t, i) => displayPiece(t, style, vocab.types?.[i]));
 }
 
 export function localApi(o: LocalApiOptions): Api {
@@ -66,12 +72,11 @@ export function localApi(o: LocalApiOptions): Api {
   const cfg = tok.config;
   const cb = tok.codebook;
   const vocab = o.vocabulary && o.vocabulary.size === cfg.nLocal ? o.vocabulary : null;
-  const style = vocab ? tokenStyleOf(vocab) : undefined;
-  const localText = vocab ? vocab.tokens.map((t, i) => displayPiece(t, style, vocab.types?.[i])) : cb.localTexts.slice();
+  const localText = localTexts(cb, vocab);
   const globalText = cb.globalEntries.map((e, i) => e.text ?? `#${i}`);
   const maxPixels = o.maxPixels ?? 40_000_000;
   const held = new Map<string, Held>();
-  const queue = new Queue();
+  const queue = o.queue;
   const fail = (e: unknown, status = 422): never => {
     throw new ApiError(status, (e as Error).message);
   };
@@ -90,7 +95,7 @@ export function localApi(o: LocalApiOptions): Api {
       return { enc, reconstruction };
     });
     const id = await sha16(bytes);
-    held.set(id, { name, original: r.enc.original, reconstruction: r.reconstruction, localIds: r.enc.localIds, globalIds: r.enc.globalIds });
+    held.set(id, { name, full: decoded.image, original: r.enc.original, reconstruction: r.reconstruction, localIds: r.enc.localIds, globalIds: r.enc.globalIds });
     while (held.size > KEEP) held.delete(held.keys().next().value!);
     const k = tok.globalTokens;
     const g = r.enc.globalNearest!.map(view(globalText));
@@ -169,7 +174,7 @@ export function localApi(o: LocalApiOptions): Api {
       const h = held.get(req.image);
       if (!h) throw new ApiError(404, `image ${req.image} is not held any more; tokenize it again`);
       try {
-        return o.restore.start({ ...req, original: h.original, name: h.name });
+        return o.restore.start({ ...req, original: h.full, name: h.name });
       } catch (e) {
         return fail(e, 400);
       }

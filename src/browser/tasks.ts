@@ -12,6 +12,7 @@ import type { WllamaLLM } from './wllama-llm.js';
 import type { LocalApiOptions } from './local-api.js';
 import type { RawImage } from '../image/types.js';
 import { restoreRunner } from './restore.js';
+import type { JobQueue } from './queue.js';
 
 /** A labelled image set: class -> `class/file` fields (sorted, as ../tasks/fewshot/dataset.ts lists folders), and the files. */
 export interface BrowserDataset {
@@ -55,7 +56,7 @@ async function thumb(img: RawImage): Promise<string> {
   return pngDataUrl({ data, width: n, height: n, channels: 3 });
 }
 
-export function browserTasks(o: { tokenizer: BrowserTokenizer; llm: WllamaLLM; dataset?: BrowserDataset | null; maxPixels?: number }):
+export function browserTasks(o: { tokenizer: BrowserTokenizer; llm: WllamaLLM; dataset?: BrowserDataset | null; maxPixels?: number; queue: JobQueue; text: (id: number) => string }):
   { fewshot: LocalApiOptions['fewshot']; fewshotInfo: LocalApiOptions['fewshotInfo']; restore: LocalApiOptions['restore'] } {
   const tok = o.tokenizer;
   const maxPixels = o.maxPixels ?? 40_000_000;
@@ -117,6 +118,6 @@ export function browserTasks(o: { tokenizer: BrowserTokenizer; llm: WllamaLLM; d
   return {
     fewshot,
     fewshotInfo: o.dataset ? { classes: o.dataset.classes.size, layout: 'folders' } : null,
-    restore: restoreRunner({ tokenizer: tok, llm: o.llm }),
+    restore: restoreRunner({ tokenizer: tok, llm: o.llm, queue: o.queue, text: o.text }),
   };
 }
