@@ -1,4 +1,4 @@
-// `npm run bench -- tokenize [--batch 8] [--size 128] [--reps 3] [--threads N] [--engine both|onnx|tfjs] [--clip DIR] [--peak GFLOPS] [--backend wasm|cpu|tensorflow] [--quick]`
+// `npm run bench -- tokenize [--batch 8] [--size 128] [--reps 3] [--local-rows 32000] [--threads N] [--engine both|onnx|tfjs] [--clip DIR] [--peak GFLOPS] [--backend wasm|cpu|tensorflow] [--quick]`
 // Tokenizer throughput with the paper's network and codebook sizes (ch 128, ch_mult [1,2,2,4], z 256,
 // embed 768; a 32,000-row local and an 11,908-row global codebook), random weights, on both engines in
 // one run, rounds interleaved (tfjs, then onnxruntime, per round) so that other load on the machine hits
@@ -62,7 +62,8 @@ export async function benchTokenize(args: string[] = []): Promise<void> {
   const runTfjs = which !== 'onnx';
   const runOnnx = which !== 'tfjs';
   const peak = args.includes('--peak') ? { gflops: arg(args, '--peak', 1), how: '--peak' } : estimatedPeak();
-  const config = paperConfig();
+  // --local-rows: the local codebook's size (LLaMA-3's vocabulary: 128256), to see how the search grows.
+  const config = { ...paperConfig(), nLocal: arg(args, '--local-rows', paperConfig().nLocal) };
   const info = backendInfo();
   const k = 5;
   console.log(`tokenize benchmark: paper network, ${size} px, batch ${batch}, local codebook ${config.nLocal} rows, global ${config.nGlobal} rows, ` +
