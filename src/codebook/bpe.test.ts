@@ -79,3 +79,22 @@ test('LLaMA-3 vocabulary: a complete codebook package (128,256 local rows), then
     rmSync(tmp, { recursive: true, force: true });
   }
 });
+
+test('LLaMA-3 vocabulary: the viewer\'s raw pieces ("Ġworld" shown as "▁world", bytes as <0xNN>, specials as stored)', { skip }, async () => {
+  const { readVocabulary } = await import('../models/llm/gguf-vocabulary.js');
+  const { displayPiece } = await import('../serve/token-text.js');
+  const { tokenStyleOf } = await import('./render.js');
+  const vocab = await readVocabulary(FIXTURE_LLMS['llama3-vocab-random-tiny']);
+  const style = tokenStyleOf(vocab);
+  assert.equal(style, 'bytelevel');
+  const show = (raw: string) => {
+    const id = vocab.tokens.indexOf(raw);
+    assert.ok(id >= 0, raw);
+    return displayPiece(raw, style, vocab.types?.[id]);
+  };
+  assert.equal(show('Ġworld'), '▁world');
+  assert.equal(show('Ċ'), '<0x0A>');
+  assert.equal(show('âĢ'), '<0xE2><0x80>');
+  assert.equal(show('<|begin_of_text|>'), '<|begin_of_text|>');
+  assert.equal(show('Hello'), 'Hello');
+});
