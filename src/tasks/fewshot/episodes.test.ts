@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { formatSplit, parseClassNames, parseSplit, sampleEpisodes, splitShape } from './episodes.js';
+import { distinctEpisodesBound, formatSplit, parseClassNames, parseSplit, sampleEpisodes, splitShape } from './episodes.js';
 import { checkImages, classNameOf, imagesRoot, loadClassNames, openDataset } from './dataset.js';
 import { sharedPath, skipUnless } from '../../util/test-utils/shared.js';
 
@@ -109,4 +109,14 @@ test('Tiny-ImageNet val layout: classes from val_annotations.txt, names from wor
   const [wnid, file] = eps[0]!.support[0]!.field.split('/');
   const other = [...ds.classes.keys()].find((w) => w !== wnid)!;
   assert.throws(() => checkImages(parseSplit(`${other}/${file},${wnid}/${file},${wnid}/${file},\n`, 's.csv', { ways: 2, shots: 1 }), ds.resolve, 's.csv'), /do not exist/);
+});
+
+test('sampling: counts checked before any draw (1 way, more episodes than the dataset has, more than a run holds)', () => {
+  const classes = new Map([['a', ['a/1', 'a/2']], ['b', ['b/1', 'b/2']]]);
+  assert.equal(distinctEpisodesBound([2, 2], 2, 1, 1), 8); // 2 x 2 support pairs x 2 queries
+  assert.equal(sampleEpisodes(classes, { ways: 2, shots: 1, episodes: 8, seed: 0 }).length, 8);
+  assert.throws(() => sampleEpisodes(classes, { ways: 2, shots: 1, episodes: 9, seed: 0 }), /at most 8 distinct 2-way 1-shot episodes .* 9 would repeat episodes/);
+  assert.throws(() => sampleEpisodes(classes, { ways: 1, shots: 1, episodes: 1, seed: 0 }), /a 1-way episode has a single possible answer/);
+  assert.throws(() => sampleEpisodes(classes, { ways: 2, shots: 1, episodes: 1e9, seed: 0 }), /1000000000 queries: more than the 1000000 one run holds/);
+  assert.throws(() => parseSplit('a/1,a/2,\n', 's.csv', { ways: 1, shots: 1 }), /s\.csv: a 1-way episode/);
 });

@@ -117,6 +117,29 @@ export interface SampleOptions {
 /** The most queries one run takes (episodes are drawn up front: about 1 KB of memory each). */
 export const MAX_QUERIES = 1_000_000;
 
+/** C(n, k), capped at `cap` (only whether it exceeds a count matters). */
+function binomial(n: number, k: number, cap: number): number {
+  let r = 1;
+  for (let i = 1; i <= k; i++) {
+    r = (r * (n - k + i)) / i;
+    if (r > cap) return cap;
+  }
+  return Math.round(r);
+}
+
+/**
+ * An upper bound on the distinct episodes a dataset allows: class sets x support sets (each class's at
+ * the largest class's count) x query choices. More episodes than this must repeat some.
+ */
+export function distinctEpisodesBound(sizes: readonly number[], ways: number, shots: number, queries: number): number {
+  const cap = 1e15;
+  const largest = Math.max(...sizes);
+  let bound = binomial(sizes.length, ways, cap);
+  for (let i = 0; i < ways && bound < cap; i++) bound = Math.min(cap, bound * binomial(largest, shots, cap));
+  for (let j = 0; j < queries && bound < cap; j++) bound = Math.min(cap, bound * ways * Math.max(1, largest - shots));
+  return bound;
+}
+
 /** One class has one possible answer: accuracy 1.0 by construction, with an interval that means nothing. */
 function checkWays(ways: number, where: string): void {
   if (ways < 2) throw new Error(`${where}: a ${ways}-way episode has a single possible answer, so its accuracy is 1.0 by construction; use 2 ways or more`);
@@ -138,6 +161,10 @@ export function sampleEpisodes(classes: ReadonlyMap<string, readonly string[]>, 
     throw new Error(`${small.length} class(es) have fewer than K+1 = ${o.shots + 1} images: ${small.slice(0, 5).map((w) => `${w} (${classes.get(w)!.length})`).join(', ')}${small.length > 5 ? ', ...' : ''}`);
   }
   if (wnids.length < o.ways) throw new Error(`${o.ways}-way episodes need ${o.ways} classes; the dataset has ${wnids.length}`);
+  const distinct = distinctEpisodesBound(wnids.map((w) => classes.get(w)!.length), o.ways, o.shots, q);
+  if (o.episodes > distinct) {
+    throw new Error(`the dataset allows at most ${distinct} distinct ${o.ways}-way ${o.shots}-shot episodes (${wnids.length} classes of at most ${Math.max(...wnids.map((w) => classes.get(w)!.length))} images); ${o.episodes} would repeat episodes and count them as independent: lower --episodes`);
+  }
   const files = new Map(wnids.map((w) => [w, [...classes.get(w)!].sort()]));
   const rand = seededRandom(o.seed);
   const out: Episode[] = [];
