@@ -25,6 +25,12 @@ import { sampleEpisodes } from '../tasks/fewshot/episodes.js';
 import { runFewshot } from '../tasks/fewshot/run.js';
 import { tokenizerTokens } from '../tasks/image-tokens.js';
 import { restoreImages } from '../tasks/restore/run.js';
+import { writeStandInClip } from '../models/clip/stand-in.js';
+import { fingerprintClip, requiredClipFiles } from '../models/clip/transformers-clip.js';
+import { cpSync } from 'node:fs';
+import { MERGES, hugePng } from '../serve/test-utils/fixture.js';
+import { sharedPath } from '../util/test-utils/shared.js';
+import { filesOf } from './test-utils.js';
 
 const chromium = chromiumPath();
 if (!chromium && sharedRequired()) throw new Error('V2L_REQUIRE_SHARED=1 but no Chromium is installed (apt-get install -y chromium, or set V2L_CHROMIUM)');
@@ -177,4 +183,81 @@ test('restoration: one inpainting, restored ids equal `v2l restore`\'s (same LLM
   t.diagnostic(`Node's token accuracy ${rec.accuracy!.restored.toFixed(3)}; ${predicted.filter(([, id], i) => id !== node[i]).length} of 64 restored ids differ`);
   assert.deepEqual(predicted.map(([, id]) => id), node, 'restored ids identical to v2l restore\'s');
   assert.deepEqual(pageErrors, []);
+});
+
+const OTHER_VOCAB = sharedPath('models/llama2-vocab-random-tiny/llama2-vocab-random-tiny.gguf');
+
+test('bad input: each wrong file gets its message, the page stays usable, a reload does not ask again', { skip: skip || skipUnless(OTHER_VOCAB, 'llama2-vocab-random-tiny') }, async () => {
+  // Another CLIP (a stand-in of another seed), a GGUF of another vocabulary, a cut ONNX model, a huge image.
+  // The fixture's codebook names no CLIP fingerprint (so it checks none): a copy that names the stand-in's.
+  const codebook = join(dir, 'codebook-fp');
+  cpSync(f.codebook, codebook, { recursive: true });
+  const manifest = JSON.parse(readFileSync(join(codebook, 'manifest.json'), 'utf8')) as { clip: { fingerprint: string | null } };
+  manifest.clip.fingerprint = await fingerprintClip(f.clip, requiredClipFiles());
+  writeFileSync(join(codebook, 'manifest.json'), JSON.stringify(manifest));
+  const otherClip = join(dir, 'clip-other');
+  writeStandInClip(otherClip, { seed: 6, projectionDim: 64, mergesPath: MERGES });
+  const cut = join(dir, 'export-cut');
+  cpSync(exportDir, cut, { recursive: true });
+  const enc = readFileSync(join(cut, 'encoder.onnx'));
+  writeFileSync(join(cut, 'encoder.onnx'), enc.subarray(0, Math.floor(enc.length / 2)));
+
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } }); // its own storage (OPFS)
+  const p = await context.newPage();
+  p.setDefaultTimeout(300_000);
+  const errors: string[] = [];
+  p.on('pageerror', (e) => errors.push(e.message));
+  // Waits for the next outcome of a choice (an error shown, or the viewer up), then checks it is the error.
+  let shown = '';
+  const modelsError = async (re: RegExp) => {
+    await p.waitForFunction((prev) => document.body.dataset.ready === '1' ||
+      (!document.querySelector('#models-error')?.hasAttribute('hidden') && document.querySelector('#models-error')?.textContent !== prev), shown);
+    shown = await p.isVisible('#models-error') ? await p.textContent('#models-error') ?? '' : '(no error: the page loaded)';
+    assert.match(shown, re);
+  };
+  try {
+    await p.goto(srv.url);
+    await p.waitForSelector('#pick-tokenizer');
+    await p.setInputFiles('#pick-codebook', filesOf(codebook));
+    await p.setInputFiles('#pick-clip', filesOf(otherClip));
+    await p.setInputFiles('#pick-tokenizer', filesOf(exportDir));
+    await modelsError(/CLIP chosen does not match the codebook.*fingerprint/);
+    await p.screenshot({ path: join(OUT, 'browser-4-wrong-clip.png'), fullPage: true });
+
+    await p.setInputFiles('#pick-llm', OTHER_VOCAB);
+    await p.setInputFiles('#pick-clip', filesOf(f.clip));
+    await modelsError(/LLM llama2-vocab-random-tiny\.gguf does not match the codebook: .*32000 tokens/);
+
+    await p.setInputFiles('#pick-tokenizer', filesOf(cut));
+    await p.setInputFiles('#pick-llm', f.llm);
+    await modelsError(/tokenizer's ONNX models do not load: .*are the files complete\?/);
+    await p.screenshot({ path: join(OUT, 'browser-5-cut-onnx.png'), fullPage: true });
+
+    // The right files now: the page loads them, after all those errors.
+    await p.setInputFiles('#pick-tokenizer', filesOf(exportDir));
+    await p.waitForSelector('body[data-ready="1"]');
+    assert.ok(await p.isHidden('#models-error'));
+
+    // An image too large for the page's memory: refused from its header, before decoding.
+    await p.setInputFiles('#file', { name: 'huge.png', mimeType: 'image/png', buffer: hugePng(20000, 20000) });
+    await p.waitForSelector('#error:not([hidden])');
+    assert.match(await p.textContent('#error') ?? '', /huge\.png is 20000x20000 pixels .*the limit is 40\.0 MP/);
+    // A cut PNG: named as such.
+    const png = readFileSync(photo);
+    await p.setInputFiles('#file', { name: 'cut.png', mimeType: 'image/png', buffer: png.subarray(0, png.length >> 1) });
+    await p.waitForFunction(() => /cut\.png is a truncated PNG/.test(document.querySelector('#error')?.textContent ?? ''));
+    await p.screenshot({ path: join(OUT, 'browser-6-bad-image.png'), fullPage: true });
+    // Still usable: a good image tokenizes.
+    await p.setInputFiles('#file', photo);
+    await p.waitForFunction(() => /^coffee-150\.png: PNG/.test(document.querySelector('#status')?.textContent ?? ''));
+    assert.equal(await p.locator('#token-map .cell').count(), 256);
+
+    // The files were kept: a reload loads them without asking.
+    await p.reload();
+    await p.waitForSelector('body[data-ready="1"]');
+    assert.match(await p.textContent('#files-tokenizer') ?? '', /encoder\.onnx/);
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
 });
