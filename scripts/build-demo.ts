@@ -51,9 +51,10 @@ function v2l(argv: string[]): void {
   if (r.status !== 0) throw new Error(`v2l ${argv[0]} failed (exit ${r.status})`);
 }
 
-function lastValidation(metrics: string): Record<string, number> {
+/** The last validation at or before `step` (a run may have gone on past the step packed). */
+function lastValidation(metrics: string, step: number): Record<string, number> {
   const rows = readFileSync(metrics, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, number>);
-  const v = rows.filter((r) => r.val_psnr !== undefined).at(-1);
+  const v = rows.filter((r) => r.val_psnr !== undefined && r.step <= step).at(-1);
   if (!v) throw new Error(`${metrics} holds no validation`);
   return v;
 }
@@ -117,7 +118,7 @@ async function main(): Promise<void> {
   const fingerprint = await fingerprintClip(clip, readdirSync(join(clip, 'onnx')).map((f) => `onnx/${f}`).concat('config.json'));
   const cbManifest = JSON.parse(readFileSync(join(codebook, 'manifest.json'), 'utf8')) as { clip: { fingerprint: string } };
   if (cbManifest.clip.fingerprint !== fingerprint) throw new Error(`the codebook was built with CLIP ${cbManifest.clip.fingerprint}, ${clip} is ${fingerprint}`);
-  const val = lastValidation(join(run, 'metrics.jsonl'));
+  const val = lastValidation(join(run, 'metrics.jsonl'), last);
   const manifest: DemoManifest = {
     format: 'v2l-demo/1',
     note: `DEMO: ${DEMO_NOTE}`,
