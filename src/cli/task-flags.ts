@@ -64,11 +64,12 @@ export function tokenizerOptions(f: TokenizerFlags): LoadTokenizerOptions {
   };
 }
 
-/** --engine onnx|tfjs, --device cpu|cuda, --engine-threads n (see LoadTokenizerOptions). */
+/** --engine onnx (the only inference engine), --device cpu|cuda, --engine-threads n (see LoadTokenizerOptions). */
 function engineOptions(f: TokenizerFlags): Pick<LoadTokenizerOptions, 'engine' | 'device' | 'threads'> {
-  if (f.engine !== undefined && f.engine !== 'onnx' && f.engine !== 'tfjs') throw new Error(`--engine must be onnx or tfjs (got "${f.engine}")`);
+  if (f.engine === 'tfjs') throw new Error('--engine tfjs was removed: the tokenizer runs on onnxruntime only (--engine onnx, the default; the same ids as tfjs gave)');
+  if (f.engine !== undefined && f.engine !== 'onnx') throw new Error(`--engine must be onnx (got "${f.engine}")`);
   if (f.device !== undefined && f.device !== 'cpu' && f.device !== 'cuda') throw new Error(`--device must be cpu or cuda (got "${f.device}")`);
-  return { engine: f.engine as 'onnx' | 'tfjs' | undefined, device: f.device as 'cpu' | 'cuda' | undefined, threads: positiveInt('--engine-threads', f.engineThreads) };
+  return { engine: f.engine as 'onnx' | undefined, device: f.device as 'cpu' | 'cuda' | undefined, threads: positiveInt('--engine-threads', f.engineThreads) };
 }
 
 /**
@@ -94,7 +95,7 @@ export function tokenizerFlags(cmd: Command, opts: { required?: boolean; globalT
     .option('--batch-size <n>', 'images per network call', '8')
     .option('--config <json>', 'for a .pth checkpoint: configuration fields its tensor shapes leave open, as JSON or a JSON file (e.g. {"crossAttnHeads": 8})')
     .option('--max-pixels <n>', 'refuse images with more pixels than this before decoding (default 100000000; 0: no limit)')
-    .option('--engine <name>', 'onnx (onnxruntime, default) or tfjs (the training path) for encode/decode')
+    .option('--engine <name>', 'onnx (onnxruntime; the only inference engine, accepted for scripts that name it)')
     .option('--device <name>', 'onnx engine: cpu (default) or cuda (where onnxruntime\'s CUDA provider is installed)')
     .option('--engine-threads <n>', 'onnx engine: intra-op threads (default: the cores)')
     .option('-q, --quiet', 'no progress output');

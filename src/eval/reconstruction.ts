@@ -123,8 +123,9 @@ async function evaluateReconstructionLocked(o: ReconstructionOptions): Promise<R
   const protocol = o.lpipsProtocol ?? 'correct';
   await initBackend(o.backend); // an entry point may have chosen it already: then this is a no-op
   // Image size and global tokens: as told, else the checkpoint's (a network evaluated at a size it was
-  // not trained at measures something else, and a large grid can exhaust the wasm heap).
-  const tok = await V2LTokenizer.load({ checkpoint: o.checkpoint, codebook: o.codebook, clip: o.clip, globalTokens: o.globalTokens, imageSize: o.imageSize, batchSize, engine: 'tfjs' });
+  // not trained at measures something else). The network runs on the tokenizer's ONNX engine, whose
+  // decoder gives float output: the metrics see the unrounded reconstruction. LPIPS runs on tfjs.
+  const tok = await V2LTokenizer.load({ checkpoint: o.checkpoint, codebook: o.codebook, clip: o.clip, globalTokens: o.globalTokens, imageSize: o.imageSize, batchSize });
   const imageSize = tok.imageSize;
   const k = tok.globalTokens;
   for (const line of trainedDifferences(tok, o)) log(line);
@@ -205,20 +206,19 @@ async function runBatch(paths: readonly string[], c: BatchContext): Promise<void
   const clipEmb = await tok.clip!.embedImages(loaded.map((l) => l.raw));
   const batch = new Float32Array(n * per);
   loaded.forEach((l, i) => batch.set(l.x, i * per));
-  const [recon, lp] = tf.tidy(() => {
+  // encoder -> local and global tokens -> decoder, on the engine: the float reconstruction, NCHW in [-1, 1] (unclamped).
+  const yData = (await tok.engine.tokenizeBatch(batch, n, S, clipEmb, c.k, true)).reconstruction!;
+  const lp = tf.tidy(() => {
     const x = tf.tensor4d(batch, [n, 3, S, S]);
-    const enc = tok.network.encode(x);
-    const gq = tok.network.globalTokens(tf.tensor2d(clipEmb, [n, tok.config.embedDim]), c.k);
-    const y = tok.network.decode(enc.zq, gq.embeddings);
+    const y = tf.tensor4d(yData, [n, tok.config.outCh, S, S]);
     // LPIPS: the reference passes [-1, 1] tensors (y unclamped) to pyiqa, which maps v -> 2v - 1 again.
     const d = c.protocol === 'reference'
       ? c.lpips.distance(tf.sub(tf.mul(x, 2), 1) as tf.Tensor4D, tf.sub(tf.mul(y, 2), 1) as tf.Tensor4D)
       : c.lpips.distance(x, tf.clipByValue(y, -1, 1) as tf.Tensor4D);
-    return [y, d] as [tf.Tensor4D, tf.Tensor1D];
+    return d as tf.Tensor1D;
   });
-  const yData = recon.dataSync() as Float32Array;
   const lpData = lp.dataSync() as Float32Array;
-  tf.dispose([recon, lp]);
+  lp.dispose();
   const real: Float32Array[] = [];
   const fake: Float32Array[] = [];
   for (let i = 0; i < n; i++) {

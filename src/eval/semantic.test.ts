@@ -78,7 +78,7 @@ test('semantic: CLIP score and CLIP-R per the stated definition; the unreadable 
   // One image by hand: tokens via the tokenizer's own encodeGlobal, cosines of CLIP's normalised embeddings.
   const one = await evaluateSemantic({ ...base, out: join(dir, 'one'), limit: 1 });
   const clip = await loadClip(join(dir, 'clip'));
-  const tok = await V2LTokenizer.load({ checkpoint: base.checkpoint, codebook, clip, globalTokens: 21, engine: 'tfjs' });
+  const tok = await V2LTokenizer.load({ checkpoint: base.checkpoint, codebook, clip, globalTokens: 21 });
   const photo = readdirSync(SAMPLE).filter((f) => f.endsWith('.jpg')).sort()[0];
   const [g] = await tok.encodeGlobal([join(SAMPLE, photo)], { k: 5 });
   assert.ok(!isFailure(g as never));

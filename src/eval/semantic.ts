@@ -13,9 +13,7 @@
 import { mkdirSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { readFileSync } from 'node:fs';
-import * as tf from '@tensorflow/tfjs-core';
 import { V2LTokenizer } from '../tokenizer/tokenizer.js';
-import { initBackend } from '../engine/backend.js';
 import type { Codebook } from '../codebook/package.js';
 import { loadClip } from '../models/clip/transformers-clip.js';
 import type { ClipModel } from '../models/clip/types.js';
@@ -44,7 +42,6 @@ export interface SemanticOptions extends EvalRunOptions {
   /** Token counts to score (default [5, 21]). */
   tokens?: number[];
   limit?: number;
-  backend?: string;
 }
 
 export interface SemanticRow {
@@ -126,11 +123,10 @@ async function evaluateSemanticLocked(o: SemanticOptions): Promise<SemanticResul
   const template = o.classTemplate ?? 'a photo of a {}.';
   if (!template.includes('{}')) throw new Error(`class template "${template}" has no {} for the class name`);
   const join_ = o.join ?? 'space';
-  await initBackend(o.backend); // an entry point may have chosen it already: then this is a no-op
   const clip: ClipModel = await loadClip(o.clip);
   let tok: V2LTokenizer | null = null;
   try {
-    tok = await V2LTokenizer.load({ checkpoint: o.checkpoint, codebook: o.codebook, clip, globalTokens: kMax, batchSize, engine: 'tfjs' });
+    tok = await V2LTokenizer.load({ checkpoint: o.checkpoint, codebook: o.codebook, clip, globalTokens: kMax, batchSize });
     if (!tok.codebook) throw new Error('eval semantic needs the global tokens\' texts: pass the codebook package (--codebook <dir>)');
     const standIns = clip.isStandIn ? ['CLIP'] : [];
     if (standIns.length) log('STAND-IN CLIP: the figures of this run are meaningless (they only exercise the computation)');
@@ -202,9 +198,9 @@ async function semanticBatch(paths: readonly string[], c: SemanticContext): Prom
   const kMax = c.ks[c.ks.length - 1];
   const flat = new Float32Array(good.length * dim);
   good.forEach((g, i) => flat.set(g.emb, i * dim));
-  const idsT = tf.tidy(() => c.tok.network.globalTokens(tf.tensor2d(flat, [good.length, dim]), kMax).indices);
-  const ids = idsT.arraySync() as number[][];
-  idsT.dispose();
+  // The global quantizer on the engine (encode()'s own search: the same ids as v2l tokenize).
+  const gi = await c.tok.engine.globalTokens(flat, good.length, kMax);
+  const ids = Array.from({ length: good.length }, (_, i) => Array.from(gi.subarray(i * kMax, (i + 1) * kMax)));
   const sep = c.join === 'space' ? ' ' : '';
   const texts: string[] = [];
   for (const [i, g] of good.entries()) {

@@ -37,50 +37,13 @@ export function checkCodebookWidth(key: string, t: HostTensor, embedDim: number)
 
 /** Validates `sd` against the store and buffers, then assigns every tensor. */
 export function loadStateDict(p: ParamStore, bns: Map<string, BatchNormBuffers>, embedDim: number, sd: Map<string, HostTensor>, opts: LoadOptions = {}): void {
-  const optional = opts.optionalPrefixes ?? [];
-  const ignored = opts.ignorePrefixes ?? [];
-  const under = (k: string, prefixes: string[]) => prefixes.some((pre) => k.startsWith(pre));
-  // Codebook widths first: a wrong codebook is the likeliest mistake and needs no other checks.
-  for (const k of CODEBOOK_KEYS) {
-    const t = sd.get(k);
-    if (t) checkCodebookWidth(k, t, embedDim);
-  }
   const expected = new Map<string, number[]>();
   for (const [name, spec] of p.specs) expected.set(name, spec.refShape);
   for (const [name, buf] of bns) {
     expected.set(`${name}.running_mean`, buf.runningMean.shape);
     expected.set(`${name}.running_var`, buf.runningVar.shape);
   }
-  const missing: string[] = [];
-  const misshapen: string[] = [];
-  for (const [k, shape] of expected) {
-    const t = sd.get(k);
-    if (!t) {
-      if (!under(k, optional)) missing.push(k);
-      continue;
-    }
-    const codebook = (CODEBOOK_KEYS as readonly string[]).includes(k);
-    const okShape = codebook ? t.shape.length === 2 && t.shape[0] > 0 : t.shape.length === shape.length && t.shape.every((d, i) => d === shape[i]);
-    if (!okShape) misshapen.push(`${k} (file ${shapeStr(t.shape)}, network ${shapeStr(shape)})`);
-    else if (!FLOAT_DTYPES.has(t.dtype)) misshapen.push(`${k} (dtype ${t.dtype}, expected a float type)`);
-  }
-  const unexpected: string[] = [];
-  for (const [k, t] of sd) {
-    if (expected.has(k) || under(k, ignored)) continue;
-    const bn = k.endsWith('.num_batches_tracked') ? bns.get(k.slice(0, -'.num_batches_tracked'.length)) : undefined;
-    if (bn) {
-      if (t.data.length !== 1) misshapen.push(`${k} (file ${shapeStr(t.shape)}, expected a scalar)`);
-      continue;
-    }
-    unexpected.push(k);
-  }
-  if (missing.length || unexpected.length || misshapen.length) {
-    const parts: string[] = [];
-    if (missing.length) parts.push(`missing ${missing.length}: ${firstFew(missing)}`);
-    if (unexpected.length) parts.push(`unexpected ${unexpected.length}: ${firstFew(unexpected)}`);
-    if (misshapen.length) parts.push(`misshapen ${misshapen.length}: ${firstFew(misshapen)}`);
-    throw new Error(`state dict does not fit the network (${expected.size} tensors expected, ${sd.size} in the file): ${parts.join('; ')}.${looksLike(sd, ignored)}`);
-  }
+  checkStateDict(expected, new Set(bns.keys()), embedDim, sd, opts);
   // All checks passed: assign.
   for (const [name, spec] of p.specs) {
     const t = sd.get(name);
@@ -101,13 +64,59 @@ export function loadStateDict(p: ParamStore, bns: Map<string, BatchNormBuffers>,
   }
 }
 
+/**
+ * Checks a state dict against the expected names and PyTorch shapes (`batchNorms`: layers whose
+ * `num_batches_tracked` scalar is accepted) with no tensor backend: every missing, unexpected and
+ * misshapen key is named in one error. Codebooks may have any number of rows, never another width.
+ */
+export function checkStateDict(expected: ReadonlyMap<string, readonly number[]>, batchNorms: ReadonlySet<string>, embedDim: number, sd: ReadonlyMap<string, HostTensor>, opts: LoadOptions = {}): void {
+  const optional = opts.optionalPrefixes ?? [];
+  const ignored = opts.ignorePrefixes ?? [];
+  const under = (k: string, prefixes: string[]) => prefixes.some((pre) => k.startsWith(pre));
+  // Codebook widths first: a wrong codebook is the likeliest mistake and needs no other checks.
+  for (const k of CODEBOOK_KEYS) {
+    const t = sd.get(k);
+    if (t) checkCodebookWidth(k, t, embedDim);
+  }
+  const missing: string[] = [];
+  const misshapen: string[] = [];
+  for (const [k, shape] of expected) {
+    const t = sd.get(k);
+    if (!t) {
+      if (!under(k, optional)) missing.push(k);
+      continue;
+    }
+    const codebook = (CODEBOOK_KEYS as readonly string[]).includes(k);
+    const okShape = codebook ? t.shape.length === 2 && t.shape[0] > 0 : t.shape.length === shape.length && t.shape.every((d, i) => d === shape[i]);
+    if (!okShape) misshapen.push(`${k} (file ${shapeStr(t.shape)}, network ${shapeStr(shape)})`);
+    else if (!FLOAT_DTYPES.has(t.dtype)) misshapen.push(`${k} (dtype ${t.dtype}, expected a float type)`);
+  }
+  const unexpected: string[] = [];
+  for (const [k, t] of sd) {
+    if (expected.has(k) || under(k, ignored)) continue;
+    const bn = k.endsWith('.num_batches_tracked') && batchNorms.has(k.slice(0, -'.num_batches_tracked'.length));
+    if (bn) {
+      if (t.data.length !== 1) misshapen.push(`${k} (file ${shapeStr(t.shape)}, expected a scalar)`);
+      continue;
+    }
+    unexpected.push(k);
+  }
+  if (missing.length || unexpected.length || misshapen.length) {
+    const parts: string[] = [];
+    if (missing.length) parts.push(`missing ${missing.length}: ${firstFew(missing)}`);
+    if (unexpected.length) parts.push(`unexpected ${unexpected.length}: ${firstFew(unexpected)}`);
+    if (misshapen.length) parts.push(`misshapen ${misshapen.length}: ${firstFew(misshapen)}`);
+    throw new Error(`state dict does not fit the network (${expected.size} tensors expected, ${sd.size} in the file): ${parts.join('; ')}.${looksLike(sd, ignored)}`);
+  }
+}
+
 /** At most `n` items, then how many more. */
 function firstFew(items: string[], n = 4): string {
   return items.length <= n ? items.join(', ') : `${items.slice(0, n).join(', ')}, ... (${items.length - n} more)`;
 }
 
 /** " The file looks like: <configuration>." when the file's shapes describe a V2L network, else "". */
-function looksLike(sd: Map<string, HostTensor>, ignored: string[]): string {
+function looksLike(sd: ReadonlyMap<string, HostTensor>, ignored: string[]): string {
   try {
     const shapes = new Map([...sd].filter(([k]) => !ignored.some((pre) => k.startsWith(pre))).map(([k, t]) => [k, t.shape] as const));
     return ` The file looks like: ${describeConfig(inferConfig(shapes).config)}.`;

@@ -53,6 +53,35 @@ export const FROZEN_PARAMS = ['tok_embeddings.weight', 'tok_embeddings_global.we
  * are trainable but listed apart (`discriminatorVariables`), so pass explicit variable lists to
  * tf.variableGrads.
  */
+/**
+ * Declares the generator's parameters (encoder, quant_conv, post_quant_conv, decoder, the projector and
+ * the two frozen codebooks) in `p`, in state-dict order; returns the tfjs forwards of encoder and decoder.
+ * Declaring runs no tensor op, so `generatorShapes` needs no backend.
+ */
+function declareGenerator(p: ParamStore, c: V2LConfig, ckpt: CheckpointSwitch): { enc: (x: tf.Tensor4D) => tf.Tensor4D; dec: (z: tf.Tensor4D, g: tf.Tensor3D) => tf.Tensor4D } {
+  const enc = encoder(p, c, 'encoder', ckpt);
+  p.conv('quant_conv', c.zChannels, c.embedDim, 1);
+  p.conv('post_quant_conv', c.embedDim, c.zChannels, 1);
+  const dec = decoder(p, c, 'decoder', ckpt);
+  // The projector is initialised N(0, dim^-1/2) in the reference; its bias keeps Linear's default.
+  p.linear('codebook_projection', c.embedDim, c.embedDim, { weightInit: { kind: 'normal', mean: 0, std: c.embedDim ** -0.5 } });
+  // Stand-in codebooks until real ones are loaded: unit rows (like the CLIP text embeddings of the
+  // local codebook) and unnormalised Gaussian rows for the global one.
+  p.declare({ name: 'tok_embeddings.weight', refShape: [c.nLocal, c.embedDim], layout: 'plain', trainable: false, init: { kind: 'unitRows' } });
+  p.declare({ name: 'tok_embeddings_global.weight', refShape: [c.nGlobal, c.embedDim], layout: 'plain', trainable: false, init: { kind: 'normal', mean: 0, std: c.embedDim ** -0.5 } });
+  return { enc, dec };
+}
+
+/**
+ * The generator's state-dict names and PyTorch shapes for a configuration (no discriminator), with no
+ * tensor backend: what inference checks a weights file against before exporting it to ONNX.
+ */
+export function generatorShapes(config: V2LConfig): Map<string, number[]> {
+  const p = new ParamStore();
+  declareGenerator(p, validateConfig({ ...config, chMult: [...config.chMult], attnResolutions: [...config.attnResolutions] }), { enabled: false });
+  return new Map([...p.specs].map(([name, spec]) => [name, spec.refShape]));
+}
+
 export class V2LNetwork {
   readonly config: V2LConfig;
   private readonly store = new ParamStore();
@@ -74,16 +103,7 @@ export class V2LNetwork {
     const c = this.config;
     const p = this.store;
     this.ckpt.enabled = opts.gradientCheckpointing ?? false;
-    this.enc = encoder(p, c, 'encoder', this.ckpt);
-    p.conv('quant_conv', c.zChannels, c.embedDim, 1);
-    p.conv('post_quant_conv', c.embedDim, c.zChannels, 1);
-    this.dec = decoder(p, c, 'decoder', this.ckpt);
-    // The projector is initialised N(0, dim^-1/2) in the reference; its bias keeps Linear's default.
-    p.linear('codebook_projection', c.embedDim, c.embedDim, { weightInit: { kind: 'normal', mean: 0, std: c.embedDim ** -0.5 } });
-    // Stand-in codebooks until real ones are loaded: unit rows (like the CLIP text embeddings of the
-    // local codebook) and unnormalised Gaussian rows for the global one.
-    p.declare({ name: 'tok_embeddings.weight', refShape: [c.nLocal, c.embedDim], layout: 'plain', trainable: false, init: { kind: 'unitRows' } });
-    p.declare({ name: 'tok_embeddings_global.weight', refShape: [c.nGlobal, c.embedDim], layout: 'plain', trainable: false, init: { kind: 'normal', mean: 0, std: c.embedDim ** -0.5 } });
+    ({ enc: this.enc, dec: this.dec } = declareGenerator(p, c, this.ckpt));
     this.disc = nLayerDiscriminator(p, this.bns, 'discriminator', c.outCh, c.discNdf, c.discLayers);
     p.materialise(opts.init === 'zeros' ? null : opts.seed ?? 0);
   }

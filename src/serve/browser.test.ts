@@ -13,7 +13,6 @@ import sharp from 'sharp';
 import type { Browser, Page } from 'playwright-core';
 import { skipUnless, sharedRequired, sharedPath } from '../util/test-utils/shared.js';
 import { V2LTokenizer } from '../tokenizer/tokenizer.js';
-import { releaseInspection } from '../tokenizer/inspect.js';
 import { readVocabulary } from '../models/llm/gguf-vocabulary.js';
 import { loadLLM } from '../models/llm/load.js';
 import type { LLM } from '../models/llm/types.js';
@@ -67,7 +66,6 @@ after(async () => {
   viewer?.dispose();
   await llm?.dispose();
   if (tok) {
-    releaseInspection(tok);
     await tok.dispose();
   }
   if (dir) rmSync(dir, { recursive: true, force: true });

@@ -9,7 +9,6 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { skipUnless } from '../util/test-utils/shared.js';
 import { V2LTokenizer, type EncodedImage } from '../tokenizer/tokenizer.js';
-import { releaseInspection } from '../tokenizer/inspect.js';
 import { readVocabulary } from '../models/llm/gguf-vocabulary.js';
 import { FIXTURE_NEEDS, PHOTOS, buildFrontEnd, loadViewerTokenizer, hugePng, writeViewerFixture } from './test-utils/fixture.js';
 import { Viewer } from './viewer.js';
@@ -38,7 +37,6 @@ after(async () => {
   await srv?.close();
   viewer?.dispose();
   if (tok) {
-    releaseInspection(tok);
     await tok.dispose();
   }
   if (dir) rmSync(dir, { recursive: true, force: true });

@@ -64,7 +64,7 @@ interface CachedImage {
   /** The decoded upload as a PNG in the server's own temp folder, for restoration. */
   file?: string;
   original: RawImage;
-  /** The reconstruction from the encoder's tokens (= decodeAsync() of them): the edits' baseline. */
+  /** The reconstruction from the encoder's tokens (= decode() of them): the edits' baseline. */
   reconstruction: RawImage;
   localIds: number[][];
   globalIds: number[];
@@ -104,7 +104,7 @@ export class Viewer {
     this.tok = opts.tokenizer;
     this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
     this.queue = new JobQueue(this.limits.queueLength);
-    const cfg = this.tok.network.config;
+    const cfg = this.tok.config;
     const vocab = opts.vocabulary;
     if (vocab && vocab.size === cfg.nLocal) {
       const style = tokenStyleOf(vocab);
@@ -134,7 +134,7 @@ export class Viewer {
 
   info() {
     const cb = this.tok.codebook;
-    const cfg = this.tok.network.config;
+    const cfg = this.tok.config;
     return {
       imageSize: this.tok.imageSize,
       demo: this.demo,
@@ -203,10 +203,10 @@ export class Viewer {
     if (typeof id !== 'string') throw new HttpError(400, '"image" must be the id a tokenize call returned');
     const cached = this.images.get(id);
     if (!cached) throw new HttpError(404, `image ${id} is not held any more (the server keeps the last ${this.limits.cachedImages}); tokenize it again`);
-    const cfg = this.tok.network.config;
+    const cfg = this.tok.config;
     const local = checkGrid(body.local, cached.localIds.length, cached.localIds[0].length, cfg.nLocal);
     const global = checkIds(body.global, 'global', cached.globalIds.length, cfg.nGlobal);
-    const [rec] = await this.runJob(() => this.tok.decodeAsync([local], [global]));
+    const [rec] = await this.runJob(() => this.tok.decode([local], [global]));
     const base = cached.reconstruction;
     let changedLocal = 0;
     local.forEach((row, r) => row.forEach((v, c) => { if (v !== cached.localIds[r][c]) changedLocal++; }));
@@ -309,7 +309,7 @@ export class Viewer {
             }));
             const ok = loaded.filter((l): l is { index: number; image: RawImage } => l !== null);
             if (!ok.length || !clip) return;
-            const near = globalNearest(this.tok, await clip.embedImages(ok.map((l) => l.image)));
+            const near = await globalNearest(this.tok, await clip.embedImages(ok.map((l) => l.image)));
             ok.forEach((l, j) => { idx.tokens[l.index] = near[j]; });
           });
           break;

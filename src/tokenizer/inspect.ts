@@ -7,9 +7,9 @@
 //   global: the k chosen + the next nearest rows of the global codebook to the L2-normalised CLIP image
 //           embedding, nearest first.
 //
-// One network pass per image (encoder, one search, decoder). Built only on the tokenizer's public parts
-// (network.encode / projectedCodebook, decodeAsync, clip, codebook), so it follows the tokenizer's math.
-import * as tf from '@tensorflow/tfjs-core';
+// One network pass per image (encoder, one search, decoder), on the tokenizer's engine (the searches of
+// encode(): the chosen token is the nearest, ties to the lower id, as encode() picks it), so the viewer
+// shows exactly what encode() and decode() give.
 import type { RawImage } from '../models/clip/types.js';
 import { preprocessOne } from '../image/preprocess.js';
 import { fromNCHW } from '../image/pixels.js';
@@ -44,31 +44,26 @@ export interface InspectOptions {
   globalAlternatives?: number;
 }
 
-// P(E)^T [dim, N] and |P(E)|^2 per tokenizer: projecting a 32,000-row codebook costs ~20 GFLOP, once.
-const projected = new WeakMap<V2LTokenizer, { t: tf.Tensor2D; sq: tf.Tensor2D }>();
-
-function projectedCodebookT(tok: V2LTokenizer): { t: tf.Tensor2D; sq: tf.Tensor2D } {
-  let p = projected.get(tok);
-  if (!p) {
-    p = tf.tidy(() => {
-      const t = tf.transpose(tok.network.projectedCodebook()) as tf.Tensor2D;
-      return { t: tf.keep(t), sq: tf.keep(tf.sum(tf.square(t), 0, true) as tf.Tensor2D) };
-    });
-    projected.set(tok, p);
+/** Squared Euclidean distance of a[ao..ao+dim) and b[bo..bo+dim) (float64 sums of float32 values). */
+function sqDist(a: Float32Array, ao: number, b: Float32Array, bo: number, dim: number): number {
+  let s = 0;
+  for (let j = 0; j < dim; j++) {
+    const d = a[ao + j] - b[bo + j];
+    s += d * d;
   }
-  return p;
+  return s;
 }
 
-/** Computes the projected local codebook now (a server does it at start, not on its first request). */
-export function prepareInspection(tok: V2LTokenizer): void {
-  projectedCodebookT(tok);
-}
-
-/** Frees the cached projected codebook of `tok` (call before disposing the tokenizer). */
-export function releaseInspection(tok: V2LTokenizer): void {
-  const p = projected.get(tok);
-  if (p) tf.dispose([p.t, p.sq]);
-  projected.delete(tok);
+/** Rows of x [n, dim] divided by their L2 norms (the global quantizer's queries). */
+function normalised(x: Float32Array, dim: number): Float32Array {
+  const out = new Float32Array(x.length);
+  for (let r = 0; r < x.length / dim; r++) {
+    let n = 0;
+    for (let j = 0; j < dim; j++) n += x[r * dim + j] ** 2;
+    const inv = 1 / Math.sqrt(n);
+    for (let j = 0; j < dim; j++) out[r * dim + j] = x[r * dim + j] * inv;
+  }
+  return out;
 }
 
 /** PSNR in dB of two 8-bit images of the same size (capped at 120 dB for identical images). */
@@ -82,37 +77,17 @@ export function psnr(a: RawImage, b: RawImage): number {
 /** Encodes one decoded image and reports tokens, distances, nearest alternatives and the reconstruction. */
 export async function inspectImage(tok: V2LTokenizer, image: RawImage, opts: InspectOptions = {}): Promise<ImageInspection> {
   if (!tok.clip) throw new Error('inspecting an image needs a CLIP for the global tokens (--clip <dir>)');
-  const cfg = tok.network.config;
+  const cfg = tok.config;
+  const dim = cfg.embedDim;
   const m = Math.min(opts.localAlternatives ?? 8, cfg.nLocal);
   const k = tok.globalTokens;
   const kg = Math.min(k + (opts.globalAlternatives ?? 12), cfg.nGlobal);
   const size = tok.imageSize;
   const pixels = preprocessOne(image, { size, mode: tok.preprocessMode });
   const clipEmb = await tok.clip.embedImages([image]);
-  const p = projectedCodebookT(tok);
-  const [localIdx, localNear, localDist, globalIdx, globalDist] = tf.tidy(() => {
-    const enc = tok.network.encode(tf.tensor4d(pixels, [1, 3, size, size]));
-    const [, d, h, w] = enc.z.shape;
-    const z = tf.reshape(tf.transpose(enc.z, [0, 2, 3, 1]), [h * w, d]) as tf.Tensor2D;
-    const dl = tf.sub(tf.add(tf.sum(tf.square(z), 1, true), p.sq), tf.mul(2, tf.matMul(z, p.t)));
-    const tl = tf.topk(tf.neg(dl), m, true);
-    const g = tf.tensor2d(clipEmb, [1, cfg.embedDim]);
-    const gn = tf.div(g, tf.norm(g, 'euclidean', 1, true));
-    const cb = tok.network.params.get('tok_embeddings_global.weight')! as tf.Tensor2D;
-    const dg = tf.sub(tf.add(tf.sum(tf.square(gn), 1, true), tf.reshape(tf.sum(tf.square(cb), 1), [1, -1])), tf.mul(2, tf.matMul(gn, cb, false, true)));
-    const tg = tf.topk(tf.neg(dg), kg, true);
-    return [enc.localIndices, tl.indices, tf.neg(tl.values), tg.indices, tf.neg(tg.values)];
-  });
-  const [, h, w] = localIdx.shape;
-  const ids = localIdx.dataSync();
-  const near = localNear.dataSync();
-  const nd = localDist.dataSync();
-  const gi = globalIdx.dataSync();
-  const gd = globalDist.dataSync();
-  const original = fromNCHW(pixels, [1, 3, size, size])[0];
-  tf.dispose([localIdx, localNear, localDist, globalIdx, globalDist]);
-  // Rounding can make a tiny squared distance negative; a distance is never below 0.
-  const choice = (id: number, dist: number): TokenChoice => ({ id, distance: Math.max(0, dist) });
+  const { z, h, w } = await tok.engine.encodeZ(pixels, 1, size, size);
+  const near = await tok.engine.localSearch.nearest(z, h * w, m);
+  const rows = tok.engine.localSearch.codebook.rows;
   const localIds: number[][] = [];
   const localNearest: TokenChoice[][][] = [];
   for (let r = 0; r < h; r++) {
@@ -120,19 +95,15 @@ export async function inspectImage(tok: V2LTokenizer, image: RawImage, opts: Ins
     localNearest.push([]);
     for (let c = 0; c < w; c++) {
       const pos = r * w + c;
-      localIds[r].push(ids[pos]);
-      const list = Array.from({ length: m }, (_, j) => choice(near[pos * m + j], nd[pos * m + j]));
-      // Ties aside, the quantizer's pick is the nearest; keep it first whatever the order of equals.
-      const at = list.findIndex((x) => x.id === ids[pos]);
-      if (at > 0) list.unshift(...list.splice(at, 1));
-      localNearest[r].push(list);
+      localIds[r].push(near[pos * m]);
+      localNearest[r].push(Array.from(near.subarray(pos * m, (pos + 1) * m), (id) => ({ id, distance: sqDist(z, pos * dim, rows, id * dim, dim) })));
     }
   }
-  const all = Array.from(gi, (id, j) => choice(id, gd[j]));
-  // From the ids, exactly as decodeAsync() of the same tokens (the straight-through zq differs by rounding),
-  // on the engine the tokenizer was loaded with: the viewer's edits decode there too, so an unedited
-  // decode equals this baseline.
-  const [reconstruction] = await tok.decodeAsync([localIds], [all.slice(0, k).map((g) => g.id)]);
+  const [all] = await globalNearest(tok, clipEmb, kg);
+  const original = fromNCHW(pixels, [1, 3, size, size])[0];
+  // From the ids, exactly as decode() of the same tokens: the viewer's edits decode there too, so an
+  // unedited decode equals this baseline.
+  const [reconstruction] = await tok.decode([localIds], [all.slice(0, k).map((g) => g.id)]);
   return {
     original, reconstruction, psnr: psnr(original, reconstruction),
     global: all.slice(0, k), globalAlternatives: all.slice(k), localIds, localNearest,
@@ -143,22 +114,14 @@ export async function inspectImage(tok: V2LTokenizer, image: RawImage, opts: Ins
  * The k nearest global entries (nearest first, with distances) of each CLIP image embedding ([n * dim],
  * normalised here), as the global quantizer picks them: for browsing which images an entry describes.
  */
-export function globalNearest(tok: V2LTokenizer, clipEmbeddings: Float32Array, k = tok.globalTokens): TokenChoice[][] {
-  const cfg = tok.network.config;
-  const n = clipEmbeddings.length / cfg.embedDim;
-  if (!Number.isInteger(n)) throw new Error(`globalNearest: ${clipEmbeddings.length} values are not rows of ${cfg.embedDim}`);
+export async function globalNearest(tok: V2LTokenizer, clipEmbeddings: Float32Array, k = tok.globalTokens): Promise<TokenChoice[][]> {
+  const dim = tok.config.embedDim;
+  const n = clipEmbeddings.length / dim;
+  if (!Number.isInteger(n)) throw new Error(`globalNearest: ${clipEmbeddings.length} values are not rows of ${dim}`);
   if (n === 0) return [];
-  const [idx, dist] = tf.tidy(() => {
-    const g = tf.tensor2d(clipEmbeddings, [n, cfg.embedDim]);
-    const gn = tf.div(g, tf.norm(g, 'euclidean', 1, true));
-    const cb = tok.network.params.get('tok_embeddings_global.weight')! as tf.Tensor2D;
-    const d = tf.sub(tf.add(tf.sum(tf.square(gn), 1, true), tf.reshape(tf.sum(tf.square(cb), 1), [1, -1])), tf.mul(2, tf.matMul(gn, cb, false, true)));
-    const t = tf.topk(tf.neg(d), Math.min(k, cfg.nGlobal), true);
-    return [t.indices, tf.neg(t.values)];
-  });
-  const ids = idx.dataSync();
-  const ds = dist.dataSync();
-  const kk = idx.shape[1]!;
-  tf.dispose([idx, dist]);
-  return Array.from({ length: n }, (_, i) => Array.from({ length: kk }, (_, j) => ({ id: ids[i * kk + j], distance: Math.max(0, ds[i * kk + j]) })));
+  const kk = Math.min(k, tok.config.nGlobal);
+  const ids = await tok.engine.globalTokens(clipEmbeddings, n, kk);
+  const g = normalised(clipEmbeddings, dim);
+  const rows = tok.engine.globalSearch.codebook.rows;
+  return Array.from({ length: n }, (_, i) => Array.from(ids.subarray(i * kk, (i + 1) * kk), (id) => ({ id, distance: sqDist(g, i * dim, rows, id * dim, dim) })));
 }

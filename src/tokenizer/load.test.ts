@@ -9,12 +9,11 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../engine/backend.js';
 import { V2LNetwork } from '../network/v2l-model.js';
 import type { V2LConfig } from '../network/config.js';
 import { saveCheckpoint } from '../train/checkpoint.js';
-import { writeCodebook, type Codebook } from '../codebook/package.js';
+import { loadCodebook, writeCodebook, type Codebook } from '../codebook/package.js';
 import type { ClipModel } from '../models/clip/types.js';
 import { EmbeddingCache, imageCacheNamespace, streamImageEmbeddings } from '../models/clip/embedding-cache.js';
 import { ClipEmbeddingCache } from '../train/clip-cache.js';
@@ -76,12 +75,12 @@ after(async () => {
 });
 
 test('a v2l train checkpoint loads with its image size and global tokens', async () => {
-  const tok = await V2LTokenizer.load({ checkpoint, engine: 'tfjs' });
+  const tok = await V2LTokenizer.load({ checkpoint, onnxCache: null });
   try {
     assert.equal(tok.imageSize, 32);
     assert.equal(tok.globalTokens, 3);
     assert.equal(tok.gridSize, 16);
-    const [img] = tok.decode([Array.from({ length: 16 }, () => Array(16).fill(1))], [[0, 1, 2]]);
+    const [img] = await tok.decode([Array.from({ length: 16 }, () => Array(16).fill(1))], [[0, 1, 2]]);
     assert.equal(img.width, 32);
   } finally {
     await tok.dispose();
@@ -89,7 +88,7 @@ test('a v2l train checkpoint loads with its image size and global tokens', async
 });
 
 test('refusals before any image work: image size, another codebook than the one trained with, CLIP width', async () => {
-  await assert.rejects(V2LTokenizer.load({ checkpoint, engine: 'tfjs', imageSize: 33 }), /image size 33 is not a multiple of the encoder's downsampling factor 2 \(2 levels\): use 34/);
+  await assert.rejects(V2LTokenizer.load({ checkpoint, onnxCache: null, imageSize: 33 }), /image size 33 is not a multiple of the encoder's downsampling factor 2 \(2 levels\): use 34/);
   const other = join(dir, 'other-cb');
   const c = { dir: other, dim: config.embedDim } as Partial<Codebook>;
   const fake = {
@@ -99,27 +98,31 @@ test('refusals before any image work: image size, another codebook than the one 
     global: rows(config.nGlobal, config.embedDim, 9),
     localTexts: [], globalEntries: [],
   } as unknown as Codebook;
-  await assert.rejects(V2LTokenizer.load({ checkpoint, engine: 'tfjs', codebook: fake }),
+  await assert.rejects(V2LTokenizer.load({ checkpoint, onnxCache: null, codebook: fake }),
     /was trained with a different global codebook than the one in .*other-cb: same shape \[12,64\], different values/);
   const narrow = { id: 'narrow', fingerprint: 'e'.repeat(64), dim: 32, isStandIn: true, embedImages: async () => new Float32Array(), embedTexts: async () => new Float32Array(), dispose: async () => {} } as ClipModel;
-  await assert.rejects(V2LTokenizer.load({ checkpoint, engine: 'tfjs', clip: narrow }), /CLIP narrow gives 32-d image embeddings, the network .* and its global codebook are 64-d/);
+  await assert.rejects(V2LTokenizer.load({ checkpoint, onnxCache: null, clip: narrow }), /CLIP narrow gives 32-d image embeddings, the network .* and its global codebook are 64-d/);
 });
 
 test('a codebook built with another CLIP is refused, naming both fingerprints', { skip }, async () => {
   const other = { ...clip, id: 'other-clip', fingerprint: 'e'.repeat(64), dim: clip.dim } as ClipModel;
-  await assert.rejects(V2LTokenizer.load({ checkpoint, engine: 'tfjs', codebook: cbDir, clip: other }),
+  await assert.rejects(V2LTokenizer.load({ checkpoint, onnxCache: null, codebook: cbDir, clip: other }),
     new RegExp(`built with CLIP .*\\(fingerprint ${clip.fingerprint.slice(0, 12)}\\), the CLIP in use is "other-clip" \\(fingerprint eeeeeeeeeeee\\)`));
 });
 
 test('one rule for what CLIP sees: the same global tokens through the build/training cache and tokenize', { skip }, async () => {
-  const tok = await V2LTokenizer.load({ checkpoint, engine: 'tfjs', codebook: cbDir, clip });
+  const tok = await V2LTokenizer.load({ checkpoint, onnxCache: null, codebook: cbDir, clip });
   try {
     // Training's cache and the codebook build's stream: the same cache, CLIP on the original file.
     const trainEmb = await new ClipEmbeddingCache(join(dir, 'cache'), clip).embedFiles([DOG]);
     let buildEmb = new Float32Array();
     await streamImageEmbeddings(clip, [DOG], new EmbeddingCache(join(dir, 'cache2'), imageCacheNamespace(clip), clip.dim), (e) => { buildEmb = e.slice(); });
     assert.deepEqual(Array.from(buildEmb), Array.from(trainEmb));
-    const expected = tf.tidy(() => tok.network.globalTokens(tf.tensor2d(trainEmb, [1, clip.dim]), 3).indices.arraySync() as number[][])[0];
+    // The global quantizer by hand: the 3 nearest rows of the global codebook to the normalised embedding.
+    const norm = Math.sqrt(trainEmb.reduce((s, v) => s + v * v, 0));
+    const book = loadCodebook(cbDir).global;
+    const dist = Array.from({ length: config.nGlobal }, (_, r) => ({ r, d: Array.from(trainEmb).reduce((s, v, j) => s + (v / norm - book[r * clip.dim + j]) ** 2, 0) }));
+    const expected = dist.sort((a, b) => a.d - b.d).slice(0, 3).map((x) => x.r);
     const [enc] = await tok.encode([DOG]);
     assert.ok(!isFailure(enc));
     assert.deepEqual((enc as EncodedImage).global.ids, expected, 'tokenize gives CLIP the original file, not the copy shrunk for the encoder');
@@ -139,7 +142,7 @@ test('v2l tokenize: an unreadable image gives an error line, the others their to
   const main = new URL('../cli/main.ts', import.meta.url).href;
   const runner = `import(${JSON.stringify(main)}).then((m) => m.main(['node', 'v2l', ...process.argv.slice(1)])).catch((e) => { console.error('v2l: ' + e.message); process.exit(1); });`;
   const r = spawnSync(process.execPath, ['--import', 'tsx', '-e', runner, 'tokenize', '--checkpoint', checkpoint, '--codebook', cbDir, '--clip', join(dir, 'clip'),
-    '--engine', 'tfjs', '--quiet', DOG, bad], { cwd: new URL('../../', import.meta.url).pathname, encoding: 'utf8' });
+    '--quiet', DOG, bad], { cwd: new URL('../../', import.meta.url).pathname, encoding: 'utf8', env: { ...process.env, V2L_CACHE: join(dir, 'v2l-cache') } });
   assert.equal(r.status, 1, r.stderr);
   const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { source: string; error?: string; global?: { ids: number[]; llmIds: number[][] } });
   assert.equal(lines.length, 2);

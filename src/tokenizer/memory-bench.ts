@@ -1,4 +1,4 @@
-// `npm run bench -- tokenize-memory [--images 10000] [--batch 8] [--size 64] [--engine onnx|tfjs]`
+// `npm run bench -- tokenize-memory [--images 10000] [--batch 8] [--size 64]`
 // Memory of the whole `V2LTokenizer.encode` pipeline over many images: JPEG files decoded by sharp, CLIP
 // (the stand-in, random weights) and its preprocessing, the network on the chosen engine, the next batch
 // loading while the network runs. The network is narrow (ch 32) so that 10,000 images take minutes, but
@@ -25,9 +25,7 @@ export async function benchTokenizeMemory(args: string[] = []): Promise<void> {
   const total = arg(args, '--images', 10000);
   const batch = arg(args, '--batch', 8);
   const size = arg(args, '--size', 64);
-  const ei = args.indexOf('--engine');
-  const engine = ei >= 0 ? args[ei + 1] : 'onnx';
-  if (engine !== 'onnx' && engine !== 'tfjs') throw new Error(`--engine must be onnx or tfjs (got "${engine}")`);
+  const engine = 'onnx'; // the tokenizer's only engine
   await initBackend();
   const dir = mkdtempSync(join(tmpdir(), 'v2l-memory-'));
   try {
@@ -47,7 +45,7 @@ export async function benchTokenizeMemory(args: string[] = []): Promise<void> {
       await sharp(px, { raw: { width: 96, height: 80, channels: 3 } }).jpeg().toFile(path);
       files.push(path);
     }
-    const tok = await V2LTokenizer.load({ checkpoint: ckpt, clip: join(dir, 'clip'), imageSize: size, batchSize: batch, engine, onnxCache: null });
+    const tok = await V2LTokenizer.load({ checkpoint: ckpt, clip: join(dir, 'clip'), imageSize: size, batchSize: batch, onnxCache: null });
     console.log(`tokenize memory: ${total} images (${files.length} JPEG files in turn), ${size} px, batch ${batch}, engine ${engine}, ` +
       `network ch 32 with ${config.nLocal} local / ${config.nGlobal} global codebook rows, stand-in CLIP`);
     const perCall = 500;

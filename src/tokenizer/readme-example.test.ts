@@ -1,6 +1,6 @@
 // The README's "From code" example, run as written in a fresh process: nothing chooses a tensor backend
 // first (`V2LTokenizer.load` takes the default), `import { V2LTokenizer } from 'v2l'` (mapped to
-// src/index.ts), load, encode, decodeAsync. Only the model paths and the image are swapped for the test
+// src/index.ts), load, encode, decode. Only the model paths and the image are swapped for the test
 // fixture's (a random tokenizer network, STAND-IN codebook and CLIP) and a ../shared photo.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -23,7 +23,7 @@ function readmeSnippet(): string {
   return m[1]!;
 }
 
-test('README "From code": V2LTokenizer.load, encode and decodeAsync run as written, with no initBackend() first', { skip, timeout: 300_000 }, async () => {
+test('README "From code": V2LTokenizer.load, encode and decode run as written, with no initBackend() first', { skip, timeout: 300_000 }, async () => {
   const fx = await taskFixture({ llm: 'stories260K' });
   let code = readmeSnippet();
   assert.match(code, /from 'v2l'/);

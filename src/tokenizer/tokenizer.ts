@@ -3,21 +3,19 @@
 //   const tok = await V2LTokenizer.load({ checkpoint: 'run/checkpoints/step-0000300.safetensors',
 //                                         codebook: 'codebooks/llama2', clip: 'models/clip-vit-large-patch14' });
 //   const [img] = await tok.encode(['cat.jpg']);   // global: 5 words of the LLM; local: 16x16 subwords
-//   const [back] = tok.decode([img.local.ids], [img.global.ids]);
+//   const [back] = await tok.decode([img.local.ids], [img.global.ids]);
 //
 // encode() = preprocessing -> encoder -> local quantizer (nearest projected LLM-vocabulary embedding per
 // position) and, from the CLIP image embedding, the global quantizer (k nearest expanded-vocabulary
 // entries). decode() = the decoder on the local token embeddings, cross-attending to the global ones.
-// The tokenizer takes loaded parts: the weights in memory, a Codebook, a ClipModel (the interface) and,
-// optionally, an inference engine (`V2LTokenizer.create`). Loading them from paths is the Node-side
-// `loadTokenizer` beside it (./load.ts; `V2LTokenizer.load` calls it). The math is the portable network
-// in ../network, whose state-dict key names never appear here. The tensor backend is the one the entry
-// point chose (initBackend); the tokenizer only checks that one is ready.
-import * as tf from '@tensorflow/tfjs-core';
-import { backendReady, initBackend, requireBackend } from '../engine/backend.js';
-import { V2LNetwork } from '../network/v2l-model.js';
+// The tokenizer takes loaded parts: the weights in memory, a Codebook, a ClipModel (the interface) and
+// the inference engine (`V2LTokenizer.create`). Loading them from paths is the Node-side `loadTokenizer`
+// beside it (./load.ts; `V2LTokenizer.load` calls it). Every computation runs on the ONNX engine
+// (./onnx-engine.ts: the models src/network emits from its own module definitions and the weights), on
+// onnxruntime; no tensor backend is involved. State-dict key names never appear here.
+import { generatorShapes } from '../network/v2l-model.js';
 import { downFactor, type V2LConfig } from '../network/config.js';
-import { CODEBOOK_PREFIX, heldCodebooks } from '../network/state-dict.js';
+import { CODEBOOK_PREFIX, checkStateDict, heldCodebooks } from '../network/state-dict.js';
 import { checkManifest, type Codebook, type CodebookCheck } from '../codebook/package.js';
 import type { ClipModel } from '../models/clip/types.js';
 import type { RawImage } from '../image/types.js';
@@ -51,11 +49,6 @@ export interface LoadTokenizerOptions {
   globalTokens?: number;
   /** Refuse images with more pixels than this before decoding (default 100 megapixels; false: no limit). */
   maxPixels?: number | false;
-  /**
-   * The tensor backend the caller expects: checked against the active one, never selected here (entry
-   * points choose it with initBackend).
-   */
-  backend?: string;
   /** Image side fed to the encoder (default: the checkpoint's, else 128 as in the paper). */
   imageSize?: number;
   /** 'simple' (short side, centre crop) or 'reference' (CLIP's 224 crop, then bilinear). Default 'simple'. */
@@ -65,10 +58,10 @@ export interface LoadTokenizerOptions {
   /** The LLM vocabulary in use, to refuse a codebook built for another one. */
   vocabulary?: CodebookCheck['vocabulary'];
   /**
-   * What runs encode and decodeAsync: 'onnx' (default; onnxruntime, the network exported once per
-   * checkpoint into the cache's onnx/ folder) or 'tfjs' (the training path). decode() is always tfjs.
+   * What runs the network: 'onnx', the only engine (onnxruntime, the network exported once per checkpoint
+   * into the cache's onnx/ folder). Accepted for the CLI's `--engine onnx`.
    */
-  engine?: 'onnx' | 'tfjs';
+  engine?: 'onnx';
   /** onnxruntime execution provider (default cpu) and intra-op threads (default: the cores). */
   device?: OnnxDevice;
   threads?: number;
@@ -94,11 +87,11 @@ export interface TokenizerParts extends Omit<LoadTokenizerOptions, 'checkpoint' 
   codebook?: Codebook | null;
   clip?: ClipModel | null;
   /**
-   * Builds the inference engine for encode/decodeAsync from the final configuration and state dict
-   * (`has` tells the network's own keys; `books` the codebook package's rows); null: tfjs only.
+   * Builds the inference engine from the final configuration and state dict (`has` tells the network's
+   * own keys; `books` the codebook package's rows).
    */
-  engine?: ((config: V2LConfig, sd: ReadonlyMap<string, HostTensor>, has: (name: string) => boolean,
-    books: { local: Float32Array; global: Float32Array; dim: number } | undefined) => Promise<OnnxEngine>) | null;
+  engine: (config: V2LConfig, sd: ReadonlyMap<string, HostTensor>, has: (name: string) => boolean,
+    books: { local: Float32Array; global: Float32Array; dim: number } | undefined) => Promise<OnnxEngine>;
 }
 
 export interface EncodeFailure {
@@ -130,7 +123,8 @@ type Input = string | RawImage;
 const describe = (x: Input, i: number) => (typeof x === 'string' ? x : `image[${i}]`);
 
 export class V2LTokenizer {
-  readonly network: V2LNetwork;
+  /** The network's configuration (codebook rows from the codebooks in use). */
+  readonly config: V2LConfig;
   readonly codebook: Codebook | null;
   readonly clip: ClipModel | null;
   readonly globalTokens: number;
@@ -139,16 +133,16 @@ export class V2LTokenizer {
   readonly batchSize: number;
   /** The weights file; `imageSize` / `globalTokens`: what it was trained with, when it says. */
   readonly weights: Pick<TokenizerWeights, 'path' | 'source' | 'foreign' | 'imageSize' | 'globalTokens'>;
-  /** The onnxruntime engine (null with engine: 'tfjs'). */
-  readonly engine: OnnxEngine | null;
+  /** The onnxruntime engine that runs the network. */
+  readonly engine: OnnxEngine;
   private readonly maxPixels: number | false | undefined;
 
   private constructor(init: {
-    network: V2LNetwork; codebook: Codebook | null; clip: ClipModel | null; globalTokens: number; imageSize: number;
-    preprocess: PreprocessMode; batchSize: number; weights: TokenizerWeights; engine: OnnxEngine | null; maxPixels?: number | false;
+    config: V2LConfig; codebook: Codebook | null; clip: ClipModel | null; globalTokens: number; imageSize: number;
+    preprocess: PreprocessMode; batchSize: number; weights: TokenizerWeights; engine: OnnxEngine; maxPixels?: number | false;
   }) {
     this.maxPixels = init.maxPixels;
-    this.network = init.network;
+    this.config = init.config;
     this.engine = init.engine;
     this.codebook = init.codebook;
     this.clip = init.clip;
@@ -159,28 +153,17 @@ export class V2LTokenizer {
     this.weights = { path: init.weights.path, source: init.weights.source, foreign: init.weights.foreign, imageSize: init.weights.imageSize, globalTokens: init.weights.globalTokens };
   }
 
-  get config(): V2LConfig {
-    return this.network.config;
-  }
-
   /**
    * Loads weights, codebooks and (optionally) CLIP from paths (Node: ./load.ts), then `create`s the
-   * tokenizer; every mismatch is reported before any image work. The tensor backend is the one chosen
-   * (`initBackend(name)`, the v2l command's --backend), else `initBackend()`'s default (tfjs-node where
-   * installed, else wasm), chosen here, so that `await V2LTokenizer.load(...)` works as the first call.
+   * tokenizer; every mismatch is reported before any image work. No tensor backend is needed.
    */
   static async load(opts: LoadTokenizerOptions): Promise<V2LTokenizer> {
-    if (!backendReady()) await initBackend();
     const { loadTokenizer } = await import('./load.js');
     return loadTokenizer(opts);
   }
 
   /** Builds the tokenizer from loaded parts; every mismatch is reported before any image work. */
   static async create(parts: TokenizerParts): Promise<V2LTokenizer> {
-    const active = requireBackend('the tokenizer');
-    if (parts.backend && parts.backend.trim().toLowerCase() !== active) {
-      throw new Error(`the tokenizer was asked for the '${parts.backend}' tensor backend, but '${active}' is active: the entry point chooses it (initBackend('${parts.backend}'), or v2l --backend ${parts.backend})`);
-    }
     const { weights } = parts;
     const codebook = parts.codebook ?? null;
     const clip = parts.clip ?? null;
@@ -216,24 +199,12 @@ export class V2LTokenizer {
     if (!Number.isInteger(globalTokens) || globalTokens < 1 || globalTokens > config.nGlobal) {
       throw new Error(`globalTokens must be an integer in [1, ${config.nGlobal}] (the global codebook's rows; got ${globalTokens})`);
     }
-    const network = new V2LNetwork(config, { init: 'zeros' }); // weights are loaded next
-    let engine: OnnxEngine | null = null;
-    try {
-      network.loadStateDict(sd, { optionalPrefixes: ['discriminator.', ...(codebook ? [CODEBOOK_PREFIX] : [])] });
-      if (codebook) {
-        network.setCodebooks({
-          local: { dtype: 'F32', shape: [config.nLocal, codebook.dim], data: codebook.local },
-          global: { dtype: 'F32', shape: [config.nGlobal, codebook.dim], data: codebook.global },
-        });
-      }
-      network.useProjectedCodebookCache(true);
-      if (parts.engine) engine = await parts.engine(config, sd, (k) => network.params.has(k), codebook ? { local: codebook.local, global: codebook.global, dim: codebook.dim } : undefined);
-    } catch (e) {
-      network.dispose();
-      throw e;
-    }
+    // Every key and shape is checked before the export (the discriminator is not part of inference).
+    const shapes = generatorShapes(config);
+    checkStateDict(shapes, new Set(), config.embedDim, sd, { optionalPrefixes: codebook ? [CODEBOOK_PREFIX] : [], ignorePrefixes: ['discriminator.'] });
+    const engine = await parts.engine(config, sd, (k) => shapes.has(k), codebook ? { local: codebook.local, global: codebook.global, dim: codebook.dim } : undefined);
     return new V2LTokenizer({
-      network, codebook, clip, globalTokens, imageSize, preprocess: parts.preprocess ?? 'simple',
+      config, codebook, clip, globalTokens, imageSize, preprocess: parts.preprocess ?? 'simple',
       batchSize: parts.batchSize ?? 8, weights, engine, maxPixels: parts.maxPixels,
     });
   }
@@ -257,30 +228,19 @@ export class V2LTokenizer {
   }
 
   /**
-   * Decodes local token grids ([h][w] ids per image) with global token ids (k per image) into images.
-   * Ids are checked against the codebooks.
+   * Decodes local token grids ([h][w] ids per image) with global token ids (k per image) into images, on
+   * the engine (the same decoder as reconstruct(): the same tokens give the same pixels). Ids are checked
+   * against the codebooks.
    */
-  decode(local: readonly (readonly (readonly number[])[])[], global: readonly (readonly number[])[]): RawImage[] {
+  async decode(local: readonly (readonly (readonly number[])[])[], global: readonly (readonly number[])[]): Promise<RawImage[]> {
     if (local.length !== global.length) throw new Error(`decode: ${local.length} local grids but ${global.length} global id lists`);
     const out: RawImage[] = [];
     for (let s = 0; s < local.length; s += this.batchSize) {
       const loc = local.slice(s, s + this.batchSize);
-      const glo = global.slice(s, s + this.batchSize);
       const h = loc[0].length;
       const w = loc[0][0]?.length ?? 0;
-      const k = glo[0].length;
-      loc.forEach((g, i) => {
-        if (g.length !== h || g.some((row) => row.length !== w)) throw new Error(`decode: local grid ${s + i} is not ${h}x${w} like the first`);
-      });
-      glo.forEach((g, i) => {
-        if (g.length !== k) throw new Error(`decode: global ids ${s + i} has ${g.length} entries, the first has ${k}`);
-      });
-      const data = tf.tidy(() => this.network.decodeTokens(
-        tf.tensor3d(loc.flatMap((g) => g.flatMap((row) => [...row])), [loc.length, h, w], 'int32'),
-        tf.tensor2d(glo.flat(), [loc.length, k], 'int32'),
-      ));
-      out.push(...fromNCHW(data.dataSync(), data.shape));
-      data.dispose();
+      const data = await this.engine.decodeIds(loc, global.slice(s, s + this.batchSize));
+      out.push(...fromNCHW(data, [loc.length, this.config.outCh, h * downFactor(this.config), w * downFactor(this.config)]));
     }
     return out;
   }
@@ -294,7 +254,7 @@ export class V2LTokenizer {
     if (!this.globalFp) {
       const h = createHash('sha256');
       h.update(`clip:${this.clip?.fingerprint ?? 'none'}\n`);
-      const data = this.network.codebookRows('global');
+      const data = this.engine.globalSearch.codebook.rows;
       h.update(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
       this.globalFp = h.digest('hex');
     }
@@ -338,9 +298,8 @@ export class V2LTokenizer {
       if (good.length) {
         const flat = new Float32Array(good.length * this.config.embedDim);
         good.forEach((g, i) => flat.set(g.r, i * this.config.embedDim));
-        const t = tf.tidy(() => this.network.globalTokens(tf.tensor2d(flat, [good.length, this.config.embedDim]), k).indices);
-        ids = t.arraySync() as number[][];
-        t.dispose();
+        const g = await this.engine.globalTokens(flat, good.length, k);
+        ids = Array.from({ length: good.length }, (_, i) => Array.from(g.subarray(i * k, (i + 1) * k)));
       }
       let gi = 0;
       rows.forEach((r, j) => {
@@ -356,24 +315,8 @@ export class V2LTokenizer {
     return out;
   }
 
-  /** decode() on the ONNX engine (when loaded with it, the default), else decode() itself. */
-  async decodeAsync(local: readonly (readonly (readonly number[])[])[], global: readonly (readonly number[])[]): Promise<RawImage[]> {
-    if (!this.engine) return this.decode(local, global);
-    if (local.length !== global.length) throw new Error(`decode: ${local.length} local grids but ${global.length} global id lists`);
-    const out: RawImage[] = [];
-    for (let s = 0; s < local.length; s += this.batchSize) {
-      const loc = local.slice(s, s + this.batchSize);
-      const h = loc[0].length;
-      const w = loc[0][0]?.length ?? 0;
-      const data = await this.engine.decodeIds(loc, global.slice(s, s + this.batchSize));
-      out.push(...fromNCHW(data, [loc.length, this.config.outCh, h * downFactor(this.config), w * downFactor(this.config)]));
-    }
-    return out;
-  }
-
   async dispose(): Promise<void> {
-    await this.engine?.dispose();
-    this.network.dispose();
+    await this.engine.dispose();
     await this.clip?.dispose();
   }
 
@@ -411,25 +354,9 @@ export class V2LTokenizer {
         }
         const batch = new Float32Array(ok.length * per);
         ok.forEach((l, j) => batch.set(l.pixels, j * per));
-        let lids: number[][][];
-        let gids: number[][];
-        let recImages: RawImage[] | null;
-        if (this.engine) {
-          const r = await this.engine.tokenizeBatch(batch, ok.length, this.imageSize, clipEmb, this.globalTokens, withDecode);
-          [lids, gids] = [r.local, r.global];
-          recImages = r.reconstruction ? fromNCHW(r.reconstruction, [ok.length, this.config.outCh, this.imageSize, this.imageSize]) : null;
-        } else {
-          const [local, global, recon] = tf.tidy(() => {
-            const x = tf.tensor4d(batch, [ok.length, 3, this.imageSize, this.imageSize]);
-            const enc = this.network.encode(x);
-            const gq = this.network.globalTokens(tf.tensor2d(clipEmb, [ok.length, this.config.embedDim]), this.globalTokens);
-            return withDecode ? [enc.localIndices, gq.indices, this.network.decode(enc.zq, gq.embeddings)] : [enc.localIndices, gq.indices];
-          }) as [tf.Tensor3D, tf.Tensor2D, tf.Tensor4D?];
-          lids = local.arraySync() as number[][][];
-          gids = global.arraySync() as number[][];
-          recImages = recon ? fromNCHW(recon.dataSync(), recon.shape) : null;
-          tf.dispose([local, global, ...(recon ? [recon] : [])]);
-        }
+        const r = await this.engine.tokenizeBatch(batch, ok.length, this.imageSize, clipEmb, this.globalTokens, withDecode);
+        const [lids, gids] = [r.local, r.global];
+        const recImages = r.reconstruction ? fromNCHW(r.reconstruction, [ok.length, this.config.outCh, this.imageSize, this.imageSize]) : null;
         const origImages = withDecode ? fromNCHW(batch, [ok.length, 3, this.imageSize, this.imageSize]) : null;
         ok.forEach((l, j) => {
           const encoded: EncodedImage = {

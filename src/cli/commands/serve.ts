@@ -1,8 +1,6 @@
 // `v2l serve`: the local web viewer of tokens, reconstructions and token edits (src/serve).
 import type { Command } from 'commander';
 import { V2LTokenizer } from '../../tokenizer/tokenizer.js';
-import { initBackend } from '../../engine/backend.js';
-import { prepareInspection, releaseInspection } from '../../tokenizer/inspect.js';
 import { readVocabulary } from '../../models/llm/gguf-vocabulary.js';
 import { isRemoteSpec, loadLLM } from '../../models/llm/load.js';
 import type { LLM, Vocabulary } from '../../models/llm/types.js';
@@ -88,17 +86,14 @@ export function register(program: Command): void {
           console.error(`v2l serve: note: cannot run ${f.llm} (${(e as Error).message.split('\n')[0]}); its vocabulary still names the tokens, but the Restoration and Few-shot tabs are off`);
         }
       }
-      await initBackend(); // keeps the backend the v2l command chose (--backend)
-      // The tfjs engine: the viewer's distances and alternatives come from the tfjs network, and encode()
-      // must agree with them token for token.
+      // The ONNX engine, as tokenize: the viewer's distances and alternatives come from encode()'s own
+      // searches, so they agree with it token for token.
       const loadOpts = {
         checkpoint: f.checkpoint, codebook: f.codebook, clip: f.clip, globalTokens: f.globalTokens, imageSize: f.imageSize,
         preprocess: f.preprocess, batchSize: 8, vocabulary: vocabulary ? { hash: vocabulary.hash, size: vocabulary.size } : undefined,
-        engine: 'tfjs' as const,
       };
       const tok = await V2LTokenizer.load(loadOpts);
       if (tok.clip?.isStandIn) console.error(`v2l serve: note: ${tok.clip.id} is the random-weight STAND-IN CLIP: global tokens are not meaningful (the page says so)`);
-      prepareInspection(tok); // the projected local codebook, once, before the first request
       // Loaded here, not at CLI start: `v2l --help` and other commands never pay for the server's modules.
       const { Viewer } = await import('../../serve/viewer.js');
       const { startServer } = await import('../../serve/server.js');
@@ -118,7 +113,6 @@ export function register(program: Command): void {
       });
       await running.close();
       viewer.dispose();
-      releaseInspection(tok);
       await tok.dispose();
       await llm?.dispose();
     });

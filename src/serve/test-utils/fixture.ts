@@ -97,15 +97,9 @@ export async function writeViewerFixture(dir: string): Promise<ViewerFixture> {
   return f;
 }
 
-/**
- * Loads the fixture's tokenizer as the viewer does (tfjs engine: the per-cell distances are computed on
- * the tfjs network, so encode() must run there too), choosing the tensor backend first as an entry
- * point must.
- */
+/** Loads the fixture's tokenizer as the viewer does (the ONNX engine; exported in memory, no cache). */
 export async function loadViewerTokenizer(f: ViewerFixture): Promise<V2LTokenizer> {
-  await initBackend();
-  const opts = { checkpoint: f.checkpoint, codebook: f.codebook, clip: f.clip, engine: 'tfjs' as const };
-  return V2LTokenizer.load(opts);
+  return V2LTokenizer.load({ checkpoint: f.checkpoint, codebook: f.codebook, clip: f.clip, onnxCache: null });
 }
 
 /** Builds the front end into `dir`/web (esbuild, well under a second) so tests never serve a stale bundle. */

@@ -90,7 +90,7 @@ export async function runMasked(o: MaskedRunOptions): Promise<RunSummary> {
       const maskedSet = new Set(masked);
       const maskedInput = local.map((id, p) => (maskedSet.has(p) ? 0 : id));
       const rows = (ids: readonly number[]) => Array.from({ length: h }, (_, r) => ids.slice(r * w, (r + 1) * w));
-      const [enc, inp, res] = await o.tokenizer.decodeAsync([rows(local), rows(maskedInput), rows(fill.ids)], [t!.global.ids, t!.global.ids, t!.global.ids]);
+      const [enc, inp, res] = await o.tokenizer.decode([rows(local), rows(maskedInput), rows(fill.ids)], [t!.global.ids, t!.global.ids, t!.global.ids]);
       const png = join(o.outDir, `${stem}.png`);
       await savePng(png, sideBySide([enc!, inp!, res!], { gap: 2 }));
       const predicted = masked.map((p) => fill.ids[p]!);

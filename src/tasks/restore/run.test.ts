@@ -36,7 +36,7 @@ function tainted(tok: V2LTokenizer, cleanCrop: RawImage, decoded: number[][]): V
           });
         };
       }
-      if (prop === 'decode' || prop === 'decodeAsync') {
+      if (prop === 'decode') {
         return (local: number[][][], global: number[][]) => {
           decoded.push(...local.map((g) => g.flat()), ...global);
           return target[prop](local.map((g) => g.map((row) => row.map((id) => (id >= SENTINEL ? 0 : id)))), global);

@@ -242,7 +242,7 @@ export async function* restoreImages(o: RestoreOptions): AsyncGenerator<RestoreR
         batch: o.batch,
         onStep: o.onStep && ((e) => o.onStep!({ ...e, index, source })),
       });
-      const [restored, recCorrupted] = await tok.decodeAsync([grid(out.local, g), grid(corruptedLocal, g)], [out.global, out.global]);
+      const [restored, recCorrupted] = await tok.decode([grid(out.local, g), grid(corruptedLocal, g)], [out.global, out.global]);
       let same = 0;
       let sameCorrupted = 0;
       let positions = 0;
