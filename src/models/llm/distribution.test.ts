@@ -33,6 +33,9 @@ for (const m of models) {
     assert.deepEqual(await viaCapture.score(m.prompt, m.cands), await viaMap.score(m.prompt, m.cands));
     assert.deepEqual(await viaCapture.choose(m.prompt, m.cands), await viaMap.choose(m.prompt, m.cands));
     assert.deepEqual(await viaCapture.choose(m.prompt, m.cands, { mode: 'score' }), await viaMap.choose(m.prompt, m.cands, { mode: 'score' }));
+    // Greedy generation's per-step top-k (what `v2l llm serve` returns as logprobs).
+    const gen = { maxTokens: 4, topLogprobs: 5 };
+    assert.deepEqual(await viaCapture.generate(m.prompt, gen), await viaMap.generate(m.prompt, gen));
     assert.deepEqual(viaCapture.stats(), viaMap.stats());
   });
 }

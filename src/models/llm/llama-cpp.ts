@@ -371,38 +371,51 @@ export class LlamaCppLLM implements LLM {
       let text = '';
       let stopReason: GenerateResult['stopReason'] = 'maxTokens';
       if (limit > 0) {
-        const gen = seq.evaluateWithMetadata(ids.slice(start) as Token[], { probabilities: want > 0 }, {
+        // Greedy steps' top-k through the capture (armed before each step samples, read after it); with
+        // sampling, the Map of the distribution sampled from (after temperature and top-p).
+        const cap = want > 0 && !(opts.temperature && opts.temperature > 0) ? this.capture : undefined;
+        const dist = cap ? new CapturedDist(cap.e) : undefined;
+        const stepOf = (token: number, step: unknown): GenerateStep => {
+          if (cap && dist) {
+            if (cap.stats[0] !== 1) throw new Error(`internal: no logits captured at generated token ${out.length}`);
+            dist.set(cap.stats[1]!, cap.stats[3]!, want, cap.stats[4]!);
+            return { id: token, logprob: Math.log(dist.prob(token)), top: dist.top(want, vocab!.tokens) };
+          }
+          const probs = new MapDist((step as { probabilities?: Dist }).probabilities!);
+          return { id: token, logprob: Math.log(probs.prob(token)), top: probs.top(want, vocab!.tokens) };
+        };
+        const gen = seq.evaluateWithMetadata(ids.slice(start) as Token[], { probabilities: want > 0 && !cap }, {
           temperature: opts.temperature ?? 0,
           topP: opts.topP,
           seed: opts.seed,
           yieldEogToken: true,
         });
-        for await (const step of gen) {
-          const token = step.token;
-          if (this.model.isEogToken(token)) {
-            // The end-of-generation position still has a distribution: report it (as vLLM does), so a
-            // one-token top-k through the completions server works when EOS is the most likely token.
-            if (want > 0) {
-              const probs = (step as { probabilities?: Dist }).probabilities!;
-              steps.push({ id: token, logprob: Math.log(probs.get(token) ?? 0), top: new MapDist(probs).top(want, vocab!.tokens) });
+        cap?.fn.arm(cap.e, cap.stats, want);
+        try {
+          for await (const step of gen) {
+            const token = step.token;
+            if (this.model.isEogToken(token)) {
+              // The end-of-generation position still has a distribution: report it (as vLLM does), so a
+              // one-token top-k through the completions server works when EOS is the most likely token.
+              if (want > 0) steps.push(stepOf(token, step));
+              stopReason = 'eos';
+              break;
             }
-            stopReason = 'eos';
-            break;
+            out.push(token);
+            if (want > 0) steps.push(stepOf(token, step));
+            const before = text.length;
+            text = this.model.detokenize(out as Token[], false, lastPrompt as Token[]);
+            const hit = this.findStop(text, stops, Math.max(0, before - maxStop));
+            if (hit >= 0) {
+              text = text.slice(0, hit);
+              stopReason = 'stop';
+              break;
+            }
+            if (out.length >= limit) break;
+            cap?.fn.arm(cap.e, cap.stats, want);
           }
-          out.push(token);
-          if (want > 0) {
-            const probs = (step as { probabilities?: Dist }).probabilities!;
-            steps.push({ id: token, logprob: Math.log(probs.get(token) ?? 0), top: new MapDist(probs).top(want, vocab!.tokens) });
-          }
-          const before = text.length;
-          text = this.model.detokenize(out as Token[], false, lastPrompt as Token[]);
-          const hit = this.findStop(text, stops, Math.max(0, before - maxStop));
-          if (hit >= 0) {
-            text = text.slice(0, hit);
-            stopReason = 'stop';
-            break;
-          }
-          if (out.length >= limit) break;
+        } finally {
+          cap?.fn.disarm();
         }
       }
       const now = seq.contextTokens.length;
