@@ -5,8 +5,11 @@ import { readFileSync } from 'node:fs';
 import { commands } from './commands/index.js';
 import { chooseBackend, initBackend } from '../engine/backend.js';
 
-/** Command groups that never compute with tensors: no tensor runtime is loaded for them. */
-const NO_TENSORS = new Set(['models', 'llm', 'clip']);
+/**
+ * Command groups that need no tfjs tensor backend: no tensor runtime is loaded for them (the tokenizer's
+ * commands run the network on onnxruntime, loaded when used).
+ */
+const NO_TENSORS = new Set(['models', 'llm', 'clip', 'tokenize', 'reconstruct', 'serve', 'export-onnx']);
 
 export function buildProgram(): Command {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
