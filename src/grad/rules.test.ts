@@ -96,7 +96,7 @@ test('ReduceSum / ReduceMean backward, keepdims 0 and 1', async () => {
 
 test('GroupNorm (the network\'s emitter, InstanceNormalization + affine) with fed parameters; InstanceNormalization scale and bias', async () => {
   await expectMatch('groupnorm', [{ name: 'x', shape: [2, 64, 3, 5] }, { name: 'n.weight', shape: [64] }, { name: 'n.bias', shape: [64] }], (t, v) => {
-    const sd = new Map([['n.weight', { dtype: 'float32' as const, shape: [64], data: new Float32Array(64) }], ['n.bias', { dtype: 'float32' as const, shape: [64], data: new Float32Array(64) }]]);
+    const sd = new Map([['n.weight', { dtype: 'F32' as const, shape: [64], data: new Float32Array(64) }], ['n.bias', { dtype: 'F32' as const, shape: [64], data: new Float32Array(64) }]]);
     return groupNormOnnx(new OnnxEmitter(t, sd, (name) => v[name]), 'n', v.x);
   });
   await expectMatch('instancenorm', [{ name: 'x', shape: [2, 3, 4, 5] }, { name: 's', shape: [3] }, { name: 'b', shape: [3] }],
@@ -105,7 +105,7 @@ test('GroupNorm (the network\'s emitter, InstanceNormalization + affine) with fe
 
 test('linear (fed weight, transposed in the graph), L2 normalisation, nearest x2 upsampling, Reshape/Transpose', async () => {
   await expectMatch('linear', [{ name: 'x', shape: [2, 3, 4] }, { name: 'l.weight', shape: [5, 4] }, { name: 'l.bias', shape: [5] }], (t, v) => {
-    const sd = new Map([['l.weight', { dtype: 'float32' as const, shape: [5, 4], data: new Float32Array(20) }], ['l.bias', { dtype: 'float32' as const, shape: [5], data: new Float32Array(5) }]]);
+    const sd = new Map([['l.weight', { dtype: 'F32' as const, shape: [5, 4], data: new Float32Array(20) }], ['l.bias', { dtype: 'F32' as const, shape: [5], data: new Float32Array(5) }]]);
     return linearOnnx(new OnnxEmitter(t, sd, (name) => v[name]), 'l', v.x);
   });
   await expectMatch('l2norm', [{ name: 'x', shape: [2, 6, 3] }], (t, v) => l2NormalizeOnnx(new OnnxEmitter(t, new Map()), v.x, 1));

@@ -66,7 +66,7 @@ class Accumulator {
 }
 
 function referenceShape(r: Replica, name: string): number[] {
-  const s = r.net.params.get(name)!.shape;
+  const s = r.net.params.get(name)!.shape as number[];
   const layout = r.net.layoutOf(name);
   if (layout === 'conv') return [s[3], s[2], s[0], s[1]];
   if (layout === 'linear') return [s[1], s[0]];
