@@ -14,34 +14,38 @@ export interface QueryRates {
   scoreBaseline: number;
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-
 /**
- * `queries` subwords spread over the vocabulary (special tokens left out), after the prefix "a photo of";
- * `rounds` interleaved rounds (baseline, top-k, baseline, score), median rates.
+ * `queries` subwords spread over the vocabulary (special tokens left out), after the prefix "a photo of",
+ * in `chunks` chunks; per chunk the four runs follow each other (baseline, top-k, baseline, score), so
+ * that load from other jobs hits all alike. Rates: queries over the summed seconds of each.
  */
-export async function measureQueryRates(llm: LlamaCppLLM, usable: readonly number[], queries: number, rounds = 3): Promise<QueryRates> {
+export async function measureQueryRates(llm: LlamaCppLLM, usable: readonly number[], queries: number, chunks = 8): Promise<QueryRates> {
   const prefix = 'a photo of';
   const ids = Array.from({ length: queries }, (_, i) => usable[Math.floor(((i + 0.5) * usable.length) / queries)]!);
   const next = ids.map((_, i) => ids[(i * 7 + 3) % ids.length]!);
-  const one: Prompt[] = ids.map((t) => [{ ids: [t] }]);
-  const two: Prompt[] = ids.map((t) => [prefix, { ids: [t] }]);
-  const conts: Prompt[] = ids.map((t, i) => [{ ids: [t, next[i]!] }]);
-  const rate = async (fn: () => Promise<unknown>) => {
+  const seconds = { topK: 0, topKBaseline: 0, score: 0, scoreBaseline: 0 };
+  const time = async (key: keyof QueryRates, fn: () => Promise<unknown>) => {
     const t0 = performance.now();
     await fn();
-    return queries / ((performance.now() - t0) / 1000);
+    seconds[key] += (performance.now() - t0) / 1000;
   };
-  await llm.topK(one.slice(0, 8), 5, { prefix }); // warm-up
-  const r: Record<keyof QueryRates, number[]> = { topK: [], topKBaseline: [], score: [], scoreBaseline: [] };
-  for (let round = 0; round < rounds; round++) {
-    r.topKBaseline.push(await rate(() => llm.greedyNext(one, { prefix })));
-    r.topK.push(await rate(() => llm.topK(one, 5, { prefix })));
+  await llm.topK(ids.slice(0, 8).map((t): Prompt => [{ ids: [t] }]), 5, { prefix }); // warm-up
+  for (let c = 0; c < chunks; c++) {
+    const lo = Math.floor((c * queries) / chunks);
+    const hi = Math.floor(((c + 1) * queries) / chunks);
+    const one: Prompt[] = ids.slice(lo, hi).map((t) => [{ ids: [t] }]);
+    const two: Prompt[] = ids.slice(lo, hi).map((t) => [prefix, { ids: [t] }]);
+    const conts: Prompt[] = ids.slice(lo, hi).map((t, i) => [{ ids: [t, next[lo + i]!] }]);
+    await time('topKBaseline', () => llm.greedyNext(one, { prefix }));
+    await time('topK', () => llm.topK(one, 5, { prefix }));
     // score evaluates the prefix's last token and the continuation's first (outputs at both).
-    r.scoreBaseline.push(await rate(() => llm.greedyNext(two, { outputs: 2 })));
-    r.score.push(await rate(() => llm.score(prefix, conts)));
+    await time('scoreBaseline', () => llm.greedyNext(two, { outputs: 2 }));
+    await time('score', () => llm.score(prefix, conts));
   }
-  return { topK: median(r.topK), topKBaseline: median(r.topKBaseline), score: median(r.score), scoreBaseline: median(r.scoreBaseline) };
+  return {
+    topK: queries / seconds.topK, topKBaseline: queries / seconds.topKBaseline,
+    score: queries / seconds.score, scoreBaseline: queries / seconds.scoreBaseline,
+  };
 }
 
 /** The report lines, ending with the two ratios. */
