@@ -18,6 +18,7 @@ const benches: Record<string, [string, string]> = {
   clip: ['../src/models/clip/bench.js', 'benchClip'],
   restore: ['../src/tasks/restore/bench.js', 'benchRestore'],
   eval: ['../src/eval/bench.js', 'benchEval'],
+  browser: ['../src/browser/bench.js', 'benchBrowser'],
 };
 
 async function run(): Promise<void> {

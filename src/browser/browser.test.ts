@@ -230,7 +230,7 @@ test('bad input: each wrong file gets its message, the page stays usable, a relo
 
     await p.setInputFiles('#pick-tokenizer', filesOf(cut));
     await p.setInputFiles('#pick-llm', f.llm);
-    await modelsError(/tokenizer's ONNX models do not load: .*are the files complete\?/);
+    await modelsError(/tokenizer's encoder\.onnx does not load .*is the file complete\?/);
     await p.screenshot({ path: join(OUT, 'browser-5-cut-onnx.png'), fullPage: true });
 
     // The right files now: the page loads them, after all those errors.

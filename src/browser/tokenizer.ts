@@ -100,15 +100,22 @@ export class BrowserTokenizer {
       throw new InputError(`${ONNX_FILES.projectedCodebook} has ${pb.byteLength.toLocaleString()} bytes, ${nLocal} rows of ${cfg.embedDim} float32 need ${(nLocal * cfg.embedDim * 4).toLocaleString()}: is it truncated?`);
     }
     const projected = new Float32Array(pb.slice().buffer);
-    let engine: OnnxEngine;
-    try {
-      engine = await OnnxEngine.open(runtime, cfg, m.fingerprint, {
-        encoder: need(ONNX_FILES.encoder), decoder: need(ONNX_FILES.decoder), localSearch: need(ONNX_FILES.localSearch), globalSearch: need(ONNX_FILES.globalSearch),
-      }, projected, codebook.global);
-    } catch (e) {
-      if (e instanceof InputError) throw e;
-      throw new InputError(`the tokenizer's ONNX models do not load: ${(e as Error).message}; are the files complete?`);
-    }
+    const models = { encoder: need(ONNX_FILES.encoder), decoder: need(ONNX_FILES.decoder), localSearch: need(ONNX_FILES.localSearch), globalSearch: need(ONNX_FILES.globalSearch) };
+    // Each model's failure names its file (a cut or foreign file is the usual reason).
+    const names = new Map<Uint8Array | string, string>([[models.encoder, ONNX_FILES.encoder], [models.decoder, ONNX_FILES.decoder],
+      [models.localSearch, ONNX_FILES.localSearch], [models.globalSearch, ONNX_FILES.globalSearch]]);
+    const named: OrtRuntime = {
+      ...runtime,
+      tensor: runtime.tensor,
+      createSession: async (model) => {
+        try {
+          return await runtime.createSession(model);
+        } catch (e) {
+          throw new InputError(`the tokenizer's ${names.get(model) ?? 'ONNX model'} does not load (${(e as Error).message.replace(/[\s;,:]+$/, '') || 'onnxruntime gives no reason'}); is the file complete?`);
+        }
+      },
+    };
+    const engine = await OnnxEngine.open(named, cfg, m.fingerprint, models, projected, codebook.global);
     const imageSize = m.imageSize ?? cfg.resolution;
     const globalTokens = m.globalTokens ?? 5;
     return new BrowserTokenizer(engine, codebook, clip, imageSize, Math.min(globalTokens, nGlobal));

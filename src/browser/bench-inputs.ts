@@ -1,0 +1,13 @@
+// The benchmark's inputs, the same numbers in Node and in the page (portable, seeded): NCHW images in
+// [-1, 1] and CLIP-like embeddings.
+import { SeededRng } from '../util/random.js';
+
+export function benchImages(n: number, size: number): Float32Array {
+  const r = new SeededRng(7);
+  return Float32Array.from({ length: n * 3 * size * size }, () => r.uniform() * 2 - 1);
+}
+
+export function benchClip(n: number, dim: number): Float32Array {
+  const r = new SeededRng(8);
+  return Float32Array.from({ length: n * dim }, () => r.uniform() - 0.5);
+}
