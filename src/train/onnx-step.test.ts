@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../engine/backend.js';
 import { V2LNetwork } from '../network/v2l-model.js';
-import type { V2LConfig } from '../network/config.js';
+import { paperConfig, type V2LConfig } from '../network/config.js';
 import { toFloat32 } from '../io/dtypes.js';
 import { Replica, type LossConfig, type OptimConfig } from './replica.js';
 import { DiscriminatorStepSession, GeneratorStepSession } from './onnx-session.js';
@@ -105,5 +105,11 @@ const heads = defaultLpipsHeads('vgg');
 test('ONNX steps = tfjs with the full loss: LPIPS (stand-in VGG16), GAN term with the adaptive weight, and the discriminator\'s step', { skip: heads ? false : 'no LPIPS heads (../shared)' }, async () => {
   const lpips = await loadLpips({ backbone: 'vgg', backboneWeights: 'stand-in', heads: heads!, seed: 5 });
   await compare({ ...tinyConfig(), attnResolutions: [8] }, { ...base, perceptualWeight: 0.1, discStart: 0 }, 1, lpips, 2e-3);
+  lpips.dispose();
+});
+
+test('ONNX steps = tfjs on the paper configuration (random weights, 16 px, 512/64 codebook rows) with the full loss', { skip: heads ? false : 'no LPIPS heads (../shared)' }, async () => {
+  const lpips = await loadLpips({ backbone: 'vgg', backboneWeights: 'stand-in', heads: heads!, seed: 5 });
+  await compare({ ...paperConfig(), nLocal: 512, nGlobal: 64 }, { ...base, kGlobal: 5, perceptualWeight: 0.1, discStart: 0 }, 1, lpips, 2e-3);
   lpips.dispose();
 });
