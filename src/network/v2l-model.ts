@@ -250,21 +250,6 @@ export class V2LNetwork {
     return toNCHW(this.decodeNHWC(zq, globalEmbeddings));
   }
 
-  /**
-   * Decodes token ids: local ids int32 [B, h, w] (rows of the local codebook = LLM token ids) and global
-   * ids int32 [B, k] (rows of the global codebook), into NCHW images. Ids are checked against the codebooks.
-   */
-  decodeTokens(localIds: tf.Tensor3D, globalIds: tf.Tensor2D): tf.Tensor4D {
-    const [b, k] = globalIds.shape;
-    if (localIds.shape[0] !== b) throw new Error(`decode: ${localIds.shape[0]} local grids but ${b} global id lists`);
-    const n = this.config.nGlobal;
-    for (const id of globalIds.dataSync()) if (!Number.isInteger(id) || id < 0 || id >= n) throw new Error(`decode: global token id ${id} is outside the codebook [0, ${n})`);
-    return tf.tidy(() => {
-      const g = tf.reshape(tf.gather(this.store.get('tok_embeddings_global.weight'), tf.reshape(tf.cast(globalIds, 'int32'), [-1])), [b, k, this.config.embedDim]) as tf.Tensor3D;
-      return this.decode(localIds, g);
-    });
-  }
-
   /** A frozen codebook's rows as a host array ([nLocal or nGlobal, embedDim], row-major). */
   codebookRows(which: 'local' | 'global'): Float32Array {
     return this.store.get(which === 'local' ? 'tok_embeddings.weight' : 'tok_embeddings_global.weight').dataSync() as Float32Array;
