@@ -31,6 +31,7 @@ const config: V2LConfig = {
 
 let dir = '';
 let checkpoint = '';
+let misfit = '';
 let cbDir = '';
 let clip: ClipModel;
 
@@ -50,6 +51,12 @@ before(async () => {
   sd.set('tok_embeddings.weight', { dtype: 'F32', shape: [config.nLocal, config.embedDim], data: local });
   sd.set('tok_embeddings_global.weight', { dtype: 'F32', shape: [config.nGlobal, config.embedDim], data: global });
   checkpoint = saveCheckpoint(join(dir, 'run'), { step: 1, extra: { imageSize: 32, loss: { kGlobal: 3 } } }, sd, new Map(), config, 1);
+  // One tensor missing, one misshapen, one foreign: the host-side check names each.
+  const bad = new Map(sd);
+  bad.delete('decoder.conv_out.bias');
+  bad.set('quant_conv.weight', { dtype: 'F32', shape: [64, 8, 3, 3], data: new Float32Array(64 * 8 * 9) });
+  bad.set('encoder.extra.weight', { dtype: 'F32', shape: [1], data: new Float32Array(1) });
+  misfit = saveCheckpoint(join(dir, 'misfit'), { step: 1, extra: { imageSize: 32 } }, bad, new Map(), config, 1);
   if (skip) return;
   clip = await standInClip(join(dir, 'clip'), config.embedDim);
   cbDir = join(dir, 'cb');
@@ -85,6 +92,11 @@ test('a v2l train checkpoint loads with its image size and global tokens', async
   } finally {
     await tok.dispose();
   }
+});
+
+test('a weights file that does not fit the network is refused before the export, naming every bad key', async () => {
+  await assert.rejects(V2LTokenizer.load({ checkpoint: misfit, onnxCache: null }),
+    /state dict does not fit the network .*missing 1: decoder\.conv_out\.bias; unexpected 1: encoder\.extra\.weight; misshapen 1: quant_conv\.weight \(file \[64,8,3,3\], network \[64,8,1,1\]\)/);
 });
 
 test('refusals before any image work: image size, another codebook than the one trained with, CLIP width', async () => {
