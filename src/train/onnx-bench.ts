@@ -99,15 +99,20 @@ export async function benchTrainOnnx(args: string[]): Promise<void> {
     let ref: ReferenceProcess | null = null;
     try {
       let s = 1000; // past the recipes' warm-ups: the quantised step
+      const tw = performance.now();
       await runner.step(images, clip, n, s++); // session creation, allocations
+      console.log(`  ${name}: onnx warm-up step (graph emission, session creation, first run) ${((performance.now() - tw) / 1000).toFixed(1)} s`);
       ref = checkout ? await ReferenceProcess.start(python, checkout, network, size, n, loss.kGlobal, threads) : null;
       let tOnnx = 0;
       let tRef = 0;
       for (let r = 0; r < rounds; r++) {
         const t0 = performance.now();
         for (let i = 0; i < steps; i++) await runner.step(images, clip, n, s++);
-        tOnnx += (performance.now() - t0) / 1000;
-        if (ref) tRef += await ref.run(steps);
+        const a = (performance.now() - t0) / 1000;
+        const b = ref ? await ref.run(steps) : NaN;
+        tOnnx += a;
+        tRef += b;
+        console.log(`  ${name} round ${r + 1}/${rounds}: onnx ${(a / steps).toFixed(2)} s/step${ref ? `, reference ${(b / steps).toFixed(2)} s/step` : ''} (load average ${loadavg()[0].toFixed(1)})`);
       }
       const flops = stepFlops(network, size, loss.kGlobal, n);
       const onnxSec = tOnnx / (rounds * steps);
