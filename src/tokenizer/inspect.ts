@@ -44,28 +44,6 @@ export interface InspectOptions {
   globalAlternatives?: number;
 }
 
-/** Squared Euclidean distance of a[ao..ao+dim) and b[bo..bo+dim) (float64 sums of float32 values). */
-function sqDist(a: Float32Array, ao: number, b: Float32Array, bo: number, dim: number): number {
-  let s = 0;
-  for (let j = 0; j < dim; j++) {
-    const d = a[ao + j] - b[bo + j];
-    s += d * d;
-  }
-  return s;
-}
-
-/** Rows of x [n, dim] divided by their L2 norms (the global quantizer's queries). */
-function normalised(x: Float32Array, dim: number): Float32Array {
-  const out = new Float32Array(x.length);
-  for (let r = 0; r < x.length / dim; r++) {
-    let n = 0;
-    for (let j = 0; j < dim; j++) n += x[r * dim + j] ** 2;
-    const inv = 1 / Math.sqrt(n);
-    for (let j = 0; j < dim; j++) out[r * dim + j] = x[r * dim + j] * inv;
-  }
-  return out;
-}
-
 /** PSNR in dB of two 8-bit images of the same size (capped at 120 dB for identical images). */
 export function psnr(a: RawImage, b: RawImage): number {
   if (a.data.length !== b.data.length) throw new Error(`psnr: images differ in size (${a.width}x${a.height} vs ${b.width}x${b.height})`);
@@ -78,7 +56,6 @@ export function psnr(a: RawImage, b: RawImage): number {
 export async function inspectImage(tok: V2LTokenizer, image: RawImage, opts: InspectOptions = {}): Promise<ImageInspection> {
   if (!tok.clip) throw new Error('inspecting an image needs a CLIP for the global tokens (--clip <dir>)');
   const cfg = tok.config;
-  const dim = cfg.embedDim;
   const m = Math.min(opts.localAlternatives ?? 8, cfg.nLocal);
   const k = tok.globalTokens;
   const kg = Math.min(k + (opts.globalAlternatives ?? 12), cfg.nGlobal);
@@ -86,8 +63,7 @@ export async function inspectImage(tok: V2LTokenizer, image: RawImage, opts: Ins
   const pixels = preprocessOne(image, { size, mode: tok.preprocessMode });
   const clipEmb = await tok.clip.embedImages([image]);
   const { z, h, w } = await tok.engine.encodeZ(pixels, 1, size, size);
-  const near = await tok.engine.localSearch.nearest(z, h * w, m);
-  const rows = tok.engine.localSearch.codebook.rows;
+  const near = await tok.engine.localNearest(z, h * w, m);
   const localIds: number[][] = [];
   const localNearest: TokenChoice[][][] = [];
   for (let r = 0; r < h; r++) {
@@ -95,8 +71,8 @@ export async function inspectImage(tok: V2LTokenizer, image: RawImage, opts: Ins
     localNearest.push([]);
     for (let c = 0; c < w; c++) {
       const pos = r * w + c;
-      localIds[r].push(near[pos * m]);
-      localNearest[r].push(Array.from(near.subarray(pos * m, (pos + 1) * m), (id) => ({ id, distance: sqDist(z, pos * dim, rows, id * dim, dim) })));
+      localIds[r].push(near.ids[pos * m]);
+      localNearest[r].push(Array.from({ length: m }, (_, j) => ({ id: near.ids[pos * m + j], distance: near.distances[pos * m + j] })));
     }
   }
   const [all] = await globalNearest(tok, clipEmb, kg);
@@ -120,8 +96,6 @@ export async function globalNearest(tok: V2LTokenizer, clipEmbeddings: Float32Ar
   if (!Number.isInteger(n)) throw new Error(`globalNearest: ${clipEmbeddings.length} values are not rows of ${dim}`);
   if (n === 0) return [];
   const kk = Math.min(k, tok.config.nGlobal);
-  const ids = await tok.engine.globalTokens(clipEmbeddings, n, kk);
-  const g = normalised(clipEmbeddings, dim);
-  const rows = tok.engine.globalSearch.codebook.rows;
-  return Array.from({ length: n }, (_, i) => Array.from(ids.subarray(i * kk, (i + 1) * kk), (id) => ({ id, distance: sqDist(g, i * dim, rows, id * dim, dim) })));
+  const { ids, distances } = await tok.engine.globalNearest(clipEmbeddings, n, kk);
+  return Array.from({ length: n }, (_, i) => Array.from({ length: kk }, (_, j) => ({ id: ids[i * kk + j], distance: distances[i * kk + j] })));
 }

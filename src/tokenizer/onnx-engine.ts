@@ -249,15 +249,35 @@ export class OnnxEngine {
 
   /** The k nearest global codebook rows of each CLIP image embedding [n, dim] (normalised here), nearest first: [n, k]. */
   async globalTokens(clipEmbeds: Float32Array, n: number, k: number): Promise<Int32Array> {
+    return this.globalSearch.nearest(this.globalQueries(clipEmbeds, n), n, k);
+  }
+
+  /**
+   * The m nearest projected local rows of each of the `rows` rows of z [rows, dim], nearest first (the
+   * first is encode()'s token), with their squared distances: what a viewer shows as alternatives.
+   */
+  async localNearest(z: Float32Array, rows: number, m: number): Promise<{ ids: Int32Array; distances: Float64Array }> {
+    const ids = await this.localSearch.nearest(z, rows, m);
+    return { ids, distances: distancesOf(this.localSearch.codebook, z, ids, m) };
+  }
+
+  /** globalTokens() with the squared distances of each entry to the normalised embedding. */
+  async globalNearest(clipEmbeds: Float32Array, n: number, k: number): Promise<{ ids: Int32Array; distances: Float64Array }> {
+    const g = this.globalQueries(clipEmbeds, n);
+    const ids = await this.globalSearch.nearest(g, n, k);
+    return { ids, distances: distancesOf(this.globalSearch.codebook, g, ids, k) };
+  }
+
+  /** CLIP image embeddings [n, dim] divided by their norms, rounded as tfjs' l2NormalizeLast (both paths search the same queries). */
+  private globalQueries(clipEmbeds: Float32Array, n: number): Float32Array {
     const dim = this.config.embedDim;
     if (clipEmbeds.length !== n * dim) throw new Error(`global tokens: ${clipEmbeds.length} values for ${n} embeddings of width ${dim}`);
-    // x / sqrt(sum(x^2)) rounded as tfjs' l2NormalizeLast, so both paths search the same queries.
     const g = new Float32Array(clipEmbeds.length);
     for (let r = 0; r < n; r++) {
       const norm = Math.fround(Math.sqrt(sumSq32(clipEmbeds, r * dim, dim)));
       for (let j = 0; j < dim; j++) g[r * dim + j] = clipEmbeds[r * dim + j] / norm;
     }
-    return this.globalSearch.nearest(g, n, k);
+    return g;
   }
 
   /** Rows [n, k, dim] of the global codebook for ids [n, k]. */
@@ -330,6 +350,23 @@ export class OnnxEngine {
 /** Flat row-major ids [n, h, w] -> nested arrays. */
 function grids(ids: Int32Array, n: number, h: number, w: number): number[][][] {
   return Array.from({ length: n }, (_, b) => Array.from({ length: h }, (_, y) => Array.from(ids.subarray((b * h + y) * w, (b * h + y + 1) * w))));
+}
+
+/** Squared distances (float64 sums) of each query row to its k chosen codebook rows (`ids` [rows, k]). */
+function distancesOf(cb: Codebook, q: Float32Array, ids: Int32Array, k: number): Float64Array {
+  const out = new Float64Array(ids.length);
+  const dim = cb.dim;
+  for (let i = 0; i < ids.length; i++) {
+    const qo = Math.floor(i / k) * dim;
+    const eo = ids[i] * dim;
+    let s = 0;
+    for (let j = 0; j < dim; j++) {
+      const d = q[qo + j] - cb.rows[eo + j];
+      s += d * d;
+    }
+    out[i] = s;
+  }
+  return out;
 }
 
 function gatherRows(cb: Codebook, ids: ArrayLike<number>, what: string): Float32Array {
