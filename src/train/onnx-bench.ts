@@ -90,7 +90,7 @@ export async function benchTrainOnnx(args: string[]): Promise<void> {
     const n = Number(arg(args, 'batch') ?? p.batchSize);
     const size = p.imageSize;
     const steps = Number(arg(args, 'steps') ?? (name === 'paper' ? 1 : 3));
-    const micro = Number(arg(args, 'micro-batch') ?? 0);
+    const micro = Number(arg(args, 'micro-batch') ?? p.microBatch); // the preset's (paper: 1, as `v2l train` runs it)
     const images = tf.tidy(() => tf.randomUniform([n, 3, size, size], -1, 1, 'float32', 1).dataSync() as Float32Array);
     const clip = tf.tidy(() => tf.randomNormal([n, network.embedDim], 0, 1, 'float32', 2).dataSync() as Float32Array);
     const net = new V2LNetwork(network, { seed: 0 });
