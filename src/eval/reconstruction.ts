@@ -6,17 +6,14 @@
 // originals vs the reconstructions). Node edge.
 import { join, resolve } from 'node:path';
 import { mkdirSync } from 'node:fs';
-import * as tf from '@tensorflow/tfjs-core';
 import { V2LTokenizer } from '../tokenizer/tokenizer.js';
-import { initBackend } from '../engine/backend.js';
 import { downFactor } from '../network/config.js';
 import { loadImage } from '../image/load.js';
 import { preprocessOne } from '../image/preprocess.js';
 import type { RawImage } from '../models/clip/types.js';
 import { listEvalImages, selectionKey } from './images.js';
 import { sha256, sha256File } from '../util/hash.js';
-import type { Lpips } from '../train/lpips.js';
-import { loadEvalLpips } from './lpips-alexnet.js';
+import { loadEvalLpips, type EvalLpips } from './lpips-alexnet.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import { psnr, psnrY, ssim } from './image-metrics.js';
 import { frechetDetail, FeatureStats } from './fid.js';
@@ -48,7 +45,6 @@ export interface ReconstructionOptions extends EvalRunOptions {
   /** Global tokens (default 21). */
   globalTokens?: number;
   limit?: number;
-  backend?: string;
 }
 
 export interface ReconstructionResult {
@@ -121,16 +117,15 @@ async function evaluateReconstructionLocked(o: ReconstructionOptions): Promise<R
   if (selected.length < 2) throw new Error(`FID needs at least 2 images; ${o.images} gives ${selected.length}${o.limit ? ` (--limit ${o.limit})` : ''}`);
   const batchSize = o.batchSize ?? 8;
   const protocol = o.lpipsProtocol ?? 'correct';
-  await initBackend(o.backend); // an entry point may have chosen it already: then this is a no-op
   // Image size and global tokens: as told, else the checkpoint's (a network evaluated at a size it was
   // not trained at measures something else). The network runs on the tokenizer's ONNX engine, whose
-  // decoder gives float output: the metrics see the unrounded reconstruction. LPIPS runs on tfjs.
+  // decoder gives float output: the metrics see the unrounded reconstruction. LPIPS runs on onnxruntime too.
   const tok = await V2LTokenizer.load({ checkpoint: o.checkpoint, codebook: o.codebook, clip: o.clip, globalTokens: o.globalTokens, imageSize: o.imageSize, batchSize });
   const imageSize = tok.imageSize;
   const k = tok.globalTokens;
   for (const line of trainedDifferences(tok, o)) log(line);
   const inception: FeatureNet = await loadInception(o.inception === 'stand-in' ? await standInInception(out) : o.inception);
-  const lpips: Lpips = await loadEvalLpips(o.lpipsBackbone, o.lpipsHeads);
+  const lpips: EvalLpips = await loadEvalLpips(o.lpipsBackbone, o.lpipsHeads);
   try {
     const standIns = [
       ...(tok.clip?.isStandIn ? ['CLIP'] : []),
@@ -173,7 +168,7 @@ async function evaluateReconstructionLocked(o: ReconstructionOptions): Promise<R
     await writeReconstructionOutputs(out, result);
     return result;
   } finally {
-    lpips.dispose();
+    await lpips.dispose();
     await inception.dispose();
     await tok.dispose();
   }
@@ -182,7 +177,7 @@ async function evaluateReconstructionLocked(o: ReconstructionOptions): Promise<R
 interface BatchContext {
   tok: V2LTokenizer;
   inception: FeatureNet;
-  lpips: Lpips;
+  lpips: EvalLpips;
   protocol: LpipsProtocol;
   imageSize: number;
   k: number;
@@ -208,17 +203,10 @@ async function runBatch(paths: readonly string[], c: BatchContext): Promise<void
   loaded.forEach((l, i) => batch.set(l.x, i * per));
   // encoder -> local and global tokens -> decoder, on the engine: the float reconstruction, NCHW in [-1, 1] (unclamped).
   const yData = (await tok.engine.tokenizeBatch(batch, n, S, clipEmb, c.k, true)).reconstruction!;
-  const lp = tf.tidy(() => {
-    const x = tf.tensor4d(batch, [n, 3, S, S]);
-    const y = tf.tensor4d(yData, [n, tok.config.outCh, S, S]);
-    // LPIPS: the reference passes [-1, 1] tensors (y unclamped) to pyiqa, which maps v -> 2v - 1 again.
-    const d = c.protocol === 'reference'
-      ? c.lpips.distance(tf.sub(tf.mul(x, 2), 1) as tf.Tensor4D, tf.sub(tf.mul(y, 2), 1) as tf.Tensor4D)
-      : c.lpips.distance(x, tf.clipByValue(y, -1, 1) as tf.Tensor4D);
-    return d as tf.Tensor1D;
-  });
-  const lpData = lp.dataSync() as Float32Array;
-  lp.dispose();
+  // LPIPS: the reference passes [-1, 1] tensors (y unclamped) to pyiqa, which maps v -> 2v - 1 again.
+  const lpData = c.protocol === 'reference'
+    ? await c.lpips.distance(batch.map((v) => 2 * v - 1), yData.map((v) => 2 * v - 1), n, S, S)
+    : await c.lpips.distance(batch, yData.map((v) => Math.min(1, Math.max(-1, v))), n, S, S);
   const real: Float32Array[] = [];
   const fake: Float32Array[] = [];
   for (let i = 0; i < n; i++) {

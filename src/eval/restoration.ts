@@ -14,7 +14,6 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { sha256File } from '../util/hash.js';
 import { selectionKey } from './images.js';
-import * as tf from '@tensorflow/tfjs-core';
 import type { V2LTokenizer } from '../tokenizer/tokenizer.js';
 import type { LLM } from '../models/llm/types.js';
 import type { ImageTokenProvider } from '../tasks/image-tokens.js';
@@ -22,8 +21,7 @@ import { restoreNotes } from '../tasks/restore/summary.js';
 import { restoreToDir, outputStem, type RestoreProtocol, type RestoreTask, type RestoreRecord } from '../tasks/restore/run.js';
 import { loadImage } from '../image/load.js';
 import type { RawImage } from '../models/clip/types.js';
-import type { Lpips } from '../train/lpips.js';
-import { loadEvalLpips } from './lpips-alexnet.js';
+import { loadEvalLpips, type EvalLpips } from './lpips-alexnet.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import { psnrY, ssim } from './image-metrics.js';
 import { frechetDetail, FeatureStats } from './fid.js';
@@ -129,7 +127,7 @@ async function evaluateRestorationLocked(o: RestorationEvalOptions): Promise<Res
   const inception: FeatureNet = await loadInception(o.inception === 'stand-in'
     ? (await import('./stand-in-inception.js')).writeStandInInception(join(out, 'stand-ins', 'inception'), { dim: 2048 })
     : o.inception);
-  const lpips: Lpips = await loadEvalLpips(o.lpipsBackbone, o.lpipsHeads);
+  const lpips: EvalLpips = await loadEvalLpips(o.lpipsBackbone, o.lpipsHeads);
   try {
     const standIns = [...(o.tokenizer.clip?.isStandIn ? ['CLIP'] : []), ...(inception.isStandIn ? ['Inception'] : []), ...(lpips.standIn ? ['LPIPS AlexNet'] : [])];
     const settings = {
@@ -187,16 +185,9 @@ async function evaluateRestorationLocked(o: RestorationEvalOptions): Promise<Res
         if (!real.length) continue;
         const n = real.length;
         const S = size;
-        const [dc, dr] = tf.tidy(() => {
-          const X = tf.tensor4d(concat(real), [n, 3, S, S]);
-          const Y = tf.tensor4d(concat(fake), [n, 3, S, S]);
-          const xs = tf.sub(tf.mul(X, 2), 1) as tf.Tensor4D;
-          const ys = tf.sub(tf.mul(Y, 2), 1) as tf.Tensor4D;
-          return [lpips.distance(xs, ys), lpips.distance(tf.sub(tf.mul(xs, 2), 1) as tf.Tensor4D, tf.sub(tf.mul(ys, 2), 1) as tf.Tensor4D)];
-        });
-        const lc = dc.dataSync();
-        const lr = dr.dataSync();
-        tf.dispose([dc, dr]);
+        const xs = concat(real).map((v) => 2 * v - 1);
+        const ys = concat(fake).map((v) => 2 * v - 1);
+        const [lc, lr] = [await lpips.distance(xs, ys, n, S, S), await lpips.distance(xs.map((v) => 2 * v - 1), ys.map((v) => 2 * v - 1), n, S, S)];
         for (let i = 0; i < n; i++) {
           const a = { shape: [3, S, S], data: real[i] };
           const c = { shape: [3, S, S], data: fake[i] };
@@ -219,7 +210,7 @@ async function evaluateRestorationLocked(o: RestorationEvalOptions): Promise<Res
     await writeRestorationOutputs(out, result);
     return result;
   } finally {
-    lpips.dispose();
+    await lpips.dispose();
     await inception.dispose();
   }
 }
