@@ -180,7 +180,7 @@ export async function benchTokenize(args: string[] = []): Promise<void> {
   };
   const label: Record<Row, string> = {
     encode: 'encode (encoder + local + global quantization)',
-    search: '  of which codebook search (local 32k + global 11.9k)',
+    search: `  of which codebook search (local ${(config.nLocal / 1000).toFixed(1)}k + global ${(config.nGlobal / 1000).toFixed(1)}k)`,
     decode: 'decode (ids -> image)',
   };
   const json: Record<string, unknown> = { bench: 'tokenize', size, batch, threads, tfjs_backend: info.name, peak_gflops: peak.gflops, load_average_after: loadavg()[0] };
