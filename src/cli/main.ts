@@ -6,10 +6,12 @@ import { commands } from './commands/index.js';
 import { chooseBackend, initBackend } from '../engine/backend.js';
 
 /**
- * Command groups that need no tfjs tensor backend: no tensor runtime is loaded for them (the tokenizer's
- * commands run the network on onnxruntime, loaded when used).
+ * Command groups that need no tfjs tensor backend: no tensor runtime is loaded for them (the tokenizer,
+ * the tasks and the evaluations run their networks on onnxruntime, loaded when used). train, codebook
+ * and import-official still compute with tfjs (docs/architecture.md, "Where tfjs remains").
  */
-const NO_TENSORS = new Set(['models', 'llm', 'clip', 'tokenize', 'reconstruct', 'serve', 'export-onnx']);
+const NO_TENSORS = new Set(['models', 'llm', 'clip', 'tokenize', 'reconstruct', 'serve', 'export-onnx',
+  'fewshot', 'caption', 'vqa', 'restore', 'lora-data', 'eval', 'reproduce']);
 
 export function buildProgram(): Command {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
