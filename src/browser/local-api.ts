@@ -45,6 +45,8 @@ interface Held {
 
 const round = (x: number, d = 4) => Number(x.toFixed(d));
 const KEEP = 32;
+/** Largest image file read into the page (bytes): past that, decoding would not fit the pixel limit anyway. */
+const MAX_FILE_BYTES = 256 * 1024 * 1024;
 
 /** PSNR of two 8-bit images, peak 255 (as the server's viewer reports it). */
 function psnr8(a: RawImage, b: RawImage): number {
@@ -119,10 +121,13 @@ export function localApi(o: LocalApiOptions): Api {
       localVocabulary: cfg.nLocal, globalVocabulary: cfg.nGlobal, localText: vocab ? 'llm-pieces' : 'codebook-texts',
       llm: cb.manifest.llm.id, clip: { id: tok.clip.id, standIn: tok.clip.isStandIn },
       codebook: { dir: cb.dir, standInClip: cb.manifest.clip.isStandIn, source: cb.manifest.source },
-      folder: null, limits: { maxUploadBytes: 2 ** 31, maxPixels },
+      folder: null, limits: { maxUploadBytes: MAX_FILE_BYTES, maxPixels },
       tabs: { restoration: Boolean(o.restore), fewshot: Boolean(o.fewshot) }, fewshot: o.fewshotInfo ?? null,
     }),
-    tokenizeFile: async (file: Blob, name: string) => tokenize(new Uint8Array(await file.arrayBuffer()), name),
+    tokenizeFile: async (file: Blob, name: string) => {
+      if (file.size > MAX_FILE_BYTES) throw new ApiError(413, `${name} is ${(file.size / 1048576).toFixed(0)} MB; the page reads images up to ${MAX_FILE_BYTES / 1048576} MB`);
+      return tokenize(new Uint8Array(await file.arrayBuffer()), name);
+    },
     tokenizeFolder: async () => noFolder(),
     decode: async (image: string, local: number[][], global: number[]): Promise<Decoded> => {
       const h = held.get(image);
