@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Builds the front end: `v2l serve`'s page into dist/web (one bundled, minified app.js (esbuild), app.css,
-// index.html) and the static in-browser build into dist/browser (the same viewer over the in-browser
+// index.html) and the static in-browser build into dist/static (the same viewer over the in-browser
 // engines: web/browser-main.ts, with onnxruntime-web's and wllama's wasm files beside it; any static file
 // server can serve it, `v2l serve --static` with the headers for threads). Run by `npm run build` /
 // `prepare`; tests call buildWeb() / buildBrowser().
@@ -41,7 +41,7 @@ export const BROWSER_ASSETS = [
  * The static in-browser build. Bundled for the browser platform: a Node module anywhere in its imports
  * fails the build (and src/browser/bundle.test.ts reads the metafile to prove none is there).
  */
-export async function buildBrowser(outdir = join(root, 'dist', 'browser')) {
+export async function buildBrowser(outdir = join(root, 'dist', 'static')) {
   mkdirSync(outdir, { recursive: true });
   const result = await build({
     entryPoints: [join(root, 'web', 'browser-main.ts')],

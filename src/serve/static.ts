@@ -1,4 +1,4 @@
-// `v2l serve --static`: serves the in-browser build (dist/browser, `npm run build`) as plain files, with
+// `v2l serve --static`: serves the in-browser build (dist/static, `npm run build`) as plain files, with
 // the headers that make the page cross-origin isolated (COOP same-origin + COEP require-corp), which is
 // what gives wasm its threads (SharedArrayBuffer) in onnxruntime-web and wllama. Nothing is computed
 // here: the models are the user's files, loaded by the page. Files are listed once at start and served by
@@ -25,7 +25,7 @@ export const STATIC_HEADERS: Record<string, string> = {
 };
 
 export function defaultStaticRoot(): string {
-  return fileURLToPath(new URL('../../dist/browser/', import.meta.url));
+  return fileURLToPath(new URL('../../dist/static/', import.meta.url));
 }
 
 export interface StaticServer {
@@ -54,9 +54,9 @@ export async function startStaticServer(opts: { root?: string; host?: string; po
   try {
     files = listFiles(root);
   } catch {
-    throw new Error(`no in-browser build at ${root}: run \`npm run build\` (it writes dist/browser), or give the folder`);
+    throw new Error(`no in-browser build at ${root}: run \`npm run build\` (it writes dist/static), or give the folder`);
   }
-  if (!files.has('/index.html')) throw new Error(`${root} has no index.html: not the in-browser build (npm run build writes dist/browser)`);
+  if (!files.has('/index.html')) throw new Error(`${root} has no index.html: not the in-browser build (npm run build writes dist/static)`);
   const server = createServer((req, res) => {
     const path = new URL(req.url ?? '/', 'http://x').pathname;
     const f = files.get(path === '/' ? '/index.html' : path);

@@ -58,7 +58,7 @@ export function register(program: Command): void {
     .option('--max-megapixels <n>', 'largest image in megapixels', num('max-megapixels'), 40)
     .option('--queue <n>', 'network jobs that may wait behind the running one (then: 503 busy)', int('queue', 0), 8)
     .option('--log', 'one line per request on stderr')
-    .option('--static [dir]', 'serve the in-browser build instead (default dist/browser, written by npm run build): every model runs in the page, from files the user chooses; no model flag')
+    .option('--static [dir]', 'serve the in-browser build instead (default dist/static, written by npm run build): every model runs in the page, from files the user chooses; no model flag')
     .action(async (given: ServeFlags) => {
       if (given.static !== undefined) {
         const { startStaticServer } = await import('../../serve/static.js');
