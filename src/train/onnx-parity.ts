@@ -57,7 +57,7 @@ export async function runParityOnnx(file: SafetensorsFile, onResult: (r: ParityR
   const produced = new Map<string, [HostValue, number | 'relative']>([
     ['outputs/encoder_out', [raw('encoder_out'), OUTPUT_TOL]],
     ['outputs/z_normalized', [raw('z'), OUTPUT_TOL]],
-    ['outputs/projected_local_codebook', [raw('projected_codebook'), OUTPUT_TOL]],
+    ['outputs/projected_local_codebook', [{ shape: [c.nLocal, c.embedDim], data: out.projected }, OUTPUT_TOL]],
     ['outputs/local_indices', [{ shape: [b, grid, grid], data: ids.data }, 0]],
     ['outputs/vq_loss', [scalarOf(out.terms.vq_loss), OUTPUT_TOL]],
     ['outputs/l1_loss', [scalarOf(out.terms.rec_loss), OUTPUT_TOL]],

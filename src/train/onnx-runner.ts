@@ -129,12 +129,15 @@ export class OnnxRunner implements StepRunner {
     const gen = new Accumulator(r.genNames, params);
     const disc = factor > 0 ? new Accumulator(r.discNames, params) : null;
     const terms: StepTerms = {};
+    let projected: Float32Array | undefined; // once per step: every micro-batch searches the same codes
     for (let i = 0; i < n; i += mb) {
       const m = Math.min(mb, n - i);
       const w = m === n ? 1 : m / n;
       const x = images.subarray(i * perImage, (i + m) * perImage);
-      const out = await (await this.generator(m, factor > 0)).run({
-        params, images: x, clip: clip.subarray(i * dim, (i + m) * dim), localCodebook: this.codebooks.local, globalCodebook: this.codebooks.global,
+      const session = await this.generator(m, factor > 0);
+      projected ??= await session.project(params, this.codebooks.local);
+      const out = await session.run({
+        params, images: x, clip: clip.subarray(i * dim, (i + m) * dim), localCodebook: this.codebooks.local, projected, globalCodebook: this.codebooks.global,
         vqWeight: step < (r.loss.vqStartStep ?? 0) ? 0 : r.loss.codebookWeight, quantized: step >= (r.loss.aeWarmupSteps ?? 0), ganFactor: factor,
       });
       gen.add(out.grads, w);

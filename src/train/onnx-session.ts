@@ -6,7 +6,7 @@ import { availableParallelism } from 'node:os';
 import * as ort from 'onnxruntime-node';
 import type { HostTensor } from '../io/dtypes.js';
 import type { V2LConfig } from '../network/config.js';
-import { discriminatorStepGraph, generatorStepGraph, type StepGraph, type StepGraphOptions } from './onnx-step.js';
+import { discriminatorStepGraph, generatorStepGraph, projectionGraph, type StepGraph, type StepGraphOptions } from './onnx-step.js';
 
 export type TrainDevice = 'cpu' | 'cuda';
 
@@ -42,6 +42,8 @@ export interface StepFeeds {
   images: Float32Array;
   clip: Float32Array;
   localCodebook: Float32Array;
+  /** The projected local codebook of this step (GeneratorStepSession.project); absent: projected here. */
+  projected?: Float32Array;
   globalCodebook: Float32Array;
   vqWeight: number;
   quantized: boolean;
@@ -57,6 +59,8 @@ export interface StepOutputs {
   grads: Map<string, Float32Array>;
   /** Every output by name (the exposed intermediates included). */
   raw: ort.InferenceSession.ReturnType;
+  /** The projected local codebook the search compared with. */
+  projected: Float32Array;
 }
 
 /** One step graph in a session: parameters and other inputs by name, shapes from the state dict. */
@@ -91,7 +95,7 @@ class StepSession {
 const SCALARS = ['loss', 'rec_loss', 'vq_loss', 'p_loss', 'g_loss', 'd_weight'];
 
 export class GeneratorStepSession {
-  private constructor(private readonly s: StepSession, readonly config: V2LConfig, readonly opts: StepGraphOptions) {}
+  private constructor(private readonly s: StepSession, private readonly projection: StepSession, readonly config: V2LConfig, readonly opts: StepGraphOptions) {}
 
   get params(): string[] {
     return this.s.params;
@@ -99,15 +103,24 @@ export class GeneratorStepSession {
 
   /** `sd` gives the parameter shapes (its values are not used); `trainable`: the names differentiated. */
   static async create(config: V2LConfig, sd: ReadonlyMap<string, HostTensor>, trainable: Iterable<string>, opts: StepGraphOptions, engine: TrainEngineOptions = {}): Promise<GeneratorStepSession> {
-    return new GeneratorStepSession(await StepSession.open(generatorStepGraph(config, sd, trainable, opts), sd, engine), config, opts);
+    const step = await StepSession.open(generatorStepGraph(config, sd, trainable, opts), sd, engine);
+    return new GeneratorStepSession(step, await StepSession.open(projectionGraph(config, sd), sd, engine), config, opts);
+  }
+
+  /** The projected local codebook for the search, from the projector in `params` (once per step). */
+  async project(params: ReadonlyMap<string, Float32Array>, localCodebook: Float32Array): Promise<Float32Array> {
+    const raw = await this.projection.run({ codebook: [localCodebook, [this.config.nLocal, this.config.embedDim]] }, params);
+    return raw.projected_codebook.data as Float32Array;
   }
 
   async run(f: StepFeeds): Promise<StepOutputs> {
     const c = this.config;
     const o = this.opts;
+    const projected = f.projected ?? await this.project(f.params, f.localCodebook);
     const raw = await this.s.run({
       image: [f.images, [o.batch, c.inChannels, o.imageSize, o.imageSize]],
       codebook: [f.localCodebook, [c.nLocal, c.embedDim]],
+      projected_codebook: [projected, [c.nLocal, c.embedDim]],
       clip: [f.clip, [o.batch, c.embedDim]],
       global_codebook: [f.globalCodebook, [c.nGlobal, c.embedDim]],
       vq_weight: [Float32Array.of(f.vqWeight), []],
@@ -122,11 +135,13 @@ export class GeneratorStepSession {
       zRows: raw.z_rows ? raw.z_rows.data as Float32Array : null,
       grads: new Map(this.params.map((n) => [n, raw[`grad.${n}`].data as Float32Array])),
       raw,
+      projected,
     };
   }
 
-  release(): Promise<void> {
-    return this.s.release();
+  async release(): Promise<void> {
+    await this.s.release();
+    await this.projection.release();
   }
 }
 

@@ -44,8 +44,8 @@ export interface StepGraphOptions {
   /** Also output the z rows (the k-means step of re-seeding sums them per code). */
   trackZ?: boolean;
   /**
-   * Also output the intermediate values the reference's parity file holds: `encoder_out`, `z` (NCHW),
-   * `projected_codebook`, `global_indices`, `global_embeddings`, `reconstruction`.
+   * Also output intermediate values the reference's parity file holds: `encoder_out`, `z` (NCHW),
+   * `global_indices`, `global_embeddings`, `reconstruction`.
    */
   expose?: boolean;
 }
@@ -130,8 +130,9 @@ export function generatorStepGraph(c: V2LConfig, sd: ReadonlyMap<string, HostTen
   const z = l2NormalizeOnnx(e, conv2dOnnx(e, 'quant_conv', encoderOut), 1); // [B, dim, h, w]
   const zRows = e.op('Reshape', [e.op('Transpose', [z], { perm: [0, 2, 3, 1] }), e.ints([m, c.embedDim])]);
   const codebook = t.input('codebook', [c.nLocal, c.embedDim]);
-  // The search sees the current codes but is never differentiated (TopK's indices carry no gradient).
-  const projected = e.sg(projectRowsOnnx(e, c, codebook));
+  // The search compares with the current codes, projected once per step by projectionGraph (an input:
+  // never differentiated; micro-batches share it).
+  const projected = t.input('projected_codebook', [c.nLocal, c.embedDim]);
   const ids = e.op('Reshape', [nearest(e, e.sg(zRows), projected, 1), e.ints([m])]);
   const zq = projectRowsOnnx(e, c, e.op('Gather', [codebook, ids], { axis: 0 })); // on the tape: the projector learns
   const { vq, st } = vqTerms(t, e, zRows, zq, o.vqBeta ?? CODEBOOK_TERM_WEIGHT);
@@ -158,11 +159,20 @@ export function generatorStepGraph(c: V2LConfig, sd: ReadonlyMap<string, HostTen
   outs.unshift(t.output('loss', loss));
   if (o.trackZ) outs.push(t.output('z_rows', zRows));
   if (o.expose) {
-    const named: [string, string | undefined][] = [['encoder_out', encoderOut], ['z', z], ['projected_codebook', projected], ['global_indices', g?.ids], ['global_embeddings', g?.embeddings], ['reconstruction', rec]];
+    const named: [string, string | undefined][] = [['encoder_out', encoderOut], ['z', z], ['global_indices', g?.ids], ['global_embeddings', g?.embeddings], ['reconstruction', rec]];
     for (const [name, v] of named) if (v) outs.push(t.output(name, v));
   }
   outs.push(...grads.map((gr, i) => t.output(`grad.${params[i]}`, gr)));
   return { model: t.build('v2l_generator_step', outs, 'v2l generator training step: forward, losses and gradients, emitted by v2l from its network definition'), params };
+}
+
+/** The projected local codebook from the fed projector: the step graph's `projected_codebook`, once per step. */
+export function projectionGraph(c: V2LConfig, sd: ReadonlyMap<string, HostTensor>): StepGraph {
+  const t = new Tape();
+  const params: string[] = [];
+  const e = new OnnxEmitter(t, sd, (name, shape) => (name.startsWith('codebook_projection.') ? (params.push(name), t.input(name, shape)) : null));
+  const out = t.output('projected_codebook', projectRowsOnnx(e, c, t.input('codebook', [c.nLocal, c.embedDim])));
+  return { model: t.build('v2l_codebook_projection', [out], 'v2l: the projected local codebook for the training step\'s search'), params };
 }
 
 /**
