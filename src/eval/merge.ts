@@ -2,8 +2,7 @@
 // whole run, equal to an unsplit run's (sums and feature statistics merge exactly; only the order of
 // float64 additions differs). Node edge.
 import { resolve } from 'node:path';
-import { mkdirSync } from 'node:fs';
-import { loadState, lockOutput, mergeStates, saveState, STATE_FILE, type EvalState } from './run-state.js';
+import { loadState, withOutputFolder, mergeStates, saveState, STATE_FILE, type EvalState } from './run-state.js';
 import { summarizeReconstruction, writeReconstructionOutputs } from './reconstruction.js';
 import { summarizeSemantic, writeSemanticOutputs } from './semantic.js';
 import { summarizeRestoration, writeRestorationOutputs } from './restoration.js';
@@ -42,12 +41,8 @@ export async function mergeEvaluations(dirs: readonly string[], out: string): Pr
   const write = KINDS[merged.kind];
   if (!write) throw new Error(`merge: unknown evaluation kind "${merged.kind}"`);
   const dir = resolve(out);
-  mkdirSync(dir, { recursive: true });
-  const lock = lockOutput(dir);
-  try {
+  return withOutputFolder(dir, async () => {
     saveState(dir, merged);
     return { kind: merged.kind, result: await write(dir, merged), shards: states.length };
-  } finally {
-    lock.release();
-  }
+  });
 }

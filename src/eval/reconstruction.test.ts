@@ -107,6 +107,24 @@ test('reconstruction: fewer than 2 images for FID is refused', { skip }, async (
   await assert.rejects(evaluateReconstruction({ ...base, out: join(dir, 'one'), limit: 1 }), /FID needs at least 2 images/);
 });
 
+test('reconstruction: a refused run writes nothing (no --out folder, no stand-in Inception files, an existing folder unchanged)', { skip }, async () => {
+  // Refused before any work, in a folder (and its parent) that did not exist: neither is left behind.
+  await assert.rejects(evaluateReconstruction({ ...base, out: join(dir, 'no-parent', 'one'), limit: 1 }), /FID needs at least 2 images/);
+  assert.ok(!existsSync(join(dir, 'no-parent')), 'the folders a refused run created are removed');
+  // Refused after the STAND-IN Inception was built (the LPIPS heads are missing): nothing of it in --out.
+  const out = join(dir, 'refused-late');
+  await assert.rejects(evaluateReconstruction({ ...base, out, inception: 'stand-in', lpipsHeads: join(dir, 'missing-heads.json'), limit: 2 }));
+  assert.ok(!existsSync(out), `${out} left by a refused run: ${existsSync(out) ? readdirSync(out, { recursive: true }).join(', ') : ''}`);
+  // A folder holding another run's state: the refusal leaves exactly what was there.
+  const kept = join(dir, 'kept');
+  await evaluateReconstruction({ ...base, out: kept, limit: 2 });
+  const before = readdirSync(kept).sort();
+  const state = readFileSync(join(kept, 'state.safetensors'));
+  await assert.rejects(evaluateReconstruction({ ...base, out: kept, limit: 2, inception: 'stand-in' }), /other settings \(inception: /);
+  assert.deepEqual(readdirSync(kept).sort(), before);
+  assert.ok(readFileSync(join(kept, 'state.safetensors')).equals(state));
+});
+
 test('reconstruction: --lpips-protocol reference changes LPIPS only (the reference\'s [-3, 1] input range)', { skip }, async () => {
   const correct = await evaluateReconstruction({ ...base, out: join(dir, 'lp-correct'), limit: 3 });
   const reference = await evaluateReconstruction({ ...base, out: join(dir, 'lp-reference'), limit: 3, lpipsProtocol: 'reference' });

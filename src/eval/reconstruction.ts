@@ -5,7 +5,6 @@
 // Y as pyiqa; RGB also reported), SSIM (piq) and FID (pytorch-fid Inception pool3 statistics of the
 // originals vs the reconstructions). Node edge.
 import { join, resolve } from 'node:path';
-import { mkdirSync } from 'node:fs';
 import { V2LTokenizer } from '../tokenizer/tokenizer.js';
 import { downFactor } from '../network/config.js';
 import { loadImage } from '../image/load.js';
@@ -18,7 +17,7 @@ import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import { psnr, psnrY, ssim } from './image-metrics.js';
 import { frechetDetail, FeatureStats } from './fid.js';
 import { loadInception, type FeatureNet } from './inception.js';
-import { addSum, mean, newState, resumeOrStart, lockOutput, saveState, isDone, type EvalState, type EvalRunOptions, type Shard } from './run-state.js';
+import { addSum, mean, newState, resumeOrStart, withOutputFolder, saveState, isDone, type EvalState, type EvalRunOptions, type Shard } from './run-state.js';
 import { TABLE3 } from './paper.js';
 import { markdownTable, writeBarChart } from './chart.js';
 
@@ -89,29 +88,20 @@ export function trainedDifferences(tok: V2LTokenizer, told: { imageSize?: number
   return out;
 }
 
-/** Stand-in networks built on demand live in `<out>/stand-ins/` (onnx-proto loaded only then). */
-async function standInInception(out: string): Promise<string> {
-  const { writeStandInInception } = await import('./stand-in-inception.js');
-  return writeStandInInception(join(out, 'stand-ins', 'inception'), { seed: 0, dim: 2048 });
+/** The STAND-IN Inception, built on demand (onnx-proto loaded only then), or the network told. */
+async function inceptionOf(spec: string): Promise<FeatureNet> {
+  return spec === 'stand-in' ? (await import('./stand-in-inception.js')).loadStandInInception({ seed: 0, dim: 2048 }) : loadInception(spec);
 }
 
 /** Runs (or resumes) the reconstruction evaluation; writes the state and, when the shard is done, the outputs. */
-/** One run at a time per output folder (./run-state.ts `lockOutput`), then the evaluation. */
+/** One run at a time per output folder, nothing left by a refused run (./run-state.ts `withOutputFolder`), then the evaluation. */
 export async function evaluateReconstruction(o: ReconstructionOptions): Promise<ReconstructionResult> {
-  const out = resolve(o.out);
-  mkdirSync(out, { recursive: true });
-  const lock = lockOutput(out);
-  try {
-    return await evaluateReconstructionLocked(o);
-  } finally {
-    lock.release();
-  }
+  return withOutputFolder(resolve(o.out), () => evaluateReconstructionLocked(o));
 }
 
 async function evaluateReconstructionLocked(o: ReconstructionOptions): Promise<ReconstructionResult> {
   const log = o.log ?? log0;
   const out = resolve(o.out);
-  mkdirSync(out, { recursive: true });
   const all = listEvalImages(o.images);
   const selected = o.limit ? all.slice(0, o.limit) : all;
   if (selected.length < 2) throw new Error(`FID needs at least 2 images; ${o.images} gives ${selected.length}${o.limit ? ` (--limit ${o.limit})` : ''}`);
@@ -124,7 +114,7 @@ async function evaluateReconstructionLocked(o: ReconstructionOptions): Promise<R
   const imageSize = tok.imageSize;
   const k = tok.globalTokens;
   for (const line of trainedDifferences(tok, o)) log(line);
-  const inception: FeatureNet = await loadInception(o.inception === 'stand-in' ? await standInInception(out) : o.inception);
+  const inception: FeatureNet = await inceptionOf(o.inception);
   const lpips: EvalLpips = await loadEvalLpips(o.lpipsBackbone, o.lpipsHeads);
   try {
     const standIns = [

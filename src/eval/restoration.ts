@@ -10,7 +10,7 @@
 // unclamped output. `lpipsReference` applies the reference's input mapping (v -> 2v - 1 of [-1, 1] images)
 // to the clamped image: an approximation of the paper's LPIPS, stated in the outputs. Node edge.
 import { join, resolve } from 'node:path';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { sha256File } from '../util/hash.js';
 import { selectionKey } from './images.js';
@@ -26,7 +26,7 @@ import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import { psnrY, ssim } from './image-metrics.js';
 import { frechetDetail, FeatureStats } from './fid.js';
 import { loadInception, type FeatureNet } from './inception.js';
-import { addSum, mean, newState, resumeOrStart, lockOutput, saveState, isDone, shardBatches, type EvalState, type EvalRunOptions, type Failure, type Shard } from './run-state.js';
+import { addSum, mean, newState, resumeOrStart, withOutputFolder, saveState, isDone, shardBatches, type EvalState, type EvalRunOptions, type Failure, type Shard } from './run-state.js';
 import { TABLE4, TABLE4_TASKS } from './paper.js';
 import { markdownTable, writeBarChart } from './chart.js';
 
@@ -101,22 +101,14 @@ export function panel(img: RawImage, k: number, count: number, gap = 2): Float32
   return out;
 }
 
-/** One run at a time per output folder (./run-state.ts `lockOutput`), then the evaluation. */
+/** One run at a time per output folder, nothing left by a refused run (./run-state.ts `withOutputFolder`), then the evaluation. */
 export async function evaluateRestoration(o: RestorationEvalOptions): Promise<RestorationResult> {
-  const out = resolve(o.out);
-  mkdirSync(out, { recursive: true });
-  const lock = lockOutput(out);
-  try {
-    return await evaluateRestorationLocked(o);
-  } finally {
-    lock.release();
-  }
+  return withOutputFolder(resolve(o.out), () => evaluateRestorationLocked(o));
 }
 
 async function evaluateRestorationLocked(o: RestorationEvalOptions): Promise<RestorationResult> {
   const log = o.log ?? ((): void => {});
   const out = resolve(o.out);
-  mkdirSync(out, { recursive: true });
   if (o.images.length < 2) throw new Error(`FID needs at least 2 images; the selection has ${o.images.length}`);
   const tasks = [...(o.tasks ?? TABLE4_TASKS)];
   const protocol = o.protocol ?? 'reference';
@@ -124,9 +116,9 @@ async function evaluateRestorationLocked(o: RestorationEvalOptions): Promise<Res
   const shard = o.shard ?? { index: 0, count: 1 };
   const { start, end } = shardBatches(Math.ceil(o.images.length / batchSize), shard);
   const mine = o.images.slice(start * batchSize, end * batchSize);
-  const inception: FeatureNet = await loadInception(o.inception === 'stand-in'
-    ? (await import('./stand-in-inception.js')).writeStandInInception(join(out, 'stand-ins', 'inception'), { dim: 2048 })
-    : o.inception);
+  const inception: FeatureNet = o.inception === 'stand-in'
+    ? await (await import('./stand-in-inception.js')).loadStandInInception({ dim: 2048 })
+    : await loadInception(o.inception);
   const lpips: EvalLpips = await loadEvalLpips(o.lpipsBackbone, o.lpipsHeads);
   try {
     const standIns = [...(o.tokenizer.clip?.isStandIn ? ['CLIP'] : []), ...(inception.isStandIn ? ['Inception'] : []), ...(lpips.standIn ? ['LPIPS AlexNet'] : [])];

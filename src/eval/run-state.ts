@@ -4,7 +4,7 @@
 // (`state.safetensors`: float64 feature statistics as tensors, sums and failures as JSON metadata), written
 // atomically at batch boundaries, so a run killed with -9 resumes from its last save. States of the
 // shards of one run merge into the state of the whole run (`v2l eval merge`). Node edge.
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import type { HostTensor } from '../io/dtypes.js';
@@ -13,6 +13,7 @@ import { FeatureStats } from './fid.js';
 import type { OnProgress } from '../util/progress.js';
 import { RunLock } from '../util/run-lock.js';
 import { configDiff } from '../util/config-diff.js';
+import { removeCreatedDirs } from '../util/created-dirs.js';
 
 export const STATE_FILE = 'state.safetensors';
 export const STATE_FORMAT = 'v2l-eval-state/1';
@@ -140,6 +141,32 @@ export function loadState(dir: string): EvalState | null {
  */
 export function lockOutput(dir: string): RunLock {
   return RunLock.acquire(join(dir, '.lock'), `${dir} (an evaluation's output folder)`);
+}
+
+/**
+ * Runs `fn` holding the output folder `dir` (created if missing, locked by `lockOutput`). A refused run
+ * writes nothing: when `fn` throws, the folders this run created are removed again while empty (the lock
+ * goes with the release; stand-in networks are built outside `--out`), so the corrected command finds no
+ * trace of it. A folder holding a saved state or records stays, to be resumed.
+ */
+export async function withOutputFolder<T>(dir: string, fn: () => Promise<T>): Promise<T> {
+  const created = mkdirSync(dir, { recursive: true });
+  let lock: RunLock;
+  try {
+    lock = lockOutput(dir);
+  } catch (e) {
+    removeCreatedDirs(created, dir);
+    throw e;
+  }
+  try {
+    return await fn();
+  } catch (e) {
+    lock.release();
+    removeCreatedDirs(created, dir);
+    throw e;
+  } finally {
+    lock.release();
+  }
 }
 
 /** The settings that differ between two states, `name: a -> b` (nested settings by their JSON). */

@@ -10,7 +10,6 @@
 // image-text cosines, which is what makes this reading plausible. The class text is
 // "a photo of a {name}." by default (`classTemplate`), and the joining can be `none` (the reference's
 // LLM prompts concatenate the strings with no separator). Node edge.
-import { mkdirSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { V2LTokenizer } from '../tokenizer/tokenizer.js';
@@ -20,7 +19,7 @@ import type { ClipModel } from '../models/clip/types.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import { listEvalImages, selectionKey } from './images.js';
 import { sha256, sha256File } from '../util/hash.js';
-import { addSum, mean, newState, resumeOrStart, lockOutput, saveState, isDone, type EvalState, type EvalRunOptions, type Failure, type Shard } from './run-state.js';
+import { addSum, mean, newState, resumeOrStart, withOutputFolder, saveState, isDone, type EvalState, type EvalRunOptions, type Failure, type Shard } from './run-state.js';
 import { TABLE2 } from './paper.js';
 import { markdownTable, writeBarChart } from './chart.js';
 
@@ -93,22 +92,14 @@ export function readClassNames(path: string): Map<string, string> {
   return out;
 }
 
-/** One run at a time per output folder (./run-state.ts `lockOutput`), then the evaluation. */
+/** One run at a time per output folder, nothing left by a refused run (./run-state.ts `withOutputFolder`), then the evaluation. */
 export async function evaluateSemantic(o: SemanticOptions): Promise<SemanticResult> {
-  const out = resolve(o.out);
-  mkdirSync(out, { recursive: true });
-  const lock = lockOutput(out);
-  try {
-    return await evaluateSemanticLocked(o);
-  } finally {
-    lock.release();
-  }
+  return withOutputFolder(resolve(o.out), () => evaluateSemanticLocked(o));
 }
 
 async function evaluateSemanticLocked(o: SemanticOptions): Promise<SemanticResult> {
   const log = o.log ?? ((): void => {});
   const out = resolve(o.out);
-  mkdirSync(out, { recursive: true });
   const all = listEvalImages(o.images);
   const selected = o.limit ? all.slice(0, o.limit) : all;
   const names = o.classNames ? readClassNames(o.classNames) : null;

@@ -18,12 +18,13 @@
 //   const log = RunRecords.open<EpisodeRecord>('out.jsonl', { task: 'fewshot', ways: 2 }, (r) => String(r.episode));
 //   for (const ep of episodes) { if (log.has(String(ep.index))) continue; log.append(await runEpisode(ep)); }
 //   log.close();
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmdirSync, statSync, truncateSync } from 'node:fs';
-import { dirname, relative, sep } from 'node:path';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, truncateSync } from 'node:fs';
+import { dirname, sep } from 'node:path';
 import { createHash } from 'node:crypto';
 import { writeJsonAtomic } from '../util/atomic.js';
 import { RunLock } from '../util/run-lock.js';
 import { appendJsonLine, completeLines } from '../util/jsonl-file.js';
+import { removeCreatedDirs } from '../util/created-dirs.js';
 import { configDiff } from '../util/config-diff.js';
 
 export { configDiff };
@@ -80,7 +81,7 @@ export class RunRecords<R> {
     try {
       lock = RunLock.acquire(`${path}.lock`, path);
     } catch (e) {
-      removeCreated(createdDir, dirname(path));
+      removeCreatedDirs(createdDir, dirname(path));
       throw e;
     }
     try {
@@ -124,7 +125,7 @@ export class RunRecords<R> {
       return r;
     } catch (e) {
       lock.release();
-      removeCreated(createdDir, dirname(path));
+      removeCreatedDirs(createdDir, dirname(path));
       throw e;
     }
   }
@@ -189,7 +190,7 @@ export class RunRecords<R> {
     if (this.fd !== null) closeSync(this.fd);
     this.fd = null;
     this.lock.release();
-    if (this.appended === 0) removeCreated(this.createdDir, dirname(this.path));
+    if (this.appended === 0) removeCreatedDirs(this.createdDir, dirname(this.path));
   }
 
   /** The first append: configuration beside the file, then the file cut to its accepted lines. */
@@ -201,20 +202,5 @@ export class RunRecords<R> {
     }
     if (existsSync(this.path) && statSync(this.path).size > this.goodBytes) truncateSync(this.path, this.goodBytes);
     this.fd = openSync(this.path, 'a');
-  }
-}
-
-/** Removes the folders `mkdirSync(dir, { recursive: true })` created (returned `created`), if empty. */
-function removeCreated(created: string | undefined, dir: string): void {
-  if (!created) return;
-  const depth = relative(created, dir).split(sep).filter(Boolean).length;
-  let d = dir;
-  for (let i = 0; i <= depth; i++) {
-    try {
-      rmdirSync(d);
-    } catch {
-      return; // not empty (someone else wrote there) or gone
-    }
-    d = dirname(d);
   }
 }
