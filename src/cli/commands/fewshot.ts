@@ -10,7 +10,7 @@ import { writeFileAtomic } from '../../util/atomic.js';
 import { formatSplit, parseSplit, sampleEpisodes, splitShape, type Episode } from '../../tasks/fewshot/episodes.js';
 import { checkImages, classNameOf, imagesRoot, loadClassNames, openDataset } from '../../tasks/fewshot/dataset.js';
 import { runFewshot, type FewshotDecoding } from '../../tasks/fewshot/run.js';
-import { runFewshotTable, type FewshotTable } from '../../tasks/fewshot/table.js';
+import { runFewshotTable, tableFailure, type FewshotTable } from '../../tasks/fewshot/table.js';
 import { tokensFile, type ImageTokenProvider } from '../../tasks/image-tokens.js';
 import { buildFewshotPrompt, renderPrompt, type FewshotProtocol } from '../../tasks/fewshot/prompt.js';
 
@@ -199,6 +199,14 @@ export async function runFewshotCommand(f: FewshotFlags): Promise<FewshotTableOu
         const output: FewshotTableOutput = { ...json, runs: summaries };
         process.stdout.write(JSON.stringify(output, null, 2) + '\n');
         console.error('\n' + markdown);
+        const u = table.units;
+        console.error(`units: ${u.done}/${u.total} done${u.failed ? `, ${u.failed} failed` : ''}${u.resumed ? `, ${u.resumed} from an earlier run` : ''}`);
+        // A table with a setting that has no figures (every unit failed) is a failed run, whatever it wrote.
+        const why = tableFailure(table);
+        if (why) {
+          console.error(`v2l: ${why}`);
+          process.exitCode = 1;
+        }
         return output;
       }
       const episodes = [...all.values()][0]!;

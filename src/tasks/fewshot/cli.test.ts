@@ -234,6 +234,16 @@ test('v2l fewshot: an unreadable image fails its episode and the run goes on; --
     assert.equal(r5.status, 1, r5.stderr);
     assert.match(r5.stderr, /every unit of this run failed \(3 of 3\)/);
     assert.equal((JSON.parse(r5.stdout) as { units: { failed: number } }).units.failed, 3);
+    // So does a --table run whose settings' units all failed; its JSON counts them.
+    const splits = join(tmp, 'splits');
+    mkdirSync(splits);
+    copyFileSync(split, join(splits, '2_way_1_shot.csv'));
+    writeFileSync(asWritten, [...tokens.keys()].map((src) => JSON.stringify({ source: src, error: 'unreadable' })).join('\n') + '\n');
+    const r6 = v2l(['fewshot', '--tokens', asWritten, '--llm', FIXTURE_LLMS['llama2-vocab-random-tiny'], '--threads', '1', '-q', '--split', splits, '--table', '--out', join(tmp, 'table')]);
+    assert.equal(r6.status, 1, r6.stderr);
+    assert.match(r6.stderr, /5 setting\(s\) of the table have no figures: 5tok-2way-1shot-induction0-repeat0 \(every unit of this run failed/);
+    const t6 = JSON.parse(r6.stdout) as { units: { total: number; failed: number } };
+    assert.deepEqual([t6.units.total, t6.units.failed], [5 * good.length, 5 * good.length]);
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }

@@ -8,7 +8,7 @@ import type { ImageTokenProvider } from '../image-tokens.js';
 import { OverlapLLM } from './test-utils/overlap-llm.js';
 import { sampleEpisodes } from './episodes.js';
 import { REFERENCE_IN, REFERENCE_OUT } from './prompt.js';
-import { PAPER_ROWS, TABLE1_SETTINGS, runFewshotTable, tableMarkdown } from './table.js';
+import { PAPER_ROWS, TABLE1_SETTINGS, runFewshotTable, tableFailure, tableMarkdown } from './table.js';
 
 const VOCAB = sharedPath('models/llama2-tokenizer/ggml-vocab-llama-spm.gguf');
 const skip = skipUnless(VOCAB, 'the LLaMA-2 tokenizer');
@@ -73,6 +73,23 @@ test('runFewshotTable: every setting run, rendered with CI and n, beside the pap
   assert.deepEqual(partial.rows[0]!.cells.map((c) => c.episodes), [1, 1, 0, 1, 1, 1, 1]);
   assert.equal(partial.rows[0]!.avg[2], null);
   assert.equal(partial.summaries.length, 6);
+  assert.deepEqual(partial.units, { total: 6, done: 6, failed: 0, resumed: 0 });
+  assert.equal(tableFailure(partial), null);
+  // a setting whose every unit failed (no tokens for its images) makes the table fail, named; units counted
+  const broken: ImageTokenProvider = {
+    ...tokens,
+    async global(sources, k) {
+      return sources.some((x) => x.includes('apple')) ? sources.map((source) => ({ source, error: 'unreadable' })) : tokens.global(sources, k);
+    },
+  };
+  const failing = await runFewshotTable({
+    episodesFor: (n, k) => (k === 1 ? sampleEpisodes(classes, { ways: n, shots: k, episodes: 3, seed: 1 }) : []),
+    resolve: (f) => f, className: (w) => `class_${w}`, tokens: broken, llm, protocol: 'reference', decoding: 'trie', globalTokens: [5], ways: [5],
+  });
+  assert.deepEqual(failing.units, { total: 15, done: 15, failed: 15, resumed: 0 }, 'every 5-way episode holds an apple (5 one-shot settings)');
+  assert.deepEqual(failing.failedSettings.map((f) => f.setting), ['5tok-5way-1shot-induction0-repeat0', '5tok-5way-1shot-induction1-repeat0', '5tok-5way-1shot-induction1-repeat1', '5tok-5way-1shot-induction1-repeat3', '5tok-5way-1shot-induction1-repeat5']);
+  assert.match(tableFailure(failing)!, /5 setting\(s\) of the table have no figures: 5tok-5way-1shot-induction0-repeat0 \(every unit of this run failed \(3 of 3\)/);
+  assert.match(tableFailure({ units: { total: 0, done: 0, failed: 0, resumed: 0 }, failedSettings: [] })!, /no setting of the table had episodes/);
   // a missing column leaves the average open
   const open = { ...t, rows: [{ ...t.rows[0]!, cells: t.rows[0]!.cells.map((c, i) => (i === 0 ? { ...c, accuracy: null, ci95: null } : c)), avg: { 2: null, 5: 100 } }] };
   assert.match(tableMarkdown(open), /\| test \| 5 \| n\/a \|.*\| n\/a \|/);

@@ -3,7 +3,7 @@
 // loop (./run.ts; each setting resumable in its own JSON-lines file) and renders the table as markdown
 // and JSON. `v2l fewshot --table` and `v2l eval fewshot` both call it.
 import { join } from 'node:path';
-import type { RunSummary } from '../summary.js';
+import { runFailure, type RunSummary } from '../summary.js';
 import type { Episode } from './episodes.js';
 import { runFewshot, type FewshotRunOptions } from './run.js';
 
@@ -74,6 +74,10 @@ export interface FewshotTable {
   markdown: string;
   notes: string[];
   summaries: RunSummary[];
+  /** The units of every setting's run, summed (failed units included). */
+  units: RunSummary['units'];
+  /** Settings whose run has no figures (every unit failed, or none was done), with why: the table fails. */
+  failedSettings: { setting: string; why: string }[];
 }
 
 export interface FewshotTableOptions extends Omit<FewshotRunOptions, 'episodes' | 'induction' | 'repeats' | 'out' | 'globalTokens'> {
@@ -95,6 +99,7 @@ export async function runFewshotTable(o: FewshotTableOptions): Promise<FewshotTa
   const ways = [...(o.ways ?? [2, 5])];
   const rows: TableRow[] = [];
   const summaries: RunSummary[] = [];
+  const failedSettings: FewshotTable['failedSettings'] = [];
   const notes = new Set<string>();
   for (const k of o.globalTokens) {
     const cells: TableCell[] = [];
@@ -110,6 +115,8 @@ export async function runFewshotTable(o: FewshotTableOptions): Promise<FewshotTa
         const out = o.outDir ? join(o.outDir, `${name}.jsonl`) : undefined;
         const { summary } = await runFewshot({ ...o, episodes, globalTokens: k, induction: s.induction, repeats: s.repeats, out });
         summaries.push(summary);
+        const why = runFailure(summary);
+        if (why) failedSettings.push({ setting: name, why });
         for (const note of summary.notes) if (!note.startsWith('KV reuse')) notes.add(note);
         const f = summary.figures;
         cells.push({
@@ -126,8 +133,19 @@ export async function runFewshotTable(o: FewshotTableOptions): Promise<FewshotTa
     }
     rows.push({ method: `${o.method ?? `v2l (${o.llm.id})`}`, globalTokens: k, cells, avg });
   }
-  const table = { rows, paper: PAPER_ROWS, ways, notes: [...notes], summaries };
+  const units = { total: 0, done: 0, failed: 0, resumed: 0 };
+  for (const u of summaries.map((x) => x.units)) for (const k of Object.keys(units) as (keyof typeof units)[]) units[k] += u[k];
+  const table = { rows, paper: PAPER_ROWS, ways, notes: [...notes], summaries, units, failedSettings };
   return { ...table, markdown: tableMarkdown(table) };
+}
+
+/** Why a table run must fail (a setting whose every unit failed, or with no setting run at all), else null. */
+export function tableFailure(t: Pick<FewshotTable, 'units' | 'failedSettings'>): string | null {
+  if (t.failedSettings.length) {
+    return `${t.failedSettings.length} setting(s) of the table have no figures: ${t.failedSettings.map((f) => `${f.setting} (${f.why})`).join('; ')}`;
+  }
+  if (t.units.total === 0) return 'no setting of the table had episodes to run';
+  return null;
 }
 
 /** Table 1 as markdown: per ways, the seven settings and Avg; ours with 95% CI and episode counts. */
