@@ -146,7 +146,7 @@ export function runFlags(cmd: Command, outHelp = 'JSON-lines output, one record 
  * tasks that decode images.
  */
 export async function openTokens(given: TokenizerFlags & RunFlags, llm: LLM | null, opts: { needTokenizer?: boolean } = {}): Promise<{ tokens: ImageTokenProvider; tokenizer: V2LTokenizer | null }> {
-  if (given.tokens && !opts.needTokenizer) return { tokens: tokensFile(given.tokens), tokenizer: null };
+  if (given.tokens && !opts.needTokenizer) return { tokens: tokensFileNoted(given.tokens), tokenizer: null };
   const f = await withDemoDefault(given);
   if (!f.checkpoint) throw new Error(`give the tokenizer (--checkpoint <file> --codebook <dir> --clip <dir>)${opts.needTokenizer ? '' : ' or --tokens <file.jsonl> from `v2l tokenize`'}`);
   if (!f.clip && !f.tokens) throw new Error('the tokenizer needs --clip <dir> (global tokens come from the CLIP image embedding)');
@@ -157,7 +157,7 @@ export async function openTokens(given: TokenizerFlags & RunFlags, llm: LLM | nu
   }
   const tokenizer = await V2LTokenizer.load({ ...tokenizerOptions(f), vocabulary: vocabulary && { hash: vocabulary.hash, size: vocabulary.size } });
   if (tokenizer.clip?.isStandIn) console.error(`v2l: note: ${tokenizer.clip.id} is the random-weight STAND-IN CLIP: global tokens are not meaningful`);
-  const tokens = f.tokens ? tokensFile(f.tokens) : tokenizerTokens(tokenizer, { cacheDir: f.cacheDir });
+  const tokens = f.tokens ? tokensFileNoted(f.tokens) : tokenizerTokens(tokenizer, { cacheDir: f.cacheDir });
   // The demo's id names it in every run configuration and record file.
   return { tokens: f.demo ? demoProvider(tokens) : tokens, tokenizer };
 }
@@ -167,7 +167,15 @@ function demoVocabularyHash(codebook: string): string {
 }
 
 function demoProvider(p: ImageTokenProvider): ImageTokenProvider {
-  return { id: `demo-${p.id}`, isStandIn: p.isStandIn, global: (s, k, on) => p.global(s, k, on), all: (s, k, on) => p.all(s, k, on) };
+  if (p.demo) return p; // a tokens file the demo wrote names itself
+  return { id: `demo-${p.id}`, isStandIn: p.isStandIn, demo: true, global: (s, k, on) => p.global(s, k, on), all: (s, k, on) => p.all(s, k, on) };
+}
+
+/** `--tokens`: a file the demo tokenizer wrote is said on stderr, as a run on the demo itself is. */
+function tokensFileNoted(path: string): ImageTokenProvider {
+  const tokens = tokensFile(path);
+  if (tokens.demo) console.error(`v2l: note: ${path} holds tokens of the built-in DEMO tokenizer (its lines say "demo": true; STAND-IN CLIP): global tokens are meaningless`);
+  return tokens;
 }
 
 /**

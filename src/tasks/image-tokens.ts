@@ -34,6 +34,8 @@ export interface ImageTokenProvider {
   readonly id: string;
   /** True when the global tokens come from the random-weight stand-in CLIP. */
   readonly isStandIn: boolean;
+  /** True when the tokens come from the built-in DEMO tokenizer (its own or a tokens file it wrote). */
+  readonly demo?: boolean;
   /** Global tokens of each image (k nearest first); failures name the file and the reason. */
   global(sources: readonly string[], k: number, onProgress?: OnProgress): Promise<TokensResult[]>;
   /** Global and local tokens of each image. */
@@ -141,15 +143,24 @@ export function tokenizerTokens(tok: V2LTokenizer, opts: { cacheDir?: string; ca
 interface TokenizeRecord {
   source: string;
   error?: string;
+  /** Written by the built-in DEMO tokenizer (`v2l tokenize` with no model flags). */
+  demo?: boolean;
   global?: { ids: number[]; tokens: (string | null)[] };
   local?: { ids: number[][] };
 }
 
-/** Tokens read from `v2l tokenize` output (JSON lines), matched by `source` as given or as an absolute path. */
+/**
+ * Tokens read from `v2l tokenize` output (JSON lines), matched by `source` as given or as an absolute path.
+ * A file the built-in DEMO tokenizer wrote (its lines carry `demo: true`) gives a demo provider: a stand-in
+ * (its CLIP is the stand-in) with a `demo-` id, as a run on the demo tokenizer itself; a file mixing demo
+ * and other lines is refused (its runs could not be labelled).
+ */
 export function tokensFile(path: string): ImageTokenProvider {
   if (!existsSync(path)) throw new Error(`--tokens ${path}: no such file (write one with \`v2l tokenize ... > ${path}\`)`);
   const bytes = readFileSync(path);
   const byKey = new Map<string, TokenizeRecord>();
+  let demoLine = 0;
+  let otherLine = 0;
   bytes.toString('utf8').split('\n').forEach((line, n) => {
     if (!line.trim()) return;
     let r: TokenizeRecord;
@@ -160,9 +171,15 @@ export function tokensFile(path: string): ImageTokenProvider {
     }
     if (typeof r.source !== 'string') throw new Error(`${path}:${n + 1}: record has no "source"`);
     if (!r.error && (!r.global || !Array.isArray(r.global.ids))) throw new Error(`${path}:${n + 1}: record for ${r.source} has no global.ids`);
+    if (r.demo === true) demoLine ||= n + 1;
+    else otherLine ||= n + 1;
     byKey.set(r.source, r);
     byKey.set(resolve(r.source), r);
   });
+  if (demoLine && otherLine) {
+    throw new Error(`${path} mixes tokens of the built-in demo tokenizer (line ${demoLine}: "demo": true) with tokens of another (line ${otherLine}); write one tokens file per tokenizer`);
+  }
+  const demo = demoLine > 0;
   const find = (s: string) => byKey.get(s) ?? byKey.get(resolve(s));
   const get = (sources: readonly string[], k: number, withLocal: boolean): TokensResult[] => sources.map((s) => {
     const r = find(s);
@@ -178,8 +195,9 @@ export function tokensFile(path: string): ImageTokenProvider {
     return out;
   });
   return {
-    id: `tokens-file:${createHash('sha256').update(bytes).digest('hex').slice(0, 16)}`,
-    isStandIn: false,
+    id: `${demo ? 'demo-' : ''}tokens-file:${createHash('sha256').update(bytes).digest('hex').slice(0, 16)}`,
+    isStandIn: demo,
+    demo,
     async global(sources, k) {
       return get(sources, k, false);
     },

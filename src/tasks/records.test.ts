@@ -169,8 +169,24 @@ test('tokens file: matched by source, k checked, bad lines named', async () => {
     assert.deepEqual(bad, { source: 'bad.png', error: 'truncated JPEG' });
     assert.match((missing as { error: string }).error, /nope\.png is not in/);
     await assert.rejects(p.global(['a.png'], 5), /has 3 global tokens, 5 are needed/);
+    assert.equal(p.isStandIn, false);
+    assert.match(p.id, /^tokens-file:/);
     writeFileSync(path, '{"source": "x"}\nnot json\n');
     assert.throws(() => tokensFile(path), /t\.jsonl:1: record for x has no global\.ids/);
+    // Tokens the built-in demo tokenizer wrote (`demo: true` on every line, errors included) are labelled
+    // as the demo is: a stand-in, with a demo- id in every run configuration; a mixed file is refused.
+    const demoLines = [
+      JSON.stringify({ source: 'a.png', global: { ids: [3, 1], tokens: ['cat', 'fish'] }, demo: true }),
+      JSON.stringify({ source: 'bad.png', error: 'truncated JPEG', demo: true }),
+    ];
+    writeFileSync(path, demoLines.join('\n') + '\n');
+    const d = tokensFile(path);
+    assert.equal(d.isStandIn, true);
+    assert.equal(d.demo, true);
+    assert.match(d.id, /^demo-tokens-file:[0-9a-f]{16}$/);
+    assert.deepEqual(await d.global(['a.png'], 2), [{ source: 'a.png', global: { ids: [3, 1], texts: ['cat', 'fish'] } }]);
+    writeFileSync(path, [...demoLines, JSON.stringify({ source: 'c.png', global: { ids: [3, 1], tokens: ['cat', 'fish'] } })].join('\n') + '\n');
+    assert.throws(() => tokensFile(path), /t\.jsonl mixes tokens of the built-in demo tokenizer \(line 1: "demo": true\) with tokens of another \(line 3\)/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
