@@ -1,43 +1,51 @@
 // The browser side of `npm run bench -- browser` (bundled by ./bench.ts, not part of the build): opens the
-// tokenizer export served beside it on onnxruntime-web through the portable engine, and times encode
-// (encoder + local search + global search) and decode on the inputs the Node side times too.
+// tokenizer export served beside it on onnxruntime-web through the portable engine (on the asyncify
+// build the page uses, and with `builds` also on the plain wasm one, to compare), and times encode (encoder, local
+// search, global search, each timed) and decode on the inputs the Node side times too.
 import { OnnxEngine, ONNX_FILES } from '../tokenizer/onnx-engine.js';
 import { downFactor, type V2LConfig } from '../network/config.js';
-import { configureOrt, webRuntime, webThreads, webgpuAvailable } from './ort-web.js';
+import { configureOrt, webRuntime, webThreads, webgpuAvailable, type OrtBuild } from './ort-web.js';
 import { benchImages, benchClip } from './bench-inputs.js';
 
 interface BenchOptions { size: number; batch: number; k: number }
 
-let engine: OnnxEngine | null = null;
+const engines = new Map<OrtBuild, OnnxEngine>();
 
 const bytes = async (name: string) => new Uint8Array(await (await fetch(name)).arrayBuffer());
 
-async function open(): Promise<{ threads: number; webgpu: boolean; config: V2LConfig }> {
+async function open(builds: OrtBuild[]): Promise<{ threads: number; webgpu: boolean; config: V2LConfig }> {
   const { threads } = configureOrt(new URL('.', location.href).href, webThreads());
   const manifest = JSON.parse(new TextDecoder().decode(await bytes(ONNX_FILES.manifest))) as { config: V2LConfig; fingerprint: string };
   const projected = new Float32Array((await bytes(ONNX_FILES.projectedCodebook)).buffer);
   const globalRows = new Float32Array((await bytes('global_rows.f32')).buffer);
-  engine = await OnnxEngine.open(webRuntime('wasm'), manifest.config, manifest.fingerprint, {
+  const models = {
     encoder: await bytes(ONNX_FILES.encoder), decoder: await bytes(ONNX_FILES.decoder),
     localSearch: await bytes(ONNX_FILES.localSearch), globalSearch: await bytes(ONNX_FILES.globalSearch),
-  }, projected, globalRows);
+  };
+  for (const build of builds) engines.set(build, await OnnxEngine.open(webRuntime('wasm', build), manifest.config, manifest.fingerprint, models, projected, globalRows));
   return { threads, webgpu: await webgpuAvailable(), config: manifest.config };
 }
 
-/** One timed encode of the batch: seconds, and the ids (to compare with Node's). */
-async function encode(o: BenchOptions): Promise<{ seconds: number; local: number[]; global: number[] }> {
+/** One timed encode of the batch: seconds (in all, and per part), and the ids (to compare with Node's). */
+async function encode(build: OrtBuild, o: BenchOptions) {
+  const engine = engines.get(build)!;
   const images = benchImages(o.batch, o.size);
-  const clip = benchClip(o.batch, engine!.config.embedDim);
+  const clip = benchClip(o.batch, engine.config.embedDim);
   const t0 = performance.now();
-  const { localIds } = await engine!.encode(images, o.batch, o.size, o.size);
-  const g = await engine!.globalTokens(clip, o.batch, o.k);
-  return { seconds: (performance.now() - t0) / 1000, local: Array.from(localIds), global: Array.from(g) };
+  const { z, h, w } = await engine.encodeZ(images, o.batch, o.size, o.size);
+  const t1 = performance.now();
+  const localIds = await engine.nearestLocal(z, o.batch * h * w);
+  const t2 = performance.now();
+  const g = await engine.globalTokens(clip, o.batch, o.k);
+  const t3 = performance.now();
+  return { seconds: (t3 - t0) / 1000, parts: { encoder: (t1 - t0) / 1000, localSearch: (t2 - t1) / 1000, globalSearch: (t3 - t2) / 1000 }, local: Array.from(localIds), global: Array.from(g) };
 }
 
-async function decode(o: BenchOptions, local: number[], global: number[]): Promise<{ seconds: number; sum: number }> {
-  const h = o.size / downFactor(engine!.config);
+async function decode(build: OrtBuild, o: BenchOptions, local: number[], global: number[]): Promise<{ seconds: number; sum: number }> {
+  const engine = engines.get(build)!;
+  const h = o.size / downFactor(engine.config);
   const t0 = performance.now();
-  const out = await engine!.decode(local, o.batch, h, h, engine!.globalEmbeddings(global), o.k);
+  const out = await engine.decode(local, o.batch, h, h, engine.globalEmbeddings(global), o.k);
   return { seconds: (performance.now() - t0) / 1000, sum: out.reduce((s, v) => s + v, 0) };
 }
 

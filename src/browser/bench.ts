@@ -3,7 +3,10 @@
 // the same run, rounds interleaved, on the same export and the same inputs: encode (encoder + local and
 // global codebook search, re-ranked) and decode, images/s, their ratio (goal: the browser within 3x of
 // Node), the page's thread count and whether WebGPU was available; ids compared.
-// Options: --size (128), --batch (8), --reps (2), --local-rows (the paper's 32,000), --threads (Node's; default the cores).
+// Each part of encode is timed on both sides (encoder, local search, global search), to show where the
+// browser loses. Options: --size (128), --batch (8), --reps (2), --local-rows (the paper's 32,000),
+// --threads (Node's; default the cores), --compare-builds (also time onnxruntime-web's plain wasm build against
+// the asyncify build the page runs on, WebGPU's and transformers.js').
 import { mkdtempSync, rmSync, writeFileSync, copyFileSync, mkdirSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,9 +19,19 @@ import { OnnxEngine } from '../tokenizer/onnx-engine.js';
 import { exportOnnx, nodeRuntime, onnxManifest, stateDictFingerprint, writeOnnxExport } from '../tokenizer/onnx-node.js';
 import { startStaticServer } from '../serve/static.js';
 import { chromiumPath } from '../serve/test-utils/fixture.js';
-import { argNumber } from '../util/bench-args.js';
+import { argNumber, hasFlag } from '../util/bench-args.js';
 import { benchClip, benchImages } from './bench-inputs.js';
 import { launchChromium } from './test-utils.js';
+import { ORT_ASSETS, type OrtBuild } from './ort-web.js';
+
+const PARTS = ['encoder', 'localSearch', 'globalSearch'] as const;
+type Part = typeof PARTS[number];
+type Encoded = { seconds: number; parts: Record<Part, number>; local: number[]; global: number[] };
+type Api = {
+  open(builds: OrtBuild[]): Promise<{ threads: number; webgpu: boolean }>;
+  encode(build: OrtBuild, o: unknown): Promise<Encoded>;
+  decode(build: OrtBuild, o: unknown, l: number[], g: number[]): Promise<{ seconds: number }>;
+};
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
@@ -26,6 +39,7 @@ export async function benchBrowser(args: string[]): Promise<void> {
   const size = argNumber(args, 'size', 128, { integer: true });
   const batch = argNumber(args, 'batch', 8, { integer: true });
   const reps = argNumber(args, 'reps', 2, { integer: true });
+  const builds: OrtBuild[] = hasFlag(args, 'compare-builds') ? ['asyncify', 'plain'] : ['asyncify'];
   const threads = argNumber(args, 'threads', availableParallelism(), { integer: true });
   const chromium = chromiumPath();
   if (!chromium) throw new Error('the browser benchmark needs Chromium (apt-get install -y chromium, or set V2L_CHROMIUM)');
@@ -54,27 +68,31 @@ export async function benchBrowser(args: string[]): Promise<void> {
 
     // The page: the engine bundled for the browser, onnxruntime-web's files beside it, served cross-origin isolated.
     await build({ entryPoints: [new URL('./bench-page.ts', import.meta.url).pathname], bundle: true, format: 'esm', platform: 'browser', outfile: join(root, 'bench.js'), logLevel: 'warning' });
-    for (const f of ['ort-wasm-simd-threaded.asyncify.mjs', 'ort-wasm-simd-threaded.asyncify.wasm']) copyFileSync(new URL(`../../node_modules/onnxruntime-web/dist/${f}`, import.meta.url).pathname, join(root, f));
+    for (const f of Object.values(ORT_ASSETS).flatMap((a) => [a.mjs, a.wasm])) copyFileSync(new URL(`../../node_modules/onnxruntime-web/dist/${f}`, import.meta.url).pathname, join(root, f));
     writeFileSync(join(root, 'index.html'), '<!doctype html><meta charset="utf-8"><title>v2l browser bench</title><body><script type="module" src="bench.js"></script></body>');
     srv = await startStaticServer({ root, port: 0 });
     browser = await launchChromium(chromium);
     const page = await browser.newPage();
-    page.setDefaultTimeout(600_000);
+    page.setDefaultTimeout(1_800_000);
     await page.goto(srv.url);
     await page.waitForFunction(() => document.body?.dataset.ready === '1');
     t0 = performance.now();
-    type Api = { open(): Promise<{ threads: number; webgpu: boolean }>; encode(o: unknown): Promise<{ seconds: number; local: number[]; global: number[] }>; decode(o: unknown, l: number[], g: number[]): Promise<{ seconds: number }> };
-    const opened = await page.evaluate(() => (globalThis as unknown as { v2lBench: Api }).v2lBench.open());
-    console.log(`page: onnxruntime-web wasm, ${opened.threads} threads (cross-origin isolated: ${await page.evaluate(() => globalThis.crossOriginIsolated)}), WebGPU ${opened.webgpu ? 'available' : 'not available'}; sessions opened in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    const opened = await page.evaluate((b) => (globalThis as unknown as { v2lBench: Api }).v2lBench.open(b), builds);
+    console.log(`page: onnxruntime-web wasm (${builds.map((b) => `${b} build`).join(', ')}), ${opened.threads} threads (cross-origin isolated: ${await page.evaluate(() => globalThis.crossOriginIsolated)}), ` +
+      `WebGPU ${opened.webgpu ? 'available' : 'not available'}; sessions opened in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     node = await OnnxEngine.open(nodeRuntime({ threads }), config, fingerprint, x, x.projected, globalRows);
     const o = { size, batch, k };
     const images = benchImages(batch, size);
     const clip = benchClip(batch, config.embedDim);
-    const nodeEncode = async () => {
-      const s = performance.now();
-      const { localIds } = await node!.encode(images, batch, size, size);
+    const nodeEncode = async (): Promise<Encoded> => {
+      const t0 = performance.now();
+      const { z, h, w } = await node!.encodeZ(images, batch, size, size);
+      const t1 = performance.now();
+      const localIds = await node!.nearestLocal(z, batch * h * w);
+      const t2 = performance.now();
       const g = await node!.globalTokens(clip, batch, k);
-      return { seconds: (performance.now() - s) / 1000, local: Array.from(localIds), global: Array.from(g) };
+      const t3 = performance.now();
+      return { seconds: (t3 - t0) / 1000, parts: { encoder: (t1 - t0) / 1000, localSearch: (t2 - t1) / 1000, globalSearch: (t3 - t2) / 1000 }, local: Array.from(localIds), global: Array.from(g) };
     };
     const h = size / downFactor(config);
     const nodeDecode = async (local: number[], global: number[]) => {
@@ -82,29 +100,47 @@ export async function benchBrowser(args: string[]): Promise<void> {
       await node!.decode(local, batch, h, h, node!.globalEmbeddings(global), k);
       return { seconds: (performance.now() - s) / 1000 };
     };
-    const times = { be: [] as number[], ne: [] as number[], bd: [] as number[], nd: [] as number[] };
-    let differ = { local: 0, global: 0 };
+    // Per side ('node', or a browser build): encode, its parts, decode (seconds per round after the warm-up).
+    const times = new Map<string, Record<'encode' | 'decode' | Part, number[]>>();
+    const record = (side: string, what: 'encode' | 'decode' | Part, s: number) => {
+      if (!times.has(side)) times.set(side, { encode: [], decode: [], encoder: [], localSearch: [], globalSearch: [] });
+      times.get(side)![what].push(s);
+    };
+    const differ = new Map<string, { local: number; global: number }>();
     for (let r = 0; r <= reps; r++) {
-      const be = await page.evaluate((opts) => (globalThis as unknown as { v2lBench: Api }).v2lBench.encode(opts), o);
+      const enc = new Map<string, Encoded>();
+      for (const b of builds) enc.set(b, await page.evaluate(([b, opts]) => (globalThis as unknown as { v2lBench: Api }).v2lBench.encode(b, opts), [b, o] as const));
       const ne = await nodeEncode();
-      const bd = await page.evaluate(([opts, l, g]) => (globalThis as unknown as { v2lBench: Api }).v2lBench.decode(opts, l as number[], g as number[]), [o, ne.local, ne.global] as const);
-      const nd = await nodeDecode(ne.local, ne.global);
-      differ = { local: be.local.filter((v, i) => v !== ne.local[i]).length, global: be.global.filter((v, i) => v !== ne.global[i]).length };
+      enc.set('node', ne);
+      const dec = new Map<string, number>();
+      for (const b of builds) dec.set(b, (await page.evaluate(([b, opts, l, g]) => (globalThis as unknown as { v2lBench: Api }).v2lBench.decode(b, opts, l, g), [b, o, ne.local, ne.global] as const)).seconds);
+      dec.set('node', (await nodeDecode(ne.local, ne.global)).seconds);
+      for (const b of builds) {
+        const e = enc.get(b)!;
+        differ.set(b, { local: e.local.filter((v, i) => v !== ne.local[i]).length, global: e.global.filter((v, i) => v !== ne.global[i]).length });
+      }
       if (r === 0) continue; // warm-up
-      times.be.push(be.seconds);
-      times.ne.push(ne.seconds);
-      times.bd.push(bd.seconds);
-      times.nd.push(nd.seconds);
+      for (const [side, e] of enc) {
+        record(side, 'encode', e.seconds);
+        for (const p of PARTS) record(side, p, e.parts[p]);
+        record(side, 'decode', dec.get(side)!);
+      }
     }
-    const rate = (xs: number[]) => batch / median(xs);
-    const [be, ne, bd, nd] = [rate(times.be), rate(times.ne), rate(times.bd), rate(times.nd)];
+    const rate = (side: string, what: 'encode' | 'decode') => batch / median(times.get(side)![what]);
     const f = (v: number) => v.toFixed(2);
-    console.log(`browser encode ${f(be)} images/s (Chromium headless, onnxruntime-web wasm SIMD, ${opened.threads} threads)`);
-    console.log(`node encode ${f(ne)} images/s (onnxruntime-node CPU, ${threads} threads)`);
-    console.log(`browser decode ${f(bd)} images/s`);
-    console.log(`node decode ${f(nd)} images/s`);
-    console.log(`node / browser: encode ${f(ne / be)}x, decode ${f(nd / bd)}x (goal: within 3x); WebGPU ${opened.webgpu ? 'available' : 'not available'} in the page`);
-    console.log(`ids: ${differ.local} of ${batch * h * h} local and ${differ.global} of ${batch * k} global ids differ between the page and Node; load average after: ${loadavg().map((v) => v.toFixed(1)).join(' ')}`);
+    const label: Record<string, string> = { asyncify: 'onnxruntime-web wasm SIMD, asyncify build', plain: 'onnxruntime-web wasm SIMD, plain build' };
+    const main = builds[0];
+    for (const what of ['encode', 'decode'] as const) {
+      for (const b of builds) console.log(`browser${b === main ? '' : ` (${b} build)`} ${what} ${f(rate(b, what))} images/s (Chromium headless, ${label[b]}, ${opened.threads} threads)`);
+      console.log(`node ${what} ${f(rate('node', what))} images/s (onnxruntime-node CPU, ${threads} threads)`);
+    }
+    for (const b of builds) {
+      console.log(`node / browser${b === main ? '' : ` (${b} build)`}: encode ${f(rate('node', 'encode') / rate(b, 'encode'))}x, decode ${f(rate('node', 'decode') / rate(b, 'decode'))}x (goal: within 3x); ` +
+        `encode's parts, median seconds browser vs node: ${PARTS.map((p) => `${p} ${f(median(times.get(b)![p]))} vs ${f(median(times.get('node')![p]))} (${f(median(times.get(b)![p]) / median(times.get('node')![p]))}x)`).join(', ')}`);
+    }
+    console.log(`WebGPU ${opened.webgpu ? 'available' : 'not available'} in the page`);
+    for (const [b, d] of differ) console.log(`ids (${b} build): ${d.local} of ${batch * h * h} local and ${d.global} of ${batch * k} global ids differ between the page and Node`);
+    console.log(`load average after: ${loadavg().map((v) => v.toFixed(1)).join(' ')}`);
   } finally {
     await browser?.close();
     await srv?.close();
