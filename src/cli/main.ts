@@ -1,9 +1,9 @@
 // The `v2l` command line. Each command group lives in its own file under ./commands and registers
-// itself on the program; this file only wires them together.
-import { Command } from 'commander';
+// itself on the program; this file only wires them together, loading only the file of the command run
+// (./commands/index.ts lists what the others show in `v2l --help`).
+import { Command, Help } from 'commander';
 import { readFileSync } from 'node:fs';
-import { commands } from './commands/index.js';
-import { chooseBackend, initBackend } from '../engine/backend.js';
+import { COMMAND_FILES } from './commands/index.js';
 
 /**
  * Command groups that need no tfjs tensor backend: no tensor runtime is loaded for them (the tokenizer,
@@ -13,7 +13,27 @@ import { chooseBackend, initBackend } from '../engine/backend.js';
 const NO_TENSORS = new Set(['models', 'llm', 'clip', 'tokenize', 'reconstruct', 'serve', 'export-onnx',
   'fewshot', 'caption', 'vqa', 'restore', 'lora-data', 'eval', 'reproduce']);
 
-export function buildProgram(): Command {
+/**
+ * The top-level command that `argv` (process.argv: node, script, ...) runs, or that `help` asks about;
+ * null when it names none (`v2l`, `v2l --help`, `v2l --version`).
+ */
+export function commandNamed(argv: readonly string[]): string | null {
+  const args = argv.slice(2);
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '--backend') i++; // the one global option with a value
+    else if (a === 'help') return args.slice(i + 1).find((x) => !x.startsWith('-')) ?? null;
+    else if (!a.startsWith('-')) return a;
+  }
+  return null;
+}
+
+/**
+ * The program. Given `argv`, only the file of the command it runs is loaded (its full definitions); every
+ * other command is a placeholder that shows its help line, so one command's modules (a half-written
+ * training file, onnxruntime, llama.cpp) neither break nor slow another. Without `argv` every file is loaded.
+ */
+export async function buildProgram(argv?: readonly string[]): Promise<Command> {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
   const program = new Command('v2l')
     .description('V2L Tokenizer: images as words of a frozen LLM (CVPR 2024)')
@@ -23,15 +43,34 @@ export function buildProgram(): Command {
   // The CLI is the entry point that chooses the tensor backend (library code only checks that one is
   // ready): --backend, else V2L_BACKEND, else the default. Nothing is loaded for --help.
   program.hook('preAction', async (cmd, action) => {
+    const { chooseBackend, initBackend } = await import('../engine/backend.js'); // tfjs' core: not for --help
     chooseBackend(cmd.opts().backend as string | undefined, '--backend');
     let top = action;
     while (top.parent && top.parent !== cmd) top = top.parent;
     if (!NO_TENSORS.has(top.name())) await initBackend();
   });
-  for (const register of commands) register(program);
+  const wanted = argv ? commandNamed(argv) : undefined;
+  const placeholders = new Map<Command, string>();
+  program.configureHelp({
+    subcommandTerm(this: Help, c: Command): string {
+      return placeholders.get(c) ?? Help.prototype.subcommandTerm.call(this, c);
+    },
+  });
+  for (const file of COMMAND_FILES) {
+    if (wanted === undefined || (wanted !== null && Object.hasOwn(file.commands, wanted))) {
+      (await file.load()).register(program);
+      continue;
+    }
+    for (const [name, line] of Object.entries(file.commands)) {
+      const c = program.command(name).description(line.description).action(() => {
+        throw new Error(`${name} was not loaded for this command line`); // unreachable: its file loads when named
+      });
+      placeholders.set(c, line.term);
+    }
+  }
   return program;
 }
 
 export async function main(argv: string[]): Promise<void> {
-  await buildProgram().parseAsync(argv);
+  await (await buildProgram(argv)).parseAsync(argv);
 }

@@ -20,14 +20,14 @@ test('every table has a plan; missing inputs are named and shown as placeholders
   assert.equal(shellLine(['a b', "it's"]), `v2l 'a b' 'it'\\''s'`);
 });
 
-test('the printed commands parse with the real CLI (every flag exists)', () => {
+test('the printed commands parse with the real CLI (every flag exists)', async () => {
   const plans = PAPER_TABLES.map((t) => reproducePlan(t, {
     official: '/o', clip: '/c', out: '/out', llm: '/l.gguf', imagenetVal: '/val', classNames: '/n.txt', splits: '/s', miniImagenet: '/m',
     inception: '/i.onnx', alexnet: '/a.pth', lpipsHeads: '/h.pth',
   }));
   for (const p of plans) {
     let argv = p.commands[0];
-    const program = buildProgram();
+    const program = await buildProgram();
     let cmd = program.commands.find((c) => c.name() === 'eval')!.commands.find((c) => c.name() === argv[1])!;
     if (argv[1] === 'fewshot') {
       // The alias passes its flags on to `v2l fewshot --table`: check them there.

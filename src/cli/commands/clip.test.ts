@@ -23,7 +23,7 @@ async function run(...args: string[]): Promise<{ out: string; err: string }> {
   console.log = (...a: unknown[]) => out.push(a.join(' '));
   console.error = (...a: unknown[]) => err.push(a.join(' '));
   try {
-    await buildProgram().exitOverride().parseAsync(['node', 'v2l', ...args]);
+    await (await buildProgram()).exitOverride().parseAsync(['node', 'v2l', ...args]);
   } finally {
     [console.log, console.error] = [log, error];
   }

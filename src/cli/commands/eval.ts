@@ -231,7 +231,7 @@ export function register(program: Command): void {
       const { buildProgram } = await import('../main.js');
       for (const argv of plan.commands) {
         log(`running: ${shellLine(argv)}`);
-        await buildProgram().parseAsync(argv, { from: 'user' });
+        await (await buildProgram(['node', 'v2l', ...argv])).parseAsync(argv, { from: 'user' });
       }
     });
 }

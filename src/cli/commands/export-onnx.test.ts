@@ -33,7 +33,7 @@ test('export-onnx writes models that any onnxruntime runs to the reference outpu
   const log = console.log;
   console.log = (...a: unknown[]) => lines.push(a.join(' '));
   try {
-    await buildProgram().exitOverride().parseAsync(['node', 'v2l', 'export-onnx', '--checkpoint', ckpt, '--out', out]);
+    await (await buildProgram()).exitOverride().parseAsync(['node', 'v2l', 'export-onnx', '--checkpoint', ckpt, '--out', out]);
   } finally {
     console.log = log;
   }

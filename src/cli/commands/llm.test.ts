@@ -15,7 +15,7 @@ async function run(...args: string[]): Promise<unknown> {
   const log = console.log;
   console.log = (...a: unknown[]) => lines.push(a.join(' '));
   try {
-    await buildProgram().exitOverride().parseAsync(['node', 'v2l', ...args]);
+    await (await buildProgram()).exitOverride().parseAsync(['node', 'v2l', ...args]);
   } finally {
     console.log = log;
   }
