@@ -3,7 +3,7 @@
 // and the tokenizer share one wasm instance and one thread pool. Its plain SIMD-threaded build
 // (`onnxruntime-web/wasm`) can run the wasm device too, for comparison only: `npm run bench -- browser
 // --compare-builds` found it no faster on the paper network (the asyncify instrumentation costs nothing
-// measurable there; the gap to Node is in the encoder's convolutions, README). wasm: SIMD, and threads
+// measurable there; the gap to Node is in the wasm kernels themselves, README). wasm: SIMD, and threads
 // when the page is cross-origin isolated (COOP/COEP headers; SharedArrayBuffer exists only then); WebGPU
 // when asked for and an adapter exists. The engine itself is ../tokenizer/onnx-engine.ts.
 import * as ortWasm from 'onnxruntime-web/wasm';
