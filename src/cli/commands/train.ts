@@ -149,7 +149,7 @@ export function register(program: Command): void {
     .option('--keep-last <k>', 'checkpoints kept (default 3; 0 keeps all)', int('keep-last', 0))
     .option('--val-every <n>', 'validation interval in steps (0: never)', int('val-every', 0))
     .option('--workers <n>', 'data-parallel worker threads, one per core (default 1; --engine tfjs)', int('workers', 1))
-    .option('--engine <name>', 'onnx (onnxruntime, gradient graphs emitted from the network; default where it trains every term of the run) | tfjs (needed for LPIPS and the GAN terms)', oneOf('engine', ['tfjs', 'onnx'] as const))
+    .option('--engine <name>', 'onnx (onnxruntime, gradient graphs emitted from the network; the default unless --workers > 1) | tfjs (the tfjs network and its --workers replicas)', oneOf('engine', ['tfjs', 'onnx'] as const))
     .option('--device <name>', 'cpu | cuda (--engine onnx; needs onnxruntime-node\'s CUDA provider)', oneOf('device', ['cpu', 'cuda'] as const))
     .option('--engine-threads <n>', 'onnxruntime intra-op threads (default: all cores)', int('engine-threads', 1))
     .option('--clip <dir>', 'CLIP model folder (Hugging Face ONNX layout) for the global tokens, or "stand-in" (default: the generated stand-in)')
