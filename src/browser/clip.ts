@@ -11,7 +11,7 @@ import type { ClipImageInput, ClipModel } from '../models/clip/types.js';
 import type { RawImage } from '../image/types.js';
 import { clipImageConfig, clipPixelValues, type ClipImageConfig } from '../models/clip/preprocess.js';
 import { l2Normalize } from '../models/clip/distance.js';
-import { cleanText } from '../models/clip/clean-text.js';
+import { clipTextBatch } from '../models/clip/clean-text.js';
 import { InputError } from './image.js';
 
 /** The CLIP folder's files by their path in the folder ("config.json", "onnx/vision_model.onnx"). */
@@ -128,18 +128,7 @@ export class BrowserClip implements ClipModel {
     const t = this.text;
     if (!t) throw new Error(`CLIP ${this.id}: no text tower was chosen (onnx/text_model.onnx and tokenizer.json)`);
     if (!texts.length) return new Float32Array(0);
-    const seqs = texts.map((s) => {
-      const ids = t.encode(cleanText(s));
-      if (ids.length > t.maxLength) {
-        ids.length = t.maxLength;
-        ids[t.maxLength - 1] = t.eosId;
-      }
-      return ids;
-    });
-    const L = Math.max(...seqs.map((s) => s.length));
-    const ids = new BigInt64Array(texts.length * L).fill(BigInt(t.padId));
-    const mask = new BigInt64Array(texts.length * L);
-    seqs.forEach((s, i) => s.forEach((v, j) => { ids[i * L + j] = BigInt(v); mask[i * L + j] = 1n; }));
+    const { ids, mask, length: L } = clipTextBatch(t, texts);
     const out = await (t.model as unknown as Run)({ input_ids: new Tensor('int64', ids, [texts.length, L]), attention_mask: new Tensor('int64', mask, [texts.length, L]) });
     return this.rows(out.text_embeds, 'text_embeds', texts.length);
   }

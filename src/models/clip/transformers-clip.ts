@@ -14,7 +14,7 @@ type Hf = typeof import('@huggingface/transformers');
 import type { ClipImageInput, ClipModel } from './types.js';
 import type { RawImage } from '../../image/types.js';
 import { EOT_ID } from './clip-bpe.js';
-import { cleanText } from './clean-text.js';
+import { cleanText, clipTextBatch } from './clean-text.js';
 
 export { cleanText };
 import { PRESETS, presetDir, pullPreset, cacheRoot, MARKER_FILE } from '../hub.js';
@@ -182,20 +182,7 @@ class TransformersClip implements ClipModel {
     const out = new Float32Array(texts.length * this.dim);
     for (let start = 0; start < texts.length; start += this.batchSize) {
       const chunk = texts.slice(start, start + this.batchSize);
-      // CLIP's rule: <sot> tokens <eot>, cut to the context with <eot> kept last; padding after <eot> does not
-      // change the embedding (causal attention, pooled at <eot>).
-      const seqs = chunk.map((s) => {
-        const ids = t.encode(cleanText(s));
-        if (ids.length > t.maxLength) {
-          ids.length = t.maxLength;
-          ids[t.maxLength - 1] = t.eosId;
-        }
-        return ids;
-      });
-      const L = Math.max(...seqs.map((s) => s.length));
-      const ids = new BigInt64Array(chunk.length * L).fill(BigInt(t.padId));
-      const mask = new BigInt64Array(chunk.length * L);
-      seqs.forEach((s, i) => s.forEach((v, j) => { ids[i * L + j] = BigInt(v); mask[i * L + j] = 1n; }));
+      const { ids, mask, length: L } = clipTextBatch(t, chunk);
       const res = await t.run({
         input_ids: new this.hf.Tensor('int64', ids, [chunk.length, L]),
         attention_mask: new this.hf.Tensor('int64', mask, [chunk.length, L]),
