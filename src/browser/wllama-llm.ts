@@ -13,7 +13,7 @@ const { Wllama } = wllamaModule as unknown as { Wllama: typeof WllamaClass };
 type Wllama = WllamaClass;
 import { makeVocabulary } from '../models/llm/vocabulary.js';
 import { queryIds, flattenPrompt, commonPrefixLength, lexicographicOrder } from '../models/llm/prompt.js';
-import { buildTrie, greedyTrieChoice, bestByScore } from '../models/llm/trie.js';
+import { candidateIds, chooseAmong } from '../models/llm/trie.js';
 import type {
   LLM, Vocabulary, Prompt, TopKEntry, GenerateOptions, GenerateResult, GenerateStep, ChoiceResult, ChoiceOptions, LLMStats, QueryOptions,
 } from '../models/llm/types.js';
@@ -260,24 +260,14 @@ export class WllamaLLM implements LLM {
   }
 
   choose(prompt: Prompt, candidates: readonly string[], opts: ChoiceOptions = {}): Promise<ChoiceResult> {
-    if (candidates.length === 0) throw new Error('choose: no candidates');
     return this.lock.run(async () => {
+      const cands = await candidateIds(candidates, this.tok());
       const { ids: p } = await queryIds(prompt, this.tok(), opts);
-      const cands = await Promise.all(candidates.map((c) => flattenPrompt(c, this.tok(), { continuation: true })));
-      cands.forEach((c, i) => {
-        if (c.length === 0) throw new Error(`choose: candidate ${i} (${JSON.stringify(candidates[i])}) is empty`);
-      });
-      if (opts.mode === 'score') {
-        const lps = await this.scoreUnlocked(prompt, candidates, opts);
-        const best = bestByScore(cands, lps);
-        return { index: best.index, text: candidates[best.index], logprob: best.logprob };
-      }
-      const best = await greedyTrieChoice(buildTrie(cands), async (path, children) => {
+      return chooseAmong(candidates, cands, opts.mode, () => this.scoreUnlocked(prompt, candidates, opts), async (path, children) => {
         const all = [...p, ...path];
         const [d] = await this.evaluate(all, all.length - 1);
         return children.map((id) => d[id] ?? 0);
       });
-      return { index: best.index, text: candidates[best.index], logprob: best.logprob };
     });
   }
 

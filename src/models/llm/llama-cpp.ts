@@ -10,7 +10,7 @@ import { statSync, existsSync } from 'node:fs';
 import type { Llama, LlamaModel, LlamaContext, LlamaContextSequence, Token } from 'node-llama-cpp';
 import { readVocabulary } from './gguf-vocabulary.js';
 import { queryIds, flattenPrompt, commonPrefixLength, lexicographicOrder } from './prompt.js';
-import { buildTrie, greedyTrieChoice, bestByScore } from './trie.js';
+import { candidateIds, chooseAmong } from './trie.js';
 import { loadLogitsCapture, captureUnavailableReason, type LogitsCapture } from './logits-capture.js';
 import { type NextDist, MapDist, CapturedDist } from './next-dist.js';
 import type {
@@ -461,20 +461,10 @@ export class LlamaCppLLM implements LLM {
   }
 
   choose(prompt: Prompt, candidates: readonly string[], opts: ChoiceOptions = {}): Promise<ChoiceResult> {
-    if (candidates.length === 0) throw new Error('choose: no candidates');
     return this.lock.run(async () => {
+      const cands = await candidateIds(candidates, this.tok());
       const { ids: p } = await queryIds(prompt, this.tok(), opts);
-      const cands = await Promise.all(candidates.map((c) => flattenPrompt(c, this.tok(), { continuation: true })));
-      cands.forEach((c, i) => {
-        if (c.length === 0) throw new Error(`choose: candidate ${i} (${JSON.stringify(candidates[i])}) is empty`);
-      });
-      if (opts.mode === 'score') {
-        const lps = await this.scoreUnlocked(prompt, candidates, opts);
-        const best = bestByScore(cands, lps);
-        return { index: best.index, text: candidates[best.index]!, logprob: best.logprob };
-      }
-      const trie = buildTrie(cands);
-      const best = await greedyTrieChoice(trie, async (path, children) => {
+      return chooseAmong(candidates, cands, opts.mode, () => this.scoreUnlocked(prompt, candidates, opts), async (path, children) => {
         const all = [...p, ...path];
         let probs: number[] = [];
         await this.evaluate(all, all.length - 1, this.seq(), (_, dist) => {
@@ -482,7 +472,6 @@ export class LlamaCppLLM implements LLM {
         });
         return probs;
       });
-      return { index: best.index, text: candidates[best.index]!, logprob: best.logprob };
     });
   }
 

@@ -2,6 +2,8 @@
 // ids, walked greedily so that the output is always one of the candidates. Portable: the model is reached
 // through a callback that gives the probabilities of the allowed next tokens.
 
+import { flattenPrompt, type PromptTokenizer } from './prompt.js';
+
 export interface TrieNode {
   /** Next token id -> subtree, in the order first seen. */
   readonly children: Map<number, TrieNode>;
@@ -91,4 +93,26 @@ export function bestByScore(candidates: readonly (readonly number[])[], logprobs
   });
   if (best < 0) throw new Error('no candidates to choose from');
   return { index: best, ids: [...candidates[best]!], logprob: bestLp };
+}
+
+/** Each candidate's ids as a continuation of the prompt (what every backend's choose() walks); empty ones refused. */
+export async function candidateIds(candidates: readonly string[], tok: PromptTokenizer): Promise<number[][]> {
+  if (candidates.length === 0) throw new Error('choose: no candidates');
+  const cands = await Promise.all(candidates.map((c) => flattenPrompt(c, tok, { continuation: true })));
+  cands.forEach((c, i) => {
+    if (c.length === 0) throw new Error(`choose: candidate ${i} (${JSON.stringify(candidates[i])}) is empty`);
+  });
+  return cands;
+}
+
+/**
+ * choose() of a backend that gives next-token probabilities itself: the best total log-probability in mode
+ * 'score' (from `score`), else the greedy trie walk over `probs`.
+ */
+export async function chooseAmong(
+  candidates: readonly string[], cands: readonly (readonly number[])[], mode: 'greedy' | 'score' | undefined,
+  score: () => Promise<number[][]>, probs: ChildProbabilities,
+): Promise<{ index: number; text: string; logprob: number }> {
+  const best = mode === 'score' ? bestByScore(cands, await score()) : await greedyTrieChoice(buildTrie(cands), probs);
+  return { index: best.index, text: candidates[best.index]!, logprob: best.logprob };
 }
