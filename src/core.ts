@@ -33,7 +33,7 @@ export { expandVocabulary, expansionCandidates, type Expansion, type ExpansionBa
 export { countHits, HitCounter, selectByCount, type KeepRule, type Similarity } from './codebook/filter.js';
 export { interpretEmbedding, type Interpretation } from './codebook/interpret.js';
 export type { Codebook, CodebookManifest, CodebookCheck, GlobalEntry } from './codebook/manifest.js';
-export { checkManifest, parseCodebookFiles } from './codebook/manifest.js';
+export { checkManifest, parseCodebookFiles, excludedLocalRows } from './codebook/manifest.js';
 export { registerEngineKernels, registeredKernels, originalKernel, setFastPaths, fastPathsEnabled, type RegisteredKernels } from './engine/kernels/index.js';
 export { reconstructionLoss, hingeDLoss, generatorLoss, discFactorAt, adaptiveWeight, type ReconstructionLoss } from './train/losses.js';
 export { Lpips, standInBackbone, tapChannels, backboneLayers, type LpipsBackbone, type LpipsOptions } from './train/lpips.js';

@@ -15,7 +15,7 @@ import { V2LTokenizer } from '../tokenizer/tokenizer.js';
 import { sharedPath, skipUnless } from '../util/test-utils/shared.js';
 import { taskFixture, FIXTURE_LLMS, CLIP_MERGES } from '../tasks/test-utils/fixtures.js';
 import { buildCodebook, resolveTemplates } from './build.js';
-import { loadCodebook } from './package.js';
+import { loadCodebook, excludedLocalRows } from './package.js';
 
 const IMAGES = sharedPath('data/tiny-imagenet-val/images');
 const PHOTO = sharedPath('data/photos/dog.jpg');
@@ -44,6 +44,8 @@ test('LLaMA-3 vocabulary: a complete codebook package (128,256 local rows), then
     assert.equal(skipped.length, 256);
     assert.deepEqual([skipped[0], skipped.at(-1)], [128000, 128255]);
     assert.equal(report.stages.expand.computed, 128 * 2);
+    // ... nor searched: the tokenizer's nearest-row search skips their rows (they hold a made-up name's embedding).
+    assert.deepEqual(excludedLocalRows(cb.manifest), Array.from({ length: 256 }, (_, i) => 128000 + i));
     // Readable local texts: "Ġworld" -> "world", "Ċ" -> "newline"; a partial UTF-8 piece by its bytes.
     assert.equal(vocab.tokens[1917], 'Ġworld');
     assert.equal(cb.localTexts[1917], 'world');

@@ -262,6 +262,8 @@ async function build(o: BuildOptions): Promise<BuildReport> {
       clip: { id: clip.id, fingerprint: clip.fingerprint, dim, isStandIn: clip.isStandIn },
       rendering: { tokenStyle: style, candidateStyle },
       expansion: { prefix, m, promptStyle, excludedContinuations: [...exclude].sort((a, b) => a - b), skippedSubwords: [...skip].sort((a, b) => a - b), ...(o.maxSubwords !== undefined ? { maxSubwords: o.maxSubwords } : {}) },
+      // Rows that carry no text are not image words either: the tokenizer's search skips them.
+      localSearch: { excludedRows: [...skip].sort((a, b) => a - b) },
       templates: { name: o.templates.name, count: templates.length, hash: sha256(templates.join('\n')) },
       filter: { similarity, k, threshold: 'threshold' in keep ? keep.threshold : null, topN: 'topN' in keep ? keep.topN : null, imageCount: o.images.length },
       counts: {

@@ -21,12 +21,25 @@ export interface CodebookManifest {
   rendering: { tokenStyle: string; candidateStyle: string } | null;
   /** promptStyle: 'ids' or 'text' (absent in version-1 packages written before it existed: 'ids'). */
   expansion: { prefix: string; m: number; promptStyle?: 'ids' | 'text'; excludedContinuations: number[]; skippedSubwords?: number[]; maxSubwords?: number } | null;
+  /**
+   * Local rows the tokenizer's nearest-row search never returns (ascending row ids = LLM token ids): the
+   * tokens that carry no text (LLaMA-3's 256 special and reserved tokens; BOS/EOS/UNK), whose rows hold
+   * the embedding of a name we made up ("begin of text"), not of anything an image could show. Written by
+   * `v2l codebook build`; absent in older and imported (official) packages: nothing excluded, as the
+   * reference searches every row. Read through excludedLocalRows().
+   */
+  localSearch?: { excludedRows: number[] };
   templates: { name: string; count: number; hash: string } | null;
   filter: { similarity: string; k: number; threshold: number | null; topN: number | null; imageCount: number } | null;
   /** Size at each stage: vocabulary, bigrams, trigrams, candidatesBeforeDedupe, candidates, global. */
   counts: Record<string, number>;
   /** sha256 of each data file. */
   files: Record<string, string>;
+}
+
+/** The local rows the nearest-row search must skip (ascending; [] when the package excludes none). */
+export function excludedLocalRows(m: Pick<CodebookManifest, 'localSearch'>): number[] {
+  return m.localSearch?.excludedRows ?? [];
 }
 
 export interface GlobalEntry {
@@ -112,5 +125,18 @@ export function parseCodebookFiles(files: ReadonlyMap<string, Uint8Array>, where
   if (local.rows !== manifest.llm.vocabSize) throw new Error(`codebook ${where}: local.safetensors has ${local.rows} rows, manifest says the vocabulary has ${manifest.llm.vocabSize}`);
   if (!Array.isArray(localTexts) || localTexts.length !== local.rows) throw new Error(`codebook ${where}: local.json has ${localTexts?.length} texts for ${local.rows} rows`);
   if (!Array.isArray(globalEntries) || globalEntries.length !== global.rows) throw new Error(`codebook ${where}: global.json has ${globalEntries?.length} entries for ${global.rows} rows`);
+  checkExcludedRows(manifest, where);
   return { dir: where, manifest, dim, local: local.data, localTexts, global: global.data, globalEntries };
+}
+
+/** A manifest's excluded local rows must be ascending row ids inside the vocabulary, leaving rows to search. */
+export function checkExcludedRows(m: CodebookManifest, where: string): void {
+  const rows = m.localSearch?.excludedRows;
+  if (rows === undefined) return;
+  const n = m.llm.vocabSize;
+  const bad = !Array.isArray(rows) ? 0 : rows.findIndex((r, i) => !Number.isInteger(r) || r < 0 || r >= n || (i > 0 && r <= rows[i - 1]!));
+  if (!Array.isArray(rows) || bad >= 0) {
+    throw new Error(`codebook ${where}: manifest.json localSearch.excludedRows must be ascending row ids in [0, ${n})${Array.isArray(rows) ? `, entry ${bad} is ${JSON.stringify(rows[bad])}` : ''}`);
+  }
+  if (rows.length >= n) throw new Error(`codebook ${where}: manifest.json localSearch.excludedRows excludes all ${n} local rows`);
 }

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadCodebook, readManifest, writeCodebook, type CodebookContents } from './package.js';
+import { loadCodebook, readManifest, writeCodebook, excludedLocalRows, type CodebookContents } from './package.js';
 import { readSafetensors } from '../io/files.js';
 import { EmbeddingCache } from '../models/clip/embedding-cache.js';
 import { interpretEmbedding } from './interpret.js';
@@ -57,6 +57,23 @@ test('a package round-trips with the reference key names and refuses another LLM
     assert.throws(() => loadCodebook(dir), /local.json is missing/);
     rmSync(join(dir, 'manifest.json'));
     assert.throws(() => loadCodebook(dir), /manifest.json is missing/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('excluded local rows: absent means none; written rows come back; rows outside the vocabulary or unsorted are refused', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'v2l-cb-'));
+  try {
+    const c = contents();
+    writeCodebook(dir, c);
+    assert.deepEqual(excludedLocalRows(loadCodebook(dir).manifest), []);
+    writeCodebook(dir, { ...c, manifest: { ...c.manifest, localSearch: { excludedRows: [0] } } });
+    assert.deepEqual(excludedLocalRows(loadCodebook(dir).manifest), [0]);
+    for (const [rows, msg] of [[[2, 1], /entry 1 is 1/], [[3], /in \[0, 3\), entry 0 is 3/], [[0, 1, 2], /excludes all 3 local rows/]] as const) {
+      writeCodebook(dir, { ...c, manifest: { ...c.manifest, localSearch: { excludedRows: [...rows] } } });
+      assert.throws(() => loadCodebook(dir), msg);
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -16,9 +16,9 @@ import { readSafetensors, writeSafetensors } from '../io/files.js';
 import { writeJsonAtomic } from '../util/atomic.js';
 import { toFloat32 } from '../io/dtypes.js';
 import { sha256 } from '../util/hash.js';
-import { CODEBOOK_FORMAT, CODEBOOK_VERSION, LOCAL_KEY, GLOBAL_KEY, checkManifest, type CodebookManifest, type GlobalEntry, type Codebook, type CodebookCheck } from './manifest.js';
+import { CODEBOOK_FORMAT, CODEBOOK_VERSION, LOCAL_KEY, GLOBAL_KEY, checkManifest, checkExcludedRows, type CodebookManifest, type GlobalEntry, type Codebook, type CodebookCheck } from './manifest.js';
 
-export { CODEBOOK_FORMAT, CODEBOOK_VERSION, LOCAL_KEY, GLOBAL_KEY, checkManifest, parseCodebookFiles } from './manifest.js';
+export { CODEBOOK_FORMAT, CODEBOOK_VERSION, LOCAL_KEY, GLOBAL_KEY, checkManifest, parseCodebookFiles, excludedLocalRows } from './manifest.js';
 export type { CodebookManifest, GlobalEntry, Codebook, CodebookCheck } from './manifest.js';
 
 function readJson<T>(path: string, what: string): T {
@@ -83,6 +83,7 @@ export function loadCodebook(dir: string, use: CodebookCheck = {}): Codebook {
   if (local.rows !== manifest.llm.vocabSize) throw new Error(`codebook ${dir}: local.safetensors has ${local.rows} rows, manifest says the vocabulary has ${manifest.llm.vocabSize}`);
   if (!Array.isArray(localTexts) || localTexts.length !== local.rows) throw new Error(`codebook ${dir}: local.json has ${localTexts?.length} texts for ${local.rows} rows`);
   if (!Array.isArray(globalEntries) || globalEntries.length !== global.rows) throw new Error(`codebook ${dir}: global.json has ${globalEntries?.length} entries for ${global.rows} rows`);
+  checkExcludedRows(manifest, dir);
   return { dir, manifest, dim, local: local.data, localTexts, global: global.data, globalEntries };
 }
 
