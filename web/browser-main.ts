@@ -8,6 +8,7 @@ import { useApi } from './api.js';
 import { boot } from './main.js';
 import { ModelStore, ROLES, type Role, type StoredFile } from '../src/browser/store.js';
 import { loadBrowserModels, type LoadedModels } from '../src/browser/load.js';
+import { isZipFile, unpackPackage } from '../src/browser/package-zip.js';
 
 const LABELS: Record<Role, [string, string]> = {
   tokenizer: ['Tokenizer export', 'every file `v2l export-onnx` wrote: encoder.onnx, decoder.onnx, local_search.onnx, global_search.onnx, projected_local_codebook.f32, manifest.json'],
@@ -17,6 +18,7 @@ const LABELS: Record<Role, [string, string]> = {
   fewshot: ['Labelled images, optional', 'a folder of class folders (<class>/<image>) for few-shot episodes (with an LLM)'],
 };
 const REQUIRED: readonly Role[] = ['tokenizer', 'codebook', 'clip'];
+const PACKAGE_LABEL: [string, string] = ['V2L package (zip)', 'a zip of the tokenizer export and the codebook package, each in its own folder (e.g. onnx/ and codebook/): instead of choosing both below'];
 
 const mb = (n: number) => `${(n / 1048576).toFixed(n < 1048576 ? 2 : 1)} MB`;
 
@@ -79,16 +81,37 @@ async function main(): Promise<void> {
     }
   };
 
-  const choose = async (role: Role, chosen: FileList | File[]) => {
+  // A zip (the package row's, or one given for the export or the codebook) is unpacked into the export's
+  // and the codebook's files, which are then kept as if chosen one by one.
+  const choosePackage = async (zip: File) => {
+    error.hidden = true;
+    progress(`Reading ${zip.name}…`);
+    let unpacked;
+    try {
+      unpacked = unpackPackage(new Uint8Array(await zip.arrayBuffer()), zip.name);
+    } catch (e) {
+      showError(e);
+      progress('Not loaded: choose the right files (the message above says which).');
+      return;
+    }
+    const roles = (['codebook', 'tokenizer'] as const).filter((r) => unpacked[r]);
+    for (const r of roles) await choose(r, unpacked[r]!, roles.length > 1 && r !== roles[roles.length - 1]);
+  };
+
+  const choose = async (role: Role, chosen: FileList | File[] | StoredFile[], more = false) => {
     // Labelled images keep their path under the chosen folder (class/file); model files their names.
-    const files = Array.from(chosen as ArrayLike<File>).map((f) => ({
+    const files = Array.from(chosen as ArrayLike<File | StoredFile>).map((f) => f instanceof File ? {
       name: role === 'fewshot' ? (f.webkitRelativePath || f.name).split('/').slice(1).join('/') || f.name : f.name, file: f as Blob,
-    }));
+    } : f);
     if (!files.length) return;
+    if ((role === 'tokenizer' || role === 'codebook') && files.length === 1 && await isZipFile(files[0].name, files[0].file)) {
+      await choosePackage(files[0].file as File);
+      return;
+    }
     if (loaded) {
       // Models in use are replaced by a fresh page over the new files (kept in storage).
       await store.put(role, files);
-      location.reload();
+      if (!more) location.reload();
       return;
     }
     error.hidden = true;
@@ -99,13 +122,14 @@ async function main(): Promise<void> {
       showError(new Error(`cannot keep the files in this browser's storage: ${(e as Error).message}`));
       return;
     }
-    await tryLoad();
+    if (more) await describe(role);
+    else await tryLoad();
   };
 
   // One choice at a time: a role's files are stored before the next choice (or a load) reads them.
   let chain: Promise<void> = Promise.resolve();
-  const queue = (role: Role, chosen: File[]) => {
-    chain = chain.then(() => choose(role, chosen)).catch(showError);
+  const queue = (role: Role | 'package', chosen: File[]) => {
+    chain = chain.then(() => role === 'package' ? (chosen[0] ? choosePackage(chosen[0]) : undefined) : choose(role, chosen)).catch(showError);
   };
 
   const rows = ROLES.map((role) => {
@@ -121,6 +145,18 @@ async function main(): Promise<void> {
     });
     return row;
   });
+  const packageRow = (() => {
+    const input = h('input', { type: 'file', id: 'pick-package', accept: '.zip,application/zip' });
+    input.addEventListener('change', () => queue('package', Array.from(input.files ?? [])));
+    const row = h('div', { class: 'model-role', 'data-role': 'package' },
+      h('label', { for: 'pick-package' }, h('b', {}, PACKAGE_LABEL[0])), ' ', input, h('div', { class: 'muted small' }, PACKAGE_LABEL[1]));
+    row.addEventListener('dragover', (ev) => ev.preventDefault());
+    row.addEventListener('drop', (ev) => {
+      ev.preventDefault();
+      queue('package', Array.from(ev.dataTransfer?.files ?? []));
+    });
+    return row;
+  })();
   const forget = h('button', {
     id: 'models-forget', onclick: async () => {
       for (const r of ROLES) await store.clear(r);
@@ -130,7 +166,7 @@ async function main(): Promise<void> {
   clear(panel);
   panel.append(h('details', { open: true },
     h('summary', {}, 'Your models: kept in this browser, never uploaded'),
-    ...rows, forget, runtime), bar, status, error);
+    packageRow, ...rows, forget, runtime), bar, status, error);
   await tryLoad();
 }
 

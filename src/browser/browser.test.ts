@@ -17,7 +17,7 @@ import { FIXTURE_NEEDS, PHOTOS, chromiumPath, writeViewerFixture, type ViewerFix
 import { startStaticServer, type StaticServer } from '../serve/static.js';
 import { V2LTokenizer, type Reconstruction } from '../tokenizer/tokenizer.js';
 import { initBackend } from '../engine/backend.js';
-import { chooseModels, launchChromium, writeExport, ensureDir } from './test-utils.js';
+import { chooseModels, launchChromium, writeExport, writeZip, ensureDir } from './test-utils.js';
 import { loadLLM } from '../models/llm/load.js';
 import type { LLM } from '../models/llm/types.js';
 import { openDataset } from '../tasks/fewshot/dataset.js';
@@ -41,6 +41,7 @@ const OUT = process.env.V2L_TEST_OUTPUT ? join(process.env.V2L_TEST_OUTPUT, 'bro
 let dir = '';
 let f: ViewerFixture;
 let exportDir = '';
+let packageZip = '';
 let srv: StaticServer;
 let browser: Browser;
 let page: Page;
@@ -56,6 +57,8 @@ before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'v2l-browser-static-'));
   f = await writeViewerFixture(join(dir, 'fixture'));
   exportDir = await writeExport(f.checkpoint, f.codebook, join(dir, 'export'));
+  // The V2L package as one zip (the export and the codebook, each in its folder): the first test loads it.
+  packageZip = writeZip(join(dir, 'v2l-package.zip'), { 'v2l/onnx': exportDir, 'v2l/codebook': f.codebook });
   // A photo small enough that Node decodes it whole (no JPEG shrink-on-load shortcut): both sides then
   // start from the same pixels. Non-square, so the centre crop is exercised.
   photo = join(dir, 'coffee-150.png');
@@ -99,12 +102,14 @@ const pngPixels = async (sel: string) => {
   return new Uint8Array(await sharp(Buffer.from(src!.split(',')[1], 'base64')).removeAlpha().raw().toBuffer());
 };
 
-test('static build: cross-origin isolated, models chosen, tokens and reconstruction equal the Node path', { skip }, async (t) => {
+test('static build: cross-origin isolated, the package zip and models chosen, tokens and reconstruction equal the Node path', { skip }, async (t) => {
   t.diagnostic(`screenshots in ${OUT}`);
   await page.goto(srv.url);
   assert.equal(await page.evaluate(() => globalThis.crossOriginIsolated), true, 'COOP/COEP make the page cross-origin isolated (wasm threads)');
   await page.waitForSelector('#pick-tokenizer');
-  await chooseModels(page, { tokenizer: exportDir, codebook: f.codebook, clip: f.clip, llm: f.llm, labelled });
+  await chooseModels(page, { tokenizer: exportDir, codebook: f.codebook, packageZip, clip: f.clip, llm: f.llm, labelled });
+  assert.match(await page.textContent('#files-tokenizer') ?? '', /encoder\.onnx/, 'the zip\'s export kept as the tokenizer\'s files');
+  assert.match(await page.textContent('#files-codebook') ?? '', /local\.safetensors/, 'the zip\'s codebook kept as the codebook\'s files');
   assert.match(await page.textContent('#runtime') ?? '', /onnxruntime-web wasm \(\d+ threads?, cross-origin isolated\)/);
   assert.match(await page.textContent('#stand-in') ?? '', /stand-in/i, 'the page says the CLIP is a stand-in');
 
@@ -215,9 +220,20 @@ test('bad input: each wrong file gets its message, the page stays usable, a relo
     shown = await p.isVisible('#models-error') ? await p.textContent('#models-error') ?? '' : '(no error: the page loaded)';
     assert.match(shown, re);
   };
+  // A package zip cut short, and one whose export lacks a file.
+  const zipBytes = readFileSync(packageZip);
+  const noDecoder = join(dir, 'export-no-decoder');
+  cpSync(exportDir, noDecoder, { recursive: true });
+  rmSync(join(noDecoder, 'decoder.onnx'));
+  const incomplete = writeZip(join(dir, 'incomplete.zip'), { onnx: noDecoder, codebook: f.codebook });
   try {
     await p.goto(srv.url);
     await p.waitForSelector('#pick-tokenizer');
+    await p.setInputFiles('#pick-package', { name: 'cut.zip', mimeType: 'application/zip', buffer: zipBytes.subarray(0, zipBytes.length >> 1) });
+    await modelsError(/^cut\.zip: cannot read the zip archive \(truncated or corrupt file\?\)/);
+    await p.setInputFiles('#pick-package', incomplete);
+    await modelsError(/^incomplete\.zip: the tokenizer export in its folder "onnx\/" lacks decoder\.onnx/);
+    await p.screenshot({ path: join(OUT, 'browser-4a-bad-zip.png'), fullPage: true });
     await p.setInputFiles('#pick-codebook', filesOf(codebook));
     await p.setInputFiles('#pick-clip', filesOf(otherClip));
     await p.setInputFiles('#pick-tokenizer', filesOf(exportDir));

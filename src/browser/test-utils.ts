@@ -1,6 +1,7 @@
 // What the browser tests and the browser benchmark share: the fixture tokenizer exported as `v2l
 // export-onnx` writes it, and a headless Chromium page on the static build with the user's files chosen.
-import { mkdirSync, readdirSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { zipSync } from 'fflate';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { readTokenizerWeights } from '../tokenizer/weights.js';
@@ -20,6 +21,14 @@ export async function writeExport(checkpoint: string, codebookDir: string, out: 
   return out;
 }
 
+/** A zip of folders (name in the archive -> folder on disk), as a person would make of a package; deflated. */
+export function writeZip(out: string, folders: Record<string, string>): string {
+  const tree: Record<string, Record<string, Uint8Array>> = {};
+  for (const [name, d] of Object.entries(folders)) tree[name] = Object.fromEntries(readdirSync(d, { withFileTypes: true }).filter((e) => e.isFile()).map((e) => [e.name, new Uint8Array(readFileSync(join(d, e.name)))]));
+  writeFileSync(out, zipSync(tree));
+  return out;
+}
+
 /** Every file of a folder and its subfolders (a CLIP folder's onnx/ included). */
 export function filesOf(dir: string): string[] {
   const out: string[] = [];
@@ -33,6 +42,8 @@ export function filesOf(dir: string): string[] {
 export interface BrowserModelFiles {
   tokenizer: string;
   codebook: string;
+  /** A zip of the export and the codebook (each in its folder), chosen instead of the two folders. */
+  packageZip?: string;
   clip: string;
   llm?: string;
   /** A folder of class folders, for few-shot. */
@@ -47,11 +58,12 @@ export async function launchChromium(executablePath: string): Promise<Browser> {
 
 /** Chooses the model files on the page's pickers and waits until the viewer is up (or an error shows). */
 export async function chooseModels(page: Page, m: BrowserModelFiles): Promise<void> {
-  await page.setInputFiles('#pick-codebook', filesOf(m.codebook));
+  if (!m.packageZip) await page.setInputFiles('#pick-codebook', filesOf(m.codebook));
   await page.setInputFiles('#pick-clip', filesOf(m.clip));
   if (m.llm) await page.setInputFiles('#pick-llm', m.llm);
   if (m.labelled) await page.setInputFiles('#pick-fewshot', m.labelled);
-  await page.setInputFiles('#pick-tokenizer', filesOf(m.tokenizer));
+  if (m.packageZip) await page.setInputFiles('#pick-package', m.packageZip);
+  else await page.setInputFiles('#pick-tokenizer', filesOf(m.tokenizer));
   await page.waitForSelector('body[data-ready="1"], #models-error:not([hidden])');
   const err = await page.$('#models-error:not([hidden])');
   if (err) throw new Error(`the page did not load the models: ${await err.textContent()}`);
