@@ -46,8 +46,12 @@ export interface Recipe {
   description: string;
   network: Partial<V2LConfig>;
   loss: Partial<LossConfig>;
-  /** Dead-code re-seeding: every `every` steps up to `untilFraction` of the run's steps (absent: off). */
-  reseed?: { every: number; untilFraction: number; kmeans?: boolean };
+  /**
+   * Dead-code re-seeding: every `every` steps up to `untilFraction` of the run's steps (absent: off); codes
+   * chosen fewer than `minUsage` times since the last re-seed count as dead (default 1); `targets`: where they
+   * go (./reseed.ts: uniform or k-means++ `far`).
+   */
+  reseed?: { every: number; untilFraction: number; kmeans?: boolean; minUsage?: number; targets?: 'uniform' | 'far' };
 }
 
 export const RECIPES: Record<string, () => Recipe> = {

@@ -109,3 +109,63 @@ test('k-means step: live codes move to the mean of their encoder outputs (normal
     }
   }
 });
+
+test('re-seeding policy: codes chosen fewer than minUsage times are dead too', () => {
+  const rng = new Rng(31);
+  const dim = 16;
+  const n = 6;
+  const e = random(n * dim, rng);
+  const w = random(dim * dim, rng, dim ** -0.5);
+  const b = random(dim, rng, 0.1);
+  const usage = Float64Array.from([9, 1, 0, 2, 5, 3]);
+  const before = codes(w, b, e, dim);
+  const r = reseedDeadCodes(w, b, e, usage, random(20 * dim, rng), dim, () => rng.uniform(), { minUsage: 3 });
+  assert.deepEqual(r, { reseeded: 3, dead: 3, kept: 3 });
+  const after = codes(w, b, e, dim);
+  for (const j of [0, 4, 5]) for (let o = 0; o < dim; o++) assert.ok(Math.abs(after[j * dim + o] - before[j * dim + o]) < 1e-3, `live code ${j} moved`);
+  for (const j of [1, 2, 3]) {
+    let moved = 0;
+    for (let o = 0; o < dim; o++) moved += Math.abs(after[j * dim + o] - before[j * dim + o]);
+    assert.ok(moved > 1e-2, `rarely used code ${j} was not re-seeded`);
+  }
+});
+
+test('re-seeding policy: `far` targets (k-means++) go to the outputs no live code covers, one per cluster', () => {
+  const rng = new Rng(41);
+  const dim = 16;
+  const n = 8;
+  const e = random(n * dim, rng);
+  const w = random(dim * dim, rng, dim ** -0.5);
+  const b = random(dim, rng, 0.1);
+  const usage = Float64Array.from([4, 4, 0, 0, 0, 0, 0, 0]);
+  const live = codes(w, b, e, dim);
+  // 60 outputs within 0.01 of the two live codes, and 3 tight clusters of 4 outputs each far from both.
+  const far = [0, 1, 2].map(() => random(dim, rng, 1, 5));
+  const z = new Float32Array((60 + 12) * dim);
+  for (let m = 0; m < 60; m++) for (let o = 0; o < dim; o++) z[m * dim + o] = live[(m % 2) * dim + o] + 0.01 * rng.normal();
+  for (let m = 0; m < 12; m++) for (let o = 0; o < dim; o++) z[(60 + m) * dim + o] = far[m % 3][o] + 0.01 * rng.normal();
+  for (const targets of ['far', 'uniform'] as const) {
+    const w2 = w.slice();
+    const r = reseedDeadCodes(w2, b, e, usage, z, dim, () => rng.uniform(), { targets });
+    assert.equal(r.dead, 6);
+    const after = codes(w2, b, e, dim);
+    // Which cluster (0, 1: the live codes' ones; 2..4: the far ones) each re-seeded code landed in.
+    const clusters = [2, 3, 4, 5, 6, 7].map((j) => {
+      const d = [live.subarray(0, dim), live.subarray(dim, 2 * dim), ...far].map((c) => {
+        let s = 0;
+        for (let o = 0; o < dim; o++) s += (after[j * dim + o] - c[o]) ** 2;
+        return s;
+      });
+      return d.indexOf(Math.min(...d));
+    });
+    const farClusters = new Set(clusters.filter((c) => c >= 2));
+    if (targets === 'far') {
+      // The first three draws cover the three uncovered clusters; the rest are spread over what is left.
+      assert.equal(farClusters.size, 3, `far targets: clusters ${clusters}`);
+      assert.equal(r.reseeded, 6);
+    } else {
+      // Uniform draws mostly land next to the live codes (60 of the 72 outputs).
+      assert.ok(clusters.filter((c) => c < 2).length >= 2, `uniform targets: clusters ${clusters}`);
+    }
+  }
+});

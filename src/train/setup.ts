@@ -27,6 +27,8 @@ export interface TrainSettings {
   reseedUntil?: number;
   /** With re-seeding, also move the live codes to the mean of their encoder outputs (k-means step). */
   reseedKmeans?: boolean;
+  reseedMinUsage?: number;
+  reseedTargets?: 'uniform' | 'far';
   /** Warm-up in epochs of the training data (default: the preset's). */
   warmupEpochs?: number;
   data: string[];
@@ -191,7 +193,8 @@ export async function prepareTraining(s: TrainSettings): Promise<PreparedRun> {
   const loss: LossConfig = { ...preset.loss, ...recipe.loss, ...s.loss };
   const reseedEvery = s.reseedEvery ?? recipe.reseed?.every ?? 0;
   const reseed = reseedEvery > 0
-    ? { every: reseedEvery, until: s.reseedUntil ?? Math.round((recipe.reseed?.untilFraction ?? 1) * scheduleSteps), kmeans: s.reseedKmeans ?? recipe.reseed?.kmeans ?? false }
+    ? { every: reseedEvery, until: s.reseedUntil ?? Math.round((recipe.reseed?.untilFraction ?? 1) * scheduleSteps), kmeans: s.reseedKmeans ?? recipe.reseed?.kmeans ?? false,
+      minUsage: s.reseedMinUsage ?? recipe.reseed?.minUsage ?? 1, targets: s.reseedTargets ?? recipe.reseed?.targets ?? 'uniform' }
     : undefined;
   const engine = s.engine ?? ((s.workers ?? 1) > 1 ? 'tfjs' : 'onnx');
   if (!s.engine && engine === 'tfjs') notes.push('engine: tfjs (--workers applies to its worker replicas; --engine onnx uses every core through onnxruntime\'s threads)');

@@ -20,6 +20,8 @@ interface Flags {
   reseedEvery?: number;
   reseedUntil?: number;
   reseedKmeans?: boolean;
+  reseedMinUsage?: number;
+  reseedTargets?: 'uniform' | 'far';
   warmupEpochs?: number;
   data: string[];
   valData?: string[];
@@ -101,6 +103,8 @@ export function register(program: Command): void {
     .option('--reseed-until <step>', 'last step with re-seeding', int('reseed-until', 0))
     .option('--reseed-kmeans', 'at each re-seed also move every live code to the mean of the encoder outputs it was chosen for (one k-means step)')
     .option('--no-reseed-kmeans', 'move only the dead codes')
+    .option('--reseed-min-usage <n>', 'a code chosen fewer than n times since the last re-seed counts as dead (default 1)', int('reseed-min-usage', 1))
+    .option('--reseed-targets <kind>', 'where dead codes go: uniform (random encoder outputs) | far (k-means++: outputs far from every live code)', oneOf('reseed-targets', ['uniform', 'far'] as const))
     .option('--data <path>', 'training images: a folder (recursive) or a list file of paths; repeatable', collect, [])
     .option('--val-data <path>', 'validation images (folder or list file; repeatable); default: a seeded split of --data', collect)
     .option('--val-fraction <f>', 'share of --data held out for validation when --val-data is absent (default 0.02)', num('val-fraction'))
@@ -164,7 +168,7 @@ export function register(program: Command): void {
     .action(async (f: Flags) => {
       const backend = await initBackend();
       const settings: TrainSettings = {
-        preset: f.preset, recipe: f.recipe, reseedEvery: f.reseedEvery, reseedUntil: f.reseedUntil, reseedKmeans: f.reseedKmeans, warmupEpochs: f.warmupEpochs, data: f.data, valData: f.valData, valFraction: f.valFraction, valImages: f.valImages, out: f.out,
+        preset: f.preset, recipe: f.recipe, reseedEvery: f.reseedEvery, reseedUntil: f.reseedUntil, reseedKmeans: f.reseedKmeans, reseedMinUsage: f.reseedMinUsage, reseedTargets: f.reseedTargets, warmupEpochs: f.warmupEpochs, data: f.data, valData: f.valData, valFraction: f.valFraction, valImages: f.valImages, out: f.out,
         steps: f.steps, scheduleSteps: f.scheduleSteps, stopAfter: f.stopAfter, batchSize: f.batchSize, microBatch: f.microBatch, checkpointActivations: f.checkpointActivations, imageSize: f.imageSize, preprocess: f.preprocess, seed: f.seed,
         network: defined({ ch: f.ch, chMult: f.chMult, numResBlocks: f.numResBlocks, zChannels: f.zChannels, attnResolutions: f.attnResolutions, resolution: f.resolution, crossAttnHeads: f.crossAttnHeads, crossAttnDimHead: f.crossAttnDimHead, discLayers: f.discLayers, discNdf: f.discNdf, nLocal: f.localRows, nGlobal: f.globalRows, crossAttention: f.crossAttention, cosineCodes: f.cosineCodes }),
         loss: defined({ recLoss: f.recLoss, codebookWeight: f.codebookWeight, vqBeta: f.vqBeta, perceptualWeight: f.perceptualWeight, discWeight: f.discWeight, discStart: f.discStart, discFactor: f.discFactor, kGlobal: f.globalTokens, aeWarmupSteps: f.aeWarmup, vqStartStep: f.vqStart }),
