@@ -23,26 +23,33 @@ async function expectMatch(what: string, inputs: GradInput[], build: (t: Tape, x
 const conv = (t: Tape, x: Record<string, string>, attrs: Record<string, number[]>, bias = true) =>
   t.op('Conv', bias ? [x.x, x.w, x.b] : [x.x, x.w], attrs);
 
-for (const mode of ['im2col', 'conv'] as const) {
+const CONV_FORMS = [['im2col', 'conv'], ['conv', 'conv'], ['im2col', 'convTranspose']] as const;
+for (const [weightGrad, inputGrad] of CONV_FORMS) {
+  const mode = `${weightGrad}, input gradient by ${inputGrad}`;
+  const use = () => Object.assign(convOptions, { weightGrad, inputGrad });
   test(`Conv backward (weight gradient by ${mode}): 3x3 stride 1 pad 1, batch 2, non-square, with bias`, async () => {
-    convOptions.weightGrad = mode;
+    use();
     await expectMatch('conv s1', [{ name: 'x', shape: [2, 3, 5, 7] }, { name: 'w', shape: [4, 3, 3, 3] }, { name: 'b', shape: [4] }],
       (t, x) => conv(t, x, { kernel_shape: [3, 3], strides: [1, 1], pads: [1, 1, 1, 1] }));
   });
 
   test(`Conv backward (${mode}): 3x3 stride 2 with the downsample's asymmetric padding (0,0,1,1), even and odd sizes`, async () => {
-    convOptions.weightGrad = mode;
+    use();
     for (const [h, w] of [[6, 8], [7, 5]]) {
       await expectMatch(`conv s2 ${h}x${w}`, [{ name: 'x', shape: [2, 3, h, w] }, { name: 'w', shape: [2, 3, 3, 3] }, { name: 'b', shape: [2] }],
         (t, x) => conv(t, x, { kernel_shape: [3, 3], strides: [2, 2], pads: [0, 0, 1, 1] }));
     }
   });
 
-  test(`Conv backward (${mode}): 1x1 without bias; 4x4 stride 2 pad 1 (PatchGAN)`, async () => {
-    convOptions.weightGrad = mode;
+  test(`Conv backward (${mode}): 1x1 without bias; 4x4 stride 2 pad 1 (PatchGAN); 3x3 stride 2 pad 1, odd sizes`, async () => {
+    use();
     await expectMatch('conv 1x1', [{ name: 'x', shape: [3, 4, 3, 5] }, { name: 'w', shape: [6, 4, 1, 1] }], (t, x) => conv(t, x, { kernel_shape: [1, 1] }, false));
     await expectMatch('conv 4x4 s2', [{ name: 'x', shape: [2, 2, 8, 6] }, { name: 'w', shape: [3, 2, 4, 4] }, { name: 'b', shape: [3] }],
       (t, x) => conv(t, x, { kernel_shape: [4, 4], strides: [2, 2], pads: [1, 1, 1, 1] }));
+    await expectMatch('conv 4x4 s2 odd', [{ name: 'x', shape: [2, 2, 9, 7] }, { name: 'w', shape: [3, 2, 4, 4] }, { name: 'b', shape: [3] }],
+      (t, x) => conv(t, x, { kernel_shape: [4, 4], strides: [2, 2], pads: [1, 1, 1, 1] }));
+    await expectMatch('conv 3x3 s2 p1 odd', [{ name: 'x', shape: [2, 2, 9, 6] }, { name: 'w', shape: [3, 2, 3, 3] }],
+      (t, x) => conv(t, x, { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] }, false));
   });
 }
 

@@ -8,8 +8,13 @@ import { reduceAxes } from './shapes.js';
 
 export type Rule = (g: GradContext, n: TapeNode, dy: (string | null)[], want: boolean[]) => (string | null)[];
 
-/** How a convolution's weight gradient is computed (see convWeightGrad; measured by `npm run bench -- grad`). */
-export const convOptions = { weightGrad: 'im2col' as 'im2col' | 'conv' };
+/**
+ * How a convolution's gradients are computed. `inputGrad`: 'conv' (a Conv of dy, zero-inserted where the
+ * forward was strided, by the flipped, in/out-transposed kernel: onnxruntime runs it on its blocked NCHWc
+ * kernels) or 'convTranspose' (onnxruntime's CPU ConvTranspose is a Gemm plus col2im). `weightGrad`: see
+ * convWeightGradIm2col / convWeightGradConv. Measured by whole training steps (scripts/profile-train-step.ts).
+ */
+export const convOptions = { weightGrad: 'im2col' as 'im2col' | 'conv', inputGrad: 'conv' as 'conv' | 'convTranspose' };
 
 const ints = (v: unknown): number[] | undefined => (Array.isArray(v) ? (v as number[]) : undefined);
 const lastTwo = (rank: number) => [...Array(rank).keys()].map((i) => (i < rank - 2 ? i : rank === i + 2 ? rank - 1 : rank - 2));
@@ -23,10 +28,43 @@ function convGeometry(g: GradContext, n: TapeNode): ConvGeometry {
   return { k, s: ints(n.attrs.strides) ?? [1, 1], p: ints(n.attrs.pads) ?? [0, 0, 0, 0], out: g.shape(n.outputs[0]), x: g.shape(n.inputs[0]), w };
 }
 
-/** dL/dx of a convolution: the transposed convolution of dy by the same weight. */
-function convInputGrad(g: GradContext, c: ConvGeometry, dy: string, w: string): string {
+/** dL/dx of a convolution by ConvTranspose of dy with the same weight. */
+function convInputGradTransposed(g: GradContext, c: ConvGeometry, dy: string, w: string): string {
   const outputPadding = [0, 1].map((i) => c.x[2 + i] - ((c.out[2 + i] - 1) * c.s[i] + c.k[i] - c.p[i] - c.p[i + 2]));
   return g.op('ConvTranspose', [dy, w], { kernel_shape: c.k, strides: c.s, pads: c.p, output_padding: outputPadding });
+}
+
+/** The kernel of the input gradient's convolution: W [M, C, kh, kw] -> [C, M, kh, kw], both spatial axes reversed. */
+function flippedKernel(g: GradContext, c: ConvGeometry, w: string): string {
+  const [m, ch, kh, kw] = c.w;
+  const kk = kh * kw;
+  // Reversing the flattened kh*kw index reverses both spatial axes at once.
+  const flipped = kk === 1 ? w : g.op('Gather', [g.reshape(w, [m, ch, kk]), g.ints([...Array(kk).keys()].reverse())], { axis: 2 });
+  return g.op('Transpose', [g.reshape(flipped, [m, ch, kh, kw])], { perm: [1, 0, 2, 3] });
+}
+
+/**
+ * dL/dx of a convolution as a plain convolution: dy (with s-1 zeros inserted after each element where the
+ * forward had stride s) convolved with the flipped kernel, padded k-1-p (the trailing inserted zeros count
+ * as end padding; what the forward's floor dropped at the end comes back as padding too).
+ */
+function convInputGradConv(g: GradContext, c: ConvGeometry, dy: string, w: string): string {
+  const [b, m, oh, ow] = c.out;
+  let y = dy;
+  if (c.s.some((s) => s !== 1)) {
+    const spread = g.op('Pad', [g.reshape(dy, [b, m, oh, 1, ow, 1]), g.ints([0, 0, 0, 0, 0, 0, 0, 0, 0, c.s[0] - 1, 0, c.s[1] - 1])]);
+    y = g.reshape(spread, [b, m, oh * c.s[0], ow * c.s[1]]);
+  }
+  const len = [oh * c.s[0], ow * c.s[1]];
+  const begin = [0, 1].map((i) => c.k[i] - 1 - c.p[i]);
+  const end = [0, 1].map((i) => c.x[2 + i] - len[i] - begin[i] + c.k[i] - 1);
+  if (end.some((e) => e < 0)) {
+    y = g.op('Slice', [y, g.ints([0, 0]), g.ints(end.map((e, i) => len[i] + Math.min(e, 0))), g.ints([2, 3])]);
+  }
+  const pads = [...begin, ...end.map((e) => Math.max(e, 0))];
+  if (pads.some((p) => p < 0)) return convInputGradTransposed(g, c, dy, w); // padding wider than the kernel
+  const k = flippedKernel(g, c, w);
+  return g.op('Conv', [y, k], { kernel_shape: c.k, pads });
 }
 
 /**
@@ -64,7 +102,7 @@ function convWeightGradConv(g: GradContext, c: ConvGeometry, x: string, dy: stri
 
 const conv: Rule = (g, n, [dy], want) => {
   const c = convGeometry(g, n);
-  const dx = want[0] ? convInputGrad(g, c, dy!, n.inputs[1]) : null;
+  const dx = want[0] ? (convOptions.inputGrad === 'conv' ? convInputGradConv : convInputGradTransposed)(g, c, dy!, n.inputs[1]) : null;
   const dw = want[1] ? (convOptions.weightGrad === 'conv' ? convWeightGradConv : convWeightGradIm2col)(g, c, n.inputs[0], dy!) : null;
   const db = want[2] ? g.op('ReduceSum', [dy!, g.ints([0, 2, 3])], { keepdims: 0 }) : null;
   return [dx, dw, db];

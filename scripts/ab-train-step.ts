@@ -1,0 +1,113 @@
+// `npx tsx scripts/ab-train-step.ts --preset small [--batch N] [--rounds 6] [--threads N] A B ...`: interleaved
+// A/B timing of the generator's training step graph (src/train/onnx-step.ts) under different backward-rule
+// forms (src/grad/rules.ts' convOptions, `conv.inputGrad=conv`) or session options (`session.enableMemPattern=false`);
+// each variant is one `key=value[;key=value]` argument, `base` for the defaults. One session per variant, the
+// same feeds; rounds alternate the variants, so the ratios hold on a loaded machine. Also checks that every
+// variant's gradients equal the first's within float rounding. Development tool.
+import { availableParallelism } from 'node:os';
+import * as ort from 'onnxruntime-node';
+import { initBackend } from '../src/engine/backend.js';
+import { V2LNetwork } from '../src/network/v2l-model.js';
+import { getPreset, getRecipe } from '../src/train/presets.js';
+import { generatorStepGraph } from '../src/train/onnx-step.js';
+import { trainSessionOptions } from '../src/train/onnx-session.js';
+import { convOptions } from '../src/grad/rules.js';
+import { argValue as arg } from '../src/util/bench-args.js';
+import { Rng } from '../src/network/rng.js';
+
+const FLAGS = new Set(['--preset', '--batch', '--rounds', '--threads']);
+
+function parseVariant(v: string): { conv: Record<string, string>; session: Record<string, unknown> } {
+  const conv: Record<string, string> = {};
+  const session: Record<string, unknown> = {};
+  if (v !== 'base') {
+    for (const kv of v.split(';')) {
+      const [k, val] = kv.split('=');
+      const [scope, key] = k.split('.');
+      if (scope === 'conv') conv[key] = val;
+      else if (scope === 'session') session[key] = val === 'true' ? true : val === 'false' ? false : Number.isNaN(Number(val)) ? val : Number(val);
+      else throw new Error(`variant ${v}: conv.<key> or session.<key>`);
+    }
+  }
+  return { conv, session };
+}
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const variants = args.filter((a, i) => !a.startsWith('--') && !FLAGS.has(args[i - 1]));
+  await initBackend('wasm');
+  const name = arg(args, 'preset') ?? 'small';
+  const p = getPreset(name);
+  const recipe = getRecipe(p.recipe);
+  const network = { ...p.network, ...recipe.network, nLocal: p.standInCodebookRows.local, nGlobal: p.standInCodebookRows.global };
+  const loss = { ...p.loss, ...recipe.loss, discStart: Number.MAX_SAFE_INTEGER };
+  const batch = Number(arg(args, 'batch') ?? (p.microBatch > 0 ? p.microBatch : p.batchSize));
+  const rounds = Number(arg(args, 'rounds') ?? 6);
+  const threads = Number(arg(args, 'threads') ?? availableParallelism());
+  const net = new V2LNetwork(network, { seed: 0 });
+  // The trained generator parameters (what the replica differentiates): not the frozen codebooks, not the discriminator.
+  const genNames = [...net.params].filter(([n, v]) => v.trainable && !n.startsWith('discriminator.')).map(([n]) => n);
+  const sd = net.stateDict();
+  const defaults = { ...convOptions };
+  const sessions: ort.InferenceSession[] = [];
+  for (const v of variants) {
+    const { conv, session } = parseVariant(v);
+    Object.assign(convOptions, defaults, conv);
+    const graph = generatorStepGraph(network, sd, genNames, { batch, imageSize: p.imageSize, kGlobal: loss.kGlobal, recLoss: loss.recLoss, vqBeta: loss.vqBeta });
+    sessions.push(await ort.InferenceSession.create(graph.model, { ...trainSessionOptions({ threads }), ...session }));
+  }
+  Object.assign(convOptions, defaults);
+  const rng = new Rng(1);
+  const size = p.imageSize;
+  const feeds: Record<string, ort.Tensor> = {};
+  for (const input of sessions[0].inputNames) {
+    const dims = input === 'image' ? [batch, 3, size, size] : input === 'clip' ? [batch, network.embedDim]
+      : input === 'codebook' || input === 'projected_codebook' ? [network.nLocal, network.embedDim]
+        : input === 'global_codebook' ? [network.nGlobal, network.embedDim]
+          : ['vq_weight', 'quantized', 'gan_factor'].includes(input) ? [] : [...sd.get(input)!.shape];
+    const count = dims.reduce((a, b) => a * b, 1);
+    const data = ['vq_weight', 'quantized'].includes(input) ? Float32Array.of(1)
+      : sd.has(input) ? (sd.get(input)!.data as Float32Array) : Float32Array.from({ length: count }, () => rng.uniform() * 2 - 1);
+    feeds[input] = new ort.Tensor('float32', data, dims);
+  }
+  const first = await sessions[0].run(feeds);
+  const largest = Object.keys(first).filter((k) => k.startsWith('grad.')).reduce((m, k) => (first[k].data as Float32Array).reduce((q, v) => Math.max(q, Math.abs(v)), m), 0);
+  for (let i = 1; i < sessions.length; i++) {
+    const r = await sessions[i].run(feeds);
+    let worst = 0;
+    let where = '';
+    for (const k of Object.keys(first)) {
+      if (!k.startsWith('grad.')) continue;
+      const a = first[k].data as Float32Array;
+      const b = r[k].data as Float32Array;
+      // A conv bias before a GroupNorm has a zero gradient: rounding noise, measured against 1e-3 of the largest gradient.
+      const scale = a.reduce((m, v) => Math.max(m, Math.abs(v)), 1e-3 * largest);
+      for (let j = 0; j < a.length; j++) {
+        const e = Math.abs(a[j] - b[j]) / scale;
+        if (e > worst) [worst, where] = [e, k];
+      }
+    }
+    const same = (first.indices.data as BigInt64Array).every((v, j) => v === (r.indices.data as BigInt64Array)[j]);
+    console.log(`${variants[i]} vs ${variants[0]}: largest gradient difference ${worst.toExponential(2)} of the gradient's scale (${where}); codes ${same ? 'equal' : 'DIFFER'}`);
+  }
+  const times = variants.map(() => [] as number[]);
+  for (let r = 0; r < rounds; r++) {
+    for (let i = 0; i < sessions.length; i++) {
+      const j = (i + r) % sessions.length; // rotate the order
+      const t0 = performance.now();
+      await sessions[j].run(feeds);
+      times[j].push(performance.now() - t0);
+    }
+  }
+  const median = (x: number[]) => [...x].sort((a, b) => a - b)[Math.floor(x.length / 2)];
+  const base = median(times[0]);
+  console.log(`${name} batch ${batch}, ${threads} threads, ${rounds} rounds (median ms; ratio to ${variants[0]}):`);
+  variants.forEach((v, i) => console.log(`  ${v.padEnd(50)} ${median(times[i]).toFixed(0).padStart(7)} ms  ${(base / median(times[i])).toFixed(2)}x  [${times[i].map((t) => t.toFixed(0)).join(' ')}]`));
+  for (const s of sessions) await s.release();
+  net.dispose();
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
