@@ -15,6 +15,7 @@ export type Attr = number | number[] | string | { float: number } | { floats: nu
 
 const FLOAT = 1;
 const INT64 = 7;
+const INT8 = 3;
 
 function f32Bytes(data: Float32Array): Uint8Array {
   const out = new Uint8Array(data.length * 4);
@@ -33,7 +34,7 @@ function i64Bytes(data: readonly number[]): Uint8Array {
 /** A graph input/output: element type and shape, where strings are symbolic dimensions. */
 export interface IoSpec {
   name: string;
-  type: 'float32' | 'int64';
+  type: 'float32' | 'int64' | 'int8';
   shape: (number | string)[];
 }
 
@@ -42,7 +43,7 @@ function valueInfo(s: IoSpec): onnxProto.onnx.IValueInfoProto {
     name: s.name,
     type: {
       tensorType: {
-        elemType: s.type === 'float32' ? FLOAT : INT64,
+        elemType: { float32: FLOAT, int64: INT64, int8: INT8 }[s.type],
         shape: { dim: s.shape.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) },
       },
     },
@@ -54,6 +55,8 @@ export class GraphBuilder {
   private readonly inits: onnxProto.onnx.ITensorProto[] = [];
   private readonly names = new Set<string>();
   private counter = 0;
+  /** Operator sets other than the default one that nodes use (domain -> version). */
+  private readonly domains = new Map<string, number>();
   /** Number of float parameters stored, for reports. */
   parameters = 0;
 
@@ -88,8 +91,11 @@ export class GraphBuilder {
     return n;
   }
 
-  /** One node; returns its single output's name (or `output` if given). */
-  op(opType: string, inputs: string[], attrs: Record<string, Attr> = {}, output?: string): string {
+  /**
+   * One node; returns its single output's name (or `output` if given). `domain`: an operator set other than
+   * the standard one (version 1), e.g. onnxruntime's CPU-only `com.microsoft.nchwc`.
+   */
+  op(opType: string, inputs: string[], attrs: Record<string, Attr> = {}, output?: string, domain?: string): string {
     const out = output ? output : this.unique(`${opType.toLowerCase()}_out`);
     if (output) this.names.add(output);
     const attribute: onnxProto.onnx.IAttributeProto[] = Object.entries(attrs).map(([name, v]) => {
@@ -99,7 +105,8 @@ export class GraphBuilder {
       if ('float' in v) return { name, type: onnxNs().AttributeProto.AttributeType.FLOAT, f: v.float };
       return { name, type: onnxNs().AttributeProto.AttributeType.FLOATS, floats: v.floats };
     });
-    this.nodes.push({ opType, input: inputs, output: [out], name: this.unique(`${opType}_${this.nodes.length}`), attribute });
+    if (domain) this.domains.set(domain, 1);
+    this.nodes.push({ opType, input: inputs, output: [out], name: this.unique(`${opType}_${this.nodes.length}`), attribute, ...(domain ? { domain } : {}) });
     return out;
   }
 
@@ -116,7 +123,7 @@ export class GraphBuilder {
   build(graphName: string, inputs: IoSpec[], outputs: IoSpec[], docString = ''): Uint8Array {
     const model = onnxNs().ModelProto.create({
       irVersion: 8,
-      opsetImport: [{ domain: '', version: 17 }],
+      opsetImport: [{ domain: '', version: 17 }, ...[...this.domains].map(([domain, version]) => ({ domain, version }))],
       producerName: 'v2l',
       docString,
       graph: {
