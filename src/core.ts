@@ -35,11 +35,11 @@ export { interpretEmbedding, type Interpretation } from './codebook/interpret.js
 export type { Codebook, CodebookManifest, CodebookCheck, GlobalEntry } from './codebook/manifest.js';
 export { checkManifest, parseCodebookFiles, excludedLocalRows } from './codebook/manifest.js';
 export { registerEngineKernels, registeredKernels, originalKernel, setFastPaths, fastPathsEnabled, type RegisteredKernels } from './engine/kernels/index.js';
-export { reconstructionLoss, hingeDLoss, generatorLoss, discFactorAt, adaptiveWeight, type ReconstructionLoss } from './train/losses.js';
+export { reconstructionError, discFactorAt, type ReconstructionLoss } from './train/losses.js';
 export { Lpips, standInBackbone, tapChannels, backboneLayers, type LpipsBackbone, type LpipsOptions } from './train/lpips.js';
 export { Adam, clipGradNorm, type AdamOptions } from './train/adam.js';
 export { learningRate, type ScheduleOptions } from './train/schedule.js';
-export { Replica, LAST_LAYER, type LossConfig, type OptimConfig, type ShardGradients, type StepTerms } from './train/replica.js';
+export { Replica, LAST_LAYER, type LossConfig, type OptimConfig, type StepTerms } from './train/replica.js';
 export { buildFewshotPrompt, encodePrompt, answerIds, renderPrompt, type FewshotProtocol, type Segment, type FewshotPromptInput } from './tasks/fewshot/prompt.js';
 export { parseSplit, formatSplit, sampleEpisodes, parseClassNames, type Episode } from './tasks/fewshot/episodes.js';
 export { captionPrompt, captionPrefixSegments, captionQuerySegments, captionStops, captionFromGenerated, shotCaption, CAPTION_INSTRUCTION, type CaptionShot } from './tasks/caption/prompt.js';

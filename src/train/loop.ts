@@ -3,7 +3,6 @@
 // data-parallel step, logs, and at fixed intervals validates (val_rec_loss, a grid of originals above
 // their reconstructions) and checkpoints. `resume` restores weights, optimiser moments and step from a
 // checkpoint, after which the run continues with exactly the numbers an uninterrupted run would use.
-import * as tf from '@tensorflow/tfjs-core';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,7 +13,9 @@ import { fromNCHW, savePng, sideBySide } from '../image/save.js';
 import type { ClipModel } from '../models/clip/types.js';
 import type { V2LConfig } from '../network/config.js';
 import { configDifferences } from '../network/config-infer.js';
-import { V2LNetwork } from '../network/v2l-model.js';
+import { NetworkParams } from '../network/network-params.js';
+import { permuteLayout } from '../network/param-specs.js';
+import type { OnnxEngineOptions } from '../tokenizer/onnx-node.js';
 import { writeJsonAtomic } from '../util/atomic.js';
 import type { ProgressReporter } from '../util/progress.js';
 import { loadCheckpoint, resolveCheckpoint, saveCheckpoint } from './checkpoint.js';
@@ -22,11 +23,11 @@ import { ClipEmbeddingCache } from './clip-cache.js';
 import { BatchSampler, PrefetchLoader, type DecodeImage } from './data.js';
 import { loadLpips, type LoadLpipsOptions } from './lpips-files.js';
 import { MetricsLog, readMetrics } from './metrics.js';
-import { LocalRunner, ParallelRunner, type StepRunner } from './parallel.js';
-import { OnnxRunner } from './onnx-runner.js';
+import { OnnxRunner, type StepRunner } from './onnx-runner.js';
+import { reconstructionError } from './losses.js';
+import { encoderRows, ValidationForward } from './inference.js';
 import { plotLossCurves } from './plot.js';
 import { Replica, type LossConfig, type OptimConfig } from './replica.js';
-import { reconstructionLoss } from './losses.js';
 import { reseedDeadCodes } from './reseed.js';
 import { Rng } from '../network/rng.js';
 import { RunLock } from '../util/run-lock.js';
@@ -40,10 +41,8 @@ export interface TrainOptions {
   /** Stop (with a checkpoint) once this many steps are done, e.g. to split a run; default `steps`. */
   stopAfter?: number;
   batchSize: number;
-  /** Images per forward/backward inside a worker (0 or absent: its whole share of the batch). */
+  /** Images per forward/backward (0 or absent: the whole batch). */
   microBatch?: number;
-  /** Gradient checkpointing of the network's blocks (see V2LNetwork.setGradientCheckpointing). */
-  checkpointActivations?: boolean;
   imageSize: number;
   preprocess: PreprocessMode;
   network: V2LConfig;
@@ -57,12 +56,7 @@ export interface TrainOptions {
   valImages?: number;
   /** Images in the reconstruction grid (default 8). */
   sampleImages?: number;
-  workers: number;
-  /**
-   * Where the training steps run: 'onnx' (onnxruntime, the gradient graphs of ./onnx-step.ts; intra-op
-   * threads = cores, or `device` cuda) or 'tfjs' (the tfjs network, `workers` replicas). Absent: tfjs.
-   */
-  engine?: 'tfjs' | 'onnx';
+  /** Where the steps, validation and re-seeding run: onnxruntime's CPU provider (default) or CUDA. */
   device?: 'cpu' | 'cuda';
   /** onnxruntime intra-op threads (default: all cores). */
   engineThreads?: number;
@@ -73,7 +67,6 @@ export interface TrainOptions {
   lpips: LoadLpipsOptions | null;
   /** A checkpoint file or run folder to continue from (true: this run's own `out`). */
   resume?: string | true;
-  backend: string;
   prefetch?: number;
   progress?: ProgressReporter;
   log?: (line: string) => void;
@@ -83,7 +76,7 @@ export interface TrainOptions {
    * Dead-code re-seeding (./reseed.ts): every `every` steps while step <= `until`, local codes unused since
    * the last re-seed are moved onto encoder outputs of the current batch. Absent or every 0: off (the reference).
    */
-  reseed?: { every: number; until: number; kmeans?: boolean };
+  reseed?: { every: number; until: number; kmeans?: boolean; minUsage?: number; targets?: 'uniform' | 'far' | 'split' };
 }
 
 /** Validation figures of one validation pass. */
@@ -176,7 +169,7 @@ export class CollapseWatch {
  * loads the weights, code counts and optimiser state, truncates the metrics after its step and returns
  * it; otherwise starts a fresh metrics log and returns 0.
  */
-function resumeOrStart(o: TrainOptions, net: V2LNetwork, replica: Replica, fingerprint: string, metrics: MetricsLog, log: (line: string) => void): number {
+function resumeOrStart(o: TrainOptions, net: NetworkParams, replica: Replica, fingerprint: string, metrics: MetricsLog, log: (line: string) => void): number {
   if (!o.resume) {
     if (existsSync(metrics.path)) metrics.truncateAfter(-1);
     return 0;
@@ -184,7 +177,7 @@ function resumeOrStart(o: TrainOptions, net: V2LNetwork, replica: Replica, finge
   const path = resolveCheckpoint(o.resume === true ? o.out : o.resume);
   if (!path) throw new Error(`--resume: no checkpoint in ${o.resume === true ? o.out : o.resume}`);
   const ck = loadCheckpoint(path);
-  const saved = ck.extra as { data?: string; seed?: number; batchSize?: number; workers?: number; steps?: number; optimizerSteps?: { gen: number; disc: number } };
+  const saved = ck.extra as { data?: string; seed?: number; batchSize?: number; workers?: number; steps?: number; optimizerSteps?: { gen: number; disc: number }; optimizerLayout?: string };
   if (!sameConfig(ck.config, net.config)) {
     const diff = configDifferences(ck.config as V2LConfig, net.config);
     throw new Error(`${path}: saved for another network configuration (checkpoint vs this run: ${diff.join('; ') || 'same fields, other values'})`);
@@ -193,15 +186,15 @@ function resumeOrStart(o: TrainOptions, net: V2LNetwork, replica: Replica, finge
   if (saved.seed !== o.seed || saved.batchSize !== o.batchSize) throw new Error(`${path}: saved with --seed ${saved.seed} --batch-size ${saved.batchSize}; resume with the same values (now ${o.seed}, ${o.batchSize})`);
   const savedSchedule = (saved as { optim?: OptimConfig }).optim?.totalSteps;
   if (savedSchedule !== undefined && savedSchedule !== o.optim.totalSteps) log(`note: the checkpoint's learning-rate schedule spanned ${savedSchedule} steps, it now spans ${o.optim.totalSteps}: the run will not match an uninterrupted one`);
-  if (saved.workers !== undefined && saved.workers !== o.workers) log(`note: the checkpoint was written with ${saved.workers} worker(s), this run uses ${o.workers}: same result in expectation, not bit for bit`);
   const savedEngine = (saved as { engine?: string }).engine ?? 'tfjs';
-  if (savedEngine !== (o.engine ?? 'tfjs')) log(`note: the checkpoint was written by --engine ${savedEngine}, this run uses --engine ${o.engine ?? 'tfjs'}: the same training up to float rounding, not bit for bit`);
+  if (savedEngine !== 'onnx') log(`note: the checkpoint was written by the tfjs trainer of earlier versions${(saved.workers ?? 1) > 1 ? ` with ${saved.workers} workers` : ''}; it resumes on onnxruntime, the same training up to float rounding, not bit for bit`);
   net.loadStateDict(ck.model);
   // Code counts since the last re-seed (only re-seeding reads them).
   for (const [id, c] of (ck.extra as { codeUsage?: [number, number][] }).codeUsage ?? []) if (id < replica.usage.length) replica.usage[id] = c;
   const sums = ck.optimizer.get(Z_SUMS_KEY);
   if (sums && replica.trackCodeMeans) replica.zSums = (sums.data as Float32Array).slice();
-  replica.loadOptimizerState(ck.optimizer, saved.optimizerSteps ?? { gen: ck.step, disc: ck.step }, path);
+  // Moments in PyTorch layout since the onnxruntime trainer; the tfjs trainer wrote its own layout.
+  replica.loadOptimizerState(ck.optimizer, saved.optimizerSteps ?? { gen: ck.step, disc: ck.step }, path, saved.optimizerLayout !== 'reference');
   metrics.truncateAfter(ck.step);
   log(`resumed from ${path} at step ${ck.step}`);
   return ck.step;
@@ -227,7 +220,7 @@ async function collapsedModelPsnr(trainFiles: readonly string[], valImages: Floa
 /** What one validation needs: the network, the validation images and their CLIP embeddings, where figures go. */
 interface ValidationContext {
   o: TrainOptions;
-  net: V2LNetwork;
+  net: NetworkParams;
   valImages: Float32Array;
   valClip: Float32Array;
   n: number;
@@ -235,6 +228,8 @@ interface ValidationContext {
   log: (line: string) => void;
   watch: CollapseWatch;
   collapsedPsnr: number | null;
+  /** onnxruntime options of the run (device, threads). */
+  engine: OnnxEngineOptions;
 }
 
 /**
@@ -254,28 +249,23 @@ async function validateAt(v: ValidationContext, step: number): Promise<Validatio
   let grid = null as Float32Array | null;
   const used = new Set<number>();
   const nGrid = Math.min(o.sampleImages ?? 8, n);
-  for (let i = 0; i < n; i += bs) {
-    const m = Math.min(bs, n - i);
-    let rec = 0;
-    let vq = 0;
-    let recon: Float32Array | null = null;
-    tf.tidy(() => {
-      const x = tf.tensor4d(valImages.subarray(i * per, (i + m) * per), [m, 3, o.imageSize, o.imageSize]);
-      const c = tf.tensor2d(valClip.subarray(i * dim, (i + m) * dim), [m, dim]);
-      const out = net.forward(x, c, o.loss.kGlobal);
-      rec = reconstructionLoss(x, out.reconstruction, o.loss.recLoss).dataSync()[0];
-      vq = out.vqLoss.dataSync()[0];
-      for (const id of out.localIndices.dataSync()) {
+  const fwd = await ValidationForward.open(net, v.engine);
+  try {
+    for (let i = 0; i < n; i += bs) {
+      const m = Math.min(bs, n - i);
+      const x = valImages.subarray(i * per, (i + m) * per);
+      const out = await fwd.run(x, valClip.subarray(i * dim, (i + m) * dim), m, o.imageSize, o.loss.kGlobal);
+      sum += reconstructionError(x, out.reconstruction, o.loss.recLoss) * m;
+      vqSum += out.vqLoss * m;
+      for (const id of out.localIds) {
         used.add(id);
         counts.set(id, (counts.get(id) ?? 0) + 1);
       }
-      const r = out.reconstruction.dataSync() as Float32Array;
-      psnrSum += meanPsnr(valImages.subarray(i * per, (i + m) * per), r, m) * m;
-      if (i === 0) recon = r;
-    });
-    sum += rec * m;
-    vqSum += vq * m;
-    if (recon !== null) grid = recon as Float32Array;
+      psnrSum += meanPsnr(x, out.reconstruction, m) * m;
+      if (i === 0) grid = out.reconstruction;
+    }
+  } finally {
+    await fwd.close();
   }
   const valRec = sum / n;
   // Codebook usage: distinct local tokens over the validation images (a collapse shows here first), and
@@ -316,8 +306,6 @@ async function trainLocked(o: TrainOptions): Promise<TrainResult> {
   const stopAfter = Math.min(o.stopAfter ?? o.steps, o.steps);
   mkdirSync(o.out, { recursive: true });
   if (o.trainFiles.length < o.batchSize) throw new Error(`training data: ${o.trainFiles.length} images are fewer than one batch of ${o.batchSize}`);
-  if (o.batchSize < o.workers) throw new Error(`--batch-size ${o.batchSize} is smaller than --workers ${o.workers}`);
-  if (o.engine === 'onnx' && o.workers > 1) throw new Error('--workers applies to --engine tfjs; --engine onnx uses all cores through onnxruntime\'s threads (--engine-threads)');
   if (o.clip.dim !== o.network.embedDim) throw new Error(`CLIP ${o.clip.id} gives ${o.clip.dim}-d embeddings, the network's embedding width is ${o.network.embedDim}`);
 
   // Files given by the user are read first, so a bad path fails before any long computation.
@@ -333,7 +321,7 @@ async function trainLocked(o: TrainOptions): Promise<TrainResult> {
   const dim = o.clip.dim;
 
   // The model: seeded init, codebooks, then (on resume) the checkpoint.
-  const net = new V2LNetwork(o.network, { seed: o.seed, gradientCheckpointing: o.checkpointActivations ?? false });
+  const net = new NetworkParams(o.network, { seed: o.seed });
   if (o.codebook) net.setCodebooks({ local: o.codebook.local, global: o.codebook.global });
   const replica = new Replica(net, lpips, o.loss, o.optim, o.microBatch ?? 0);
   replica.trackCodeMeans = o.reseed?.kmeans === true && o.reseed.every > 0;
@@ -341,15 +329,8 @@ async function trainLocked(o: TrainOptions): Promise<TrainResult> {
   const metrics = new MetricsLog(join(o.out, 'metrics.jsonl'));
   const start = resumeOrStart(o, net, replica, fingerprint, metrics, log);
 
-  const runner: StepRunner = o.engine === 'onnx'
-    ? new OnnxRunner(replica, o.imageSize, o.microBatch ?? 0, { device: o.device, threads: o.engineThreads })
-    : o.workers > 1
-    ? await ParallelRunner.create(replica, {
-      backend: o.backend, network: o.network, seed: o.seed, loss: o.loss, optim: o.optim, lpips: o.lpips, imageSize: o.imageSize, microBatch: o.microBatch ?? 0,
-      checkpointActivations: o.checkpointActivations ?? false,
-      model: [...net.stateDict()], optimizer: [...replica.optimizerState().tensors], optimizerSteps: replica.optimizerState().steps,
-    }, o.workers)
-    : new LocalRunner(replica, o.imageSize);
+  const engine: OnnxEngineOptions = { device: o.device, threads: o.engineThreads };
+  const runner: StepRunner = new OnnxRunner(replica, o.imageSize, o.microBatch ?? 0, engine);
 
   const sampler = new BatchSampler(o.trainFiles.length, o.batchSize, o.seed);
   const decode = makeDecoder(o.imageSize, o.preprocess);
@@ -365,19 +346,19 @@ async function trainLocked(o: TrainOptions): Promise<TrainResult> {
     if (replica.zSums) opt.tensors.set(Z_SUMS_KEY, { dtype: 'F32', shape: [o.network.nLocal, o.network.embedDim], data: replica.zSums.slice() });
     return saveCheckpoint(o.out, {
       step,
-      extra: { codeUsage: sparseUsage(replica.usage), seed: o.seed, data: fingerprint, dataRng: sampler.rngStateAt(step), epoch: sampler.epochOf(step), batchSize: o.batchSize, microBatch: o.microBatch ?? 0, workers: o.workers, engine: o.engine ?? 'tfjs', steps: o.steps, optimizerSteps: opt.steps, backend: o.backend, loss: o.loss, optim: o.optim, imageSize: o.imageSize, preprocess: o.preprocess },
+      extra: { codeUsage: sparseUsage(replica.usage), seed: o.seed, data: fingerprint, dataRng: sampler.rngStateAt(step), epoch: sampler.epochOf(step), batchSize: o.batchSize, microBatch: o.microBatch ?? 0, engine: 'onnx', device: o.device ?? 'cpu', optimizerLayout: 'reference', steps: o.steps, optimizerSteps: opt.steps, loss: o.loss, optim: o.optim, imageSize: o.imageSize, preprocess: o.preprocess },
     }, net.stateDict(), opt.tensors, net.config, o.keepLast);
   };
 
   const validate = async (step: number): Promise<number | null> => {
     if (!valImages) return null;
-    lastFigures = await validateAt({ o, net, valImages, valClip, n: valFiles.length, metrics, log, watch, collapsedPsnr }, step);
+    lastFigures = await validateAt({ o, net, valImages, valClip, n: valFiles.length, metrics, log, watch, collapsedPsnr, engine }, step);
     return lastFigures.valRecLoss;
   };
 
   writeJsonAtomic(join(o.out, 'run.json'), {
     network: net.config, imageSize: o.imageSize, preprocess: o.preprocess, batchSize: o.batchSize, steps: o.steps, seed: o.seed,
-    loss: o.loss, optim: o.optim, workers: o.workers, engine: o.engine ?? 'tfjs', device: o.device ?? 'cpu', backend: o.backend,
+    loss: o.loss, optim: o.optim, engine: 'onnx', device: o.device ?? 'cpu',
     clip: { id: o.clip.id, fingerprint: o.clip.fingerprint, standIn: o.clip.isStandIn },
     codebook: o.codebook?.source ?? 'random stand-in codebooks (seeded; not an LLM vocabulary)',
     lpips: o.lpips ? { backbone: o.lpips.backbone, weights: o.lpips.backboneWeights, heads: o.lpips.heads, standIn: o.lpips.backboneWeights === 'stand-in' } : null,
@@ -399,9 +380,9 @@ async function trainLocked(o: TrainOptions): Promise<TrainResult> {
       step++;
       if (o.reseed && o.reseed.every > 0 && step % o.reseed.every === 0 && step <= o.reseed.until) {
         // Seeded by (seed, step), so a resumed run draws the same targets.
-        const rs = reseed(net, replica.takeUsage(), batch.images, batch.indices.length, o.imageSize, new Rng((Math.imul(o.seed + 1, 0x9e3779b1) ^ step) >>> 0));
+        const z = await encoderRows(net, batch.images, batch.indices.length, o.imageSize, engine);
+        const rs = reseed(net, replica.takeUsage(), z, new Rng((Math.imul(o.seed + 1, 0x9e3779b1) ^ step) >>> 0), o.reseed);
         if (!o.reseed.kmeans) replica.zSums = null;
-        if (rs.reseeded) await runner.setParameter('codebook_projection.weight', net.params.get('codebook_projection.weight')!.dataSync() as Float32Array);
         metrics.append({ step, reseeded_codes: rs.reseeded, dead_codes: rs.dead });
       }
       images += batch.indices.length;
@@ -428,9 +409,6 @@ async function trainLocked(o: TrainOptions): Promise<TrainResult> {
   const curves = join(o.out, 'loss-curves.png');
   await plotLossCurves(readMetrics(metrics.path), curves, `v2l train (${o.out})`);
   const ips = images / Math.max(1e-3, (Date.now() - t0) / 1000);
-  replica.dispose();
-  lpips?.dispose();
-  net.dispose();
   // The run's first validation (step 0), also when this process resumed it.
   const vals = readMetrics(metrics.path).filter((r) => typeof r.val_rec_loss === 'number');
   if (vals.length) firstVal = vals[0].val_rec_loss as number;
@@ -445,21 +423,19 @@ function sparseUsage(u: Float64Array): [number, number][] {
   return out;
 }
 
-/** Re-seeds the dead codes of `usage` from the encoder outputs of a batch, k-means step with `zSums` (see ./reseed.ts). */
-function reseed(net: V2LNetwork, { usage, zSums }: { usage: Float64Array; zSums: Float32Array | null }, images: Float32Array, n: number, size: number, rng: Rng) {
+/**
+ * Re-seeds the dead codes of `usage` from encoder outputs z [m, dim] (the current batch's), k-means step with
+ * `zSums` (see ./reseed.ts); the projector's weight is updated in place.
+ */
+function reseed(net: NetworkParams, { usage, zSums }: { usage: Float64Array; zSums: Float32Array | null }, z: Float32Array, rng: Rng,
+  policy: { minUsage?: number; targets?: 'uniform' | 'far' | 'split' }) {
   const dim = net.config.embedDim;
-  const z = tf.tidy(() => {
-    const e = net.encode(tf.tensor4d(images, [n, 3, size, size]));
-    return tf.reshape(tf.transpose(e.z, [0, 2, 3, 1]), [-1, dim]).dataSync() as Float32Array;
+  const wRef = net.get('codebook_projection.weight'); // [out, in]
+  const w = permuteLayout(wRef, [dim, dim], 'linear', 'toInternal'); // [in, out]: code = e w + b
+  const r = reseedDeadCodes(w, net.get('codebook_projection.bias'), net.get('tok_embeddings.weight'), usage, z, dim, () => rng.uniform(), {
+    ...(zSums ? { means: zSums } : {}), unit: net.config.cosineCodes === true, minUsage: policy.minUsage, targets: policy.targets,
   });
-  const wVar = net.params.get('codebook_projection.weight')!;
-  const w = Float32Array.from(wVar.dataSync() as Float32Array);
-  const b = net.params.get('codebook_projection.bias')!.dataSync() as Float32Array;
-  const e = net.params.get('tok_embeddings.weight')!.dataSync() as Float32Array;
-  const r = reseedDeadCodes(w, b, e, usage, z, dim, () => rng.uniform(), zSums ? { means: zSums, unit: net.config.cosineCodes === true } : {});
-  const t = tf.tensor(w, wVar.shape, 'float32');
-  wVar.assign(t);
-  t.dispose();
+  wRef.set(permuteLayout(w, [dim, dim], 'linear', 'toReference'));
   return r;
 }
 

@@ -4,10 +4,9 @@
 // heads of the LPIPS release (v0.1), a spatial average, and the sum over the five depths.
 // No pretrained backbone exists on this machine: `standInBackbone` builds a seeded random-weight backbone,
 // a STAND-IN that exercises the same computation (and is labelled so wherever it is used), not a
-// perceptual metric. Portable: tfjs-core only; files are read in ./lpips-files.ts.
-import * as tf from '@tensorflow/tfjs-core';
+// perceptual metric. The computation is the ONNX emitter's (./lpips.onnx.ts); this file holds the layers,
+// constants and weight checks. Portable; files are read in ./lpips-files.ts.
 import type { HostTensor } from '../io/dtypes.js';
-import { toFloat32 } from '../io/dtypes.js';
 import { SeededRng } from '../util/random.js';
 
 export type LpipsBackbone = 'vgg' | 'alex';
@@ -83,13 +82,13 @@ export interface LpipsOptions {
   standIn?: boolean;
 }
 
+/**
+ * The frozen LPIPS network's weights, checked against the backbone's layers: what the training step
+ * graph (./lpips.onnx.ts) and the evaluation's LPIPS (../eval/lpips-alexnet.ts) emit.
+ */
 export class Lpips {
   readonly backbone: LpipsBackbone;
   readonly standIn: boolean;
-  private readonly layers: Layer[];
-  private readonly convW = new Map<number, tf.Tensor4D>();
-  private readonly convB = new Map<number, tf.Tensor1D>();
-  private readonly heads: tf.Tensor4D[] = [];
   /** The backbone's and heads' tensors as given (torchvision / LPIPS names): the ONNX emitter's weights. */
   readonly tensors: Map<string, HostTensor>;
 
@@ -97,62 +96,22 @@ export class Lpips {
     this.backbone = o.backbone;
     this.tensors = new Map([...o.backboneWeights, ...o.heads]);
     this.standIn = o.standIn ?? false;
-    this.layers = backboneLayers(o.backbone);
     const what = this.standIn ? `stand-in ${o.backbone} backbone` : `${o.backbone} backbone weights`;
-    for (const l of this.layers) {
+    for (const l of backboneLayers(o.backbone)) {
       if (l.kind !== 'conv') continue;
       const w = o.backboneWeights.get(`features.${l.index}.weight`);
       const b = o.backboneWeights.get(`features.${l.index}.bias`);
       if (!w || !b) throw new Error(`${what}: "features.${l.index}.weight"/".bias" missing (expected a torchvision ${o.backbone === 'vgg' ? 'vgg16' : 'alexnet'} state dict)`);
       const want = [l.cout, l.cin, l.k, l.k];
       if (w.shape.join(',') !== want.join(',')) throw new Error(`${what}: features.${l.index}.weight is [${w.shape}], expected [${want}]`);
-      this.convW.set(l.index, tf.tidy(() => tf.transpose(tf.tensor4d(toFloat32(w), want as [number, number, number, number]), [2, 3, 1, 0])));
-      this.convB.set(l.index, tf.tensor1d(toFloat32(b)));
+      if (b.shape.join(',') !== String(l.cout)) throw new Error(`${what}: features.${l.index}.bias is [${b.shape}], expected [${l.cout}]`);
     }
     tapChannels(o.backbone).forEach((c, k) => {
       const key = `lin${k}.model.1.weight`;
       const h = o.heads.get(key);
       if (!h) throw new Error(`LPIPS heads: "${key}" missing (expected the LPIPS v0.1 ${o.backbone} weights)`);
       if (h.shape.join(',') !== `1,${c},1,1`) throw new Error(`LPIPS heads: ${key} is [${h.shape}], expected [1,${c},1,1] for ${o.backbone}`);
-      this.heads.push(tf.tensor4d(toFloat32(h), [1, 1, c, 1]));
     });
-  }
-
-  /** Channel-normalised features at the five taps, input NHWC in [-1, 1]. */
-  private features(x: tf.Tensor4D): tf.Tensor4D[] {
-    const taps: tf.Tensor4D[] = [];
-    let h = tf.div(tf.sub(x, tf.tensor1d(SHIFT)), tf.tensor1d(SCALE)) as tf.Tensor4D;
-    for (const l of this.layers) {
-      if (l.kind === 'conv') {
-        const p = l.pad ? tf.pad(h, [[0, 0], [l.pad, l.pad], [l.pad, l.pad], [0, 0]]) : h;
-        h = tf.add(tf.conv2d(p, this.convW.get(l.index)!, l.stride, 'valid'), this.convB.get(l.index)!) as tf.Tensor4D;
-      } else if (l.kind === 'relu') {
-        h = tf.relu(h);
-        if (l.tap) taps.push(tf.div(h, tf.add(tf.sqrt(tf.sum(tf.square(h), -1, true)), 1e-10)) as tf.Tensor4D);
-      } else {
-        h = tf.maxPool(h, l.k, l.stride, 'valid');
-      }
-    }
-    return taps;
-  }
-
-  /** LPIPS distance per image, [N]; inputs NCHW in [-1, 1]. Differentiable in both inputs. */
-  distance(x0: tf.Tensor4D, x1: tf.Tensor4D): tf.Tensor1D {
-    return tf.tidy(() => {
-      const n = x0.shape[0];
-      const both = tf.transpose(tf.concat([x0, x1], 0), [0, 2, 3, 1]) as tf.Tensor4D;
-      const feats = this.features(both);
-      const per = feats.map((f, k) => {
-        const [a, b] = tf.split(f, [n, n], 0);
-        const d = tf.conv2d(tf.square(tf.sub(a, b)) as tf.Tensor4D, this.heads[k], 1, 'valid');
-        return tf.mean(d, [1, 2, 3]);
-      });
-      return tf.addN(per) as tf.Tensor1D;
-    });
-  }
-
-  dispose(): void {
-    for (const t of [...this.convW.values(), ...this.convB.values(), ...this.heads]) t.dispose();
   }
 }
 

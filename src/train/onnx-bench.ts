@@ -9,9 +9,8 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { availableParallelism, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import * as tf from '@tensorflow/tfjs-core';
-import { initBackend } from '../engine/backend.js';
-import { V2LNetwork } from '../network/v2l-model.js';
+import { NetworkParams } from '../network/network-params.js';
+import { randn, SeededRng } from '../util/random.js';
 import { decoderFlops, encoderFlops, searchFlops } from '../network/flops.js';
 import { hasCrossAttention, type V2LConfig } from '../network/config.js';
 import { estimatedPeak } from '../tokenizer/bench.js';
@@ -72,7 +71,6 @@ function line(name: string, engine: string, batch: number, secPerStep: number, f
 }
 
 export async function benchTrainOnnx(args: string[]): Promise<void> {
-  await initBackend(arg(args, 'backend') ?? 'wasm'); // the replica's parameters live in tfjs
   const presets = (arg(args, 'presets') ?? 'small,paper').split(',');
   const rounds = Number(arg(args, 'rounds') ?? 3);
   const threads = Number(arg(args, 'threads') ?? availableParallelism());
@@ -91,9 +89,10 @@ export async function benchTrainOnnx(args: string[]): Promise<void> {
     const size = p.imageSize;
     const steps = Number(arg(args, 'steps') ?? (name === 'paper' ? 1 : 3));
     const micro = Number(arg(args, 'micro-batch') ?? p.microBatch); // the preset's (paper: 1, as `v2l train` runs it)
-    const images = tf.tidy(() => tf.randomUniform([n, 3, size, size], -1, 1, 'float32', 1).dataSync() as Float32Array);
-    const clip = tf.tidy(() => tf.randomNormal([n, network.embedDim], 0, 1, 'float32', 2).dataSync() as Float32Array);
-    const net = new V2LNetwork(network, { seed: 0 });
+    const u = new SeededRng(1);
+    const images = Float32Array.from({ length: n * 3 * size * size }, () => 2 * u.uniform() - 1);
+    const clip = randn(n * network.embedDim, 2);
+    const net = new NetworkParams(network, { seed: 0 });
     const replica = new Replica(net, null, loss, optim);
     const runner = new OnnxRunner(replica, size, micro, { threads });
     let ref: ReferenceProcess | null = null;
@@ -125,8 +124,6 @@ export async function benchTrainOnnx(args: string[]): Promise<void> {
     } finally {
       ref?.close();
       await runner.close();
-      replica.dispose();
-      net.dispose();
     }
   }
   console.log(`load average after: ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);

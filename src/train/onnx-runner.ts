@@ -1,49 +1,28 @@
-// Training steps on onnxruntime (`v2l train --engine onnx`): the gradients come from the ONNX step graphs
-// (./onnx-step.ts: the generator's, with LPIPS and the adaptive GAN term where the run has them, and the
-// discriminator's; one session per micro-batch size), accumulated over micro-batches as ./replica.ts
-// accumulates them, and the update is the replica's own host Adam (./adam.ts), so checkpoints, metrics,
-// re-seeding, validation and resume are those of the tfjs path. The replica's network holds the
-// parameters (and the discriminator's BatchNorm running statistics, updated here from the graphs'
-// batch statistics in the tfjs path's order: the generator's pass, then real, then fake); they are read
-// in PyTorch layout each step and the gradients converted back. Multi-threading is onnxruntime's
-// intra-op pool (threads = cores), not worker replicas. Node edge.
-import * as tf from '@tensorflow/tfjs-core';
-import { updateRunningStats } from '../network/discriminator.js';
-import type { Layout } from '../network/params.js';
+// Training steps on onnxruntime (`v2l train`): the gradients come from the ONNX step graphs (./onnx-step.ts:
+// the generator's, with LPIPS and the adaptive GAN term where the run has them, and the discriminator's;
+// one session per micro-batch size), accumulated over micro-batches, and the update is the replica's host
+// Adam (./adam.ts). The replica's network (../network/network-params.ts) holds the parameters in PyTorch
+// layout, fed to the graphs as they are, and the discriminator's BatchNorm running statistics, updated
+// here from the graphs' batch statistics in the order: the generator's pass, then real, then fake.
+// Multi-threading is onnxruntime's intra-op pool (threads = cores). Node edge.
+import { updateRunningStats } from '../network/network-params.js';
 import { discFactorAt } from './losses.js';
 import { DiscriminatorStepSession, GeneratorStepSession, type TrainEngineOptions } from './onnx-session.js';
-import type { StepResult, StepRunner } from './parallel.js';
 import type { Replica, StepTerms } from './replica.js';
 
-/**
- * A parameter-shaped host array between the network's internal layout (conv [kh, kw, in, out], linear
- * [in, out]) and PyTorch's (conv [out, in, kh, kw], linear [out, in]); `shape` is the source's. Plain
- * loops: the wasm backend's transpose costs ~100 ns per element.
- */
-export function permute(src: Float32Array, shape: readonly number[], layout: Layout, to: 'toReference' | 'toInternal'): Float32Array {
-  if (layout === 'plain') return src.slice();
-  const out = new Float32Array(src.length);
-  if (layout === 'linear') {
-    const [r, c] = shape;
-    for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) out[j * r + i] = src[i * c + j];
-    return out;
-  }
-  if (to === 'toReference') { // [kh, kw, in, out] -> [out, in, kh, kw]
-    const [kh, kw, ci, co] = shape;
-    for (let y = 0; y < kh; y++) for (let x = 0; x < kw; x++) for (let i = 0; i < ci; i++) {
-      const base = ((y * kw + x) * ci + i) * co;
-      for (let o = 0; o < co; o++) out[((o * ci + i) * kh + y) * kw + x] = src[base + o];
-    }
-  } else { // [out, in, kh, kw] -> [kh, kw, in, out]
-    const [co, ci, kh, kw] = shape;
-    for (let o = 0; o < co; o++) for (let i = 0; i < ci; i++) for (let y = 0; y < kh; y++) for (let x = 0; x < kw; x++) {
-      out[((y * kw + x) * ci + i) * co + o] = src[((o * ci + i) * kh + y) * kw + x];
-    }
-  }
-  return out;
+export interface StepResult {
+  terms: StepTerms;
+  lr: number;
+  gradNorm?: number;
 }
 
-/** Weighted sums of micro-batch gradients (PyTorch layout), as ./replica.ts accumulates them. */
+/** Runs training steps on a batch (images NCHW float32, CLIP embeddings [n, dim]). */
+export interface StepRunner {
+  step(images: Float32Array, clip: Float32Array, n: number, step: number): Promise<StepResult>;
+  close(): Promise<void>;
+}
+
+/** Weighted sums of micro-batch gradients (PyTorch layout). */
 class Accumulator {
   private readonly sums: Map<string, Float32Array>;
 
@@ -59,18 +38,10 @@ class Accumulator {
     }
   }
 
-  /** The sums in the network's internal layouts, in `names` order (what the replica's Adam takes). */
-  internal(r: Replica): Float32Array[] {
-    return this.names.map((name) => permute(this.sums.get(name)!, referenceShape(r, name), r.net.layoutOf(name), 'toInternal'));
+  /** The sums in `names` order (what the replica's Adam takes). */
+  ordered(): Float32Array[] {
+    return this.names.map((name) => this.sums.get(name)!);
   }
-}
-
-function referenceShape(r: Replica, name: string): number[] {
-  const s = r.net.params.get(name)!.shape as number[];
-  const layout = r.net.layoutOf(name);
-  if (layout === 'conv') return [s[3], s[2], s[0], s[1]];
-  if (layout === 'linear') return [s[1], s[0]];
-  return [...s];
 }
 
 function addTerms(acc: StepTerms, terms: Record<string, number>, w: number): void {
@@ -78,7 +49,6 @@ function addTerms(acc: StepTerms, terms: Record<string, number>, w: number): voi
 }
 
 export class OnnxRunner implements StepRunner {
-  readonly workers = 1;
   private readonly gens = new Map<string, Promise<GeneratorStepSession>>();
   private readonly discs = new Map<number, Promise<DiscriminatorStepSession>>();
   private codebooks: { local: Float32Array; global: Float32Array } | null = null;
@@ -109,13 +79,10 @@ export class OnnxRunner implements StepRunner {
     return s;
   }
 
-  /** Parameters in PyTorch layout (the replica's network holds them in its own). */
+  /** The parameters the graphs read (the network's own arrays, PyTorch layout; Adam updates them after the step). */
   private params(names: string[]): Map<string, Float32Array> {
     const net = this.replica.net;
-    return new Map(names.map((n) => {
-      const v = net.params.get(n)!;
-      return [n, permute(v.dataSync() as Float32Array, v.shape, net.layoutOf(n), 'toReference')];
-    }));
+    return new Map(names.map((n) => [n, net.get(n)]));
   }
 
   async step(images: Float32Array, clip: Float32Array, n: number, step: number): Promise<StepResult> {
@@ -151,7 +118,7 @@ export class OnnxRunner implements StepRunner {
         addTerms(terms, d.terms, w);
       }
     }
-    const u = r.apply(gen.internal(r), disc ? disc.internal(r) : null, step);
+    const u = r.apply(gen.ordered(), disc ? disc.ordered() : null, step);
     return { terms, lr: u.lr, gradNorm: u.gradNorm };
   }
 
@@ -162,7 +129,7 @@ export class OnnxRunner implements StepRunner {
       const variance = raw[`bn.${pass}.${name}.var`];
       if (!mean || !variance) throw new Error(`internal: the step graph has no batch statistics of ${name}`);
       const count = (raw[`bn.${pass}.${name}.count`].data as Float32Array)[0];
-      tf.tidy(() => updateRunningStats(buf, tf.tensor1d(mean.data as Float32Array), tf.tensor1d(variance.data as Float32Array), count));
+      updateRunningStats(buf, mean.data as Float32Array, variance.data as Float32Array, count);
     }
   }
 
@@ -179,10 +146,6 @@ export class OnnxRunner implements StepRunner {
       if (sums && zRows) for (let o = 0; o < dim; o++) sums[id * dim + o] += zRows[i * dim + o];
     });
     return seen.size;
-  }
-
-  async setParameter(): Promise<void> {
-    // The parameters are read from the replica's network at every step.
   }
 
   async close(): Promise<void> {

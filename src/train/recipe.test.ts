@@ -7,7 +7,6 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { initBackend } from '../engine/backend.js';
 import { toFloat32 } from '../io/dtypes.js';
 import type { ClipModel } from '../models/clip/types.js';
 import { loadCheckpoint, resolveCheckpoint } from './checkpoint.js';
@@ -22,7 +21,6 @@ let files: string[] = [];
 
 before(async () => {
   if (skip) return;
-  await initBackend('wasm');
   root = mkdtempSync(join(tmpdir(), 'v2l-recipe-'));
   files = await writeImages(join(root, 'images'), 20);
   clip = await standInClip(join(root, 'clip'), 64);
@@ -39,8 +37,8 @@ function options(out: string, extra: Partial<TrainOptions> = {}): TrainOptions {
     network: { ...tinyConfig(), crossAttention: false, cosineCodes: true }, seed: 5,
     loss: { recLoss: 'l1', codebookWeight: 1, perceptualWeight: 0, discWeight: 0.75, discStart: 100, discFactor: 1, kGlobal: 3, aeWarmupSteps: 2, vqStartStep: 2 },
     optim: { lr: 1e-3, discLr: 1e-3, beta1: 0.5, beta2: 0.9, eps: 1e-7, warmupSteps: 1, totalSteps: 6, minLr: 0, clipGrad: 0 },
-    checkpointEvery: 3, keepLast: 0, valEvery: 3, workers: 1, clip: clip!, clipCacheDir: join(root, 'clip-cache'),
-    lpips: null, backend: 'wasm', reseed: { every: 2, until: 4, kmeans: true },
+    checkpointEvery: 3, keepLast: 0, valEvery: 3, clip: clip!, clipCacheDir: join(root, 'clip-cache'),
+    lpips: null, reseed: { every: 2, until: 4, kmeans: true },
     ...extra,
   };
 }

@@ -1,13 +1,11 @@
-// One replica of the trainable model: the network, the frozen LPIPS, both Adam optimisers, and the two
-// computations of a training step, split so that data-parallel training can average between them:
-// `gradients` (forward and backward on a shard of the batch) and `apply` (one optimiser update with the
-// averaged gradients, identical on every replica, so replicas stay bit-identical).
-// Portable: tfjs-core only.
-import * as tf from '@tensorflow/tfjs-core';
+// The trainable model's state and its update: the network's parameters (host arrays, ../network/
+// network-params.ts), the frozen LPIPS weights, both Adam optimisers, the learning-rate schedule, and the
+// code counts dead-code re-seeding reads. The gradients come from the ONNX step graphs (./onnx-runner.ts).
+// Portable: typed arrays only.
 import type { HostTensor } from '../io/dtypes.js';
-import type { V2LNetwork } from '../network/v2l-model.js';
-import { Adam, clipGradNorm, hostGrad, type Grad } from './adam.js';
-import { adaptiveWeight, discFactorAt, generatorLoss, hingeDLoss, reconstructionLoss, type ReconstructionLoss } from './losses.js';
+import type { NetworkParams } from '../network/network-params.js';
+import { Adam, clipGradNorm } from './adam.js';
+import { discFactorAt, type ReconstructionLoss } from './losses.js';
 import type { Lpips } from './lpips.js';
 import { learningRate } from './schedule.js';
 
@@ -53,16 +51,8 @@ export interface OptimConfig {
   clipGrad: number;
 }
 
-/** Scalar loss terms of one step (means over the shard). */
+/** Scalar loss terms of one step (means over the batch). */
 export type StepTerms = Record<string, number>;
-
-/** Gradients of one shard, in `genNames` / `discNames` order; `disc` is null before discStart. */
-export interface ShardGradients {
-  n: number;
-  gen: tf.Tensor[];
-  disc: tf.Tensor[] | null;
-  terms: StepTerms;
-}
 
 export const LAST_LAYER = 'decoder.conv_out.weight';
 
@@ -71,7 +61,7 @@ export class Replica {
   readonly discNames: string[];
   readonly genAdam: Adam;
   readonly discAdam: Adam;
-  /** Local codes chosen by this replica's training forwards since the last `takeUsage()` (dead-code re-seeding). */
+  /** Local codes chosen by the training forwards since the last `takeUsage()` (dead-code re-seeding). */
   usage: Float64Array;
   /**
    * With `trackCodeMeans`, the sum of the encoder outputs (z rows) each code was chosen for since the last
@@ -79,27 +69,21 @@ export class Replica {
    */
   trackCodeMeans = false;
   zSums: Float32Array | null = null;
-  private readonly byVarName = new Map<string, string>();
 
   /**
-   * `microBatch`: at most this many images per forward/backward (0: the whole shard); gradients of the
-   * micro-batches are accumulated before the update. It bounds activation memory (the wasm backend has a
-   * 4 GiB heap); like shards, micro-batches have their own BatchNorm statistics and adaptive weight.
+   * `microBatch`: at most this many images per forward/backward (0: the whole batch); gradients of the
+   * micro-batches are accumulated before the update. Micro-batches have their own BatchNorm statistics
+   * and adaptive weight.
    */
-  constructor(readonly net: V2LNetwork, readonly lpips: Lpips | null, readonly loss: LossConfig, readonly optim: OptimConfig, readonly microBatch = 0) {
-    const gen = new Map<string, tf.Variable>();
-    const disc = new Map<string, tf.Variable>();
-    for (const [name, v] of net.params) {
-      this.byVarName.set(v.name, name);
-      if (!v.trainable) continue; // the frozen codebooks
-      (name.startsWith('discriminator.') ? disc : gen).set(name, v);
-    }
-    if (!gen.has(LAST_LAYER)) throw new Error(`internal: the network has no ${LAST_LAYER}`);
-    this.genNames = [...gen.keys()];
-    this.discNames = [...disc.keys()];
+  constructor(readonly net: NetworkParams, readonly lpips: Lpips | null, readonly loss: LossConfig, readonly optim: OptimConfig, readonly microBatch = 0) {
+    const { gen, disc } = net.trainableNames();
+    if (!gen.includes(LAST_LAYER)) throw new Error(`internal: the network has no ${LAST_LAYER}`);
+    this.genNames = gen;
+    this.discNames = disc;
     const opts = { beta1: optim.beta1, beta2: optim.beta2, eps: optim.eps };
-    this.genAdam = new Adam(gen, opts);
-    this.discAdam = new Adam(disc, opts);
+    const shapes = new Map([...gen, ...disc].map((n) => [n, net.shape(n)]));
+    this.genAdam = new Adam(new Map(gen.map((n) => [n, net.get(n)])), shapes, opts);
+    this.discAdam = new Adam(new Map(disc.map((n) => [n, net.get(n)])), shapes, opts);
     this.usage = new Float64Array(net.config.nLocal);
   }
 
@@ -116,151 +100,21 @@ export class Replica {
     return discFactorAt(step, this.loss.discStart, this.loss.discFactor) > 0;
   }
 
-  /** Gradients of a shard, accumulated over micro-batches of at most `microBatch` images (weighted by size). */
-  shardGradients(images: tf.Tensor4D, clipEmbeds: tf.Tensor2D, step: number): ShardGradients {
-    const n = images.shape[0];
-    const mb = this.microBatch > 0 ? this.microBatch : n;
-    if (mb >= n) return this.gradients(images, clipEmbeds, step);
-    let acc: ShardGradients | null = null;
-    for (let i = 0; i < n; i += mb) {
-      const m = Math.min(mb, n - i);
-      const x = tf.slice(images, [i, 0, 0, 0], [m, -1, -1, -1]);
-      const c = tf.slice(clipEmbeds, [i, 0], [m, -1]);
-      const g = this.gradients(x, c, step);
-      x.dispose();
-      c.dispose();
-      const w = m / n;
-      const scale = (ts: tf.Tensor[]) => ts.map((t) => { const r = tf.mul(t, w); t.dispose(); return r; });
-      const gen = scale(g.gen);
-      const disc = g.disc ? scale(g.disc) : null;
-      if (!acc) {
-        const terms: StepTerms = {};
-        for (const [k, v] of Object.entries(g.terms)) terms[k] = w * v;
-        acc = { n, gen, disc, terms };
-      } else {
-        const add = (a: tf.Tensor[], b: tf.Tensor[]) => a.map((t, j) => { const r = tf.add(t, b[j]); t.dispose(); b[j].dispose(); return r; });
-        acc.gen = add(acc.gen, gen);
-        acc.disc = acc.disc && disc ? add(acc.disc, disc) : acc.disc;
-        for (const [k, v] of Object.entries(g.terms)) acc.terms[k] = (acc.terms[k] ?? 0) + w * v;
-      }
-    }
-    return acc!;
-  }
-
   /**
-   * Forward and backward of one step on a shard: generator gradients (reconstruction + LPIPS + VQ, and the
-   * adaptive GAN term once active), then discriminator gradients on the detached reconstruction.
+   * One optimiser update of iteration `step` with the batch's gradients (PyTorch layout, in `genNames` /
+   * `discNames` order; clipped in place). Before discStart the discriminator's Adam still counts its
+   * step, as torch's does on the zero loss.
    */
-  gradients(images: tf.Tensor4D, clipEmbeds: tf.Tensor2D, step: number): ShardGradients {
-    const L = this.loss;
-    const factor = discFactorAt(step, L.discStart, L.discFactor);
-    const kept: Record<string, tf.Scalar> = {};
-    const unquantized = step < (L.aeWarmupSteps ?? 0);
-    const vqWeight = step < (L.vqStartStep ?? 0) ? 0 : L.codebookWeight;
-    let xRec: tf.Tensor4D | null = null;
-    let ids: tf.Tensor | null = null;
-    let zRows: tf.Tensor | null = null;
-    let dWeight = 0;
-    const vars = this.genNames.map((n) => this.net.params.get(n)!);
-    const { value, grads } = tf.variableGrads(() => {
-      const out = this.net.forward(images, clipEmbeds, L.kGlobal, unquantized ? { codebookTermWeight: L.vqBeta, unquantized } : { codebookTermWeight: L.vqBeta });
-      xRec = tf.keep(out.reconstruction);
-      ids = tf.keep(out.localIndices);
-      if (this.trackCodeMeans) zRows = tf.keep(tf.reshape(tf.transpose(out.z, [0, 2, 3, 1]), [-1, this.net.config.embedDim]));
-      const rec = reconstructionLoss(images, out.reconstruction, L.recLoss);
-      kept.rec_loss = tf.keep(rec);
-      kept.vq_loss = tf.keep(out.vqLoss);
-      let nll: tf.Scalar = rec;
-      if (this.lpips && L.perceptualWeight > 0) {
-        const p = tf.mean(this.lpips.distance(images, out.reconstruction)) as tf.Scalar;
-        kept.p_loss = tf.keep(p);
-        nll = tf.add(rec, tf.mul(p, L.perceptualWeight));
-      }
-      let total: tf.Scalar = tf.add(nll, tf.mul(out.vqLoss, vqWeight));
-      if (factor > 0) {
-        const g = generatorLoss(this.net.discriminator(out.reconstruction, { training: true }));
-        kept.g_loss = tf.keep(g);
-        dWeight = adaptiveWeight(nll, g, this.net.params.get(LAST_LAYER)!, L.discWeight);
-        total = tf.add(total, tf.mul(g, dWeight * factor));
-      }
-      return total;
-    }, vars);
-    const terms: StepTerms = { loss: value.dataSync()[0] };
-    value.dispose();
-    // Codes in use, per batch (shard): a collapse shows here within a few steps.
-    const idArr = (ids as tf.Tensor | null)!.dataSync();
-    (ids as tf.Tensor | null)!.dispose();
-    const seen = new Set<number>();
-    for (const id of idArr) {
-      seen.add(id);
-      this.usage[id]++;
-    }
-    terms.codes_used = seen.size;
-    if (zRows) {
-      const dim = this.net.config.embedDim;
-      const zs = (zRows as tf.Tensor).dataSync();
-      (zRows as tf.Tensor).dispose();
-      const sums = this.zSums ??= new Float32Array(this.net.config.nLocal * dim);
-      idArr.forEach((id, i) => {
-        for (let o = 0; o < dim; o++) sums[id * dim + o] += zs[i * dim + o];
-      });
-    }
-    for (const [k, t] of Object.entries(kept)) {
-      terms[k] = t.dataSync()[0];
-      t.dispose();
-    }
-    const gen = this.ordered(grads, this.genNames);
-    let disc: tf.Tensor[] | null = null;
-    if (factor > 0) {
-      terms.d_weight = dWeight;
-      const fake = xRec!;
-      const dvars = this.discNames.map((n) => this.net.params.get(n)!);
-      const logits: Record<string, tf.Scalar> = {};
-      const d = tf.variableGrads(() => {
-        const real = this.net.discriminator(images, { training: true });
-        const fakeLogits = this.net.discriminator(fake, { training: true });
-        logits.real = tf.keep(tf.mean(real));
-        logits.fake = tf.keep(tf.mean(fakeLogits));
-        return tf.mul(hingeDLoss(real, fakeLogits), factor) as tf.Scalar;
-      }, dvars);
-      terms.d_loss = d.value.dataSync()[0];
-      terms.logits_real = logits.real.dataSync()[0];
-      terms.logits_fake = logits.fake.dataSync()[0];
-      d.value.dispose();
-      logits.real.dispose();
-      logits.fake.dispose();
-      disc = this.ordered(d.grads, this.discNames);
-    }
-    (xRec as tf.Tensor4D | null)?.dispose();
-    return { n: images.shape[0], gen, disc, terms };
-  }
-
-  /** Gradients by parameter name in `names` order (zeros for a parameter the loss does not reach). */
-  private ordered(grads: tf.NamedTensorMap, names: string[]): tf.Tensor[] {
-    const byName = new Map<string, tf.Tensor>();
-    for (const [varName, g] of Object.entries(grads)) {
-      const name = this.byVarName.get(varName);
-      if (name && g) byName.set(name, g);
-    }
-    return names.map((n) => byName.get(n) ?? tf.zerosLike(this.net.params.get(n)!));
-  }
-
-  /**
-   * One optimiser update of iteration `step` with (averaged) gradients, host arrays or tensors (which it
-   * disposes). Before
-   * discStart the discriminator's Adam still counts its step, as torch's does on the zero loss.
-   */
-  apply(gen: Grad[], disc: Grad[] | null, step: number): { lr: number; gradNorm?: number; discGradNorm?: number } {
+  apply(gen: Float32Array[], disc: Float32Array[] | null, step: number): { lr: number; gradNorm?: number; discGradNorm?: number } {
     const o = this.optim;
     const sched = { warmupSteps: o.warmupSteps, totalSteps: o.totalSteps, minLr: o.minLr };
     const lr = learningRate(step, { baseLr: o.lr, ...sched });
     const out: { lr: number; gradNorm?: number; discGradNorm?: number } = { lr };
-    // Gradients move to the host first: the update runs there (see ./adam.ts).
-    const g = new Map(this.genNames.map((n, i) => [n, hostGrad(gen[i])]));
+    const g = new Map(this.genNames.map((n, i) => [n, gen[i]]));
     if (o.clipGrad > 0) out.gradNorm = clipGradNorm(g, o.clipGrad);
     this.genAdam.apply(g, lr);
     if (disc) {
-      const d = new Map(this.discNames.map((n, i) => [n, hostGrad(disc[i])]));
+      const d = new Map(this.discNames.map((n, i) => [n, disc[i]]));
       if (o.clipGrad > 0) out.discGradNorm = clipGradNorm(d, o.clipGrad);
       this.discAdam.apply(d, learningRate(step, { baseLr: o.discLr, ...sched }));
     } else {
@@ -269,20 +123,17 @@ export class Replica {
     return out;
   }
 
-  /** Both optimisers' moments as host tensors (`optimizer.gen.m/<name>`, ...) and their step counts. */
+  /** Both optimisers' moments as host tensors (`optimizer.gen.m/<name>`, ..., PyTorch layout) and their step counts. */
   optimizerState(): { tensors: Map<string, HostTensor>; steps: { gen: number; disc: number } } {
     const g = this.genAdam.state('optimizer.gen.');
     const d = this.discAdam.state('optimizer.disc.');
     return { tensors: new Map([...g.tensors, ...d.tensors]), steps: { gen: g.step, disc: d.step } };
   }
 
-  loadOptimizerState(tensors: Map<string, HostTensor>, steps: { gen: number; disc: number }, what: string): void {
-    this.genAdam.load(tensors, 'optimizer.gen.', steps.gen, what);
-    this.discAdam.load(tensors, 'optimizer.disc.', steps.disc, what);
-  }
-
-  dispose(): void {
-    this.genAdam.dispose();
-    this.discAdam.dispose();
+  /** Restores both optimisers; `legacyLayout`: the moments are in the tfjs trainer's layout (checkpoint format 1). */
+  loadOptimizerState(tensors: Map<string, HostTensor>, steps: { gen: number; disc: number }, what: string, legacyLayout = false): void {
+    const layout = legacyLayout ? (n: string) => this.net.layoutOf(n) : undefined;
+    this.genAdam.load(tensors, 'optimizer.gen.', steps.gen, what, layout);
+    this.discAdam.load(tensors, 'optimizer.disc.', steps.disc, what, layout);
   }
 }

@@ -28,7 +28,7 @@ export interface TrainSettings {
   /** With re-seeding, also move the live codes to the mean of their encoder outputs (k-means step). */
   reseedKmeans?: boolean;
   reseedMinUsage?: number;
-  reseedTargets?: 'uniform' | 'far';
+  reseedTargets?: 'uniform' | 'far' | 'split';
   /** Warm-up in epochs of the training data (default: the preset's). */
   warmupEpochs?: number;
   data: string[];
@@ -42,7 +42,7 @@ export interface TrainSettings {
   stopAfter?: number;
   batchSize?: number;
   microBatch?: number;
-  /** Gradient checkpointing (default: the preset's). */
+  /** Gradient checkpointing of the tfjs trainer of earlier versions: refused (onnxruntime bounds memory with `microBatch`). */
   checkpointActivations?: boolean;
   imageSize?: number;
   preprocess?: PreprocessMode;
@@ -53,8 +53,9 @@ export interface TrainSettings {
   checkpointEvery?: number;
   keepLast?: number;
   valEvery?: number;
+  /** Worker replicas of the tfjs trainer of earlier versions: only 1 (onnxruntime's intra-op threads use every core: `engineThreads`). */
   workers?: number;
-  /** 'onnx' | 'tfjs'; absent: onnx, unless --workers asks for tfjs worker replicas. */
+  /** Only 'onnx' (the tfjs trainer is gone; the value is accepted so that scripts saying it keep working). */
   engine?: 'tfjs' | 'onnx';
   device?: 'cpu' | 'cuda';
   engineThreads?: number;
@@ -67,7 +68,6 @@ export interface TrainSettings {
   lpipsBackbone?: LpipsBackbone;
   lpipsHeads?: string;
   resume?: string | true;
-  backend: string;
   prefetch?: number;
 }
 
@@ -196,8 +196,9 @@ export async function prepareTraining(s: TrainSettings): Promise<PreparedRun> {
     ? { every: reseedEvery, until: s.reseedUntil ?? Math.round((recipe.reseed?.untilFraction ?? 1) * scheduleSteps), kmeans: s.reseedKmeans ?? recipe.reseed?.kmeans ?? false,
       minUsage: s.reseedMinUsage ?? recipe.reseed?.minUsage ?? 1, targets: s.reseedTargets ?? recipe.reseed?.targets ?? 'uniform' }
     : undefined;
-  const engine = s.engine ?? ((s.workers ?? 1) > 1 ? 'tfjs' : 'onnx');
-  if (!s.engine && engine === 'tfjs') notes.push('engine: tfjs (--workers applies to its worker replicas; --engine onnx uses every core through onnxruntime\'s threads)');
+  if (s.engine === 'tfjs') throw new Error('--engine tfjs: training runs on onnxruntime only (--engine onnx, the default); use --engine-threads for the threads, --device cuda for a GPU');
+  if ((s.workers ?? 1) > 1) throw new Error(`--workers ${s.workers}: worker replicas belonged to the tfjs trainer; onnxruntime uses every core through its intra-op threads (--engine-threads)`);
+  if (s.checkpointActivations) throw new Error('--checkpoint-activations belonged to the tfjs trainer; on onnxruntime bound memory with --micro-batch');
   const options: PreparedRun['options'] = {
     out,
     trainFiles,
@@ -208,7 +209,6 @@ export async function prepareTraining(s: TrainSettings): Promise<PreparedRun> {
     batchSize,
     reseed,
     microBatch: s.microBatch ?? preset.microBatch,
-    checkpointActivations: s.checkpointActivations ?? preset.checkpointActivations,
     imageSize: s.imageSize ?? preset.imageSize,
     preprocess: s.preprocess ?? preset.preprocess,
     network,
@@ -218,8 +218,6 @@ export async function prepareTraining(s: TrainSettings): Promise<PreparedRun> {
     checkpointEvery: s.checkpointEvery ?? preset.checkpointEvery,
     keepLast: s.keepLast ?? 3,
     valEvery: s.valEvery ?? preset.valEvery,
-    workers: s.workers ?? 1,
-    engine,
     device: s.device,
     engineThreads: s.engineThreads,
     clip,
@@ -227,7 +225,6 @@ export async function prepareTraining(s: TrainSettings): Promise<PreparedRun> {
     codebook,
     lpips,
     resume: s.resume,
-    backend: s.backend,
     prefetch: s.prefetch,
   };
   return { options, notes, clip };

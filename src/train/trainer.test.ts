@@ -5,10 +5,9 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { initBackend } from '../engine/backend.js';
 import { toFloat32 } from '../io/dtypes.js';
 import type { ClipModel } from '../models/clip/types.js';
-import { V2LNetwork } from '../network/v2l-model.js';
+import { NetworkParams } from '../network/network-params.js';
 import { loadCheckpoint, resolveCheckpoint } from './checkpoint.js';
 import { train, type TrainOptions } from './loop.js';
 import { readMetrics } from './metrics.js';
@@ -23,7 +22,6 @@ let files: string[] = [];
 
 before(async () => {
   if (skip) return;
-  await initBackend('wasm');
   root = mkdtempSync(join(tmpdir(), 'v2l-train-'));
   files = await writeImages(join(root, 'images'), 20);
   clip = await standInClip(join(root, 'clip'), 64);
@@ -40,9 +38,8 @@ function options(out: string, extra: Partial<TrainOptions> = {}): TrainOptions {
     network: tinyConfig(), seed: 5,
     loss: { recLoss: 'l1', codebookWeight: 1, perceptualWeight: 0.1, discWeight: 0.75, discStart: 2, discFactor: 1, kGlobal: 3 },
     optim: { lr: 1e-3, discLr: 1e-3, beta1: 0.5, beta2: 0.9, eps: 1e-7, warmupSteps: 2, totalSteps: 6, minLr: 0, clipGrad: 1 },
-    checkpointEvery: 3, keepLast: 0, valEvery: 3, workers: 1, clip: clip!, clipCacheDir: join(root, 'clip-cache'),
+    checkpointEvery: 3, keepLast: 0, valEvery: 3, clip: clip!, clipCacheDir: join(root, 'clip-cache'),
     lpips: { backbone: 'vgg', backboneWeights: 'stand-in', heads: defaultLpipsHeads('vgg')!, seed: 5 },
-    backend: 'wasm',
     ...extra,
   };
 }
@@ -85,7 +82,7 @@ test('frozen parts stay frozen: the codebooks are not optimised and keep their v
   const out = join(root, 'frozen');
   await train(options(out, { steps: 2, stopAfter: 2 }));
   const ck = loadCheckpoint(resolveCheckpoint(out)!);
-  const init = new V2LNetwork(tinyConfig(), { seed: 5 }).stateDict();
+  const init = new NetworkParams(tinyConfig(), { seed: 5 }).stateDict();
   for (const k of ['tok_embeddings.weight', 'tok_embeddings_global.weight']) {
     assert.deepEqual(Array.from(toFloat32(ck.model.get(k)!)), Array.from(toFloat32(init.get(k)!)), `${k} changed`);
     assert.ok(![...ck.optimizer.keys()].some((o) => o.endsWith(`/${k}`)), `${k} has optimiser state`);

@@ -1,7 +1,6 @@
 // `v2l train` (training the tokenizer network, src/train/) and `v2l plot <out>` (its loss curves).
 import type { Command } from 'commander';
 import { join, resolve } from 'node:path';
-import { initBackend } from '../../engine/backend.js';
 import { train } from '../../train/loop.js';
 import { readMetrics } from '../../train/metrics.js';
 import { plotLossCurves } from '../../train/plot.js';
@@ -21,7 +20,7 @@ interface Flags {
   reseedUntil?: number;
   reseedKmeans?: boolean;
   reseedMinUsage?: number;
-  reseedTargets?: 'uniform' | 'far';
+  reseedTargets?: 'uniform' | 'far' | 'split';
   warmupEpochs?: number;
   data: string[];
   valData?: string[];
@@ -104,7 +103,7 @@ export function register(program: Command): void {
     .option('--reseed-kmeans', 'at each re-seed also move every live code to the mean of the encoder outputs it was chosen for (one k-means step)')
     .option('--no-reseed-kmeans', 'move only the dead codes')
     .option('--reseed-min-usage <n>', 'a code chosen fewer than n times since the last re-seed counts as dead (default 1)', int('reseed-min-usage', 1))
-    .option('--reseed-targets <kind>', 'where dead codes go: uniform (random encoder outputs) | far (k-means++: outputs far from every live code)', oneOf('reseed-targets', ['uniform', 'far'] as const))
+    .option('--reseed-targets <kind>', 'where dead codes go: uniform (random encoder outputs) | far (k-means++: outputs far from every live code) | split (the mean of one half of a live code cluster, split along its principal direction)', oneOf('reseed-targets', ['uniform', 'far', 'split'] as const))
     .option('--data <path>', 'training images: a folder (recursive) or a list file of paths; repeatable', collect, [])
     .option('--val-data <path>', 'validation images (folder or list file; repeatable); default: a seeded split of --data', collect)
     .option('--val-fraction <f>', 'share of --data held out for validation when --val-data is absent (default 0.02)', num('val-fraction'))
@@ -113,10 +112,10 @@ export function register(program: Command): void {
     .option('--steps <n>', 'train until this many steps are done', int('steps', 1))
     .option('--schedule-steps <n>', 'length of the warm-up + cosine schedule (default: the larger of --steps and the preset\'s steps)', int('schedule-steps', 1))
     .option('--stop-after <n>', 'stop with a checkpoint after n steps (continue later with --resume)', int('stop-after', 1))
-    .option('--batch-size <n>', 'images per step (all workers together)', int('batch-size', 1))
+    .option('--batch-size <n>', 'images per step', int('batch-size', 1))
     .option('--micro-batch <n>', 'images per forward/backward in a worker, gradients accumulated (bounds memory; 0: whole share)', int('micro-batch', 0))
-    .option('--checkpoint-activations', 'recompute each network block in the backward pass instead of keeping its intermediates (less memory for one more forward pass per block; default on for the paper preset)')
-    .option('--no-checkpoint-activations', 'keep every intermediate for the backward pass (default for the small preset)')
+    .option('--checkpoint-activations', 'refused: it belonged to the tfjs trainer of earlier versions (bound memory with --micro-batch)')
+    .option('--no-checkpoint-activations', 'accepted, no effect (onnxruntime keeps the intermediates its graph needs)')
     .option('--image-size <px>', 'training resolution', int('image-size', 8))
     .option('--preprocess <mode>', 'simple (short side, centre crop) | reference (CLIP 224 crop, then bilinear)', oneOf('preprocess', ['simple', 'reference'] as const))
     .option('--seed <n>', 'seed of initialisation, data order and validation split (default 0)', int('seed', 0))
@@ -152,9 +151,9 @@ export function register(program: Command): void {
     .option('--checkpoint-every <n>', 'checkpoint interval in steps', int('checkpoint-every', 0))
     .option('--keep-last <k>', 'checkpoints kept (default 3; 0 keeps all)', int('keep-last', 0))
     .option('--val-every <n>', 'validation interval in steps (0: never)', int('val-every', 0))
-    .option('--workers <n>', 'data-parallel worker threads, one per core (default 1; --engine tfjs)', int('workers', 1))
-    .option('--engine <name>', 'onnx (onnxruntime, gradient graphs emitted from the network; the default unless --workers > 1) | tfjs (the tfjs network and its --workers replicas)', oneOf('engine', ['tfjs', 'onnx'] as const))
-    .option('--device <name>', 'cpu | cuda (--engine onnx; needs onnxruntime-node\'s CUDA provider)', oneOf('device', ['cpu', 'cuda'] as const))
+    .option('--workers <n>', 'only 1: the worker replicas of the tfjs trainer are gone; onnxruntime uses every core (--engine-threads)', int('workers', 1))
+    .option('--engine <name>', 'onnx (onnxruntime, gradient graphs emitted from the network; the only engine: tfjs is refused)', oneOf('engine', ['tfjs', 'onnx'] as const))
+    .option('--device <name>', 'cpu | cuda (needs onnxruntime-node\'s CUDA provider)', oneOf('device', ['cpu', 'cuda'] as const))
     .option('--engine-threads <n>', 'onnxruntime intra-op threads (default: all cores)', int('engine-threads', 1))
     .option('--clip <dir>', 'CLIP model folder (Hugging Face ONNX layout) for the global tokens, or "stand-in" (default: the generated stand-in)')
     .option('--clip-cache <dir>', 'where CLIP image embeddings are cached (default: the --codebook build\'s cache, <codebook>/cache, so its images are not embedded again; else <out>/clip-cache)')
@@ -166,7 +165,6 @@ export function register(program: Command): void {
     .option('--prefetch <n>', 'batches decoded ahead (default 2)', int('prefetch', 0))
     .option('--quiet', 'no progress output')
     .action(async (f: Flags) => {
-      const backend = await initBackend();
       const settings: TrainSettings = {
         preset: f.preset, recipe: f.recipe, reseedEvery: f.reseedEvery, reseedUntil: f.reseedUntil, reseedKmeans: f.reseedKmeans, reseedMinUsage: f.reseedMinUsage, reseedTargets: f.reseedTargets, warmupEpochs: f.warmupEpochs, data: f.data, valData: f.valData, valFraction: f.valFraction, valImages: f.valImages, out: f.out,
         steps: f.steps, scheduleSteps: f.scheduleSteps, stopAfter: f.stopAfter, batchSize: f.batchSize, microBatch: f.microBatch, checkpointActivations: f.checkpointActivations, imageSize: f.imageSize, preprocess: f.preprocess, seed: f.seed,
@@ -175,12 +173,12 @@ export function register(program: Command): void {
         optim: defined({ lr: f.lr, discLr: f.discLr, beta1: f.beta1, beta2: f.beta2, eps: f.eps, warmupSteps: f.warmupSteps, minLr: f.minLr, clipGrad: f.clipGrad }),
         checkpointEvery: f.checkpointEvery, keepLast: f.keepLast, valEvery: f.valEvery, workers: f.workers, engine: f.engine, device: f.device, engineThreads: f.engineThreads,
         clip: f.clip, clipCache: f.clipCache, codebook: f.codebook, lpips: f.lpips, lpipsBackbone: f.lpipsBackbone, lpipsHeads: f.lpipsHeads,
-        resume: f.resume, backend, prefetch: f.prefetch,
+        resume: f.resume, prefetch: f.prefetch,
       };
       const say = (l: string) => { if (!f.quiet) process.stderr.write(l + '\n'); };
       const run = await prepareTraining(settings);
       for (const n of run.notes) say(n);
-      say(`engine: ${run.options.engine === 'onnx' ? `onnxruntime (${run.options.device ?? 'cpu'})` : `tfjs ${backend}, workers: ${run.options.workers}`}; steps: ${run.options.steps}; batch: ${run.options.batchSize}; ${run.options.imageSize} px`);
+      say(`engine: onnxruntime (${run.options.device ?? 'cpu'}); steps: ${run.options.steps}; batch: ${run.options.batchSize}; ${run.options.imageSize} px`);
       let stop = false;
       const onSignal = () => {
         if (stop) process.exit(130);
