@@ -31,8 +31,7 @@ import { renderVocabulary, tokenStyleOf } from '../codebook/render.js';
 import { readVocabulary } from '../models/llm/gguf-vocabulary.js';
 import type { V2LConfig } from '../network/config.js';
 import { describeConfig } from '../network/config-infer.js';
-import { V2LNetwork } from '../network/v2l-model.js';
-import { requireBackend } from '../engine/backend.js';
+import { NetworkParams } from '../network/network-params.js';
 import { writeJsonAtomic } from '../util/atomic.js';
 import { sha256File } from '../util/hash.js';
 import { readTokenizerWeights, TOKENIZER_FORMAT, weightsMetadata } from './weights.js';
@@ -131,13 +130,7 @@ export async function importOfficial(o: ImportOptions): Promise<ImportReport> {
     for (const a of w.assumed) notes.push(`assumed ${a}`);
     if (w.foreign.length) notes.push(`skipped ${w.foreign.length} checkpoint tensors outside the tokenizer network (${[...new Set(w.foreign.map((k) => k.split('.')[0]))].join(', ')})`);
     // Validate against the network before writing: every missing or misshapen key is counted.
-    requireBackend('import-official (checking the checkpoint against the network)');
-    const net = new V2LNetwork(config, { init: 'zeros' });
-    try {
-      net.loadStateDict(w.stateDict, { optionalPrefixes: ['discriminator.', 'tok_embeddings'] });
-    } finally {
-      net.dispose();
-    }
+    new NetworkParams(config, { init: 'zeros' }).loadStateDict(w.stateDict, { optionalPrefixes: ['discriminator.', 'tok_embeddings'] });
     weights = new Map([...w.stateDict].filter(([k]) => k !== LOCAL_KEY && k !== GLOBAL_KEY));
   }
 

@@ -13,7 +13,7 @@
 // beside it (./load.ts; `V2LTokenizer.load` calls it). Every computation runs on the ONNX engine
 // (./onnx-engine.ts: the models src/network emits from its own module definitions and the weights), on
 // onnxruntime; no tensor backend is involved. State-dict key names never appear here.
-import { generatorShapes } from '../network/v2l-model.js';
+import { generatorShapes } from '../network/declare.js';
 import { downFactor, type V2LConfig } from '../network/config.js';
 import { CODEBOOK_PREFIX, checkStateDict, heldCodebooks } from '../network/state-dict.js';
 import { checkManifest, type Codebook, type CodebookCheck } from '../codebook/package.js';

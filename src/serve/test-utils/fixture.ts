@@ -5,7 +5,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { deflateSync } from 'node:zlib';
-import { V2LNetwork } from '../../network/v2l-model.js';
+import { NetworkParams } from '../../network/network-params.js';
 import type { V2LConfig } from '../../network/config.js';
 import { writeSafetensors } from '../../io/files.js';
 import { writeCodebook } from '../../codebook/package.js';
@@ -13,7 +13,6 @@ import { renderVocabulary } from '../../codebook/render.js';
 import { readVocabulary } from '../../models/llm/gguf-vocabulary.js';
 import { writeStandInClip } from '../../models/clip/stand-in.js';
 import { TOKENIZER_FORMAT } from '../../tokenizer/weights.js';
-import { initBackend } from '../../engine/backend.js';
 import { V2LTokenizer } from '../../tokenizer/tokenizer.js';
 import { sharedPath } from '../../util/test-utils/shared.js';
 
@@ -86,10 +85,7 @@ export async function writeViewerFixture(dir: string): Promise<ViewerFixture> {
     local: unitRows(vocab.size, DIM, rand), localTexts: texts, global: unitRows(words.length, DIM, rand), globalEntries: words,
   });
   const config = viewerConfig(vocab.size, words.length);
-  await initBackend();
-  const net = new V2LNetwork(config, { seed: 7 });
-  const sd = net.stateDict();
-  net.dispose();
+  const sd = new NetworkParams(config, { seed: 7 }).stateDict();
   sd.delete('tok_embeddings.weight'); // the codebook package provides both codebooks
   sd.delete('tok_embeddings_global.weight');
   for (const k of [...sd.keys()]) if (k.startsWith('discriminator.')) sd.delete(k);

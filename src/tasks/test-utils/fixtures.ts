@@ -14,10 +14,9 @@
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { V2LNetwork } from '../../network/v2l-model.js';
+import { NetworkParams } from '../../network/network-params.js';
 import type { V2LConfig } from '../../network/config.js';
 import { writeSafetensors } from '../../io/files.js';
-import { initBackend } from '../../engine/backend.js';
 import { writeCodebook } from '../../codebook/package.js';
 import { renderVocabulary } from '../../codebook/render.js';
 import { readVocabulary } from '../../models/llm/gguf-vocabulary.js';
@@ -86,9 +85,6 @@ export async function taskFixture(opts: { llm: FixtureLLM; grid?: number }): Pro
     dir, llmPath, grid, imageSize: 2 * grid,
     checkpoint: join(dir, 'tokenizer.safetensors'), codebook: join(dir, 'codebook'), clip: join(dir, 'clip'),
   };
-  // The tests' entry point chooses the tensor backend (the tokenizer only checks that one is ready),
-  // also when the fixture is already on disk.
-  await initBackend();
   const done = join(dir, 'complete');
   if (existsSync(done)) return fx;
   rmSync(dir, { recursive: true, force: true });
@@ -128,21 +124,15 @@ export async function taskFixture(opts: { llm: FixtureLLM; grid?: number }): Pro
     globalEntries: words,
   });
 
-  await initBackend();
   const config = fixtureConfig(vocab.size, grid);
-  const net = new V2LNetwork(config, { seed: 5 });
-  try {
-    const sd = net.stateDict();
-    const entries = [...sd].filter(([k]) => !k.startsWith('tok_embeddings') && !k.startsWith('discriminator.'));
-    writeSafetensors(fx.checkpoint, entries, {
-      format: 'v2l-tokenizer/1',
-      config: JSON.stringify(config),
-      image_size: String(fx.imageSize),
-      source: 'stand-in: random weights (task test fixture)',
-    });
-  } finally {
-    net.dispose();
-  }
+  const sd = new NetworkParams(config, { seed: 5 }).stateDict();
+  const entries = [...sd].filter(([k]) => !k.startsWith('tok_embeddings') && !k.startsWith('discriminator.'));
+  writeSafetensors(fx.checkpoint, entries, {
+    format: 'v2l-tokenizer/1',
+    config: JSON.stringify(config),
+    image_size: String(fx.imageSize),
+    source: 'stand-in: random weights (task test fixture)',
+  });
   writeFileSync(done, new Date().toISOString());
   return fx;
 }
