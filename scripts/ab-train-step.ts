@@ -6,36 +6,36 @@
 // variant's gradients equal the first's within float rounding. Development tool.
 import { availableParallelism } from 'node:os';
 import * as ort from 'onnxruntime-node';
-import { initBackend } from '../src/engine/backend.js';
-import { V2LNetwork } from '../src/network/v2l-model.js';
+import { NetworkParams } from '../src/network/network-params.js';
 import { getPreset, getRecipe } from '../src/train/presets.js';
 import { generatorStepGraph } from '../src/train/onnx-step.js';
 import { trainSessionOptions } from '../src/train/onnx-session.js';
-import { convOptions } from '../src/grad/rules.js';
+import { convOptions, ruleOptions } from '../src/grad/rules.js';
 import { argValue as arg } from '../src/util/bench-args.js';
 import { Rng } from '../src/network/rng.js';
 
 const FLAGS = new Set(['--preset', '--batch', '--rounds', '--threads']);
 
-function parseVariant(v: string): { conv: Record<string, string>; session: Record<string, unknown> } {
+function parseVariant(v: string): { conv: Record<string, string>; rule: Record<string, boolean>; session: Record<string, unknown> } {
   const conv: Record<string, string> = {};
+  const rule: Record<string, boolean> = {};
   const session: Record<string, unknown> = {};
   if (v !== 'base') {
     for (const kv of v.split(';')) {
       const [k, val] = kv.split('=');
       const [scope, key] = k.split('.');
       if (scope === 'conv') conv[key] = val;
+      else if (scope === 'rule') rule[key] = val === 'true';
       else if (scope === 'session') session[key] = val === 'true' ? true : val === 'false' ? false : Number.isNaN(Number(val)) ? val : Number(val);
-      else throw new Error(`variant ${v}: conv.<key> or session.<key>`);
+      else throw new Error(`variant ${v}: conv.<key>, rule.<key> or session.<key>`);
     }
   }
-  return { conv, session };
+  return { conv, rule, session };
 }
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const variants = args.filter((a, i) => !a.startsWith('--') && !FLAGS.has(args[i - 1]));
-  await initBackend('wasm');
   const name = arg(args, 'preset') ?? 'small';
   const p = getPreset(name);
   const recipe = getRecipe(p.recipe);
@@ -44,19 +44,22 @@ async function main(): Promise<void> {
   const batch = Number(arg(args, 'batch') ?? (p.microBatch > 0 ? p.microBatch : p.batchSize));
   const rounds = Number(arg(args, 'rounds') ?? 6);
   const threads = Number(arg(args, 'threads') ?? availableParallelism());
-  const net = new V2LNetwork(network, { seed: 0 });
+  const net = new NetworkParams(network, { seed: 0 });
   // The trained generator parameters (what the replica differentiates): not the frozen codebooks, not the discriminator.
-  const genNames = [...net.params].filter(([n, v]) => v.trainable && !n.startsWith('discriminator.')).map(([n]) => n);
+  const genNames = net.trainableNames().gen;
   const sd = net.stateDict();
   const defaults = { ...convOptions };
+  const ruleDefaults = { ...ruleOptions };
   const sessions: ort.InferenceSession[] = [];
   for (const v of variants) {
-    const { conv, session } = parseVariant(v);
+    const { conv, rule, session } = parseVariant(v);
     Object.assign(convOptions, defaults, conv);
+    Object.assign(ruleOptions, ruleDefaults, rule);
     const graph = generatorStepGraph(network, sd, genNames, { batch, imageSize: p.imageSize, kGlobal: loss.kGlobal, recLoss: loss.recLoss, vqBeta: loss.vqBeta });
     sessions.push(await ort.InferenceSession.create(graph.model, { ...trainSessionOptions({ threads }), ...session }));
   }
   Object.assign(convOptions, defaults);
+  Object.assign(ruleOptions, ruleDefaults);
   const rng = new Rng(1);
   const size = p.imageSize;
   const feeds: Record<string, ort.Tensor> = {};
@@ -91,20 +94,24 @@ async function main(): Promise<void> {
     console.log(`${variants[i]} vs ${variants[0]}: largest gradient difference ${worst.toExponential(2)} of the gradient's scale (${where}); codes ${same ? 'equal' : 'DIFFER'}`);
   }
   const times = variants.map(() => [] as number[]);
+  const cpu = variants.map(() => [] as number[]);
   for (let r = 0; r < rounds; r++) {
     for (let i = 0; i < sessions.length; i++) {
       const j = (i + r) % sessions.length; // rotate the order
       const t0 = performance.now();
+      const c0 = process.cpuUsage();
       await sessions[j].run(feeds);
+      const c = process.cpuUsage(c0);
       times[j].push(performance.now() - t0);
+      cpu[j].push((c.user + c.system) / 1000);
     }
   }
   const median = (x: number[]) => [...x].sort((a, b) => a - b)[Math.floor(x.length / 2)];
   const base = median(times[0]);
-  console.log(`${name} batch ${batch}, ${threads} threads, ${rounds} rounds (median ms; ratio to ${variants[0]}):`);
-  variants.forEach((v, i) => console.log(`  ${v.padEnd(50)} ${median(times[i]).toFixed(0).padStart(7)} ms  ${(base / median(times[i])).toFixed(2)}x  [${times[i].map((t) => t.toFixed(0)).join(' ')}]`));
+  const baseCpu = median(cpu[0]);
+  console.log(`${name} batch ${batch}, ${threads} threads, ${rounds} rounds (median wall ms and ratio to ${variants[0]}; median CPU ms (all threads, spinning included) and ratio):`);
+  variants.forEach((v, i) => console.log(`  ${v.padEnd(44)} wall ${median(times[i]).toFixed(0).padStart(6)} ms ${(base / median(times[i])).toFixed(2)}x  cpu ${median(cpu[i]).toFixed(0).padStart(6)} ms ${(baseCpu / median(cpu[i])).toFixed(2)}x  [${times[i].map((t) => t.toFixed(0)).join(' ')}]`));
   for (const s of sessions) await s.release();
-  net.dispose();
 }
 
 main().catch((err) => {

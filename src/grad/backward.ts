@@ -7,7 +7,17 @@ import { RULES, type Rule } from './rules.js';
 
 /** Emitting helpers the rules share. */
 export class GradContext {
-  constructor(readonly t: Tape) {}
+  /** The node producing each value, and how many differentiable nodes read it (for rules that fuse a pattern). */
+  readonly producer = new Map<string, TapeNode>();
+  readonly readers = new Map<string, number>();
+
+  constructor(readonly t: Tape, nodes: readonly TapeNode[] = []) {
+    for (const n of nodes) {
+      for (const o of n.outputs) this.producer.set(o, n);
+      // Readers on a differentiable path only (an earlier backward pass's nodes read values too).
+      if (n.outputs.some((o) => t.isDifferentiable(o))) for (const i of n.inputs) this.readers.set(i, (this.readers.get(i) ?? 0) + 1);
+    }
+  }
 
   op(opType: string, inputs: string[], attrs?: Parameters<Tape['op']>[2]): string {
     return this.t.op(opType, inputs, attrs);
@@ -65,8 +75,8 @@ function dependents(t: Tape, nodes: TapeNode[], wrt: string[]): Set<string> {
  * the loss does not reach gets zeros of its shape.
  */
 export function gradients(t: Tape, loss: string, wrt: string[], seed?: string): string[] {
-  const ctx = new GradContext(t);
   const nodes = t.nodes.slice();
+  const ctx = new GradContext(t, nodes);
   const dep = dependents(t, nodes, wrt);
   const adj = new Map<string, string[]>([[loss, [seed ?? ctx.expand(ctx.scalar(1), t.shapeOf(loss))]]]);
   const was = t.recording;

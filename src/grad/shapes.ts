@@ -105,7 +105,7 @@ function outputShapes(env: ShapeEnv, n: TapeNode): number[][] {
     case 'Reshape': return [reshape(s(0), constant(env, n.inputs[1], 'Reshape shape'))];
     case 'Expand': return [broadcast(s(0), constant(env, n.inputs[1], 'Expand shape'))];
     case 'Transpose': { const x = s(0); const perm = ints(n.attrs.perm) ?? [...x.keys()].reverse(); return [perm.map((p) => x[p])]; }
-    case 'ReduceSum': case 'ReduceMean': case 'ReduceMax': case 'ReduceMin': case 'ArgMin': case 'ArgMax': {
+    case 'ReduceSum': case 'ReduceMean': case 'ReduceSumSquare': case 'ReduceMax': case 'ReduceMin': case 'ArgMin': case 'ArgMax': {
       const x = s(0);
       const axes = n.op.startsWith('Arg') ? [axis((n.attrs.axis as number) ?? 0, x.length)] : reduceAxes(env, n);
       const keep = (n.attrs.keepdims as number | undefined) ?? 1;
