@@ -117,6 +117,8 @@ interface Capture {
   fn: LogitsCapture;
   e: Float32Array;
   stats: Float64Array;
+  /** The top-k's candidate ids (see LogitsCapture.arm). */
+  candidates: Int32Array;
 }
 
 export class LlamaCppLLM implements LLM {
@@ -295,21 +297,21 @@ export class LlamaCppLLM implements LLM {
     // the next position samples: read the capture there, then arm it for the next.
     let failure: unknown;
     let seen = 0;
-    const dist = new CapturedDist(cap.e);
+    const dist = new CapturedDist(cap.e, cap.candidates);
     const onTokenResult = (tokenIndex: number): void => {
       try {
         if (cap.stats[0] !== 1) {
           throw new Error(`internal: no logits captured at position ${tokenIndex + keep}${cap.stats[0] === -1 ? ` (vocabulary of ${cap.stats[1]} > ${cap.e.length})` : ''}`);
         }
-        dist.set(cap.stats[1]!, cap.stats[3]!, topK, cap.stats[4]!);
+        dist.set(cap.stats[1]!, cap.stats[3]!, topK, cap.stats[4]!, cap.stats[5]!);
         seen++;
         each(tokenIndex + keep - from, dist);
       } catch (err) {
         failure ??= err;
       }
-      cap.fn.arm(cap.e, cap.stats, topK);
+      cap.fn.arm(cap.e, cap.stats, topK, cap.candidates);
     };
-    cap.fn.arm(cap.e, cap.stats, topK);
+    cap.fn.arm(cap.e, cap.stats, topK, cap.candidates);
     try {
       await seq.controlledEvaluate(input as Input, { onTokenResult });
     } finally {
@@ -374,11 +376,11 @@ export class LlamaCppLLM implements LLM {
         // Greedy steps' top-k through the capture (armed before each step samples, read after it); with
         // sampling, the Map of the distribution sampled from (after temperature and top-p).
         const cap = want > 0 && !(opts.temperature && opts.temperature > 0) ? this.capture : undefined;
-        const dist = cap ? new CapturedDist(cap.e) : undefined;
+        const dist = cap ? new CapturedDist(cap.e, cap.candidates) : undefined;
         const stepOf = (token: number, step: unknown): GenerateStep => {
           if (cap && dist) {
             if (cap.stats[0] !== 1) throw new Error(`internal: no logits captured at generated token ${out.length}`);
-            dist.set(cap.stats[1]!, cap.stats[3]!, want, cap.stats[4]!);
+            dist.set(cap.stats[1]!, cap.stats[3]!, want, cap.stats[4]!, cap.stats[5]!);
             return { id: token, logprob: Math.log(dist.prob(token)), top: dist.top(want, vocab!.tokens) };
           }
           const probs = new MapDist((step as { probabilities?: Dist }).probabilities!);
@@ -390,7 +392,7 @@ export class LlamaCppLLM implements LLM {
           seed: opts.seed,
           yieldEogToken: true,
         });
-        cap?.fn.arm(cap.e, cap.stats, want);
+        cap?.fn.arm(cap.e, cap.stats, want, cap.candidates);
         try {
           for await (const step of gen) {
             const token = step.token;
@@ -412,7 +414,7 @@ export class LlamaCppLLM implements LLM {
               break;
             }
             if (out.length >= limit) break;
-            cap?.fn.arm(cap.e, cap.stats, want);
+            cap?.fn.arm(cap.e, cap.stats, want, cap.candidates);
           }
         } finally {
           cap?.fn.disarm();
@@ -501,5 +503,5 @@ async function probeCapture(seq: LlamaContextSequence): Promise<Capture | undefi
     fn.disarm();
     await seq.clearHistory();
   }
-  return stats[0] === -1 && stats[1]! > 0 ? { fn, e: new Float32Array(stats[1]!), stats } : undefined;
+  return stats[0] === -1 && stats[1]! > 0 ? { fn, e: new Float32Array(stats[1]!), stats, candidates: new Int32Array(stats[1]!) } : undefined;
 }

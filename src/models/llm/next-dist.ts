@@ -41,20 +41,29 @@ export class MapDist implements NextDist {
   }
 }
 
-/** The capture's arrays: e (length >= n), sum and the k-th largest e; valid until the capture is armed again. */
+/**
+ * The capture's arrays: e (length >= n), sum, the k-th largest e and the top-k's candidate ids; valid
+ * until the capture is armed again.
+ */
 export class CapturedDist implements NextDist {
   private n = 0;
   private sum = 1;
   private k = 0;
   private kth = 0;
+  private count = -1;
 
-  constructor(private readonly e: Float32Array) {}
+  constructor(
+    private readonly e: Float32Array,
+    private readonly candidates?: Int32Array,
+  ) {}
 
-  set(n: number, sum: number, k: number, kth: number): void {
+  /** count: how many candidate ids the capture wrote (-1: none, the top-k then scans e). */
+  set(n: number, sum: number, k: number, kth: number, count = -1): void {
     this.n = n;
     this.sum = sum;
     this.k = k;
     this.kth = kth;
+    this.count = count;
   }
 
   prob(id: number): number {
@@ -63,18 +72,24 @@ export class CapturedDist implements NextDist {
 
   /**
    * The entries whose p = fround(e / sum) is at least the k-th largest e's p, sorted by (p desc, id asc),
-   * the first k: exactly the Map's order. Candidates are collected by one comparison per entry against
-   * the k-th largest e lowered by 2^-20 relative (any e whose p rounds to the k-th p is within 2^-23).
+   * the first k: exactly the Map's order. Candidates are the ids whose e is at least the k-th largest e
+   * lowered by 2^-20 relative (any e whose p rounds to the k-th p is within 2^-23): the capture's list
+   * (ascending ids), or one comparison per entry here.
    */
   top(k: number, tokens: readonly string[]): TopKEntry[] {
     const { e, n, sum } = this;
     const kk = Math.min(k, n);
     if (kk <= 0) return [];
     if (kk > this.k) return topBySelection(e, n, sum, kk, tokens);
-    const floor = this.kth * (1 - 2 ** -20);
     const pk = Math.fround(this.kth / sum);
-    const ids: number[] = [];
-    for (let i = 0; i < n; i++) if (e[i]! >= floor) ids.push(i);
+    let ids: number[];
+    if (this.candidates && this.count >= 0) {
+      ids = Array.from(this.candidates.subarray(0, this.count));
+    } else {
+      const floor = this.kth * (1 - 2 ** -20);
+      ids = [];
+      for (let i = 0; i < n; i++) if (e[i]! >= floor) ids.push(i);
+    }
     const ps = ids.map((i) => Math.fround(e[i]! / sum));
     const order = ids.map((_, j) => j).filter((j) => ps[j]! >= pk).sort((a, b) => ps[b]! - ps[a]! || ids[a]! - ids[b]!);
     return order.slice(0, kk).map((j) => ({ id: ids[j]!, token: tokens[ids[j]!] ?? '', prob: ps[j]! }));
