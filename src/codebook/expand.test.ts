@@ -81,6 +81,30 @@ test('expansion of stories260K: greedy continuations after the reused prefix, re
   }
 });
 
+test('expansion asks for a few entries first and again with room for every excluded token: the same continuations as one top-(M + |exclude|)', { skip }, async () => {
+  const llm = await LlamaCppLLM.load(STORIES);
+  try {
+    const vocab = await llm.vocabulary();
+    const prefix = 'a photo of';
+    const subwords = Array.from({ length: 48 }, (_, i) => 300 + i);
+    // Excluded: the specials and the 12 best next tokens after subword 300 (so that its first answer of
+    // M + 8 entries holds none usable and it is asked again), 40 tokens in all with others spread out.
+    const [best] = await llm.topK([[{ ids: [300] }]], 12, { prefix });
+    const exclude = new Set([0, 1, 2, ...best!.map((e) => e.id)]);
+    for (let id = 3; exclude.size < 40; id += 13) exclude.add(id);
+    for (const m of [1, 2]) {
+      const got = await expandVocabulary(llm, vocab.size, { prefix, m, batchSize: 64, exclude, limit: 348 });
+      const direct = await llm.topK(subwords.map((t) => [{ ids: [t] }]), m + exclude.size, { prefix });
+      subwords.forEach((t, i) => {
+        const want = direct[i]!.filter((e) => !exclude.has(e.id)).slice(0, m).map((e) => e.id);
+        assert.deepEqual([...got.expansion.next1.subarray(t * m, (t + 1) * m)], want, `subword ${t}, M = ${m}`);
+      });
+    }
+  } finally {
+    await llm.dispose();
+  }
+});
+
 test('candidates come in paper order, deduplicated by text, first occurrence kept', () => {
   const tokens = ['<unk>', '<s>', '</s>', '▁big', '▁dog', 's'];
   const vocab = { tokens };

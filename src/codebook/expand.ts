@@ -6,7 +6,7 @@
 // as "ing" becomes the word "▁ing"; with ids the bigram is a sequence the LLM itself would produce).
 // Work is journaled batch by batch (./journal.ts), so a killed run resumes where it stopped.
 // Portable: the journal is an interface.
-import type { LLM, Prompt } from '../models/llm/types.js';
+import type { LLM, Prompt, TopKEntry } from '../models/llm/types.js';
 import type { OnProgress } from '../util/progress.js';
 
 export interface ExpansionConfig {
@@ -110,8 +110,25 @@ export async function expandVocabulary(llm: LLM, vocabSize: number, opts: Expand
   let finished = resumedPrompts;
   let computedPrompts = 0;
   let seconds = 0;
-  const k = Math.min(vocabSize, m + exclude.size);
+  // The top M among the tokens not excluded. Asking for M + |exclude| entries always holds them, but
+  // LLaMA-3 excludes 256 (its special tokens) and a top-257 costs far more than the model per prompt (and
+  // is over a remote server's limit of 20): ask for M + 8 at most first, then again with every excluded
+  // token's room only for a prompt whose first entries hold fewer than M usable ones. The order (p desc,
+  // id asc) is total, so the M kept are the same either way.
+  const kFull = Math.min(vocabSize, m + exclude.size);
+  const kFirst = Math.min(kFull, m + 8);
   const prefix = opts.prefix;
+  const usable = (entries: readonly TopKEntry[]) => entries.filter((e) => !exclude.has(e.id)).slice(0, m);
+  const topM = async (prompts: Prompt[]): Promise<TopKEntry[][]> => {
+    const ask = (ps: Prompt[], k: number) => llm.topK(ps, k, prefix ? { prefix } : {});
+    const results = await ask(prompts, kFirst);
+    const short = results.flatMap((entries, i) => (usable(entries).length < m ? [i] : []));
+    if (short.length && kFirst < kFull) {
+      const again = await ask(short.map((i) => prompts[i]!), kFull);
+      short.forEach((i, j) => (results[i] = again[j]!));
+    }
+    return results.map(usable);
+  };
 
   const style = opts.promptStyle ?? 'ids';
   const tokenText = opts.tokenText;
@@ -136,11 +153,10 @@ export async function expandVocabulary(llm: LLM, vocabSize: number, opts: Expand
         prompts.push(toPrompt(ids));
       }
       const t0 = performance.now();
-      const results = prompts.length ? await llm.topK(prompts, k, prefix ? { prefix } : {}) : [];
+      const results = prompts.length ? await topM(prompts) : [];
       seconds += (performance.now() - t0) / 1000;
       const next: number[] = new Array<number>((end - start) * m).fill(-1);
-      results.forEach((entries, i) => {
-        const kept = entries.filter((e) => !exclude.has(e.id)).slice(0, m);
+      results.forEach((kept, i) => {
         if (kept.length < m) throw new Error(`expansion: the LLM returned ${kept.length} usable next tokens for prompt ${asked[i]} of phase ${phase}, need M=${m}`);
         kept.forEach((e, j) => (next[(asked[i]! - start) * m + j] = e.id));
       });
