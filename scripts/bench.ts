@@ -10,7 +10,6 @@ const benches: Record<string, [string, string]> = {
   'tokenize-memory': ['../src/tokenizer/memory-bench.js', 'benchTokenizeMemory'],
   train: ['../src/train/bench.js', 'benchTrain'],
   engine: ['../src/engine/bench.js', 'benchEngine'],
-  network: ['../src/network/bench.js', 'benchNetwork'],
   llm: ['../src/models/llm/bench.js', 'benchLlm'],
   io: ['../src/io/bench.js', 'benchIo'],
   image: ['../src/image/bench.js', 'benchImage'],

@@ -7,8 +7,7 @@ import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { initBackend } from '../src/engine/backend.js';
-import { V2LNetwork } from '../src/network/v2l-model.js';
+import { NetworkParams } from '../src/network/network-params.js';
 import { getPreset, getRecipe } from '../src/train/presets.js';
 import { generatorStepGraph } from '../src/train/onnx-step.js';
 import { trainSessionOptions } from '../src/train/onnx-session.js';
@@ -32,9 +31,9 @@ async function profilePreset(name: string, args: string[]): Promise<void> {
   const runs = Number(arg(args, 'runs') ?? 3);
   const top = Number(arg(args, 'top') ?? 25);
   const threads = Number(arg(args, 'threads') ?? availableParallelism());
-  const net = new V2LNetwork(network, { seed: 0 });
+  const net = new NetworkParams(network, { seed: 0 });
   // The trained generator parameters (what the replica differentiates): not the frozen codebooks, not the discriminator.
-  const genNames = [...net.params].filter(([n, v]) => v.trainable && !n.startsWith('discriminator.')).map(([n]) => n);
+  const genNames = net.trainableNames().gen;
   const sd = net.stateDict();
   const graph = generatorStepGraph(network, sd, genNames, { batch, imageSize: p.imageSize, kGlobal: loss.kGlobal, recLoss: loss.recLoss, vqBeta: loss.vqBeta });
   const prefix = join(tmpdir(), `v2l-profile-${name}-${process.pid}`);
@@ -95,12 +94,10 @@ async function profilePreset(name: string, args: string[]): Promise<void> {
   for (const [op, o] of [...byOp].sort((a, b) => b[1].ms - a[1].ms)) console.log(`| ${op} | ${o.count} | ${o.ms.toFixed(1)} | ${((100 * o.ms) / total).toFixed(1)} |`);
   console.log(`\ntop ${top} nodes:`);
   for (const n of perNode.sort((a, b) => b.ms - a.ms).slice(0, top)) console.log(`  ${n.ms.toFixed(1).padStart(8)} ms  ${n.op.padEnd(22)} ${n.name}  ${n.shapes}`);
-  net.dispose();
 }
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
-  await initBackend('wasm');
   for (const name of (arg(args, 'presets') ?? 'small').split(',')) await profilePreset(name, args);
 }
 

@@ -15,11 +15,12 @@ export { flattenPrompt, queryIds, tokenizeContinuation, type PromptTokenizer } f
 export { buildTrie, greedyTrieChoice, greedyFromScores, bestByScore, type TrieNode, type TrieChoice } from './models/llm/trie.js';
 export { RemoteLLM, type RemoteOptions } from './models/llm/remote.js';
 export { paperConfig, configFromReference, validateConfig, blockIn, downFactor, type V2LConfig } from './network/config.js';
-export { V2LNetwork, FROZEN_PARAMS, type Encoded, type Forwarded } from './network/v2l-model.js';
-export { CODEBOOK_KEYS, type LoadOptions } from './network/state-dict.js';
-export { nearestRows, quantizeLocal, quantizeGlobal, CODEBOOK_TERM_WEIGHT, type LocalQuantized, type GlobalQuantized } from './network/quantize.js';
-export { stopGradient } from './network/ops.js';
-export { runParity, type ParityResult } from './network/parity.js';
+export { declareGenerator, declareDiscriminator, declareNetwork, generatorShapes, FROZEN_PARAMS } from './network/declare.js';
+export { ParamSpecs, type ParamSpec, type Init } from './network/param-specs.js';
+export { NetworkParams, updateRunningStats, type BatchNormState } from './network/network-params.js';
+export { CODEBOOK_KEYS, checkStateDict, type LoadOptions } from './network/state-dict.js';
+export { CODEBOOK_TERM_WEIGHT } from './network/quantize.js';
+export { compareHost, parityContents, type ParityResult } from './network/parity.js';
 export { OnnxEmitter, type OnnxGraph } from './network/onnx.js';
 export { encoderOnnx } from './network/encoder.onnx.js';
 export { decoderOnnx } from './network/decoder.onnx.js';

@@ -11,8 +11,7 @@ import { mkdtempSync, rmSync, writeFileSync, copyFileSync, mkdirSync } from 'nod
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build } from 'esbuild';
-import { initBackend } from '../engine/backend.js';
-import { V2LNetwork } from '../network/v2l-model.js';
+import { NetworkParams } from '../network/network-params.js';
 import { paperConfig, downFactor } from '../network/config.js';
 import { toFloat32 } from '../io/dtypes.js';
 import { OnnxEngine } from '../tokenizer/onnx-engine.js';
@@ -55,10 +54,8 @@ export async function benchBrowser(args: string[]): Promise<void> {
   let node: OnnxEngine | null = null;
   try {
     let t0 = performance.now();
-    await initBackend();
-    const net = new V2LNetwork(config, { seed: 1 });
+    const net = new NetworkParams(config, { seed: 1 });
     const sd = net.stateDict();
-    net.dispose();
     const x = await exportOnnx(config, sd);
     const fingerprint = stateDictFingerprint(config, sd);
     writeOnnxExport(root, x, onnxManifest(config, fingerprint));

@@ -7,8 +7,7 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { initBackend } from '../engine/backend.js';
-import { V2LNetwork } from '../network/v2l-model.js';
+import { NetworkParams } from '../network/network-params.js';
 import { writeSafetensors } from '../io/files.js';
 import { writeStandInClip, defaultMergesPath } from '../models/clip/stand-in.js';
 import { sharedLpipsHeadsPath } from '../train/lpips-files.js';
@@ -27,7 +26,6 @@ export async function benchEval(args: string[]): Promise<void> {
   const out = resolve(arg(args, 'out', 'eval-memory'));
   const imageSize = Number(arg(args, 'image-size', '32'));
   mkdirSync(out, { recursive: true });
-  await initBackend();
   // The cheapest network the configuration allows (GroupNorm(32) needs 32 channels; three levels, no
   // channel growth): about 5x faster than the tests' tiny network, so 10,000 images take minutes.
   const config: V2LConfig = {
@@ -36,9 +34,8 @@ export async function benchEval(args: string[]): Promise<void> {
   };
   const ckpt = join(out, 'tiny-tokenizer.safetensors');
   if (!existsSync(ckpt)) {
-    const net = new V2LNetwork(config, { seed: 1 });
+    const net = new NetworkParams(config, { seed: 1 });
     writeSafetensors(ckpt, net.stateDict(), { config: JSON.stringify(config), image_size: String(imageSize) });
-    net.dispose();
   }
   const clip = join(out, 'stand-in-clip');
   if (!existsSync(join(clip, 'config.json'))) {

@@ -7,8 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync, readdirSync, existsSync, readFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeSafetensors } from '../io/files.js';
-import { V2LNetwork } from '../network/v2l-model.js';
-import { initBackend } from '../engine/backend.js';
+import { NetworkParams } from '../network/network-params.js';
 import { tinyConfig, MERGES } from '../train/test-utils/fixtures.js';
 import { writeStandInClip } from '../models/clip/stand-in.js';
 import { skipUnless, sharedPath } from '../util/test-utils/shared.js';
@@ -27,11 +26,9 @@ let unsplit: ReconstructionResult;
 before(async () => {
   if (skip) return;
   dir = mkdtempSync(join(tmpdir(), 'v2l-eval-rec-'));
-  await initBackend();
   const config = tinyConfig();
-  const net = new V2LNetwork(config, { seed: 3 });
+  const net = new NetworkParams(config, { seed: 3 });
   writeSafetensors(join(dir, 'tok.safetensors'), net.stateDict(), { config: JSON.stringify(config), image_size: '32' });
-  net.dispose();
   writeStandInClip(join(dir, 'clip'), { seed: 1, projectionDim: config.embedDim, mergesPath: MERGES });
   const inception = writeStandInInception(join(dir, 'inception'), { seed: 0, dim: 48 });
   const photos = readdirSync(SAMPLE).filter((f) => f.endsWith('.jpg')).sort().slice(0, 6).map((f) => join(SAMPLE, f));

@@ -7,8 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync, readdirSync, existsSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeSafetensors } from '../io/files.js';
-import { V2LNetwork } from '../network/v2l-model.js';
-import { initBackend } from '../engine/backend.js';
+import { NetworkParams } from '../network/network-params.js';
 import { tinyConfig, MERGES } from '../train/test-utils/fixtures.js';
 import { writeStandInClip } from '../models/clip/stand-in.js';
 import { loadClip } from '../models/clip/transformers-clip.js';
@@ -31,12 +30,10 @@ let unsplit: SemanticResult;
 before(async () => {
   if (skip) return;
   dir = mkdtempSync(join(tmpdir(), 'v2l-eval-sem-'));
-  await initBackend();
   const config = tinyConfig();
-  const net = new V2LNetwork(config, { seed: 5 });
+  const net = new NetworkParams(config, { seed: 5 });
   const sd = net.stateDict();
   writeSafetensors(join(dir, 'tok.safetensors'), sd, { config: JSON.stringify(config), image_size: '32' });
-  net.dispose();
   // The codebooks the checkpoint holds, with texts for the global rows.
   codebook = {
     dir: join(dir, 'codebook'), manifest: { llm: { id: 'test', vocabHash: null, vocabSize: config.nLocal }, clip: { id: 'stand-in', fingerprint: null, dim: config.embedDim, isStandIn: true } } as Codebook['manifest'], dim: config.embedDim,

@@ -1,13 +1,11 @@
 // The configuration read back from a state dict: any layout the reference code can produce.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { initBackend } from '../engine/backend.js';
 import type { V2LConfig } from './config.js';
 import { configDifferences, describeConfig, inferConfig, shapesOf } from './config-infer.js';
-import { V2LNetwork } from './v2l-model.js';
+import { NetworkParams } from './network-params.js';
 
 before(async () => {
-  await initBackend();
 });
 
 const base: V2LConfig = {
@@ -16,12 +14,8 @@ const base: V2LConfig = {
 };
 
 function shapes(c: V2LConfig) {
-  const net = new V2LNetwork(c, { init: 'zeros' });
-  try {
-    return shapesOf(net.stateDict());
-  } finally {
-    net.dispose();
-  }
+  const net = new NetworkParams(c, { init: 'zeros' });
+  return shapesOf(net.stateDict());
 }
 
 test('every field the shapes fix is read back, for several layouts', () => {
@@ -56,28 +50,19 @@ test('an inference-only file (no discriminator, no codebooks) gets documented de
 });
 
 test('a state dict of another configuration: the error counts, names a few keys, and says what the file looks like', () => {
-  const other = new V2LNetwork({ ...base, chMult: [1, 2, 2], numResBlocks: 2 }, { seed: 1 });
-  const net = new V2LNetwork(base, { init: 'zeros' });
-  try {
-    const sd = other.stateDict();
-    assert.throws(() => net.loadStateDict(sd), (e: Error) => {
-      assert.match(e.message, /unexpected \d+: .*\(\d+ more\)/);
-      assert.match(e.message, /looks like: ch 32, ch_mult \[1,2,2\], 2 res blocks/);
-      assert.ok(e.message.length < 2000, `short message (${e.message.length} chars)`);
-      return true;
-    });
-  } finally {
-    other.dispose();
-    net.dispose();
-  }
+  const other = new NetworkParams({ ...base, chMult: [1, 2, 2], numResBlocks: 2 }, { seed: 1 });
+  const net = new NetworkParams(base, { init: 'zeros' });
+  const sd = other.stateDict();
+  assert.throws(() => net.loadStateDict(sd), (e: Error) => {
+    assert.match(e.message, /unexpected \d+: .*\(\d+ more\)/);
+    assert.match(e.message, /looks like: ch 32, ch_mult \[1,2,2\], 2 res blocks/);
+    assert.ok(e.message.length < 2000, `short message (${e.message.length} chars)`);
+    return true;
+  });
 });
 
 test('a file that is no V2L network is said to be one', () => {
-  const net = new V2LNetwork(base, { init: 'zeros' });
-  try {
-    const sd = new Map([['fc.weight', { dtype: 'F32' as const, shape: [2, 2], data: new Float32Array(4) }]]);
-    assert.throws(() => net.loadStateDict(sd), /does not look like a V2L network \(.*encoder\.conv_in\.weight/);
-  } finally {
-    net.dispose();
-  }
+  const net = new NetworkParams(base, { init: 'zeros' });
+  const sd = new Map([['fc.weight', { dtype: 'F32' as const, shape: [2, 2], data: new Float32Array(4) }]]);
+  assert.throws(() => net.loadStateDict(sd), /does not look like a V2L network \(.*encoder\.conv_in\.weight/);
 });

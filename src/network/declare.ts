@@ -120,6 +120,12 @@ export function declareDiscriminator(p: ParamSpecs, c: V2LConfig, prefix = 'disc
   conv(ndf * mult, 1, true);
 }
 
+/**
+ * Names of parameters that are never trained: the frozen LLM codebooks, as in the paper and the reference's
+ * Run.sh (`--tuning_codebook 0`); only the projector in front of the local codebook learns.
+ */
+export const FROZEN_PARAMS = ['tok_embeddings.weight', 'tok_embeddings_global.weight'];
+
 /** The whole network's declarations (generator, then discriminator). */
 export function declareNetwork(c: V2LConfig): ParamSpecs {
   const p = new ParamSpecs();

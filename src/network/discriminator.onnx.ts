@@ -4,7 +4,7 @@
 // `running_mean` / `running_var`); in training mode it is decomposed (batch mean and biased variance over
 // N, H, W) so that it differentiates like any other op, and its batch statistics are returned so that
 // the caller updates the running estimates as PyTorch does.
-import { BN_EPS } from './discriminator.js';
+import { BN_EPS } from './network-params.js';
 import { channelParam, type OnnxEmitter } from './onnx.js';
 import { conv2dOnnx } from './layers.onnx.js';
 

@@ -1,10 +1,7 @@
-// Loading and exporting the network's state dict (PyTorch names and layouts) from/to host tensors.
-// Everything is validated before anything is assigned: all missing, unexpected and misshapen keys are named
-// in one error, and a failed load leaves the network as it was.
-import * as tf from '@tensorflow/tfjs-core';
-import { toFloat32, type HostTensor } from '../io/dtypes.js';
-import { toInternal, toReference, type ParamStore } from './params.js';
-import type { BatchNormBuffers } from './discriminator.js';
+// Checking a state dict (PyTorch names and layouts) against the network's declarations before anything is
+// loaded: all missing, unexpected and misshapen keys are named in one error (./network-params.ts loads;
+// the tokenizer checks a weights file with no network at all). Portable.
+import type { HostTensor } from '../io/dtypes.js';
 import { describeConfig, inferConfig } from './config-infer.js';
 
 /** The frozen codebooks: their row count may differ from the configuration (another LLM), never their width. */
@@ -32,35 +29,6 @@ const shapeStr = (s: readonly number[]) => `[${s.join(',')}]`;
 export function checkCodebookWidth(key: string, t: HostTensor, embedDim: number): void {
   if (t.shape.length !== 2 || t.shape[1] !== embedDim) {
     throw new Error(`codebook ${key} has shape ${shapeStr(t.shape)}: the network's embedding width is ${embedDim}, so it must be [rows, ${embedDim}]`);
-  }
-}
-
-/** Validates `sd` against the store and buffers, then assigns every tensor. */
-export function loadStateDict(p: ParamStore, bns: Map<string, BatchNormBuffers>, embedDim: number, sd: Map<string, HostTensor>, opts: LoadOptions = {}): void {
-  const expected = new Map<string, number[]>();
-  for (const [name, spec] of p.specs) expected.set(name, spec.refShape);
-  for (const [name, buf] of bns) {
-    expected.set(`${name}.running_mean`, buf.runningMean.shape);
-    expected.set(`${name}.running_var`, buf.runningVar.shape);
-  }
-  checkStateDict(expected, new Set(bns.keys()), embedDim, sd, opts);
-  // All checks passed: assign.
-  for (const [name, spec] of p.specs) {
-    const t = sd.get(name);
-    if (!t) continue;
-    const value = tf.tidy(() => toInternal(spec.layout, tf.tensor(ownFloat32(t), t.shape, 'float32')));
-    const v = p.get(name);
-    if ((CODEBOOK_KEYS as readonly string[]).includes(name) && t.shape[0] !== v.shape[0]) p.replace(name, [...t.shape], value);
-    else v.assign(value);
-    value.dispose();
-  }
-  for (const [name, buf] of bns) {
-    const m = sd.get(`${name}.running_mean`);
-    const r = sd.get(`${name}.running_var`);
-    if (m) assignHost(buf.runningMean, m);
-    if (r) assignHost(buf.runningVar, r);
-    const nb = sd.get(`${name}.num_batches_tracked`);
-    if (nb) buf.numBatchesTracked = Number(nb.data[0]);
   }
 }
 
@@ -123,36 +91,4 @@ function looksLike(sd: ReadonlyMap<string, HostTensor>, ignored: string[]): stri
   } catch (e) {
     return ` The file does not look like a V2L network (${(e as Error).message}).`;
   }
-}
-
-/** The values as a float32 array the network owns (the cpu backend keeps the array it is given). */
-function ownFloat32(t: HostTensor): Float32Array {
-  return t.dtype === 'F32' ? (t.data as Float32Array).slice() : toFloat32(t);
-}
-
-function assignHost(v: tf.Variable, t: HostTensor): void {
-  const value = tf.tensor(ownFloat32(t), t.shape, 'float32');
-  v.assign(value);
-  value.dispose();
-}
-
-/** Host copy of a tensor (float32). */
-export function toHost(t: tf.Tensor): HostTensor {
-  return { dtype: 'F32', shape: [...t.shape], data: new Float32Array(t.dataSync()) };
-}
-
-/** The state dict in PyTorch layout, parameters in declaration order, then BatchNorm buffers. */
-export function exportStateDict(p: ParamStore, bns: Map<string, BatchNormBuffers>): Map<string, HostTensor> {
-  const out = new Map<string, HostTensor>();
-  for (const [name, spec] of p.specs) {
-    const ref = tf.tidy(() => toReference(spec.layout, p.get(name)));
-    out.set(name, toHost(ref));
-    ref.dispose();
-  }
-  for (const [name, buf] of bns) {
-    out.set(`${name}.running_mean`, toHost(buf.runningMean));
-    out.set(`${name}.running_var`, toHost(buf.runningVar));
-    out.set(`${name}.num_batches_tracked`, { dtype: 'I64', shape: [], data: new BigInt64Array([BigInt(buf.numBatchesTracked)]) });
-  }
-  return out;
 }

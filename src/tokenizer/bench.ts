@@ -1,23 +1,20 @@
-// `npm run bench -- tokenize [--batch 8] [--size 128] [--reps 3] [--local-rows 32000] [--threads N] [--engine both|onnx|tfjs] [--clip DIR] [--peak GFLOPS] [--backend wasm|cpu|tensorflow] [--quick]`
+// `npm run bench -- tokenize [--batch 8] [--size 128] [--reps 3] [--local-rows 32000] [--threads N] [--clip DIR] [--peak GFLOPS] [--quick]`
 // Tokenizer throughput with the paper's network and codebook sizes (ch 128, ch_mult [1,2,2,4], z 256,
-// embed 768; a 32,000-row local and an 11,908-row global codebook), random weights, on both engines in
-// one run, rounds interleaved (tfjs, then onnxruntime, per round) so that other load on the machine hits
-// both alike:
+// embed 768; a 32,000-row local and an 11,908-row global codebook), random weights, on the onnxruntime
+// engine, rounds after a warm-up:
 //   encode = encoder + quant_conv + L2 norm + local quantization + global quantization (CLIP excluded:
 //            the global quantizer gets a ready image embedding, as CLIP is a separate frozen model);
 //   decode = local token ids -> projected codebook rows -> post_quant_conv -> decoder (cross-attention).
 // The local codebook search is also timed alone. Each row gives images/s and the achieved GFLOP/s
-// (./network/flops.ts) beside the machine's estimated peak; the two engines' ids are compared.
+// (./network/flops.ts) beside the machine's estimated peak, and how many rows the search re-ranked in full.
 // With `--clip DIR` (e.g. the ViT-L/14-shaped stand-in: `v2l models stand-in-clip DIR --preset vit-l-14`)
 // CLIP's image embeddings of the batch (256 px pictures; preprocessing included) are timed as well, and
 // encode including CLIP is reported apart from the network alone.
 import { readFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
-import * as tf from '@tensorflow/tfjs-core';
-import { backendInfo, initBackend } from '../engine/backend.js';
 import { paperConfig, downFactor } from '../network/config.js';
-import { V2LNetwork } from '../network/v2l-model.js';
-import { quantizeGlobal } from '../network/quantize.js';
+import { NetworkParams } from '../network/network-params.js';
+import { randn, SeededRng } from '../util/random.js';
 import { decoderFlops, encoderFlops, searchFlops } from '../network/flops.js';
 import { createOnnxEngine } from './onnx-node.js';
 import { loadClip } from '../models/clip/transformers-clip.js';
@@ -49,33 +46,26 @@ export function estimatedPeak(): { gflops: number; how: string } {
 }
 
 export async function benchTokenize(args: string[] = []): Promise<void> {
-  const bi = args.indexOf('--backend');
-  await initBackend(bi >= 0 ? args[bi + 1] : undefined);
   const quick = args.includes('--quick');
   const batch = arg(args, '--batch', quick ? 2 : 8);
   const size = arg(args, '--size', quick ? 64 : 128);
   const reps = arg(args, '--reps', quick ? 1 : 3);
   const threads = arg(args, '--threads', availableParallelism());
   const ei = args.indexOf('--engine');
-  const which = ei >= 0 ? args[ei + 1] : 'both';
-  if (!['both', 'onnx', 'tfjs'].includes(which)) throw new Error(`--engine must be both, onnx or tfjs (got "${which}")`);
-  const runTfjs = which !== 'onnx';
-  const runOnnx = which !== 'tfjs';
+  if (ei >= 0 && args[ei + 1] !== 'onnx') throw new Error(`--engine: the tokenizer runs on onnxruntime only (onnx), got "${args[ei + 1]}"`);
   const peak = args.includes('--peak') ? { gflops: arg(args, '--peak', 1), how: '--peak' } : estimatedPeak();
   // --local-rows: the local codebook's size (LLaMA-3's vocabulary: 128256), to see how the search grows.
   const config = { ...paperConfig(), nLocal: arg(args, '--local-rows', paperConfig().nLocal) };
-  const info = backendInfo();
   const k = 5;
   console.log(`tokenize benchmark: paper network, ${size} px, batch ${batch}, local codebook ${config.nLocal} rows, global ${config.nGlobal} rows, ` +
-    `${reps} interleaved rounds after a warm-up (median); tfjs backend ${info.name} (simd ${info.simd ?? '?'}, threads ${info.threads ?? '?'}); ` +
+    `${reps} rounds after a warm-up (median); ` +
     `onnxruntime-node CPU, ${threads} intra-op threads; load average before: ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
   let t0 = performance.now();
-  const net = new V2LNetwork(config, { seed: 1 });
-  net.useProjectedCodebookCache(true);
+  const sd = new NetworkParams(config, { seed: 1 }).stateDict();
   console.log(`built random-weight network in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   t0 = performance.now();
-  const engine = runOnnx ? await createOnnxEngine(config, net.stateDict(), { threads, cacheDir: null }) : null;
-  if (engine) console.log(`exported to ONNX and opened the onnxruntime sessions in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  const engine = await createOnnxEngine(config, sd, { threads, cacheDir: null });
+  console.log(`exported to ONNX and opened the onnxruntime sessions in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   const ci = args.indexOf('--clip');
   const clipModel = ci >= 0 ? await loadClip(args[ci + 1], { towers: { vision: true, text: false }, threads }) : null;
   if (clipModel) console.log(`CLIP: ${clipModel.id}${clipModel.isStandIn ? ': a STAND-IN, random weights' : ''}`);
@@ -83,26 +73,16 @@ export async function benchTokenize(args: string[] = []): Promise<void> {
     width: 256, height: 256, channels: 3, data: Uint8Array.from({ length: 256 * 256 * 3 }, (_, i) => (i * 7 + b * 13 + (i >> 9)) & 255),
   }));
 
-  const images = tf.randomUniform([batch, 3, size, size], -1, 1, 'float32', 7) as tf.Tensor4D;
-  const clip = tf.randomNormal([batch, config.embedDim], 0, 1, 'float32', 8) as tf.Tensor2D;
-  const imagesHost = images.dataSync() as Float32Array;
-  const clipHost = clip.dataSync() as Float32Array;
+  const u = new SeededRng(7);
+  const imagesHost = Float32Array.from({ length: batch * 3 * size * size }, () => 2 * u.uniform() - 1);
+  const clipHost = randn(batch * config.embedDim, 8);
   const h = size / downFactor(config);
   const m = batch * h * h;
-  const globalRows = net.params.get('tok_embeddings_global.weight')! as unknown as tf.Tensor2D;
-  const globalT = tf.transpose(globalRows) as tf.Tensor2D;
-  const projT = tf.tidy(() => tf.transpose(net.projectedCodebook())) as tf.Tensor2D;
-  const projSq = tf.tidy(() => tf.sum(tf.mul(projT, projT), 0));
-
-  // Inputs shared by both engines: the tfjs ids and z, so the engines decode and search the same things.
-  const [zRows, localIds, gIds, gEmb] = tf.tidy(() => {
-    const e = net.encode(images);
-    const g = net.globalTokens(clip, k);
-    return [tf.reshape(tf.transpose(e.z, [0, 2, 3, 1]), [m, config.embedDim]) as tf.Tensor2D, e.localIndices, g.indices, g.embeddings];
-  }) as [tf.Tensor2D, tf.Tensor3D, tf.Tensor2D, tf.Tensor3D];
-  const refIds = localIds.dataSync() as Int32Array;
-  const zHost = zRows.dataSync() as Float32Array;
-  const gEmbHost = gEmb.dataSync() as Float32Array;
+  // The engine's own z, ids and global embeddings: the search and the decoder are timed on them.
+  const first = await engine.encode(imagesHost, batch, size, size);
+  const zHost = first.z;
+  const refIds = first.localIds;
+  const gEmbHost = engine.globalEmbeddings(await engine.globalTokens(clipHost, batch, k));
 
   // Wall seconds, and the process's CPU seconds (all threads): under other load, FLOP per CPU-second
   // says what the engine does with the time it gets (onnxruntime's spinning threads count too).
@@ -111,17 +91,6 @@ export async function benchTokenize(args: string[] = []): Promise<void> {
     return (u.user + u.system) / 1e6;
   };
   let lastCpu = 0;
-  const syncTime = (f: () => tf.Tensor | tf.Tensor[]) => {
-    const s = performance.now();
-    const c = cpuSeconds();
-    const out = f();
-    for (const t of Array.isArray(out) ? out : [out]) {
-      t.dataSync();
-      t.dispose();
-    }
-    lastCpu = cpuSeconds() - c;
-    return (performance.now() - s) / 1000;
-  };
   const asyncTime = async (f: () => Promise<unknown>) => {
     const s = performance.now();
     const c = cpuSeconds();
@@ -132,8 +101,6 @@ export async function benchTokenize(args: string[] = []): Promise<void> {
   type Row = 'encode' | 'search' | 'decode';
   const times: Record<string, number[]> = {};
   const put = (key: string, s: number) => (times[key] ??= []).push(s);
-  let mismatches = 0;
-  let onnxIds: Int32Array | null = null;
   for (let round = 0; round <= reps; round++) {
     const record = (key: string, s: number) => {
       if (round === 0) return; // round 0 warms up
@@ -141,20 +108,9 @@ export async function benchTokenize(args: string[] = []): Promise<void> {
       put(`${key} cpu`, lastCpu);
     };
     if (clipModel) record('clip embed', await asyncTime(() => clipModel.embedImages(pictures)));
-    if (runTfjs) {
-      record('tfjs encode', syncTime(() => tf.tidy(() => {
-        const e = net.encode(images);
-        return [e.localIndices, net.globalTokens(clip, k).indices];
-      })));
-      record('tfjs search', syncTime(() => tf.tidy(() => {
-        const d = tf.sub(projSq, tf.mul(2, tf.matMul(zRows, projT)));
-        return [tf.argMin(d, 1), quantizeGlobal(clip, globalRows, globalT, k).indices];
-      })));
-      record('tfjs decode', syncTime(() => tf.tidy(() => net.decode(localIds, gEmb))));
-    }
-    if (engine) {
+    {
       record('onnx encode', await asyncTime(async () => {
-        onnxIds = (await engine.encode(imagesHost, batch, size, size)).localIds;
+        await engine.encode(imagesHost, batch, size, size);
         await engine.globalTokens(clipHost, batch, k);
       }));
       record('onnx search', await asyncTime(async () => {
@@ -162,16 +118,11 @@ export async function benchTokenize(args: string[] = []): Promise<void> {
         await engine.globalTokens(clipHost, batch, k);
       }));
       record('onnx decode', await asyncTime(() => engine.decode(refIds, batch, h, h, gEmbHost, k)));
-      if (runTfjs && onnxIds) for (let i = 0; i < m; i++) if (onnxIds[i] !== refIds[i]) mismatches++;
     }
   }
-  const onnxGlobal = engine ? await engine.globalTokens(clipHost, batch, k) : null;
-  const globalEqual = onnxGlobal ? [...onnxGlobal].every((v, i) => v === (gIds.dataSync() as Int32Array)[i]) : null;
-  const fullScans = engine?.localSearch.fullScans ?? 0;
-  tf.dispose([images, clip, zRows, globalT, projT, projSq, localIds, gIds, gEmb]);
-  await engine?.dispose();
+  const fullScans = engine.localSearch.fullScans;
+  await engine.dispose();
   await clipModel?.dispose();
-  net.dispose();
 
   const flops: Record<Row, number> = {
     encode: encoderFlops(config, size) + searchFlops(config, size) + 2 * config.nGlobal * config.embedDim,
@@ -183,12 +134,12 @@ export async function benchTokenize(args: string[] = []): Promise<void> {
     search: `  of which codebook search (local ${(config.nLocal / 1000).toFixed(1)}k + global ${(config.nGlobal / 1000).toFixed(1)}k)`,
     decode: 'decode (ids -> image)',
   };
-  const json: Record<string, unknown> = { bench: 'tokenize', size, batch, threads, tfjs_backend: info.name, peak_gflops: peak.gflops, load_average_after: loadavg()[0] };
+  const json: Record<string, unknown> = { bench: 'tokenize', size, batch, threads, peak_gflops: peak.gflops, load_average_after: loadavg()[0] };
   console.log(`${'row'.padEnd(58)} ${'engine'.padEnd(6)} ${'ms/batch'.padStart(9)} ${'images/s'.padStart(9)} ${'GFLOP/s'.padStart(8)} ${'% peak'.padStart(7)} ${'CPU-s'.padStart(7)} ${'GFLOP/CPU-s'.padStart(12)}`);
   for (const row of ['encode', 'search', 'decode'] as Row[]) {
     const perImage = flops[row];
     const med: Record<string, number> = {};
-    for (const eng of ['tfjs', 'onnx']) {
+    for (const eng of ['onnx']) {
       const ts = times[`${eng} ${row}`];
       if (!ts) continue;
       const s = median(ts);
@@ -201,16 +152,12 @@ export async function benchTokenize(args: string[] = []): Promise<void> {
       json[`${eng}_${row}_images_per_s`] = batch / s;
       json[`${eng}_${row}_gflops`] = gf;
     }
-    if (med.tfjs && med.onnx) {
-      console.log(`${''.padEnd(58)} onnx/tfjs speed-up ${(med.tfjs / med.onnx).toFixed(2)}x`);
-      json[`${row}_speedup`] = med.tfjs / med.onnx;
-    }
   }
   if (clipModel) {
     const c = median(times['clip embed']);
     console.log(`${`CLIP image embeddings (${clipModel.id})`.padEnd(58)} ${'onnx'.padEnd(6)} ${(c * 1000).toFixed(0).padStart(9)} ${(batch / c).toFixed(2).padStart(9)}`);
     json.clip_images_per_s = batch / c;
-    for (const eng of ['tfjs', 'onnx']) {
+    for (const eng of ['onnx']) {
       const ts = times[`${eng} encode`];
       if (!ts) continue;
       const s = median(ts) + c;
@@ -220,10 +167,7 @@ export async function benchTokenize(args: string[] = []): Promise<void> {
   }
   console.log(`GFLOP per image: encode ${(flops.encode / 1e9).toFixed(1)} (search ${(flops.search / 1e9).toFixed(1)}), decode ${(flops.decode / 1e9).toFixed(1)}; ` +
     `peak ${peak.gflops.toFixed(0)} GFLOP/s (${peak.how}); load average after: ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
-  if (engine && runTfjs) {
-    console.log(`ids: onnx local ids differing from tfjs: ${mismatches} of ${m * reps + m}; global ids equal: ${globalEqual}; rows searched in full: ${fullScans}`);
-    json.local_id_mismatches = mismatches;
-    json.global_ids_equal = globalEqual;
-  }
+  console.log(`local search: rows re-ranked in full ${fullScans} of ${m * (reps + 2)}`);
+  json.full_scans = fullScans;
   console.log(JSON.stringify(json));
 }

@@ -13,8 +13,7 @@ import type { HostTensor } from '../io/dtypes.js';
 import { readNpyStrings, readPth, readPthTensor, readSafetensors, writeSafetensors } from '../io/files.js';
 import { loadCodebook, GLOBAL_KEY, LOCAL_KEY } from '../codebook/package.js';
 import { paperConfig, type V2LConfig } from '../network/config.js';
-import { V2LNetwork } from '../network/v2l-model.js';
-import { initBackend } from '../engine/backend.js';
+import { NetworkParams } from '../network/network-params.js';
 import { sha256 } from '../util/hash.js';
 import { skipUnless } from '../util/test-utils/shared.js';
 import { writeViewerFixture, FIXTURE_NEEDS, STORIES, PHOTOS, type ViewerFixture } from '../serve/test-utils/fixture.js';
@@ -42,15 +41,13 @@ const normalised = (c: V2LConfig) => JSON.parse(JSON.stringify({ ...c, crossAtte
 
 before(async () => {
   if (skip) return;
-  await initBackend();
   dir = mkdtempSync(join(tmpdir(), 'v2l-export-ref-'));
   fixture = await writeViewerFixture(join(dir, 'fixture'));
   // The fixture's network with its discriminator (BatchNorm statistics and an int64 counter included), as a
   // training checkpoint holds it; 3 global tokens, so that a default of 5 would show.
   config = readTokenizerWeights(fixture.checkpoint).config;
-  const net = new V2LNetwork(config, { seed: 9 });
+  const net = new NetworkParams(config, { seed: 9 });
   original = net.stateDict();
-  net.dispose();
   original.delete(LOCAL_KEY);
   original.delete(GLOBAL_KEY);
   checkpoint = join(dir, 'trained.safetensors');

@@ -9,8 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { initBackend } from '../engine/backend.js';
-import { V2LNetwork } from '../network/v2l-model.js';
+import { NetworkParams } from '../network/network-params.js';
 import type { V2LConfig } from '../network/config.js';
 import { saveCheckpoint } from '../train/checkpoint.js';
 import { loadCodebook, writeCodebook, type Codebook } from '../codebook/package.js';
@@ -40,11 +39,9 @@ function rows(n: number, dim: number, seed: number): Float32Array {
 }
 
 before(async () => {
-  await initBackend();
   dir = mkdtempSync(join(tmpdir(), 'v2l-tok-load-'));
-  const net = new V2LNetwork(config, { seed: 3 });
+  const net = new NetworkParams(config, { seed: 3 });
   const sd = net.stateDict();
-  net.dispose();
   // The codebooks the run was "trained" with, also written as a package.
   const local = rows(config.nLocal, config.embedDim, 1);
   const global = rows(config.nGlobal, config.embedDim, 2);

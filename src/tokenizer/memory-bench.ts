@@ -8,9 +8,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { initBackend } from '../engine/backend.js';
 import { paperConfig, type V2LConfig } from '../network/config.js';
-import { V2LNetwork } from '../network/v2l-model.js';
+import { NetworkParams } from '../network/network-params.js';
 import { writeSafetensors } from '../io/files.js';
 import { writeStandInClip } from '../models/clip/stand-in.js';
 import { Rng } from '../network/rng.js';
@@ -26,14 +25,12 @@ export async function benchTokenizeMemory(args: string[] = []): Promise<void> {
   const batch = arg(args, '--batch', 8);
   const size = arg(args, '--size', 64);
   const engine = 'onnx'; // the tokenizer's only engine
-  await initBackend();
   const dir = mkdtempSync(join(tmpdir(), 'v2l-memory-'));
   try {
     const config: V2LConfig = { ...paperConfig(), ch: 32, zChannels: 64, nLocal: 8000, nGlobal: 2000 };
-    const net = new V2LNetwork(config, { seed: 2 });
+    const net = new NetworkParams(config, { seed: 2 });
     const ckpt = join(dir, 'tokenizer.safetensors');
     writeSafetensors(ckpt, net.stateDict(), { config: JSON.stringify(config) });
-    net.dispose();
     writeStandInClip(join(dir, 'clip'));
     // 64 distinct JPEGs of random blocks, visited over and over.
     const rng = new Rng(3);
