@@ -1,4 +1,4 @@
-// `npx tsx scripts/ab-train-step.ts --preset small [--batch N] [--rounds 6] [--threads N] A B ...`: interleaved
+// `npx tsx scripts/ab-train-step.ts --preset small [--recipe reference] [--batch N] [--rounds 6] [--threads N] A B ...`: interleaved
 // A/B timing of the generator's training step graph (src/train/onnx-step.ts) under different backward-rule
 // forms (src/grad/rules.ts' convOptions, `conv.inputGrad=conv`) or session options (`session.enableMemPattern=false`);
 // each variant is one `key=value[;key=value]` argument, `base` for the defaults. One session per variant, the
@@ -8,17 +8,18 @@ import { availableParallelism } from 'node:os';
 import * as ort from 'onnxruntime-node';
 import { NetworkParams } from '../src/network/network-params.js';
 import { getPreset, getRecipe } from '../src/train/presets.js';
-import { generatorStepGraph } from '../src/train/onnx-step.js';
+import { generatorStepGraph, stepOptions } from '../src/train/onnx-step.js';
 import { trainSessionOptions } from '../src/train/onnx-session.js';
 import { convOptions, ruleOptions } from '../src/grad/rules.js';
 import { argValue as arg } from '../src/util/bench-args.js';
 import { Rng } from '../src/network/rng.js';
 
-const FLAGS = new Set(['--preset', '--batch', '--rounds', '--threads']);
+const FLAGS = new Set(['--preset', '--recipe', '--batch', '--rounds', '--threads']);
 
-function parseVariant(v: string): { conv: Record<string, string>; rule: Record<string, boolean>; session: Record<string, unknown> } {
+function parseVariant(v: string): { conv: Record<string, string>; rule: Record<string, boolean>; step: Record<string, string>; session: Record<string, unknown> } {
   const conv: Record<string, string> = {};
   const rule: Record<string, boolean> = {};
+  const step: Record<string, string> = {};
   const session: Record<string, unknown> = {};
   if (v !== 'base') {
     for (const kv of v.split(';')) {
@@ -26,11 +27,12 @@ function parseVariant(v: string): { conv: Record<string, string>; rule: Record<s
       const [scope, key] = k.split('.');
       if (scope === 'conv') conv[key] = val;
       else if (scope === 'rule') rule[key] = val === 'true';
+      else if (scope === 'step') step[key] = val;
       else if (scope === 'session') session[key] = val === 'true' ? true : val === 'false' ? false : Number.isNaN(Number(val)) ? val : Number(val);
-      else throw new Error(`variant ${v}: conv.<key>, rule.<key> or session.<key>`);
+      else throw new Error(`variant ${v}: conv.<key>, rule.<key>, step.<key> or session.<key>`);
     }
   }
-  return { conv, rule, session };
+  return { conv, rule, step, session };
 }
 
 async function main(): Promise<void> {
@@ -38,28 +40,30 @@ async function main(): Promise<void> {
   const variants = args.filter((a, i) => !a.startsWith('--') && !FLAGS.has(args[i - 1]));
   const name = arg(args, 'preset') ?? 'small';
   const p = getPreset(name);
-  const recipe = getRecipe(p.recipe);
+  const recipe = getRecipe(arg(args, 'recipe') ?? p.recipe);
   const network = { ...p.network, ...recipe.network, nLocal: p.standInCodebookRows.local, nGlobal: p.standInCodebookRows.global };
   const loss = { ...p.loss, ...recipe.loss, discStart: Number.MAX_SAFE_INTEGER };
   const batch = Number(arg(args, 'batch') ?? (p.microBatch > 0 ? p.microBatch : p.batchSize));
   const rounds = Number(arg(args, 'rounds') ?? 6);
   const threads = Number(arg(args, 'threads') ?? availableParallelism());
   const net = new NetworkParams(network, { seed: 0 });
-  // The trained generator parameters (what the replica differentiates): not the frozen codebooks, not the discriminator.
   const genNames = net.trainableNames().gen;
   const sd = net.stateDict();
   const defaults = { ...convOptions };
   const ruleDefaults = { ...ruleOptions };
+  const stepDefaults = { ...stepOptions };
   const sessions: ort.InferenceSession[] = [];
   for (const v of variants) {
-    const { conv, rule, session } = parseVariant(v);
+    const { conv, rule, step, session } = parseVariant(v);
     Object.assign(convOptions, defaults, conv);
     Object.assign(ruleOptions, ruleDefaults, rule);
+    Object.assign(stepOptions, stepDefaults, step);
     const graph = generatorStepGraph(network, sd, genNames, { batch, imageSize: p.imageSize, kGlobal: loss.kGlobal, recLoss: loss.recLoss, vqBeta: loss.vqBeta });
     sessions.push(await ort.InferenceSession.create(graph.model, { ...trainSessionOptions({ threads }), ...session }));
   }
   Object.assign(convOptions, defaults);
   Object.assign(ruleOptions, ruleDefaults);
+  Object.assign(stepOptions, stepDefaults);
   const rng = new Rng(1);
   const size = p.imageSize;
   const feeds: Record<string, ort.Tensor> = {};
@@ -82,6 +86,7 @@ async function main(): Promise<void> {
     for (const k of Object.keys(first)) {
       if (!k.startsWith('grad.')) continue;
       const a = first[k].data as Float32Array;
+      if (!r[k]) continue; // a parameter the variant's loss does not reach (no input, zero gradient)
       const b = r[k].data as Float32Array;
       // A conv bias before a GroupNorm has a zero gradient: rounding noise, measured against 1e-3 of the largest gradient.
       const scale = a.reduce((m, v) => Math.max(m, Math.abs(v)), 1e-3 * largest);

@@ -32,7 +32,6 @@ async function profilePreset(name: string, args: string[]): Promise<void> {
   const top = Number(arg(args, 'top') ?? 25);
   const threads = Number(arg(args, 'threads') ?? availableParallelism());
   const net = new NetworkParams(network, { seed: 0 });
-  // The trained generator parameters (what the replica differentiates): not the frozen codebooks, not the discriminator.
   const genNames = net.trainableNames().gen;
   const sd = net.stateDict();
   const graph = generatorStepGraph(network, sd, genNames, { batch, imageSize: p.imageSize, kGlobal: loss.kGlobal, recLoss: loss.recLoss, vqBeta: loss.vqBeta });

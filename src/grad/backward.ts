@@ -72,7 +72,7 @@ function dependents(t: Tape, nodes: TapeNode[], wrt: string[]): Set<string> {
 /**
  * Gradients of the scalar `loss` with respect to each of `wrt` (graph inputs declared with `grad`), as
  * names of new values in the tape (in `wrt` order). `seed` scales the loss's adjoint (default 1). An input
- * the loss does not reach gets zeros of its shape.
+ * the loss does not reach gets zeros of its shape (finite inputs).
  */
 export function gradients(t: Tape, loss: string, wrt: string[], seed?: string): string[] {
   const nodes = t.nodes.slice();
@@ -88,7 +88,9 @@ export function gradients(t: Tape, loss: string, wrt: string[], seed?: string): 
   }
   return wrt.map((w) => {
     const parts = adj.get(w);
-    return parts ? sum(ctx, parts) : ctx.expand(ctx.scalar(0), t.shapeOf(w));
+    // An unreached input's zeros are computed from it (w - w): a constant output would be folded by
+    // onnxruntime into an initializer, which a session does not return.
+    return parts ? sum(ctx, parts) : ctx.op('Sub', [w, w]);
   });
 }
 

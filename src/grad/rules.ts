@@ -345,6 +345,17 @@ const concat: Rule = (g, n, [dy], want) => {
   });
 };
 
+/** Gather of rows (axis 0): each row's adjoint is added to the row it was read from (repeated rows sum). */
+const gather: Rule = (g, n, [dy], want) => {
+  if (((n.attrs.axis as number | undefined) ?? 0) !== 0) throw new Error('Gather backward: axis 0 only');
+  const [data, indices] = n.inputs;
+  const shape = g.shape(data);
+  const zeros = g.expand(g.scalar(0), shape);
+  const idx = g.op('Unsqueeze', [indices, g.ints([-1])]);
+  const rows = g.reshape(dy!, [...g.shape(indices), ...shape.slice(1)]);
+  return [want[0] ? g.op('ScatterND', [zeros, idx, rows], { reduction: 'add' }) : null, null];
+};
+
 const expand: Rule = (g, n, [dy]) => [g.unbroadcast(dy!, g.shape(n.inputs[0])), null];
 
 const sumRule: Rule = (g, n, [dy], want) => n.inputs.map((x, i) => (want[i] ? g.unbroadcast(dy!, g.shape(x)) : null));
@@ -354,7 +365,7 @@ export const RULES: Record<string, Rule> = {
   Sigmoid: sigmoid, Sqrt: sqrt, Relu: relu, LeakyRelu: leakyRelu, Where: where, Softmax: softmax,
   ReduceSum: reduceSum, ReduceMean: reduceMean, InstanceNormalization: instanceNorm,
   Reshape: reshape, Transpose: transpose, Identity: identity, Cast: identity, Expand: expand,
-  Squeeze: reshape, Unsqueeze: reshape, Resize: resize, MaxPool: maxPool, Pad: pad, Slice: slice, Concat: concat,
+  Squeeze: reshape, Unsqueeze: reshape, Resize: resize, Gather: gather, MaxPool: maxPool, Pad: pad, Slice: slice, Concat: concat,
   Neg: unary((g, _n, dy) => g.op('Neg', [dy])),
   Abs: unary((g, n, dy) => g.op('Mul', [dy, g.op('Sign', [n.inputs[0]])])),
   Exp: unary((g, n, dy) => g.op('Mul', [dy, n.outputs[0]])),

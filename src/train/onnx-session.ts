@@ -95,16 +95,26 @@ class StepSession {
 const SCALARS = ['loss', 'rec_loss', 'vq_loss', 'p_loss', 'g_loss', 'd_weight'];
 
 export class GeneratorStepSession {
-  private constructor(private readonly s: StepSession, private readonly projection: StepSession, readonly config: V2LConfig, readonly opts: StepGraphOptions) {}
+  /** Zeros for each trainable parameter the loss does not reach (the graph has no input for it). */
+  private readonly unreached: Map<string, Float32Array>;
+
+  private constructor(private readonly s: StepSession, private readonly projection: StepSession, readonly config: V2LConfig, readonly opts: StepGraphOptions, trainable: Iterable<string>, sd: ReadonlyMap<string, HostTensor>) {
+    const fed = new Set(s.params);
+    this.unreached = new Map([...trainable].filter((n) => !fed.has(n)).map((n) => [n, new Float32Array(sd.get(n)!.shape.reduce((a, b) => a * b, 1))]));
+  }
 
   get params(): string[] {
     return this.s.params;
   }
 
-  /** `sd` gives the parameter shapes (its values are not used); `trainable`: the names differentiated. */
+  /**
+   * `sd` gives the parameter shapes (its values are not used); `trainable`: the names differentiated (one
+   * the loss does not reach, e.g. the projector without the VQ loss's projector term, gets zeros).
+   */
   static async create(config: V2LConfig, sd: ReadonlyMap<string, HostTensor>, trainable: Iterable<string>, opts: StepGraphOptions, engine: TrainEngineOptions = {}): Promise<GeneratorStepSession> {
-    const step = await StepSession.open(generatorStepGraph(config, sd, trainable, opts), sd, engine);
-    return new GeneratorStepSession(step, await StepSession.open(projectionGraph(config, sd), sd, engine), config, opts);
+    const names = [...trainable];
+    const step = await StepSession.open(generatorStepGraph(config, sd, names, opts), sd, engine);
+    return new GeneratorStepSession(step, await StepSession.open(projectionGraph(config, sd), sd, engine), config, opts, names, sd);
   }
 
   /** The projected local codebook for the search, from the projector in `params` (once per step). */
@@ -133,7 +143,7 @@ export class GeneratorStepSession {
       terms,
       indices: raw.indices.data as BigInt64Array,
       zRows: raw.z_rows ? raw.z_rows.data as Float32Array : null,
-      grads: new Map(this.params.map((n) => [n, raw[`grad.${n}`].data as Float32Array])),
+      grads: new Map([...this.params.map((n): [string, Float32Array] => [n, raw[`grad.${n}`].data as Float32Array]), ...this.unreached]),
       raw,
       projected,
     };

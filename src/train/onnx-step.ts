@@ -85,10 +85,26 @@ function globalEmbeddings(t: Tape, e: OnnxEmitter, c: V2LConfig, o: StepGraphOpt
   return { ids, embeddings: e.op('Gather', [book, ids], { axis: 0 }) };
 }
 
+/** How the chosen codes are projected (`auto`: see chosenCodes; the others for measurements). */
+export const stepOptions = { projectCodes: 'auto' as 'auto' | 'rows' | 'codebook' };
+
+/**
+ * The projected codes of the chosen `ids` (m of them), on the tape: the projector applied to the gathered
+ * rows, or, when the codebook has fewer rows than the batch has positions (the `small` preset: 512 codes,
+ * 2,048 positions), to the whole codebook before the gather (4x fewer FLOP forward and in the weight
+ * gradient, whose rows are then summed per code by Gather's backward). Same values.
+ */
+function chosenCodes(e: OnnxEmitter, c: V2LConfig, codebook: string, ids: string, m: number): string {
+  const whole = stepOptions.projectCodes === 'codebook' || (stepOptions.projectCodes === 'auto' && c.nLocal < m);
+  return whole
+    ? e.op('Gather', [projectRowsOnnx(e, c, codebook), ids], { axis: 0 })
+    : projectRowsOnnx(e, c, e.op('Gather', [codebook, ids], { axis: 0 }));
+}
+
 /** L_VQ and the straight-through decoder input, on z rows [M, dim] and their chosen projected codes. */
 function vqTerms(t: Tape, e: OnnxEmitter, z: string, zq: string, beta: number): { vq: string; st: string } {
   const mse = (a: string, b: string) => { const d = e.op('Sub', [a, b]); return e.op('ReduceMean', [e.op('Mul', [d, d])], { keepdims: 0 }); };
-  const vq = e.op('Add', [mse(e.sg(zq), z), e.op('Mul', [e.scalar(beta), mse(zq, e.sg(z))])]);
+  const vq = beta === 0 && stepOptions.projectCodes === 'auto' ? mse(e.sg(zq), z) : e.op('Add', [mse(e.sg(zq), z), e.op('Mul', [e.scalar(beta), mse(zq, e.sg(z))])]);
   const quantized = t.input('quantized', []);
   const st = e.op('Add', [z, e.op('Mul', [quantized, e.sg(e.op('Sub', [zq, z]))])]);
   return { vq, st };
@@ -134,8 +150,12 @@ export function generatorStepGraph(c: V2LConfig, sd: ReadonlyMap<string, HostTen
   // never differentiated; micro-batches share it).
   const projected = t.input('projected_codebook', [c.nLocal, c.embedDim]);
   const ids = e.op('Reshape', [nearest(e, e.sg(zRows), projected, 1), e.ints([m])]);
-  const zq = projectRowsOnnx(e, c, e.op('Gather', [codebook, ids], { axis: 0 })); // on the tape: the projector learns
-  const { vq, st } = vqTerms(t, e, zRows, zq, o.vqBeta ?? CODEBOOK_TERM_WEIGHT);
+  const beta = o.vqBeta ?? CODEBOOK_TERM_WEIGHT;
+  // Without the VQ loss's projector term (the robust recipe's beta 0) the chosen codes only enter under sg:
+  // they are the fed projected rows, and the projector's gradient is zero with no pass spent on it.
+  const fed = beta === 0 && stepOptions.projectCodes === 'auto';
+  const zq = fed ? e.op('Gather', [projected, ids], { axis: 0 }) : chosenCodes(e, c, codebook, ids, m); // on the tape: the projector learns
+  const { vq, st } = vqTerms(t, e, zRows, zq, fed ? 0 : beta);
   const decIn = e.op('Transpose', [e.op('Reshape', [st, e.ints([o.batch, h, w, c.embedDim])])], { perm: [0, 3, 1, 2] });
   const g = hasCrossAttention(c) ? globalEmbeddings(t, e, c, o) : null;
   const rec = decoderOnnx(e, c, conv2dOnnx(e, 'post_quant_conv', decIn), g?.embeddings ?? null);

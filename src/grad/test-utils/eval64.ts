@@ -268,6 +268,13 @@ function node(n: TapeNode, v: (i: number) => T64, ints64: (i: number) => number[
       return slice(v(0), st, ints64(2), hasInput(3) ? ints64(3) : st.map((_, i) => i), hasInput(4) ? ints64(4) : st.map(() => 1));
     }
     case 'Concat': return concat(n.inputs.map((_, i) => v(i)), a.axis as number);
+    case 'Gather': { // axis 0, constant indices
+      if (((a.axis as number | undefined) ?? 0) !== 0) throw new Error('eval64: Gather on axis 0 only');
+      const x = v(0);
+      const idx = ints64(1);
+      const row = size(x.shape.slice(1));
+      return gatherBy([idx.length, ...x.shape.slice(1)], x, (c) => idx[c[0]] * row + (c.length > 1 ? c.slice(1).reduce((acc, q, k) => acc + q * size(x.shape.slice(k + 2)), 0) : 0));
+    }
     default: throw new Error(`eval64: no ${n.op}`);
   }
 }
