@@ -51,7 +51,7 @@ export interface Recipe {
    * chosen fewer than `minUsage` times since the last re-seed count as dead (default 1); `targets`: where they
    * go (./reseed.ts: uniform or k-means++ `far`).
    */
-  reseed?: { every: number; untilFraction: number; kmeans?: boolean; minUsage?: number; targets?: 'uniform' | 'far' };
+  reseed?: { every: number; untilFraction: number; kmeans?: boolean; minUsage?: number; targets?: 'uniform' | 'far' | 'split' };
 }
 
 export const RECIPES: Record<string, () => Recipe> = {

@@ -169,3 +169,31 @@ test('re-seeding policy: `far` targets (k-means++) go to the outputs no live cod
     }
   }
 });
+
+test('re-seeding policy: `split` targets halve the busiest live cluster along its principal direction', () => {
+  const rng = new Rng(51);
+  const dim = 16;
+  const n = 4;
+  const e = random(n * dim, rng);
+  const w = random(dim * dim, rng, dim ** -0.5);
+  const b = random(dim, rng, 0.1);
+  const usage = Float64Array.from([50, 0, 3, 0]);
+  const live = codes(w, b, e, dim);
+  // Code 0's cluster: 40 outputs spread along one axis (two lobes at +-1 along `axis`, small noise); code 2's: 3 tight outputs.
+  const axis = new Float32Array(dim);
+  axis[3] = 1;
+  const z = new Float32Array(43 * dim);
+  for (let m = 0; m < 40; m++) for (let o = 0; o < dim; o++) z[m * dim + o] = live[o] + (m % 2 ? 1 : -1) * axis[o] + 0.02 * rng.normal();
+  for (let m = 40; m < 43; m++) for (let o = 0; o < dim; o++) z[m * dim + o] = live[2 * dim + o] + 0.001 * rng.normal();
+  const r = reseedDeadCodes(w, b, e, usage, z, dim, () => rng.uniform(), { targets: 'split' });
+  assert.deepEqual(r, { reseeded: 2, dead: 2, kept: 2 });
+  const after = codes(w, b, e, dim);
+  // The first split puts a code on the mean of one lobe (live code 0 +- the axis: the 20 outputs of that side);
+  // the second splits a lobe (the biggest distortion left) across the axis, so the codes differ.
+  const along = [1, 3].map((j) => after[j * dim + 3] - live[3]);
+  assert.ok(along.some((a) => Math.abs(Math.abs(a) - 1) < 0.05), `codes 1, 3: ${along} along the principal axis`);
+  for (const j of [1, 3]) for (let o = 0; o < dim; o++) if (o !== 3) assert.ok(Math.abs(after[j * dim + o] - live[o]) < 0.1, `code ${j} off the axis at ${o}`);
+  let gap = 0;
+  for (let o = 0; o < dim; o++) gap += (after[dim + o] - after[3 * dim + o]) ** 2;
+  assert.ok(gap > 1e-4, 'the two re-seeded codes coincide');
+});

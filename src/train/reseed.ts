@@ -41,9 +41,10 @@ export interface ReseedOptions {
    * Where dead codes go: `uniform`, distinct encoder outputs drawn at random (default); `far`, k-means++
    * seeding (Arthur & Vassilvitskii 2007): each output drawn with probability proportional to its squared
    * distance to the nearest live code (at its k-means target) or already drawn output, so dead codes go where the
-   * quantisation error is, not onto outputs a live code already covers.
+   * quantisation error is, not onto outputs a live code already covers; `split`, half-cluster means (see
+   * splitTargets: a live code's cluster is split in two along its principal direction).
    */
-  targets?: 'uniform' | 'far';
+  targets?: 'uniform' | 'far' | 'split';
 }
 
 /**
@@ -68,17 +69,20 @@ export function reseedDeadCodes(w: Float32Array, b: Float32Array, e: Float32Arra
   shuffle(dead, rand);
   // Targets for the dead rows: distinct encoder outputs, drawn uniformly or (`far`) by k-means++ seeding
   // (which stops early when every output already sits on a centre).
-  let picks: number[];
-  if (opts.targets === 'far') {
-    picks = farthestPicks(w, b, e, usage, z, dim, live, nDead, rand, opts);
-    nDead = picks.length;
+  let deadTargets: Float32Array;
+  if (opts.targets === 'far' || opts.targets === 'split') {
+    const centres = liveCentres(w, b, e, usage, dim, live, opts);
+    deadTargets = opts.targets === 'far' ? farthestTargets(centres, z, dim, nDead, rand) : splitTargets(centres, z, dim, nDead, rand, opts.unit === true);
+    nDead = deadTargets.length / dim;
   } else {
-    picks = Array.from({ length: m }, (_, i) => i);
+    const picks = Array.from({ length: m }, (_, i) => i);
+    shuffle(picks, rand);
+    deadTargets = new Float32Array(nDead * dim);
+    for (let k = 0; k < nDead; k++) deadTargets.set(z.subarray(picks[k] * dim, (picks[k] + 1) * dim), k * dim);
   }
   const nLive = Math.min(live.length, cap - nDead);
   const rowsS = [...dead.slice(0, nDead), ...live.slice(0, nLive)];
   const s = rowsS.length;
-  if (opts.targets !== 'far') shuffle(picks, rand);
   // R = T - (E_S W + b), [s, dim]; for the live rows zero, or (k-means step) their mean minus their value.
   const r = new Float64Array(s * dim);
   const cur = new Float64Array(dim);
@@ -94,7 +98,7 @@ export function reseedDeadCodes(w: Float32Array, b: Float32Array, e: Float32Arra
       norm = Math.sqrt(sq) || 1;
     }
     for (let o = 0; o < dim; o++) {
-      const t = isDead ? z[picks[k] * dim + o] : opts.means![j * dim + o] / (opts.unit ? norm : usage[j]);
+      const t = isDead ? deadTargets[k * dim + o] : opts.means![j * dim + o] / (opts.unit ? norm : usage[j]);
       r[k * dim + o] = t - cur[o];
     }
   }
@@ -172,68 +176,76 @@ function codeOf(w: Float32Array, b: Float32Array, e: Float32Array, j: number, di
   }
 }
 
-/**
- * k-means++ seeding of `count` dead codes among the encoder outputs z: the live codes (at their k-means
- * targets when `means` is given) are the centres already chosen; each next target is an output drawn with
- * probability proportional to its squared distance to the nearest centre, then a centre itself.
- */
-function farthestPicks(w: Float32Array, b: Float32Array, e: Float32Array, usage: ArrayLike<number>, z: Float32Array, dim: number,
-  live: readonly number[], count: number, rand: () => number, opts: ReseedOptions): number[] {
-  const m = z.length / dim;
+/** The live codes as centres [live, dim]: at their k-means targets when `means` is given, else where they are. */
+function liveCentres(w: Float32Array, b: Float32Array, e: Float32Array, usage: ArrayLike<number>, dim: number, live: readonly number[], opts: ReseedOptions): Float32Array {
   const centres = new Float32Array(live.length * dim);
   const c = new Float64Array(dim);
   live.forEach((j, k) => {
-    if (opts.means) {
-      let sq = 0;
-      for (let o = 0; o < dim; o++) sq += opts.means[j * dim + o] ** 2;
-      const scale = opts.unit ? 1 / (Math.sqrt(sq) || 1) : 1 / usage[j];
-      for (let o = 0; o < dim; o++) c[o] = opts.means[j * dim + o] * scale;
-    } else {
-      codeOf(w, b, e, j, dim, c);
-      if (opts.unit) {
-        let sq = 0;
-        for (let o = 0; o < dim; o++) sq += c[o] * c[o];
-        const inv = 1 / (Math.sqrt(sq) || 1);
-        for (let o = 0; o < dim; o++) c[o] *= inv;
-      }
-    }
+    if (opts.means) for (let o = 0; o < dim; o++) c[o] = opts.means[j * dim + o] / usage[j];
+    else codeOf(w, b, e, j, dim, c);
+    if (opts.unit) normalise(c);
     for (let o = 0; o < dim; o++) centres[k * dim + o] = c[o];
   });
-  // Squared distance of every output to its nearest centre: |z|^2 - 2 z.c + |c|^2.
-  const cn = new Float64Array(live.length);
-  for (let k = 0; k < live.length; k++) {
-    let sq = 0;
-    for (let o = 0; o < dim; o++) sq += centres[k * dim + o] ** 2;
-    cn[k] = sq;
-  }
-  const d = new Float64Array(m);
-  const zn = new Float64Array(m);
+  return centres;
+}
+
+function normalise(v: Float64Array | Float32Array): void {
+  let sq = 0;
+  for (let o = 0; o < v.length; o++) sq += v[o] * v[o];
+  const inv = 1 / (Math.sqrt(sq) || 1);
+  for (let o = 0; o < v.length; o++) v[o] *= inv;
+}
+
+/** Nearest centre of every output and the squared distance to it (|z|^2 - 2 z.c + |c|^2); distance 1 and centre -1 without centres. */
+function nearestCentres(centres: Float32Array, z: Float32Array, dim: number): { index: Int32Array; dist: Float64Array } {
+  const m = z.length / dim;
+  const nc = centres.length / dim;
+  const cn = new Float64Array(nc);
+  for (let k = 0; k < nc; k++) for (let o = 0; o < dim; o++) cn[k] += centres[k * dim + o] ** 2;
+  const index = new Int32Array(m).fill(-1);
+  const dist = new Float64Array(m).fill(1);
   for (let i = 0; i < m; i++) {
     const zi = i * dim;
     let sq = 0;
     for (let o = 0; o < dim; o++) sq += z[zi + o] * z[zi + o];
-    zn[i] = sq;
     let best = Infinity;
-    for (let k = 0; k < live.length; k++) {
+    for (let k = 0; k < nc; k++) {
       const ck = k * dim;
       let dot = 0;
       for (let o = 0; o < dim; o++) dot += z[zi + o] * centres[ck + o];
-      const dist = cn[k] - 2 * dot;
-      if (dist < best) best = dist;
+      const d = cn[k] - 2 * dot;
+      if (d < best) { best = d; index[i] = k; }
     }
-    d[i] = live.length ? Math.max(0, sq + best) : 1;
+    if (nc) dist[i] = Math.max(0, sq + best);
   }
+  return { index, dist };
+}
+
+/** Draws an index with probability proportional to its non-negative weight; -1 when every weight is 0. */
+function drawWeighted(weights: Float64Array, rand: () => number): number {
+  let total = 0;
+  for (const x of weights) total += x;
+  if (!(total > 0)) return -1;
+  let u = rand() * total;
+  for (let i = 0; i < weights.length; i++) if (weights[i] > 0 && (u -= weights[i]) <= 0) return i;
+  for (let i = weights.length - 1; i >= 0; i--) if (weights[i] > 0) return i;
+  return -1;
+}
+
+/**
+ * k-means++ seeding of up to `count` dead codes among the encoder outputs z, the live codes being the
+ * centres already chosen: each next target is an output drawn with probability proportional to its
+ * squared distance to the nearest centre, then a centre itself. Stops early when every output sits on a centre.
+ */
+function farthestTargets(centres: Float32Array, z: Float32Array, dim: number, count: number, rand: () => number): Float32Array {
+  const m = z.length / dim;
+  const d = nearestCentres(centres, z, dim).dist;
+  const zn = new Float64Array(m);
+  for (let i = 0; i < m; i++) for (let o = 0; o < dim; o++) zn[i] += z[i * dim + o] ** 2;
   const picks: number[] = [];
-  for (let t = 0; t < Math.min(count, m); t++) {
-    let total = 0;
-    for (let i = 0; i < m; i++) total += d[i];
-    let p = -1;
-    if (total > 0) {
-      let u = rand() * total;
-      for (let i = 0; i < m && p < 0; i++) if (d[i] > 0 && (u -= d[i]) <= 0) p = i;
-      if (p < 0) for (let i = m - 1; i >= 0 && p < 0; i--) if (d[i] > 0) p = i;
-    }
-    if (p < 0) break; // every output already sits on a centre
+  while (picks.length < Math.min(count, m)) {
+    const p = drawWeighted(d, rand);
+    if (p < 0) break;
     picks.push(p);
     const zp = p * dim;
     for (let i = 0; i < m; i++) {
@@ -241,12 +253,85 @@ function farthestPicks(w: Float32Array, b: Float32Array, e: Float32Array, usage:
       let dot = 0;
       const zi = i * dim;
       for (let o = 0; o < dim; o++) dot += z[zi + o] * z[zp + o];
-      const dist = Math.max(0, zn[i] - 2 * dot + zn[p]);
-      if (dist < d[i]) d[i] = dist;
+      d[i] = Math.min(d[i], Math.max(0, zn[i] - 2 * dot + zn[p]));
     }
     d[p] = 0;
   }
-  return picks;
+  const out = new Float32Array(picks.length * dim);
+  picks.forEach((p, k) => out.set(z.subarray(p * dim, (p + 1) * dim), k * dim));
+  return out;
+}
+
+/**
+ * Cluster splitting (the splitting step of Linde, Buzo & Gray 1980; bisecting k-means): a dead code goes to
+ * the mean of one half of a cluster of the outputs z, the half on one side of the cluster's principal
+ * direction (two power iterations from a random member). A single output is a poor target in a
+ * high-dimensional space: a centroid is nearer to most outputs than any one output is, so a code placed on
+ * one output wins almost nothing and is dead again at the next re-seed; a half-cluster mean takes over about
+ * a third of its cluster at once, and the next k-means steps balance the pair. The clusters start as the live
+ * codes' and the one split is drawn with probability proportional to its distortion (the sum of its outputs'
+ * squared distances to their mean); its two halves then are clusters of their own, so a cluster split again
+ * is split along another direction. Fewer targets than `count` when no cluster has two distinct outputs left.
+ */
+function splitTargets(centres: Float32Array, z: Float32Array, dim: number, count: number, rand: () => number, unit: boolean): Float32Array {
+  const m = z.length / dim;
+  const nc = Math.max(1, centres.length / dim);
+  const { index } = nearestCentres(centres, z, dim);
+  const clusters: number[][] = Array.from({ length: nc }, () => []);
+  for (let i = 0; i < m; i++) clusters[Math.max(0, index[i])].push(i);
+  const weight: number[] = clusters.map((mem) => distortion(z, dim, mem, meanOf(z, dim, mem)));
+  const out = new Float32Array(count * dim);
+  let made = 0;
+  const u = new Float64Array(dim);
+  const next = new Float64Array(dim);
+  while (made < count) {
+    const c = drawWeighted(Float64Array.from(weight), rand);
+    if (c < 0) break;
+    const mem = clusters[c];
+    const mu = meanOf(z, dim, mem);
+    const r = mem[Math.floor(rand() * mem.length)];
+    for (let o = 0; o < dim; o++) u[o] = z[r * dim + o] - mu[o];
+    for (let it = 0; it < 2; it++) {
+      next.fill(0);
+      for (const i of mem) {
+        let a = 0;
+        for (let o = 0; o < dim; o++) a += (z[i * dim + o] - mu[o]) * u[o];
+        for (let o = 0; o < dim; o++) next[o] += a * (z[i * dim + o] - mu[o]);
+      }
+      u.set(next);
+    }
+    const side = (i: number): boolean => {
+      let a = 0;
+      for (let o = 0; o < dim; o++) a += (z[i * dim + o] - mu[o]) * u[o];
+      return a > 0;
+    };
+    const half = mem.filter(side);
+    const rest = mem.filter((i) => !side(i));
+    if (!half.length || !rest.length) { weight[c] = 0; continue; } // every member equal: nothing to split
+    const t = meanOf(z, dim, half);
+    clusters[c] = rest;
+    weight[c] = distortion(z, dim, rest, meanOf(z, dim, rest));
+    clusters.push(half);
+    weight.push(distortion(z, dim, half, t));
+    if (unit) normalise(t);
+    out.set(t, made * dim);
+    made++;
+  }
+  return out.slice(0, made * dim);
+}
+
+function meanOf(z: Float32Array, dim: number, rows: readonly number[]): Float64Array {
+  const mu = new Float64Array(dim);
+  for (const i of rows) for (let o = 0; o < dim; o++) mu[o] += z[i * dim + o] / rows.length;
+  return mu;
+}
+
+/** Sum of the squared distances of the rows to `mu` (0 for fewer than two rows: nothing to split). */
+function distortion(z: Float32Array, dim: number, rows: readonly number[], mu: Float64Array): number {
+  if (rows.length < 2) return 0;
+  let s = 0;
+  for (const i of rows) for (let o = 0; o < dim; o++) s += (z[i * dim + o] - mu[o]) ** 2;
+  return s;
 }
 
 function shuffle<T>(a: T[], rand: () => number): void {
