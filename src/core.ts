@@ -27,7 +27,7 @@ export { decoderOnnx } from './network/decoder.onnx.js';
 export { encoderFlops, decoderFlops, searchFlops } from './network/flops.js';
 export type { ClipModel, ClipImageInput, RawImage } from './models/clip/types.js';
 export { IMAGENET_TEMPLATES, fillTemplate, embedWithTemplates, type EnsembleOptions } from './models/clip/templates.js';
-export { squaredNorms, l2Normalize, dotMatrix, squaredEuclidean, cosineSimilarity, topK, releaseDistanceCache, type Metric, type TopK, type TopKOptions } from './models/clip/distance.js';
+export { squaredNorms, l2Normalize, dotMatrix, squaredEuclidean, cosineSimilarity, topK, type Metric, type TopK, type TopKOptions } from './models/clip/distance.js';
 export { clipImageConfig, clipPixelValues, clipResizeCrop, CLIP_MEAN, CLIP_STD, type ClipImageConfig } from './models/clip/preprocess.js';
 export { renderToken, renderVocabulary, candidateText, tokenStyleOf, detectTokenStyle, isSpecialToken, type TokenStyle, type CandidateStyle, type RenderVocab } from './codebook/render.js';
 export { expandVocabulary, expansionCandidates, type Expansion, type ExpansionBatch, type ExpansionJournal, type ExpandOptions, type ExpandStats, type Candidate } from './codebook/expand.js';

@@ -15,8 +15,8 @@ import { loadClip } from '../models/clip/transformers-clip.js';
 import { writeStandInClip } from '../models/clip/stand-in.js';
 import { embedWithTemplates, IMAGENET_TEMPLATES } from '../models/clip/templates.js';
 import { expandVocabulary } from './expand.js';
-import { HitCounter } from './filter.js';
-import { initBackend } from '../engine/backend.js';
+import { HitCounter, scorerTable } from './filter.js';
+import { onnxTopKScorer } from './score-onnx.js';
 import { isSpecialToken } from './render.js';
 import { argString as arg } from '../util/bench-args.js';
 import { measureQueryRates, formatQueryRates } from '../models/llm/query-rates.js';
@@ -84,16 +84,18 @@ export async function benchCodebook(args: string[]): Promise<void> {
     for (let i = 0; i < table.length; i++) table[i] = Math.sin(i * 12.9898) * 0.05;
     const q = emb.subarray(0, Math.min(32, images.length) * clip.dim);
     const nq = q.length / clip.dim;
-    const backend = await initBackend();
-    for (const engine of ['js', 'tfjs'] as const) {
-      const counter = new HitCounter(table, clip.dim, 5, 'cosine', engine);
+    const scorer = await onnxTopKScorer(scorerTable(table, clip.dim, 'cosine'), clip.dim);
+    for (const engine of ['js', 'onnx'] as const) {
+      const counter = new HitCounter(table, clip.dim, 5, 'cosine', engine === 'onnx' ? scorer : 'js');
       counter.add(q.subarray(0, 4 * clip.dim)); // warm-up
+      await counter.done();
       t0 = performance.now();
       counter.add(q);
+      await counter.done();
       s = (performance.now() - t0) / 1000;
-      counter.dispose();
-      console.log(`filter scoring (${engine === 'tfjs' ? `tfjs ${backend}` : 'plain JS'}) vs ${rows} x ${clip.dim}: ${(nq / s).toFixed(1)} images/s (${((2 * nq * rows * clip.dim) / s / 1e9).toFixed(2)} GFLOP/s)`);
+      console.log(`filter scoring (${engine === 'onnx' ? 'onnxruntime' : 'plain JS'}) vs ${rows} x ${clip.dim}: ${(nq / s).toFixed(1)} images/s (${((2 * nq * rows * clip.dim) / s / 1e9).toFixed(2)} GFLOP/s)`);
     }
+    await scorer.close();
     for (const l of ratios) console.log(l);
   } finally {
     if (tmp) rmSync(tmp, { recursive: true, force: true });

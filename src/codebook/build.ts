@@ -23,8 +23,8 @@ import { FileExpansionJournal } from './journal.js';
 import { EmbeddingCache, embedTextsCached, imageCacheNamespace, streamImageEmbeddings, textCacheNamespace } from '../models/clip/embedding-cache.js';
 import { sha256 } from '../util/hash.js';
 import { buildLocalCodebook } from './local.js';
-import { HitCounter, selectByCount, type KeepRule, type Similarity } from './filter.js';
-import { backendReady, backendInfo } from '../engine/backend.js';
+import { HitCounter, scorerTable, selectByCount, type KeepRule, type Similarity } from './filter.js';
+import { onnxTopKScorer } from './score-onnx.js';
 import { writeCodebook, type CodebookManifest, type GlobalEntry } from './package.js';
 import { RunLock } from '../util/run-lock.js';
 
@@ -63,8 +63,8 @@ export interface BuildOptions {
   textBatchSize?: number;
   /** Images per embedding batch (default 32). */
   imageBatchSize?: number;
-  /** How image/candidate scores are computed: 'tfjs' (the active tensor backend) or 'js' (default: tfjs unless the backend is the slow pure-JS 'cpu'). */
-  scoring?: 'tfjs' | 'js';
+  /** How image/candidate scores are computed: 'onnx' (onnxruntime's MatMul + TopK, the default) or 'js' (plain loops). */
+  scoring?: 'onnx' | 'js';
   /** Where embedding caches live (default <out>/cache); safe to share between builds. */
   cacheDir?: string;
   onProgress?: OnProgress;
@@ -129,15 +129,6 @@ export function checkKept(kept: number, hits: Uint32Array, keep: KeepRule, k: nu
   log(`warning: the global codebook has only ${kept} rows, fewer than the ${MIN_GLOBAL_ROWS} global tokens a tokenizer takes by default (${facts}). ${fix}.`);
 }
 
-/**
- * tfjs when the entry point chose a fast backend (wasm, tfjs-node); the plain-JS loop otherwise (no
- * backend chosen, or the slower pure-JS cpu one). Never selects a backend itself.
- */
-function defaultScoring(log: (l: string) => void): 'tfjs' | 'js' {
-  if (backendReady() && backendInfo().name !== 'cpu') return 'tfjs';
-  log(`no fast tensor backend chosen (${backendReady() ? backendInfo().name : 'none'}); scoring with plain JS`);
-  return 'js';
-}
 
 /**
  * One build per output folder at a time: a lock file holding the owner's pid. A lock left by a killed
@@ -231,7 +222,8 @@ async function build(o: BuildOptions): Promise<BuildReport> {
   // 5. Filter.
   const imageCache = new EmbeddingCache(cacheRoot, imageCacheNamespace(clip), clip.dim);
   const table = embedded.embeddings;
-  const counter = new HitCounter(table, clip.dim, k, similarity, o.scoring ?? defaultScoring(log));
+  const scorer = (o.scoring ?? 'onnx') === 'onnx' && table.length ? await onnxTopKScorer(scorerTable(table, clip.dim, similarity), clip.dim) : null;
+  const counter = new HitCounter(table, clip.dim, k, similarity, scorer ?? 'js');
   let scoreSeconds = 0;
   let images;
   try {
@@ -240,8 +232,11 @@ async function build(o: BuildOptions): Promise<BuildReport> {
       counter.add(emb);
       scoreSeconds += (performance.now() - t0) / 1000;
     }, { batchSize: o.imageBatchSize, onProgress: o.onProgress, stage: 'filter images' });
+    const t0 = performance.now();
+    await counter.done(); // batches still being scored (onnxruntime's run overlaps the next CLIP batch)
+    scoreSeconds += (performance.now() - t0) / 1000;
   } finally {
-    counter.dispose();
+    await scorer?.close();
   }
   const hits = counter.counts;
   const kept = selectByCount(hits, keep);

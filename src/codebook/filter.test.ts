@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { countHits, HitCounter, selectByCount } from './filter.js';
-import { initBackend } from '../engine/backend.js';
+import { countHits, HitCounter, scorerTable, selectByCount } from './filter.js';
+import { onnxTopKScorer } from './score-onnx.js';
 import { rand } from '../util/test-utils/rand.js';
 
 function bruteHits(images: Float32Array, table: Float32Array, dim: number, k: number, cosine: boolean): Uint32Array {
@@ -54,19 +54,20 @@ test('a counter array of the wrong length is refused', () => {
   assert.throws(() => countHits(new Float32Array(4), new Float32Array(8), 4, 1, new Uint32Array(3)), /3 counters for 2 candidates/);
 });
 
-test('HitCounter on the tfjs backend and in plain JS both equal the brute force, streamed in batches', async () => {
-  await initBackend();
+test('HitCounter on onnxruntime and in plain JS both equal the brute force, streamed in batches', async () => {
   const dim = 32;
   const images = rand(50 * dim, 3);
   const table = rand(700 * dim, 4).map((v, i) => v * (1 + (Math.floor(i / dim) % 5)));
   for (const sim of ['cosine', 'dot'] as const) {
     const want = bruteHits(images, table, dim, 5, sim === 'cosine');
-    for (const engine of ['tfjs', 'js'] as const) {
-      const c = new HitCounter(table, dim, 5, sim, engine);
+    const scorer = await onnxTopKScorer(scorerTable(table, dim, sim), dim, { threads: 1 });
+    for (const engine of ['onnx', 'js'] as const) {
+      const c = new HitCounter(table, dim, 5, sim, engine === 'onnx' ? scorer : 'js');
       c.add(images.subarray(0, 17 * dim));
       c.add(images.subarray(17 * dim));
-      c.dispose();
+      await c.done();
       assert.deepEqual(c.counts, want, `${engine} ${sim}`);
     }
+    await scorer.close();
   }
 });

@@ -4,40 +4,41 @@
 //
 // Similarity: 'cosine' (default, as the paper describes) or 'dot' (the reference's `image @ E.T` on the
 // template-averaged embeddings, whose norms are below 1 and differ per entry).
-import * as tf from '@tensorflow/tfjs-core';
-import { dotMatrix, releaseDistanceCache, topK } from '../models/clip/distance.js';
+import { dotMatrix, l2Normalize, topK } from '../models/clip/distance.js';
 
 export type Similarity = 'cosine' | 'dot';
 
 /**
+ * The k rows of largest dot product with each of n query rows [n, dim], best first ([n, k]): a faster
+ * kernel than the JS loop, bound to one table (./score-onnx.ts: onnxruntime). Ties: the lower row first.
+ */
+export type TopKScorer = (queries: Float32Array, n: number, k: number) => Promise<Int32Array>;
+
+/**
  * Adds one hit per (image, top-k candidate) to `counts` (one entry per candidate row of `table`).
  * `images` rows are CLIP image embeddings (L2-normalised); `table` rows are candidate embeddings.
- * engine 'js': plain loops (no tensor backend needed); 'tfjs': matMul on the active tfjs backend.
+ Plain JS loops.
  */
 export function countHits(
-  images: Float32Array, table: Float32Array, dim: number, k: number, counts: Uint32Array,
-  similarity: Similarity = 'cosine', engine: 'js' | 'tfjs' = 'js',
+  images: Float32Array, table: Float32Array, dim: number, k: number, counts: Uint32Array, similarity: Similarity = 'cosine',
 ): void {
-  const c = new HitCounter(table, dim, k, similarity, engine, counts);
-  c.add(images);
-  c.dispose();
+  new HitCounter(table, dim, k, similarity, 'js', counts).add(images);
 }
 
 /**
- * Accumulates hit counts over a stream of image batches against one candidate table. Cosine goes
- * through models/clip/distance.ts topK (its 'tfjs' engine keeps the normalised table transposed on the
- * backend between batches); 'dot' multiplies by the raw table: a tfjs matMul against the table kept
- * transposed (the fast right operand) + tf.topk, or dotMatrix blocks in plain JS. Ties: lower row first
- * in JS; tf.topk's order on the tfjs engine.
+ * Accumulates hit counts over a stream of image batches against one candidate table. With engine 'js':
+ * cosine through models/clip/distance.ts topK, 'dot' by dotMatrix blocks, in plain JS. With a
+ * `TopKScorer` (bound by the caller to the table: unit rows for cosine, see `scorerTable`), each batch is
+ * scored asynchronously; `done()` waits for the batches in flight. Ties: lower row first.
  */
 export class HitCounter {
   readonly counts: Uint32Array;
   private readonly rows: number;
-  private tableT: tf.Tensor2D | null = null;
+  private pending: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly table: Float32Array, private readonly dim: number, private readonly k: number,
-    private readonly similarity: Similarity = 'cosine', readonly engine: 'tfjs' | 'js' = 'js', counts?: Uint32Array,
+    private readonly similarity: Similarity = 'cosine', readonly engine: 'js' | TopKScorer = 'js', counts?: Uint32Array,
   ) {
     this.rows = table.length / dim;
     if (!Number.isInteger(this.rows)) throw new Error(`HitCounter: table length ${table.length} is not a multiple of dim ${dim}`);
@@ -49,8 +50,18 @@ export class HitCounter {
   add(images: Float32Array): void {
     if (this.rows === 0 || images.length === 0) return;
     const kk = Math.min(this.k, this.rows);
+    const scorer = this.engine;
+    if (scorer !== 'js') {
+      const q = this.similarity === 'cosine' ? l2Normalize(images, this.dim) : images.slice();
+      const next = this.pending.then(async () => {
+        for (const id of await scorer(q, q.length / this.dim, kk)) this.counts[id]++;
+      });
+      next.catch(() => {}); // a failure is reported by done(), not as an unhandled rejection meanwhile
+      this.pending = next;
+      return;
+    }
     if (this.similarity === 'cosine') {
-      for (const id of topK(images, this.table, this.dim, kk, { metric: 'cosine', engine: this.engine }).indices) this.counts[id]++;
+      for (const id of topK(images, this.table, this.dim, kk, { metric: 'cosine' }).indices) this.counts[id]++;
       return;
     }
     const n = images.length / this.dim;
@@ -59,15 +70,7 @@ export class HitCounter {
     for (let b0 = 0; b0 < n; b0 += block) {
       const b1 = Math.min(n, b0 + block);
       const q = images.subarray(b0 * this.dim, b1 * this.dim);
-      if (this.engine === 'tfjs') {
-        this.tableT ??= tf.tidy(() => tf.transpose(tf.tensor2d(this.table, [this.rows, this.dim])) as tf.Tensor2D);
-        const idx = tf.tidy(() => tf.topk(tf.matMul(tf.tensor2d(q, [b1 - b0, this.dim]), this.tableT!), kk).indices);
-        const ids = idx.dataSync();
-        idx.dispose();
-        for (const id of ids) this.counts[id]++;
-      } else {
-        this.countDotJs(dotMatrix(q, this.table, this.dim), b1 - b0, kk);
-      }
+      this.countDotJs(dotMatrix(q, this.table, this.dim), b1 - b0, kk);
     }
   }
 
@@ -89,12 +92,15 @@ export class HitCounter {
     }
   }
 
-  /** Frees tensors kept on the backend (the transposed table). */
-  dispose(): void {
-    this.tableT?.dispose();
-    this.tableT = null;
-    if (this.engine === 'tfjs' && this.similarity === 'cosine') releaseDistanceCache();
+  /** Resolves when every batch given to `add` is counted (a scorer's batches run asynchronously). */
+  done(): Promise<void> {
+    return this.pending;
   }
+}
+
+/** The table a `TopKScorer` is bound to for a similarity: unit rows for cosine, the raw rows for dot. */
+export function scorerTable(table: Float32Array, dim: number, similarity: Similarity): Float32Array {
+  return similarity === 'cosine' ? l2Normalize(table, dim) : table;
 }
 
 export type KeepRule = { threshold: number } | { topN: number };

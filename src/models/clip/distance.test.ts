@@ -65,22 +65,3 @@ test('topK: ties keep the lower index first; bad arguments are refused', () => {
   assert.throws(() => topK(Float32Array.from([1, 0, 1]), c, dim, 1), /multiple of dim/);
   assert.throws(() => topK(Float32Array.from([1, 0]), c, dim, 1, { candidateNorms: new Float32Array(3) }), /candidateNorms/);
 });
-
-test('topK on the tfjs engine (cpu backend here) agrees with the JS kernel', async () => {
-  const tf = await import('@tensorflow/tfjs-core');
-  await (await import('../../engine/backend.js')).initBackend('cpu');
-  const { releaseDistanceCache } = await import('./distance.js');
-  const dim = 32, n = 10, m = 257, k = 4;
-  const q = rand(n * dim, 5), c = rand(m * dim, 6);
-  for (const metric of ['sqeuclidean', 'cosine'] as const) {
-    const js = topK(q, c, dim, k, { metric, engine: 'js' });
-    const tfr = topK(q, c, dim, k, { metric, engine: 'tfjs', blockRows: 4 });
-    const again = topK(q, c, dim, k, { metric, engine: 'tfjs' }); // reuses the transposed candidates
-    assert.deepEqual([...tfr.indices], [...js.indices]);
-    assert.deepEqual([...again.indices], [...js.indices]);
-    for (let i = 0; i < js.values.length; i++) assert.ok(Math.abs(tfr.values[i] - js.values[i]) < 1e-5);
-  }
-  const before = tf.memory().numTensors;
-  releaseDistanceCache();
-  assert.equal(tf.memory().numTensors, before - 1);
-});

@@ -3,8 +3,7 @@
 // order of operations), cosine similarity, and top-k nearest (nearest first). Rows are row-major
 // Float32Array [n, dim]. The heavy part is a blocked dot-product kernel: four query rows share each
 // candidate row while it is in cache, so a 96k x 768 codebook streams from memory once per four queries.
-// Portable: plain TypeScript, and tfjs-core for the optional matMul engine.
-import * as tf from '@tensorflow/tfjs-core';
+// Portable: plain TypeScript.
 
 /** Sum of squares of each row: [n]. */
 export function squaredNorms(rows: Float32Array, dim: number): Float32Array {
@@ -125,54 +124,7 @@ export interface TopKOptions {
   candidateNorms?: Float32Array;
   /** Queries per block (default 64). */
   blockRows?: number;
-  /**
-   * Dot-product engine. 'js': the blocked kernel here (~2-3 GFLOP/s in V8, no backend needed).
-   * 'tfjs': tf.matMul on the active tfjs backend against the candidates transposed once to [dim, m]
-   * (the fast right operand; ~15 GFLOP/s on wasm). 'auto' (default): 'tfjs' when a wasm, tensorflow,
-   * webgl or webgpu backend is already active and the work is large, else 'js'.
-   */
-  engine?: 'auto' | 'js' | 'tfjs';
   onProgress?: (done: number, total: number) => void;
-}
-
-const FAST_BACKENDS = new Set(['wasm', 'tensorflow', 'webgl', 'webgpu']);
-
-function chooseEngine(opt: TopKOptions['engine'], work: number): 'js' | 'tfjs' {
-  if (opt === 'js' || opt === 'tfjs') return opt;
-  // Reading the field does not initialise a backend: only an entry point that chose one makes this true.
-  const active = tf.engine().backendName;
-  return active && FAST_BACKENDS.has(active) && work >= 2e7 ? 'tfjs' : 'js';
-}
-
-/**
- * The last candidates transposed to [dim, m] on the tfjs backend (normalised first for cosine), reused
- * while the same array comes back: the candidates must not be modified in place between calls.
- */
-let transposed: { source: Float32Array; metric: Metric; backend: string; t: tf.Tensor2D } | null = null;
-function candidatesT(source: Float32Array, metric: Metric, m: number, dim: number): tf.Tensor2D {
-  const backend = tf.getBackend();
-  if (transposed && transposed.source === source && transposed.metric === metric && transposed.backend === backend && !transposed.t.isDisposed) return transposed.t;
-  transposed?.t.dispose();
-  const c = metric === 'cosine' ? l2Normalize(source, dim) : source;
-  // Transposed in JS (blocked), which is far faster than the wasm backend's Transpose at this size.
-  const ct = new Float32Array(m * dim);
-  const B = 64;
-  for (let j0 = 0; j0 < m; j0 += B) {
-    const j1 = Math.min(m, j0 + B);
-    for (let d0 = 0; d0 < dim; d0 += B) {
-      const d1 = Math.min(dim, d0 + B);
-      for (let j = j0; j < j1; j++) for (let d = d0; d < d1; d++) ct[d * m + j] = c[j * dim + d];
-    }
-  }
-  const t = tf.tensor2d(ct, [dim, m]);
-  transposed = { source, metric, backend, t };
-  return t;
-}
-
-/** Frees the transposed candidates kept by the 'tfjs' engine. */
-export function releaseDistanceCache(): void {
-  transposed?.t.dispose();
-  transposed = null;
 }
 
 /**
@@ -185,14 +137,13 @@ export function topK(queries: Float32Array, candidates: Float32Array, dim: numbe
   const m = rowCount(candidates, dim, 'candidates');
   if (!Number.isInteger(k) || k < 1) throw new Error(`topK: k must be a positive integer, got ${k}`);
   if (k > m) throw new Error(`topK: k=${k} exceeds the ${m} candidates`);
-  const engine = chooseEngine(opts.engine, n * m * dim);
   let q = queries;
   let c = candidates;
   let qn: Float32Array | null = null;
   let cn: Float32Array | null = null;
   if (metric === 'cosine') {
     q = l2Normalize(queries, dim);
-    if (engine === 'js') c = l2Normalize(candidates, dim);
+    c = l2Normalize(candidates, dim);
   } else {
     qn = squaredNorms(queries, dim);
     cn = opts.candidateNorms ?? squaredNorms(candidates, dim);
@@ -225,18 +176,10 @@ export function topK(queries: Float32Array, candidates: Float32Array, dim: numbe
     }
   };
   const blockRows = Math.max(4, opts.blockRows ?? 64);
-  const cT = engine === 'tfjs' ? candidatesT(candidates, metric, m, dim) : null;
-  const scratch = cT ? null : new Float32Array(4 * m);
+  const scratch = new Float32Array(4 * m);
   for (let b0 = 0; b0 < n; b0 += blockRows) {
     const b1 = Math.min(n, b0 + blockRows);
-    if (cT) {
-      const prod = tf.tidy(() => tf.matMul(tf.tensor2d(q.subarray(b0 * dim, b1 * dim), [b1 - b0, dim]), cT));
-      const dots = prod.dataSync() as Float32Array;
-      prod.dispose();
-      for (let i = b0; i < b1; i++) select(i, dots.subarray((i - b0) * m, (i - b0 + 1) * m));
-    } else {
-      dotBlock(q, b0, b1, c, m, dim, select, scratch!);
-    }
+    dotBlock(q, b0, b1, c, m, dim, select, scratch);
     opts.onProgress?.(b1, n);
   }
   return { indices, values, k };
