@@ -75,7 +75,7 @@ async function main(): Promise<void> {
       await boot();
     } catch (e) {
       showError(e);
-      progress('Not loaded: choose the right files (the message above says which).');
+      progress('Not loaded: choose the right files (the message below says which).');
     } finally {
       busy = false;
     }
@@ -91,7 +91,7 @@ async function main(): Promise<void> {
       unpacked = unpackPackage(new Uint8Array(await zip.arrayBuffer()), zip.name);
     } catch (e) {
       showError(e);
-      progress('Not loaded: choose the right files (the message above says which).');
+      progress('Not loaded: choose the right files (the message below says which).');
       return;
     }
     const roles = (['codebook', 'tokenizer'] as const).filter((r) => unpacked[r]);

@@ -16,7 +16,6 @@ import { skipUnless, sharedRequired } from '../util/test-utils/shared.js';
 import { FIXTURE_NEEDS, PHOTOS, chromiumPath, writeViewerFixture, type ViewerFixture } from '../serve/test-utils/fixture.js';
 import { startStaticServer, type StaticServer } from '../serve/static.js';
 import { V2LTokenizer, type Reconstruction } from '../tokenizer/tokenizer.js';
-import { initBackend } from '../engine/backend.js';
 import { chooseModels, launchChromium, writeExport, writeZip, ensureDir } from './test-utils.js';
 import { loadLLM } from '../models/llm/load.js';
 import type { LLM } from '../models/llm/types.js';
@@ -71,7 +70,6 @@ before(async () => {
   }
   // The Node path on the same files: V2LTokenizer on onnxruntime-node (what `v2l tokenize`, `v2l
   // reconstruct` and `v2l fewshot` run) and stories260K on node-llama-cpp.
-  await initBackend();
   tok = await V2LTokenizer.load({ checkpoint: f.checkpoint, codebook: f.codebook, clip: f.clip, engine: 'onnx', onnxCache: null });
   llm = await loadLLM(f.llm, { local: { contextSize: 512 } });
   const script = new URL('../../scripts/build-web.mjs', import.meta.url).href;

@@ -6,17 +6,18 @@
 import { readZip } from '../io/zip.js';
 import { ONNX_FILES } from '../tokenizer/onnx-engine.js';
 import { InputError } from './image.js';
+import { EXPORT_NEEDS } from './tokenizer.js';
 import type { StoredFile } from './store.js';
 
 /** The files of a codebook package (`codebook/package.ts` writes them). */
 export const CODEBOOK_FILES = ['manifest.json', 'local.safetensors', 'global.safetensors', 'local.json', 'global.json'] as const;
-const EXPORT_FILES: readonly string[] = Object.values(ONNX_FILES);
-/** A file that marks a folder as the export or as the codebook (manifest.json is in both). */
-const MARKS = {
-  tokenizer: EXPORT_FILES.filter((f) => f !== ONNX_FILES.manifest),
+/** Files that mark a folder as the export or as the codebook (manifest.json is in both). */
+const MARKS: Record<'tokenizer' | 'codebook', readonly string[]> = {
+  tokenizer: Object.values(ONNX_FILES).filter((f) => f !== ONNX_FILES.manifest),
   codebook: CODEBOOK_FILES.filter((f) => f !== 'manifest.json'),
-} as const;
-const NEEDED = { tokenizer: EXPORT_FILES, codebook: CODEBOOK_FILES } as const;
+};
+/** What each must hold; every other file of its folder comes along (an export may hold more models). */
+const NEEDED: Record<'tokenizer' | 'codebook', readonly string[]> = { tokenizer: EXPORT_NEEDS, codebook: CODEBOOK_FILES };
 const WHAT = { tokenizer: 'tokenizer export', codebook: 'codebook package' } as const;
 type PackageRole = keyof typeof MARKS;
 
@@ -69,11 +70,11 @@ export function unpackPackage(bytes: Uint8Array, zipName: string): PackageFiles 
     found[role] = folder;
     const missing = NEEDED[role].filter((f) => !files.has(f));
     if (missing.length) throw new InputError(`${zipName}: the ${WHAT[role]} in its ${shown(folder)} lacks ${missing.join(', ')}`);
-    out[role] = NEEDED[role].map((name) => ({ name, file: new Blob([files.get(name)! as Uint8Array<ArrayBuffer>]) }));
+    out[role] = [...files].map(([name, data]) => ({ name, file: new Blob([data as Uint8Array<ArrayBuffer>]) }));
   }
   if (!out.tokenizer && !out.codebook) {
     const some = [...entries.keys()].slice(0, 6).join(', ');
-    throw new InputError(`${zipName} holds no tokenizer export (${EXPORT_FILES.join(', ')}) and no codebook package (${CODEBOOK_FILES.join(', ')}); ` +
+    throw new InputError(`${zipName} holds no tokenizer export (${EXPORT_NEEDS.join(', ')}) and no codebook package (${CODEBOOK_FILES.join(', ')}); ` +
       `it holds ${entries.size ? `${some}${entries.size > 6 ? ', …' : ''}` : 'nothing'}`);
   }
   return out;

@@ -14,6 +14,9 @@ import { preprocessOne } from '../image/preprocess.js';
 import { fromNCHW } from '../image/pixels.js';
 import { InputError } from './image.js';
 
+/** The export's files the page needs (`v2l export-onnx` writes them, and may write more). */
+export const EXPORT_NEEDS = [ONNX_FILES.manifest, ONNX_FILES.encoder, ONNX_FILES.decoder, ONNX_FILES.localSearch, ONNX_FILES.globalSearch, ONNX_FILES.projectedCodebook] as const;
+
 export interface ExportManifest {
   format: string;
   fingerprint: string;
@@ -90,7 +93,7 @@ export class BrowserTokenizer {
         `the codebook has ${nLocal} and ${nGlobal} of width ${codebook.dim}: export with this codebook (\`v2l export-onnx --codebook\`)`);
     }
     if (clip.dim !== cfg.embedDim) throw new InputError(`CLIP ${clip.id} gives ${clip.dim}-d embeddings, the tokenizer's global codebook is ${cfg.embedDim}-d`);
-    const need = (name: string) => {
+    const need = (name: typeof EXPORT_NEEDS[number]) => {
       const b = files.get(name);
       if (!b) throw new InputError(`the tokenizer export lacks ${name} (choose every file \`v2l export-onnx\` wrote)`);
       return b;
