@@ -9,7 +9,6 @@ const benches: Record<string, [string, string]> = {
   tokenize: ['../src/tokenizer/bench.js', 'benchTokenize'],
   'tokenize-memory': ['../src/tokenizer/memory-bench.js', 'benchTokenizeMemory'],
   train: ['../src/train/bench.js', 'benchTrain'],
-  engine: ['../src/engine/bench.js', 'benchEngine'],
   llm: ['../src/models/llm/bench.js', 'benchLlm'],
   io: ['../src/io/bench.js', 'benchIo'],
   image: ['../src/image/bench.js', 'benchImage'],

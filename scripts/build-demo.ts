@@ -21,7 +21,6 @@ import { toFloat16, toFloat32, type HostTensor } from '../src/io/dtypes.js';
 import { readWeightsMetadata, TOKENIZER_FORMAT, weightsMetadata } from '../src/tokenizer/weights.js';
 import { writeJsonAtomic } from '../src/util/atomic.js';
 import { DEMO_NOTE, demoModels, type DemoManifest } from '../src/demo/demo.js';
-import { initBackend } from '../src/engine/backend.js';
 import { V2LTokenizer } from '../src/tokenizer/tokenizer.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -139,7 +138,6 @@ async function main(): Promise<void> {
   const cache = join(o.work, 'cache');
   rmSync(cache, { recursive: true, force: true });
   const d = await demoModels({ cacheDir: cache });
-  await initBackend();
   const photos = readdirSync(join(o.shared, 'data', 'photos')).filter((f) => /\.(jpe?g|png)$/i.test(f)).map((f) => join(o.shared, 'data', 'photos', f));
   const packed = await V2LTokenizer.load({ checkpoint: d.checkpoint, codebook: d.codebook, clip: d.clip });
   const full = await V2LTokenizer.load({ checkpoint: final, codebook, clip: d.clip });

@@ -1,4 +1,4 @@
-// The portable core (v2l/core) may import only @tensorflow/tfjs-core, fflate and its own modules: no
+// The portable core (v2l/core) may import only fflate and its own modules: no
 // Node API (node:*), no native or heavy runtime, so that it can run in a browser. Checked by walking the
 // static imports from src/core.ts (type-only imports are free).
 import { test } from 'node:test';
@@ -7,9 +7,9 @@ import { readFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const ALLOWED = new Set(['@tensorflow/tfjs-core', 'fflate']);
+const ALLOWED = new Set(['fflate']);
 
-test('v2l/core imports only @tensorflow/tfjs-core, fflate and portable modules of its own', () => {
+test('v2l/core imports only fflate and portable modules of its own', () => {
   const root = dirname(fileURLToPath(import.meta.url));
   const seen = new Set<string>();
   const bad: string[] = [];

@@ -35,7 +35,6 @@ export { countHits, HitCounter, selectByCount, type KeepRule, type Similarity } 
 export { interpretEmbedding, type Interpretation } from './codebook/interpret.js';
 export type { Codebook, CodebookManifest, CodebookCheck, GlobalEntry } from './codebook/manifest.js';
 export { checkManifest, parseCodebookFiles, excludedLocalRows } from './codebook/manifest.js';
-export { registerEngineKernels, registeredKernels, originalKernel, setFastPaths, fastPathsEnabled, type RegisteredKernels } from './engine/kernels/index.js';
 export { reconstructionError, discFactorAt, type ReconstructionLoss } from './train/losses.js';
 export { Lpips, standInBackbone, tapChannels, backboneLayers, type LpipsBackbone, type LpipsOptions } from './train/lpips.js';
 export { Adam, clipGradNorm, type AdamOptions } from './train/adam.js';

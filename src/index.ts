@@ -1,16 +1,15 @@
-// v2l: start here. The tokenizer and the choice of tensor backend; each area has its own entry point
+// v2l: start here. The tokenizer; each area has its own entry point
 // (package.json "exports"), so importing one never loads the runtimes of the others:
 //   v2l/core       portable core (no Node API): tensor-file parsers, preprocessing, the network, LLM
 //                  prompt/trie/vocabulary, codebook math, losses
 //   v2l/tokenizer  V2LTokenizer, loadTokenizer, weights files, import-official
-//   v2l/engine     initBackend and the kernels          v2l/io       tensor files on disk
+//   v2l/io         tensor files on disk
 //   v2l/image      decode, list, preprocess, PNG        v2l/models   presets and the model cache
 //   v2l/llm        the frozen LLM                       v2l/clip     the frozen CLIP, its embedding cache
 //   v2l/codebook   building and loading codebooks       v2l/train    training
 //   v2l/eval       evaluation metrics                   v2l/tasks    the in-context tasks
-// Heavy runtimes (node-llama-cpp, onnxruntime, transformers.js, sharp, tfjs' backends) load on first use.
+// Heavy runtimes (node-llama-cpp, onnxruntime, transformers.js, sharp) load on first use.
 export { V2LTokenizer, isFailure, type LoadTokenizerOptions, type TokenizerParts, type EncodedImage, type EncodeFailure, type EncodeResult, type GlobalEncoding, type Reconstruction } from './tokenizer/tokenizer.js';
-export { initBackend, backendInfo, BACKENDS, type BackendInfo, type BackendName } from './engine/backend.js';
 export type { V2LConfig } from './network/config.js';
 export type { ClipModel, ClipImageInput } from './models/clip/types.js';
 export type { RawImage } from './image/types.js';

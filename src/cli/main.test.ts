@@ -1,23 +1,16 @@
-// The CLI is the entry point that chooses the tensor backend: a bad --backend is reported as coming
-// from --backend (not from V2L_BACKEND), before any work. Commands load on first use: the cheap listing
+// The CLI refuses --backend (the tfjs backends are gone) before any work. Commands load on first use: the cheap listing
 // (./commands/index.ts) shows what the files define, and a command line loads only its command's file.
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { Command, Help } from 'commander';
 import { buildProgram, commandNamed } from './main.js';
 import { COMMAND_FILES } from './commands/index.js';
-import { chooseBackend } from '../engine/backend.js';
-
-after(() => chooseBackend(undefined));
-
-test('--backend bogus is refused naming --backend, before the command runs', async () => {
-  const env = process.env.V2L_BACKEND;
+test('--backend is refused saying what replaced it, before the command runs', async () => {
   await assert.rejects(
-    (await buildProgram()).exitOverride().parseAsync(['node', 'v2l', '--backend', 'bogus', 'tokenize', '--checkpoint', 'none.safetensors', 'x.jpg']),
-    /unknown tensor backend 'bogus' \(from --backend\); choose one of: wasm, cpu, tensorflow/,
+    (await buildProgram()).exitOverride().parseAsync(['node', 'v2l', '--backend', 'wasm', 'tokenize', '--checkpoint', 'none.safetensors', 'x.jpg']),
+    /--backend wasm: the tfjs tensor backends are gone; .*onnxruntime.*--engine-threads/,
   );
-  assert.equal(process.env.V2L_BACKEND, env, 'the flag is not passed through the environment');
 });
 
 test('the listing of ./commands/index.ts is what each file registers (names, help terms, descriptions), and `v2l --help` is unchanged by loading none', async () => {

@@ -6,14 +6,6 @@ import { readFileSync } from 'node:fs';
 import { COMMAND_FILES } from './commands/index.js';
 
 /**
- * Command groups that need no tfjs tensor backend: no tensor runtime is loaded for them (the tokenizer,
- * the tasks and the evaluations run their networks on onnxruntime, loaded when used). train, codebook
- * and import-official still compute with tfjs (docs/architecture.md, "Where tfjs remains").
- */
-const NO_TENSORS = new Set(['models', 'llm', 'clip', 'tokenize', 'reconstruct', 'serve', 'export-onnx',
-  'fewshot', 'caption', 'vqa', 'restore', 'lora-data', 'eval', 'reproduce']);
-
-/**
  * The top-level command that `argv` (process.argv: node, script, ...) runs, or that `help` asks about;
  * null when it names none (`v2l`, `v2l --help`, `v2l --version`).
  */
@@ -38,16 +30,12 @@ export async function buildProgram(argv?: readonly string[]): Promise<Command> {
   const program = new Command('v2l')
     .description('V2L Tokenizer: images as words of a frozen LLM (CVPR 2024)')
     .version(pkg.version)
-    .option('--backend <name>', 'tensor backend: wasm | cpu | tensorflow (default: tensorflow if tfjs-node is installed, else wasm; env V2L_BACKEND)')
+    .option('--backend <name>', 'refused: the tfjs tensor backends of earlier versions are gone (everything runs on onnxruntime: --engine-threads, --device)')
     .showHelpAfterError();
-  // The CLI is the entry point that chooses the tensor backend (library code only checks that one is
-  // ready): --backend, else V2L_BACKEND, else the default. Nothing is loaded for --help.
-  program.hook('preAction', async (cmd, action) => {
-    const { chooseBackend, initBackend } = await import('../engine/backend.js'); // tfjs' core: not for --help
-    chooseBackend(cmd.opts().backend as string | undefined, '--backend');
-    let top = action;
-    while (top.parent && top.parent !== cmd) top = top.parent;
-    if (!NO_TENSORS.has(top.name())) await initBackend();
+  // Every network runs on onnxruntime, loaded where used; a script still naming a tfjs backend is told so.
+  program.hook('preAction', (cmd) => {
+    const b = cmd.opts().backend as string | undefined;
+    if (b !== undefined) throw new Error(`--backend ${b}: the tfjs tensor backends are gone; v2l runs its networks on onnxruntime (threads: --engine-threads, GPU: --device cuda)`);
   });
   const wanted = argv ? commandNamed(argv) : undefined;
   const placeholders = new Map<Command, string>();

@@ -13,7 +13,6 @@ import { writeStandInClip } from '../models/clip/stand-in.js';
 import { importOfficial } from './official.js';
 import { V2LTokenizer, isFailure, type EncodedImage } from './tokenizer.js';
 import { skipUnless } from '../util/test-utils/shared.js';
-import { initBackend } from '../engine/backend.js';
 
 const shared = (p: string) => new URL(`../../../shared/${p}`, import.meta.url).pathname;
 const PARITY = shared('parity/v2l_reference_parity.safetensors');
@@ -42,7 +41,6 @@ let parity: Map<string, HostTensor>;
 
 before(async () => {
   if (skip) return;
-  await initBackend(); // importOfficial checks the checkpoint against the tfjs network (the tokenizer needs no backend)
   dir = mkdtempSync(join(tmpdir(), 'v2l-tokenizer-'));
   const f = readSafetensors(PARITY);
   parity = f.tensors;
