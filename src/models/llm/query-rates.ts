@@ -18,9 +18,9 @@ export interface QueryRates {
 
 /**
  * `queries` subwords spread over the vocabulary (special tokens left out), after the prefix "a photo of",
- * in `chunks` chunks; per chunk the four runs follow each other (baseline, top-k, baseline, score), so
- * that load from other jobs hits all alike (short chunks: a burst of load lands on all four about
- * equally). Rates: queries over the summed seconds of each; CPU time is summed alike.
+ * in `chunks` chunks; per chunk the four runs follow each other (baseline and top-k, baseline and score,
+ * each pair's order alternating from chunk to chunk), so that load from other jobs hits all alike (short
+ * chunks: a burst of load lands on all four about equally). Rates: queries over the summed seconds of each; CPU time is summed alike.
  */
 export async function measureQueryRates(llm: LlamaCppLLM, usable: readonly number[], queries: number, chunks = 32): Promise<QueryRates> {
   const prefix = 'a photo of';
@@ -43,11 +43,14 @@ export async function measureQueryRates(llm: LlamaCppLLM, usable: readonly numbe
     const one: Prompt[] = ids.slice(lo, hi).map((t) => [{ ids: [t] }]);
     const two: Prompt[] = ids.slice(lo, hi).map((t) => [prefix, { ids: [t] }]);
     const conts: Prompt[] = ids.slice(lo, hi).map((t, i) => [{ ids: [t, next[lo + i]!] }]);
-    await time('topKBaseline', () => llm.greedyNext(one, { prefix }));
-    await time('topK', () => llm.topK(one, 5, { prefix }));
+    // Each pair in alternating order (ABBA), so that neither side always runs first.
+    const pair = async (a: () => Promise<void>, b: () => Promise<void>) => {
+      if (c % 2 === 0) await a().then(b);
+      else await b().then(a);
+    };
+    await pair(() => time('topKBaseline', () => llm.greedyNext(one, { prefix })), () => time('topK', () => llm.topK(one, 5, { prefix })));
     // score evaluates the prefix's last token and the continuation's first (outputs at both).
-    await time('scoreBaseline', () => llm.greedyNext(two, { outputs: 2 }));
-    await time('score', () => llm.score(prefix, conts));
+    await pair(() => time('scoreBaseline', () => llm.greedyNext(two, { outputs: 2 })), () => time('score', () => llm.score(prefix, conts)));
   }
   return {
     topK: queries / seconds.topK, topKBaseline: queries / seconds.topKBaseline,
