@@ -292,11 +292,9 @@ static int grow(size_t n) {
   return keys_cap != 0;
 }
 
-static void capture(void *ctx, const float *logits) {
-  armed = 0;
-  calls++;
+// One position's n logits into the armed buffers (capture() below, and check() for the tests).
+static void capture_logits(const float *logits, size_t n) {
   double *stats = armed_stats;
-  size_t n = (size_t)vocab_n_tokens(model_vocab(get_model(ctx)));
   if (n == 0 || n > armed_cap) {
     stats[0] = -1;
     stats[1] = (double)n;
@@ -363,6 +361,12 @@ static void capture(void *ctx, const float *logits) {
   stats[0] = 1;
 }
 
+static void capture(void *ctx, const float *logits) {
+  armed = 0;
+  calls++;
+  capture_logits(logits, (size_t)vocab_n_tokens(model_vocab(get_model(ctx))));
+}
+
 __attribute__((visibility("default"))) const float *llama_get_logits_ith(void *ctx, int32_t i) {
   if (!resolve()) return NULL;
   const float *logits = real_logits_ith(ctx, i);
@@ -410,6 +414,65 @@ static napi_value disarm(napi_env env, napi_callback_info info) {
   return out;
 }
 
+// check(logits: Float32Array, k): the capture of these logits against the plain computation (libm's expf
+// for every entry, every entry sorted for the sum and the k-th largest, every entry compared with the
+// floor); returns "" when e, sum, the k-th and the candidates are equal, else what differs. For the tests,
+// which cannot make a model give every kind of distribution.
+static napi_value check(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], out;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  void *l;
+  size_t n;
+  int64_t k64 = 1;
+  napi_typedarray_type type;
+  napi_value buffer;
+  size_t offset;
+  if (argc < 2 || napi_get_typedarray_info(env, argv[0], &type, &n, &l, &buffer, &offset) != napi_ok || type != napi_float32_array ||
+      n == 0 || napi_get_value_int64(env, argv[1], &k64) != napi_ok) {
+    napi_throw_error(env, NULL, "check(Float32Array, k)");
+    return NULL;
+  }
+  const float *logits = l;
+  size_t k = k64 < 1 ? 1 : (size_t)k64 > n ? n : (size_t)k64;
+  float *e = malloc(n * sizeof(float)), *ref = malloc(n * sizeof(float));
+  int32_t *cand = malloc(n * sizeof(int32_t));
+  uint32_t *a = malloc(n * sizeof(uint32_t)), *b = malloc(n * sizeof(uint32_t));
+  double stats[6];
+  const char *diff = "out of memory";
+  if (e && ref && cand && a && b) {
+    armed_e = e, armed_cap = n, armed_stats = stats, armed_k = k, armed_cand = cand, armed_cand_cap = n;
+    capture_logits(logits, n);
+    float max = logits[0];
+    for (size_t i = 1; i < n; i++)
+      if (logits[i] > max) max = logits[i];
+    exp_libm(logits, max, ref, n);
+    memcpy(a, ref, n * sizeof *a);
+    uint32_t *asc = sort_bits(a, b, n);
+    float sum = 0.0f, kth;
+    for (size_t i = n; i-- > 0;) {
+      float v;
+      memcpy(&v, &asc[i], sizeof v);
+      sum += v;
+    }
+    memcpy(&kth, &asc[n - k], sizeof kth);
+    double floor = (double)kth * (1 - 0x1p-20);
+    size_t c = 0;
+    int cand_ok = 1;
+    for (size_t i = 0; i < n; i++)
+      if (ref[i] >= floor) cand_ok &= c < (size_t)stats[5] && cand[c++] == (int32_t)i;
+    diff = stats[0] != 1 ? "no capture"
+      : memcmp(e, ref, n * sizeof *e) ? "e differs from libm's expf"
+      : (float)stats[3] != sum ? "sum differs"
+      : (float)stats[4] != kth ? "k-th largest differs"
+      : !cand_ok || c != (size_t)stats[5] ? "candidates differ" : "";
+  }
+  armed_e = NULL, armed_cap = 0, armed_cand = NULL, armed_cand_cap = 0;
+  free(e), free(ref), free(cand), free(a), free(b);
+  napi_create_string_utf8(env, diff, NAPI_AUTO_LENGTH, &out);
+  return out;
+}
+
 // The expf in use and the vector level: "fma avx512", "plain avx2", "libm baseline", ... ("fma" or "plain":
 // glibc's algorithm, vectorised, found equal to libm's expf).
 static napi_value exp_kind(napi_env env, napi_callback_info info) {
@@ -430,8 +493,9 @@ NAPI_MODULE_INIT() {
     {"arm", NULL, arm, NULL, NULL, NULL, napi_default, NULL},
     {"disarm", NULL, disarm, NULL, NULL, NULL, napi_default, NULL},
     {"expKind", NULL, exp_kind, NULL, NULL, NULL, napi_default, NULL},
+    {"check", NULL, check, NULL, NULL, NULL, napi_default, NULL},
   };
-  napi_define_properties(env, exports, 3, props);
+  napi_define_properties(env, exports, 4, props);
   return exports;
 }
 `;
@@ -450,6 +514,12 @@ export interface LogitsCapture {
    * vectorised, found equal to libm's expf; 'libm': libm's own).
    */
   expKind(): string;
+  /**
+   * The capture of these logits (n = their length, top k) against the plain computation: libm's expf
+   * and a sort of every entry. '' when e, the sum, the k-th largest and the candidates are equal, else
+   * what differs (for the tests: a model gives only its own kinds of distribution).
+   */
+  check(logits: Float32Array, k: number): string;
 }
 
 let loaded: LogitsCapture | null | undefined;
