@@ -1,4 +1,4 @@
-// ONNX form of ./attn-block.ts: single-head self-attention over the H*W positions, 1x1-conv q, k, v and
+// taming's AttnBlock: single-head self-attention over the H*W positions, 1x1-conv q, k, v and
 // proj_out, scale C^-1/2, residual. Batched MatMuls here (onnxruntime has no wasm-style penalty for them).
 import type { OnnxEmitter } from './onnx.js';
 import { conv2dOnnx, groupNormOnnx } from './layers.onnx.js';

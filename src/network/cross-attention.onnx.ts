@@ -1,4 +1,4 @@
-// ONNX form of ./cross-attention.ts: queries from the local features [B, N, queryDim], keys and values from
+// The reference's CrossAttention (latent diffusion's): queries from the local features [B, N, queryDim], keys and values from
 // the global embeddings [B, K, contextDim]; `heads` heads of `dimHead`, scale dimHead^-1/2, to_out.0.
 import type { OnnxEmitter } from './onnx.js';
 import { linearOnnx } from './layers.onnx.js';

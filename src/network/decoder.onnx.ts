@@ -1,4 +1,4 @@
-// ONNX form of ./decoder.ts (the same blocks and names, in the same order): conv_in; mid Res -> self-Attn
+// The V2L decoder (the reference's names; ./declare.ts declares the same in the same order): conv_in; mid Res -> self-Attn
 // -> CrossAttention over the global embeddings (its output REPLACES h; skipped with crossAttention: false)
 // -> Res; up path with numResBlocks+1 ResnetBlocks per level (+ AttnBlocks at attnResolutions) and
 // nearest-x2 Upsample except at level 0; GroupNorm, swish, conv_out. NCHW in and out.

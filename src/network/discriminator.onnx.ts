@@ -1,4 +1,4 @@
-// ONNX form of ./discriminator.ts (the same layers and names, NCHW): conv 4x4 s2 + LeakyReLU(0.2);
+// taming's NLayerDiscriminator (PatchGAN; the reference's names, declared in ./declare.ts; NCHW): conv 4x4 s2 + LeakyReLU(0.2);
 // (n_layers-1) x [conv 4x4 s2 (no bias), BatchNorm, LeakyReLU]; conv 4x4 s1 (no bias), BatchNorm,
 // LeakyReLU; conv 4x4 s1 -> 1 channel. BatchNorm in eval mode uses the running statistics (state-dict
 // `running_mean` / `running_var`); in training mode it is decomposed (batch mean and biased variance over

@@ -1,4 +1,4 @@
-// ONNX form of ./encoder.ts (the same levels, blocks and names, in the same order): conv_in, per level
+// taming-transformers' Encoder (the reference's names; ./declare.ts declares the same in the same order): conv_in, per level
 // numResBlocks ResnetBlocks (+ AttnBlocks at attnResolutions) and a Downsample except at the last level;
 // mid Res-Attn-Res; GroupNorm, swish, conv_out. NCHW in and out.
 import type { V2LConfig } from './config.js';

@@ -1,7 +1,7 @@
 // Floating-point operations of one image through the network (2 per multiply-add of the convolutions,
 // linears, attention products and the codebook search; normalisations and element-wise ops, a few
 // percent, are left out), for benchmark reports of achieved GFLOP/s. Walks the same levels and blocks
-// as ./encoder.ts and ./decoder.ts.
+// as ./encoder.onnx.ts and ./decoder.onnx.ts.
 import { blockIn as midWidth, hasCrossAttention, type V2LConfig } from './config.js';
 
 const conv = (k: number, cin: number, cout: number, hw: number) => 2 * k * k * cin * cout * hw;

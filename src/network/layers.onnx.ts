@@ -1,4 +1,4 @@
-// ONNX form of ./layers.ts (conv2d, linear, GroupNorm(32, 1e-6)) on NCHW tensors; see ./onnx.ts.
+// conv2d, linear, GroupNorm(32, 1e-6) (./layers.ts: the constants) on NCHW tensors; see ./onnx.ts.
 import { GN_EPS, GROUPS } from './layers.js';
 import { channelParam, transposedParam, type OnnxEmitter } from './onnx.js';
 

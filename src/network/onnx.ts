@@ -1,8 +1,9 @@
-// How the network is expressed in ONNX. Each module has a `*.onnx.ts` sibling whose function emits the
-// module's nodes into a graph, mirroring its tfjs forward line by line; the weights are the state dict's
-// tensors (PyTorch names and layouts, as `V2LNetwork.stateDict()` gives them), so one state dict feeds both
-// paths. ONNX tensors are NCHW (PyTorch's layout; onnxruntime's CPU provider blocks convolutions itself),
-// unlike the tfjs path's NHWC. Portable: plain TypeScript, no runtime.
+// How the network is written: the one definition of its computation. Each module's `*.onnx.ts` function
+// emits that module's nodes into a graph (inference models, training step graphs, and through src/grad
+// their gradients); the weights are the state dict's tensors (PyTorch names and layouts, as
+// `NetworkParams.stateDict()` or a checkpoint gives them, declared in ./declare.ts), so one state dict
+// feeds every graph. ONNX tensors are NCHW (PyTorch's layout; onnxruntime's CPU provider blocks
+// convolutions itself). Portable: plain TypeScript, no runtime.
 import type { Attr } from '../onnx/graph.js';
 import { toFloat32, type HostTensor } from '../io/dtypes.js';
 

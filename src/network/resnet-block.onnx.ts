@@ -1,4 +1,4 @@
-// ONNX form of ./resnet-block.ts: x + conv2(swish(norm2(conv1(swish(norm1(x)))))), 1x1 nin_shortcut when
+// taming's ResnetBlock: x + conv2(swish(norm2(conv1(swish(norm1(x)))))), 1x1 nin_shortcut when
 // the width changes.
 import type { OnnxEmitter } from './onnx.js';
 import { conv2dOnnx, groupNormOnnx } from './layers.onnx.js';

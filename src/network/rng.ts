@@ -1,5 +1,5 @@
 // A small seeded generator for weight initialisation, so that a seed gives the same network on every
-// backend and platform (tfjs' random ops depend on the backend's kernels).
+// platform (no tensor library's random ops, which depend on their kernels).
 
 import { SeededRng } from '../util/random.js';
 

@@ -1,4 +1,4 @@
-// ONNX form of ./sampling.ts: Downsample (pad right/bottom by one, 3x3 stride-2 conv) and Upsample
+// Down/up-sampling: Downsample (pad right/bottom by one, 3x3 stride-2 conv) and Upsample
 // (nearest x2 as PyTorch's interpolate: asymmetric coordinates, floor; then 3x3 conv).
 import type { OnnxEmitter } from './onnx.js';
 import { conv2dOnnx } from './layers.onnx.js';

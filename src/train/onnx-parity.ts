@@ -1,7 +1,7 @@
 // Reference parity through the ONNX training graph (`npm run parity -- <file> --engine onnx`): the
 // generator step graph (./onnx-step.ts, its intermediates exposed) computes the reference's outputs, its
 // loss l1 + vq and the gradients of grads/*; the discriminator's eval-mode logits come from its emitter.
-// Same tolerances as the tfjs check (src/network/parity.ts). Node edge (onnxruntime-node).
+// Tolerances of src/network/parity.ts. Node edge (onnxruntime-node).
 import * as ort from 'onnxruntime-node';
 import { toFloat32, type HostTensor } from '../io/dtypes.js';
 import type { SafetensorsFile } from '../io/safetensors.js';
