@@ -1,4 +1,5 @@
 // ONNX form of ./quantize.ts' search and of the projected local codebook (v2l-model.ts' projectRows).
+import type { Attr } from '../onnx/graph.js';
 import type { V2LConfig } from './config.js';
 import type { OnnxEmitter } from './onnx.js';
 import { linearOnnx } from './layers.onnx.js';
@@ -10,18 +11,50 @@ export function projectRowsOnnx(e: OnnxEmitter, c: V2LConfig, rows: string): str
   return c.cosineCodes ? l2NormalizeOnnx(e, p, -1) : p;
 }
 
-/**
- * The `k` (an int64 [1] tensor) smallest d = |z|^2 + |e|^2 - 2 z.e per row of z [M, dim] (./quantize.ts'
- * distance), nearest first, ties to the lower index (TopK's rule, as tfjs' argMin): distances [M, k] and
- * int64 indices [M, k]. `codebookT` is the codebook transposed [dim, N] and `codebookSq` its row norms
- * squared [N]: precomputed, resident initializers. The distance is fused into one Gemm,
- * |e|^2 - 2 z.e (|z|^2 is the same for every row of a query, so it is added to the k kept values only):
- * no element-wise pass over the [M, N] matrix. Float32 rounding differs from tfjs' in the last bits;
- * see src/tokenizer/onnx-engine.ts for how the ids are made tfjs' exactly.
- */
-export function nearestRowsOnnx(e: OnnxEmitter, z: string, codebookT: string, codebookSq: string, k: string): [string, string] {
-  const partial = e.op('Gemm', [z, codebookT, codebookSq], { alpha: { float: -2 }, beta: { float: 1 } });
+/** TopK of the partial distances |e|^2 - 2 z.e [M, N], then |z|^2 added to the kept values only. */
+function keepNearest(e: OnnxEmitter, z: string, partial: string, k: string): [string, string] {
   const [values, indices] = e.g.opN('TopK', [partial, k], 2, { axis: 1, largest: 0, sorted: 1 });
   const zsq = e.op('ReduceSum', [e.op('Mul', [z, z]), e.ints([1])], { keepdims: 1 });
   return [e.op('Add', [values, zsq]), indices];
+}
+
+/**
+ * The `k` (an int64 [1] tensor) smallest d = |z|^2 + |e|^2 - 2 z.e per row of z [M, dim] (./quantize.ts'
+ * distance), nearest first, ties to the lower index (TopK's rule, as tfjs' argMin): distances [M, k] and
+ * int64 indices [M, k]. `codebook` is [N, dim] with `layout: 'rows'` (the inference search feeds the
+ * caller's one copy at every call: no resident or transposed copy in the session) or [dim, N] with
+ * `'transposed'` (the training graphs), `codebookSq` its squared row norms [N]. The distance is fused into
+ * one Gemm, |e|^2 - 2 z.e (|z|^2 is the same for every row of a query, so it is added to the k kept values
+ * only): no element-wise pass over the [M, N] matrix. Float32 rounding differs from tfjs' in the last
+ * bits; see src/tokenizer/onnx-engine.ts for how the ids are made tfjs' exactly.
+ */
+export function nearestRowsOnnx(e: OnnxEmitter, z: string, codebook: string, codebookSq: string, k: string, layout: 'rows' | 'transposed' = 'transposed'): [string, string] {
+  const attrs: Record<string, Attr> = { alpha: { float: -2 }, beta: { float: 1 } };
+  if (layout === 'rows') attrs.transB = 1;
+  return keepNearest(e, z, e.op('Gemm', [z, codebook, codebookSq], attrs), k);
+}
+
+/**
+ * The cheaper first pass of the same search, in 8-bit integers: z quantised per call (DynamicQuantizeLinear:
+ * uint8, one scale and zero point for the [M, dim] block), the codebook quantised per row ahead
+ * (`codebookQT` int8 [dim, N], symmetric; `rowScale` [N] is -2 x each row's scale), one MatMulInteger,
+ * then the distances approximated as |e|^2 - 2 zq.eq (+ |z|^2 on the kept values). Nothing else reads the
+ * quantised z, so onnxruntime fuses the chain into one int8 GEMM with the scales and |e|^2 applied on its
+ * output. For the k kept candidates the float32 distances are computed too, from the float32 `codebook`
+ * [N, dim] rows gathered ([M, k, dim]: a few MB per call). Returns the approximate distances [M, k]
+ * (ascending), their int64 indices [M, k] and the float32 distances of the same rows [M, k]; the caller
+ * bounds the approximation's error and re-ranks (src/tokenizer/onnx-engine.ts).
+ */
+export function coarseNearestRowsOnnx(e: OnnxEmitter, z: string, codebookQT: string, rowScale: string, codebook: string, codebookSq: string, k: string): [string, string, string] {
+  const [zq, zScale, zZero] = e.g.opN('DynamicQuantizeLinear', [z], 3);
+  const dots = e.op('Cast', [e.op('MatMulInteger', [zq, codebookQT, zZero])], { to: 1 });
+  const partial = e.op('Add', [e.op('Mul', [dots, e.op('Mul', [zScale, rowScale])]), codebookSq]);
+  const [values, indices] = keepNearest(e, z, partial, k);
+  // float32 distances of the candidates: |z|^2 + |e|^2 - 2 z.e, with e gathered [M, k, dim]
+  const rows = e.op('Gather', [codebook, indices], { axis: 0 });
+  const zCol = e.op('Unsqueeze', [z, e.ints([2])]); // [M, dim, 1]
+  const dot = e.op('Squeeze', [e.op('MatMul', [rows, zCol]), e.ints([2])]); // [M, k]
+  const zsq = e.op('ReduceSum', [e.op('Mul', [z, z]), e.ints([1])], { keepdims: 1 });
+  const exact = e.op('Add', [e.op('Add', [zsq, e.op('Gather', [codebookSq, indices], { axis: 0 })]), e.op('Mul', [dot, e.scalar(-2)])]);
+  return [values, indices, exact];
 }

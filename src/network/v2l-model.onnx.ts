@@ -3,22 +3,23 @@
 //   encoder:    image [B, inChannels, H, W] in [-1, 1] -> z [B, h, w, embedDim] (quant_conv output divided
 //               by its L2 norm; NHWC rows, the search's input)
 //   projection: local codebook rows [N, embedDim] -> codebook_projection(rows) (run once per checkpoint)
-//   search:     z rows [M, embedDim], k -> the k nearest rows of a codebook held inside (distances, int64 ids)
+//   search:     z rows [M, embedDim], a fed codebook, k -> its k nearest rows (distances, int64 ids); and
+//               its int8 first pass (approximate distances of the k best, re-ranked exactly by the engine)
 //   decoder:    zq [B, embedDim, h, w] (projected codebook rows), global embeddings [B, K, embedDim]
 //               -> image [B, outCh, H, W]
 // Portable: bytes out, no runtime.
 import type { HostTensor } from '../io/dtypes.js';
 import { GraphBuilder } from '../onnx/graph.js';
 import type { V2LConfig } from './config.js';
-import { OnnxEmitter, transpose2d } from './onnx.js';
+import { OnnxEmitter } from './onnx.js';
 import { conv2dOnnx } from './layers.onnx.js';
 import { l2NormalizeOnnx } from './ops.onnx.js';
 import { encoderOnnx } from './encoder.onnx.js';
 import { decoderHasCrossAttention, decoderOnnx } from './decoder.onnx.js';
-import { nearestRowsOnnx, projectRowsOnnx } from './quantize.onnx.js';
+import { coarseNearestRowsOnnx, nearestRowsOnnx, projectRowsOnnx } from './quantize.onnx.js';
 
 /** Bumped whenever the emitted graphs change, so cached exports are rebuilt. */
-export const ONNX_EXPORT_VERSION = 2;
+export const ONNX_EXPORT_VERSION = 3;
 
 const DOC = 'v2l tokenizer network (V2L Tokenizer, CVPR 2024), emitted by v2l from its network definition';
 
@@ -39,23 +40,39 @@ export function projectionModel(c: V2LConfig, sd: ReadonlyMap<string, HostTensor
     [{ name: 'projected', type: 'float32', shape: ['n', c.embedDim] }], `${DOC}: codebook_projection of local codebook rows`);
 }
 
-/** `codebook` [n, dim] row-major, float32; the input `k` says how many nearest rows per query. */
-export function searchModel(codebook: Float32Array, n: number, dim: number): Uint8Array {
-  if (codebook.length !== n * dim) throw new Error(`search model: ${codebook.length} values for a ${n} x ${dim} codebook`);
+/**
+ * The exact float32 search over a codebook of rows of width `dim`, fed at every call with its squared row
+ * norms (`codebook` [n, dim], `codebook_sq` [n]): one model for any codebook, no copy of it in the file or
+ * the session. The input `k` says how many nearest rows per query.
+ */
+export function searchModel(dim: number): Uint8Array {
   const g = new GraphBuilder();
   const e = new OnnxEmitter(g, new Map());
-  const sq = new Float32Array(n);
-  for (let r = 0; r < n; r++) {
-    let s = 0;
-    for (let j = 0; j < dim; j++) s += codebook[r * dim + j] ** 2;
-    sq[r] = s;
-  }
-  const [values, indices] = nearestRowsOnnx(e, 'z', e.floats('codebook_t', [dim, n], transpose2d(codebook, n, dim)), e.floats('codebook_sq', [n], sq), 'k');
+  const [values, indices] = nearestRowsOnnx(e, 'z', 'codebook', 'codebook_sq', 'k', 'rows');
   g.op('Identity', [values], {}, 'distances');
   g.op('Identity', [indices], {}, 'indices');
-  return g.build('v2l_nearest_rows', [{ name: 'z', type: 'float32', shape: ['m', dim] }, { name: 'k', type: 'int64', shape: [1] }],
-    [{ name: 'distances', type: 'float32', shape: ['m', 'k'] }, { name: 'indices', type: 'int64', shape: ['m', 'k'] }],
-    `${DOC}: the k nearest of ${n} codebook rows by |z|^2 + |e|^2 - 2 z.e, nearest first`);
+  return g.build('v2l_nearest_rows', [{ name: 'z', type: 'float32', shape: ['m', dim] }, { name: 'codebook', type: 'float32', shape: ['n', dim] },
+    { name: 'codebook_sq', type: 'float32', shape: ['n'] }, { name: 'k', type: 'int64', shape: [1] }],
+  [{ name: 'distances', type: 'float32', shape: ['m', 'k'] }, { name: 'indices', type: 'int64', shape: ['m', 'k'] }],
+  `${DOC}: the k nearest rows of a fed codebook by |z|^2 + |e|^2 - 2 z.e, nearest first`);
+}
+
+/**
+ * The int8 first pass of the search (quantize.onnx.ts' coarseNearestRowsOnnx): `codebook_qt` int8
+ * [dim, n] (each row quantised symmetrically), `row_scale` [n] (-2 x each row's scale), the float32
+ * `codebook` [n, dim] and `codebook_sq` [n] fed; approximate distances and indices of the k best, and their
+ * float32 distances.
+ */
+export function coarseSearchModel(dim: number): Uint8Array {
+  const g = new GraphBuilder();
+  const e = new OnnxEmitter(g, new Map());
+  const outs = coarseNearestRowsOnnx(e, 'z', 'codebook_qt', 'row_scale', 'codebook', 'codebook_sq', 'k');
+  ['distances', 'indices', 'exact_distances'].forEach((name, i) => g.op('Identity', [outs[i]], {}, name));
+  return g.build('v2l_nearest_rows_int8', [{ name: 'z', type: 'float32', shape: ['m', dim] }, { name: 'codebook_qt', type: 'int8', shape: [dim, 'n'] },
+    { name: 'row_scale', type: 'float32', shape: ['n'] }, { name: 'codebook', type: 'float32', shape: ['n', dim] }, { name: 'codebook_sq', type: 'float32', shape: ['n'] },
+    { name: 'k', type: 'int64', shape: [1] }],
+  [{ name: 'distances', type: 'float32', shape: ['m', 'k'] }, { name: 'indices', type: 'int64', shape: ['m', 'k'] }, { name: 'exact_distances', type: 'float32', shape: ['m', 'k'] }],
+  `${DOC}: the k nearest rows of a fed int8 codebook by |z|^2 + |e|^2 - 2 zq.eq (approximate; re-ranked exactly by the engine)`);
 }
 
 export function decoderModel(c: V2LConfig, sd: ReadonlyMap<string, HostTensor>): Uint8Array {

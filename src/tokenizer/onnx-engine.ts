@@ -5,13 +5,16 @@
 // search, re-ranking, encode and decode run on onnxruntime-node (./onnx-node.ts: sessions, export and the
 // per-fingerprint cache) and on onnxruntime-web in a browser (../browser/ort-web.ts).
 //
-// Nearest-row search: the projected local codebook lives inside the search model, transposed [dim, N]
-// with its squared row norms; one Gemm (the distance fused into the product) + TopK per chunk of rows
-// returns the few nearest candidates in float32. Two float32 implementations (onnxruntime's MLAS here, XNNPACK in tfjs-wasm) round
-// |z|^2 + |e|^2 - 2 z.e differently in the last bits, which decides between rows nearer than float32
-// resolves; so the candidates are re-ranked in JS with tfjs-wasm's own roundings (see distTfjs; ties to
-// the lower index as tfjs' argMin), and a row whose float32 ranking leaves a candidate outside the
-// returned set within the rounding margin is scanned in full.
+// Nearest-row search: one Gemm (the distance fused into the product) + TopK per chunk of rows returns the
+// few nearest candidates in float32, the codebook fed at every call (the engine's one copy of it). Two
+// float32 implementations (onnxruntime's MLAS here, XNNPACK in tfjs-wasm) round |z|^2 + |e|^2 - 2 z.e
+// differently in the last bits, which decides between rows nearer than float32 resolves; so the
+// candidates are re-ranked in JS with tfjs-wasm's own roundings (see distTfjs; ties to the lower index as
+// tfjs' argMin), and a row whose float32 ranking leaves a candidate outside the returned set within the
+// rounding margin is scanned in full. Large codebooks (LLaMA-3's 128,256 rows) take a cheaper first pass
+// in 8-bit integers whose error on every distance is bounded; the candidates it cannot rule out under that
+// bound are re-ranked the same way, and rows the bound does not separate take the float32 search: the
+// ids are the same either way.
 import type { HostTensor } from '../io/dtypes.js';
 import { downFactor, hasCrossAttention, type V2LConfig } from '../network/config.js';
 
@@ -33,6 +36,8 @@ export interface OrtRuntime {
   createSession(model: Uint8Array | string): Promise<OrtSession>;
   tensor(type: 'float32', data: Float32Array, dims: readonly number[]): OrtTensor;
   tensor(type: 'int64', data: BigInt64Array, dims: readonly number[]): OrtTensor;
+  /** int8 tensors, for the local search's int8 first pass (a runtime without it searches in float32 only). */
+  int8Tensor?(data: Int8Array, dims: readonly number[]): OrtTensor;
   /** Where it runs, for reports: 'cpu', 'cuda', 'wasm', 'webgpu'. */
   readonly device: string;
   /** Intra-op threads. */
@@ -45,24 +50,39 @@ export interface OnnxModels {
   decoder: Uint8Array | string;
   localSearch: Uint8Array | string;
   globalSearch: Uint8Array | string;
+  /** The int8 first pass (absent in older exports: the local search is then float32 only). */
+  localSearchInt8?: Uint8Array | string;
 }
 
-/** Rows of z searched per call: bounds the [rows, N] distance matrix (512 x 32,000 floats = 64 MB). */
+/** Distances computed per call: bounds the [rows, N] matrix (64 MB: 512 rows of 32,000, 130 of 128,256). */
+const SEARCH_ELEMENTS = 2 ** 24;
+/** Rows of z searched per call at most. */
 const SEARCH_CHUNK = 512;
-/** Candidates returned per row beyond the k asked for, to re-rank. */
+/** Candidates returned per row beyond the k asked for, to re-rank (float32 search). */
 const EXTRA_CANDIDATES = 7;
+/**
+ * Candidates the int8 first pass returns per row beyond k. Its error bound (below) leaves ~50 (median) to
+ * ~300 rows of LLaMA-3-sized random codebooks within reach of the nearest: 255 separates nearly every
+ * row (the rest take the float32 search); their float32 distances are computed in the same call.
+ */
+const INT8_CANDIDATES = 255;
+/** Codebooks from this many rows take the int8 first pass (where its model is there). */
+const INT8_MIN_ROWS = 16384;
 /**
  * Bound on the float32 rounding of one distance, relative to |z|^2 + max |e|^2 (dot products of 768 terms
  * round by a few 1e-7 in practice: a wide safety factor). A row outside the returned candidates can only
  * rank before the k-th when the float32 gap between them is under twice this.
  */
 const ROUNDING = 1e-5;
+/** Squared norm fed for an excluded row: no distance reaches it, so TopK ranks the row last. */
+const EXCLUDED_SQ = 3e38;
 
 /** The files of one export, in the cache folder and from `v2l export-onnx`. */
 export const ONNX_FILES = {
   encoder: 'encoder.onnx',
   decoder: 'decoder.onnx',
   localSearch: 'local_search.onnx',
+  localSearchInt8: 'local_search_int8.onnx',
   globalSearch: 'global_search.onnx',
   projectedCodebook: 'projected_local_codebook.f32',
   manifest: 'manifest.json',
@@ -74,7 +94,16 @@ export interface Codebook {
   dim: number;
   /** Squared row norms as tfjs computes them (float32 squares summed in float32, in order). */
   sq32: Float32Array;
+  /** The largest squared norm of a searched row. */
   maxSq: number;
+  /** Rows left out of the search (special tokens without text), ascending; they keep their place (row = id). */
+  excluded: readonly number[];
+  /** 1 at excluded rows. */
+  excludedMask: Uint8Array;
+  /** Rows searched: n - excluded. */
+  searched: number;
+  /** The squared norms fed to the search models: sq32, EXCLUDED_SQ at excluded rows. */
+  sqFed: Float32Array;
 }
 
 /** sum of x[off..off+dim)^2 the way tfjs-wasm's square + sum kernels round it (float32, sequential). */
@@ -85,14 +114,22 @@ function sumSq32(x: Float32Array, off: number, dim: number): number {
   return s;
 }
 
-export function codebookOf(rows: Float32Array, n: number, dim: number): Codebook {
-  const sq32 = new Float32Array(n);
-  let maxSq = 0;
-  for (let r = 0; r < n; r++) {
-    sq32[r] = sumSq32(rows, r * dim, dim);
-    maxSq = Math.max(maxSq, sq32[r]);
+export function codebookOf(rows: Float32Array, n: number, dim: number, excluded: readonly number[] = []): Codebook {
+  if (excluded.some((r, i) => !Number.isInteger(r) || r < 0 || r >= n || (i > 0 && r <= excluded[i - 1]))) {
+    throw new Error(`search: excluded rows must be ascending row ids in [0, ${n})`);
   }
-  return { rows, n, dim, sq32, maxSq };
+  if (excluded.length >= n) throw new Error(`search: all ${n} rows are excluded`);
+  const sq32 = new Float32Array(n);
+  for (let r = 0; r < n; r++) sq32[r] = sumSq32(rows, r * dim, dim);
+  const sqFed = Float32Array.from(sq32);
+  const excludedMask = new Uint8Array(n);
+  for (const r of excluded) {
+    sqFed[r] = EXCLUDED_SQ;
+    excludedMask[r] = 1;
+  }
+  let maxSq = 0;
+  for (let r = 0; r < n; r++) if (!excludedMask[r]) maxSq = Math.max(maxSq, sq32[r]);
+  return { rows, n, dim, sq32, maxSq, excluded: [...excluded], excludedMask, searched: n - excluded.length, sqFed };
 }
 
 /**
@@ -111,49 +148,219 @@ function distTfjs(z: Float32Array, zOff: number, zsq32: number, cb: Codebook, ro
 }
 
 /**
- * The k nearest rows of `cb` to each row of z, nearest first, from onnxruntime's float32 candidates
- * (`values`, `indices`: kk per row, nearest first) re-ranked with tfjs' arithmetic (ties to the lower
- * index, as tfjs' argMin and topk); rows where a row outside the candidates could be nearer than the k-th
- * (float32 gap under the rounding margin) are searched in full. Returns int32 [m, k] and the full scans.
+ * The k nearest rows of `cb` to each row of z, nearest first, from onnxruntime's candidates (`values`,
+ * `indices`: kk per row, ascending) re-ranked with tfjs' arithmetic (ties to the lower index, as tfjs'
+ * argMin and topk). Each value is within `err` of tfjs' distance: the float32 rounding margin (ROUNDING),
+ * plus `bound[r]` where the values are an approximate first pass's (the int8 search, which also gives the
+ * candidates' float32 distances, `exact`). So tfjs' k nearest are among the candidates within 2 err of
+ * the k-th, unless a row outside the candidates could be that near (the kk-th is within 2 err of the
+ * k-th): such a row is searched in full (`unresolved: 'scan'`, the float32 search) or left for the caller
+ * with ids -1 (`'return'`: the int8 pass's caller takes the float32 search for it). Returns int32 [m, k],
+ * the full scans and the rows left.
  */
-export function rerank(z: Float32Array, m: number, cb: Codebook, values: Float32Array, indices: BigInt64Array | Int32Array, kk: number, k: number): { ids: Int32Array; fullScans: number } {
+export function rerank(z: Float32Array, m: number, cb: Codebook, values: Float32Array, indices: BigInt64Array | Int32Array, kk: number, k: number,
+  opts: { bound?: Float64Array; exact?: Float32Array; unresolved?: 'scan' | 'return' } = {}): { ids: Int32Array; fullScans: number; unresolved: number[] } {
   const ids = new Int32Array(m * k);
   let fullScans = 0;
-  const cand: { i: number; d: number }[] = [];
+  const unresolved: number[] = [];
+  const exactOf = opts.exact ?? values;
+  const cand: number[] = [];
+  const candExact: number[] = [];
   for (let r = 0; r < m; r++) {
     const zOff = r * cb.dim;
     const zsq = sumSq32(z, zOff, cb.dim);
-    const margin = 2 * ROUNDING * (zsq + cb.maxSq);
+    const rounding = ROUNDING * (zsq + cb.maxSq);
+    const window = 2 * (rounding + (opts.bound?.[r] ?? 0));
+    const kth = values[r * kk + k - 1];
     cand.length = 0;
-    if (kk < cb.n && values[r * kk + kk - 1] - values[r * kk + k - 1] <= margin) {
+    candExact.length = 0;
+    if (kk < cb.searched && !(values[r * kk + kk - 1] - kth > window)) {
+      if (opts.unresolved === 'return') {
+        unresolved.push(r);
+        ids.fill(-1, r * k, (r + 1) * k);
+        continue;
+      }
       fullScans++;
-      for (let i = 0; i < cb.n; i++) cand.push({ i, d: distTfjs(z, zOff, zsq, cb, i) });
+      for (let i = 0; i < cb.n; i++) {
+        if (cb.excludedMask[i]) continue;
+        cand.push(i);
+        candExact.push(dist64(z, zOff, cb, i));
+      }
     } else {
-      for (let j = 0; j < kk; j++) {
-        const i = Number(indices[r * kk + j]);
-        cand.push({ i, d: distTfjs(z, zOff, zsq, cb, i) });
+      for (let j = 0; j < kk && (j < k || values[r * kk + j] - kth <= window); j++) {
+        cand.push(Number(indices[r * kk + j]));
+        candExact.push(exactOf[r * kk + j]);
       }
     }
-    cand.sort((a, b) => a.d - b.d || a.i - b.i);
-    for (let j = 0; j < k; j++) ids[r * k + j] = cand[j].i;
+    ids.set(nearestTfjs(z, zOff, zsq, cb, cand, candExact, k, rounding), r * k);
   }
-  return { ids, fullScans };
+  return { ids, fullScans, unresolved };
+}
+
+/** |z - e|^2 in float64. */
+function dist64(z: Float32Array, zOff: number, cb: Codebook, row: number): number {
+  const off = row * cb.dim;
+  let s = 0;
+  for (let j = 0; j < cb.dim; j++) {
+    const d = z[zOff + j] - cb.rows[off + j];
+    s += d * d;
+  }
+  return s;
 }
 
 /**
- * Nearest rows of one codebook on onnxruntime (search model) with the float64 re-ranking above. The
- * codebook stays resident in the session (transposed, with its squared norms) and, for re-ranking, here.
+ * The k rows of `cand` nearest to z's row by tfjs' float32 arithmetic (distTfjs; ties to the lower index),
+ * given each candidate's distance within `rounding` of tfjs' (`candExact`: onnxruntime's float32 or a
+ * float64 one): only the candidates within 2 x rounding of the k-th can be among tfjs' k nearest, so only
+ * those are ranked with tfjs' per-term roundings.
+ */
+function nearestTfjs(z: Float32Array, zOff: number, zsq: number, cb: Codebook, cand: readonly number[], candExact: readonly number[], k: number, rounding: number): number[] {
+  const kth = k === 1 ? candExact.reduce((a, b) => Math.min(a, b), Infinity) : Float64Array.from(candExact).sort()[k - 1];
+  const near: { i: number; d: number }[] = [];
+  for (let c = 0; c < cand.length; c++) if (candExact[c] <= kth + 2 * rounding) near.push({ i: cand[c], d: distTfjs(z, zOff, zsq, cb, cand[c]) });
+  near.sort((a, b) => a.d - b.d || a.i - b.i);
+  return near.slice(0, k).map((x) => x.i);
+}
+
+/**
+ * The codebook in 8 bits for the int8 first pass: each row scaled symmetrically to integers in
+ * [-levels, levels], stored transposed [dim, n] (MatMulInteger's layout), with what bounds its error:
+ * the largest row norm and the largest norm of a row's rounding residual e - eq.
+ */
+export interface Int8Codebook {
+  qt: Int8Array;
+  /** -2 x each row's scale, as fed (float32). */
+  rowScale: Float32Array;
+  maxNorm: number;
+  maxResidual: number;
+}
+
+/**
+ * `levels`: 127 where the int8 GEMM accumulates exactly (VNNI, ARM dot products); 64 elsewhere, since
+ * x86's pairwise u8 x s8 -> int16 step (pmaddubsw) saturates above 32,767 = 2 x 255 x 64 + 127.
+ */
+export function int8CodebookOf(cb: Codebook, levels: number): Int8Codebook {
+  const { n, dim, rows } = cb;
+  const qt = new Int8Array(n * dim);
+  const rowScale = new Float32Array(n);
+  let maxNorm = 0;
+  let maxResidual = 0;
+  for (let r = 0; r < n; r++) {
+    if (cb.excludedMask[r]) continue; // never a candidate: its integers stay 0
+    const off = r * dim;
+    let amax = 0;
+    let sq = 0;
+    for (let j = 0; j < dim; j++) {
+      amax = Math.max(amax, Math.abs(rows[off + j]));
+      sq += rows[off + j] * rows[off + j];
+    }
+    rowScale[r] = -2 * (amax / levels);
+    const scale = -rowScale[r] / 2; // the float32 scale onnxruntime multiplies by
+    let res = 0;
+    for (let j = 0; j < dim; j++) {
+      const q = scale > 0 ? Math.max(-levels, Math.min(levels, Math.round(rows[off + j] / scale))) : 0;
+      qt[j * n + r] = q;
+      res += (rows[off + j] - q * scale) ** 2;
+    }
+    maxNorm = Math.max(maxNorm, Math.sqrt(sq));
+    maxResidual = Math.max(maxResidual, Math.sqrt(res));
+  }
+  return { qt, rowScale, maxNorm, maxResidual };
+}
+
+/**
+ * DynamicQuantizeLinear's scale and zero point for a block of z, as onnxruntime computes them (the range
+ * widened to include 0, over 255 levels, in float32; the zero point rounded half to even).
+ */
+function uint8Params(z: Float32Array): { scale: number; zero: number } {
+  const f = Math.fround;
+  let lo = 0;
+  let hi = 0;
+  for (let i = 0; i < z.length; i++) {
+    lo = Math.min(lo, z[i]);
+    hi = Math.max(hi, z[i]);
+  }
+  const scale = f(f(hi - lo) / 255);
+  if (scale === 0) return { scale: 1, zero: 0 };
+  const zp = f(-f(lo / scale));
+  const r = Math.round(zp);
+  const even = r - zp === 0.5 && r % 2 !== 0 ? r - 1 : r; // Math.round rounds halves up
+  return { scale, zero: Math.max(0, Math.min(255, even)) };
+}
+
+/**
+ * Per row of z [m, dim], a bound on |approximate - exact| distance of the int8 pass against any row:
+ * 2 (|zq| max|e - eq| + |z - zq| max|e|) (Cauchy-Schwarz on zq.eq - z.e = zq.(eq - e) + (zq - z).e).
+ * z - zq is recomputed from the block's scale and zero point (round to nearest); an element at or next to
+ * the ends of the uint8 range is counted at a full step, and every element gets a slack for float32
+ * arithmetic (onnxruntime's rounding of x / scale may differ at a half).
+ */
+function int8Bounds(z: Float32Array, m: number, dim: number, q: Int8Codebook): Float64Array {
+  const { scale, zero } = uint8Params(z);
+  const out = new Float64Array(m);
+  const slack = scale / 256;
+  for (let r = 0; r < m; r++) {
+    let dz2 = 0;
+    let z2 = 0;
+    for (let j = 0; j < dim; j++) {
+      const x = z[r * dim + j];
+      const qv = Math.max(0, Math.min(255, Math.round(x / scale) + zero));
+      let err = Math.abs(x - (qv - zero) * scale);
+      if (qv <= 1 || qv >= 254) err = Math.max(err, scale);
+      dz2 += (err + slack) ** 2;
+      z2 += x * x;
+    }
+    const dz = Math.sqrt(dz2);
+    out[r] = 2 * ((Math.sqrt(z2) + dz) * q.maxResidual + dz * q.maxNorm);
+  }
+  return out;
+}
+
+export interface SearchOptions {
+  /** The int8 first pass's model (`coarseSearchModel(dim)`); used for codebooks of INT8_MIN_ROWS rows and more, or as `int8` says. */
+  int8Model?: Uint8Array | string;
+  /** Force the int8 first pass on (where its model is given) or off; default: by the codebook's size. */
+  int8?: boolean;
+  /** The int8 codebook's integer range (int8CodebookOf); default 64, safe on every CPU. */
+  int8Levels?: number;
+  /** Rows left out of the search (ascending): special tokens without text. */
+  excluded?: readonly number[];
+}
+
+/**
+ * Nearest rows of one codebook on onnxruntime (search models) with the re-ranking above. The codebook is
+ * held once, here, and fed to the session at every call (with its int8 form for large codebooks).
  */
 export class CodebookSearch {
   /** Rows searched in full (float32 ranking too close to call) since creation: a diagnostic. */
   fullScans = 0;
+  /** Rows the int8 pass's bound did not separate (searched in float32 instead) since creation: a diagnostic. */
+  int8Fallbacks = 0;
+  /** Rows searched by the int8 first pass since creation. */
+  int8Rows = 0;
 
-  private constructor(private readonly runtime: OrtRuntime, private readonly session: OrtSession, readonly codebook: Codebook) {}
+  private constructor(private readonly runtime: OrtRuntime, private readonly session: OrtSession, readonly codebook: Codebook,
+    private readonly int8: { session: OrtSession; codebook: Int8Codebook } | null) {}
 
-  /** `model`: the search model's bytes or file (`searchModel(rows, n, dim)` of ../network/v2l-model.onnx.ts). */
-  static async create(runtime: OrtRuntime, rows: Float32Array, n: number, dim: number, model: Uint8Array | string): Promise<CodebookSearch> {
+  /** `model`: the search model's bytes or file (`searchModel(dim)` of ../network/v2l-model.onnx.ts). */
+  static async create(runtime: OrtRuntime, rows: Float32Array, n: number, dim: number, model: Uint8Array | string, opts: SearchOptions = {}): Promise<CodebookSearch> {
+    if (rows.length !== n * dim) throw new Error(`search: ${rows.length} values for a ${n} x ${dim} codebook`);
+    const cb = codebookOf(rows, n, dim, opts.excluded);
+    const useInt8 = opts.int8Model !== undefined && runtime.int8Tensor !== undefined && (opts.int8 ?? n >= INT8_MIN_ROWS);
     const session = await runtime.createSession(model);
-    return new CodebookSearch(runtime, session, codebookOf(rows, n, dim));
+    if (!useInt8) return new CodebookSearch(runtime, session, cb, null);
+    try {
+      const int8Session = await runtime.createSession(opts.int8Model!);
+      return new CodebookSearch(runtime, session, cb, { session: int8Session, codebook: int8CodebookOf(cb, opts.int8Levels ?? 64) });
+    } catch (e) {
+      await session.release();
+      throw e;
+    }
+  }
+
+  /** Whether the int8 first pass runs. */
+  get usesInt8(): boolean {
+    return this.int8 !== null;
   }
 
   /** The k nearest rows (nearest first, ties to the lower index) of each of the m rows of z [m, dim]: int32 [m, k]. */
@@ -161,25 +368,74 @@ export class CodebookSearch {
     const cb = this.codebook;
     const dim = cb.dim;
     if (z.length !== m * dim) throw new Error(`search: ${z.length} values for ${m} rows of width ${dim}`);
-    if (!Number.isInteger(k) || k < 1 || k > cb.n) throw new Error(`search: k must be an integer in [1, ${cb.n}] (got ${k})`);
-    const kk = Math.min(cb.n, k + EXTRA_CANDIDATES);
+    if (!Number.isInteger(k) || k < 1 || k > cb.searched) throw new Error(`search: k must be an integer in [1, ${cb.searched}] (got ${k})`);
     const ids = new Int32Array(m * k);
-    for (let start = 0; start < m; start += SEARCH_CHUNK) {
-      const rows = Math.min(SEARCH_CHUNK, m - start);
+    // The int8 pass also gathers the candidates' rows [rows, kk, dim]: the same budget.
+    const width = this.int8 ? Math.max(cb.n, (k + INT8_CANDIDATES) * dim) : cb.n;
+    const chunk = Math.max(1, Math.min(SEARCH_CHUNK, Math.floor(SEARCH_ELEMENTS / width)));
+    for (let start = 0; start < m; start += chunk) {
+      const rows = Math.min(chunk, m - start);
       const zc = z.subarray(start * dim, (start + rows) * dim);
-      const out = await this.session.run({ z: this.runtime.tensor('float32', zc, [rows, dim]), k: this.runtime.tensor('int64', BigInt64Array.of(BigInt(kk)), [1]) });
-      const r = rerank(zc, rows, cb, out.distances.data as Float32Array, out.indices.data as BigInt64Array, kk, k);
-      out.distances.dispose();
-      out.indices.dispose();
-      ids.set(r.ids, start * k);
-      this.fullScans += r.fullScans;
+      ids.set(this.int8 ? await this.nearestInt8(zc, rows, k) : await this.nearestF32(zc, rows, k), start * k);
     }
     return ids;
   }
 
-  async dispose(): Promise<void> {
-    await this.session.release();
+  /** The float32 search of one chunk. */
+  private async nearestF32(z: Float32Array, m: number, k: number): Promise<Int32Array> {
+    const cb = this.codebook;
+    const kk = Math.min(cb.searched, k + EXTRA_CANDIDATES);
+    const out = await this.session.run({
+      z: this.runtime.tensor('float32', z, [m, cb.dim]), codebook: this.runtime.tensor('float32', cb.rows, [cb.n, cb.dim]),
+      codebook_sq: this.runtime.tensor('float32', cb.sqFed, [cb.n]), k: this.kTensor(kk),
+    });
+    const r = rerank(z, m, cb, out.distances.data as Float32Array, out.indices.data as BigInt64Array, kk, k, { unresolved: 'scan' });
+    for (const t of Object.values(out)) t.dispose();
+    this.fullScans += r.fullScans;
+    return r.ids;
   }
+
+  /** The int8 first pass of one chunk, its bound, the exact re-ranking, and the float32 search for rows it leaves. */
+  private async nearestInt8(z: Float32Array, m: number, k: number): Promise<Int32Array> {
+    const cb = this.codebook;
+    const { session, codebook: q } = this.int8!;
+    const kk = Math.min(cb.searched, k + INT8_CANDIDATES);
+    const out = await session.run({
+      z: this.runtime.tensor('float32', z, [m, cb.dim]), codebook_qt: this.runtime.int8Tensor!(q.qt, [cb.dim, cb.n]),
+      row_scale: this.runtime.tensor('float32', q.rowScale, [cb.n]), codebook: this.runtime.tensor('float32', cb.rows, [cb.n, cb.dim]), codebook_sq: this.runtime.tensor('float32', cb.sqFed, [cb.n]), k: this.kTensor(kk),
+    });
+    const bound = int8Bounds(z, m, cb.dim, q);
+    const r = rerank(z, m, cb, out.distances.data as Float32Array, out.indices.data as BigInt64Array, kk, k,
+      { bound, exact: out.exact_distances.data as Float32Array, unresolved: 'return' });
+    for (const t of Object.values(out)) t.dispose();
+    this.int8Rows += m;
+    if (r.unresolved.length) {
+      this.int8Fallbacks += r.unresolved.length;
+      const zu = new Float32Array(r.unresolved.length * cb.dim);
+      r.unresolved.forEach((row, i) => zu.set(z.subarray(row * cb.dim, (row + 1) * cb.dim), i * cb.dim));
+      const exact = await this.nearestF32(zu, r.unresolved.length, k);
+      r.unresolved.forEach((row, i) => r.ids.set(exact.subarray(i * k, (i + 1) * k), row * k));
+    }
+    return r.ids;
+  }
+
+  private kTensor(kk: number): OrtTensor {
+    return this.runtime.tensor('int64', BigInt64Array.of(BigInt(kk)), [1]);
+  }
+
+  async dispose(): Promise<void> {
+    await Promise.all([this.session.release(), this.int8?.session.release()]);
+  }
+}
+
+/** How the engine searches its local codebook (the ids do not depend on it, except for `excludedLocal`). */
+export interface EngineSearchOptions {
+  /** Local rows left out of the search (the codebook package's `localSearch.excludedRows`: special tokens without text). */
+  excludedLocal?: readonly number[];
+  /** The int8 first pass on or off (default: from INT8_MIN_ROWS rows, where the export has its model). */
+  int8?: boolean;
+  /** The int8 codebook's integer range (int8CodebookOf; the runtime's CPU decides what is exact). */
+  int8Levels?: number;
 }
 
 export class OnnxEngine {
@@ -208,12 +464,14 @@ export class OnnxEngine {
    * Node builds exports and caches them (./onnx-node.ts: createOnnxEngine); a browser reads the files
    * of `v2l export-onnx`.
    */
-  static async open(runtime: OrtRuntime, config: V2LConfig, fingerprint: string, models: OnnxModels, projected: Float32Array, globalRows: Float32Array): Promise<OnnxEngine> {
+  static async open(runtime: OrtRuntime, config: V2LConfig, fingerprint: string, models: OnnxModels, projected: Float32Array, globalRows: Float32Array,
+    opts: EngineSearchOptions = {}): Promise<OnnxEngine> {
     const dim = config.embedDim;
     if (projected.length % dim || globalRows.length % dim) throw new Error(`ONNX engine: codebooks of ${projected.length} and ${globalRows.length} values are not rows of ${dim}`);
     const opened = await Promise.allSettled([
       runtime.createSession(models.encoder), runtime.createSession(models.decoder),
-      CodebookSearch.create(runtime, projected, projected.length / dim, dim, models.localSearch),
+      CodebookSearch.create(runtime, projected, projected.length / dim, dim, models.localSearch,
+        { int8Model: models.localSearchInt8, int8: opts.int8, int8Levels: opts.int8Levels, excluded: opts.excludedLocal }),
       CodebookSearch.create(runtime, globalRows, globalRows.length / dim, dim, models.globalSearch),
     ] as const);
     const failed = opened.find((r) => r.status === 'rejected');

@@ -3,14 +3,14 @@
 // re-ranking, encode, decode) is portable: ./onnx-engine.ts.
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { arch, availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { toFloat32, type HostTensor } from '../io/dtypes.js';
 import type { V2LConfig } from '../network/config.js';
 import { decoderHasCrossAttention } from '../network/decoder.onnx.js';
-import { ONNX_EXPORT_VERSION, decoderModel, encoderModel, projectionModel, searchModel } from '../network/v2l-model.onnx.js';
-import { CodebookSearch, ONNX_FILES, OnnxEngine, type OnnxModels, type OrtRuntime, type OrtSession } from './onnx-engine.js';
+import { ONNX_EXPORT_VERSION, coarseSearchModel, decoderModel, encoderModel, projectionModel, searchModel } from '../network/v2l-model.onnx.js';
+import { CodebookSearch, ONNX_FILES, OnnxEngine, type EngineSearchOptions, type OnnxModels, type OrtRuntime, type OrtSession, type SearchOptions } from './onnx-engine.js';
 
 export type OnnxDevice = 'cpu' | 'cuda';
 
@@ -21,6 +21,23 @@ export interface OnnxEngineOptions {
   device?: OnnxDevice;
   /** Folder of cached exports (one subfolder per fingerprint); null: export in memory every time. */
   cacheDir?: string | null;
+  /** Local rows left out of the search (a codebook package's `localSearch.excludedRows`). */
+  excludedLocal?: readonly number[];
+  /** The local search's int8 first pass on or off (default: for large codebooks; the ids are the same). */
+  int8?: boolean;
+}
+
+/**
+ * The int8 codebook's range for this CPU: 127 where onnxruntime's int8 GEMM sums u8 x s8 products exactly
+ * (x86 VNNI, ARM), else 64 (x86's pmaddubsw saturates pairs above 32,767).
+ */
+export function int8Levels(): number {
+  if (arch() === 'arm64') return 127;
+  try {
+    return /\b(avx512_vnni|avx_vnni)\b/.test(readFileSync('/proc/cpuinfo', 'utf8')) ? 127 : 64;
+  } catch {
+    return 64;
+  }
 }
 
 /** onnxruntime-node as the engine's runtime, with an error that says what to do when the CUDA provider is missing. */
@@ -48,6 +65,7 @@ export function nodeRuntime(opts: OnnxEngineOptions = {}): OrtRuntime {
       }
     },
     tensor: ((type: 'float32' | 'int64', data: Float32Array | BigInt64Array, dims: readonly number[]) => new ort.Tensor(type, data, dims)) as OrtRuntime['tensor'],
+    int8Tensor: (data: Int8Array, dims: readonly number[]) => new ort.Tensor('int8', data, dims),
   };
 }
 
@@ -67,6 +85,7 @@ export interface OnnxExport {
   encoder: Uint8Array;
   decoder: Uint8Array;
   localSearch: Uint8Array;
+  localSearchInt8: Uint8Array;
   globalSearch: Uint8Array;
   /** codebook_projection(tok_embeddings), [nLocal, embedDim]. */
   projected: Float32Array;
@@ -80,7 +99,7 @@ export async function exportOnnx(config: V2LConfig, sd: ReadonlyMap<string, Host
     return t;
   };
   const local = need('tok_embeddings.weight');
-  const global = need('tok_embeddings_global.weight');
+  need('tok_embeddings_global.weight'); // fed to the global search at open, checked here
   const [nLocal, dim] = local.shape;
   const proj = await nodeRuntime(opts).createSession(projectionModel(config, sd)) as unknown as ort.InferenceSession;
   let projected: Float32Array;
@@ -94,8 +113,9 @@ export async function exportOnnx(config: V2LConfig, sd: ReadonlyMap<string, Host
   return {
     encoder: encoderModel(config, sd),
     decoder: decoderModel(config, sd),
-    localSearch: searchModel(projected, nLocal, dim),
-    globalSearch: searchModel(toFloat32(global), global.shape[0], dim),
+    localSearch: searchModel(dim),
+    localSearchInt8: coarseSearchModel(dim),
+    globalSearch: searchModel(dim),
     projected,
   };
 }
@@ -137,6 +157,7 @@ export function writeOnnxExport(dir: string, x: OnnxExport, manifest: Record<str
   put(ONNX_FILES.encoder, x.encoder);
   put(ONNX_FILES.decoder, x.decoder);
   put(ONNX_FILES.localSearch, x.localSearch);
+  put(ONNX_FILES.localSearchInt8, x.localSearchInt8);
   put(ONNX_FILES.globalSearch, x.globalSearch);
   put(ONNX_FILES.projectedCodebook, new Uint8Array(x.projected.buffer, x.projected.byteOffset, x.projected.byteLength));
   put(ONNX_FILES.manifest, new TextEncoder().encode(`${JSON.stringify(manifest, null, 2)}\n`));
@@ -148,6 +169,7 @@ export function writeOnnxExport(dir: string, x: OnnxExport, manifest: Record<str
  */
 export async function createOnnxEngine(config: V2LConfig, sd: ReadonlyMap<string, HostTensor>, opts: OnnxEngineOptions = {}): Promise<OnnxEngine> {
   const runtime = nodeRuntime(opts);
+  const searchOptions: EngineSearchOptions = { excludedLocal: opts.excludedLocal, int8: opts.int8, int8Levels: int8Levels() };
   const fingerprint = stateDictFingerprint(config, sd);
   const dir = opts.cacheDir ? join(opts.cacheDir, fingerprint) : null;
   const g = sd.get('tok_embeddings_global.weight');
@@ -158,8 +180,9 @@ export async function createOnnxEngine(config: V2LConfig, sd: ReadonlyMap<string
     try {
       const b = readFileSync(join(dir, ONNX_FILES.projectedCodebook));
       const projected = new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
-      const files: OnnxModels = { encoder: join(dir, ONNX_FILES.encoder), decoder: join(dir, ONNX_FILES.decoder), localSearch: join(dir, ONNX_FILES.localSearch), globalSearch: join(dir, ONNX_FILES.globalSearch) };
-      engine = await OnnxEngine.open(runtime, config, fingerprint, files, projected, globalRows);
+      const files: OnnxModels = { encoder: join(dir, ONNX_FILES.encoder), decoder: join(dir, ONNX_FILES.decoder), localSearch: join(dir, ONNX_FILES.localSearch),
+        localSearchInt8: join(dir, ONNX_FILES.localSearchInt8), globalSearch: join(dir, ONNX_FILES.globalSearch) };
+      engine = await OnnxEngine.open(runtime, config, fingerprint, files, projected, globalRows, searchOptions);
       const now = new Date();
       utimesSync(join(dir, ONNX_FILES.manifest), now, now); // recently used: kept by pruneCache
     } catch {
@@ -169,7 +192,7 @@ export async function createOnnxEngine(config: V2LConfig, sd: ReadonlyMap<string
   if (!engine) {
     const x = await exportOnnx(config, sd, opts);
     if (dir) writeOnnxExport(dir, x, onnxManifest(config, fingerprint));
-    engine = await OnnxEngine.open(runtime, config, fingerprint, x, x.projected, globalRows);
+    engine = await OnnxEngine.open(runtime, config, fingerprint, x, x.projected, globalRows, searchOptions);
   }
   if (opts.cacheDir) pruneCache(opts.cacheDir, fingerprint);
   return engine;
@@ -184,15 +207,16 @@ export function onnxManifest(config: V2LConfig, fingerprint: string): Record<str
     config,
     files: {
       [ONNX_FILES.encoder]: 'image [B, C, H, W] in [-1, 1] -> z [B, h, w, embedDim] (L2-normalised quant_conv output)',
-      [ONNX_FILES.localSearch]: 'z [M, embedDim], k int64 [1] -> distances [M, k], indices int64 [M, k] into the projected local codebook (nearest first; float32, see the README on re-ranking)',
-      [ONNX_FILES.globalSearch]: 'normalised CLIP image embeddings [B, embedDim], k int64 [1] -> the k nearest global codebook rows',
+      [ONNX_FILES.localSearch]: `z [M, embedDim], codebook [N, embedDim] (the rows of ${ONNX_FILES.projectedCodebook}), codebook_sq [N] (their squared norms), k int64 [1] -> distances [M, k], indices int64 [M, k] (nearest first; float32, see the README on re-ranking)`,
+      [ONNX_FILES.localSearchInt8]: "the same search in 8-bit integers (a first pass): z [M, embedDim], codebook_qt int8 [embedDim, N] (each row quantised symmetrically), row_scale [N] (-2 x each row's scale), codebook [N, embedDim], codebook_sq [N], k -> approximate distances [M, k] (ascending), indices, and the float32 distances of those rows",
+      [ONNX_FILES.globalSearch]: `the model of ${ONNX_FILES.localSearch}, fed the global codebook: normalised CLIP image embeddings [B, embedDim] -> the k nearest global codebook rows`,
       [ONNX_FILES.decoder]: `zq [B, embedDim, h, w] (rows of ${ONNX_FILES.projectedCodebook} at the local ids)${decoderHasCrossAttention(config) ? ', global_embeddings [B, K, embedDim]' : ''} -> image [B, outCh, H, W]`,
       [ONNX_FILES.projectedCodebook]: `float32 little-endian [${config.nLocal}, ${config.embedDim}]: codebook_projection(tok_embeddings)`,
     },
   };
 }
 
-/** A codebook search on onnxruntime-node (`model`: the search model's bytes or file; default: emitted from `rows`). */
-export function createCodebookSearch(rows: Float32Array, n: number, dim: number, opts: OnnxEngineOptions = {}, model?: Uint8Array | string): Promise<CodebookSearch> {
-  return CodebookSearch.create(nodeRuntime(opts), rows, n, dim, model ?? searchModel(rows, n, dim));
+/** A codebook search on onnxruntime-node (with the int8 first pass for large codebooks, or as `search.int8` says). */
+export function createCodebookSearch(rows: Float32Array, n: number, dim: number, opts: OnnxEngineOptions = {}, search: SearchOptions = {}): Promise<CodebookSearch> {
+  return CodebookSearch.create(nodeRuntime(opts), rows, n, dim, searchModel(dim), { int8Model: coarseSearchModel(dim), int8Levels: int8Levels(), ...search });
 }
