@@ -29,6 +29,7 @@ export async function loadTokenizer(opts: LoadTokenizerOptions): Promise<V2LToke
         const { createOnnxEngine } = await import('./onnx-node.js');
         return createOnnxEngine(config, inferenceStateDict(sd, has, books), {
           device: opts.device, threads: opts.threads, cacheDir: opts.onnxCache === undefined ? join(cacheRoot(), 'onnx') : opts.onnxCache,
+          excludedLocal: books?.excludedLocal, // special tokens without text: never a local id
         });
       },
     });

@@ -151,3 +151,28 @@ test('bad inputs are refused clearly before any work', { skip }, async () => {
   // The official .pth holds no codebook: without a package the load names what is missing.
   await assert.rejects(V2LTokenizer.load({ checkpoint: join(dir, 'official', 'checkpoints', 'v2l-decode.pth') }), /holds no local codebook/);
 });
+
+test('a codebook package\'s localSearch.excludedRows are never local ids (special tokens without text); the other positions keep theirs', { skip }, async () => {
+  const [before] = (await tok.encode([join(PHOTOS, 'dog.jpg')])) as EncodedImage[];
+  const used = [...new Set(before.local.ids.flat())].sort((a, b) => a - b);
+  const excluded = used.slice(0, Math.ceil(used.length / 2));
+  const pkg = join(dir, 'excluding');
+  const { cpSync } = await import('node:fs');
+  cpSync(tok.codebook!.dir, pkg, { recursive: true });
+  const manifest = JSON.parse(readFileSync(join(pkg, 'manifest.json'), 'utf8'));
+  writeFileSync(join(pkg, 'manifest.json'), JSON.stringify({ ...manifest, localSearch: { excludedRows: excluded } }));
+  const tok2 = await V2LTokenizer.load({ checkpoint: join(dir, 'imported', 'tokenizer.safetensors'), codebook: pkg, clip: join(dir, 'clip'), globalTokens: 5 });
+  try {
+    const [after] = (await tok2.encode([join(PHOTOS, 'dog.jpg')])) as EncodedImage[];
+    const ex = new Set(excluded);
+    const a = after.local.ids.flat();
+    const b = before.local.ids.flat();
+    assert.ok(!a.some((id) => ex.has(id)), 'no excluded row');
+    b.forEach((id, i) => {
+      if (!ex.has(id)) assert.equal(a[i], id, `position ${i} keeps its id`);
+    });
+    assert.deepEqual(after.global.ids, before.global.ids);
+  } finally {
+    await tok2.dispose();
+  }
+});

@@ -16,7 +16,7 @@
 import { generatorShapes } from '../network/declare.js';
 import { downFactor, type V2LConfig } from '../network/config.js';
 import { CODEBOOK_PREFIX, checkStateDict, heldCodebooks } from '../network/state-dict.js';
-import { checkManifest, type Codebook, type CodebookCheck } from '../codebook/package.js';
+import { checkManifest, excludedLocalRows, type Codebook, type CodebookCheck } from '../codebook/package.js';
 import type { ClipModel } from '../models/clip/types.js';
 import type { RawImage } from '../image/types.js';
 import type { HostTensor } from '../io/dtypes.js';
@@ -88,10 +88,10 @@ export interface TokenizerParts extends Omit<LoadTokenizerOptions, 'checkpoint' 
   clip?: ClipModel | null;
   /**
    * Builds the inference engine from the final configuration and state dict (`has` tells the network's
-   * own keys; `books` the codebook package's rows).
+   * own keys; `books` the codebook package's rows and the local rows its search leaves out).
    */
   engine: (config: V2LConfig, sd: ReadonlyMap<string, HostTensor>, has: (name: string) => boolean,
-    books: { local: Float32Array; global: Float32Array; dim: number } | undefined) => Promise<OnnxEngine>;
+    books: { local: Float32Array; global: Float32Array; dim: number; excludedLocal: number[] } | undefined) => Promise<OnnxEngine>;
 }
 
 export interface EncodeFailure {
@@ -202,7 +202,7 @@ export class V2LTokenizer {
     // Every key and shape is checked before the export (the discriminator is not part of inference).
     const shapes = generatorShapes(config);
     checkStateDict(shapes, new Set(), config.embedDim, sd, { optionalPrefixes: codebook ? [CODEBOOK_PREFIX] : [], ignorePrefixes: ['discriminator.'] });
-    const engine = await parts.engine(config, sd, (k) => shapes.has(k), codebook ? { local: codebook.local, global: codebook.global, dim: codebook.dim } : undefined);
+    const engine = await parts.engine(config, sd, (k) => shapes.has(k), codebook ? { local: codebook.local, global: codebook.global, dim: codebook.dim, excludedLocal: excludedLocalRows(codebook.manifest) } : undefined);
     return new V2LTokenizer({
       config, codebook, clip, globalTokens, imageSize, preprocess: parts.preprocess ?? 'simple',
       batchSize: parts.batchSize ?? 8, weights, engine, maxPixels: parts.maxPixels,
