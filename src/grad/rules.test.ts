@@ -23,7 +23,7 @@ async function expectMatch(what: string, inputs: GradInput[], build: (t: Tape, x
 const conv = (t: Tape, x: Record<string, string>, attrs: Record<string, number[]>, bias = true) =>
   t.op('Conv', bias ? [x.x, x.w, x.b] : [x.x, x.w], attrs);
 
-const CONV_FORMS = [['im2col', 'conv'], ['conv', 'conv'], ['im2col', 'convTranspose']] as const;
+const CONV_FORMS = [['shifts', 'conv'], ['im2col', 'conv'], ['taps', 'conv'], ['conv', 'conv'], ['im2col', 'convTranspose']] as const;
 for (const [weightGrad, inputGrad] of CONV_FORMS) {
   const mode = `${weightGrad}, input gradient by ${inputGrad}`;
   const use = () => Object.assign(convOptions, { weightGrad, inputGrad });
@@ -31,6 +31,8 @@ for (const [weightGrad, inputGrad] of CONV_FORMS) {
     use();
     await expectMatch('conv s1', [{ name: 'x', shape: [2, 3, 5, 7] }, { name: 'w', shape: [4, 3, 3, 3] }, { name: 'b', shape: [4] }],
       (t, x) => conv(t, x, { kernel_shape: [3, 3], strides: [1, 1], pads: [1, 1, 1, 1] }));
+    await expectMatch('conv s1 3x2 asymmetric pads', [{ name: 'x', shape: [2, 3, 5, 6] }, { name: 'w', shape: [2, 3, 3, 2] }, { name: 'b', shape: [2] }],
+      (t, x) => conv(t, x, { kernel_shape: [3, 2], strides: [1, 1], pads: [0, 1, 2, 0] }));
   });
 
   test(`Conv backward (${mode}): 3x3 stride 2 with the downsample's asymmetric padding (0,0,1,1), even and odd sizes`, async () => {

@@ -14,7 +14,7 @@ export type Rule = (g: GradContext, n: TapeNode, dy: (string | null)[], want: bo
  * kernels) or 'convTranspose' (onnxruntime's CPU ConvTranspose is a Gemm plus col2im). `weightGrad`: see
  * convWeightGradIm2col / convWeightGradConv. Measured by whole training steps (scripts/profile-train-step.ts).
  */
-export const convOptions = { weightGrad: 'im2col' as 'im2col' | 'conv', inputGrad: 'conv' as 'conv' | 'convTranspose' };
+export const convOptions = { weightGrad: 'shifts' as 'shifts' | 'im2col' | 'taps' | 'conv', inputGrad: 'conv' as 'conv' | 'convTranspose' };
 
 const ints = (v: unknown): number[] | undefined => (Array.isArray(v) ? (v as number[]) : undefined);
 const lastTwo = (rank: number) => [...Array(rank).keys()].map((i) => (i < rank - 2 ? i : rank === i + 2 ? rank - 1 : rank - 2));
@@ -38,8 +38,11 @@ function convInputGradTransposed(g: GradContext, c: ConvGeometry, dy: string, w:
 function flippedKernel(g: GradContext, c: ConvGeometry, w: string): string {
   const [m, ch, kh, kw] = c.w;
   const kk = kh * kw;
-  // Reversing the flattened kh*kw index reverses both spatial axes at once.
-  const flipped = kk === 1 ? w : g.op('Gather', [g.reshape(w, [m, ch, kk]), g.ints([...Array(kk).keys()].reverse())], { axis: 2 });
+  // Reversing the flattened kh*kw index reverses both spatial axes at once: a MatMul by the kk x kk
+  // anti-identity (exact: one product by 1 per element; a Gather on the last axis copies element by element).
+  const reverse = new Float32Array(kk * kk);
+  for (let i = 0; i < kk; i++) reverse[i * kk + kk - 1 - i] = 1;
+  const flipped = kk === 1 ? w : g.op('MatMul', [g.reshape(w, [m * ch, kk]), g.t.weight('g.reverse', [kk, kk], reverse)]);
   return g.op('Transpose', [g.reshape(flipped, [m, ch, kh, kw])], { perm: [1, 0, 2, 3] });
 }
 
@@ -67,14 +70,10 @@ function convInputGradConv(g: GradContext, c: ConvGeometry, dy: string, w: strin
   return g.op('Conv', [y, k], { kernel_shape: c.k, pads });
 }
 
-/**
- * dL/dW by im2col: the kh*kw strided taps of the padded input stacked as [B, kk*C, P], times dy^T [B, P, M],
- * summed over the batch. One batched MatMul; no transpose of the large column matrix.
- */
-function convWeightGradIm2col(g: GradContext, c: ConvGeometry, x: string, dy: string): string {
-  const [b, ch] = c.x;
-  const [m, , kh, kw] = c.w;
+/** The kh*kw strided taps of the padded input, each [B, C, oh, ow] (tap (i, j) is what W[:, :, i, j] multiplies). */
+function convTaps(g: GradContext, c: ConvGeometry, x: string): string[] {
   const [oh, ow] = c.out.slice(2);
+  const [kh, kw] = c.k;
   const pads = [0, 0, c.p[0], c.p[1], 0, 0, c.p[2], c.p[3]];
   const xp = pads.some(Boolean) ? g.op('Pad', [x, g.ints(pads)]) : x;
   const taps: string[] = [];
@@ -84,10 +83,71 @@ function convWeightGradIm2col(g: GradContext, c: ConvGeometry, x: string, dy: st
       taps.push(whole ? xp : g.op('Slice', [xp, g.ints([i, j]), g.ints([i + (oh - 1) * c.s[0] + 1, j + (ow - 1) * c.s[1] + 1]), g.ints([2, 3]), g.ints(c.s)]));
     }
   }
+  return taps;
+}
+
+/**
+ * dL/dW by im2col: the taps stacked as [B, kk*C, P], times dy^T [B, P, M], summed over the batch. One
+ * batched MatMul; no transpose of the large column matrix.
+ */
+function convWeightGradIm2col(g: GradContext, c: ConvGeometry, x: string, dy: string): string {
+  const [b, ch] = c.x;
+  const [m, , kh, kw] = c.w;
+  const [oh, ow] = c.out.slice(2);
+  const taps = convTaps(g, c, x);
   const col = g.reshape(taps.length === 1 ? taps[0] : g.op('Concat', taps, { axis: 1 }), [b, kh * kw * ch, oh * ow]);
   const dyT = g.op('Transpose', [g.reshape(dy, [b, m, oh * ow])], { perm: [0, 2, 1] });
   const dwT = g.op('ReduceSum', [g.op('MatMul', [col, dyT]), g.ints([0])], { keepdims: 0 }); // [kh*kw*C, M]
   return g.op('Transpose', [g.reshape(dwT, [kh, kw, ch, m])], { perm: [3, 2, 0, 1] });
+}
+
+/**
+ * dL/dW tap by tap: dy [B, M, P] times each tap^T [B, P, C], stacked [kk, B, M, C] (small) and summed over
+ * the batch. No column matrix: the kh*kw-times copy of the input is never concatenated (nor held at once).
+ */
+function convWeightGradTaps(g: GradContext, c: ConvGeometry, x: string, dy: string): string {
+  const [b, ch] = c.x;
+  const [m, , kh, kw] = c.w;
+  const p = c.out[2] * c.out[3];
+  const dyr = g.reshape(dy, [b, m, p]);
+  const parts = convTaps(g, c, x).map((tap) => {
+    const tapT = g.op('Transpose', [g.reshape(tap, [b, ch, p])], { perm: [0, 2, 1] });
+    return g.reshape(g.op('MatMul', [dyr, tapT]), [1, b, m, ch]);
+  });
+  const stacked = parts.length === 1 ? parts[0] : g.op('Concat', parts, { axis: 0 }); // [kk, B, M, C]
+  const dw = g.op('ReduceSum', [stacked, g.ints([1])], { keepdims: 0 }); // [kk, M, C]
+  return g.op('Transpose', [g.reshape(dw, [kh, kw, m, ch])], { perm: [2, 3, 0, 1] });
+}
+
+/**
+ * dL/dW of a stride-1 convolution from kw column shifts of the padded input and kh row shifts of dy:
+ *   dW[m, c, i, j] = sum_{b, y, x} dy[b, m, y, x] xp[b, c, y + i, x + j]
+ *                  = sum_{b, Y, x} dy_i[b, m, Y, x] xs_j[b, c, Y, x],
+ * with xs_j = xp[:, :, :, j : j + ow] (every padded row kept) and dy_i = dy moved down i rows and padded to
+ * those rows. The kh row shifts are stacked [B, kh*M, Hp*ow], so each of the kw MatMuls gives a whole
+ * column of taps. About kw copies of x and kh of dy instead of im2col's kh*kw copies of x and their
+ * concatenation. Other strides: im2col.
+ */
+function convWeightGradShifts(g: GradContext, c: ConvGeometry, x: string, dy: string): string {
+  if (c.s.some((s) => s !== 1)) return convWeightGradIm2col(g, c, x, dy);
+  const [b, ch] = c.x;
+  const [m, , kh, kw] = c.w;
+  const [oh, ow] = c.out.slice(2);
+  const hp = oh + kh - 1;
+  const pads = [0, 0, c.p[0], c.p[1], 0, 0, c.p[2], c.p[3]];
+  const xp = pads.some(Boolean) ? g.op('Pad', [x, g.ints(pads)]) : x; // [B, C, hp, ow + kw - 1]
+  const rows: string[] = [];
+  for (let i = 0; i < kh; i++) rows.push(kh === 1 ? dy : g.op('Pad', [dy, g.ints([0, 0, i, 0, 0, 0, kh - 1 - i, 0])]));
+  const dyRows = g.reshape(rows.length === 1 ? rows[0] : g.op('Concat', rows, { axis: 1 }), [b, kh * m, hp * ow]);
+  const cols: string[] = [];
+  for (let j = 0; j < kw; j++) {
+    const xs = g.shape(xp)[3] === ow ? xp : g.op('Slice', [xp, g.ints([j]), g.ints([j + ow]), g.ints([3])]);
+    const xsT = g.op('Transpose', [g.reshape(xs, [b, ch, hp * ow])], { perm: [0, 2, 1] });
+    cols.push(g.reshape(g.op('MatMul', [dyRows, xsT]), [1, b, kh, m, ch]));
+  }
+  const stacked = cols.length === 1 ? cols[0] : g.op('Concat', cols, { axis: 0 }); // [kw, B, kh, M, C]
+  const dw = g.op('ReduceSum', [stacked, g.ints([1])], { keepdims: 0 }); // [kw, kh, M, C]
+  return g.op('Transpose', [dw], { perm: [2, 3, 1, 0] });
 }
 
 /** dL/dW as a convolution of the batch-transposed input by dy dilated by the stride (then cropped). */
@@ -103,7 +163,7 @@ function convWeightGradConv(g: GradContext, c: ConvGeometry, x: string, dy: stri
 const conv: Rule = (g, n, [dy], want) => {
   const c = convGeometry(g, n);
   const dx = want[0] ? (convOptions.inputGrad === 'conv' ? convInputGradConv : convInputGradTransposed)(g, c, dy!, n.inputs[1]) : null;
-  const dw = want[1] ? (convOptions.weightGrad === 'conv' ? convWeightGradConv : convWeightGradIm2col)(g, c, n.inputs[0], dy!) : null;
+  const dw = want[1] ? { conv: convWeightGradConv, im2col: convWeightGradIm2col, taps: convWeightGradTaps, shifts: convWeightGradShifts }[convOptions.weightGrad](g, c, n.inputs[0], dy!) : null;
   const db = want[2] ? g.op('ReduceSum', [dy!, g.ints([0, 2, 3])], { keepdims: 0 }) : null;
   return [dx, dw, db];
 };
