@@ -70,6 +70,8 @@ test('LLaMA-3 vocabulary: a complete codebook package (128,256 local rows), then
       assert.equal(local.length, 256);
       assert.ok(local.every((t, i) => t !== null && (!/[ĠĊ]/.test(t) || res.local.ids.flat()[i] === 119741)), 'readable local tokens');
       assert.ok(res.local.ids.flat().every((id, i) => cb.localTexts[id] === local[i]));
+      // The rows that carry no text are never chosen: no special token among the image's words.
+      assert.ok(res.local.ids.flat().every((id) => id < 128000), 'no special token as a local id');
       assert.equal(res.global.tokens.length, 5);
       assert.ok(res.global.tokens.every((t) => t !== null && !/[ĠĊ]/.test(t)), 'readable global tokens');
     } finally {
