@@ -11,3 +11,9 @@ export function benchClip(n: number, dim: number): Float32Array {
   const r = new SeededRng(8);
   return Float32Array.from({ length: n * dim }, () => r.uniform() - 0.5);
 }
+
+/** Decoder inputs: quantised NCHW features [n, dim, h, h] and k global embeddings per image [n, k, dim]. */
+export function benchDecoderInputs(n: number, dim: number, h: number, k: number): { zq: Float32Array; global: Float32Array } {
+  const r = new SeededRng(9);
+  return { zq: Float32Array.from({ length: n * dim * h * h }, () => r.uniform() - 0.5), global: Float32Array.from({ length: n * k * dim }, () => r.uniform() - 0.5) };
+}

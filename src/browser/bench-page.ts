@@ -5,7 +5,7 @@
 import { OnnxEngine, ONNX_FILES } from '../tokenizer/onnx-engine.js';
 import { downFactor, type V2LConfig } from '../network/config.js';
 import { configureOrt, webRuntime, webThreads, webgpuAvailable, type OrtBuild } from './ort-web.js';
-import { benchImages, benchClip } from './bench-inputs.js';
+import { benchImages, benchClip, benchDecoderInputs } from './bench-inputs.js';
 
 interface BenchOptions { size: number; batch: number; k: number }
 
@@ -49,5 +49,25 @@ async function decode(build: OrtBuild, o: BenchOptions, local: number[], global:
   return { seconds: (performance.now() - t0) / 1000, sum: out.reduce((s, v) => s + v, 0) };
 }
 
-(globalThis as unknown as { v2lBench: unknown }).v2lBench = { open, encode, decode };
+/**
+ * Runs the encoder or the decoder twice on a profiling session (onnxruntime-web prints its per-node
+ * trace events to the console when the profile ends; the benchmark collects them).
+ */
+async function profile(model: 'encoder' | 'decoder', o: BenchOptions): Promise<void> {
+  configureOrt(new URL('.', location.href).href, webThreads());
+  const manifest = JSON.parse(new TextDecoder().decode(await bytes(ONNX_FILES.manifest))) as { config: V2LConfig };
+  const rt = webRuntime('wasm', 'asyncify', { profiling: true });
+  const session = await rt.createSession(await bytes(ONNX_FILES[model]));
+  const dim = manifest.config.embedDim;
+  const h = o.size / downFactor(manifest.config);
+  const d = benchDecoderInputs(o.batch, dim, h, o.k);
+  const feeds: Parameters<typeof session.run>[0] = model === 'encoder'
+    ? { image: rt.tensor('float32', benchImages(o.batch, o.size), [o.batch, 3, o.size, o.size]) }
+    : { zq: rt.tensor('float32', d.zq, [o.batch, dim, h, h]), global_embeddings: rt.tensor('float32', d.global, [o.batch, o.k, dim]) };
+  for (let r = 0; r < 2; r++) await session.run(feeds);
+  (session as unknown as { endProfiling(): void }).endProfiling();
+  await session.release();
+}
+
+(globalThis as unknown as { v2lBench: unknown }).v2lBench = { open, encode, decode, profile };
 document.body.dataset.ready = '1';

@@ -6,8 +6,9 @@
 // Each part of encode is timed on both sides (encoder, local search, global search), to show where the
 // browser loses. Options: --size (128), --batch (8), --reps (2), --local-rows (the paper's 32,000),
 // --threads (Node's; default the cores), --compare-builds (also time onnxruntime-web's plain wasm build against
-// the asyncify build the page runs on, WebGPU's and transformers.js').
-import { mkdtempSync, rmSync, writeFileSync, copyFileSync, mkdirSync } from 'node:fs';
+// the asyncify build the page runs on, WebGPU's and transformers.js'), --profile (instead of the timed rounds:
+// onnxruntime's per-node profile of the encoder and the decoder, in the page and in Node, summed by operator).
+import { mkdtempSync, rmSync, writeFileSync, copyFileSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build } from 'esbuild';
@@ -19,7 +20,8 @@ import { exportOnnx, nodeRuntime, onnxManifest, stateDictFingerprint, writeOnnxE
 import { startStaticServer } from '../serve/static.js';
 import { chromiumPath } from '../serve/test-utils/fixture.js';
 import { argNumber, hasFlag } from '../util/bench-args.js';
-import { benchClip, benchImages } from './bench-inputs.js';
+import { benchClip, benchImages, benchDecoderInputs } from './bench-inputs.js';
+import { opTable, opTimes, traceEvents } from './op-profile.js';
 import { launchChromium } from './test-utils.js';
 import { ORT_ASSETS, type OrtBuild } from './ort-web.js';
 
@@ -30,6 +32,7 @@ type Api = {
   open(builds: OrtBuild[]): Promise<{ threads: number; webgpu: boolean }>;
   encode(build: OrtBuild, o: unknown): Promise<Encoded>;
   decode(build: OrtBuild, o: unknown, l: number[], g: number[]): Promise<{ seconds: number }>;
+  profile(model: 'encoder' | 'decoder', o: unknown): Promise<void>;
 };
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -73,6 +76,10 @@ export async function benchBrowser(args: string[]): Promise<void> {
     page.setDefaultTimeout(1_800_000);
     await page.goto(srv.url);
     await page.waitForFunction(() => document.body?.dataset.ready === '1');
+    if (hasFlag(args, 'profile')) {
+      await profileBoth(page, root, dir, { size, batch, k, threads, config });
+      return;
+    }
     t0 = performance.now();
     const opened = await page.evaluate((b) => (globalThis as unknown as { v2lBench: Api }).v2lBench.open(b), builds);
     console.log(`page: onnxruntime-web wasm (${builds.map((b) => `${b} build`).join(', ')}), ${opened.threads} threads (cross-origin isolated: ${await page.evaluate(() => globalThis.crossOriginIsolated)}), ` +
@@ -144,4 +151,46 @@ export async function benchBrowser(args: string[]): Promise<void> {
     await node?.dispose();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * --profile: the encoder and the decoder run twice each with onnxruntime's profiler on, in the page
+ * (onnxruntime-web prints the trace to the console) and on onnxruntime-node (a trace file), same export,
+ * inputs, batch and threads; the last run's kernel time summed by operator, side by side.
+ */
+async function profileBoth(page: import('playwright-core').Page, root: string, dir: string,
+  o: { size: number; batch: number; k: number; threads: number; config: ReturnType<typeof paperConfig> }): Promise<void> {
+  const ort = await import('onnxruntime-node');
+  const lines: string[] = [];
+  page.on('console', (m) => {
+    if (m.text().includes('"cat"')) lines.push(m.text());
+  });
+  const h = o.size / downFactor(o.config);
+  const d = benchDecoderInputs(o.batch, o.config.embedDim, h, o.k);
+  for (const model of ['encoder', 'decoder'] as const) {
+    lines.length = 0;
+    let t0 = performance.now();
+    await page.evaluate(([m, opts]) => (globalThis as unknown as { v2lBench: Api }).v2lBench.profile(m, opts), [model, { size: o.size, batch: o.batch, k: o.k }] as const);
+    const webSeconds = (performance.now() - t0) / 1000;
+    const web = opTimes(traceEvents(lines.join('\n')));
+    const prefix = join(dir, `node-${model}`);
+    const session = await ort.InferenceSession.create(join(root, `${model}.onnx`), {
+      executionProviders: ['cpu'], intraOpNumThreads: o.threads, interOpNumThreads: 1, graphOptimizationLevel: 'all', enableProfiling: true, profileFilePrefix: prefix,
+    });
+    const feeds: Record<string, InstanceType<typeof ort.Tensor>> = model === 'encoder'
+      ? { image: new ort.Tensor('float32', benchImages(o.batch, o.size), [o.batch, 3, o.size, o.size]) }
+      : { zq: new ort.Tensor('float32', d.zq, [o.batch, o.config.embedDim, h, h]), global_embeddings: new ort.Tensor('float32', d.global, [o.batch, o.k, o.config.embedDim]) };
+    t0 = performance.now();
+    for (let r = 0; r < 2; r++) await session.run(feeds);
+    const nodeSeconds = (performance.now() - t0) / 1000;
+    session.endProfiling();
+    await session.release();
+    const file = readdirSync(dir).find((f) => f.startsWith(`node-${model}`) && f.endsWith('.json'));
+    if (!file) throw new Error(`onnxruntime-node wrote no profile for the ${model}`);
+    const node = opTimes(traceEvents(readFileSync(join(dir, file), 'utf8')));
+    if (!web.size) throw new Error(`the page printed no profile for the ${model}`);
+    console.log(`\n${model}, batch ${o.batch}, ${o.size} px: two runs in ${webSeconds.toFixed(1)} s in the page, ${nodeSeconds.toFixed(1)} s in Node; the second run's kernels by operator (nodes run):`);
+    for (const l of opTable(web, node, ['browser', 'node'])) console.log(l);
+  }
+  console.log(`load average after: ${loadavg().map((v) => v.toFixed(1)).join(' ')}`);
 }

@@ -61,13 +61,15 @@ export function configureOrt(assetsUrl: string, threads = webThreads()): { threa
  * onnxruntime-web as the engine's runtime (configureOrt first), on the asyncify build (`build: 'plain'`
  * runs wasm on the plain build instead: the browser benchmark compares them).
  */
-export function webRuntime(device: WebDevice = 'wasm', build: OrtBuild = 'asyncify'): OrtRuntime {
+export function webRuntime(device: WebDevice = 'wasm', build: OrtBuild = 'asyncify', opts: { profiling?: boolean } = {}): OrtRuntime {
   if (!configured) throw new Error('onnxruntime-web is not configured: call configureOrt(assetsUrl) first');
   if (device === 'webgpu' && build !== 'asyncify') throw new Error('WebGPU runs only on the asyncify build of onnxruntime-web');
   const ort = modules[build];
   const options: ortWasm.InferenceSession.SessionOptions = {
     executionProviders: [device],
     graphOptimizationLevel: 'all',
+    // onnxruntime's per-node profile (the browser benchmark's --profile); in wasm it is printed to the console.
+    enableProfiling: opts.profiling === true,
   };
   return {
     device,
