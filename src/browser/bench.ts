@@ -7,7 +7,8 @@
 // browser loses. Options: --size (128), --batch (8), --reps (2), --local-rows (the paper's 32,000),
 // --threads (Node's; default the cores), --compare-builds (also time onnxruntime-web's plain wasm build against
 // the asyncify build the page runs on, WebGPU's and transformers.js'), --profile (instead of the timed rounds:
-// onnxruntime's per-node profile of the encoder and the decoder, in the page and in Node, summed by operator).
+// onnxruntime's per-node profile of the encoder and the decoder, in the page and in Node, summed by operator),
+// --conv-rate (one 3x3 convolution on the wasm and the native kernels, GFLOP per CPU-second: conv-rate.ts).
 import { mkdtempSync, rmSync, writeFileSync, copyFileSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,6 +23,7 @@ import { chromiumPath } from '../serve/test-utils/fixture.js';
 import { argNumber, hasFlag } from '../util/bench-args.js';
 import { benchClip, benchImages, benchDecoderInputs } from './bench-inputs.js';
 import { opTable, opTimes, traceEvents } from './op-profile.js';
+import { convRate } from './conv-rate.js';
 import { launchChromium } from './test-utils.js';
 import { ORT_ASSETS, type OrtBuild } from './ort-web.js';
 
@@ -43,6 +45,10 @@ export async function benchBrowser(args: string[]): Promise<void> {
   const reps = argNumber(args, 'reps', 2, { integer: true });
   const builds: OrtBuild[] = hasFlag(args, 'compare-builds') ? ['asyncify', 'plain'] : ['asyncify'];
   const threads = argNumber(args, 'threads', availableParallelism(), { integer: true });
+  if (hasFlag(args, 'conv-rate')) {
+    await convRate(reps);
+    return;
+  }
   const chromium = chromiumPath();
   if (!chromium) throw new Error('the browser benchmark needs Chromium (apt-get install -y chromium, or set V2L_CHROMIUM)');
   const config = { ...paperConfig(), nLocal: argNumber(args, 'local-rows', paperConfig().nLocal, { integer: true }) };

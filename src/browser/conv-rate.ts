@@ -1,0 +1,50 @@
+// `npm run bench -- browser --conv-rate`: why the browser's convolutions are slower, in one number per side.
+// One 3x3 convolution of the decoder's shapes, on onnxruntime-web's wasm kernels (run in Node: the same
+// wasm binary the page runs, 128-bit SIMD) and on onnxruntime-node's native ones (MLAS, AVX-512/AVX2 where the
+// CPU has them), one thread each, timed in process CPU seconds (not wall time, so other processes on a
+// busy machine change it little): GFLOP per CPU-second, interleaved rounds.
+import { GraphBuilder } from '../onnx/graph.js';
+
+const SHAPES = [[512, 16], [256, 64], [128, 128]] as const; // channels, side: the decoder's costliest convolution shapes
+
+function convModel(c: number, side: number): Uint8Array {
+  const g = new GraphBuilder();
+  const w = Float32Array.from({ length: c * c * 9 }, (_, i) => Math.sin(i) * 0.05);
+  g.op('Conv', ['x', g.weight('w', [c, c, 3, 3], w), g.weight('b', [c], new Float32Array(c))], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }, 'y');
+  return g.build('conv', [{ name: 'x', type: 'float32', shape: [1, c, side, side] }], [{ name: 'y', type: 'float32', shape: [1, c, side, side] }]);
+}
+
+export async function convRate(reps: number): Promise<void> {
+  const web = await import('onnxruntime-web');
+  const node = await import('onnxruntime-node');
+  web.env.wasm.numThreads = 1;
+  console.log('one 3x3 convolution (batch 1, C -> C channels, side x side), 1 thread each side, GFLOP per CPU-second (median of the rounds):');
+  for (const [c, side] of SHAPES) {
+    const model = convModel(c, side);
+    const flop = 2 * c * c * 9 * side * side;
+    const x = Float32Array.from({ length: c * side * side }, (_, i) => Math.cos(i));
+    // Each side's session and input, as one run function.
+    const w1 = await web.InferenceSession.create(model, { executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
+    const n1 = await node.InferenceSession.create(model, { executionProviders: ['cpu'], graphOptimizationLevel: 'all', intraOpNumThreads: 1, interOpNumThreads: 1 });
+    const wx = new web.Tensor('float32', x, [1, c, side, side]);
+    const nx = new node.Tensor('float32', x, [1, c, side, side]);
+    const sides: Record<string, { run: () => Promise<unknown>; release: () => Promise<void> }> = {
+      'onnxruntime-web wasm': { run: () => w1.run({ x: wx }), release: () => w1.release() },
+      'onnxruntime-node': { run: () => n1.run({ x: nx }), release: () => n1.release() },
+    };
+    const rates = new Map<string, number[]>();
+    const runs = Math.max(1, Math.round(2e10 / flop)); // about 20 GFLOP a round
+    for (let r = 0; r <= reps; r++) {
+      for (const [name, s] of Object.entries(sides)) {
+        const c0 = process.cpuUsage();
+        for (let i = 0; i < runs; i++) await s.run();
+        const c1 = process.cpuUsage(c0);
+        if (r > 0) rates.set(name, [...(rates.get(name) ?? []), (flop * runs) / ((c1.user + c1.system) / 1e6) / 1e9]);
+      }
+    }
+    const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+    const [w, n] = [med(rates.get('onnxruntime-web wasm')!), med(rates.get('onnxruntime-node')!)];
+    console.log(`conv ${c} ch, ${side}x${side}: onnxruntime-web wasm ${w.toFixed(1)}, onnxruntime-node ${n.toFixed(1)} GFLOP per CPU-second (node / wasm ${(n / w).toFixed(2)}x)`);
+    for (const s of Object.values(sides)) await s.release();
+  }
+}
