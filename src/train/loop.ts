@@ -76,7 +76,7 @@ export interface TrainOptions {
    * Dead-code re-seeding (./reseed.ts): every `every` steps while step <= `until`, local codes unused since
    * the last re-seed are moved onto encoder outputs of the current batch. Absent or every 0: off (the reference).
    */
-  reseed?: { every: number; until: number; kmeans?: boolean; minUsage?: number; targets?: 'uniform' | 'far' | 'split' };
+  reseed?: { every: number; until: number; kmeans?: boolean; minUsage?: number; targets?: 'uniform' | 'far' | 'split'; images?: number };
 }
 
 /** Validation figures of one validation pass. */
@@ -380,7 +380,8 @@ async function trainLocked(o: TrainOptions): Promise<TrainResult> {
       step++;
       if (o.reseed && o.reseed.every > 0 && step % o.reseed.every === 0 && step <= o.reseed.until) {
         // Seeded by (seed, step), so a resumed run draws the same targets.
-        const z = await encoderRows(net, batch.images, batch.indices.length, o.imageSize, engine);
+        const pool = await reseedImages(batch.images, batch.indices.length, o, decode, step);
+        const z = await encoderRows(net, pool.images, pool.n, o.imageSize, engine);
         const rs = reseed(net, replica.takeUsage(), z, new Rng((Math.imul(o.seed + 1, 0x9e3779b1) ^ step) >>> 0), o.reseed);
         if (!o.reseed.kmeans) replica.zSums = null;
         metrics.append({ step, reseeded_codes: rs.reseeded, dead_codes: rs.dead });
@@ -416,6 +417,23 @@ async function trainLocked(o: TrainOptions): Promise<TrainResult> {
 }
 
 const Z_SUMS_KEY = 'optimizer.reseed.z_sums';
+
+/**
+ * The images whose encoder outputs re-seeding draws from: the batch, and up to `reseed.images` in all with
+ * training images drawn by (seed, step) (a resumed run draws the same): 8 images are too few for targets
+ * that must stand for the whole data.
+ */
+async function reseedImages(images: Float32Array, n: number, o: TrainOptions, decode: DecodeImage, step: number): Promise<{ images: Float32Array; n: number }> {
+  const extra = Math.max(0, (o.reseed?.images ?? n) - n);
+  if (!extra) return { images, n };
+  const rng = new Rng((Math.imul(o.seed + 7, 0x85ebca6b) ^ step) >>> 0);
+  const files = Array.from({ length: extra }, () => o.trainFiles[Math.floor(rng.uniform() * o.trainFiles.length)]);
+  const more = await loadAll(files, decode, o.imageSize);
+  const all = new Float32Array(images.length + more.length);
+  all.set(images);
+  all.set(more, images.length);
+  return { images: all, n: n + extra };
+}
 
 function sparseUsage(u: Float64Array): [number, number][] {
   const out: [number, number][] = [];

@@ -49,9 +49,10 @@ export interface Recipe {
   /**
    * Dead-code re-seeding: every `every` steps up to `untilFraction` of the run's steps (absent: off); codes
    * chosen fewer than `minUsage` times since the last re-seed count as dead (default 1); `targets`: where they
-   * go (./reseed.ts: uniform or k-means++ `far`).
+   * go (./reseed.ts: uniform, k-means++ `far` or cluster `split`); `images`: how many images' encoder outputs they
+   * are drawn from (default: the batch).
    */
-  reseed?: { every: number; untilFraction: number; kmeans?: boolean; minUsage?: number; targets?: 'uniform' | 'far' | 'split' };
+  reseed?: { every: number; untilFraction: number; kmeans?: boolean; minUsage?: number; targets?: 'uniform' | 'far' | 'split'; images?: number };
 }
 
 export const RECIPES: Record<string, () => Recipe> = {

@@ -30,6 +30,11 @@ export interface ReseedResult {
   kept: number;
 }
 
+/** Encoder outputs the `far` and `split` targets consider at most (their cost is rows x live codes x width). */
+const MAX_TARGET_ROWS = 4096;
+/** Fewest outputs on either side of a split. */
+const MIN_HALF = 4;
+
 export interface ReseedOptions {
   /** Sums of the encoder outputs each code was chosen for over the window: live codes move to their means (k-means step). */
   means?: Float32Array;
@@ -72,7 +77,8 @@ export function reseedDeadCodes(w: Float32Array, b: Float32Array, e: Float32Arra
   let deadTargets: Float32Array;
   if (opts.targets === 'far' || opts.targets === 'split') {
     const centres = liveCentres(w, b, e, usage, dim, live, opts);
-    deadTargets = opts.targets === 'far' ? farthestTargets(centres, z, dim, nDead, rand) : splitTargets(centres, z, dim, nDead, rand, opts.unit === true);
+    const zs = sampleRows(z, dim, MAX_TARGET_ROWS, rand);
+    deadTargets = opts.targets === 'far' ? farthestTargets(centres, zs, dim, nDead, rand) : splitTargets(centres, zs, dim, nDead, rand, opts.unit === true);
     nDead = deadTargets.length / dim;
   } else {
     const picks = Array.from({ length: m }, (_, i) => i);
@@ -307,7 +313,8 @@ function splitTargets(centres: Float32Array, z: Float32Array, dim: number, count
     };
     const half = mem.filter(side);
     const rest = mem.filter((i) => !side(i));
-    if (!half.length || !rest.length) { weight[c] = 0; continue; } // every member equal: nothing to split
+    // Halves of fewer than MIN_HALF outputs would be codes for one image's patch: that cluster stays whole.
+    if (half.length < MIN_HALF || rest.length < MIN_HALF) { weight[c] = 0; continue; }
     const t = meanOf(z, dim, half);
     clusters[c] = rest;
     weight[c] = distortion(z, dim, rest, meanOf(z, dim, rest));
@@ -318,6 +325,17 @@ function splitTargets(centres: Float32Array, z: Float32Array, dim: number, count
     made++;
   }
   return out.slice(0, made * dim);
+}
+
+/** At most `max` rows of z, drawn without replacement (all of them when there are no more). */
+function sampleRows(z: Float32Array, dim: number, max: number, rand: () => number): Float32Array {
+  const m = z.length / dim;
+  if (m <= max) return z;
+  const idx = Array.from({ length: m }, (_, i) => i);
+  shuffle(idx, rand);
+  const out = new Float32Array(max * dim);
+  for (let k = 0; k < max; k++) out.set(z.subarray(idx[k] * dim, (idx[k] + 1) * dim), k * dim);
+  return out;
 }
 
 function meanOf(z: Float32Array, dim: number, rows: readonly number[]): Float64Array {

@@ -29,6 +29,7 @@ export interface TrainSettings {
   reseedKmeans?: boolean;
   reseedMinUsage?: number;
   reseedTargets?: 'uniform' | 'far' | 'split';
+  reseedImages?: number;
   /** Warm-up in epochs of the training data (default: the preset's). */
   warmupEpochs?: number;
   data: string[];
@@ -194,7 +195,8 @@ export async function prepareTraining(s: TrainSettings): Promise<PreparedRun> {
   const reseedEvery = s.reseedEvery ?? recipe.reseed?.every ?? 0;
   const reseed = reseedEvery > 0
     ? { every: reseedEvery, until: s.reseedUntil ?? Math.round((recipe.reseed?.untilFraction ?? 1) * scheduleSteps), kmeans: s.reseedKmeans ?? recipe.reseed?.kmeans ?? false,
-      minUsage: s.reseedMinUsage ?? recipe.reseed?.minUsage ?? 1, targets: s.reseedTargets ?? recipe.reseed?.targets ?? 'uniform' }
+      minUsage: s.reseedMinUsage ?? recipe.reseed?.minUsage ?? 1, targets: s.reseedTargets ?? recipe.reseed?.targets ?? 'uniform',
+      images: s.reseedImages ?? recipe.reseed?.images ?? batchSize }
     : undefined;
   if (s.engine === 'tfjs') throw new Error('--engine tfjs: training runs on onnxruntime only (--engine onnx, the default); use --engine-threads for the threads, --device cuda for a GPU');
   if ((s.workers ?? 1) > 1) throw new Error(`--workers ${s.workers}: worker replicas belonged to the tfjs trainer; onnxruntime uses every core through its intra-op threads (--engine-threads)`);

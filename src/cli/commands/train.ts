@@ -21,6 +21,7 @@ interface Flags {
   reseedKmeans?: boolean;
   reseedMinUsage?: number;
   reseedTargets?: 'uniform' | 'far' | 'split';
+  reseedImages?: number;
   warmupEpochs?: number;
   data: string[];
   valData?: string[];
@@ -104,6 +105,7 @@ export function register(program: Command): void {
     .option('--no-reseed-kmeans', 'move only the dead codes')
     .option('--reseed-min-usage <n>', 'a code chosen fewer than n times since the last re-seed counts as dead (default 1)', int('reseed-min-usage', 1))
     .option('--reseed-targets <kind>', 'where dead codes go: uniform (random encoder outputs) | far (k-means++: outputs far from every live code) | split (the mean of one half of a live code cluster, split along its principal direction)', oneOf('reseed-targets', ['uniform', 'far', 'split'] as const))
+    .option('--reseed-images <n>', 'images whose encoder outputs re-seeding draws targets from: the batch and training images drawn by (seed, step) (default: the batch)', int('reseed-images', 1))
     .option('--data <path>', 'training images: a folder (recursive) or a list file of paths; repeatable', collect, [])
     .option('--val-data <path>', 'validation images (folder or list file; repeatable); default: a seeded split of --data', collect)
     .option('--val-fraction <f>', 'share of --data held out for validation when --val-data is absent (default 0.02)', num('val-fraction'))
@@ -166,7 +168,7 @@ export function register(program: Command): void {
     .option('--quiet', 'no progress output')
     .action(async (f: Flags) => {
       const settings: TrainSettings = {
-        preset: f.preset, recipe: f.recipe, reseedEvery: f.reseedEvery, reseedUntil: f.reseedUntil, reseedKmeans: f.reseedKmeans, reseedMinUsage: f.reseedMinUsage, reseedTargets: f.reseedTargets, warmupEpochs: f.warmupEpochs, data: f.data, valData: f.valData, valFraction: f.valFraction, valImages: f.valImages, out: f.out,
+        preset: f.preset, recipe: f.recipe, reseedEvery: f.reseedEvery, reseedUntil: f.reseedUntil, reseedKmeans: f.reseedKmeans, reseedMinUsage: f.reseedMinUsage, reseedTargets: f.reseedTargets, reseedImages: f.reseedImages, warmupEpochs: f.warmupEpochs, data: f.data, valData: f.valData, valFraction: f.valFraction, valImages: f.valImages, out: f.out,
         steps: f.steps, scheduleSteps: f.scheduleSteps, stopAfter: f.stopAfter, batchSize: f.batchSize, microBatch: f.microBatch, checkpointActivations: f.checkpointActivations, imageSize: f.imageSize, preprocess: f.preprocess, seed: f.seed,
         network: defined({ ch: f.ch, chMult: f.chMult, numResBlocks: f.numResBlocks, zChannels: f.zChannels, attnResolutions: f.attnResolutions, resolution: f.resolution, crossAttnHeads: f.crossAttnHeads, crossAttnDimHead: f.crossAttnDimHead, discLayers: f.discLayers, discNdf: f.discNdf, nLocal: f.localRows, nGlobal: f.globalRows, crossAttention: f.crossAttention, cosineCodes: f.cosineCodes }),
         loss: defined({ recLoss: f.recLoss, codebookWeight: f.codebookWeight, vqBeta: f.vqBeta, perceptualWeight: f.perceptualWeight, discWeight: f.discWeight, discStart: f.discStart, discFactor: f.discFactor, kGlobal: f.globalTokens, aeWarmupSteps: f.aeWarmup, vqStartStep: f.vqStart }),
