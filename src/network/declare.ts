@@ -1,8 +1,10 @@
 // The network's parameters, declared once per module in the order the modules are built (which fixes the
 // seeded initialisation): the generator (encoder, quant_conv, post_quant_conv, decoder, the projector, the
-// two frozen codebooks) and the PatchGAN discriminator. Names and shapes are the reference's state dict;
+// two frozen codebooks) and the PatchGAN discriminator; the encoder's and decoder's blocks are those of
+// ./blocks.ts, which the emitters emit. Names and shapes are the reference's state dict;
 // the computation is the ONNX emitters' (`*.onnx.ts`), which read these tensors by name. Portable.
-import { blockIn as midWidth, hasCrossAttention, validateConfig, type V2LConfig } from './config.js';
+import { validateConfig, type V2LConfig } from './config.js';
+import { decoderPlan, encoderPlan, type Plan } from './blocks.js';
 import { ParamSpecs } from './param-specs.js';
 
 function resnetBlock(p: ParamSpecs, prefix: string, cin: number, cout: number): void {
@@ -26,62 +28,25 @@ function crossAttention(p: ParamSpecs, prefix: string, queryDim: number, context
   p.linear(`${prefix}.to_out.0`, inner, queryDim);
 }
 
-function encoder(p: ParamSpecs, c: V2LConfig, prefix = 'encoder'): void {
-  p.conv(`${prefix}.conv_in`, c.inChannels, c.ch, 3);
-  const inMult = [1, ...c.chMult];
-  let res = c.resolution;
-  let blockIn = c.ch;
-  for (let level = 0; level < c.chMult.length; level++) {
-    blockIn = c.ch * inMult[level];
-    const blockOut = c.ch * c.chMult[level];
-    for (let i = 0; i < c.numResBlocks; i++) {
-      resnetBlock(p, `${prefix}.down.${level}.block.${i}`, blockIn, blockOut);
-      blockIn = blockOut;
-      if (c.attnResolutions.includes(res)) attnBlock(p, `${prefix}.down.${level}.attn.${i}`, blockIn);
-    }
-    if (level !== c.chMult.length - 1) {
-      p.conv(`${prefix}.down.${level}.downsample.conv`, blockIn, blockIn, 3);
-      res = Math.floor(res / 2);
-    }
+/** The parameters of an encoder or decoder plan (./blocks.ts), in its order. */
+function declarePlan(p: ParamSpecs, c: V2LConfig, plan: Plan): void {
+  p.conv(plan.convIn.prefix, plan.convIn.cin, plan.convIn.cout, 3);
+  for (const b of plan.blocks) {
+    if (b.kind === 'resnet') resnetBlock(p, b.prefix, b.cin, b.cout);
+    else if (b.kind === 'attn') attnBlock(p, b.prefix, b.c);
+    else if (b.kind === 'crossAttn') crossAttention(p, b.prefix, b.c, c.embedDim, c.crossAttnHeads, c.crossAttnDimHead);
+    else p.conv(`${b.prefix}.conv`, b.c, b.c, 3); // Downsample (stride 2) and Upsample: one 3x3 conv
   }
-  resnetBlock(p, `${prefix}.mid.block_1`, blockIn, blockIn);
-  attnBlock(p, `${prefix}.mid.attn_1`, blockIn);
-  resnetBlock(p, `${prefix}.mid.block_2`, blockIn, blockIn);
-  p.norm(`${prefix}.norm_out`, blockIn);
-  p.conv(`${prefix}.conv_out`, blockIn, c.zChannels, 3);
-}
-
-function decoder(p: ParamSpecs, c: V2LConfig, prefix = 'decoder'): void {
-  const levels = c.chMult.length;
-  let blockIn = midWidth(c);
-  let res = Math.floor(c.resolution / 2 ** (levels - 1));
-  p.conv(`${prefix}.conv_in`, c.zChannels, blockIn, 3);
-  resnetBlock(p, `${prefix}.mid.block_1`, blockIn, blockIn);
-  attnBlock(p, `${prefix}.mid.attn_1`, blockIn);
-  if (hasCrossAttention(c)) crossAttention(p, `${prefix}.mid.cross_attn_1`, blockIn, c.embedDim, c.crossAttnHeads, c.crossAttnDimHead);
-  resnetBlock(p, `${prefix}.mid.block_2`, blockIn, blockIn);
-  for (let level = levels - 1; level >= 0; level--) {
-    const blockOut = c.ch * c.chMult[level];
-    for (let i = 0; i < c.numResBlocks + 1; i++) {
-      resnetBlock(p, `${prefix}.up.${level}.block.${i}`, blockIn, blockOut);
-      blockIn = blockOut;
-      if (c.attnResolutions.includes(res)) attnBlock(p, `${prefix}.up.${level}.attn.${i}`, blockIn);
-    }
-    if (level !== 0) {
-      p.conv(`${prefix}.up.${level}.upsample.conv`, blockIn, blockIn, 3);
-      res *= 2;
-    }
-  }
-  p.norm(`${prefix}.norm_out`, blockIn);
-  p.conv(`${prefix}.conv_out`, blockIn, c.outCh, 3);
+  p.norm(plan.normOut.prefix, plan.normOut.c);
+  p.conv(plan.convOut.prefix, plan.convOut.cin, plan.convOut.cout, 3);
 }
 
 /** The generator's parameters in state-dict order. */
 export function declareGenerator(p: ParamSpecs, c: V2LConfig): void {
-  encoder(p, c);
+  declarePlan(p, c, encoderPlan(c));
   p.conv('quant_conv', c.zChannels, c.embedDim, 1);
   p.conv('post_quant_conv', c.embedDim, c.zChannels, 1);
-  decoder(p, c);
+  declarePlan(p, c, decoderPlan(c));
   // The projector is initialised N(0, dim^-1/2) in the reference; its bias keeps Linear's default.
   p.linear('codebook_projection', c.embedDim, c.embedDim, { weightInit: { kind: 'normal', mean: 0, std: c.embedDim ** -0.5 } });
   // Stand-in codebooks until real ones are loaded: unit rows (like the CLIP text embeddings of the
