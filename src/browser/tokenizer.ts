@@ -7,7 +7,7 @@
 import { OnnxEngine, ONNX_FILES, type OrtRuntime } from '../tokenizer/onnx-engine.js';
 import type { V2LConfig } from '../network/config.js';
 import { downFactor } from '../network/config.js';
-import type { Codebook } from '../codebook/manifest.js';
+import { excludedLocalRows, type Codebook } from '../codebook/manifest.js';
 import type { ClipModel } from '../models/clip/types.js';
 import type { RawImage } from '../image/types.js';
 import { preprocessOne } from '../image/preprocess.js';
@@ -118,7 +118,8 @@ export class BrowserTokenizer {
         }
       },
     };
-    const engine = await OnnxEngine.open(named, cfg, m.fingerprint, models, projected, codebook.global);
+    // As V2LTokenizer: the rows the codebook package leaves out of the search (special tokens without text) are skipped.
+    const engine = await OnnxEngine.open(named, cfg, m.fingerprint, models, projected, codebook.global, { excludedLocal: excludedLocalRows(codebook.manifest) });
     const imageSize = m.imageSize ?? cfg.resolution;
     const globalTokens = m.globalTokens ?? 5;
     return new BrowserTokenizer(engine, codebook, clip, imageSize, Math.min(globalTokens, nGlobal));
