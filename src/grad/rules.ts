@@ -14,7 +14,12 @@ export type Rule = (g: GradContext, n: TapeNode, dy: (string | null)[], want: bo
  * kernels) or 'convTranspose' (onnxruntime's CPU ConvTranspose is a Gemm plus col2im). `weightGrad`: see
  * convWeightGradIm2col / convWeightGradConv. Measured by whole training steps (scripts/profile-train-step.ts).
  */
-export const convOptions = { weightGrad: 'shifts' as 'shifts' | 'im2col' | 'taps' | 'conv', inputGrad: 'conv' as 'conv' | 'convTranspose' };
+export const convOptions = {
+  weightGrad: 'shifts' as 'shifts' | 'im2col' | 'taps' | 'conv',
+  inputGrad: 'conv' as 'conv' | 'convTranspose',
+  /** A strided conv's input gradient: dy zero-inserted then convolved, or ConvTranspose (1/s^2 of the FLOP, its slower kernel). */
+  stridedInputGrad: 'zeros' as 'zeros' | 'convTranspose',
+};
 
 const ints = (v: unknown): number[] | undefined => (Array.isArray(v) ? (v as number[]) : undefined);
 const lastTwo = (rank: number) => [...Array(rank).keys()].map((i) => (i < rank - 2 ? i : rank === i + 2 ? rank - 1 : rank - 2));
@@ -55,6 +60,7 @@ function convInputGradConv(g: GradContext, c: ConvGeometry, dy: string, w: strin
   const [b, m, oh, ow] = c.out;
   let y = dy;
   if (c.s.some((s) => s !== 1)) {
+    if (convOptions.stridedInputGrad === 'convTranspose') return convInputGradTransposed(g, c, dy, w);
     const spread = g.op('Pad', [g.reshape(dy, [b, m, oh, 1, ow, 1]), g.ints([0, 0, 0, 0, 0, 0, 0, 0, 0, c.s[0] - 1, 0, c.s[1] - 1])]);
     y = g.reshape(spread, [b, m, oh * c.s[0], ow * c.s[1]]);
   }
