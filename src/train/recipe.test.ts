@@ -38,12 +38,13 @@ function options(out: string, extra: Partial<TrainOptions> = {}): TrainOptions {
     loss: { recLoss: 'l1', codebookWeight: 1, perceptualWeight: 0, discWeight: 0.75, discStart: 100, discFactor: 1, kGlobal: 3, aeWarmupSteps: 2, vqStartStep: 2 },
     optim: { lr: 1e-3, discLr: 1e-3, beta1: 0.5, beta2: 0.9, eps: 1e-7, warmupSteps: 1, totalSteps: 6, minLr: 0, clipGrad: 0 },
     checkpointEvery: 3, keepLast: 0, valEvery: 3, clip: clip!, clipCacheDir: join(root, 'clip-cache'),
-    lpips: null, reseed: { every: 2, until: 4, kmeans: true },
+    // The robust recipe's re-seeding policy: split targets from more images than the batch, rare codes dead too.
+    lpips: null, reseed: { every: 2, until: 4, kmeans: true, targets: 'split', minUsage: 2, images: 8 },
     ...extra,
   };
 }
 
-test('robust recipe: a run stopped at step 3 and resumed equals an uninterrupted one (re-seeding with k-means steps at 2 and 4)', { skip }, async () => {
+test('robust recipe: a run stopped at step 3 and resumed equals an uninterrupted one (re-seeding with k-means steps and split targets from 8 images at 2 and 4)', { skip }, async () => {
   const a = await train(options(join(root, 'straight')));
   await train(options(join(root, 'split'), { stopAfter: 3 }));
   await train(options(join(root, 'split'), { resume: true }));
