@@ -54,7 +54,7 @@ export async function benchBrowser(args: string[]): Promise<void> {
   const config = { ...paperConfig(), nLocal: argNumber(args, 'local-rows', paperConfig().nLocal, { integer: true }) };
   const k = 5;
   console.log(`browser benchmark: paper network (random weights), ${size} px, batch ${batch}, local codebook ${config.nLocal} rows, global ${config.nGlobal}; ` +
-    `${reps} interleaved rounds after a warm-up (median); load average before: ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+    `${hasFlag(args, 'profile') ? 'per-operator profile, two runs each' : `${reps} interleaved rounds after a warm-up (median)`}; load average before: ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
   const dir = mkdtempSync(join(tmpdir(), 'v2l-bench-browser-'));
   const root = join(dir, 'site');
   mkdirSync(root);
