@@ -35,15 +35,39 @@ export function nearestRowsOnnx(e: OnnxEmitter, z: string, codebook: string, cod
 }
 
 /**
+ * One codebook row in 8 bits for the int8 first pass: scaled symmetrically to integers in [-levels,
+ * levels] (round to nearest), the integers written by `put(j, q)`. Returns the float32 scale onnxruntime
+ * multiplies by, and what bounds the error: the row's squared norm and its rounding residual's, |e - eq|^2.
+ * The one definition for the search model's initializer and the engine's error bound.
+ */
+export function quantizeRowInt8(rows: Float32Array, off: number, dim: number, levels: number, put?: (j: number, q: number) => void): { scale: number; normSq: number; residualSq: number } {
+  let amax = 0;
+  let normSq = 0;
+  for (let j = 0; j < dim; j++) {
+    amax = Math.max(amax, Math.abs(rows[off + j]));
+    normSq += rows[off + j] * rows[off + j];
+  }
+  const scale = Math.fround(amax / levels);
+  let residualSq = 0;
+  for (let j = 0; j < dim; j++) {
+    const q = scale > 0 ? Math.max(-levels, Math.min(levels, Math.round(rows[off + j] / scale))) : 0;
+    put?.(j, q);
+    residualSq += (rows[off + j] - q * scale) ** 2;
+  }
+  return { scale, normSq, residualSq };
+}
+
+/**
  * The cheaper first pass of the same search, in 8-bit integers: z quantised per call (DynamicQuantizeLinear:
  * uint8, one scale and zero point for the [M, dim] block), the codebook quantised per row ahead
- * (`codebookQT` int8 [dim, N], symmetric; `rowScale` [N] is -2 x each row's scale), one MatMulInteger,
- * then the distances approximated as |e|^2 - 2 zq.eq (+ |z|^2 on the kept values). Nothing else reads the
- * quantised z, so onnxruntime fuses the chain into one int8 GEMM with the scales and |e|^2 applied on its
- * output. For the k kept candidates the float32 distances are computed too, from the float32 `codebook`
- * [N, dim] rows gathered ([M, k, dim]: a few MB per call). Returns the approximate distances [M, k]
- * (ascending), their int64 indices [M, k] and the float32 distances of the same rows [M, k]; the caller
- * bounds the approximation's error and re-ranks (src/tokenizer/onnx-engine.ts).
+ * (`codebookQT` int8 [dim, N], quantizeRowInt8; `rowScale` [N] is -2 x each row's scale), one
+ * MatMulInteger, then the distances approximated as |e|^2 - 2 zq.eq (+ |z|^2 on the kept values). Nothing
+ * else reads the quantised z, so onnxruntime fuses the chain into one int8 GEMM with the scales and |e|^2
+ * applied on its output (with the integers an initializer, packed once). For the k kept candidates the
+ * float32 distances are computed too, from the float32 `codebook` [N, dim] rows gathered ([M, k, dim]: a
+ * few MB per call). Returns the approximate distances [M, k] (ascending), their int64 indices [M, k] and
+ * the float32 distances of the same rows [M, k]; the caller bounds the approximation's error and
+ * re-ranks (src/tokenizer/onnx-engine.ts).
  */
 export function coarseNearestRowsOnnx(e: OnnxEmitter, z: string, codebookQT: string, rowScale: string, codebook: string, codebookSq: string, k: string): [string, string, string] {
   const [zq, zScale, zZero] = e.g.opN('DynamicQuantizeLinear', [z], 3);

@@ -16,7 +16,7 @@ import { conv2dOnnx } from './layers.onnx.js';
 import { l2NormalizeOnnx } from './ops.onnx.js';
 import { encoderOnnx } from './encoder.onnx.js';
 import { decoderHasCrossAttention, decoderOnnx } from './decoder.onnx.js';
-import { coarseNearestRowsOnnx, nearestRowsOnnx, projectRowsOnnx } from './quantize.onnx.js';
+import { coarseNearestRowsOnnx, nearestRowsOnnx, projectRowsOnnx, quantizeRowInt8 } from './quantize.onnx.js';
 
 /** Bumped whenever the emitted graphs change, so cached exports are rebuilt. */
 export const ONNX_EXPORT_VERSION = 3;
@@ -58,21 +58,24 @@ export function searchModel(dim: number): Uint8Array {
 }
 
 /**
- * The int8 first pass of the search (quantize.onnx.ts' coarseNearestRowsOnnx): `codebook_qt` int8
- * [dim, n] (each row quantised symmetrically), `row_scale` [n] (-2 x each row's scale), the float32
- * `codebook` [n, dim] and `codebook_sq` [n] fed; approximate distances and indices of the k best, and their
- * float32 distances.
+ * The int8 first pass of the search over `codebook` [n, dim] (quantize.onnx.ts' coarseNearestRowsOnnx):
+ * the rows' integers in [-levels, levels] (quantizeRowInt8) and their scales are initializers (packed once
+ * by onnxruntime); the float32 `codebook` [n, dim] and `codebook_sq` [n] are fed, with `k`. Outputs the
+ * approximate distances and indices of the k best and their float32 distances.
  */
-export function coarseSearchModel(dim: number): Uint8Array {
+export function coarseSearchModel(codebook: Float32Array, n: number, dim: number, levels: number): Uint8Array {
+  if (codebook.length !== n * dim) throw new Error(`search model: ${codebook.length} values for a ${n} x ${dim} codebook`);
+  const qt = new Int8Array(n * dim);
+  const rowScale = new Float32Array(n);
+  for (let r = 0; r < n; r++) rowScale[r] = -2 * quantizeRowInt8(codebook, r * dim, dim, levels, (j, q) => { qt[j * n + r] = q; }).scale;
   const g = new GraphBuilder();
   const e = new OnnxEmitter(g, new Map());
-  const outs = coarseNearestRowsOnnx(e, 'z', 'codebook_qt', 'row_scale', 'codebook', 'codebook_sq', 'k');
+  const outs = coarseNearestRowsOnnx(e, 'z', g.int8Weight('codebook_qt', [dim, n], qt), e.floats('row_scale', [n], rowScale), 'codebook', 'codebook_sq', 'k');
   ['distances', 'indices', 'exact_distances'].forEach((name, i) => g.op('Identity', [outs[i]], {}, name));
-  return g.build('v2l_nearest_rows_int8', [{ name: 'z', type: 'float32', shape: ['m', dim] }, { name: 'codebook_qt', type: 'int8', shape: [dim, 'n'] },
-    { name: 'row_scale', type: 'float32', shape: ['n'] }, { name: 'codebook', type: 'float32', shape: ['n', dim] }, { name: 'codebook_sq', type: 'float32', shape: ['n'] },
-    { name: 'k', type: 'int64', shape: [1] }],
+  return g.build('v2l_nearest_rows_int8', [{ name: 'z', type: 'float32', shape: ['m', dim] }, { name: 'codebook', type: 'float32', shape: [n, dim] },
+    { name: 'codebook_sq', type: 'float32', shape: [n] }, { name: 'k', type: 'int64', shape: [1] }],
   [{ name: 'distances', type: 'float32', shape: ['m', 'k'] }, { name: 'indices', type: 'int64', shape: ['m', 'k'] }, { name: 'exact_distances', type: 'float32', shape: ['m', 'k'] }],
-  `${DOC}: the k nearest rows of a fed int8 codebook by |z|^2 + |e|^2 - 2 zq.eq (approximate; re-ranked exactly by the engine)`);
+  `${DOC}: the k nearest of ${n} codebook rows held in 8 bits (levels ${levels}) by |z|^2 + |e|^2 - 2 zq.eq (approximate; re-ranked exactly by the engine)`);
 }
 
 export function decoderModel(c: V2LConfig, sd: ReadonlyMap<string, HostTensor>): Uint8Array {

@@ -77,6 +77,15 @@ export class GraphBuilder {
     return n;
   }
 
+  /** An int8 initializer (a quantised weight). */
+  int8Weight(name: string, dims: number[], data: Int8Array): string {
+    const size = dims.reduce((a, b) => a * b, 1);
+    if (size !== data.length) throw new Error(`weight ${name}: ${data.length} values for shape [${dims}]`);
+    const n = this.unique(name);
+    this.inits.push({ name: n, dims, dataType: INT8, rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) });
+    return n;
+  }
+
   /** An int64 constant (shapes, axes, indices); `dims` [] makes a scalar. */
   ints(name: string, values: readonly number[], dims: number[] = [values.length]): string {
     const n = this.unique(name);

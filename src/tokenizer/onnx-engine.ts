@@ -17,6 +17,7 @@
 // ids are the same either way.
 import type { HostTensor } from '../io/dtypes.js';
 import { downFactor, hasCrossAttention, type V2LConfig } from '../network/config.js';
+import { quantizeRowInt8 } from '../network/quantize.onnx.js';
 
 /** onnxruntime-common's Tensor, as far as the engine uses it (onnxruntime-node's and -web's both fit). */
 export interface OrtTensor {
@@ -36,8 +37,6 @@ export interface OrtRuntime {
   createSession(model: Uint8Array | string): Promise<OrtSession>;
   tensor(type: 'float32', data: Float32Array, dims: readonly number[]): OrtTensor;
   tensor(type: 'int64', data: BigInt64Array, dims: readonly number[]): OrtTensor;
-  /** int8 tensors, for the local search's int8 first pass (a runtime without it searches in float32 only). */
-  int8Tensor?(data: Int8Array, dims: readonly number[]): OrtTensor;
   /** Where it runs, for reports: 'cpu', 'cuda', 'wasm', 'webgpu'. */
   readonly device: string;
   /** Intra-op threads. */
@@ -50,8 +49,8 @@ export interface OnnxModels {
   decoder: Uint8Array | string;
   localSearch: Uint8Array | string;
   globalSearch: Uint8Array | string;
-  /** The int8 first pass (absent in older exports: the local search is then float32 only). */
-  localSearchInt8?: Uint8Array | string;
+  /** The int8 first pass over the local codebook and its integer range (absent: the local search is float32 only). */
+  localSearchInt8?: { model: Uint8Array | string; levels: number };
 }
 
 /** Distances computed per call: bounds the [rows, N] matrix (64 MB: 512 rows of 32,000, 130 of 128,256). */
@@ -223,14 +222,11 @@ function nearestTfjs(z: Float32Array, zOff: number, zsq: number, cb: Codebook, c
 }
 
 /**
- * The codebook in 8 bits for the int8 first pass: each row scaled symmetrically to integers in
- * [-levels, levels], stored transposed [dim, n] (MatMulInteger's layout), with what bounds its error:
- * the largest row norm and the largest norm of a row's rounding residual e - eq.
+ * What bounds the int8 first pass's error over a codebook (its integers live in the search model,
+ * quantizeRowInt8 of ../network/quantize.onnx.ts): the largest searched row norm and the largest norm of
+ * a row's rounding residual e - eq.
  */
 export interface Int8Codebook {
-  qt: Int8Array;
-  /** -2 x each row's scale, as fed (float32). */
-  rowScale: Float32Array;
   maxNorm: number;
   maxResidual: number;
 }
@@ -240,32 +236,16 @@ export interface Int8Codebook {
  * x86's pairwise u8 x s8 -> int16 step (pmaddubsw) saturates above 32,767 = 2 x 255 x 64 + 127.
  */
 export function int8CodebookOf(cb: Codebook, levels: number): Int8Codebook {
-  const { n, dim, rows } = cb;
-  const qt = new Int8Array(n * dim);
-  const rowScale = new Float32Array(n);
-  let maxNorm = 0;
-  let maxResidual = 0;
-  for (let r = 0; r < n; r++) {
-    if (cb.excludedMask[r]) continue; // never a candidate: its integers stay 0
-    const off = r * dim;
-    let amax = 0;
-    let sq = 0;
-    for (let j = 0; j < dim; j++) {
-      amax = Math.max(amax, Math.abs(rows[off + j]));
-      sq += rows[off + j] * rows[off + j];
-    }
-    rowScale[r] = -2 * (amax / levels);
-    const scale = -rowScale[r] / 2; // the float32 scale onnxruntime multiplies by
-    let res = 0;
-    for (let j = 0; j < dim; j++) {
-      const q = scale > 0 ? Math.max(-levels, Math.min(levels, Math.round(rows[off + j] / scale))) : 0;
-      qt[j * n + r] = q;
-      res += (rows[off + j] - q * scale) ** 2;
-    }
-    maxNorm = Math.max(maxNorm, Math.sqrt(sq));
-    maxResidual = Math.max(maxResidual, Math.sqrt(res));
+  let maxNormSq = 0;
+  let maxResidualSq = 0;
+  for (let r = 0; r < cb.n; r++) {
+    if (cb.excludedMask[r]) continue; // never a candidate
+    const q = quantizeRowInt8(cb.rows, r * cb.dim, cb.dim, levels);
+    maxNormSq = Math.max(maxNormSq, q.normSq);
+    maxResidualSq = Math.max(maxResidualSq, q.residualSq);
   }
-  return { qt, rowScale, maxNorm, maxResidual };
+  // float64 sums of float32 values: a relative slack for their rounding
+  return { maxNorm: Math.sqrt(maxNormSq) * (1 + 1e-9), maxResidual: Math.sqrt(maxResidualSq) * (1 + 1e-6) };
 }
 
 /**
@@ -317,12 +297,13 @@ function int8Bounds(z: Float32Array, m: number, dim: number, q: Int8Codebook): F
 }
 
 export interface SearchOptions {
-  /** The int8 first pass's model (`coarseSearchModel(dim)`); used for codebooks of INT8_MIN_ROWS rows and more, or as `int8` says. */
-  int8Model?: Uint8Array | string;
+  /**
+   * The int8 first pass's model over this codebook (`coarseSearchModel(rows, n, dim, levels)`) and its
+   * integer range; used for codebooks of INT8_MIN_ROWS rows and more, or as `int8` says.
+   */
+  int8Model?: { model: Uint8Array | string; levels: number };
   /** Force the int8 first pass on (where its model is given) or off; default: by the codebook's size. */
   int8?: boolean;
-  /** The int8 codebook's integer range (int8CodebookOf); default 64, safe on every CPU. */
-  int8Levels?: number;
   /** Rows left out of the search (ascending): special tokens without text. */
   excluded?: readonly number[];
 }
@@ -346,12 +327,12 @@ export class CodebookSearch {
   static async create(runtime: OrtRuntime, rows: Float32Array, n: number, dim: number, model: Uint8Array | string, opts: SearchOptions = {}): Promise<CodebookSearch> {
     if (rows.length !== n * dim) throw new Error(`search: ${rows.length} values for a ${n} x ${dim} codebook`);
     const cb = codebookOf(rows, n, dim, opts.excluded);
-    const useInt8 = opts.int8Model !== undefined && runtime.int8Tensor !== undefined && (opts.int8 ?? n >= INT8_MIN_ROWS);
+    const useInt8 = opts.int8Model !== undefined && (opts.int8 ?? n >= INT8_MIN_ROWS);
     const session = await runtime.createSession(model);
     if (!useInt8) return new CodebookSearch(runtime, session, cb, null);
     try {
-      const int8Session = await runtime.createSession(opts.int8Model!);
-      return new CodebookSearch(runtime, session, cb, { session: int8Session, codebook: int8CodebookOf(cb, opts.int8Levels ?? 64) });
+      const int8Session = await runtime.createSession(opts.int8Model!.model);
+      return new CodebookSearch(runtime, session, cb, { session: int8Session, codebook: int8CodebookOf(cb, opts.int8Model!.levels) });
     } catch (e) {
       await session.release();
       throw e;
@@ -369,14 +350,33 @@ export class CodebookSearch {
     const dim = cb.dim;
     if (z.length !== m * dim) throw new Error(`search: ${z.length} values for ${m} rows of width ${dim}`);
     if (!Number.isInteger(k) || k < 1 || k > cb.searched) throw new Error(`search: k must be an integer in [1, ${cb.searched}] (got ${k})`);
-    const ids = new Int32Array(m * k);
+    if (!this.int8) return this.chunked(z, m, k, cb.n, (zc, rows) => this.nearestF32(zc, rows, k));
     // The int8 pass also gathers the candidates' rows [rows, kk, dim]: the same budget.
-    const width = this.int8 ? Math.max(cb.n, (k + INT8_CANDIDATES) * dim) : cb.n;
+    const unresolved: number[] = [];
+    const ids = await this.chunked(z, m, k, Math.max(cb.n, (k + INT8_CANDIDATES) * dim), async (zc, rows, start) => {
+      const r = await this.nearestInt8(zc, rows, k);
+      for (const row of r.unresolved) unresolved.push(start + row);
+      return r.ids;
+    });
+    if (unresolved.length) {
+      // Rows the bound did not separate: the float32 search, all at once (each call reads the whole codebook).
+      this.int8Fallbacks += unresolved.length;
+      const zu = new Float32Array(unresolved.length * dim);
+      unresolved.forEach((row, i) => zu.set(z.subarray(row * dim, (row + 1) * dim), i * dim));
+      const exact = await this.chunked(zu, unresolved.length, k, cb.n, (zc, rows) => this.nearestF32(zc, rows, k));
+      unresolved.forEach((row, i) => ids.set(exact.subarray(i * k, (i + 1) * k), row * k));
+    }
+    return ids;
+  }
+
+  /** `search` over chunks of z's rows, each with at most SEARCH_ELEMENTS / width rows (SEARCH_CHUNK at most). */
+  private async chunked(z: Float32Array, m: number, k: number, width: number, search: (z: Float32Array, rows: number, start: number) => Promise<Int32Array>): Promise<Int32Array> {
+    const dim = this.codebook.dim;
+    const ids = new Int32Array(m * k);
     const chunk = Math.max(1, Math.min(SEARCH_CHUNK, Math.floor(SEARCH_ELEMENTS / width)));
     for (let start = 0; start < m; start += chunk) {
       const rows = Math.min(chunk, m - start);
-      const zc = z.subarray(start * dim, (start + rows) * dim);
-      ids.set(this.int8 ? await this.nearestInt8(zc, rows, k) : await this.nearestF32(zc, rows, k), start * k);
+      ids.set(await search(z.subarray(start * dim, (start + rows) * dim), rows, start), start * k);
     }
     return ids;
   }
@@ -395,28 +395,21 @@ export class CodebookSearch {
     return r.ids;
   }
 
-  /** The int8 first pass of one chunk, its bound, the exact re-ranking, and the float32 search for rows it leaves. */
-  private async nearestInt8(z: Float32Array, m: number, k: number): Promise<Int32Array> {
+  /** The int8 first pass of one chunk, its bound and the exact re-ranking; the rows it leaves (ids -1) are returned. */
+  private async nearestInt8(z: Float32Array, m: number, k: number): Promise<{ ids: Int32Array; unresolved: number[] }> {
     const cb = this.codebook;
     const { session, codebook: q } = this.int8!;
     const kk = Math.min(cb.searched, k + INT8_CANDIDATES);
     const out = await session.run({
-      z: this.runtime.tensor('float32', z, [m, cb.dim]), codebook_qt: this.runtime.int8Tensor!(q.qt, [cb.dim, cb.n]),
-      row_scale: this.runtime.tensor('float32', q.rowScale, [cb.n]), codebook: this.runtime.tensor('float32', cb.rows, [cb.n, cb.dim]), codebook_sq: this.runtime.tensor('float32', cb.sqFed, [cb.n]), k: this.kTensor(kk),
+      z: this.runtime.tensor('float32', z, [m, cb.dim]), codebook: this.runtime.tensor('float32', cb.rows, [cb.n, cb.dim]),
+      codebook_sq: this.runtime.tensor('float32', cb.sqFed, [cb.n]), k: this.kTensor(kk),
     });
     const bound = int8Bounds(z, m, cb.dim, q);
     const r = rerank(z, m, cb, out.distances.data as Float32Array, out.indices.data as BigInt64Array, kk, k,
       { bound, exact: out.exact_distances.data as Float32Array, unresolved: 'return' });
     for (const t of Object.values(out)) t.dispose();
     this.int8Rows += m;
-    if (r.unresolved.length) {
-      this.int8Fallbacks += r.unresolved.length;
-      const zu = new Float32Array(r.unresolved.length * cb.dim);
-      r.unresolved.forEach((row, i) => zu.set(z.subarray(row * cb.dim, (row + 1) * cb.dim), i * cb.dim));
-      const exact = await this.nearestF32(zu, r.unresolved.length, k);
-      r.unresolved.forEach((row, i) => r.ids.set(exact.subarray(i * k, (i + 1) * k), row * k));
-    }
-    return r.ids;
+    return r;
   }
 
   private kTensor(kk: number): OrtTensor {
@@ -434,8 +427,6 @@ export interface EngineSearchOptions {
   excludedLocal?: readonly number[];
   /** The int8 first pass on or off (default: from INT8_MIN_ROWS rows, where the export has its model). */
   int8?: boolean;
-  /** The int8 codebook's integer range (int8CodebookOf; the runtime's CPU decides what is exact). */
-  int8Levels?: number;
 }
 
 export class OnnxEngine {
@@ -471,7 +462,7 @@ export class OnnxEngine {
     const opened = await Promise.allSettled([
       runtime.createSession(models.encoder), runtime.createSession(models.decoder),
       CodebookSearch.create(runtime, projected, projected.length / dim, dim, models.localSearch,
-        { int8Model: models.localSearchInt8, int8: opts.int8, int8Levels: opts.int8Levels, excluded: opts.excludedLocal }),
+        { int8Model: models.localSearchInt8, int8: opts.int8, excluded: opts.excludedLocal }),
       CodebookSearch.create(runtime, globalRows, globalRows.length / dim, dim, models.globalSearch),
     ] as const);
     const failed = opened.find((r) => r.status === 'rejected');

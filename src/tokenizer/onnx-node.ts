@@ -65,7 +65,6 @@ export function nodeRuntime(opts: OnnxEngineOptions = {}): OrtRuntime {
       }
     },
     tensor: ((type: 'float32' | 'int64', data: Float32Array | BigInt64Array, dims: readonly number[]) => new ort.Tensor(type, data, dims)) as OrtRuntime['tensor'],
-    int8Tensor: (data: Int8Array, dims: readonly number[]) => new ort.Tensor('int8', data, dims),
   };
 }
 
@@ -85,7 +84,9 @@ export interface OnnxExport {
   encoder: Uint8Array;
   decoder: Uint8Array;
   localSearch: Uint8Array;
-  localSearchInt8: Uint8Array;
+  /** The int8 first pass over the projected local codebook, its integers in [-int8Levels, int8Levels]. */
+  localSearchInt8Model: Uint8Array;
+  int8Levels: number;
   globalSearch: Uint8Array;
   /** codebook_projection(tok_embeddings), [nLocal, embedDim]. */
   projected: Float32Array;
@@ -114,7 +115,8 @@ export async function exportOnnx(config: V2LConfig, sd: ReadonlyMap<string, Host
     encoder: encoderModel(config, sd),
     decoder: decoderModel(config, sd),
     localSearch: searchModel(dim),
-    localSearchInt8: coarseSearchModel(dim),
+    localSearchInt8Model: coarseSearchModel(projected, nLocal, dim, int8Levels()),
+    int8Levels: int8Levels(),
     globalSearch: searchModel(dim),
     projected,
   };
@@ -157,10 +159,10 @@ export function writeOnnxExport(dir: string, x: OnnxExport, manifest: Record<str
   put(ONNX_FILES.encoder, x.encoder);
   put(ONNX_FILES.decoder, x.decoder);
   put(ONNX_FILES.localSearch, x.localSearch);
-  put(ONNX_FILES.localSearchInt8, x.localSearchInt8);
+  put(ONNX_FILES.localSearchInt8, x.localSearchInt8Model);
   put(ONNX_FILES.globalSearch, x.globalSearch);
   put(ONNX_FILES.projectedCodebook, new Uint8Array(x.projected.buffer, x.projected.byteOffset, x.projected.byteLength));
-  put(ONNX_FILES.manifest, new TextEncoder().encode(`${JSON.stringify(manifest, null, 2)}\n`));
+  put(ONNX_FILES.manifest, new TextEncoder().encode(`${JSON.stringify({ ...manifest, int8Levels: x.int8Levels }, null, 2)}\n`));
 }
 
 /**
@@ -169,7 +171,7 @@ export function writeOnnxExport(dir: string, x: OnnxExport, manifest: Record<str
  */
 export async function createOnnxEngine(config: V2LConfig, sd: ReadonlyMap<string, HostTensor>, opts: OnnxEngineOptions = {}): Promise<OnnxEngine> {
   const runtime = nodeRuntime(opts);
-  const searchOptions: EngineSearchOptions = { excludedLocal: opts.excludedLocal, int8: opts.int8, int8Levels: int8Levels() };
+  const searchOptions: EngineSearchOptions = { excludedLocal: opts.excludedLocal, int8: opts.int8 };
   const fingerprint = stateDictFingerprint(config, sd);
   const dir = opts.cacheDir ? join(opts.cacheDir, fingerprint) : null;
   const g = sd.get('tok_embeddings_global.weight');
@@ -180,8 +182,10 @@ export async function createOnnxEngine(config: V2LConfig, sd: ReadonlyMap<string
     try {
       const b = readFileSync(join(dir, ONNX_FILES.projectedCodebook));
       const projected = new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+      // The int8 model's integer range suits the CPU that exported it: another CPU (a moved cache) searches in float32.
+      const levels = (JSON.parse(readFileSync(join(dir, ONNX_FILES.manifest), 'utf8')) as { int8Levels?: number }).int8Levels;
       const files: OnnxModels = { encoder: join(dir, ONNX_FILES.encoder), decoder: join(dir, ONNX_FILES.decoder), localSearch: join(dir, ONNX_FILES.localSearch),
-        localSearchInt8: join(dir, ONNX_FILES.localSearchInt8), globalSearch: join(dir, ONNX_FILES.globalSearch) };
+        globalSearch: join(dir, ONNX_FILES.globalSearch), ...(levels === int8Levels() ? { localSearchInt8: { model: join(dir, ONNX_FILES.localSearchInt8), levels } } : {}) };
       engine = await OnnxEngine.open(runtime, config, fingerprint, files, projected, globalRows, searchOptions);
       const now = new Date();
       utimesSync(join(dir, ONNX_FILES.manifest), now, now); // recently used: kept by pruneCache
@@ -192,7 +196,7 @@ export async function createOnnxEngine(config: V2LConfig, sd: ReadonlyMap<string
   if (!engine) {
     const x = await exportOnnx(config, sd, opts);
     if (dir) writeOnnxExport(dir, x, onnxManifest(config, fingerprint));
-    engine = await OnnxEngine.open(runtime, config, fingerprint, x, x.projected, globalRows, searchOptions);
+    engine = await OnnxEngine.open(runtime, config, fingerprint, { ...x, localSearchInt8: { model: x.localSearchInt8Model, levels: x.int8Levels } }, x.projected, globalRows, searchOptions);
   }
   if (opts.cacheDir) pruneCache(opts.cacheDir, fingerprint);
   return engine;
@@ -208,7 +212,7 @@ export function onnxManifest(config: V2LConfig, fingerprint: string): Record<str
     files: {
       [ONNX_FILES.encoder]: 'image [B, C, H, W] in [-1, 1] -> z [B, h, w, embedDim] (L2-normalised quant_conv output)',
       [ONNX_FILES.localSearch]: `z [M, embedDim], codebook [N, embedDim] (the rows of ${ONNX_FILES.projectedCodebook}), codebook_sq [N] (their squared norms), k int64 [1] -> distances [M, k], indices int64 [M, k] (nearest first; float32, see the README on re-ranking)`,
-      [ONNX_FILES.localSearchInt8]: "the same search in 8-bit integers (a first pass): z [M, embedDim], codebook_qt int8 [embedDim, N] (each row quantised symmetrically), row_scale [N] (-2 x each row's scale), codebook [N, embedDim], codebook_sq [N], k -> approximate distances [M, k] (ascending), indices, and the float32 distances of those rows",
+      [ONNX_FILES.localSearchInt8]: "the same search's int8 first pass, the projected local codebook inside in 8 bits (each row symmetric in [-int8Levels, int8Levels]): z [M, embedDim], codebook [N, embedDim] (float32, for the candidates' distances), codebook_sq [N], k -> approximate distances [M, k] (ascending), indices, and the float32 distances of those rows",
       [ONNX_FILES.globalSearch]: `the model of ${ONNX_FILES.localSearch}, fed the global codebook: normalised CLIP image embeddings [B, embedDim] -> the k nearest global codebook rows`,
       [ONNX_FILES.decoder]: `zq [B, embedDim, h, w] (rows of ${ONNX_FILES.projectedCodebook} at the local ids)${decoderHasCrossAttention(config) ? ', global_embeddings [B, K, embedDim]' : ''} -> image [B, outCh, H, W]`,
       [ONNX_FILES.projectedCodebook]: `float32 little-endian [${config.nLocal}, ${config.embedDim}]: codebook_projection(tok_embeddings)`,
@@ -218,5 +222,7 @@ export function onnxManifest(config: V2LConfig, fingerprint: string): Record<str
 
 /** A codebook search on onnxruntime-node (with the int8 first pass for large codebooks, or as `search.int8` says). */
 export function createCodebookSearch(rows: Float32Array, n: number, dim: number, opts: OnnxEngineOptions = {}, search: SearchOptions = {}): Promise<CodebookSearch> {
-  return CodebookSearch.create(nodeRuntime(opts), rows, n, dim, searchModel(dim), { int8Model: coarseSearchModel(dim), int8Levels: int8Levels(), ...search });
+  const levels = int8Levels();
+  const int8Model = search.int8 === false ? undefined : { model: coarseSearchModel(rows, n, dim, levels), levels };
+  return CodebookSearch.create(nodeRuntime(opts), rows, n, dim, searchModel(dim), { int8Model, ...search });
 }
