@@ -61,12 +61,13 @@ const SEARCH_CHUNK = 512;
 const EXTRA_CANDIDATES = 7;
 /**
  * Candidates the int8 first pass returns per row beyond k. Its error bound (below) leaves ~50 (median) to
- * ~300 rows of LLaMA-3-sized random codebooks within reach of the nearest: 255 separates nearly every
- * row (the rest take the float32 search); their float32 distances are computed in the same call.
+ * ~300 rows of LLaMA-3-sized random codebooks within reach of the nearest: 511 separates nearly every
+ * row (the rest take the float32 search, which reads the whole codebook again); their float32 distances
+ * are computed in the same call.
  */
-const INT8_CANDIDATES = 255;
-/** Codebooks from this many rows take the int8 first pass (where its model is there). */
-const INT8_MIN_ROWS = 16384;
+const INT8_CANDIDATES = 511;
+/** Codebooks from this many rows take the int8 first pass (where its model is there): at 32,000 rows it measured slower than float32. */
+const INT8_MIN_ROWS = 65536;
 /**
  * Bound on the float32 rounding of one distance, relative to |z|^2 + max |e|^2 (dot products of 768 terms
  * round by a few 1e-7 in practice: a wide safety factor). A row outside the returned candidates can only
