@@ -82,11 +82,16 @@ export const ONNX_FILES = {
   encoder: 'encoder.onnx',
   decoder: 'decoder.onnx',
   localSearch: 'local_search.onnx',
-  localSearchInt8: 'local_search_int8.onnx',
   globalSearch: 'global_search.onnx',
   projectedCodebook: 'projected_local_codebook.f32',
   manifest: 'manifest.json',
 } as const;
+
+/**
+ * The int8 first pass over the local codebook (Node's exports; not among ONNX_FILES, which a browser
+ * package carries: the browser searches in float32).
+ */
+export const LOCAL_SEARCH_INT8_FILE = 'local_search_int8.onnx';
 
 export interface Codebook {
   rows: Float32Array;

@@ -10,7 +10,7 @@ import { toFloat32, type HostTensor } from '../io/dtypes.js';
 import type { V2LConfig } from '../network/config.js';
 import { decoderHasCrossAttention } from '../network/decoder.onnx.js';
 import { ONNX_EXPORT_VERSION, coarseSearchModel, decoderModel, encoderModel, projectionModel, searchModel } from '../network/v2l-model.onnx.js';
-import { CodebookSearch, ONNX_FILES, OnnxEngine, type EngineSearchOptions, type OnnxModels, type OrtRuntime, type OrtSession, type SearchOptions } from './onnx-engine.js';
+import { CodebookSearch, LOCAL_SEARCH_INT8_FILE, ONNX_FILES, OnnxEngine, type EngineSearchOptions, type OnnxModels, type OrtRuntime, type OrtSession, type SearchOptions } from './onnx-engine.js';
 
 export type OnnxDevice = 'cpu' | 'cuda';
 
@@ -159,7 +159,7 @@ export function writeOnnxExport(dir: string, x: OnnxExport, manifest: Record<str
   put(ONNX_FILES.encoder, x.encoder);
   put(ONNX_FILES.decoder, x.decoder);
   put(ONNX_FILES.localSearch, x.localSearch);
-  put(ONNX_FILES.localSearchInt8, x.localSearchInt8Model);
+  put(LOCAL_SEARCH_INT8_FILE, x.localSearchInt8Model);
   put(ONNX_FILES.globalSearch, x.globalSearch);
   put(ONNX_FILES.projectedCodebook, new Uint8Array(x.projected.buffer, x.projected.byteOffset, x.projected.byteLength));
   put(ONNX_FILES.manifest, new TextEncoder().encode(`${JSON.stringify({ ...manifest, int8Levels: x.int8Levels }, null, 2)}\n`));
@@ -185,7 +185,7 @@ export async function createOnnxEngine(config: V2LConfig, sd: ReadonlyMap<string
       // The int8 model's integer range suits the CPU that exported it: another CPU (a moved cache) searches in float32.
       const levels = (JSON.parse(readFileSync(join(dir, ONNX_FILES.manifest), 'utf8')) as { int8Levels?: number }).int8Levels;
       const files: OnnxModels = { encoder: join(dir, ONNX_FILES.encoder), decoder: join(dir, ONNX_FILES.decoder), localSearch: join(dir, ONNX_FILES.localSearch),
-        globalSearch: join(dir, ONNX_FILES.globalSearch), ...(levels === int8Levels() ? { localSearchInt8: { model: join(dir, ONNX_FILES.localSearchInt8), levels } } : {}) };
+        globalSearch: join(dir, ONNX_FILES.globalSearch), ...(levels === int8Levels() ? { localSearchInt8: { model: join(dir, LOCAL_SEARCH_INT8_FILE), levels } } : {}) };
       engine = await OnnxEngine.open(runtime, config, fingerprint, files, projected, globalRows, searchOptions);
       const now = new Date();
       utimesSync(join(dir, ONNX_FILES.manifest), now, now); // recently used: kept by pruneCache
@@ -212,7 +212,7 @@ export function onnxManifest(config: V2LConfig, fingerprint: string): Record<str
     files: {
       [ONNX_FILES.encoder]: 'image [B, C, H, W] in [-1, 1] -> z [B, h, w, embedDim] (L2-normalised quant_conv output)',
       [ONNX_FILES.localSearch]: `z [M, embedDim], codebook [N, embedDim] (the rows of ${ONNX_FILES.projectedCodebook}), codebook_sq [N] (their squared norms), k int64 [1] -> distances [M, k], indices int64 [M, k] (nearest first; float32, see the README on re-ranking)`,
-      [ONNX_FILES.localSearchInt8]: "the same search's int8 first pass, the projected local codebook inside in 8 bits (each row symmetric in [-int8Levels, int8Levels]): z [M, embedDim], codebook [N, embedDim] (float32, for the candidates' distances), codebook_sq [N], k -> approximate distances [M, k] (ascending), indices, and the float32 distances of those rows",
+      [LOCAL_SEARCH_INT8_FILE]: "the same search's int8 first pass, the projected local codebook inside in 8 bits (each row symmetric in [-int8Levels, int8Levels]): z [M, embedDim], codebook [N, embedDim] (float32, for the candidates' distances), codebook_sq [N], k -> approximate distances [M, k] (ascending), indices, and the float32 distances of those rows",
       [ONNX_FILES.globalSearch]: `the model of ${ONNX_FILES.localSearch}, fed the global codebook: normalised CLIP image embeddings [B, embedDim] -> the k nearest global codebook rows`,
       [ONNX_FILES.decoder]: `zq [B, embedDim, h, w] (rows of ${ONNX_FILES.projectedCodebook} at the local ids)${decoderHasCrossAttention(config) ? ', global_embeddings [B, K, embedDim]' : ''} -> image [B, outCh, H, W]`,
       [ONNX_FILES.projectedCodebook]: `float32 little-endian [${config.nLocal}, ${config.embedDim}]: codebook_projection(tok_embeddings)`,

@@ -38,7 +38,7 @@ test('export-onnx writes models that any onnxruntime runs to the reference outpu
     console.log = log;
   }
   const report = JSON.parse(lines.at(-1)!) as { fingerprint: string; files: { name: string; bytes: number }[] };
-  assert.equal(report.files.length, 6);
+  assert.equal(report.files.length, 7);
   const manifest = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')) as { fingerprint: string };
   assert.equal(manifest.fingerprint, report.fingerprint);
 
@@ -54,13 +54,17 @@ test('export-onnx writes models that any onnxruntime runs to the reference outpu
   for (let b = 0; b < n; b++) for (let p = 0; p < h * w; p++) for (let c = 0; c < d; c++) zNchw[(b * d + c) * h * w + p] = zd[(b * h * w + p) * d + c];
   assert.ok(maxAbs(zNchw, zRef) <= 1e-4, 'z');
 
-  const search = await ort.InferenceSession.create(join(out, 'local_search.onnx'));
-  const s = await search.run({ z: new ort.Tensor('float32', zd, [n * h * w, d]), k: new ort.Tensor('int64', BigInt64Array.of(1n), [1]) });
-  assert.deepEqual([...(s.indices.data as BigInt64Array)], [...(get('outputs/local_indices').data as BigInt64Array)], 'local ids');
-
   const projBytes = readFileSync(join(out, 'projected_local_codebook.f32'));
   const projected = new Float32Array(projBytes.buffer.slice(projBytes.byteOffset, projBytes.byteOffset + projBytes.byteLength));
   assert.ok(maxAbs(projected, toFloat32(get('outputs/projected_local_codebook'))) <= 1e-4, 'projected codebook');
+
+  // The search model is fed the codebook and its squared row norms.
+  const rows = projected.length / d;
+  const sq = Float32Array.from({ length: rows }, (_, r) => projected.subarray(r * d, (r + 1) * d).reduce((a, v) => a + v * v, 0));
+  const search = await ort.InferenceSession.create(join(out, 'local_search.onnx'));
+  const s = await search.run({ z: new ort.Tensor('float32', zd, [n * h * w, d]), codebook: new ort.Tensor('float32', projected, [rows, d]),
+    codebook_sq: new ort.Tensor('float32', sq, [rows]), k: new ort.Tensor('int64', BigInt64Array.of(1n), [1]) });
+  assert.deepEqual([...(s.indices.data as BigInt64Array)], [...(get('outputs/local_indices').data as BigInt64Array)], 'local ids');
 
   // Decoder input: the projected rows at the reference's ids, NCHW; the reference's global embeddings.
   const ids = get('outputs/local_indices').data as BigInt64Array;

@@ -18,7 +18,7 @@ export function register(program: Command): void {
       const t0 = performance.now();
       // onnxruntime (under onnx-engine) is loaded when the command runs, not when the CLI starts.
       const { exportOnnx, onnxManifest, stateDictFingerprint, writeOnnxExport } = await import('../../tokenizer/onnx-node.js');
-      const { inferenceStateDict, ONNX_FILES } = await import('../../tokenizer/onnx-engine.js');
+      const { inferenceStateDict, ONNX_FILES, LOCAL_SEARCH_INT8_FILE } = await import('../../tokenizer/onnx-engine.js');
       const weights = readTokenizerWeights(f.checkpoint);
       const codebook = f.codebook ? loadCodebook(f.codebook) : null;
       const config = { ...weights.config };
@@ -38,7 +38,7 @@ export function register(program: Command): void {
       const x = await exportOnnx(config, sd);
       const out = resolve(f.out);
       writeOnnxExport(out, x, { ...onnxManifest(config, fingerprint), imageSize: weights.imageSize ?? null, globalTokens: weights.globalTokens ?? null, checkpoint: resolve(f.checkpoint), codebook: codebook ? resolve(codebook.dir) : null });
-      const files = Object.values(ONNX_FILES).map((name) => ({ name, bytes: statSync(join(out, name)).size }));
+      const files = [...Object.values(ONNX_FILES), LOCAL_SEARCH_INT8_FILE].map((name) => ({ name, bytes: statSync(join(out, name)).size }));
       console.log(JSON.stringify({ out, fingerprint, files, seconds: Number(((performance.now() - t0) / 1000).toFixed(1)) }));
     });
 }
