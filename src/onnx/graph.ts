@@ -55,8 +55,6 @@ export class GraphBuilder {
   private readonly inits: onnxProto.onnx.ITensorProto[] = [];
   private readonly names = new Set<string>();
   private counter = 0;
-  /** Operator sets other than the default one that nodes use (domain -> version). */
-  private readonly domains = new Map<string, number>();
   /** Number of float parameters stored, for reports. */
   parameters = 0;
 
@@ -100,11 +98,8 @@ export class GraphBuilder {
     return n;
   }
 
-  /**
-   * One node; returns its single output's name (or `output` if given). `domain`: an operator set other than
-   * the standard one (version 1), e.g. onnxruntime's CPU-only `com.microsoft.nchwc`.
-   */
-  op(opType: string, inputs: string[], attrs: Record<string, Attr> = {}, output?: string, domain?: string): string {
+  /** One node; returns its single output's name (or `output` if given). */
+  op(opType: string, inputs: string[], attrs: Record<string, Attr> = {}, output?: string): string {
     const out = output ? output : this.unique(`${opType.toLowerCase()}_out`);
     if (output) this.names.add(output);
     const attribute: onnxProto.onnx.IAttributeProto[] = Object.entries(attrs).map(([name, v]) => {
@@ -114,8 +109,7 @@ export class GraphBuilder {
       if ('float' in v) return { name, type: onnxNs().AttributeProto.AttributeType.FLOAT, f: v.float };
       return { name, type: onnxNs().AttributeProto.AttributeType.FLOATS, floats: v.floats };
     });
-    if (domain) this.domains.set(domain, 1);
-    this.nodes.push({ opType, input: inputs, output: [out], name: this.unique(`${opType}_${this.nodes.length}`), attribute, ...(domain ? { domain } : {}) });
+    this.nodes.push({ opType, input: inputs, output: [out], name: this.unique(`${opType}_${this.nodes.length}`), attribute });
     return out;
   }
 
@@ -132,7 +126,7 @@ export class GraphBuilder {
   build(graphName: string, inputs: IoSpec[], outputs: IoSpec[], docString = ''): Uint8Array {
     const model = onnxNs().ModelProto.create({
       irVersion: 8,
-      opsetImport: [{ domain: '', version: 17 }, ...[...this.domains].map(([domain, version]) => ({ domain, version }))],
+      opsetImport: [{ domain: '', version: 17 }],
       producerName: 'v2l',
       docString,
       graph: {
