@@ -27,7 +27,7 @@ function nearest64(z: Float32Array, m: number, rows: Float32Array, n: number, di
   return out;
 }
 
-/** Random rows with exact and near duplicates, 300 copies of row 0 (more than the int8 pass keeps), and queries next to them. */
+/** Random rows with exact and near duplicates, 600 copies of row 0 (more than the int8 pass keeps), and queries next to them. */
 function tieData(seed: number, n: number, dim: number, m: number): { rows: Float32Array; z: Float32Array } {
   const rng = new Rng(seed);
   const rows = Float32Array.from({ length: n * dim }, () => rng.normal() / 8);
@@ -37,7 +37,7 @@ function tieData(seed: number, n: number, dim: number, m: number): { rows: Float
     rows.set(rows.subarray(twin(r) * dim, (twin(r) + 1) * dim), dst * dim);
     if (r % 2) rows[dst * dim + (r % dim)] += 10 ** -(4 + (r % 2));
   }
-  for (let c = 0; c < 300; c++) rows.set(rows.subarray(0, dim), (1000 + c) * dim);
+  for (let c = 0; c < 600; c++) rows.set(rows.subarray(0, dim), (1000 + c) * dim);
   const z = new Float32Array(m * dim);
   for (let i = 0; i < m; i++) {
     const base = i % 10 === 0 ? 0 : i % 3 === 0 ? twin(i % 200) : Math.floor(rng.uniform() * n);
@@ -59,7 +59,7 @@ test('int8 first pass: the float32 search\'s ids on exact and near ties, top-k t
       assert.deepEqual([...(await int8.nearest(z, m, k))], [...want], `k = ${k}`);
     }
     assert.equal(int8.int8Rows, 2 * m);
-    assert.ok(int8.int8Fallbacks >= 2 * (m / 10), `the queries next to 300 copies of a row are not separated (${int8.int8Fallbacks} fallbacks)`);
+    assert.ok(int8.int8Fallbacks >= 2 * (m / 10), `the queries next to 600 copies of a row are not separated (${int8.int8Fallbacks} fallbacks)`);
     assert.ok(int8.int8Fallbacks < int8.int8Rows / 2, `most rows are separated (${int8.int8Fallbacks} of ${int8.int8Rows} fell back)`);
     // and both equal the float64 nearest where the rows are not ties
     const some = z.subarray(dim, 41 * dim);
