@@ -14,6 +14,7 @@ import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 import { NetworkParams } from '../network/network-params.js';
+import { decoderModel } from '../network/v2l-model.onnx.js';
 import { paperConfig, downFactor } from '../network/config.js';
 import { toFloat32 } from '../io/dtypes.js';
 import { OnnxEngine } from '../tokenizer/onnx-engine.js';
@@ -67,7 +68,11 @@ export async function benchBrowser(args: string[]): Promise<void> {
     const sd = net.stateDict();
     const x = await exportOnnx(config, sd);
     const fingerprint = stateDictFingerprint(config, sd);
-    writeOnnxExport(root, x, onnxManifest(config, fingerprint));
+    // The page's decoder does its 3x3 convolutions by Winograd (fewer multiplications for the wasm GEMM);
+    // Node keeps the direct Conv, faster natively (README, "In the browser"). --page-direct: the page too.
+    const pageDirect = hasFlag(args, 'page-direct');
+    writeOnnxExport(root, pageDirect ? x : { ...x, decoder: decoderModel(config, sd, { winograd: true }) }, onnxManifest(config, fingerprint));
+    console.log(`decoder graphs: page ${pageDirect ? 'direct Conv' : 'Winograd F(2x2, 3x3) for its 3x3 convolutions'}, Node direct Conv`);
     const globalRows = toFloat32(sd.get('tok_embeddings_global.weight')!);
     writeFileSync(join(root, 'global_rows.f32'), new Uint8Array(globalRows.buffer, globalRows.byteOffset, globalRows.byteLength));
     console.log(`network built and exported in ${((performance.now() - t0) / 1000).toFixed(1)} s`);

@@ -1,6 +1,10 @@
 // conv2d, linear, GroupNorm(32, 1e-6) (./layers.ts: the constants) on NCHW tensors; see ./onnx.ts.
 import { GN_EPS, GROUPS } from './layers.js';
 import { channelParam, transposedParam, type OnnxEmitter } from './onnx.js';
+import { winogradConv3x3Onnx } from './winograd.onnx.js';
+
+/** Below this many input or output channels the GEMM is too small for Winograd's extra passes to pay. */
+const WINOGRAD_MIN_CHANNELS = 32;
 
 /**
  * PyTorch Conv2d `prefix`. `pad` is symmetric zero padding (the reference's `padding`); `pads` gives
@@ -10,6 +14,8 @@ export function conv2dOnnx(e: OnnxEmitter, prefix: string, x: string, opts: { st
   const w = e.tensor(`${prefix}.weight`); // [out, in, kh, kw]: ONNX's own layout
   const stride = opts.stride ?? 1;
   const pad = opts.pad ?? 0;
+  // Winograd where it saves multiplications: 3x3, stride 1, pad 1, not a fed (trained) weight, wide layers.
+  if (e.winograd && !e.fed && w.shape[2] === 3 && w.shape[3] === 3 && stride === 1 && pad === 1 && !opts.pads && Math.min(w.shape[0], w.shape[1]) >= WINOGRAD_MIN_CHANNELS) return winogradConv3x3Onnx(e, prefix, x);
   const inputs = [x, e.param(`${prefix}.weight`)];
   if (e.has(`${prefix}.bias`)) inputs.push(e.param(`${prefix}.bias`));
   return e.op('Conv', inputs, { kernel_shape: [w.shape[2], w.shape[3]], strides: [stride, stride], pads: opts.pads ?? [pad, pad, pad, pad] });

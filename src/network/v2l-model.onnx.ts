@@ -78,9 +78,11 @@ export function coarseSearchModel(codebook: Float32Array, n: number, dim: number
   `${DOC}: the k nearest of ${n} codebook rows held in 8 bits (levels ${levels}) by |z|^2 + |e|^2 - 2 zq.eq (approximate; re-ranked exactly by the engine)`);
 }
 
-export function decoderModel(c: V2LConfig, sd: ReadonlyMap<string, HostTensor>): Uint8Array {
+/** `winograd`: the 3x3 convolutions by Winograd F(2x2, 3x3) (fewer multiplications; for onnxruntime-web). */
+export function decoderModel(c: V2LConfig, sd: ReadonlyMap<string, HostTensor>, opts: { winograd?: boolean } = {}): Uint8Array {
   const g = new GraphBuilder();
   const e = new OnnxEmitter(g, sd);
+  e.winograd = opts.winograd ?? false;
   const cross = decoderHasCrossAttention(c);
   const h = conv2dOnnx(e, 'post_quant_conv', 'zq');
   g.op('Identity', [decoderOnnx(e, c, h, cross ? 'global_embeddings' : null)], {}, 'image');

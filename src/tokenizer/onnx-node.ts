@@ -92,8 +92,8 @@ export interface OnnxExport {
   projected: Float32Array;
 }
 
-/** Emits every model of the network from its state dict (the projection runs once on onnxruntime). */
-export async function exportOnnx(config: V2LConfig, sd: ReadonlyMap<string, HostTensor>, opts: OnnxEngineOptions = {}): Promise<OnnxExport> {
+/** Emits every model of the network from its state dict (the projection runs once on onnxruntime); `graph.winograd`: the decoder's 3x3 convolutions by Winograd F(2x2, 3x3) (the browser's export). */
+export async function exportOnnx(config: V2LConfig, sd: ReadonlyMap<string, HostTensor>, opts: OnnxEngineOptions = {}, graph: { winograd?: boolean } = {}): Promise<OnnxExport> {
   const need = (k: string) => {
     const t = sd.get(k);
     if (!t) throw new Error(`ONNX export: the state dict has no ${k}`);
@@ -113,7 +113,7 @@ export async function exportOnnx(config: V2LConfig, sd: ReadonlyMap<string, Host
   }
   return {
     encoder: encoderModel(config, sd),
-    decoder: decoderModel(config, sd),
+    decoder: decoderModel(config, sd, graph),
     localSearch: searchModel(dim),
     localSearchInt8Model: coarseSearchModel(projected, nLocal, dim, int8Levels()),
     int8Levels: int8Levels(),

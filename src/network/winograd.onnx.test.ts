@@ -1,0 +1,76 @@
+// Winograd F(2x2, 3x3) against the direct Conv on onnxruntime: one convolution (even and odd sides, with
+// and without bias, the weights as an initializer and as a fed input) and the whole decoder (pixels).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as ort from 'onnxruntime-node';
+import { GraphBuilder } from '../onnx/graph.js';
+import { OnnxEmitter } from './onnx.js';
+import { conv2dOnnx } from './layers.onnx.js';
+import { winogradConv3x3Onnx } from './winograd.onnx.js';
+import { decoderModel } from './v2l-model.onnx.js';
+import { NetworkParams } from './network-params.js';
+import { tinyConfig } from '../train/test-utils/fixtures.js';
+import type { HostTensor } from '../io/dtypes.js';
+
+const wave = (n: number, f: number, a: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * f + 0.3) * a);
+
+async function run(model: Uint8Array, feeds: Record<string, { data: Float32Array; dims: number[] }>): Promise<Float32Array> {
+  const s = await ort.InferenceSession.create(model, { intraOpNumThreads: 1 });
+  try {
+    const out = await s.run(Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, new ort.Tensor('float32', v.data, v.dims)])));
+    return new Float32Array(out.y.data as Float32Array);
+  } finally {
+    await s.release();
+  }
+}
+
+function maxAbsDiff(a: Float32Array, b: Float32Array): number {
+  assert.equal(a.length, b.length);
+  let d = 0;
+  for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i] - b[i]));
+  return d;
+}
+
+test('one 3x3 convolution: Winograd equals the direct Conv (even and odd sides, bias or not, fed weights)', async () => {
+  const [cout, cin] = [48, 40];
+  for (const [b, h, w, bias] of [[2, 12, 10, true], [1, 7, 5, true], [1, 1, 1, false], [1, 6, 9, false]] as const) {
+    const sd = new Map<string, HostTensor>([['c.weight', { dtype: 'F32', shape: [cout, cin, 3, 3], data: wave(cout * cin * 9, 1.7, 0.1) }]]);
+    if (bias) sd.set('c.bias', { dtype: 'F32', shape: [cout], data: wave(cout, 0.9, 0.5) });
+    const x = { data: wave(b * cin * h * w, 0.37, 1), dims: [b, cin, h, w] };
+    const build = (winograd: boolean, fed: boolean) => {
+      const g = new GraphBuilder();
+      const e = new OnnxEmitter(g, sd, fed ? (name) => (name === 'c.weight' ? 'w' : null) : undefined);
+      g.op('Identity', [winograd ? winogradConv3x3Onnx(e, 'c', 'x') : conv2dOnnx(e, 'c', 'x', { pad: 1 })], {}, 'y');
+      const inputs = [{ name: 'x', type: 'float32' as const, shape: [b, cin, h, w] }];
+      if (fed) inputs.push({ name: 'w', type: 'float32', shape: [cout, cin, 3, 3] });
+      return g.build('conv', inputs, [{ name: 'y', type: 'float32', shape: [b, cout, h, w] }]);
+    };
+    const direct = await run(build(false, false), { x });
+    let scale = 0;
+    for (const v of direct) scale = Math.max(scale, Math.abs(v));
+    const wino = await run(build(true, false), { x });
+    const winoFed = await run(build(true, true), { x, w: { data: sd.get('c.weight')!.data as Float32Array, dims: [cout, cin, 3, 3] } });
+    assert.ok(maxAbsDiff(direct, wino) <= 1e-5 * scale, `${b}x${h}x${w}: ${maxAbsDiff(direct, wino)} of ${scale}`);
+    assert.ok(maxAbsDiff(direct, winoFed) <= 1e-5 * scale, `fed ${b}x${h}x${w}: ${maxAbsDiff(direct, winoFed)} of ${scale}`);
+  }
+});
+
+test('the decoder with Winograd convolutions: pixels within a tenth of a grey level of the direct one', async () => {
+  const c = tinyConfig();
+  const sd = new NetworkParams(c, { seed: 5 }).stateDict();
+  const [b, side, k] = [2, 8, 3];
+  const feeds = { zq: { data: wave(b * c.embedDim * side * side, 0.61, 1), dims: [b, c.embedDim, side, side] }, global_embeddings: { data: wave(b * k * c.embedDim, 0.23, 1), dims: [b, k, c.embedDim] } };
+  const decode = async (winograd: boolean) => {
+    const s = await ort.InferenceSession.create(decoderModel(c, sd, { winograd }), { intraOpNumThreads: 1 });
+    try {
+      const out = await s.run(Object.fromEntries(Object.entries(feeds).map(([n, v]) => [n, new ort.Tensor('float32', v.data, v.dims)])));
+      return new Float32Array(out.image.data as Float32Array);
+    } finally {
+      await s.release();
+    }
+  };
+  const [direct, wino] = [await decode(false), await decode(true)];
+  assert.notEqual(decoderModel(c, sd, { winograd: true }).length, decoderModel(c, sd).length, 'the Winograd graph differs');
+  const greyLevels = maxAbsDiff(direct, wino) * 127.5; // the image's [-1, 1] as 0..255
+  assert.ok(greyLevels < 0.1, `${greyLevels} grey levels`);
+});
