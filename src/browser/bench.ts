@@ -8,13 +8,13 @@
 // --threads (Node's; default the cores), --compare-builds (also time onnxruntime-web's plain wasm build against
 // the asyncify build the page runs on, WebGPU's and transformers.js'), --profile (instead of the timed rounds:
 // onnxruntime's per-node profile of the encoder and the decoder, in the page and in Node, summed by operator),
-// --conv-rate (one 3x3 convolution on the wasm and the native kernels, GFLOP per CPU-second: conv-rate.ts).
+// --page-direct (the page runs the direct-Conv graphs too, not Winograd's), --conv-rate (one 3x3 convolution on the wasm and the native kernels, GFLOP per CPU-second: conv-rate.ts).
 import { mkdtempSync, rmSync, writeFileSync, copyFileSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 import { NetworkParams } from '../network/network-params.js';
-import { decoderModel } from '../network/v2l-model.onnx.js';
+import { decoderModel, encoderModel } from '../network/v2l-model.onnx.js';
 import { paperConfig, downFactor } from '../network/config.js';
 import { toFloat32 } from '../io/dtypes.js';
 import { OnnxEngine } from '../tokenizer/onnx-engine.js';
@@ -68,11 +68,11 @@ export async function benchBrowser(args: string[]): Promise<void> {
     const sd = net.stateDict();
     const x = await exportOnnx(config, sd);
     const fingerprint = stateDictFingerprint(config, sd);
-    // The page's decoder does its 3x3 convolutions by Winograd (fewer multiplications for the wasm GEMM);
-    // Node keeps the direct Conv, faster natively (README, "In the browser"). --page-direct: the page too.
+    // The page's encoder and decoder do their 3x3 stride-1 convolutions by Winograd (fewer multiplications for
+    // the wasm GEMM); Node keeps the direct Conv, faster natively (README, "In the browser"). --page-direct: the page too.
     const pageDirect = hasFlag(args, 'page-direct');
-    writeOnnxExport(root, pageDirect ? x : { ...x, decoder: decoderModel(config, sd, { winograd: true }) }, onnxManifest(config, fingerprint));
-    console.log(`decoder graphs: page ${pageDirect ? 'direct Conv' : 'Winograd F(2x2, 3x3) for its 3x3 convolutions'}, Node direct Conv`);
+    writeOnnxExport(root, pageDirect ? x : { ...x, encoder: encoderModel(config, sd, { winograd: true }), decoder: decoderModel(config, sd, { winograd: true }) }, onnxManifest(config, fingerprint));
+    console.log(`encoder and decoder graphs: page ${pageDirect ? 'direct Conv' : 'Winograd F(2x2, 3x3) for the 3x3 stride-1 convolutions'}, Node direct Conv`);
     const globalRows = toFloat32(sd.get('tok_embeddings_global.weight')!);
     writeFileSync(join(root, 'global_rows.f32'), new Uint8Array(globalRows.buffer, globalRows.byteOffset, globalRows.byteLength));
     console.log(`network built and exported in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
@@ -88,7 +88,7 @@ export async function benchBrowser(args: string[]): Promise<void> {
     await page.goto(srv.url);
     await page.waitForFunction(() => document.body?.dataset.ready === '1');
     if (hasFlag(args, 'profile')) {
-      await profileBoth(page, root, dir, { size, batch, k, threads, config });
+      await profileBoth(page, x, dir, { size, batch, k, threads, config });
       return;
     }
     t0 = performance.now();
@@ -169,7 +169,7 @@ export async function benchBrowser(args: string[]): Promise<void> {
  * (onnxruntime-web prints the trace to the console) and on onnxruntime-node (a trace file), same export,
  * inputs, batch and threads; the last run's kernel time summed by operator, side by side.
  */
-async function profileBoth(page: import('playwright-core').Page, root: string, dir: string,
+async function profileBoth(page: import('playwright-core').Page, nodeModels: { encoder: Uint8Array; decoder: Uint8Array }, dir: string,
   o: { size: number; batch: number; k: number; threads: number; config: ReturnType<typeof paperConfig> }): Promise<void> {
   const ort = await import('onnxruntime-node');
   const lines: string[] = [];
@@ -185,7 +185,7 @@ async function profileBoth(page: import('playwright-core').Page, root: string, d
     const webSeconds = (performance.now() - t0) / 1000;
     const web = opTimes(traceEvents(lines.join('\n')));
     const prefix = join(dir, `node-${model}`);
-    const session = await ort.InferenceSession.create(join(root, `${model}.onnx`), {
+    const session = await ort.InferenceSession.create(nodeModels[model], { // Node's own graphs (direct Conv), not the page's
       executionProviders: ['cpu'], intraOpNumThreads: o.threads, interOpNumThreads: 1, graphOptimizationLevel: 'all', enableProfiling: true, profileFilePrefix: prefix,
     });
     const feeds: Record<string, InstanceType<typeof ort.Tensor>> = model === 'encoder'

@@ -23,9 +23,11 @@ export const ONNX_EXPORT_VERSION = 3;
 
 const DOC = 'v2l tokenizer network (V2L Tokenizer, CVPR 2024), emitted by v2l from its network definition';
 
-export function encoderModel(c: V2LConfig, sd: ReadonlyMap<string, HostTensor>): Uint8Array {
+/** `winograd`: the 3x3 stride-1 convolutions by Winograd F(2x2, 3x3) (fewer multiplications; for onnxruntime-web). */
+export function encoderModel(c: V2LConfig, sd: ReadonlyMap<string, HostTensor>, opts: { winograd?: boolean } = {}): Uint8Array {
   const g = new GraphBuilder();
   const e = new OnnxEmitter(g, sd);
+  e.winograd = opts.winograd ?? false;
   const z = l2NormalizeOnnx(e, conv2dOnnx(e, 'quant_conv', encoderOnnx(e, c, 'image')), 1);
   g.op('Transpose', [z], { perm: [0, 2, 3, 1] }, 'z');
   return g.build('v2l_encoder', [{ name: 'image', type: 'float32', shape: ['batch', c.inChannels, 'height', 'width'] }],

@@ -7,7 +7,7 @@ import { GraphBuilder } from '../onnx/graph.js';
 import { OnnxEmitter } from './onnx.js';
 import { conv2dOnnx } from './layers.onnx.js';
 import { winogradConv3x3Onnx } from './winograd.onnx.js';
-import { decoderModel } from './v2l-model.onnx.js';
+import { decoderModel, encoderModel } from './v2l-model.onnx.js';
 import { NetworkParams } from './network-params.js';
 import { tinyConfig } from '../train/test-utils/fixtures.js';
 import type { HostTensor } from '../io/dtypes.js';
@@ -73,4 +73,21 @@ test('the decoder with Winograd convolutions: pixels within a tenth of a grey le
   assert.notEqual(decoderModel(c, sd, { winograd: true }).length, decoderModel(c, sd).length, 'the Winograd graph differs');
   const greyLevels = maxAbsDiff(direct, wino) * 127.5; // the image's [-1, 1] as 0..255
   assert.ok(greyLevels < 0.1, `${greyLevels} grey levels`);
+});
+
+test('the encoder with Winograd convolutions: z (L2-normalised) within 1e-5 of the direct one', async () => {
+  const c = tinyConfig();
+  const sd = new NetworkParams(c, { seed: 6 }).stateDict();
+  const image = new ort.Tensor('float32', wave(2 * 3 * 32 * 32, 0.13, 1), [2, 3, 32, 32]);
+  const encode = async (winograd: boolean) => {
+    const s = await ort.InferenceSession.create(encoderModel(c, sd, { winograd }), { intraOpNumThreads: 1 });
+    try {
+      return new Float32Array((await s.run({ image })).z.data as Float32Array);
+    } finally {
+      await s.release();
+    }
+  };
+  assert.notEqual(encoderModel(c, sd, { winograd: true }).length, encoderModel(c, sd).length, 'the Winograd graph differs');
+  const d = maxAbsDiff(await encode(false), await encode(true));
+  assert.ok(d < 1e-5, `${d}`);
 });

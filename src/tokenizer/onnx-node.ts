@@ -92,7 +92,7 @@ export interface OnnxExport {
   projected: Float32Array;
 }
 
-/** Emits every model of the network from its state dict (the projection runs once on onnxruntime); `graph.winograd`: the decoder's 3x3 convolutions by Winograd F(2x2, 3x3) (the browser's export). */
+/** Emits every model of the network from its state dict (the projection runs once on onnxruntime); `graph.winograd`: the encoder's and decoder's 3x3 stride-1 convolutions by Winograd F(2x2, 3x3) (the browser's export). */
 export async function exportOnnx(config: V2LConfig, sd: ReadonlyMap<string, HostTensor>, opts: OnnxEngineOptions = {}, graph: { winograd?: boolean } = {}): Promise<OnnxExport> {
   const need = (k: string) => {
     const t = sd.get(k);
@@ -112,7 +112,7 @@ export async function exportOnnx(config: V2LConfig, sd: ReadonlyMap<string, Host
     await proj.release();
   }
   return {
-    encoder: encoderModel(config, sd),
+    encoder: encoderModel(config, sd, graph),
     decoder: decoderModel(config, sd, graph),
     localSearch: searchModel(dim),
     localSearchInt8Model: coarseSearchModel(projected, nLocal, dim, int8Levels()),
