@@ -10,14 +10,14 @@ import { inferenceStateDict } from '../tokenizer/onnx-engine.js';
 import { exportOnnx, onnxManifest, stateDictFingerprint, writeOnnxExport } from '../tokenizer/onnx-node.js';
 import { CHROMIUM_ARGS } from '../serve/test-utils/fixture.js';
 
-/** Writes the ONNX export of a checkpoint with its codebook, as `v2l export-onnx --checkpoint --codebook --out` does. */
+/** Writes the ONNX export of a checkpoint with its codebook, as `v2l export-onnx --checkpoint --codebook --out --winograd` does (the browser's form). */
 export async function writeExport(checkpoint: string, codebookDir: string, out: string): Promise<string> {
   const weights = readTokenizerWeights(checkpoint);
   const codebook = loadCodebook(codebookDir);
   const config = { ...weights.config, nLocal: codebook.local.length / codebook.dim, nGlobal: codebook.global.length / codebook.dim };
   const sd = inferenceStateDict(weights.stateDict, () => true, { local: codebook.local, global: codebook.global, dim: codebook.dim });
-  const x = await exportOnnx(config, sd);
-  writeOnnxExport(out, x, { ...onnxManifest(config, stateDictFingerprint(config, sd)), imageSize: weights.imageSize ?? null, globalTokens: weights.globalTokens ?? null });
+  const x = await exportOnnx(config, sd, {}, { winograd: true });
+  writeOnnxExport(out, x, { ...onnxManifest(config, stateDictFingerprint(config, sd)), winograd: true, imageSize: weights.imageSize ?? null, globalTokens: weights.globalTokens ?? null });
   return out;
 }
 
