@@ -14,10 +14,8 @@ export interface Preset {
   imageSize: number;
   preprocess: PreprocessMode;
   batchSize: number;
-  /** Images per forward/backward inside one worker (0: all of its share); bounds activation memory. */
+  /** Images per forward/backward (0: the whole batch); gradients accumulate over them; bounds activation memory. */
   microBatch: number;
-  /** Gradient checkpointing of the network's blocks (recomputed in backward): less memory, one more forward. */
-  checkpointActivations: boolean;
   network: V2LConfig;
   loss: LossConfig;
   /**
@@ -89,10 +87,9 @@ export const PRESETS: Record<string, () => Preset> = {
     imageSize: 128,
     preprocess: 'reference',
     batchSize: 8,
-    // The wasm backend's heap is 4 GiB: with checkpointed blocks one 128 px image per forward/backward
-    // peaks at 2.9 GiB of heap, two at 3.9 GiB (measured), so gradients accumulate over single images.
-    microBatch: 1,
-    checkpointActivations: true,
+    // Two graphs of 4 images: 33.0 s/step and about 8 GB here; 8 at once 30.4 s/step but 14.5 GB resident,
+    // 1 at a time 64.9 s/step (npm run bench -- train --presets paper --micro-batch N, one run each, load 2-4).
+    microBatch: 4,
     network: paperConfig(),
     loss: { ...REFERENCE_LOSS },
     optim: { ...REFERENCE_OPTIM, warmupEpochs: 5 },
@@ -109,7 +106,6 @@ export const PRESETS: Record<string, () => Preset> = {
     preprocess: 'simple',
     batchSize: 8,
     microBatch: 0,
-    checkpointActivations: false,
     network: {
       ch: 32, chMult: [1, 1, 2], numResBlocks: 1, resolution: 64, attnResolutions: [],
       inChannels: 3, outCh: 3, zChannels: 64, embedDim: 768, nLocal: 512, nGlobal: 256,
