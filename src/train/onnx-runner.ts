@@ -7,6 +7,7 @@
 // Multi-threading is onnxruntime's intra-op pool (threads = cores). Node edge.
 import { updateRunningStats } from '../network/network-params.js';
 import { discFactorAt } from './losses.js';
+import { USAGE_TEMPERATURE } from './usage-loss.onnx.js';
 import { DiscriminatorStepSession, GeneratorStepSession, type TrainEngineOptions } from './onnx-session.js';
 import type { Replica, StepTerms } from './replica.js';
 
@@ -63,6 +64,7 @@ export class OnnxRunner implements StepRunner {
       const lpips = r.lpips && r.loss.perceptualWeight > 0 ? { backbone: r.lpips.backbone, tensors: r.lpips.tensors, weight: r.loss.perceptualWeight } : undefined;
       s = GeneratorStepSession.create(r.net.config, r.net.stateDict(), r.genNames, {
         batch, imageSize: this.imageSize, kGlobal: r.loss.kGlobal, recLoss: r.loss.recLoss, vqBeta: r.loss.vqBeta, trackZ: r.trackCodeMeans,
+        usage: r.loss.usageWeight ? { weight: r.loss.usageWeight, temperature: r.loss.usageTemperature ?? USAGE_TEMPERATURE } : undefined,
         lpips, gan: gan ? { discWeight: r.loss.discWeight } : undefined,
       }, this.engine);
       this.gens.set(key, s);

@@ -92,7 +92,7 @@ class StepSession {
   }
 }
 
-const SCALARS = ['loss', 'rec_loss', 'vq_loss', 'p_loss', 'g_loss', 'd_weight'];
+const SCALARS = ['loss', 'rec_loss', 'vq_loss', 'p_loss', 'g_loss', 'd_weight', 'usage_loss'];
 
 export class GeneratorStepSession {
   /** Zeros for each trainable parameter the loss does not reach (the graph has no input for it). */

@@ -22,6 +22,7 @@ import { gradients } from '../grad/backward.js';
 import type { ReconstructionLoss } from './losses.js';
 import type { LpipsBackbone } from './lpips.js';
 import { lpipsOnnx } from './lpips.onnx.js';
+import { nearestWithUsageOnnx } from './usage-loss.onnx.js';
 import { discriminatorOnnx, type BatchStats } from '../network/discriminator.onnx.js';
 
 /** The decoder's last layer, where the adaptive GAN weight compares gradient norms. */
@@ -41,6 +42,11 @@ export interface StepGraphOptions {
    * times the adaptive weight times the input `gan_factor`. Absent: none (before discStart).
    */
   gan?: { discWeight: number };
+  /**
+   * The code-usage entropy term (./usage-loss.onnx.ts), `weight` times it added to the loss from step 0, at
+   * `temperature`; output `usage_loss`. Absent: none (the reference).
+   */
+  usage?: { weight: number; temperature: number };
   /** Also output the z rows (the k-means step of re-seeding sums them per code). */
   trackZ?: boolean;
   /**
@@ -149,7 +155,9 @@ export function generatorStepGraph(c: V2LConfig, sd: ReadonlyMap<string, HostTen
   // The search compares with the current codes, projected once per step by projectionGraph (an input:
   // never differentiated; micro-batches share it).
   const projected = t.input('projected_codebook', [c.nLocal, c.embedDim]);
-  const ids = e.op('Reshape', [nearest(e, e.sg(zRows), projected, 1), e.ints([m])]);
+  // With the code-usage term the search's distances stay differentiable in z (one Gemm for both, same ids).
+  const found = o.usage ? nearestWithUsageOnnx(e, zRows, projected, c.nLocal, o.usage.temperature) : null;
+  const ids = e.op('Reshape', [found?.ids ?? nearest(e, e.sg(zRows), projected, 1), e.ints([m])]);
   const beta = o.vqBeta ?? CODEBOOK_TERM_WEIGHT;
   // Without the VQ loss's projector term (the robust recipe's beta 0) the chosen codes only enter under sg:
   // they are the fed projected rows, and the projector's gradient is zero with no pass spent on it.
@@ -170,6 +178,10 @@ export function generatorStepGraph(c: V2LConfig, sd: ReadonlyMap<string, HostTen
     nll = e.op('Add', [recLoss, e.op('Mul', [p, e.scalar(o.lpips.weight)])]);
   }
   let loss = e.op('Add', [nll, e.op('Mul', [t.input('vq_weight', []), vq])]);
+  if (found && o.usage) {
+    outs.push(t.output('usage_loss', found.usage));
+    loss = e.op('Add', [loss, e.op('Mul', [found.usage, e.scalar(o.usage.weight)])]);
+  }
   if (o.gan) {
     const gan = ganTerms(t, e, c, o, rec, nll);
     loss = e.op('Add', [loss, e.op('Mul', [gan.g, e.op('Mul', [gan.dWeight, t.input('gan_factor', [])])])]);

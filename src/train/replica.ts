@@ -34,6 +34,13 @@ export interface LossConfig {
   aeWarmupSteps?: number;
   /** First step with the VQ loss (weight 0 before it; absent/0: the reference, from step 0). */
   vqStartStep?: number;
+  /**
+   * Weight of the code-usage entropy term (./usage-loss.onnx.ts: each output near one code, the batch spread
+   * over all), from step 0; absent/0: none (the reference).
+   */
+  usageWeight?: number;
+  /** Temperature of that term's soft assignment, in squared-distance units (default USAGE_TEMPERATURE). */
+  usageTemperature?: number;
 }
 
 export interface OptimConfig {

@@ -52,6 +52,8 @@ interface Flags {
   globalTokens?: number;
   recLoss?: 'l1' | 'l2';
   codebookWeight?: number;
+  usageWeight?: number;
+  usageTemperature?: number;
   vqBeta?: number;
   perceptualWeight?: number;
   discWeight?: number;
@@ -136,6 +138,8 @@ export function register(program: Command): void {
     .option('--global-tokens <k>', 'global tokens per image fed to the decoder (the reference trains with 21)', int('global-tokens', 1))
     .option('--rec-loss <kind>', 'l1 (reference) | l2 (paper)', oneOf('rec-loss', ['l1', 'l2'] as const))
     .option('--codebook-weight <w>', 'weight of the VQ loss (reference 1.0)', num('codebook-weight'))
+    .option('--usage-weight <w>', 'weight of the code-usage entropy term (each output near one code, the batch over all codes; 0: off)', num('usage-weight'))
+    .option('--usage-temperature <t>', 'temperature of its soft assignment, in squared-distance units', num('usage-temperature'))
     .option('--vq-beta <w>', 'weight of the VQ loss\'s codebook (projector) term (reference 0.33)', num('vq-beta'))
     .option('--perceptual-weight <w>', 'weight of LPIPS (reference 0.1)', num('perceptual-weight'))
     .option('--disc-weight <w>', 'factor on the adaptive GAN weight (reference 0.75)', num('disc-weight'))
@@ -171,7 +175,7 @@ export function register(program: Command): void {
         preset: f.preset, recipe: f.recipe, reseedEvery: f.reseedEvery, reseedUntil: f.reseedUntil, reseedKmeans: f.reseedKmeans, reseedMinUsage: f.reseedMinUsage, reseedTargets: f.reseedTargets, reseedImages: f.reseedImages, warmupEpochs: f.warmupEpochs, data: f.data, valData: f.valData, valFraction: f.valFraction, valImages: f.valImages, out: f.out,
         steps: f.steps, scheduleSteps: f.scheduleSteps, stopAfter: f.stopAfter, batchSize: f.batchSize, microBatch: f.microBatch, checkpointActivations: f.checkpointActivations, imageSize: f.imageSize, preprocess: f.preprocess, seed: f.seed,
         network: defined({ ch: f.ch, chMult: f.chMult, numResBlocks: f.numResBlocks, zChannels: f.zChannels, attnResolutions: f.attnResolutions, resolution: f.resolution, crossAttnHeads: f.crossAttnHeads, crossAttnDimHead: f.crossAttnDimHead, discLayers: f.discLayers, discNdf: f.discNdf, nLocal: f.localRows, nGlobal: f.globalRows, crossAttention: f.crossAttention, cosineCodes: f.cosineCodes }),
-        loss: defined({ recLoss: f.recLoss, codebookWeight: f.codebookWeight, vqBeta: f.vqBeta, perceptualWeight: f.perceptualWeight, discWeight: f.discWeight, discStart: f.discStart, discFactor: f.discFactor, kGlobal: f.globalTokens, aeWarmupSteps: f.aeWarmup, vqStartStep: f.vqStart }),
+        loss: defined({ recLoss: f.recLoss, codebookWeight: f.codebookWeight, vqBeta: f.vqBeta, perceptualWeight: f.perceptualWeight, discWeight: f.discWeight, discStart: f.discStart, discFactor: f.discFactor, kGlobal: f.globalTokens, aeWarmupSteps: f.aeWarmup, vqStartStep: f.vqStart, usageWeight: f.usageWeight, usageTemperature: f.usageTemperature }),
         optim: defined({ lr: f.lr, discLr: f.discLr, beta1: f.beta1, beta2: f.beta2, eps: f.eps, warmupSteps: f.warmupSteps, minLr: f.minLr, clipGrad: f.clipGrad }),
         checkpointEvery: f.checkpointEvery, keepLast: f.keepLast, valEvery: f.valEvery, workers: f.workers, engine: f.engine, device: f.device, engineThreads: f.engineThreads,
         clip: f.clip, clipCache: f.clipCache, codebook: f.codebook, lpips: f.lpips, lpipsBackbone: f.lpipsBackbone, lpipsHeads: f.lpipsHeads,
