@@ -16,6 +16,23 @@ import { Rng } from '../src/network/rng.js';
 
 const FLAGS = new Set(['--preset', '--recipe', '--batch', '--rounds', '--threads']);
 
+/** o[path[0]][path[1]]... = value (nested objects created on the way). */
+function setPath(o: Record<string, unknown>, path: string[], value: string): void {
+  let cur = o;
+  for (const p of path.slice(0, -1)) cur = (cur[p] ??= {}) as Record<string, unknown>;
+  cur[path[path.length - 1]] = value;
+}
+
+/** `over` merged into `base` object by object (a variant's config entries keep the defaults' others). */
+function merged<T extends object>(base: T, over: Record<string, unknown>): T {
+  const out = { ...base } as Record<string, unknown>;
+  for (const [k, v] of Object.entries(over)) {
+    const b = out[k];
+    out[k] = v && typeof v === 'object' && b && typeof b === 'object' ? merged(b, v as Record<string, unknown>) : v;
+  }
+  return out as T;
+}
+
 function parseVariant(v: string): { conv: Record<string, string>; rule: Record<string, boolean>; step: Record<string, string>; session: Record<string, unknown> } {
   const conv: Record<string, string> = {};
   const rule: Record<string, boolean> = {};
@@ -24,10 +41,12 @@ function parseVariant(v: string): { conv: Record<string, string>; rule: Record<s
   if (v !== 'base') {
     for (const kv of v.split(';')) {
       const [k, val] = kv.split('=');
-      const [scope, key] = k.split('.');
+      const [scope, ...path] = k.split('.');
+      const key = path[0];
       if (scope === 'conv') conv[key] = val;
       else if (scope === 'rule') rule[key] = val === 'true';
       else if (scope === 'step') step[key] = val;
+      else if (scope === 'session' && path[0] === 'extra') setPath(session, path, val); // config entries: session.extra.session.intra_op.allow_spinning=0
       else if (scope === 'session') session[key] = val === 'true' ? true : val === 'false' ? false : Number.isNaN(Number(val)) ? val : Number(val);
       else throw new Error(`variant ${v}: conv.<key>, rule.<key>, step.<key> or session.<key>`);
     }
@@ -59,7 +78,7 @@ async function main(): Promise<void> {
     Object.assign(ruleOptions, ruleDefaults, rule);
     Object.assign(stepOptions, stepDefaults, step);
     const graph = generatorStepGraph(network, sd, genNames, { batch, imageSize: p.imageSize, kGlobal: loss.kGlobal, recLoss: loss.recLoss, vqBeta: loss.vqBeta });
-    sessions.push(await ort.InferenceSession.create(graph.model, { ...trainSessionOptions({ threads }), ...session }));
+    sessions.push(await ort.InferenceSession.create(graph.model, merged(trainSessionOptions({ threads }), session)));
   }
   Object.assign(convOptions, defaults);
   Object.assign(ruleOptions, ruleDefaults);

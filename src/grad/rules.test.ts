@@ -23,7 +23,7 @@ async function expectMatch(what: string, inputs: GradInput[], build: (t: Tape, x
 const conv = (t: Tape, x: Record<string, string>, attrs: Record<string, number[]>, bias = true) =>
   t.op('Conv', bias ? [x.x, x.w, x.b] : [x.x, x.w], attrs);
 
-const CONV_FORMS = [['shifts', 'conv'], ['im2col', 'conv'], ['taps', 'conv'], ['conv', 'conv'], ['im2col', 'convTranspose']] as const;
+const CONV_FORMS = [['folded', 'conv'], ['shifts', 'conv'], ['im2col', 'conv'], ['taps', 'conv'], ['conv', 'conv'], ['im2col', 'convTranspose']] as const;
 for (const [weightGrad, inputGrad] of CONV_FORMS) {
   const mode = `${weightGrad}, input gradient by ${inputGrad}`;
   const use = () => Object.assign(convOptions, { weightGrad, inputGrad });

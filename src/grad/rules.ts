@@ -15,7 +15,7 @@ export type Rule = (g: GradContext, n: TapeNode, dy: (string | null)[], want: bo
  * convWeightGradIm2col / convWeightGradConv. Measured by whole training steps (scripts/profile-train-step.ts).
  */
 export const convOptions = {
-  weightGrad: 'shifts' as 'shifts' | 'im2col' | 'taps' | 'conv',
+  weightGrad: 'shifts' as 'shifts' | 'im2col' | 'taps' | 'conv' | 'folded',
   inputGrad: 'conv' as 'conv' | 'convTranspose',
   /** A strided conv's input gradient: dy zero-inserted then convolved, or ConvTranspose (1/s^2 of the FLOP, its slower kernel). */
   stridedInputGrad: 'zeros' as 'zeros' | 'convTranspose',
@@ -156,6 +156,45 @@ function convWeightGradShifts(g: GradContext, c: ConvGeometry, x: string, dy: st
   return g.op('Transpose', [dw], { perm: [2, 3, 1, 0] });
 }
 
+/**
+ * dL/dW with the batch folded into the GEMMs' K: x and dy transposed once to channels-first [C, B, H, W] and
+ * [M, B, oh, ow], so each product is one [rows, B*P] x [B*P, C] MatMul (large K, no per-image products and
+ * no sum over the batch). Stride 1: the shifts form (kh row shifts of dy stacked, one MatMul per kernel
+ * column); other strides: im2col over the channels-first input, the taps stacked [kk*C, B*P].
+ */
+function convWeightGradFolded(g: GradContext, c: ConvGeometry, x: string, dy: string): string {
+  const [b, ch] = c.x;
+  const [m, , kh, kw] = c.w;
+  const [oh, ow] = c.out.slice(2);
+  const pads = [0, 0, c.p[0], c.p[1], 0, 0, c.p[2], c.p[3]];
+  const xt = g.op('Transpose', [x], { perm: [1, 0, 2, 3] });
+  const xp = pads.some(Boolean) ? g.op('Pad', [xt, g.ints(pads)]) : xt; // [C, B, Hp, Wp]
+  const dyt = g.op('Transpose', [dy], { perm: [1, 0, 2, 3] }); // [M, B, oh, ow]
+  const tr = (v: string) => g.op('Transpose', [v], { perm: [1, 0] }); // fused into the MatMul (transB) by onnxruntime
+  if (c.s.some((s) => s !== 1)) {
+    const taps: string[] = [];
+    for (let i = 0; i < kh; i++) {
+      for (let j = 0; j < kw; j++) {
+        taps.push(g.op('Slice', [xp, g.ints([i, j]), g.ints([i + (oh - 1) * c.s[0] + 1, j + (ow - 1) * c.s[1] + 1]), g.ints([2, 3]), g.ints(c.s)]));
+      }
+    }
+    const col = g.reshape(taps.length === 1 ? taps[0] : g.op('Concat', taps, { axis: 0 }), [kh * kw * ch, b * oh * ow]);
+    const dwT = g.op('MatMul', [col, tr(g.reshape(dyt, [m, b * oh * ow]))]); // [kh*kw*C, M]
+    return g.op('Transpose', [g.reshape(dwT, [kh, kw, ch, m])], { perm: [3, 2, 0, 1] });
+  }
+  const hp = oh + kh - 1;
+  const rows: string[] = [];
+  for (let i = 0; i < kh; i++) rows.push(kh === 1 ? dyt : g.op('Pad', [dyt, g.ints([0, 0, i, 0, 0, 0, kh - 1 - i, 0])]));
+  const dyRows = g.reshape(rows.length === 1 ? rows[0] : g.op('Concat', rows, { axis: 0 }), [kh * m, b * hp * ow]);
+  const cols: string[] = [];
+  for (let j = 0; j < kw; j++) {
+    const xs = g.shape(xp)[3] === ow ? xp : g.op('Slice', [xp, g.ints([j]), g.ints([j + ow]), g.ints([3])]);
+    cols.push(g.reshape(g.op('MatMul', [dyRows, tr(g.reshape(xs, [ch, b * hp * ow]))]), [1, kh, m, ch]));
+  }
+  const dw = cols.length === 1 ? cols[0] : g.op('Concat', cols, { axis: 0 }); // [kw, kh, M, C]
+  return g.op('Transpose', [dw], { perm: [2, 3, 1, 0] });
+}
+
 /** dL/dW as a convolution of the batch-transposed input by dy dilated by the stride (then cropped). */
 function convWeightGradConv(g: GradContext, c: ConvGeometry, x: string, dy: string): string {
   const xt = g.op('Transpose', [x], { perm: [1, 0, 2, 3] });
@@ -169,7 +208,7 @@ function convWeightGradConv(g: GradContext, c: ConvGeometry, x: string, dy: stri
 const conv: Rule = (g, n, [dy], want) => {
   const c = convGeometry(g, n);
   const dx = want[0] ? (convOptions.inputGrad === 'conv' ? convInputGradConv : convInputGradTransposed)(g, c, dy!, n.inputs[1]) : null;
-  const dw = want[1] ? { conv: convWeightGradConv, im2col: convWeightGradIm2col, taps: convWeightGradTaps, shifts: convWeightGradShifts }[convOptions.weightGrad](g, c, n.inputs[0], dy!) : null;
+  const dw = want[1] ? { conv: convWeightGradConv, im2col: convWeightGradIm2col, taps: convWeightGradTaps, shifts: convWeightGradShifts, folded: convWeightGradFolded }[convOptions.weightGrad](g, c, n.inputs[0], dy!) : null;
   const db = want[2] ? g.op('ReduceSum', [dy!, g.ints([0, 2, 3])], { keepdims: 0 }) : null;
   return [dx, dw, db];
 };

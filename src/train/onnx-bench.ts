@@ -1,5 +1,5 @@
 // `npm run bench -- train --engine onnx [--presets small,paper] [--rounds 3] [--steps N] [--micro-batch N]
-// [--threads N] [--reference <V2L-Tokenizer checkout>] [--python python3] [--peak GFLOPS]`:
+// [--threads N] [--spinning] [--reference <V2L-Tokenizer checkout>] [--python python3] [--peak GFLOPS]`:
 // whole training steps (forward, backward, Adam) of each preset on onnxruntime (./onnx-runner.ts), and,
 // with --reference (or V2L_REFERENCE), the PyTorch reference's own modules training the same loss in
 // the same run (scripts/train_reference_bench.py; rounds interleaved, the other side idle meanwhile).
@@ -76,8 +76,9 @@ export async function benchTrainOnnx(args: string[]): Promise<void> {
   const threads = Number(arg(args, 'threads') ?? availableParallelism());
   const checkout = arg(args, 'reference') ?? process.env.V2L_REFERENCE;
   const python = arg(args, 'python') ?? 'python3';
+  const spinning = args.includes('--spinning'); // onnxruntime's idle threads spin (its default) instead of sleeping (ours)
   const peak = arg(args, 'peak') ? { gflops: Number(arg(args, 'peak')), how: '--peak' } : estimatedPeak();
-  console.log(`onnxruntime ${threads} intra-op threads; peak ${peak.gflops.toFixed(0)} GFLOP/s (${peak.how}); load average before: ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+  console.log(`onnxruntime ${threads} intra-op threads (${spinning ? 'spinning' : 'sleeping'} when idle); peak ${peak.gflops.toFixed(0)} GFLOP/s (${peak.how}); load average before: ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
   if (!checkout) console.log('reference: skipped (pass --reference <V2L-Tokenizer checkout> or set V2L_REFERENCE; it needs Python with torch and einops)');
   for (const name of presets) {
     const p = getPreset(name);
@@ -94,7 +95,7 @@ export async function benchTrainOnnx(args: string[]): Promise<void> {
     const clip = randn(n * network.embedDim, 2);
     const net = new NetworkParams(network, { seed: 0 });
     const replica = new Replica(net, null, loss, optim);
-    const runner = new OnnxRunner(replica, size, micro, { threads });
+    const runner = new OnnxRunner(replica, size, micro, { threads, spinning });
     let ref: ReferenceProcess | null = null;
     try {
       let s = 1000; // past the recipes' warm-ups: the quantised step

@@ -14,6 +14,11 @@ export interface TrainEngineOptions {
   device?: TrainDevice;
   /** Intra-op threads on CPU (default: all cores). */
   threads?: number;
+  /**
+   * Whether idle intra-op threads spin waiting for the next node's work (onnxruntime's default) instead of
+   * sleeping (our default: measured faster here, scripts/ab-train-step.ts and docs/architecture.md).
+   */
+  spinning?: boolean;
 }
 
 export function trainSessionOptions(o: TrainEngineOptions): ort.InferenceSession.SessionOptions {
@@ -23,6 +28,7 @@ export function trainSessionOptions(o: TrainEngineOptions): ort.InferenceSession
     intraOpNumThreads: threads,
     interOpNumThreads: 1,
     graphOptimizationLevel: 'all',
+    extra: { session: { intra_op: { allow_spinning: o.spinning ? '1' : '0' } } },
   };
 }
 
