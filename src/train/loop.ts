@@ -26,6 +26,7 @@ import { MetricsLog, readMetrics } from './metrics.js';
 import { OnnxRunner, type StepRunner } from './onnx-runner.js';
 import { reconstructionError } from './losses.js';
 import { encoderRows, ValidationForward } from './inference.js';
+import { LoopProfile } from './loop-profile.js';
 import { plotLossCurves } from './plot.js';
 import { Replica, type LossConfig, type OptimConfig } from './replica.js';
 import { reseedDeadCodes } from './reseed.js';
@@ -72,6 +73,8 @@ export interface TrainOptions {
   log?: (line: string) => void;
   /** Checked after every step; returning true stops the run with a checkpoint (SIGINT handling). */
   shouldStop?: () => boolean;
+  /** Log where the loop's wall time went (seconds per phase: step, data, re-seeding, validation, checkpoints) at the end. */
+  profileLoop?: boolean;
   /**
    * Dead-code re-seeding (./reseed.ts): every `every` steps while step <= `until`, local codes unused since
    * the last re-seed are moved onto encoder outputs of the current batch. Absent or every 0: off (the reference).
@@ -230,6 +233,7 @@ interface ValidationContext {
   collapsedPsnr: number | null;
   /** onnxruntime options of the run (device, threads). */
   engine: OnnxEngineOptions;
+  prof: LoopProfile;
 }
 
 /**
@@ -249,7 +253,8 @@ async function validateAt(v: ValidationContext, step: number): Promise<Validatio
   let grid = null as Float32Array | null;
   const used = new Set<number>();
   const nGrid = Math.min(o.sampleImages ?? 8, n);
-  const fwd = await ValidationForward.open(net, v.engine);
+  const fwd = await v.prof.time('validate.open', () => ValidationForward.open(net, v.engine));
+  const tRun = v.prof.elapsed();
   try {
     for (let i = 0; i < n; i += bs) {
       const m = Math.min(bs, n - i);
@@ -267,6 +272,7 @@ async function validateAt(v: ValidationContext, step: number): Promise<Validatio
   } finally {
     await fwd.close();
   }
+  v.prof.add('validate.run', v.prof.elapsed() - tRun);
   const valRec = sum / n;
   // Codebook usage: distinct local tokens over the validation images (a collapse shows here first), and
   // the perplexity of their frequencies (the number of equally used codes with the same entropy).
@@ -285,7 +291,7 @@ async function validateAt(v: ValidationContext, step: number): Promise<Validatio
   if (grid) {
     const originals = fromNCHW(valImages.subarray(0, nGrid * per), [nGrid, 3, o.imageSize, o.imageSize]);
     const recons = fromNCHW(grid.subarray(0, nGrid * per), [nGrid, 3, o.imageSize, o.imageSize]);
-    await savePng(join(o.out, 'samples', `step-${String(step).padStart(7, '0')}.png`), sideBySide([...originals, ...recons], { columns: nGrid }));
+    await v.prof.time('validate.png', () => savePng(join(o.out, 'samples', `step-${String(step).padStart(7, '0')}.png`), sideBySide([...originals, ...recons], { columns: nGrid })));
   }
   return fig;
 }
@@ -303,6 +309,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
 
 async function trainLocked(o: TrainOptions): Promise<TrainResult> {
   const log = o.log ?? (() => {});
+  const prof = new LoopProfile();
   const stopAfter = Math.min(o.stopAfter ?? o.steps, o.steps);
   mkdirSync(o.out, { recursive: true });
   if (o.trainFiles.length < o.batchSize) throw new Error(`training data: ${o.trainFiles.length} images are fewer than one batch of ${o.batchSize}`);
@@ -352,7 +359,7 @@ async function trainLocked(o: TrainOptions): Promise<TrainResult> {
 
   const validate = async (step: number): Promise<number | null> => {
     if (!valImages) return null;
-    lastFigures = await validateAt({ o, net, valImages, valClip, n: valFiles.length, metrics, log, watch, collapsedPsnr, engine }, step);
+    lastFigures = await prof.time('validate', () => validateAt({ o, net, valImages, valClip, n: valFiles.length, metrics, log, watch, collapsedPsnr, engine, prof }, step));
     return lastFigures.valRecLoss;
   };
 
@@ -368,22 +375,26 @@ async function trainLocked(o: TrainOptions): Promise<TrainResult> {
   let lastCkpt = '';
   let firstVal: number | null = null;
   let lastVal: number | null = null;
+  prof.add('setup', prof.elapsed());
   if (start === 0 && o.valEvery > 0) firstVal = lastVal = await validate(0);
   const t0 = Date.now();
   let images = 0;
   let step = start;
   try {
     while (step < stopAfter) {
-      const batch = await loader.get(step, stopAfter);
+      const batch = await prof.time('data', () => loader.get(step, stopAfter));
       const clip = gatherRows(trainClip, dim, batch.indices);
-      const r = await runner.step(batch.images, clip, batch.indices.length, step);
+      const r = await prof.time('step', () => runner.step(batch.images, clip, batch.indices.length, step));
       step++;
       if (o.reseed && o.reseed.every > 0 && step % o.reseed.every === 0 && step <= o.reseed.until) {
         // Seeded by (seed, step), so a resumed run draws the same targets.
-        const pool = await reseedImages(batch.images, batch.indices.length, o, decode, step);
-        const z = await encoderRows(net, pool.images, pool.n, o.imageSize, engine);
-        const rs = reseed(net, replica.takeUsage(), z, new Rng((Math.imul(o.seed + 1, 0x9e3779b1) ^ step) >>> 0), o.reseed);
+        const policy = o.reseed;
+        const before = prof.get('reseed.images') + prof.get('reseed.encoder') + prof.get('reseed.math');
+        const pool = await prof.time('reseed.images', () => reseedImages(batch.images, batch.indices.length, o, decode, step));
+        const z = await prof.time('reseed.encoder', () => encoderRows(net, pool.images, pool.n, o.imageSize, engine));
+        const rs = await prof.time('reseed.math', () => reseed(net, replica.takeUsage(), z, new Rng((Math.imul(o.seed + 1, 0x9e3779b1) ^ step) >>> 0), policy));
         if (!o.reseed.kmeans) replica.zSums = null;
+        prof.add('reseed', prof.get('reseed.images') + prof.get('reseed.encoder') + prof.get('reseed.math') - before);
         metrics.append({ step, reseeded_codes: rs.reseeded, dead_codes: rs.dead });
       }
       images += batch.indices.length;
@@ -396,7 +407,7 @@ async function trainLocked(o: TrainOptions): Promise<TrainResult> {
         if (firstVal === null) firstVal = v;
         lastVal = v;
       }
-      if ((o.checkpointEvery > 0 && step % o.checkpointEvery === 0) || step === stopAfter || stopping) lastCkpt = checkpoint(step);
+      if ((o.checkpointEvery > 0 && step % o.checkpointEvery === 0) || step === stopAfter || stopping) lastCkpt = await prof.time('checkpoint', () => checkpoint(step));
       if (stopping) {
         log(`stopped at step ${step}; continue with --resume`);
         break;
@@ -408,8 +419,9 @@ async function trainLocked(o: TrainOptions): Promise<TrainResult> {
   }
   if (!lastCkpt) lastCkpt = resolveCheckpoint(o.out) ?? checkpoint(step);
   const curves = join(o.out, 'loss-curves.png');
-  await plotLossCurves(readMetrics(metrics.path), curves, `v2l train (${o.out})`);
+  await prof.time('plot', () => plotLossCurves(readMetrics(metrics.path), curves, `v2l train (${o.out})`));
   const ips = images / Math.max(1e-3, (Date.now() - t0) / 1000);
+  if (o.profileLoop) for (const line of prof.report(images)) log(line);
   // The run's first validation (step 0), also when this process resumed it.
   const vals = readMetrics(metrics.path).filter((r) => typeof r.val_rec_loss === 'number');
   if (vals.length) firstVal = vals[0].val_rec_loss as number;

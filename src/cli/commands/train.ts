@@ -83,6 +83,7 @@ interface Flags {
   resume?: string | true;
   prefetch?: number;
   quiet?: boolean;
+  profileLoop?: boolean;
 }
 
 function defined<T extends object>(o: T): Partial<T> {
@@ -169,6 +170,7 @@ export function register(program: Command): void {
     .option('--lpips-heads <file>', 'LPIPS v0.1 linear heads (.pth or .json)')
     .option('--resume [checkpoint]', 'continue from a checkpoint file, or from the newest in --out')
     .option('--prefetch <n>', 'batches decoded ahead (default 2)', int('prefetch', 0))
+    .option('--profile-loop', 'at the end, print where the wall time went: seconds per phase (step, data, re-seeding, validation, checkpoints)')
     .option('--quiet', 'no progress output')
     .action(async (f: Flags) => {
       const settings: TrainSettings = {
@@ -194,7 +196,7 @@ export function register(program: Command): void {
       process.on('SIGINT', onSignal);
       process.on('SIGTERM', onSignal);
       try {
-        const r = await train({ ...run.options, progress: createProgress({ quiet: f.quiet }), log: say, shouldStop: () => stop });
+        const r = await train({ ...run.options, profileLoop: f.profileLoop === true, progress: createProgress({ quiet: f.quiet }), log: say, shouldStop: () => stop });
         const v = r.firstValRecLoss !== null && r.lastValRecLoss !== null ? `; val_rec_loss ${r.firstValRecLoss.toFixed(4)} -> ${r.lastValRecLoss.toFixed(4)}` : '';
         const lv = r.lastValidation;
         const fig = lv ? `validation (step ${lv.step}): PSNR ${lv.psnr.toFixed(2)} dB vs ${r.collapsedPsnr?.toFixed(2)} dB for the collapsed model (mean image); ${lv.codesUsed} distinct local tokens of ${run.options.network.nLocal} used (perplexity ${lv.perplexity.toFixed(1)})\n` : '';
