@@ -72,7 +72,7 @@ export async function benchBrowser(args: string[]): Promise<void> {
     // the wasm GEMM); Node keeps the direct Conv, faster natively (README, "In the browser"). --page-direct: the page too.
     const pageDirect = hasFlag(args, 'page-direct');
     writeOnnxExport(root, pageDirect ? x : { ...x, encoder: encoderModel(config, sd, { winograd: true }), decoder: decoderModel(config, sd, { winograd: true }) }, onnxManifest(config, fingerprint));
-    console.log(`encoder and decoder graphs: page ${pageDirect ? 'direct Conv' : 'Winograd F(2x2, 3x3) for the 3x3 stride-1 convolutions'}, Node direct Conv`);
+    console.log(`encoder and decoder graphs: page ${pageDirect ? 'direct Conv' : 'Winograd F(4x4, 3x3) for the 3x3 stride-1 convolutions'}, Node direct Conv`);
     const globalRows = toFloat32(sd.get('tok_embeddings_global.weight')!);
     writeFileSync(join(root, 'global_rows.f32'), new Uint8Array(globalRows.buffer, globalRows.byteOffset, globalRows.byteLength));
     console.log(`network built and exported in ${((performance.now() - t0) / 1000).toFixed(1)} s`);

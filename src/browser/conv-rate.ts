@@ -3,7 +3,7 @@
 // wasm binary the page runs, 128-bit SIMD) and on onnxruntime-node's native ones (MLAS, AVX-512/AVX2 where the
 // CPU has them), one thread each, timed in process CPU seconds (not wall time, so other processes on a
 // busy machine change it little): GFLOP per CPU-second, interleaved rounds. The same convolution by Winograd
-// F(2x2, 3x3) (the page's export, ../network/winograd.onnx.ts) is timed beside it on each side, as the speed-up
+// F(4x4, 3x3) (the page's export, ../network/winograd.onnx.ts) is timed beside it on each side, as the speed-up
 // over the direct Conv and its largest difference from it (the rate counts the direct Conv's multiplications).
 import { GraphBuilder } from '../onnx/graph.js';
 import { OnnxEmitter } from '../network/onnx.js';
@@ -63,7 +63,7 @@ export async function convRate(reps: number): Promise<void> {
       for (let i = 0; i < y.length; i++) diff = Math.max(diff, Math.abs(y[i] - direct[i]));
     }
     const [ww, nw] = [med(rates.get('onnxruntime-web wasm winograd')!), med(rates.get('onnxruntime-node winograd')!)];
-    console.log(`  by Winograd F(2x2, 3x3): onnxruntime-web wasm ${(ww / w).toFixed(2)}x, onnxruntime-node ${(nw / n).toFixed(2)}x the direct Conv's speed; largest difference from it ${diff.toExponential(1)}`);
+    console.log(`  by Winograd F(4x4, 3x3): onnxruntime-web wasm ${(ww / w).toFixed(2)}x, onnxruntime-node ${(nw / n).toFixed(2)}x the direct Conv's speed; largest difference from it ${diff.toExponential(1)}`);
     for (const s of Object.values(sides)) await s.release();
   }
 }

@@ -44,7 +44,7 @@ export function channelParam(c: number): ParamTransform {
 export class OnnxEmitter {
   private readonly emitted = new Map<string, string>();
   private readonly consts = new Map<string, string>();
-  /** 3x3 stride-1 pad-1 convolutions by Winograd F(2x2, 3x3) (./winograd.onnx.ts; inference graphs only). */
+  /** 3x3 stride-1 pad-1 convolutions by Winograd F(4x4, 3x3) (./winograd.onnx.ts; inference graphs only). */
   winograd = false;
 
   /**

@@ -23,7 +23,7 @@ export const ONNX_EXPORT_VERSION = 3;
 
 const DOC = 'v2l tokenizer network (V2L Tokenizer, CVPR 2024), emitted by v2l from its network definition';
 
-/** `winograd`: the 3x3 stride-1 convolutions by Winograd F(2x2, 3x3) (fewer multiplications; for onnxruntime-web). */
+/** `winograd`: the 3x3 stride-1 convolutions by Winograd F(4x4, 3x3) (fewer multiplications; for onnxruntime-web). */
 export function encoderModel(c: V2LConfig, sd: ReadonlyMap<string, HostTensor>, opts: { winograd?: boolean } = {}): Uint8Array {
   const g = new GraphBuilder();
   const e = new OnnxEmitter(g, sd);
@@ -80,7 +80,7 @@ export function coarseSearchModel(codebook: Float32Array, n: number, dim: number
   `${DOC}: the k nearest of ${n} codebook rows held in 8 bits (levels ${levels}) by |z|^2 + |e|^2 - 2 zq.eq (approximate; re-ranked exactly by the engine)`);
 }
 
-/** `winograd`: the 3x3 convolutions by Winograd F(2x2, 3x3) (fewer multiplications; for onnxruntime-web). */
+/** `winograd`: the 3x3 convolutions by Winograd F(4x4, 3x3) (fewer multiplications; for onnxruntime-web). */
 export function decoderModel(c: V2LConfig, sd: ReadonlyMap<string, HostTensor>, opts: { winograd?: boolean } = {}): Uint8Array {
   const g = new GraphBuilder();
   const e = new OnnxEmitter(g, sd);

@@ -1,75 +1,84 @@
-// Winograd F(2x2, 3x3) for 3x3, stride-1, pad-1 convolutions of inference models (Lavin & Gray 2016):
-// each 2x2 output tile is A^T [ (G g G^T) . (B^T d B) ] A over its 4x4 input tile d, so the GEMM does 16
-// multiplications per tile and channel pair instead of 36 (2.25x fewer). Written in standard ONNX ops: the
-// input transform by strided Slices and Add/Sub, the 16 products as one batched MatMul by the transformed
-// weights [16, 1, Cout, Cin], the output transform by Add/Sub, the tiles put back by a Transpose. Why:
-// onnxruntime-web's wasm GEMM runs at about a quarter of the native rate (no FMA), so the browser's
-// decoder is bound by multiplications; natively the extra memory passes cost about what the saved
-// multiplications gain at 128 channels (README, "In the browser"), so Node keeps the direct Conv.
-import { channelParam, type OnnxEmitter, type ParamTransform } from './onnx.js';
+// Winograd F(4x4, 3x3) for 3x3, stride-1, pad-1 convolutions of inference models (Lavin & Gray 2016):
+// each 4x4 output tile is A^T [ (G g G^T) . (B^T d B) ] A over its 6x6 input tile d, so the GEMM does 36
+// multiplications per tile and channel pair instead of 144 (4x fewer; F(2x2, 3x3) saves 2.25x and
+// measured 1.4-1.6x slower on onnxruntime-web at the paper's shapes: README, "In the browser"). Written
+// in standard ONNX ops that onnxruntime runs as whole-tensor kernels, none element by element:
+// - input transform B^T d B: two depthwise Convs with fixed kernels, rows (6x1, stride 4) then columns
+//   (1x6, stride 4) -> [B, Cin * 36, h, w] (channel c * 36 + t), which also take the tiles out of the
+//   zero-padded image (pads 1 before, 4 after: enough for any side);
+// - the 36 products: one batched MatMul by the transformed weights [36, Cout, Cin], between two
+//   Transposes that only swap whole h*w planes ([B, Cin, 36, hw] <-> [B, 36, Cin, hw]);
+// - output transform A^T m A and the tiles put back, with the bias: one depthwise ConvTranspose (4x4
+//   kernels, stride 4), then a Slice to H x W (sides not a multiple of 4).
+// Why: onnxruntime-web's wasm GEMM runs at about a quarter of the native rate (no FMA), so the browser's
+// networks are bound by multiplications; natively the extra passes cost about what the saved
+// multiplications gain, so Node keeps the direct Conv. Float32 error: the interpolation points 0, +-1,
+// +-2 (the usual choice) amplify rounding by tens, about 5e-6 of the output's scale per convolution
+// against 6e-7 for F(2x2, 3x3) (winograd.onnx.test.ts bounds both the convolution and whole networks).
+import type { OnnxEmitter, ParamTransform } from './onnx.js';
 
-const G = [[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]];
+/** Output tile side m, input tile side m + 2, and the number of products per tile. */
+const M = 4;
+const ALPHA = M + 2;
+const T = ALPHA * ALPHA;
 
-/** kron(G, G) as [9, 16]: (g [.., 9] @ it)[r * 4 + s] = (G g G^T)[r][s]. */
+/** Points 0, 1, -1, 2, -2 and infinity. */
+const BT = [[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0], [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]];
+const G = [[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6], [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]];
+const AT = [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]];
+
+/** kron(G, G) as [9, 36]: (g [.., 9] @ it)[r * 6 + s] = (G g G^T)[r][s]. */
 function kernelTransform(): Float32Array {
-  const k = new Float32Array(9 * 16);
-  for (let a = 0; a < 3; a++) for (let b = 0; b < 3; b++) for (let r = 0; r < 4; r++) for (let s = 0; s < 4; s++) k[(a * 3 + b) * 16 + r * 4 + s] = G[r][a] * G[s][b];
+  const k = new Float32Array(9 * T);
+  for (let a = 0; a < 3; a++) for (let b = 0; b < 3; b++) for (let r = 0; r < ALPHA; r++) for (let s = 0; s < ALPHA; s++) k[(a * 3 + b) * T + r * ALPHA + s] = G[r][a] * G[s][b];
   return k;
 }
 
-/** A conv weight [Cout, Cin, 3, 3] as G g G^T, laid out [16, 1, Cout, Cin] for the batched MatMul. */
+/** A conv weight [Cout, Cin, 3, 3] as G g G^T, laid out [36, Cout, Cin] for the batched MatMul. */
 function winogradParam(cout: number, cin: number): ParamTransform {
-  const kt = kernelTransform();
   return {
     suffix: '.winograd',
-    shape: [16, 1, cout, cin],
+    shape: [T, cout, cin],
     data: (src) => {
-      const out = new Float32Array(16 * cout * cin);
-      for (let p = 0; p < cout * cin; p++) for (let t = 0; t < 16; t++) {
+      // In float64, rounded once: the weights carry no more error than the one float32 rounding.
+      const out = new Float32Array(T * cout * cin);
+      for (let p = 0; p < cout * cin; p++) for (let r = 0; r < ALPHA; r++) for (let s = 0; s < ALPHA; s++) {
         let acc = 0;
-        for (let i = 0; i < 9; i++) acc += src[p * 9 + i] * kt[i * 16 + t];
-        out[t * cout * cin + p] = acc;
+        for (let a = 0; a < 3; a++) for (let b = 0; b < 3; b++) acc += G[r][a] * src[p * 9 + a * 3 + b] * G[s][b];
+        out[(r * ALPHA + s) * cout * cin + p] = acc;
       }
       return out;
     },
-    emit: (e, w) => e.op('Reshape', [e.op('Transpose', [e.op('MatMul', [e.op('Reshape', [w, e.ints([cout * cin, 9])]), e.floats('winograd.GxG', [9, 16], kt)])], { perm: [1, 0] }), e.ints([16, 1, cout, cin])]),
+    emit: (e, w) => e.op('Reshape', [e.op('Transpose', [e.op('MatMul', [e.op('Reshape', [w, e.ints([cout * cin, 9])]), e.floats('winograd.GxG', [9, T], kernelTransform())])], { perm: [1, 0] }), e.ints([T, cout, cin])]),
   };
 }
 
-/** B^T over 4 tensors along one axis: [d0 - d2, d1 + d2, d2 - d1, d1 - d3]. */
-function inputTransform(e: OnnxEmitter, d: string[]): string[] {
-  return [e.op('Sub', [d[0], d[2]]), e.op('Add', [d[1], d[2]]), e.op('Sub', [d[2], d[1]]), e.op('Sub', [d[1], d[3]])];
+/** The depthwise kernels of one B^T pass, for `groups` channels: output r of each group is row r of B^T. */
+function inputKernels(groups: number): Float32Array {
+  const k = new Float32Array(groups * ALPHA * ALPHA);
+  for (let c = 0; c < groups; c++) for (let r = 0; r < ALPHA; r++) for (let i = 0; i < ALPHA; i++) k[(c * ALPHA + r) * ALPHA + i] = BT[r][i];
+  return k;
 }
 
-/** A^T over 4 tensors along one axis: [m0 + m1 + m2, m1 - m2 - m3]. */
-function outputTransform(e: OnnxEmitter, m: string[]): string[] {
-  return [e.op('Add', [e.op('Add', [m[0], m[1]]), m[2]]), e.op('Sub', [e.op('Sub', [m[1], m[2]]), m[3]])];
+/** The depthwise ConvTranspose kernels [cout * 36, 1, 4, 4]: channel c * 36 + r * 6 + s adds AT[.][r] x AT[.][s] to its tile. */
+function outputKernels(cout: number): Float32Array {
+  const k = new Float32Array(cout * T * M * M);
+  for (let c = 0; c < cout; c++) for (let r = 0; r < ALPHA; r++) for (let s = 0; s < ALPHA; s++) for (let i = 0; i < M; i++) for (let j = 0; j < M; j++) k[((c * T + r * ALPHA + s) * M + i) * M + j] = AT[i][r] * AT[j][s];
+  return k;
 }
 
-/**
- * Conv2d `prefix` (3x3, stride 1, zero pad 1, with its bias if any) on x [B, Cin, H, W] by Winograd
- * F(2x2, 3x3). Odd H or W get one more zero row/column and the result is cropped back to [B, Cout, H, W].
- */
+/** Conv2d `prefix` (3x3, stride 1, zero pad 1, with its bias if any) on x [B, Cin, H, W] by Winograd F(4x4, 3x3). */
 export function winogradConv3x3Onnx(e: OnnxEmitter, prefix: string, x: string): string {
   const [cout, cin] = e.tensor(`${prefix}.weight`).shape;
-  const hw = e.op('Shape', [x], { start: 2, end: 4 });
-  // Pad 1 all round, plus 1 at the bottom/right where H/W is odd, so the tiles cover an even extent.
-  const extra = e.op('Add', [e.op('Mod', [hw, e.ints([2, 2])]), e.ints([1, 1])]);
-  const padded = e.op('Pad', [x, e.op('Concat', [e.ints([0, 0, 1, 1, 0, 0]), extra], { axis: 0 })]);
-  // Tile row r of every 4x4 tile: padded rows r, r + 2, ..., h of them (the padded extent is 2h + 2).
-  const strided = (t: string, axis: number, r: number) => e.op('Slice', [t, e.ints([r]), e.ints([r === 3 ? 2 ** 31 - 1 : r - 3]), e.ints([axis]), e.ints([2])]);
-  const rows = inputTransform(e, [0, 1, 2, 3].map((r) => strided(padded, 2, r)));
-  const v = rows.flatMap((t) => inputTransform(e, [0, 1, 2, 3].map((s) => strided(t, 3, s)))); // 16 x [B, Cin, h, w]
-  const tileHw = e.op('Shape', [v[0]], { start: 2, end: 4 });
-  const batch = e.op('Shape', [v[0]], { start: 0, end: 1 });
-  const stacked = e.op('Concat', v.map((t) => e.op('Unsqueeze', [t, e.ints([0])])), { axis: 0 }); // [16, B, Cin, h, w]
-  const m = e.op('MatMul', [e.param(`${prefix}.weight`, winogradParam(cout, cin)), e.op('Reshape', [stacked, e.ints([0, 0, 0, -1])])]); // [16, B, Cout, h*w]
-  const mRows = e.g.opN('Split', [e.op('Reshape', [m, e.ints([4, 4, -1])])], 4, { axis: 0 }); // 4 x [1, 4, N]
-  const u = e.op('Concat', outputTransform(e, mRows), { axis: 0 }); // [2, 4, N]
-  const y = e.op('Concat', outputTransform(e, e.g.opN('Split', [u], 4, { axis: 1 })), { axis: 1 }); // [2, 2, N]: y[i][j] is output pixel (2ty + i, 2tx + j)
-  const y6 = e.op('Reshape', [y, e.op('Concat', [e.ints([2, 2]), batch, e.ints([cout]), tileHw], { axis: 0 })]);
-  const tiles = e.op('Transpose', [y6], { perm: [2, 3, 4, 0, 5, 1] }); // [B, Cout, h, 2, w, 2]
-  const full = e.op('Reshape', [tiles, e.op('Concat', [batch, e.ints([cout]), e.op('Mul', [tileHw, e.ints([2, 2])])], { axis: 0 })]);
-  const out = e.op('Slice', [full, e.ints([0, 0]), hw, e.ints([2, 3])]);
-  return e.has(`${prefix}.bias`) ? e.op('Add', [out, e.param(`${prefix}.bias`, channelParam(cout))]) : out;
+  // Tile (ty, tx) reads padded rows 4ty .. 4ty + 5: pad 1 before, and 4 after so that ceil(H / 4) tiles fit.
+  const rows = e.op('Conv', [x, e.floats(`winograd.BT.rows.${cin}`, [cin * ALPHA, 1, ALPHA, 1], inputKernels(cin))], { kernel_shape: [ALPHA, 1], strides: [M, 1], pads: [1, 0, M, 0], group: cin });
+  const v = e.op('Conv', [rows, e.floats(`winograd.BT.cols.${cin}`, [cin * T, 1, 1, ALPHA], inputKernels(cin * ALPHA))], { kernel_shape: [1, ALPHA], strides: [1, M], pads: [0, 1, 0, M], group: cin * ALPHA }); // [B, Cin * 36, h, w]
+  const tileHw = e.op('Shape', [v], { start: 2, end: 4 });
+  const vt = e.op('Transpose', [e.op('Reshape', [v, e.ints([0, cin, T, -1])])], { perm: [0, 2, 1, 3] }); // [B, 36, Cin, hw]
+  const m = e.op('MatMul', [e.param(`${prefix}.weight`, winogradParam(cout, cin)), vt]); // [B, 36, Cout, hw]
+  const mc = e.op('Reshape', [e.op('Transpose', [m], { perm: [0, 2, 1, 3] }), e.op('Concat', [e.ints([0, cout * T]), tileHw], { axis: 0 })]); // [B, Cout * 36, h, w]
+  const inputs = [mc, e.floats(`winograd.AT.${cout}`, [cout * T, 1, M, M], outputKernels(cout))];
+  if (e.has(`${prefix}.bias`)) inputs.push(e.param(`${prefix}.bias`));
+  const y = e.op('ConvTranspose', inputs, { kernel_shape: [M, M], strides: [M, M], group: cout }); // [B, Cout, 4h, 4w]
+  return e.op('Slice', [y, e.ints([0, 0]), e.op('Shape', [x], { start: 2, end: 4 }), e.ints([2, 3])]);
 }

@@ -92,7 +92,7 @@ export interface OnnxExport {
   projected: Float32Array;
 }
 
-/** Emits every model of the network from its state dict (the projection runs once on onnxruntime); `graph.winograd`: the encoder's and decoder's 3x3 stride-1 convolutions by Winograd F(2x2, 3x3) (the browser's export). */
+/** Emits every model of the network from its state dict (the projection runs once on onnxruntime); `graph.winograd`: the encoder's and decoder's 3x3 stride-1 convolutions by Winograd F(4x4, 3x3) (the browser's export). */
 export async function exportOnnx(config: V2LConfig, sd: ReadonlyMap<string, HostTensor>, opts: OnnxEngineOptions = {}, graph: { winograd?: boolean } = {}): Promise<OnnxExport> {
   const need = (k: string) => {
     const t = sd.get(k);

@@ -14,7 +14,7 @@ export function register(program: Command): void {
     .requiredOption('--checkpoint <file>', 'weights: a v2l safetensors file (v2l train / import-official) or the official .pth')
     .option('--codebook <dir>', 'codebook package replacing the codebooks held by the checkpoint (needed when it holds none)')
     .requiredOption('--out <dir>', 'output folder')
-    .option('--winograd', "the encoder's and decoder's 3x3 stride-1 convolutions by Winograd F(2x2, 3x3): fewer multiplications, faster on onnxruntime-web (browser packages), not natively")
+    .option('--winograd', "the encoder's and decoder's 3x3 stride-1 convolutions by Winograd F(4x4, 3x3): fewer multiplications, faster on onnxruntime-web (browser packages), not natively")
     .action(async (f: { checkpoint: string; codebook?: string; out: string; winograd?: boolean }) => {
       const t0 = performance.now();
       // onnxruntime (under onnx-engine) is loaded when the command runs, not when the CLI starts.
