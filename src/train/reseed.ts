@@ -91,12 +91,13 @@ export function reseedDeadCodes(w: Float32Array, b: Float32Array, e: Float32Arra
   const s = rowsS.length;
   // R = T - (E_S W + b), [s, dim]; for the live rows zero, or (k-means step) their mean minus their value.
   const r = new Float64Array(s * dim);
-  const cur = new Float64Array(dim);
+  // The current codes of the rows that move (all of S with the k-means step, else the dead ones).
+  const codes = codesOf(w, b, e, opts.means ? rowsS : rowsS.slice(0, nDead), dim);
   for (let k = 0; k < s; k++) {
     const j = rowsS[k];
     const isDead = k < nDead;
     if (!isDead && !opts.means) continue;
-    codeOf(w, b, e, j, dim, cur);
+    const cur = codes.subarray(k * dim, (k + 1) * dim);
     let norm = 1;
     if (!isDead && opts.unit) {
       let sq = 0;
@@ -109,33 +110,97 @@ export function reseedDeadCodes(w: Float32Array, b: Float32Array, e: Float32Arra
     }
   }
   // G = E_S E_S^T + λ I.
-  const g = new Float64Array(s * s);
+  const g = gramOfRows(e, rowsS, dim);
   let trace = 0;
-  for (let a = 0; a < s; a++) {
-    for (let c = 0; c <= a; c++) {
-      let acc = 0;
-      const ja = rowsS[a] * dim;
-      const jc = rowsS[c] * dim;
-      for (let i = 0; i < dim; i++) acc += e[ja + i] * e[jc + i];
-      g[a * s + c] = acc;
-      g[c * s + a] = acc;
-    }
-    trace += g[a * s + a];
-  }
+  for (let a = 0; a < s; a++) trace += g[a * s + a];
   const lambda = 1e-6 * (trace / s);
   for (let a = 0; a < s; a++) g[a * s + a] += lambda;
   choleskySolveInPlace(g, r, s, dim);
-  // ΔW = E_S^T A, added to w.
-  for (let k = 0; k < s; k++) {
-    const j = rowsS[k] * dim;
-    for (let i = 0; i < dim; i++) {
-      const ei = e[j + i];
-      if (ei === 0) continue;
-      const row = i * dim;
-      for (let o = 0; o < dim; o++) w[row + o] += ei * r[k * dim + o];
+  addProjectorUpdate(w, e, rowsS, r, dim);
+  return { reseeded: nDead, dead: dead.length, kept: nLive };
+}
+
+/**
+ * G[a][c] = e_{rows[a]} . e_{rows[c]} (float64 sums in index order), four columns at a time so each row of
+ * `a` is read once per four: the same sums, term for term, as one dot product at a time.
+ */
+function gramOfRows(e: Float32Array, rows: readonly number[], dim: number): Float64Array {
+  const s = rows.length;
+  const g = new Float64Array(s * s);
+  for (let a = 0; a < s; a++) {
+    const ja = rows[a] * dim;
+    let c = 0;
+    for (; c + 4 <= a + 1; c += 4) {
+      const j0 = rows[c] * dim;
+      const j1 = rows[c + 1] * dim;
+      const j2 = rows[c + 2] * dim;
+      const j3 = rows[c + 3] * dim;
+      let a0 = 0;
+      let a1 = 0;
+      let a2 = 0;
+      let a3 = 0;
+      for (let i = 0; i < dim; i++) {
+        const x = e[ja + i];
+        a0 += x * e[j0 + i];
+        a1 += x * e[j1 + i];
+        a2 += x * e[j2 + i];
+        a3 += x * e[j3 + i];
+      }
+      g[a * s + c] = g[c * s + a] = a0;
+      g[a * s + c + 1] = g[(c + 1) * s + a] = a1;
+      g[a * s + c + 2] = g[(c + 2) * s + a] = a2;
+      g[a * s + c + 3] = g[(c + 3) * s + a] = a3;
+    }
+    for (; c <= a; c++) {
+      const jc = rows[c] * dim;
+      let acc = 0;
+      for (let i = 0; i < dim; i++) acc += e[ja + i] * e[jc + i];
+      g[a * s + c] = g[c * s + a] = acc;
     }
   }
-  return { reseeded: nDead, dead: dead.length, kept: nLive };
+  return g;
+}
+
+/** Rows of W per tile of the update: 32 x dim float32 stay in cache while every row of A passes over them. */
+const W_TILE = 32;
+
+/**
+ * W += E_S^T A (A = `a` [rows, dim]): w[i][o] += e_{rows[k]}[i] a[k][o] for k in order, each addition rounded to
+ * float32 as W is, and terms with e = 0 skipped, exactly as a loop over k outside; tiled over W's rows so A is
+ * streamed dim / W_TILE times instead of W once per row of A.
+ */
+function addProjectorUpdate(w: Float32Array, e: Float32Array, rows: readonly number[], a: Float64Array, dim: number): void {
+  for (let i0 = 0; i0 < dim; i0 += W_TILE) {
+    const i1 = Math.min(dim, i0 + W_TILE);
+    for (let k = 0; k < rows.length; k++) {
+      const j = rows[k] * dim;
+      const ak = k * dim;
+      let i = i0;
+      // Two rows of W per pass over a row of A.
+      for (; i + 2 <= i1; i += 2) {
+        const e0 = e[j + i];
+        const e1 = e[j + i + 1];
+        const r0 = i * dim;
+        const r1 = r0 + dim;
+        if (e0 !== 0 && e1 !== 0) {
+          for (let o = 0; o < dim; o++) {
+            const x = a[ak + o];
+            w[r0 + o] += e0 * x;
+            w[r1 + o] += e1 * x;
+          }
+        } else {
+          if (e0 !== 0) for (let o = 0; o < dim; o++) w[r0 + o] += e0 * a[ak + o];
+          if (e1 !== 0) for (let o = 0; o < dim; o++) w[r1 + o] += e1 * a[ak + o];
+        }
+      }
+      for (; i < i1; i++) {
+        const ei = e[j + i];
+        if (ei === 0) continue;
+        const row = i * dim;
+        for (let o = 0; o < dim; o++) w[row + o] += ei * a[ak + o];
+      }
+    }
+  }
 }
 
 /** Solves G X = R for X (G symmetric positive definite [s, s], R [s, cols]); X replaces R. G is overwritten by its factor. */
@@ -153,8 +218,18 @@ export function choleskySolveInPlace(g: Float64Array, r: Float64Array, s: number
     }
   }
   // L Y = R, then L^T X = Y.
+  // Two earlier rows per pass over row i, subtracted in the same order as one at a time.
   for (let i = 0; i < s; i++) {
-    for (let k = 0; k < i; k++) {
+    const ri = i * cols;
+    let k = 0;
+    for (; k + 2 <= i; k += 2) {
+      const l0 = g[i * s + k];
+      const l1 = g[i * s + k + 1];
+      const r0 = k * cols;
+      const r1 = r0 + cols;
+      for (let c = 0; c < cols; c++) r[ri + c] = r[ri + c] - l0 * r[r0 + c] - l1 * r[r1 + c];
+    }
+    for (; k < i; k++) {
       const lik = g[i * s + k];
       for (let c = 0; c < cols; c++) r[i * cols + c] -= lik * r[k * cols + c];
     }
@@ -162,7 +237,16 @@ export function choleskySolveInPlace(g: Float64Array, r: Float64Array, s: number
     for (let c = 0; c < cols; c++) r[i * cols + c] /= lii;
   }
   for (let i = s - 1; i >= 0; i--) {
-    for (let k = i + 1; k < s; k++) {
+    const ri = i * cols;
+    let k = i + 1;
+    for (; k + 2 <= s; k += 2) {
+      const l0 = g[k * s + i];
+      const l1 = g[(k + 1) * s + i];
+      const r0 = k * cols;
+      const r1 = r0 + cols;
+      for (let c = 0; c < cols; c++) r[ri + c] = r[ri + c] - l0 * r[r0 + c] - l1 * r[r1 + c];
+    }
+    for (; k < s; k++) {
       const lki = g[k * s + i];
       for (let c = 0; c < cols; c++) r[i * cols + c] -= lki * r[k * cols + c];
     }
@@ -180,6 +264,49 @@ function codeOf(w: Float32Array, b: Float32Array, e: Float32Array, j: number, di
     const row = i * dim;
     for (let o = 0; o < dim; o++) out[o] += eji * w[row + o];
   }
+}
+
+/**
+ * code_j = e_j W + b (float64) of every row in `rows`, [rows, dim]: codeOf's sums term for term (i in order,
+ * terms with e = 0 skipped), four rows per pass over W so W is streamed a quarter as often.
+ */
+function codesOf(w: Float32Array, b: Float32Array, e: Float32Array, rows: readonly number[], dim: number): Float64Array {
+  const out = new Float64Array(rows.length * dim);
+  let k = 0;
+  for (; k + 4 <= rows.length; k += 4) {
+    const o0 = k * dim;
+    const o1 = o0 + dim;
+    const o2 = o1 + dim;
+    const o3 = o2 + dim;
+    for (let o = 0; o < dim; o++) out[o0 + o] = out[o1 + o] = out[o2 + o] = out[o3 + o] = b[o];
+    const j0 = rows[k] * dim;
+    const j1 = rows[k + 1] * dim;
+    const j2 = rows[k + 2] * dim;
+    const j3 = rows[k + 3] * dim;
+    for (let i = 0; i < dim; i++) {
+      const e0 = e[j0 + i];
+      const e1 = e[j1 + i];
+      const e2 = e[j2 + i];
+      const e3 = e[j3 + i];
+      const row = i * dim;
+      if (e0 !== 0 && e1 !== 0 && e2 !== 0 && e3 !== 0) {
+        for (let o = 0; o < dim; o++) {
+          const x = w[row + o];
+          out[o0 + o] += e0 * x;
+          out[o1 + o] += e1 * x;
+          out[o2 + o] += e2 * x;
+          out[o3 + o] += e3 * x;
+        }
+      } else {
+        if (e0 !== 0) for (let o = 0; o < dim; o++) out[o0 + o] += e0 * w[row + o];
+        if (e1 !== 0) for (let o = 0; o < dim; o++) out[o1 + o] += e1 * w[row + o];
+        if (e2 !== 0) for (let o = 0; o < dim; o++) out[o2 + o] += e2 * w[row + o];
+        if (e3 !== 0) for (let o = 0; o < dim; o++) out[o3 + o] += e3 * w[row + o];
+      }
+    }
+  }
+  for (; k < rows.length; k++) codeOf(w, b, e, rows[k], dim, out.subarray(k * dim, (k + 1) * dim));
+  return out;
 }
 
 /** The live codes as centres [live, dim]: at their k-means targets when `means` is given, else where they are. */
@@ -215,13 +342,42 @@ function nearestCentres(centres: Float32Array, z: Float32Array, dim: number): { 
     let sq = 0;
     for (let o = 0; o < dim; o++) sq += z[zi + o] * z[zi + o];
     let best = Infinity;
-    for (let k = 0; k < nc; k++) {
+    let at = -1;
+    // Four centres per pass over the row (each dot product still summed in index order), compared in order.
+    let k = 0;
+    for (; k + 4 <= nc; k += 4) {
+      const c0 = k * dim;
+      const c1 = c0 + dim;
+      const c2 = c1 + dim;
+      const c3 = c2 + dim;
+      let d0 = 0;
+      let d1 = 0;
+      let d2 = 0;
+      let d3 = 0;
+      for (let o = 0; o < dim; o++) {
+        const x = z[zi + o];
+        d0 += x * centres[c0 + o];
+        d1 += x * centres[c1 + o];
+        d2 += x * centres[c2 + o];
+        d3 += x * centres[c3 + o];
+      }
+      d0 = cn[k] - 2 * d0;
+      d1 = cn[k + 1] - 2 * d1;
+      d2 = cn[k + 2] - 2 * d2;
+      d3 = cn[k + 3] - 2 * d3;
+      if (d0 < best) { best = d0; at = k; }
+      if (d1 < best) { best = d1; at = k + 1; }
+      if (d2 < best) { best = d2; at = k + 2; }
+      if (d3 < best) { best = d3; at = k + 3; }
+    }
+    for (; k < nc; k++) {
       const ck = k * dim;
       let dot = 0;
       for (let o = 0; o < dim; o++) dot += z[zi + o] * centres[ck + o];
       const d = cn[k] - 2 * dot;
-      if (d < best) { best = d; index[i] = k; }
+      if (d < best) { best = d; at = k; }
     }
+    index[i] = at;
     if (nc) dist[i] = Math.max(0, sq + best);
   }
   return { index, dist };
