@@ -33,10 +33,10 @@ function merged<T extends object>(base: T, over: Record<string, unknown>): T {
   return out as T;
 }
 
-function parseVariant(v: string): { conv: Record<string, string>; rule: Record<string, boolean>; step: Record<string, string>; session: Record<string, unknown> } {
+function parseVariant(v: string): { conv: Record<string, string>; rule: Record<string, boolean>; step: Record<string, string | boolean>; session: Record<string, unknown> } {
   const conv: Record<string, string> = {};
   const rule: Record<string, boolean> = {};
-  const step: Record<string, string> = {};
+  const step: Record<string, string | boolean> = {};
   const session: Record<string, unknown> = {};
   if (v !== 'base') {
     for (const kv of v.split(';')) {
@@ -45,7 +45,7 @@ function parseVariant(v: string): { conv: Record<string, string>; rule: Record<s
       const key = path[0];
       if (scope === 'conv') conv[key] = val;
       else if (scope === 'rule') rule[key] = val === 'true';
-      else if (scope === 'step') step[key] = val;
+      else if (scope === 'step') step[key] = val === 'true' ? true : val === 'false' ? false : val;
       else if (scope === 'session' && path[0] === 'extra') setPath(session, path, val); // config entries: session.extra.session.intra_op.allow_spinning=0
       else if (scope === 'session') session[key] = val === 'true' ? true : val === 'false' ? false : Number.isNaN(Number(val)) ? val : Number(val);
       else throw new Error(`variant ${v}: conv.<key>, rule.<key>, step.<key> or session.<key>`);

@@ -45,6 +45,15 @@ class Accumulator {
   }
 }
 
+/** Whether two float arrays hold the same bits (NaN and -0 included). */
+function sameBits(a: Float32Array, b: Float32Array): boolean {
+  if (a.length !== b.length) return false;
+  const x = new Uint32Array(a.buffer, a.byteOffset, a.length);
+  const y = new Uint32Array(b.buffer, b.byteOffset, b.length);
+  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false;
+  return true;
+}
+
 function addTerms(acc: StepTerms, terms: Record<string, number>, w: number): void {
   for (const [k, v] of Object.entries(terms)) acc[k] = (acc[k] ?? 0) + w * v;
 }
@@ -53,6 +62,8 @@ export class OnnxRunner implements StepRunner {
   private readonly gens = new Map<string, Promise<GeneratorStepSession>>();
   private readonly discs = new Map<number, Promise<DiscriminatorStepSession>>();
   private codebooks: { local: Float32Array; global: Float32Array } | null = null;
+  /** The last projected codebook and the projector values it came from (see projectedCodebook). */
+  private lastProjection: { weights: Float32Array[]; projected: Float32Array } | null = null;
 
   constructor(readonly replica: Replica, readonly imageSize: number, readonly microBatch: number, readonly engine: TrainEngineOptions = {}) {}
 
@@ -104,7 +115,7 @@ export class OnnxRunner implements StepRunner {
       const w = m === n ? 1 : m / n;
       const x = images.subarray(i * perImage, (i + m) * perImage);
       const session = await this.generator(m, factor > 0);
-      projected ??= await session.project(params, this.codebooks.local);
+      projected ??= await this.projectedCodebook(session, params);
       const out = await session.run({
         params, images: x, clip: clip.subarray(i * dim, (i + m) * dim), localCodebook: this.codebooks.local, projected, globalCodebook: this.codebooks.global,
         vqWeight: step < (r.loss.vqStartStep ?? 0) ? 0 : r.loss.codebookWeight, quantized: step >= (r.loss.aeWarmupSteps ?? 0), ganFactor: factor,
@@ -122,6 +133,23 @@ export class OnnxRunner implements StepRunner {
     }
     const u = r.apply(gen.ordered(), disc ? disc.ordered() : null, step);
     return { terms, lr: u.lr, gradNorm: u.gradNorm };
+  }
+
+  /**
+   * The projected local codebook for this step's search. Without the VQ loss's projector term (the robust
+   * recipe) the step graph gives the projector no gradient and it changes only at re-seeds, so the last
+   * projection is reused while the projector's values are bit for bit the same (a compare of its arrays
+   * instead of a [nLocal, dim] x [dim, dim] product per step). With the term it changes every step: projected.
+   */
+  private async projectedCodebook(session: GeneratorStepSession, params: ReadonlyMap<string, Float32Array>): Promise<Float32Array> {
+    const names = session.projectionParams;
+    if (names.some((n) => session.params.includes(n))) return session.project(params, this.codebooks!.local);
+    const weights = names.map((n) => params.get(n)!);
+    const last = this.lastProjection;
+    if (last && last.weights.every((w, i) => sameBits(w, weights[i]))) return last.projected;
+    const projected = await session.project(params, this.codebooks!.local);
+    this.lastProjection = { weights: weights.map((w) => w.slice()), projected };
+    return projected;
   }
 
   /** The running statistics of every BatchNorm from one training-mode pass's batch statistics. */

@@ -113,6 +113,11 @@ export class GeneratorStepSession {
     return this.s.params;
   }
 
+  /** The parameters the projection reads (the projector's). */
+  get projectionParams(): string[] {
+    return this.projection.params;
+  }
+
   /**
    * `sd` gives the parameter shapes (its values are not used); `trainable`: the names differentiated (one
    * the loss does not reach, e.g. the projector without the VQ loss's projector term, gets zeros).
