@@ -2,10 +2,11 @@
 // tokenizer export served beside it on onnxruntime-web through the portable engine (on the asyncify
 // build the page uses, and with `builds` also on the plain wasm one, to compare), and times encode (encoder, local
 // search, global search, each timed) and decode on the inputs the Node side times too.
-import { OnnxEngine, ONNX_FILES } from '../tokenizer/onnx-engine.js';
+import { LOCAL_SEARCH_INT8_WASM_FILE, OnnxEngine, ONNX_FILES } from '../tokenizer/onnx-engine.js';
 import { downFactor, type V2LConfig } from '../network/config.js';
 import { configureOrt, webRuntime, webThreads, webgpuAvailable, type OrtBuild } from './ort-web.js';
 import { benchImages, benchClip, benchDecoderInputs } from './bench-inputs.js';
+import { pageInt8Search } from './page-search.js';
 
 interface BenchOptions { size: number; batch: number; k: number }
 
@@ -13,7 +14,8 @@ const engines = new Map<OrtBuild, OnnxEngine>();
 
 const bytes = async (name: string) => new Uint8Array(await (await fetch(name)).arrayBuffer());
 
-async function open(builds: OrtBuild[]): Promise<{ threads: number; webgpu: boolean; config: V2LConfig }> {
+/** `floatSearch`: the local search in float32 only (as Node below 65,536 rows), not the page's int8 first pass. */
+async function open(builds: OrtBuild[], floatSearch = false): Promise<{ threads: number; webgpu: boolean; config: V2LConfig }> {
   const { threads } = configureOrt(new URL('.', location.href).href, webThreads());
   const manifest = JSON.parse(new TextDecoder().decode(await bytes(ONNX_FILES.manifest))) as { config: V2LConfig; fingerprint: string };
   const projected = new Float32Array((await bytes(ONNX_FILES.projectedCodebook)).buffer);
@@ -21,8 +23,10 @@ async function open(builds: OrtBuild[]): Promise<{ threads: number; webgpu: bool
   const models = {
     encoder: await bytes(ONNX_FILES.encoder), decoder: await bytes(ONNX_FILES.decoder),
     localSearch: await bytes(ONNX_FILES.localSearch), globalSearch: await bytes(ONNX_FILES.globalSearch),
+    // as the page's tokenizer (./tokenizer.ts)
+    ...(floatSearch ? {} : { localSearchInt8: pageInt8Search(await bytes(LOCAL_SEARCH_INT8_WASM_FILE)) }),
   };
-  for (const build of builds) engines.set(build, await OnnxEngine.open(webRuntime('wasm', build), manifest.config, manifest.fingerprint, models, projected, globalRows));
+  for (const build of builds) engines.set(build, await OnnxEngine.open(webRuntime('wasm', build), manifest.config, manifest.fingerprint, models, projected, globalRows, { int8: true }));
   return { threads, webgpu: await webgpuAvailable(), config: manifest.config };
 }
 

@@ -8,7 +8,8 @@
 // --threads (Node's; default the cores), --compare-builds (also time onnxruntime-web's plain wasm build against
 // the asyncify build the page runs on, WebGPU's and transformers.js'), --profile (instead of the timed rounds:
 // onnxruntime's per-node profile of the encoder and the decoder, in the page and in Node, summed by operator),
-// --page-direct (the page runs the direct-Conv graphs too, not Winograd's), --conv-rate (one 3x3 convolution on the wasm and the native kernels, GFLOP per CPU-second: conv-rate.ts).
+// --page-direct (the page runs the direct-Conv graphs too, not Winograd's), --page-float-search (the page's local search
+// in float32 only, as Node's at this size, not the page's int8 first pass: ./page-search.ts), --conv-rate (one 3x3 convolution on the wasm and the native kernels, GFLOP per CPU-second: conv-rate.ts),
 import { mkdtempSync, rmSync, writeFileSync, copyFileSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,7 +33,7 @@ const PARTS = ['encoder', 'localSearch', 'globalSearch'] as const;
 type Part = typeof PARTS[number];
 type Encoded = { seconds: number; parts: Record<Part, number>; local: number[]; global: number[] };
 type Api = {
-  open(builds: OrtBuild[]): Promise<{ threads: number; webgpu: boolean }>;
+  open(builds: OrtBuild[], floatSearch: boolean): Promise<{ threads: number; webgpu: boolean }>;
   encode(build: OrtBuild, o: unknown): Promise<Encoded>;
   decode(build: OrtBuild, o: unknown, l: number[], g: number[]): Promise<{ seconds: number }>;
   profile(model: 'encoder' | 'decoder', o: unknown): Promise<void>;
@@ -66,7 +67,7 @@ export async function benchBrowser(args: string[]): Promise<void> {
     let t0 = performance.now();
     const net = new NetworkParams(config, { seed: 1 });
     const sd = net.stateDict();
-    const x = await exportOnnx(config, sd);
+    const x = await exportOnnx(config, sd, {}, { wasmSearch: true });
     const fingerprint = stateDictFingerprint(config, sd);
     // The page's encoder and decoder do their 3x3 stride-1 convolutions by Winograd (fewer multiplications for
     // the wasm GEMM); Node keeps the direct Conv, faster natively (README, "In the browser"). --page-direct: the page too.
@@ -92,7 +93,9 @@ export async function benchBrowser(args: string[]): Promise<void> {
       return;
     }
     t0 = performance.now();
-    const opened = await page.evaluate((b) => (globalThis as unknown as { v2lBench: Api }).v2lBench.open(b), builds);
+    const floatSearch = hasFlag(args, 'page-float-search');
+    console.log(`local search: page ${floatSearch ? 'float32' : 'int8 first pass + exact re-ranking (./page-search.ts)'}, Node float32 (its int8 pass starts at 65,536 rows)`);
+    const opened = await page.evaluate(([b, f]) => (globalThis as unknown as { v2lBench: Api }).v2lBench.open(b, f), [builds, floatSearch] as const);
     console.log(`page: onnxruntime-web wasm (${builds.map((b) => `${b} build`).join(', ')}), ${opened.threads} threads (cross-origin isolated: ${await page.evaluate(() => globalThis.crossOriginIsolated)}), ` +
       `WebGPU ${opened.webgpu ? 'available' : 'not available'}; sessions opened in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     node = await OnnxEngine.open(nodeRuntime({ threads }), config, fingerprint, x, x.projected, globalRows);

@@ -9,6 +9,7 @@
 import * as ortWasm from 'onnxruntime-web/wasm';
 import * as ortAsyncify from 'onnxruntime-web/webgpu';
 import type { OrtRuntime, OrtSession } from '../tokenizer/onnx-engine.js';
+import { inlineExternalData } from '../onnx/external-data.js';
 
 /** The builds' files, served beside the page (copied by scripts/build-web.mjs from onnxruntime-web/dist). */
 export const ORT_ASSETS = {
@@ -74,9 +75,10 @@ export function webRuntime(device: WebDevice = 'wasm', build: OrtBuild = 'asynci
   return {
     device,
     threads: configured.threads,
-    async createSession(model: Uint8Array | string): Promise<OrtSession> {
+    async createSession(model: Uint8Array | string, opts: { externalData?: { path: string; data: Uint8Array }[] } = {}): Promise<OrtSession> {
       if (typeof model === 'string') throw new Error('in a browser the ONNX models are given as bytes, not paths');
-      return await ort.InferenceSession.create(model, options) as unknown as OrtSession;
+      // External data inlined here: the asyncify build refuses the `externalData` option ("Module.MountedFiles is not available").
+      return await ort.InferenceSession.create(opts.externalData ? inlineExternalData(model, opts.externalData) : model, options) as unknown as OrtSession;
     },
     tensor: ((type: 'float32' | 'int64', data: Float32Array | BigInt64Array, dims: readonly number[]) => new ort.Tensor(type, data, dims)) as OrtRuntime['tensor'],
   };

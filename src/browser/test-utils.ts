@@ -16,7 +16,7 @@ export async function writeExport(checkpoint: string, codebookDir: string, out: 
   const codebook = loadCodebook(codebookDir);
   const config = { ...weights.config, nLocal: codebook.local.length / codebook.dim, nGlobal: codebook.global.length / codebook.dim };
   const sd = inferenceStateDict(weights.stateDict, () => true, { local: codebook.local, global: codebook.global, dim: codebook.dim });
-  const x = await exportOnnx(config, sd, {}, { winograd: true });
+  const x = await exportOnnx(config, sd, {}, { winograd: true, wasmSearch: true }); // as `v2l export-onnx --winograd`
   writeOnnxExport(out, x, { ...onnxManifest(config, stateDictFingerprint(config, sd)), winograd: true, imageSize: weights.imageSize ?? null, globalTokens: weights.globalTokens ?? null });
   return out;
 }

@@ -4,7 +4,7 @@
 // package for the global rows and the texts, and a CLIP. encode/decode follow V2LTokenizer's engine
 // path (../tokenizer/tokenizer.ts): preprocessing 'simple' on the decoded pixels, CLIP on the decoded
 // image with its own preprocessing, global ids = rows of the global codebook, local ids = LLM token ids.
-import { OnnxEngine, ONNX_FILES, type OrtRuntime } from '../tokenizer/onnx-engine.js';
+import { LOCAL_SEARCH_INT8_WASM_FILE, OnnxEngine, ONNX_FILES, type OrtRuntime } from '../tokenizer/onnx-engine.js';
 import type { V2LConfig } from '../network/config.js';
 import { downFactor } from '../network/config.js';
 import { excludedLocalRows, type Codebook } from '../codebook/manifest.js';
@@ -13,6 +13,7 @@ import type { RawImage } from '../image/types.js';
 import { preprocessOne } from '../image/preprocess.js';
 import { fromNCHW } from '../image/pixels.js';
 import { InputError } from './image.js';
+import { pageInt8Search } from './page-search.js';
 
 /** The export's files the page needs (`v2l export-onnx` writes them, and may write more). */
 export const EXPORT_NEEDS = [ONNX_FILES.manifest, ONNX_FILES.encoder, ONNX_FILES.decoder, ONNX_FILES.localSearch, ONNX_FILES.globalSearch, ONNX_FILES.projectedCodebook] as const;
@@ -103,23 +104,29 @@ export class BrowserTokenizer {
       throw new InputError(`${ONNX_FILES.projectedCodebook} has ${pb.byteLength.toLocaleString()} bytes, ${nLocal} rows of ${cfg.embedDim} float32 need ${(nLocal * cfg.embedDim * 4).toLocaleString()}: is it truncated?`);
     }
     const projected = new Float32Array(pb.slice().buffer);
-    const models = { encoder: need(ONNX_FILES.encoder), decoder: need(ONNX_FILES.decoder), localSearch: need(ONNX_FILES.localSearch), globalSearch: need(ONNX_FILES.globalSearch) };
+    // On wasm the local search takes the int8 first pass where the export has its model (./page-search.ts:
+    // the same ids as the float32 search; exports made before it search in float32).
+    const int8Bytes = files.get(LOCAL_SEARCH_INT8_WASM_FILE);
+    const int8 = runtime.device === 'wasm' && int8Bytes ? pageInt8Search(int8Bytes) : undefined;
+    const models = { encoder: need(ONNX_FILES.encoder), decoder: need(ONNX_FILES.decoder), localSearch: need(ONNX_FILES.localSearch), globalSearch: need(ONNX_FILES.globalSearch),
+      ...(int8 ? { localSearchInt8: int8 } : {}) };
     // Each model's failure names its file (a cut or foreign file is the usual reason).
     const names = new Map<Uint8Array | string, string>([[models.encoder, ONNX_FILES.encoder], [models.decoder, ONNX_FILES.decoder],
       [models.localSearch, ONNX_FILES.localSearch], [models.globalSearch, ONNX_FILES.globalSearch]]);
+    if (int8) names.set(int8.model, LOCAL_SEARCH_INT8_WASM_FILE);
     const named: OrtRuntime = {
       ...runtime,
       tensor: runtime.tensor,
-      createSession: async (model) => {
+      createSession: async (model, opts) => {
         try {
-          return await runtime.createSession(model);
+          return await runtime.createSession(model, opts);
         } catch (e) {
           throw new InputError(`the tokenizer's ${names.get(model) ?? 'ONNX model'} does not load (${(e as Error).message.replace(/[\s;,:]+$/, '') || 'onnxruntime gives no reason'}); is the file complete?`);
         }
       },
     };
     // As V2LTokenizer: the rows the codebook package leaves out of the search (special tokens without text) are skipped.
-    const engine = await OnnxEngine.open(named, cfg, m.fingerprint, models, projected, codebook.global, { excludedLocal: excludedLocalRows(codebook.manifest) });
+    const engine = await OnnxEngine.open(named, cfg, m.fingerprint, models, projected, codebook.global, { excludedLocal: excludedLocalRows(codebook.manifest), int8: true });
     const imageSize = m.imageSize ?? cfg.resolution;
     const globalTokens = m.globalTokens ?? 5;
     return new BrowserTokenizer(engine, codebook, clip, imageSize, Math.min(globalTokens, nGlobal));

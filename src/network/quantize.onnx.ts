@@ -35,6 +35,13 @@ export function nearestRowsOnnx(e: OnnxEmitter, z: string, codebook: string, cod
 }
 
 /**
+ * The integer range of the int8 codebook for onnxruntime-web's wasm kernels (the page's): its int8 GEMM widens
+ * u8 and s8 to int16 and sums the products in int32, so the whole int8 range sums exactly (no pairwise int16
+ * saturation as x86's pmaddubsw; src/browser/page-search.test.ts checks it on the wasm build).
+ */
+export const WASM_INT8_LEVELS = 127;
+
+/**
  * One codebook row in 8 bits for the int8 first pass: scaled symmetrically to integers in [-levels,
  * levels] (round to nearest), the integers written by `put(j, q)`. Returns the float32 scale onnxruntime
  * multiplies by, and what bounds the error: the row's squared norm and its rounding residual's, |e - eq|^2.
@@ -63,22 +70,28 @@ export function quantizeRowInt8(rows: Float32Array, off: number, dim: number, le
  * (`codebookQT` int8 [dim, N], quantizeRowInt8; `rowScale` [N] is -2 x each row's scale), one
  * MatMulInteger, then the distances approximated as |e|^2 - 2 zq.eq (+ |z|^2 on the kept values). Nothing
  * else reads the quantised z, so onnxruntime fuses the chain into one int8 GEMM with the scales and |e|^2
- * applied on its output (with the integers an initializer, packed once). For the k kept candidates the
- * float32 distances are computed too, from the float32 `codebook` [N, dim] rows gathered ([M, k, dim]: a
- * few MB per call). Returns the approximate distances [M, k] (ascending), their int64 indices [M, k] and
- * the float32 distances of the same rows [M, k]; the caller bounds the approximation's error and
- * re-ranks (src/tokenizer/onnx-engine.ts).
+ * applied on its output (with the integers an initializer, packed once). For the first `kExact` (an int64
+ * [1] tensor, at most k) of the k kept candidates the float32 distances are computed too, from the float32
+ * `codebook` [N, dim] rows gathered ([M, kExact, dim]: a few MB per call), their dot products with z by a
+ * batched matrix-vector MatMul (`dot: 'matmul'`, the faster natively) or by a product and a sum over dim
+ * (`'mulSum'`: onnxruntime-web's wasm runs the MatMul form ~2x slower, native onnxruntime the other ~1.5x). Returns the
+ * approximate distances [M, k] (ascending), their int64 indices [M, k] and the float32 distances of the
+ * first kExact of them [M, kExact]; the caller bounds the approximation's error and re-ranks
+ * (src/tokenizer/onnx-engine.ts).
  */
-export function coarseNearestRowsOnnx(e: OnnxEmitter, z: string, codebookQT: string, rowScale: string, codebook: string, codebookSq: string, k: string): [string, string, string] {
+export function coarseNearestRowsOnnx(e: OnnxEmitter, z: string, codebookQT: string, rowScale: string, codebook: string, codebookSq: string, k: string, kExact: string,
+  dot: 'matmul' | 'mulSum' = 'matmul'): [string, string, string] {
   const [zq, zScale, zZero] = e.g.opN('DynamicQuantizeLinear', [z], 3);
-  const dots = e.op('Cast', [e.op('MatMulInteger', [zq, codebookQT, zZero])], { to: 1 });
-  const partial = e.op('Add', [e.op('Mul', [dots, e.op('Mul', [zScale, rowScale])]), codebookSq]);
+  const approxDots = e.op('Cast', [e.op('MatMulInteger', [zq, codebookQT, zZero])], { to: 1 });
+  const partial = e.op('Add', [e.op('Mul', [approxDots, e.op('Mul', [zScale, rowScale])]), codebookSq]);
   const [values, indices] = keepNearest(e, z, partial, k);
-  // float32 distances of the candidates: |z|^2 + |e|^2 - 2 z.e, with e gathered [M, k, dim]
-  const rows = e.op('Gather', [codebook, indices], { axis: 0 });
-  const zCol = e.op('Unsqueeze', [z, e.ints([2])]); // [M, dim, 1]
-  const dot = e.op('Squeeze', [e.op('MatMul', [rows, zCol]), e.ints([2])]); // [M, k]
+  // float32 distances of the first kExact candidates: |z|^2 + |e|^2 - 2 z.e, with e gathered [M, kExact, dim]
+  const first = e.op('Slice', [indices, e.ints([0]), kExact, e.ints([1])]);
+  const rows = e.op('Gather', [codebook, first], { axis: 0 });
+  const dots = dot === 'matmul'
+    ? e.op('Squeeze', [e.op('MatMul', [rows, e.op('Unsqueeze', [z, e.ints([2])])]), e.ints([2])]) // [M, kExact, dim] x [M, dim, 1]
+    : e.op('ReduceSum', [e.op('Mul', [rows, e.op('Unsqueeze', [z, e.ints([1])])]), e.ints([2])], { keepdims: 0 });
   const zsq = e.op('ReduceSum', [e.op('Mul', [z, z]), e.ints([1])], { keepdims: 1 });
-  const exact = e.op('Add', [e.op('Add', [zsq, e.op('Gather', [codebookSq, indices], { axis: 0 })]), e.op('Mul', [dot, e.scalar(-2)])]);
+  const exact = e.op('Add', [e.op('Add', [zsq, e.op('Gather', [codebookSq, first], { axis: 0 })]), e.op('Mul', [dots, e.scalar(-2)])]);
   return [values, indices, exact];
 }

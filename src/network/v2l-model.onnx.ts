@@ -16,10 +16,10 @@ import { conv2dOnnx } from './layers.onnx.js';
 import { l2NormalizeOnnx } from './ops.onnx.js';
 import { encoderOnnx } from './encoder.onnx.js';
 import { decoderHasCrossAttention, decoderOnnx } from './decoder.onnx.js';
-import { coarseNearestRowsOnnx, nearestRowsOnnx, projectRowsOnnx, quantizeRowInt8 } from './quantize.onnx.js';
+import { coarseNearestRowsOnnx, nearestRowsOnnx, projectRowsOnnx, quantizeRowInt8, WASM_INT8_LEVELS } from './quantize.onnx.js';
 
 /** Bumped whenever the emitted graphs change, so cached exports are rebuilt. */
-export const ONNX_EXPORT_VERSION = 3;
+export const ONNX_EXPORT_VERSION = 4;
 
 const DOC = 'v2l tokenizer network (V2L Tokenizer, CVPR 2024), emitted by v2l from its network definition';
 
@@ -62,22 +62,37 @@ export function searchModel(dim: number): Uint8Array {
 /**
  * The int8 first pass of the search over `codebook` [n, dim] (quantize.onnx.ts' coarseNearestRowsOnnx):
  * the rows' integers in [-levels, levels] (quantizeRowInt8) and their scales are initializers (packed once
- * by onnxruntime); the float32 `codebook` [n, dim] and `codebook_sq` [n] are fed, with `k`. Outputs the
- * approximate distances and indices of the k best and their float32 distances.
+ * by onnxruntime); `codebook_sq` [n] is fed, with `k` and `k_exact`, and so is the float32 `codebook` [n, dim]
+ * (whose candidate rows give the float32 distances), unless `rowsFile`: then the float32 rows are an
+ * initializer read from that file beside the model (ONNX external data; the export's projected codebook).
+ * Outputs the approximate distances and indices of the k best and the float32 distances of the first k_exact.
  */
-export function coarseSearchModel(codebook: Float32Array, n: number, dim: number, levels: number): Uint8Array {
+export function coarseSearchModel(codebook: Float32Array, n: number, dim: number, levels: number, opts: { rowsFile?: string; dot?: 'matmul' | 'mulSum' } = {}): Uint8Array {
   if (codebook.length !== n * dim) throw new Error(`search model: ${codebook.length} values for a ${n} x ${dim} codebook`);
   const qt = new Int8Array(n * dim);
   const rowScale = new Float32Array(n);
   for (let r = 0; r < n; r++) rowScale[r] = -2 * quantizeRowInt8(codebook, r * dim, dim, levels, (j, q) => { qt[j * n + r] = q; }).scale;
   const g = new GraphBuilder();
   const e = new OnnxEmitter(g, new Map());
-  const outs = coarseNearestRowsOnnx(e, 'z', g.int8Weight('codebook_qt', [dim, n], qt), e.floats('row_scale', [n], rowScale), 'codebook', 'codebook_sq', 'k');
+  const rows = opts.rowsFile ? g.externalWeight('codebook', [n, dim], opts.rowsFile) : 'codebook';
+  const outs = coarseNearestRowsOnnx(e, 'z', g.int8Weight('codebook_qt', [dim, n], qt), e.floats('row_scale', [n], rowScale), rows, 'codebook_sq', 'k', 'k_exact', opts.dot);
   ['distances', 'indices', 'exact_distances'].forEach((name, i) => g.op('Identity', [outs[i]], {}, name));
-  return g.build('v2l_nearest_rows_int8', [{ name: 'z', type: 'float32', shape: ['m', dim] }, { name: 'codebook', type: 'float32', shape: [n, dim] },
-    { name: 'codebook_sq', type: 'float32', shape: [n] }, { name: 'k', type: 'int64', shape: [1] }],
-  [{ name: 'distances', type: 'float32', shape: ['m', 'k'] }, { name: 'indices', type: 'int64', shape: ['m', 'k'] }, { name: 'exact_distances', type: 'float32', shape: ['m', 'k'] }],
+  return g.build('v2l_nearest_rows_int8', [{ name: 'z', type: 'float32', shape: ['m', dim] },
+    ...(opts.rowsFile ? [] : [{ name: 'codebook', type: 'float32' as const, shape: [n, dim] }]),
+    { name: 'codebook_sq', type: 'float32', shape: [n] }, { name: 'k', type: 'int64', shape: [1] }, { name: 'k_exact', type: 'int64', shape: [1] }],
+  [{ name: 'distances', type: 'float32', shape: ['m', 'k'] }, { name: 'indices', type: 'int64', shape: ['m', 'k'] }, { name: 'exact_distances', type: 'float32', shape: ['m', 'k_exact'] }],
   `${DOC}: the k nearest of ${n} codebook rows held in 8 bits (levels ${levels}) by |z|^2 + |e|^2 - 2 zq.eq (approximate; re-ranked exactly by the engine)`);
+}
+
+/**
+ * The int8 first pass for onnxruntime-web's wasm kernels (the page's local search, src/browser/page-search.ts):
+ * levels WASM_INT8_LEVELS whatever CPU exports it; the float32 rows read from `rowsFile` beside the model
+ * (the export's projected codebook: onnxruntime-web copies every fed tensor into its wasm memory at every
+ * call, 98 MB per call at 32,000 rows, so they are not fed); the candidates' dot products as a product and a
+ * sum (its batched matrix-vector MatMul is ~2x slower).
+ */
+export function wasmCoarseSearchModel(codebook: Float32Array, n: number, dim: number, rowsFile: string): Uint8Array {
+  return coarseSearchModel(codebook, n, dim, WASM_INT8_LEVELS, { rowsFile, dot: 'mulSum' });
 }
 
 /** `winograd`: the 3x3 convolutions by Winograd F(4x4, 3x3) (fewer multiplications; for onnxruntime-web). */

@@ -75,6 +75,19 @@ export class GraphBuilder {
     return n;
   }
 
+  /**
+   * A float initializer whose values are in another file beside the model (ONNX external data: `location`
+   * a file name, `offset` in bytes), so that a model can share a large tensor with a file its folder holds
+   * anyway; the runtime is given that file when it opens the model (onnxruntime-web: `externalData`).
+   */
+  externalWeight(name: string, dims: number[], location: string, offset = 0): string {
+    const n = this.unique(name);
+    const length = dims.reduce((a, b) => a * b, 1) * 4;
+    this.inits.push({ name: n, dims, dataType: FLOAT, dataLocation: 1, // EXTERNAL
+      externalData: [{ key: 'location', value: location }, { key: 'offset', value: String(offset) }, { key: 'length', value: String(length) }] });
+    return n;
+  }
+
   /** An int8 initializer (a quantised weight). */
   int8Weight(name: string, dims: number[], data: Int8Array): string {
     const size = dims.reduce((a, b) => a * b, 1);

@@ -34,7 +34,8 @@ export interface OrtSession {
 
 /** What the engine needs of an ONNX runtime: sessions from model bytes (or a file, where it reads files) and tensors. */
 export interface OrtRuntime {
-  createSession(model: Uint8Array | string): Promise<OrtSession>;
+  /** `externalData`: files a model reads its initializers from (ONNX external data), by the name the model gives. */
+  createSession(model: Uint8Array | string, opts?: { externalData?: { path: string; data: Uint8Array }[] }): Promise<OrtSession>;
   tensor(type: 'float32', data: Float32Array, dims: readonly number[]): OrtTensor;
   tensor(type: 'int64', data: BigInt64Array, dims: readonly number[]): OrtTensor;
   /** Where it runs, for reports: 'cpu', 'cuda', 'wasm', 'webgpu'. */
@@ -49,8 +50,27 @@ export interface OnnxModels {
   decoder: Uint8Array | string;
   localSearch: Uint8Array | string;
   globalSearch: Uint8Array | string;
-  /** The int8 first pass over the local codebook and its integer range (absent: the local search is float32 only). */
-  localSearchInt8?: { model: Uint8Array | string; levels: number };
+  /** The int8 first pass over the local codebook (absent: the local search is float32 only). */
+  localSearchInt8?: Int8SearchModel;
+}
+
+/** The int8 first pass's model over one codebook (`coarseSearchModel` of ../network/v2l-model.onnx.ts) and how to run it. */
+export interface Int8SearchModel {
+  model: Uint8Array | string;
+  /** Its integer range (quantizeRowInt8). */
+  levels: number;
+  /**
+   * The model reads the float32 rows as external data from this file name (`coarseSearchModel`'s
+   * `rowsFile`): the engine gives it the codebook's rows when it opens the model, and feeds none per call.
+   */
+  rowsFile?: string;
+  /** Candidates returned per row beyond k (default INT8_CANDIDATES). */
+  candidates?: number;
+  /**
+   * Of those, how many beyond k get their float32 distances in the same call (default: all). A row whose
+   * candidates within the error bound reach past them takes the float32 search.
+   */
+  exactCandidates?: number;
 }
 
 /** Distances computed per call: bounds the [rows, N] matrix (64 MB: 512 rows of 32,000, 130 of 128,256). */
@@ -92,6 +112,12 @@ export const ONNX_FILES = {
  * package carries: the browser searches in float32).
  */
 export const LOCAL_SEARCH_INT8_FILE = 'local_search_int8.onnx';
+
+/**
+ * The int8 first pass for onnxruntime-web's wasm kernels (`wasmCoarseSearchModel`: the page's local search),
+ * its float32 rows read from ONNX_FILES.projectedCodebook; written by `v2l export-onnx`.
+ */
+export const LOCAL_SEARCH_INT8_WASM_FILE = 'local_search_int8_wasm.onnx';
 
 export interface Codebook {
   rows: Float32Array;
@@ -157,18 +183,18 @@ function distTfjs(z: Float32Array, zOff: number, zsq32: number, cb: Codebook, ro
  * `indices`: kk per row, ascending) re-ranked with tfjs' arithmetic (ties to the lower index, as tfjs'
  * argMin and topk). Each value is within `err` of tfjs' distance: the float32 rounding margin (ROUNDING),
  * plus `bound[r]` where the values are an approximate first pass's (the int8 search, which also gives the
- * candidates' float32 distances, `exact`). So tfjs' k nearest are among the candidates within 2 err of
- * the k-th, unless a row outside the candidates could be that near (the kk-th is within 2 err of the
- * k-th): such a row is searched in full (`unresolved: 'scan'`, the float32 search) or left for the caller
+ * float32 distances of the first `exact.width` candidates per row, `exact.values`). So tfjs' k nearest are
+ * among the candidates within 2 err of the k-th, unless a row outside the candidates could be that near
+ * (the kk-th is within 2 err of the k-th), or a candidate that near has no float32 distance: such a row is searched in full (`unresolved: 'scan'`, the float32 search) or left for the caller
  * with ids -1 (`'return'`: the int8 pass's caller takes the float32 search for it). Returns int32 [m, k],
  * the full scans and the rows left.
  */
 export function rerank(z: Float32Array, m: number, cb: Codebook, values: Float32Array, indices: BigInt64Array | Int32Array, kk: number, k: number,
-  opts: { bound?: Float64Array; exact?: Float32Array; unresolved?: 'scan' | 'return' } = {}): { ids: Int32Array; fullScans: number; unresolved: number[] } {
+  opts: { bound?: Float64Array; exact?: { values: Float32Array; width: number }; unresolved?: 'scan' | 'return' } = {}): { ids: Int32Array; fullScans: number; unresolved: number[] } {
   const ids = new Int32Array(m * k);
   let fullScans = 0;
   const unresolved: number[] = [];
-  const exactOf = opts.exact ?? values;
+  const exact = opts.exact ?? { values, width: kk };
   const cand: number[] = [];
   const candExact: number[] = [];
   for (let r = 0; r < m; r++) {
@@ -179,7 +205,10 @@ export function rerank(z: Float32Array, m: number, cb: Codebook, values: Float32
     const kth = values[r * kk + k - 1];
     cand.length = 0;
     candExact.length = 0;
-    if (kk < cb.searched && !(values[r * kk + kk - 1] - kth > window)) {
+    // the last candidate within the window: past the candidates given (or past those with float32 distances), the row is not resolved here
+    let last = k - 1;
+    while (last + 1 < kk && values[r * kk + last + 1] - kth <= window) last++;
+    if ((last === kk - 1 && kk < cb.searched) || last >= exact.width) {
       if (opts.unresolved === 'return') {
         unresolved.push(r);
         ids.fill(-1, r * k, (r + 1) * k);
@@ -192,9 +221,9 @@ export function rerank(z: Float32Array, m: number, cb: Codebook, values: Float32
         candExact.push(dist64(z, zOff, cb, i));
       }
     } else {
-      for (let j = 0; j < kk && (j < k || values[r * kk + j] - kth <= window); j++) {
+      for (let j = 0; j <= last; j++) {
         cand.push(Number(indices[r * kk + j]));
-        candExact.push(exactOf[r * kk + j]);
+        candExact.push(exact.values[r * exact.width + j]);
       }
     }
     ids.set(nearestTfjs(z, zOff, zsq, cb, cand, candExact, k, rounding), r * k);
@@ -307,7 +336,7 @@ export interface SearchOptions {
    * The int8 first pass's model over this codebook (`coarseSearchModel(rows, n, dim, levels)`) and its
    * integer range; used for codebooks of INT8_MIN_ROWS rows and more, or as `int8` says.
    */
-  int8Model?: { model: Uint8Array | string; levels: number };
+  int8Model?: Int8SearchModel;
   /** Force the int8 first pass on (where its model is given) or off; default: by the codebook's size. */
   int8?: boolean;
   /** Rows left out of the search (ascending): special tokens without text. */
@@ -327,7 +356,7 @@ export class CodebookSearch {
   int8Rows = 0;
 
   private constructor(private readonly runtime: OrtRuntime, private readonly session: OrtSession, readonly codebook: Codebook,
-    private readonly int8: { session: OrtSession; codebook: Int8Codebook } | null) {}
+    private readonly int8: { session: OrtSession; codebook: Int8Codebook; rowsFed: boolean; candidates: number; exactCandidates: number } | null) {}
 
   /** `model`: the search model's bytes or file (`searchModel(dim)` of ../network/v2l-model.onnx.ts). */
   static async create(runtime: OrtRuntime, rows: Float32Array, n: number, dim: number, model: Uint8Array | string, opts: SearchOptions = {}): Promise<CodebookSearch> {
@@ -337,8 +366,9 @@ export class CodebookSearch {
     const session = await runtime.createSession(model);
     if (!useInt8) return new CodebookSearch(runtime, session, cb, null);
     try {
-      const int8Session = await runtime.createSession(opts.int8Model!.model);
-      return new CodebookSearch(runtime, session, cb, { session: int8Session, codebook: int8CodebookOf(cb, opts.int8Model!.levels) });
+      const { model, levels, rowsFile, candidates = INT8_CANDIDATES, exactCandidates = candidates } = opts.int8Model!;
+      const int8Session = await runtime.createSession(model, rowsFile ? { externalData: [{ path: rowsFile, data: new Uint8Array(rows.buffer, rows.byteOffset, rows.byteLength) }] } : undefined);
+      return new CodebookSearch(runtime, session, cb, { session: int8Session, codebook: int8CodebookOf(cb, levels), rowsFed: !rowsFile, candidates, exactCandidates: Math.min(candidates, exactCandidates) });
     } catch (e) {
       await session.release();
       throw e;
@@ -357,9 +387,9 @@ export class CodebookSearch {
     if (z.length !== m * dim) throw new Error(`search: ${z.length} values for ${m} rows of width ${dim}`);
     if (!Number.isInteger(k) || k < 1 || k > cb.searched) throw new Error(`search: k must be an integer in [1, ${cb.searched}] (got ${k})`);
     if (!this.int8) return this.chunked(z, m, k, cb.n, (zc, rows) => this.nearestF32(zc, rows, k));
-    // The int8 pass also gathers the candidates' rows [rows, kk, dim]: the same budget.
+    // The int8 pass also gathers the rows of the candidates it gives float32 distances [rows, ke, dim]: the same budget.
     const unresolved: number[] = [];
-    const ids = await this.chunked(z, m, k, Math.max(cb.n, (k + INT8_CANDIDATES) * dim), async (zc, rows, start) => {
+    const ids = await this.chunked(z, m, k, Math.max(cb.n, (k + this.int8.exactCandidates) * dim), async (zc, rows, start) => {
       const r = await this.nearestInt8(zc, rows, k);
       for (const row of r.unresolved) unresolved.push(start + row);
       return r.ids;
@@ -404,15 +434,17 @@ export class CodebookSearch {
   /** The int8 first pass of one chunk, its bound and the exact re-ranking; the rows it leaves (ids -1) are returned. */
   private async nearestInt8(z: Float32Array, m: number, k: number): Promise<{ ids: Int32Array; unresolved: number[] }> {
     const cb = this.codebook;
-    const { session, codebook: q } = this.int8!;
-    const kk = Math.min(cb.searched, k + INT8_CANDIDATES);
-    const out = await session.run({
-      z: this.runtime.tensor('float32', z, [m, cb.dim]), codebook: this.runtime.tensor('float32', cb.rows, [cb.n, cb.dim]),
-      codebook_sq: this.runtime.tensor('float32', cb.sqFed, [cb.n]), k: this.kTensor(kk),
-    });
+    const { session, codebook: q, rowsFed, candidates, exactCandidates } = this.int8!;
+    const kk = Math.min(cb.searched, k + candidates);
+    const ke = Math.min(kk, k + exactCandidates);
+    const feeds: Record<string, OrtTensor> = {
+      z: this.runtime.tensor('float32', z, [m, cb.dim]), codebook_sq: this.runtime.tensor('float32', cb.sqFed, [cb.n]), k: this.kTensor(kk), k_exact: this.kTensor(ke),
+    };
+    if (rowsFed) feeds.codebook = this.runtime.tensor('float32', cb.rows, [cb.n, cb.dim]);
+    const out = await session.run(feeds);
     const bound = int8Bounds(z, m, cb.dim, q);
     const r = rerank(z, m, cb, out.distances.data as Float32Array, out.indices.data as BigInt64Array, kk, k,
-      { bound, exact: out.exact_distances.data as Float32Array, unresolved: 'return' });
+      { bound, exact: { values: out.exact_distances.data as Float32Array, width: ke }, unresolved: 'return' });
     for (const t of Object.values(out)) t.dispose();
     this.int8Rows += m;
     return r;

@@ -9,8 +9,8 @@ import * as ort from 'onnxruntime-node';
 import { toFloat32, type HostTensor } from '../io/dtypes.js';
 import type { V2LConfig } from '../network/config.js';
 import { decoderHasCrossAttention } from '../network/decoder.onnx.js';
-import { ONNX_EXPORT_VERSION, coarseSearchModel, decoderModel, encoderModel, projectionModel, searchModel } from '../network/v2l-model.onnx.js';
-import { CodebookSearch, LOCAL_SEARCH_INT8_FILE, ONNX_FILES, OnnxEngine, type EngineSearchOptions, type OnnxModels, type OrtRuntime, type OrtSession, type SearchOptions } from './onnx-engine.js';
+import { ONNX_EXPORT_VERSION, coarseSearchModel, decoderModel, encoderModel, projectionModel, searchModel, wasmCoarseSearchModel } from '../network/v2l-model.onnx.js';
+import { CodebookSearch, LOCAL_SEARCH_INT8_FILE, LOCAL_SEARCH_INT8_WASM_FILE, ONNX_FILES, OnnxEngine, type EngineSearchOptions, type OnnxModels, type OrtRuntime, type OrtSession, type SearchOptions } from './onnx-engine.js';
 
 export type OnnxDevice = 'cpu' | 'cuda';
 
@@ -87,13 +87,15 @@ export interface OnnxExport {
   /** The int8 first pass over the projected local codebook, its integers in [-int8Levels, int8Levels]. */
   localSearchInt8Model: Uint8Array;
   int8Levels: number;
+  /** The int8 first pass for onnxruntime-web's wasm kernels (the page's; `graph.wasmSearch`), its float32 rows read from the projected codebook's file. */
+  localSearchInt8Wasm?: Uint8Array;
   globalSearch: Uint8Array;
   /** codebook_projection(tok_embeddings), [nLocal, embedDim]. */
   projected: Float32Array;
 }
 
 /** Emits every model of the network from its state dict (the projection runs once on onnxruntime); `graph.winograd`: the encoder's and decoder's 3x3 stride-1 convolutions by Winograd F(4x4, 3x3) (the browser's export). */
-export async function exportOnnx(config: V2LConfig, sd: ReadonlyMap<string, HostTensor>, opts: OnnxEngineOptions = {}, graph: { winograd?: boolean } = {}): Promise<OnnxExport> {
+export async function exportOnnx(config: V2LConfig, sd: ReadonlyMap<string, HostTensor>, opts: OnnxEngineOptions = {}, graph: { winograd?: boolean; wasmSearch?: boolean } = {}): Promise<OnnxExport> {
   const need = (k: string) => {
     const t = sd.get(k);
     if (!t) throw new Error(`ONNX export: the state dict has no ${k}`);
@@ -117,6 +119,7 @@ export async function exportOnnx(config: V2LConfig, sd: ReadonlyMap<string, Host
     localSearch: searchModel(dim),
     localSearchInt8Model: coarseSearchModel(projected, nLocal, dim, int8Levels()),
     int8Levels: int8Levels(),
+    ...(graph.wasmSearch ? { localSearchInt8Wasm: wasmCoarseSearchModel(projected, nLocal, dim, ONNX_FILES.projectedCodebook) } : {}),
     globalSearch: searchModel(dim),
     projected,
   };
@@ -160,6 +163,7 @@ export function writeOnnxExport(dir: string, x: OnnxExport, manifest: Record<str
   put(ONNX_FILES.decoder, x.decoder);
   put(ONNX_FILES.localSearch, x.localSearch);
   put(LOCAL_SEARCH_INT8_FILE, x.localSearchInt8Model);
+  if (x.localSearchInt8Wasm) put(LOCAL_SEARCH_INT8_WASM_FILE, x.localSearchInt8Wasm);
   put(ONNX_FILES.globalSearch, x.globalSearch);
   put(ONNX_FILES.projectedCodebook, new Uint8Array(x.projected.buffer, x.projected.byteOffset, x.projected.byteLength));
   put(ONNX_FILES.manifest, new TextEncoder().encode(`${JSON.stringify({ ...manifest, int8Levels: x.int8Levels }, null, 2)}\n`));
@@ -212,7 +216,8 @@ export function onnxManifest(config: V2LConfig, fingerprint: string): Record<str
     files: {
       [ONNX_FILES.encoder]: 'image [B, C, H, W] in [-1, 1] -> z [B, h, w, embedDim] (L2-normalised quant_conv output)',
       [ONNX_FILES.localSearch]: `z [M, embedDim], codebook [N, embedDim] (the rows of ${ONNX_FILES.projectedCodebook}), codebook_sq [N] (their squared norms), k int64 [1] -> distances [M, k], indices int64 [M, k] (nearest first; float32, see the README on re-ranking)`,
-      [LOCAL_SEARCH_INT8_FILE]: "the same search's int8 first pass, the projected local codebook inside in 8 bits (each row symmetric in [-int8Levels, int8Levels]): z [M, embedDim], codebook [N, embedDim] (float32, for the candidates' distances), codebook_sq [N], k -> approximate distances [M, k] (ascending), indices, and the float32 distances of those rows",
+      [LOCAL_SEARCH_INT8_FILE]: "the same search's int8 first pass, the projected local codebook inside in 8 bits (each row symmetric in [-int8Levels, int8Levels]): z [M, embedDim], codebook [N, embedDim] (float32, for the candidates' distances), codebook_sq [N], k, k_exact int64 [1] -> approximate distances [M, k] (ascending), indices, and the float32 distances of the first k_exact [M, k_exact]",
+      [LOCAL_SEARCH_INT8_WASM_FILE]: `(v2l export-onnx) the same int8 first pass for onnxruntime-web's wasm kernels (integers in [-127, 127]), its float32 rows read from ${ONNX_FILES.projectedCodebook} as ONNX external data (give that file as the session's externalData): z, codebook_sq, k, k_exact int64 [1] -> approximate distances [M, k], indices, and the float32 distances of the first k_exact [M, k_exact]`,
       [ONNX_FILES.globalSearch]: `the model of ${ONNX_FILES.localSearch}, fed the global codebook: normalised CLIP image embeddings [B, embedDim] -> the k nearest global codebook rows`,
       [ONNX_FILES.decoder]: `zq [B, embedDim, h, w] (rows of ${ONNX_FILES.projectedCodebook} at the local ids)${decoderHasCrossAttention(config) ? ', global_embeddings [B, K, embedDim]' : ''} -> image [B, outCh, H, W]`,
       [ONNX_FILES.projectedCodebook]: `float32 little-endian [${config.nLocal}, ${config.embedDim}]: codebook_projection(tok_embeddings)`,

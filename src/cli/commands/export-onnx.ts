@@ -19,7 +19,7 @@ export function register(program: Command): void {
       const t0 = performance.now();
       // onnxruntime (under onnx-engine) is loaded when the command runs, not when the CLI starts.
       const { exportOnnx, onnxManifest, stateDictFingerprint, writeOnnxExport } = await import('../../tokenizer/onnx-node.js');
-      const { inferenceStateDict, ONNX_FILES, LOCAL_SEARCH_INT8_FILE } = await import('../../tokenizer/onnx-engine.js');
+      const { inferenceStateDict, ONNX_FILES, LOCAL_SEARCH_INT8_FILE, LOCAL_SEARCH_INT8_WASM_FILE } = await import('../../tokenizer/onnx-engine.js');
       const weights = readTokenizerWeights(f.checkpoint);
       const codebook = f.codebook ? loadCodebook(f.codebook) : null;
       const config = { ...weights.config };
@@ -36,10 +36,11 @@ export function register(program: Command): void {
       }
       const sd = inferenceStateDict(weights.stateDict, () => true, codebook ? { local: codebook.local, global: codebook.global, dim: codebook.dim } : undefined);
       const fingerprint = stateDictFingerprint(config, sd);
-      const x = await exportOnnx(config, sd, {}, { winograd: f.winograd ?? false });
+      // with the int8 search model for onnxruntime-web's wasm kernels (the page's local search)
+      const x = await exportOnnx(config, sd, {}, { winograd: f.winograd ?? false, wasmSearch: true });
       const out = resolve(f.out);
       writeOnnxExport(out, x, { ...onnxManifest(config, fingerprint), imageSize: weights.imageSize ?? null, globalTokens: weights.globalTokens ?? null, winograd: f.winograd ?? false, checkpoint: resolve(f.checkpoint), codebook: codebook ? resolve(codebook.dir) : null });
-      const files = [...Object.values(ONNX_FILES), LOCAL_SEARCH_INT8_FILE].map((name) => ({ name, bytes: statSync(join(out, name)).size }));
+      const files = [...Object.values(ONNX_FILES), LOCAL_SEARCH_INT8_FILE, LOCAL_SEARCH_INT8_WASM_FILE].map((name) => ({ name, bytes: statSync(join(out, name)).size }));
       console.log(JSON.stringify({ out, fingerprint, files, seconds: Number(((performance.now() - t0) / 1000).toFixed(1)) }));
     });
 }
