@@ -10,6 +10,7 @@
 // onnxruntime's per-node profile of the encoder and the decoder, in the page and in Node, summed by operator),
 // --page-direct (the page runs the direct-Conv graphs too, not Winograd's), --page-float-search (the page's local search
 // in float32 only, as Node's at this size, not the page's int8 first pass: ./page-search.ts), --conv-rate (one 3x3 convolution on the wasm and the native kernels, GFLOP per CPU-second: conv-rate.ts),
+// --net-rate (the whole encoder and decoder in CPU seconds, 1 thread each side: wasm Winograd and direct against Node's: conv-rate.ts).
 import { mkdtempSync, rmSync, writeFileSync, copyFileSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,7 +26,7 @@ import { chromiumPath } from '../serve/test-utils/fixture.js';
 import { argNumber, hasFlag } from '../util/bench-args.js';
 import { benchClip, benchImages, benchDecoderInputs } from './bench-inputs.js';
 import { opTable, opTimes, traceEvents } from './op-profile.js';
-import { convRate } from './conv-rate.js';
+import { convRate, netRate } from './conv-rate.js';
 import { launchChromium } from './test-utils.js';
 import { ORT_ASSETS, type OrtBuild } from './ort-web.js';
 
@@ -49,6 +50,10 @@ export async function benchBrowser(args: string[]): Promise<void> {
   const threads = argNumber(args, 'threads', availableParallelism(), { integer: true });
   if (hasFlag(args, 'conv-rate')) {
     await convRate(reps);
+    return;
+  }
+  if (hasFlag(args, 'net-rate')) {
+    await netRate(reps, batch, size);
     return;
   }
   const chromium = chromiumPath();

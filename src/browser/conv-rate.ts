@@ -8,6 +8,10 @@
 import { GraphBuilder } from '../onnx/graph.js';
 import { OnnxEmitter } from '../network/onnx.js';
 import { winogradConv3x3Onnx } from '../network/winograd.onnx.js';
+import { NetworkParams } from '../network/network-params.js';
+import { decoderModel, encoderModel } from '../network/v2l-model.onnx.js';
+import { paperConfig, downFactor } from '../network/config.js';
+import { benchImages, benchDecoderInputs } from './bench-inputs.js';
 
 const SHAPES = [[512, 16], [256, 64], [128, 128]] as const; // channels, side: the decoder's costliest convolution shapes
 
@@ -65,5 +69,56 @@ export async function convRate(reps: number): Promise<void> {
     const [ww, nw] = [med(rates.get('onnxruntime-web wasm winograd')!), med(rates.get('onnxruntime-node winograd')!)];
     console.log(`  by Winograd F(4x4, 3x3): onnxruntime-web wasm ${(ww / w).toFixed(2)}x, onnxruntime-node ${(nw / n).toFixed(2)}x the direct Conv's speed; largest difference from it ${diff.toExponential(1)}`);
     for (const s of Object.values(sides)) await s.release();
+  }
+}
+
+/**
+ * `npm run bench -- browser --net-rate`: the paper network's encoder and decoder (random weights) in CPU
+ * seconds per batch, one thread each side, interleaved rounds: the page's Winograd graphs and the direct
+ * ones on onnxruntime-web's wasm kernels (run in Node), Node's direct graphs on onnxruntime-node. CPU time,
+ * not wall time: the per-CPU ratio that a busy machine (other processes, spinning threads) changes little.
+ */
+export async function netRate(reps: number, batch: number, size: number): Promise<void> {
+  const web = await import('onnxruntime-web');
+  const node = await import('onnxruntime-node');
+  web.env.wasm.numThreads = 1;
+  const config = paperConfig();
+  const sd = new NetworkParams(config, { seed: 1 }).stateDict();
+  const h = size / downFactor(config);
+  const k = 5;
+  const d = benchDecoderInputs(batch, config.embedDim, h, k);
+  const inputs = {
+    encoder: { image: { data: benchImages(batch, size), dims: [batch, 3, size, size] } },
+    decoder: { zq: { data: d.zq, dims: [batch, config.embedDim, h, h] }, global_embeddings: { data: d.global, dims: [batch, k, config.embedDim] } },
+  };
+  console.log(`paper network (random weights), batch ${batch}, ${size} px, 1 thread each side, CPU seconds per batch (median of ${reps} rounds after a warm-up):`);
+  for (const model of ['encoder', 'decoder'] as const) {
+    const emit = (winograd: boolean) => (model === 'encoder' ? encoderModel : decoderModel)(config, sd, { winograd });
+    const feeds = inputs[model];
+    const sides: Record<string, () => Promise<void>> = {};
+    const release: (() => Promise<void>)[] = [];
+    for (const [name, winograd] of [['onnxruntime-web wasm, Winograd F(4x4, 3x3)', true], ['onnxruntime-web wasm, direct Conv', false]] as const) {
+      const s = await web.InferenceSession.create(emit(winograd), { executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
+      const f = Object.fromEntries(Object.entries(feeds).map(([n, v]) => [n, new web.Tensor('float32', v.data, v.dims)]));
+      sides[name] = async () => void (await s.run(f));
+      release.push(() => s.release());
+    }
+    const n1 = await node.InferenceSession.create(emit(false), { executionProviders: ['cpu'], graphOptimizationLevel: 'all', intraOpNumThreads: 1, interOpNumThreads: 1 });
+    const nf = Object.fromEntries(Object.entries(feeds).map(([n, v]) => [n, new node.Tensor('float32', v.data, v.dims)]));
+    sides['onnxruntime-node, direct Conv'] = async () => void (await n1.run(nf));
+    release.push(() => n1.release());
+    const seconds = new Map<string, number[]>();
+    for (let r = 0; r <= reps; r++) {
+      for (const [name, run] of Object.entries(sides)) {
+        const c0 = process.cpuUsage();
+        await run();
+        const c1 = process.cpuUsage(c0);
+        if (r > 0) seconds.set(name, [...(seconds.get(name) ?? []), (c1.user + c1.system) / 1e6]);
+      }
+    }
+    const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+    const nodeS = med(seconds.get('onnxruntime-node, direct Conv')!);
+    for (const [name, xs] of seconds) console.log(`${model}: ${name} ${med(xs).toFixed(2)} CPU-s (${(med(xs) / nodeS).toFixed(2)}x Node's)`);
+    for (const f of release) await f();
   }
 }
