@@ -25,11 +25,11 @@ import { loadLpips, type LoadLpipsOptions } from './lpips-files.js';
 import { MetricsLog, readMetrics } from './metrics.js';
 import { OnnxRunner, type StepRunner } from './onnx-runner.js';
 import { reconstructionError } from './losses.js';
-import { encoderRows, ValidationForward } from './inference.js';
+import { CentreSearch, encoderRows, ValidationForward } from './inference.js';
 import { LoopProfile } from './loop-profile.js';
 import { plotLossCurves } from './plot.js';
 import { Replica, type LossConfig, type OptimConfig } from './replica.js';
-import { reseedDeadCodes } from './reseed.js';
+import { reseedDeadCodesWith, type CentreQuery, type NearestCentres } from './reseed.js';
 import { Rng } from '../network/rng.js';
 import { RunLock } from '../util/run-lock.js';
 
@@ -380,19 +380,23 @@ async function trainLocked(o: TrainOptions): Promise<TrainResult> {
   const t0 = Date.now();
   let images = 0;
   let step = start;
+  // The `far` and `split` targets' nearest-centre search on onnxruntime (exactly the JavaScript scan's answer).
+  const centres = o.reseed && o.reseed.every > 0 && (o.reseed.targets === 'far' || o.reseed.targets === 'split') ? await CentreSearch.open(o.network.embedDim, engine) : null;
   try {
     while (step < stopAfter) {
       const batch = await prof.time('data', () => loader.get(step, stopAfter));
       const clip = gatherRows(trainClip, dim, batch.indices);
+      // The extra images of a re-seed after this step (drawn by seed and step) decode while the step runs.
+      const extra = reseedsAt(o, step + 1) ? extraReseedImages(o, batch.indices.length, decode, step + 1) : null;
       const r = await prof.time('step', () => runner.step(batch.images, clip, batch.indices.length, step));
       step++;
-      if (o.reseed && o.reseed.every > 0 && step % o.reseed.every === 0 && step <= o.reseed.until) {
+      if (o.reseed && extra) {
         // Seeded by (seed, step), so a resumed run draws the same targets.
         const policy = o.reseed;
         const before = prof.get('reseed.images') + prof.get('reseed.encoder') + prof.get('reseed.math');
-        const pool = await prof.time('reseed.images', () => reseedImages(batch.images, batch.indices.length, o, decode, step));
+        const pool = await prof.time('reseed.images', async () => withExtra(batch.images, batch.indices.length, await extra));
         const z = await prof.time('reseed.encoder', () => encoderRows(net, pool.images, pool.n, o.imageSize, engine));
-        const rs = await prof.time('reseed.math', () => reseed(net, replica.takeUsage(), z, new Rng((Math.imul(o.seed + 1, 0x9e3779b1) ^ step) >>> 0), policy));
+        const rs = await prof.time('reseed.math', () => reseed(net, replica.takeUsage(), z, new Rng((Math.imul(o.seed + 1, 0x9e3779b1) ^ step) >>> 0), policy, centres));
         if (!o.reseed.kmeans) replica.zSums = null;
         prof.add('reseed', prof.get('reseed.images') + prof.get('reseed.encoder') + prof.get('reseed.math') - before);
         metrics.append({ step, reseeded_codes: rs.reseeded, dead_codes: rs.dead });
@@ -416,6 +420,7 @@ async function trainLocked(o: TrainOptions): Promise<TrainResult> {
   } finally {
     o.progress?.stop();
     await runner.close();
+    await centres?.close();
   }
   if (!lastCkpt) lastCkpt = resolveCheckpoint(o.out) ?? checkpoint(step);
   const curves = join(o.out, 'loss-curves.png');
@@ -430,21 +435,32 @@ async function trainLocked(o: TrainOptions): Promise<TrainResult> {
 
 const Z_SUMS_KEY = 'optimizer.reseed.z_sums';
 
+/** Whether dead codes are re-seeded after `step` steps. */
+function reseedsAt(o: TrainOptions, step: number): boolean {
+  return o.reseed !== undefined && o.reseed.every > 0 && step % o.reseed.every === 0 && step <= o.reseed.until;
+}
+
 /**
- * The images whose encoder outputs re-seeding draws from: the batch, and up to `reseed.images` in all with
- * training images drawn by (seed, step) (a resumed run draws the same): 8 images are too few for targets
- * that must stand for the whole data.
+ * The training images, beyond the batch of n, whose encoder outputs re-seeding after `step` steps draws
+ * from: up to `reseed.images` in all, drawn by (seed, step) (a resumed run draws the same): 8 images are too
+ * few for targets that must stand for the whole data. Decoded images [extra, 3, size, size].
  */
-async function reseedImages(images: Float32Array, n: number, o: TrainOptions, decode: DecodeImage, step: number): Promise<{ images: Float32Array; n: number }> {
+function extraReseedImages(o: TrainOptions, n: number, decode: DecodeImage, step: number): Promise<Float32Array> {
   const extra = Math.max(0, (o.reseed?.images ?? n) - n);
-  if (!extra) return { images, n };
   const rng = new Rng((Math.imul(o.seed + 7, 0x85ebca6b) ^ step) >>> 0);
   const files = Array.from({ length: extra }, () => o.trainFiles[Math.floor(rng.uniform() * o.trainFiles.length)]);
-  const more = await loadAll(files, decode, o.imageSize);
+  const p = loadAll(files, decode, o.imageSize);
+  p.catch(() => {}); // surfaced where awaited; no unhandled rejection while the step runs
+  return p;
+}
+
+/** The batch's n images followed by the extra ones: the images re-seeding encodes. */
+function withExtra(images: Float32Array, n: number, more: Float32Array): { images: Float32Array; n: number } {
+  if (!more.length) return { images, n };
   const all = new Float32Array(images.length + more.length);
   all.set(images);
   all.set(more, images.length);
-  return { images: all, n: n + extra };
+  return { images: all, n: n + more.length / (images.length / n) };
 }
 
 function sparseUsage(u: Float64Array): [number, number][] {
@@ -457,12 +473,13 @@ function sparseUsage(u: Float64Array): [number, number][] {
  * Re-seeds the dead codes of `usage` from encoder outputs z [m, dim] (the current batch's), k-means step with
  * `zSums` (see ./reseed.ts); the projector's weight is updated in place.
  */
-function reseed(net: NetworkParams, { usage, zSums }: { usage: Float64Array; zSums: Float32Array | null }, z: Float32Array, rng: Rng,
-  policy: { minUsage?: number; targets?: 'uniform' | 'far' | 'split' }) {
+async function reseed(net: NetworkParams, { usage, zSums }: { usage: Float64Array; zSums: Float32Array | null }, z: Float32Array, rng: Rng,
+  policy: { minUsage?: number; targets?: 'uniform' | 'far' | 'split' }, centres: CentreSearch | null) {
   const dim = net.config.embedDim;
   const wRef = net.get('codebook_projection.weight'); // [out, in]
   const w = permuteLayout(wRef, [dim, dim], 'linear', 'toInternal'); // [in, out]: code = e w + b
-  const r = reseedDeadCodes(w, net.get('codebook_projection.bias'), net.get('tok_embeddings.weight'), usage, z, dim, () => rng.uniform(), {
+  const nearest = centres ? (q: CentreQuery): Promise<NearestCentres> => centres.nearest(q) : undefined;
+  const r = await reseedDeadCodesWith(nearest, w, net.get('codebook_projection.bias'), net.get('tok_embeddings.weight'), usage, z, dim, () => rng.uniform(), {
     ...(zSums ? { means: zSums } : {}), unit: net.config.cosineCodes === true, minUsage: policy.minUsage, targets: policy.targets,
   });
   wRef.set(permuteLayout(w, [dim, dim], 'linear', 'toReference'));

@@ -59,6 +59,45 @@ export interface ReseedOptions {
  */
 export function reseedDeadCodes(w: Float32Array, b: Float32Array, e: Float32Array, usage: ArrayLike<number>, z: Float32Array, dim: number, rand: () => number,
   opts: ReseedOptions = {}): ReseedResult {
+  const steps = reseedSteps(w, b, e, usage, z, dim, rand, opts);
+  let r = steps.next();
+  while (!r.done) r = steps.next(nearestCentres(r.value.centres, r.value.z, dim));
+  return r.value;
+}
+
+/** Which live centre is nearest to each encoder output, as the `far` and `split` targets ask it. */
+export interface CentreQuery {
+  /** The live codes as centres [nc, dim]. */
+  centres: Float32Array;
+  /** Encoder outputs [m, dim]. */
+  z: Float32Array;
+}
+
+/**
+ * The nearest centre of every output (lowest index on ties) and its squared distance |z|^2 - 2 z.c + |c|^2 in
+ * nearestCentres' own float64 roundings (distance 1 and centre -1 without centres).
+ */
+export interface NearestCentres {
+  index: Int32Array;
+  dist: Float64Array;
+}
+
+/**
+ * reseedDeadCodes with the nearest-centre search answered by `nearest` (e.g. candidates from onnxruntime
+ * re-ranked by rerankNearestCentres; absent: the JavaScript scan): the same result whenever `nearest`
+ * answers as that scan does.
+ */
+export async function reseedDeadCodesWith(nearest: ((q: CentreQuery) => Promise<NearestCentres>) | undefined, w: Float32Array, b: Float32Array, e: Float32Array,
+  usage: ArrayLike<number>, z: Float32Array, dim: number, rand: () => number, opts: ReseedOptions = {}): Promise<ReseedResult> {
+  const steps = reseedSteps(w, b, e, usage, z, dim, rand, opts);
+  let r = steps.next();
+  while (!r.done) r = steps.next(nearest ? await nearest(r.value) : nearestCentres(r.value.centres, r.value.z, dim));
+  return r.value;
+}
+
+/** reseedDeadCodes' work, yielding where it needs the nearest centres (so the search can be asynchronous). */
+function* reseedSteps(w: Float32Array, b: Float32Array, e: Float32Array, usage: ArrayLike<number>, z: Float32Array, dim: number, rand: () => number,
+  opts: ReseedOptions): Generator<CentreQuery, ReseedResult, NearestCentres> {
   const n = e.length / dim;
   const m = z.length / dim;
   const dead: number[] = [];
@@ -78,7 +117,8 @@ export function reseedDeadCodes(w: Float32Array, b: Float32Array, e: Float32Arra
   if (opts.targets === 'far' || opts.targets === 'split') {
     const centres = liveCentres(w, b, e, usage, dim, live, opts);
     const zs = sampleRows(z, dim, MAX_TARGET_ROWS, rand);
-    deadTargets = opts.targets === 'far' ? farthestTargets(centres, zs, dim, nDead, rand) : splitTargets(centres, zs, dim, nDead, rand, opts.unit === true);
+    const near = yield { centres, z: zs };
+    deadTargets = opts.targets === 'far' ? farthestTargets(near, zs, dim, nDead, rand) : splitTargets(near, centres, zs, dim, nDead, rand, opts.unit === true);
     nDead = deadTargets.length / dim;
   } else {
     const picks = Array.from({ length: m }, (_, i) => i);
@@ -330,55 +370,112 @@ function normalise(v: Float64Array | Float32Array): void {
 }
 
 /** Nearest centre of every output and the squared distance to it (|z|^2 - 2 z.c + |c|^2); distance 1 and centre -1 without centres. */
-function nearestCentres(centres: Float32Array, z: Float32Array, dim: number): { index: Int32Array; dist: Float64Array } {
+export function nearestCentres(centres: Float32Array, z: Float32Array, dim: number): NearestCentres {
   const m = z.length / dim;
+  const cn = centreNormsSq(centres, dim);
+  const index = new Int32Array(m).fill(-1);
+  const dist = new Float64Array(m).fill(1);
+  for (let i = 0; i < m; i++) scanRow(centres, cn, z, dim, i, index, dist);
+  return { index, dist };
+}
+
+/** |c|^2 of every centre (float64, summed in index order). */
+function centreNormsSq(centres: Float32Array, dim: number): Float64Array {
   const nc = centres.length / dim;
   const cn = new Float64Array(nc);
   for (let k = 0; k < nc; k++) for (let o = 0; o < dim; o++) cn[k] += centres[k * dim + o] ** 2;
+  return cn;
+}
+
+/** Output i against every centre: index[i] and dist[i] as nearestCentres defines them. */
+function scanRow(centres: Float32Array, cn: Float64Array, z: Float32Array, dim: number, i: number, index: Int32Array, dist: Float64Array): void {
+  const nc = cn.length;
+  const zi = i * dim;
+  let sq = 0;
+  for (let o = 0; o < dim; o++) sq += z[zi + o] * z[zi + o];
+  let best = Infinity;
+  let at = -1;
+  // Four centres per pass over the row (each dot product still summed in index order), compared in order.
+  let k = 0;
+  for (; k + 4 <= nc; k += 4) {
+    const c0 = k * dim;
+    const c1 = c0 + dim;
+    const c2 = c1 + dim;
+    const c3 = c2 + dim;
+    let d0 = 0;
+    let d1 = 0;
+    let d2 = 0;
+    let d3 = 0;
+    for (let o = 0; o < dim; o++) {
+      const x = z[zi + o];
+      d0 += x * centres[c0 + o];
+      d1 += x * centres[c1 + o];
+      d2 += x * centres[c2 + o];
+      d3 += x * centres[c3 + o];
+    }
+    d0 = cn[k] - 2 * d0;
+    d1 = cn[k + 1] - 2 * d1;
+    d2 = cn[k + 2] - 2 * d2;
+    d3 = cn[k + 3] - 2 * d3;
+    if (d0 < best) { best = d0; at = k; }
+    if (d1 < best) { best = d1; at = k + 1; }
+    if (d2 < best) { best = d2; at = k + 2; }
+    if (d3 < best) { best = d3; at = k + 3; }
+  }
+  for (; k < nc; k++) {
+    const ck = k * dim;
+    let dot = 0;
+    for (let o = 0; o < dim; o++) dot += z[zi + o] * centres[ck + o];
+    const d = cn[k] - 2 * dot;
+    if (d < best) { best = d; at = k; }
+  }
+  index[i] = at;
+  if (nc) dist[i] = Math.max(0, sq + best);
+}
+
+/**
+ * nearestCentres' exact answer from approximate candidates: `candidates` [m, k] are the k centres of least
+ * approximate |c|^2 - 2 z.c per output (`approx` [m, k], ascending; e.g. a float32 GEMM and TopK on
+ * onnxruntime). Each output's candidates are scored with nearestCentres' own float64 roundings and the
+ * least taken (lowest index on ties). That is nearestCentres' answer whenever the approximation is within
+ * eps of the exact value for every centre and the k-th candidate is more than 2 eps beyond the first (no
+ * centre outside can then be as near); eps is bounded for any float32 summation order by
+ * 2 dim u |z| max|c| plus the roundings of |c|^2 and the sum (u = 2^-24), here doubled. Outputs without
+ * that margin, and every output when k covers all centres, are scanned in full.
+ */
+export function rerankNearestCentres(centres: Float32Array, z: Float32Array, dim: number, candidates: ArrayLike<number | bigint>, approx: Float32Array, k: number): NearestCentres {
+  const m = z.length / dim;
+  const cn = centreNormsSq(centres, dim);
+  const nc = cn.length;
   const index = new Int32Array(m).fill(-1);
   const dist = new Float64Array(m).fill(1);
+  let cmax = 0;
+  for (let c = 0; c < nc; c++) cmax = Math.max(cmax, cn[c]);
+  const u = 2 ** -24;
+  const gamma = (dim * u) / (1 - dim * u);
+  const cNorm = Math.sqrt(cmax);
   for (let i = 0; i < m; i++) {
     const zi = i * dim;
     let sq = 0;
     for (let o = 0; o < dim; o++) sq += z[zi + o] * z[zi + o];
+    const zn = Math.sqrt(sq);
+    const eps = 2 * (2 * gamma * zn * cNorm + 2 * u * (cmax + 2 * zn * cNorm) + 1e-12);
+    if (k >= nc || !(approx[i * k + k - 1] - approx[i * k] > 2 * eps)) {
+      scanRow(centres, cn, z, dim, i, index, dist);
+      continue;
+    }
     let best = Infinity;
     let at = -1;
-    // Four centres per pass over the row (each dot product still summed in index order), compared in order.
-    let k = 0;
-    for (; k + 4 <= nc; k += 4) {
-      const c0 = k * dim;
-      const c1 = c0 + dim;
-      const c2 = c1 + dim;
-      const c3 = c2 + dim;
-      let d0 = 0;
-      let d1 = 0;
-      let d2 = 0;
-      let d3 = 0;
-      for (let o = 0; o < dim; o++) {
-        const x = z[zi + o];
-        d0 += x * centres[c0 + o];
-        d1 += x * centres[c1 + o];
-        d2 += x * centres[c2 + o];
-        d3 += x * centres[c3 + o];
-      }
-      d0 = cn[k] - 2 * d0;
-      d1 = cn[k + 1] - 2 * d1;
-      d2 = cn[k + 2] - 2 * d2;
-      d3 = cn[k + 3] - 2 * d3;
-      if (d0 < best) { best = d0; at = k; }
-      if (d1 < best) { best = d1; at = k + 1; }
-      if (d2 < best) { best = d2; at = k + 2; }
-      if (d3 < best) { best = d3; at = k + 3; }
-    }
-    for (; k < nc; k++) {
-      const ck = k * dim;
+    for (let j = 0; j < k; j++) {
+      const c = Number(candidates[i * k + j]);
+      const ck = c * dim;
       let dot = 0;
       for (let o = 0; o < dim; o++) dot += z[zi + o] * centres[ck + o];
-      const d = cn[k] - 2 * dot;
-      if (d < best) { best = d; at = k; }
+      const d = cn[c] - 2 * dot;
+      if (d < best || (d === best && c < at)) { best = d; at = c; }
     }
     index[i] = at;
-    if (nc) dist[i] = Math.max(0, sq + best);
+    dist[i] = Math.max(0, sq + best);
   }
   return { index, dist };
 }
@@ -399,9 +496,9 @@ function drawWeighted(weights: Float64Array, rand: () => number): number {
  * centres already chosen: each next target is an output drawn with probability proportional to its
  * squared distance to the nearest centre, then a centre itself. Stops early when every output sits on a centre.
  */
-function farthestTargets(centres: Float32Array, z: Float32Array, dim: number, count: number, rand: () => number): Float32Array {
+function farthestTargets(near: NearestCentres, z: Float32Array, dim: number, count: number, rand: () => number): Float32Array {
   const m = z.length / dim;
-  const d = nearestCentres(centres, z, dim).dist;
+  const d = near.dist.slice();
   const zn = new Float64Array(m);
   for (let i = 0; i < m; i++) for (let o = 0; o < dim; o++) zn[i] += z[i * dim + o] ** 2;
   const picks: number[] = [];
@@ -435,10 +532,10 @@ function farthestTargets(centres: Float32Array, z: Float32Array, dim: number, co
  * squared distances to their mean); its two halves then are clusters of their own, so a cluster split again
  * is split along another direction. Fewer targets than `count` when no cluster has two distinct outputs left.
  */
-function splitTargets(centres: Float32Array, z: Float32Array, dim: number, count: number, rand: () => number, unit: boolean): Float32Array {
+function splitTargets(near: NearestCentres, centres: Float32Array, z: Float32Array, dim: number, count: number, rand: () => number, unit: boolean): Float32Array {
   const m = z.length / dim;
   const nc = Math.max(1, centres.length / dim);
-  const { index } = nearestCentres(centres, z, dim);
+  const { index } = near;
   const clusters: number[][] = Array.from({ length: nc }, () => []);
   for (let i = 0; i < m; i++) clusters[Math.max(0, index[i])].push(i);
   const weight: number[] = clusters.map((mem) => distortion(z, dim, mem, meanOf(z, dim, mem)));
@@ -462,13 +559,14 @@ function splitTargets(centres: Float32Array, z: Float32Array, dim: number, count
       }
       u.set(next);
     }
-    const side = (i: number): boolean => {
+    // Each member's side of the principal direction, computed once.
+    const half: number[] = [];
+    const rest: number[] = [];
+    for (const i of mem) {
       let a = 0;
       for (let o = 0; o < dim; o++) a += (z[i * dim + o] - mu[o]) * u[o];
-      return a > 0;
-    };
-    const half = mem.filter(side);
-    const rest = mem.filter((i) => !side(i));
+      (a > 0 ? half : rest).push(i);
+    }
     // Halves of fewer than MIN_HALF outputs would be codes for one image's patch: that cluster stays whole.
     if (half.length < MIN_HALF || rest.length < MIN_HALF) { weight[c] = 0; continue; }
     const t = meanOf(z, dim, half);
