@@ -106,7 +106,9 @@ export class OnnxRunner implements StepRunner {
     const mb = this.microBatch > 0 ? Math.min(this.microBatch, n) : n;
     const perImage = images.length / n;
     const dim = clip.length / n;
-    const gen = new Accumulator(r.genNames, params);
+    // One micro-batch: its gradients go to Adam as the session returned them (no zeroed sums, no copy).
+    const gen = mb < n ? new Accumulator(r.genNames, params) : null;
+    let whole: Float32Array[] | null = null;
     const disc = factor > 0 ? new Accumulator(r.discNames, params) : null;
     const terms: StepTerms = {};
     let projected: Float32Array | undefined; // once per step: every micro-batch searches the same codes
@@ -120,7 +122,8 @@ export class OnnxRunner implements StepRunner {
         params, images: x, clip: clip.subarray(i * dim, (i + m) * dim), localCodebook: this.codebooks.local, projected, globalCodebook: this.codebooks.global,
         vqWeight: step < (r.loss.vqStartStep ?? 0) ? 0 : r.loss.codebookWeight, quantized: step >= (r.loss.aeWarmupSteps ?? 0), ganFactor: factor,
       });
-      gen.add(out.grads, w);
+      if (gen) gen.add(out.grads, w);
+      else whole = r.genNames.map((name) => out.grads.get(name)!);
       addTerms(terms, { ...out.terms, codes_used: this.countCodes(out.indices, out.zRows) }, w);
       if (disc) {
         this.updateBatchNorms(out.raw, 'gen');
@@ -131,7 +134,7 @@ export class OnnxRunner implements StepRunner {
         addTerms(terms, d.terms, w);
       }
     }
-    const u = r.apply(gen.ordered(), disc ? disc.ordered() : null, step);
+    const u = r.apply(gen ? gen.ordered() : whole!, disc ? disc.ordered() : null, step);
     return { terms, lr: u.lr, gradNorm: u.gradNorm };
   }
 
