@@ -25,6 +25,11 @@ export interface OnnxEngineOptions {
   excludedLocal?: readonly number[];
   /** The local search's int8 first pass on or off (default: for large codebooks; the ids are the same). */
   int8?: boolean;
+  /**
+   * Whether idle intra-op threads spin for the next node's work (onnxruntime's default) or sleep (false:
+   * the trainer's choice, as its step sessions, src/train/onnx-session.ts; results are the same either way).
+   */
+  spinning?: boolean;
 }
 
 /**
@@ -49,6 +54,7 @@ export function nodeRuntime(opts: OnnxEngineOptions = {}): OrtRuntime {
     intraOpNumThreads: threads,
     interOpNumThreads: 1,
     graphOptimizationLevel: 'all',
+    ...(opts.spinning === false ? { extra: { session: { intra_op: { allow_spinning: '0' } } } } : {}),
   };
   return {
     device,

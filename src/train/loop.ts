@@ -336,7 +336,8 @@ async function trainLocked(o: TrainOptions): Promise<TrainResult> {
   const metrics = new MetricsLog(join(o.out, 'metrics.jsonl'));
   const start = resumeOrStart(o, net, replica, fingerprint, metrics, log);
 
-  const engine: OnnxEngineOptions = { device: o.device, threads: o.engineThreads };
+  // Validation and re-seeding's sessions sleep between runs, as the step's do (the CPU goes to the step and the JS work).
+  const engine: OnnxEngineOptions = { device: o.device, threads: o.engineThreads, spinning: false };
   const runner: StepRunner = new OnnxRunner(replica, o.imageSize, o.microBatch ?? 0, engine);
 
   const sampler = new BatchSampler(o.trainFiles.length, o.batchSize, o.seed);
