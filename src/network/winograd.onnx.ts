@@ -1,7 +1,7 @@
 // Winograd F(4x4, 3x3) for 3x3, stride-1, pad-1 convolutions of inference models (Lavin & Gray 2016):
 // each 4x4 output tile is A^T [ (G g G^T) . (B^T d B) ] A over its 6x6 input tile d, so the GEMM does 36
 // multiplications per tile and channel pair instead of 144 (4x fewer; F(2x2, 3x3) saves 2.25x and
-// measured 1.4-1.6x slower on onnxruntime-web at the paper's shapes: README, "In the browser"). Written
+// measured 1.4-1.8x slower on onnxruntime-web at the paper's shapes: README, "In the browser"). Written
 // in standard ONNX ops that onnxruntime runs as whole-tensor kernels, none element by element:
 // - input transform B^T d B: two depthwise Convs with fixed kernels, rows (6x1, stride 4) then columns
 //   (1x6, stride 4) -> [B, Cin * 36, h, w] (channel c * 36 + t), which also take the tiles out of the
@@ -13,7 +13,7 @@
 // Why: onnxruntime-web's wasm GEMM runs at about a quarter of the native rate (no FMA), so the browser's
 // networks are bound by multiplications; natively the extra passes cost about what the saved
 // multiplications gain, so Node keeps the direct Conv. Float32 error: the interpolation points 0, +-1,
-// +-2 (the usual choice) amplify rounding by tens, about 5e-6 of the output's scale per convolution
+// +-2 (the usual choice) amplify rounding, 2e-6 to 8e-6 of the output's scale per convolution
 // against 6e-7 for F(2x2, 3x3) (winograd.onnx.test.ts bounds both the convolution and whole networks).
 import type { OnnxEmitter, ParamTransform } from './onnx.js';
 
