@@ -150,7 +150,7 @@ function* reseedSteps(w: Float32Array, b: Float32Array, e: Float32Array, usage: 
     }
   }
   // G = E_S E_S^T + λ I.
-  const g = gramOfRows(e, rowsS, dim);
+  const g = gramOfRowsCached(e, rowsS, dim);
   let trace = 0;
   for (let a = 0; a < s; a++) trace += g[a * s + a];
   const lambda = 1e-6 * (trace / s);
@@ -197,6 +197,32 @@ function gramOfRows(e: Float32Array, rows: readonly number[], dim: number): Floa
       for (let i = 0; i < dim; i++) acc += e[ja + i] * e[jc + i];
       g[a * s + c] = g[c * s + a] = acc;
     }
+  }
+  return g;
+}
+
+/** Codebooks up to this many rows keep their whole Gram matrix between calls (8 x rows^2 bytes: 2 MB at 512). */
+const GRAM_CACHE_ROWS = 4096;
+let gramCache: { e: Float32Array; dim: number; full: Float64Array } | null = null;
+
+/**
+ * gramOfRows, read from the Gram matrix of the whole (frozen) codebook, computed once and kept while `e`
+ * holds the same values: every entry is the same index-ordered float64 sum whichever rows come first
+ * (products commute), so the rows in S's order give exactly gramOfRows' matrix.
+ */
+function gramOfRowsCached(e: Float32Array, rows: readonly number[], dim: number): Float64Array {
+  const n = e.length / dim;
+  if (n > GRAM_CACHE_ROWS) return gramOfRows(e, rows, dim);
+  const c = gramCache;
+  let same = c !== null && c.dim === dim && c.e.length === e.length;
+  for (let i = 0; same && i < e.length; i++) if (c!.e[i] !== e[i] && !(Number.isNaN(c!.e[i]) && Number.isNaN(e[i]))) same = false;
+  if (!same) gramCache = { e: e.slice(), dim, full: gramOfRows(e, Array.from({ length: n }, (_, j) => j), dim) };
+  const full = gramCache!.full;
+  const s = rows.length;
+  const g = new Float64Array(s * s);
+  for (let a = 0; a < s; a++) {
+    const ra = rows[a] * n;
+    for (let b = 0; b < s; b++) g[a * s + b] = full[ra + rows[b]];
   }
   return g;
 }
@@ -258,10 +284,21 @@ export function choleskySolveInPlace(g: Float64Array, r: Float64Array, s: number
     }
   }
   // L Y = R, then L^T X = Y.
-  // Two earlier rows per pass over row i, subtracted in the same order as one at a time.
+  // Four (then two) earlier rows per pass over row i, subtracted in the same order as one at a time.
   for (let i = 0; i < s; i++) {
     const ri = i * cols;
     let k = 0;
+    for (; k + 4 <= i; k += 4) {
+      const l0 = g[i * s + k];
+      const l1 = g[i * s + k + 1];
+      const l2 = g[i * s + k + 2];
+      const l3 = g[i * s + k + 3];
+      const r0 = k * cols;
+      const r1 = r0 + cols;
+      const r2 = r1 + cols;
+      const r3 = r2 + cols;
+      for (let c = 0; c < cols; c++) r[ri + c] = r[ri + c] - l0 * r[r0 + c] - l1 * r[r1 + c] - l2 * r[r2 + c] - l3 * r[r3 + c];
+    }
     for (; k + 2 <= i; k += 2) {
       const l0 = g[i * s + k];
       const l1 = g[i * s + k + 1];
@@ -279,6 +316,17 @@ export function choleskySolveInPlace(g: Float64Array, r: Float64Array, s: number
   for (let i = s - 1; i >= 0; i--) {
     const ri = i * cols;
     let k = i + 1;
+    for (; k + 4 <= s; k += 4) {
+      const l0 = g[k * s + i];
+      const l1 = g[(k + 1) * s + i];
+      const l2 = g[(k + 2) * s + i];
+      const l3 = g[(k + 3) * s + i];
+      const r0 = k * cols;
+      const r1 = r0 + cols;
+      const r2 = r1 + cols;
+      const r3 = r2 + cols;
+      for (let c = 0; c < cols; c++) r[ri + c] = r[ri + c] - l0 * r[r0 + c] - l1 * r[r1 + c] - l2 * r[r2 + c] - l3 * r[r3 + c];
+    }
     for (; k + 2 <= s; k += 2) {
       const l0 = g[k * s + i];
       const l1 = g[(k + 1) * s + i];
