@@ -1,7 +1,7 @@
 // `v2l models pull|list|stand-in-clip`: named model presets in the local cache, and the stand-in CLIP.
 import type { Command } from 'commander';
 import { PRESETS, pullPreset, listCached, cacheRoot, formatBytes } from '../../models/hub.js';
-import { STAND_IN_PRESETS, writeStandInClip } from '../../models/clip/stand-in.js';
+import { STAND_IN_PRESETS, writeStandInClip, type StandInOptions } from '../../models/clip/stand-in.js';
 import { createProgress } from '../progress.js';
 
 function int(name: string, min: number): (v: string) => number {
@@ -65,13 +65,26 @@ export function register(program: Command): void {
     .option('--merges <file>', "CLIP's bpe_simple_vocab_16e6.txt.gz (default: V2L_CLIP_MERGES or ../shared/models/clip-tokenizer/)")
     .option('--hidden <n>', 'tower width', int('hidden', 8), 64)
     .option('--layers <n>', 'transformer layers per tower', int('layers', 1), 2)
+    .option('--text-hidden <n>', 'text tower width (default: --hidden); local codebook rows span at most this many dimensions, so make it at least the codebook\'s rows for training to place every code (docs/training.md)', int('text-hidden', 8))
     .option('--preset <name>', `full-size shapes, random weights (${Object.keys(STAND_IN_PRESETS).join(', ')}; overrides --hidden/--layers), to measure real CLIP work`)
-    .action((dir: string, f: { seed: number; merges?: string; hidden: number; layers: number; preset?: string }) => {
+    .action((dir: string, f: StandInFlags) => {
       const t0 = performance.now();
       const preset = f.preset === undefined ? null : STAND_IN_PRESETS[f.preset];
       if (preset === undefined) throw new Error(`--preset must be one of ${Object.keys(STAND_IN_PRESETS).join(', ')} (got "${f.preset}")`);
-      const r = writeStandInClip(dir, { seed: f.seed, mergesPath: f.merges, ...(preset ?? { hidden: f.hidden, layers: f.layers }) });
+      const r = writeStandInClip(dir, { seed: f.seed, mergesPath: f.merges, ...(preset ?? standInShapes(f)) });
       console.log(`STAND-IN CLIP written to ${r.dir} (${(r.parameters / 1e6).toFixed(2)}M random parameters, seed ${f.seed}, ${((performance.now() - t0) / 1000).toFixed(1)} s): ` +
         'real CLIP tokenizer and preprocessing, random weights: its embeddings carry no meaning.');
     });
+}
+
+interface StandInFlags { seed: number; merges?: string; hidden: number; layers: number; textHidden?: number; preset?: string }
+
+/**
+ * The stand-in's tower shapes from the flags: both towers --hidden wide, the text tower --text-hidden wide when
+ * given (heads of 64 channels where the width allows, as CLIP's, else 4).
+ */
+export function standInShapes(f: Pick<StandInFlags, 'hidden' | 'layers' | 'textHidden'>): StandInOptions {
+  if (f.textHidden === undefined || f.textHidden === f.hidden) return { hidden: f.hidden, layers: f.layers };
+  const heads = f.textHidden % 64 === 0 ? f.textHidden / 64 : 4;
+  return { hidden: f.hidden, layers: f.layers, text: { hidden: f.textHidden, layers: f.layers, heads } };
 }
