@@ -15,6 +15,7 @@ import { Rng } from '../network/rng.js';
 import { sharedPath, skipUnless } from '../util/test-utils/shared.js';
 import { ONNX_FILES, type CodebookSearch } from './onnx-engine.js';
 import { createCodebookSearch, createOnnxEngine } from './onnx-node.js';
+import { tieData } from './test-utils/tie-data.js';
 
 const PARITY = sharedPath('parity/v2l_reference_parity.safetensors');
 
@@ -119,25 +120,10 @@ test('ONNX engine on the paper configuration with random weights: local and glob
 
 test('ONNX search returns the exact nearest rows on random data with exact and near ties', async () => {
   // Rows nearer than float32 resolves are decided by rounding; the re-ranking keeps tfjs-wasm's.
-  const rng = new Rng(11);
-  const n = 3000;
-  const dim = 64;
-  const m = 700; // more than one search chunk
-  const rows = Float32Array.from({ length: n * dim }, () => rng.normal() / 8);
-  // 200 rows copied from others: exact duplicates (the lower index wins) and near-duplicates (one
-  // coordinate moved by 1e-4 or 1e-5).
-  const twin = (r: number) => (r * 7) % n;
-  for (let r = 0; r < 200; r++) {
-    const dst = n - 1 - r;
-    rows.set(rows.subarray(twin(r) * dim, (twin(r) + 1) * dim), dst * dim);
-    if (r % 2) rows[dst * dim + (r % dim)] += 10 ** -(4 + (r % 2));
-  }
-  // Queries next to duplicated rows (within 1e-4: differences below float32 resolution) or anywhere.
-  const z = new Float32Array(m * dim);
-  for (let i = 0; i < m; i++) {
-    const base = i % 3 === 0 ? twin(i % 200) : Math.floor(rng.uniform() * n);
-    for (let j = 0; j < dim; j++) z[i * dim + j] = rows[base * dim + j] + (i % 2 ? 1e-4 * rng.normal() : 0.05 * rng.normal());
-  }
+  // Exact duplicates (the lower index wins), near-duplicates (one coordinate moved by 1e-4 or 1e-5), 600
+  // copies of row 0, and queries next to them (within 1e-4: differences below float32 resolution) or anywhere.
+  const [n, dim, m] = [3000, 64, 700]; // m: more than one search chunk
+  const { rows, z } = tieData(11, n, dim, m);
   const search = await createCodebookSearch(rows, n, dim);
   try {
     const got = await search.nearest(z, m, 1);

@@ -108,8 +108,8 @@ export const ONNX_FILES = {
 } as const;
 
 /**
- * The int8 first pass over the local codebook (Node's exports; not among ONNX_FILES, which a browser
- * package carries: the browser searches in float32).
+ * The int8 first pass over the local codebook on onnxruntime-node's kernels (Node takes it from 65,536 rows;
+ * not among ONNX_FILES, the files every package must carry).
  */
 export const LOCAL_SEARCH_INT8_FILE = 'local_search_int8.onnx';
 

@@ -3,31 +3,16 @@
 // without the VQ loss's projector term, the fed projected codebook (no projector pass; its gradient zeros).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { NetworkParams } from '../network/network-params.js';
 import type { V2LConfig } from '../network/config.js';
-import { randn } from '../util/random.js';
-import { GeneratorStepSession, type StepOutputs } from './onnx-session.js';
+import type { StepOutputs } from './onnx-session.js';
 import { stepOptions } from './onnx-step.js';
 import { tinyConfig } from './test-utils/fixtures.js';
+import { tinyStep } from './test-utils/tiny-step.js';
 
 async function stepWith(config: V2LConfig, vqBeta: number, projectCodes: typeof stepOptions.projectCodes): Promise<StepOutputs> {
-  const batch = 2;
-  const net = new NetworkParams(config, { seed: 5 });
-  const { gen } = net.trainableNames();
   stepOptions.projectCodes = projectCodes;
   try {
-    const s = await GeneratorStepSession.create(config, net.stateDict(), gen, { batch, imageSize: 16, kGlobal: 3, recLoss: 'l1', vqBeta }, { threads: 1 });
-    const out = await s.run({
-      params: new Map(gen.map((n) => [n, net.get(n)])),
-      images: randn(batch * 3 * 16 * 16, 11).map((v) => Math.tanh(v)),
-      clip: randn(batch * config.embedDim, 12),
-      localCodebook: randn(config.nLocal * config.embedDim, 13),
-      globalCodebook: randn(config.nGlobal * config.embedDim, 14),
-      vqWeight: 1,
-      quantized: true,
-    });
-    await s.release();
-    return out;
+    return await tinyStep(config, { vqBeta });
   } finally {
     stepOptions.projectCodes = 'auto';
   }

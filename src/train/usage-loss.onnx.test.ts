@@ -5,9 +5,8 @@ import { OnnxEmitter } from '../network/onnx.js';
 import { Tape } from '../grad/tape.js';
 import { checkGradients } from '../grad/test-utils/check.js';
 import { randn } from '../util/random.js';
-import { NetworkParams } from '../network/network-params.js';
-import { GeneratorStepSession } from './onnx-session.js';
 import { tinyConfig } from './test-utils/fixtures.js';
+import { tinyStep, tinyStepNames } from './test-utils/tiny-step.js';
 import { nearestRowsOnnx } from '../network/quantize.onnx.js';
 import { codeUsageOnnx, nearestWithUsageOnnx } from './usage-loss.onnx.js';
 
@@ -99,23 +98,8 @@ test('code usage term: its gradient in z matches float64 finite differences (cod
 
 test('the step graph with the usage term: same codes and reconstruction; the term reaches the encoder only', async () => {
   const config = { ...tinyConfig(), crossAttention: false, cosineCodes: true }; // the robust recipe's network
-  const batch = 2;
-  const net = new NetworkParams(config, { seed: 5 });
-  const { gen } = net.trainableNames();
-  const run = async (usage?: { weight: number; temperature: number }) => {
-    const s = await GeneratorStepSession.create(config, net.stateDict(), gen, { batch, imageSize: 16, kGlobal: 3, recLoss: 'l1', vqBeta: 0, usage }, { threads: 1 });
-    const out = await s.run({
-      params: new Map(gen.map((n) => [n, net.get(n)])),
-      images: randn(batch * 3 * 16 * 16, 11).map((v) => Math.tanh(v)),
-      clip: randn(batch * config.embedDim, 12),
-      localCodebook: randn(config.nLocal * config.embedDim, 13),
-      globalCodebook: randn(config.nGlobal * config.embedDim, 14),
-      vqWeight: 1,
-      quantized: true,
-    });
-    await s.release();
-    return out;
-  };
+  const gen = tinyStepNames(config);
+  const run = (usage?: { weight: number; temperature: number }) => tinyStep(config, { vqBeta: 0, usage });
   const plain = await run();
   const w = 0.5;
   const withUsage = await run({ weight: w, temperature: 0.01 });
