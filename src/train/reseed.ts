@@ -160,6 +160,31 @@ function* reseedSteps(w: Float32Array, b: Float32Array, e: Float32Array, usage: 
   return { reseeded: nDead, dead: dead.length, kept: nLive };
 }
 
+/** dots4's output, reused (the callers are synchronous). */
+const DOTS = new Float64Array(4);
+
+/**
+ * out[j] = x[xo .. xo+n) . y[oj .. oj+n) for the four offsets, each a float64 sum in index order (the same
+ * sums, term for term, as four separate dot products), reading x once.
+ */
+function dots4(x: Float32Array, xo: number, y: Float32Array, o0: number, o1: number, o2: number, o3: number, n: number, out: Float64Array): void {
+  let a0 = 0;
+  let a1 = 0;
+  let a2 = 0;
+  let a3 = 0;
+  for (let i = 0; i < n; i++) {
+    const v = x[xo + i];
+    a0 += v * y[o0 + i];
+    a1 += v * y[o1 + i];
+    a2 += v * y[o2 + i];
+    a3 += v * y[o3 + i];
+  }
+  out[0] = a0;
+  out[1] = a1;
+  out[2] = a2;
+  out[3] = a3;
+}
+
 /**
  * G[a][c] = e_{rows[a]} . e_{rows[c]} (float64 sums in index order), four columns at a time so each row of
  * `a` is read once per four: the same sums, term for term, as one dot product at a time.
@@ -167,29 +192,13 @@ function* reseedSteps(w: Float32Array, b: Float32Array, e: Float32Array, usage: 
 function gramOfRows(e: Float32Array, rows: readonly number[], dim: number): Float64Array {
   const s = rows.length;
   const g = new Float64Array(s * s);
+  const acc = DOTS;
   for (let a = 0; a < s; a++) {
     const ja = rows[a] * dim;
     let c = 0;
     for (; c + 4 <= a + 1; c += 4) {
-      const j0 = rows[c] * dim;
-      const j1 = rows[c + 1] * dim;
-      const j2 = rows[c + 2] * dim;
-      const j3 = rows[c + 3] * dim;
-      let a0 = 0;
-      let a1 = 0;
-      let a2 = 0;
-      let a3 = 0;
-      for (let i = 0; i < dim; i++) {
-        const x = e[ja + i];
-        a0 += x * e[j0 + i];
-        a1 += x * e[j1 + i];
-        a2 += x * e[j2 + i];
-        a3 += x * e[j3 + i];
-      }
-      g[a * s + c] = g[c * s + a] = a0;
-      g[a * s + c + 1] = g[(c + 1) * s + a] = a1;
-      g[a * s + c + 2] = g[(c + 2) * s + a] = a2;
-      g[a * s + c + 3] = g[(c + 3) * s + a] = a3;
+      dots4(e, ja, e, rows[c] * dim, rows[c + 1] * dim, rows[c + 2] * dim, rows[c + 3] * dim, dim, acc);
+      for (let j = 0; j < 4; j++) g[a * s + c + j] = g[(c + j) * s + a] = acc[j];
     }
     for (; c <= a; c++) {
       const jc = rows[c] * dim;
@@ -443,32 +452,16 @@ function scanRow(centres: Float32Array, cn: Float64Array, z: Float32Array, dim: 
   for (let o = 0; o < dim; o++) sq += z[zi + o] * z[zi + o];
   let best = Infinity;
   let at = -1;
+  const acc = DOTS;
   // Four centres per pass over the row (each dot product still summed in index order), compared in order.
   let k = 0;
   for (; k + 4 <= nc; k += 4) {
     const c0 = k * dim;
-    const c1 = c0 + dim;
-    const c2 = c1 + dim;
-    const c3 = c2 + dim;
-    let d0 = 0;
-    let d1 = 0;
-    let d2 = 0;
-    let d3 = 0;
-    for (let o = 0; o < dim; o++) {
-      const x = z[zi + o];
-      d0 += x * centres[c0 + o];
-      d1 += x * centres[c1 + o];
-      d2 += x * centres[c2 + o];
-      d3 += x * centres[c3 + o];
+    dots4(z, zi, centres, c0, c0 + dim, c0 + 2 * dim, c0 + 3 * dim, dim, acc);
+    for (let j = 0; j < 4; j++) {
+      const d = cn[k + j] - 2 * acc[j];
+      if (d < best) { best = d; at = k + j; }
     }
-    d0 = cn[k] - 2 * d0;
-    d1 = cn[k + 1] - 2 * d1;
-    d2 = cn[k + 2] - 2 * d2;
-    d3 = cn[k + 3] - 2 * d3;
-    if (d0 < best) { best = d0; at = k; }
-    if (d1 < best) { best = d1; at = k + 1; }
-    if (d2 < best) { best = d2; at = k + 2; }
-    if (d3 < best) { best = d3; at = k + 3; }
   }
   for (; k < nc; k++) {
     const ck = k * dim;
