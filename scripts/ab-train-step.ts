@@ -1,6 +1,7 @@
 // `npx tsx scripts/ab-train-step.ts --preset small [--recipe reference] [--batch N] [--rounds 6] [--threads N] A B ...`: interleaved
 // A/B timing of the generator's training step graph (src/train/onnx-step.ts) under different backward-rule
-// forms (src/grad/rules.ts' convOptions, `conv.inputGrad=conv`) or session options (`session.enableMemPattern=false`);
+// forms (src/grad/rules.ts' convOptions, `conv.inputGrad=conv`; ruleOptions `rule.<key>=false`; src/network/layers.onnx.ts'
+// layerOptions `layer.channelInstanceNorm=false`) or session options (`session.enableMemPattern=false`);
 // each variant is one `key=value[;key=value]` argument, `base` for the defaults. One session per variant, the
 // same feeds; rounds alternate the variants, so the ratios hold on a loaded machine. Also checks that every
 // variant's gradients equal the first's within float rounding. Development tool.
@@ -11,6 +12,7 @@ import { getPreset, getRecipe } from '../src/train/presets.js';
 import { generatorStepGraph, stepOptions } from '../src/train/onnx-step.js';
 import { trainSessionOptions } from '../src/train/onnx-session.js';
 import { convOptions, ruleOptions } from '../src/grad/rules.js';
+import { layerOptions } from '../src/network/layers.onnx.js';
 import { argValue as arg } from '../src/util/bench-args.js';
 import { Rng } from '../src/network/rng.js';
 
@@ -33,9 +35,10 @@ function merged<T extends object>(base: T, over: Record<string, unknown>): T {
   return out as T;
 }
 
-function parseVariant(v: string): { conv: Record<string, string>; rule: Record<string, boolean>; step: Record<string, string | boolean>; session: Record<string, unknown> } {
+function parseVariant(v: string): { conv: Record<string, string>; rule: Record<string, boolean>; layer: Record<string, boolean>; step: Record<string, string | boolean>; session: Record<string, unknown> } {
   const conv: Record<string, string> = {};
   const rule: Record<string, boolean> = {};
+  const layer: Record<string, boolean> = {};
   const step: Record<string, string | boolean> = {};
   const session: Record<string, unknown> = {};
   if (v !== 'base') {
@@ -45,13 +48,14 @@ function parseVariant(v: string): { conv: Record<string, string>; rule: Record<s
       const key = path[0];
       if (scope === 'conv') conv[key] = val;
       else if (scope === 'rule') rule[key] = val === 'true';
+      else if (scope === 'layer') layer[key] = val === 'true';
       else if (scope === 'step') step[key] = val === 'true' ? true : val === 'false' ? false : val;
       else if (scope === 'session' && path[0] === 'extra') setPath(session, path, val); // config entries: session.extra.session.intra_op.allow_spinning=0
       else if (scope === 'session') session[key] = val === 'true' ? true : val === 'false' ? false : Number.isNaN(Number(val)) ? val : Number(val);
-      else throw new Error(`variant ${v}: conv.<key>, rule.<key>, step.<key> or session.<key>`);
+      else throw new Error(`variant ${v}: conv.<key>, rule.<key>, layer.<key>, step.<key> or session.<key>`);
     }
   }
-  return { conv, rule, step, session };
+  return { conv, rule, layer, step, session };
 }
 
 async function main(): Promise<void> {
@@ -70,18 +74,21 @@ async function main(): Promise<void> {
   const sd = net.stateDict();
   const defaults = { ...convOptions };
   const ruleDefaults = { ...ruleOptions };
+  const layerDefaults = { ...layerOptions };
   const stepDefaults = { ...stepOptions };
   const sessions: ort.InferenceSession[] = [];
   for (const v of variants) {
-    const { conv, rule, step, session } = parseVariant(v);
+    const { conv, rule, layer, step, session } = parseVariant(v);
     Object.assign(convOptions, defaults, conv);
     Object.assign(ruleOptions, ruleDefaults, rule);
+    Object.assign(layerOptions, layerDefaults, layer);
     Object.assign(stepOptions, stepDefaults, step);
     const graph = generatorStepGraph(network, sd, genNames, { batch, imageSize: p.imageSize, kGlobal: loss.kGlobal, recLoss: loss.recLoss, vqBeta: loss.vqBeta });
     sessions.push(await ort.InferenceSession.create(graph.model, merged(trainSessionOptions({ threads }), session)));
   }
   Object.assign(convOptions, defaults);
   Object.assign(ruleOptions, ruleDefaults);
+  Object.assign(layerOptions, layerDefaults);
   Object.assign(stepOptions, stepDefaults);
   const rng = new Rng(1);
   const size = p.imageSize;

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { checkGradients, type GradInput } from './test-utils/check.js';
-import { convOptions } from './rules.js';
+import { convOptions, ruleOptions } from './rules.js';
 import type { Tape } from './tape.js';
 import { OnnxEmitter } from '../network/onnx.js';
 import { groupNormOnnx, linearOnnx } from '../network/layers.onnx.js';
@@ -103,13 +103,24 @@ test('ReduceSum / ReduceMean backward, keepdims 0 and 1', async () => {
   await expectMatch('reducemean all', [{ name: 'x', shape: [2, 3, 4] }], (t, v) => t.op('ReduceMean', [v.x], { keepdims: 0 }));
 });
 
-test('GroupNorm (the network\'s emitter, InstanceNormalization + affine) with fed parameters; InstanceNormalization scale and bias', async () => {
-  await expectMatch('groupnorm', [{ name: 'x', shape: [2, 64, 3, 5] }, { name: 'n.weight', shape: [64] }, { name: 'n.bias', shape: [64] }], (t, v) => {
-    const sd = new Map([['n.weight', { dtype: 'F32' as const, shape: [64], data: new Float32Array(64) }], ['n.bias', { dtype: 'F32' as const, shape: [64], data: new Float32Array(64) }]]);
-    return groupNormOnnx(new OnnxEmitter(t, sd, (name) => v[name]), 'n', v.x);
-  });
-  await expectMatch('instancenorm', [{ name: 'x', shape: [2, 3, 4, 5] }, { name: 's', shape: [3] }, { name: 'b', shape: [3] }],
-    (t, v) => t.op('InstanceNormalization', [v.x, v.s, v.b], { epsilon: { float: 1e-6 } }));
+test('GroupNorm (the network\'s emitter) with fed parameters: C == 32 groups as one InstanceNormalization with the affine, C == 64 grouped then the affine', async () => {
+  for (const [c, h, w] of [[32, 3, 5], [64, 3, 5]]) {
+    await expectMatch(`groupnorm C=${c}`, [{ name: 'x', shape: [2, c, h, w] }, { name: 'n.weight', shape: [c] }, { name: 'n.bias', shape: [c] }], (t, v) => {
+      const sd = new Map([['n.weight', { dtype: 'F32' as const, shape: [c], data: new Float32Array(c) }], ['n.bias', { dtype: 'F32' as const, shape: [c], data: new Float32Array(c) }]]);
+      return groupNormOnnx(new OnnxEmitter(t, sd, (name) => v[name]), 'n', v.x);
+    });
+  }
+});
+
+test('InstanceNormalization backward with a fed, non-unit scale and a bias (gradients for x, scale and bias), both forms', async () => {
+  for (const affine of [true, false]) {
+    Object.assign(ruleOptions, { affineInstanceNorm: affine });
+    await expectMatch(`instancenorm (affine form ${affine})`, [{ name: 'x', shape: [2, 3, 4, 5] }, { name: 's', shape: [3] }, { name: 'b', shape: [3] }],
+      (t, v) => t.op('InstanceNormalization', [v.x, v.s, v.b], { epsilon: { float: 1e-6 } }));
+    await expectMatch(`instancenorm 3-d (affine form ${affine})`, [{ name: 'x', shape: [3, 2, 7] }, { name: 's', shape: [2] }, { name: 'b', shape: [2] }],
+      (t, v) => t.op('InstanceNormalization', [v.x, v.s, v.b], { epsilon: { float: 1e-5 } }));
+  }
+  Object.assign(ruleOptions, { affineInstanceNorm: true });
 });
 
 test('linear (fed weight, transposed in the graph), L2 normalisation, nearest x2 upsampling, Reshape/Transpose', async () => {

@@ -244,7 +244,7 @@ const sub: Rule = (g, n, [dy], want) => [
 ];
 
 /** How some patterns are differentiated (measured by whole training steps, scripts/ab-train-step.ts). */
-export const ruleOptions = { fusedSwish: true, plainInstanceNorm: true };
+export const ruleOptions = { fusedSwish: true, plainInstanceNorm: true, affineInstanceNorm: true };
 
 /**
  * swish y = x * s, s = sigmoid(x), where s is read by this Mul only: dx = dy (s + y (1 - s)) in one
@@ -355,6 +355,36 @@ function constantAll(g: GradContext, v: string | undefined, value: number): bool
   return !!c && c.every((x) => x === value);
 }
 
+/**
+ * InstanceNormalization with a scale s that is not the unit constant (GroupNorm where each group is one
+ * channel, its weight fed): with N elements per (b, c), xc = x - mean, S0 = sum(dy), S1 = sum(dy xc),
+ *   dx = a dy + b xc + c,  a = s rstd,  b = -a rstd^2 S1 / N,  c = -a S0 / N   (a, b, c per (b, c)),
+ *   ds = sum_b rstd S1,  dbias = sum_b S0.
+ * Seven elementwise passes (xc, xc^2, dy xc, then four for dx) and four reductions, where scaling dy
+ * and going through xhat took ten and five.
+ */
+function instanceNormAffineGrad(g: GradContext, n: TapeNode, dy: string, want: boolean[], axes: number[], eps: number): (string | null)[] {
+  const [x, scale] = n.inputs;
+  const shape = g.shape(x);
+  const count = axes.reduce((p, a) => p * shape[a], 1);
+  const keep = { axes, keepdims: 1 };
+  const s0 = g.op('ReduceSum', [dy, g.ints(axes)], { keepdims: 1 });
+  const overBatch = (v: string) => g.op('ReduceSum', [v, g.ints([0, ...axes])], { keepdims: 0 });
+  const dbias = want[2] ? overBatch(s0) : null;
+  if (!want[0] && !want[1]) return [null, null, dbias];
+  const xc = g.op('Sub', [x, g.op('ReduceMean', [x], keep)]);
+  const rstd = g.op('Reciprocal', [g.op('Sqrt', [g.op('Add', [g.op('ReduceMean', [g.op('Mul', [xc, xc])], keep), g.scalar(eps)])])]); // [B, C, 1.., 1]
+  const s1 = g.op('ReduceSum', [g.op('Mul', [dy, xc]), g.ints(axes)], { keepdims: 1 });
+  let dx: string | null = null;
+  if (want[0]) {
+    const a = g.op('Mul', [rstd, g.reshape(scale, [shape[1], ...axes.map(() => 1)])]);
+    const b = g.op('Mul', [g.op('Mul', [a, g.op('Mul', [rstd, rstd])]), g.op('Mul', [s1, g.scalar(-1 / count)])]);
+    const c = g.op('Mul', [a, g.op('Mul', [s0, g.scalar(-1 / count)])]);
+    dx = g.op('Add', [g.op('Add', [g.op('Mul', [dy, a]), g.op('Mul', [xc, b])]), c]);
+  }
+  return [dx, want[1] ? overBatch(g.op('Mul', [s1, rstd])) : null, dbias];
+}
+
 const instanceNorm: Rule = (g, n, [dy], want) => {
   const [x, scale, bias] = n.inputs;
   const shape = g.shape(x);
@@ -364,6 +394,7 @@ const instanceNorm: Rule = (g, n, [dy], want) => {
   // With unit scale and zero bias (GroupNorm's form: the affine follows), the output is xhat itself and
   // dy needs no scaling: only 1/sqrt(var + eps) is recomputed.
   const plain = ruleOptions.plainInstanceNorm && constantAll(g, scale, 1) && constantAll(g, bias, 0);
+  if (!plain && ruleOptions.affineInstanceNorm) return instanceNormAffineGrad(g, n, dy!, want, axes, eps);
   let xhat: string;
   let rstd: string;
   if (plain) {
@@ -464,8 +495,40 @@ const expand: Rule = (g, n, [dy]) => [g.unbroadcast(dy!, g.shape(n.inputs[0])), 
 
 const sumRule: Rule = (g, n, [dy], want) => n.inputs.map((x, i) => (want[i] ? g.unbroadcast(dy!, g.shape(x)) : null));
 
+/**
+ * A grouped convolution (the depthwise Convs of Winograd's input transform, ../network/winograd.onnx.ts):
+ * the input gradient by ConvTranspose with the same kernel, strides, pads and groups (each group's
+ * adjoint on its own channels). Only the input and bias gradients: the weight gradient of a grouped
+ * convolution is refused (the transforms' kernels are constants; the network's own convs are ungrouped).
+ */
+function groupedConv(g: GradContext, n: TapeNode, dy: string, want: boolean[]): (string | null)[] {
+  const group = n.attrs.group as number;
+  if (want[1]) throw new Error(`Conv backward: no weight gradient for a grouped convolution (group ${group}; only constant kernels, such as Winograd's transforms, are supported)`);
+  if ((ints(n.attrs.dilations) ?? []).some((d) => d !== 1)) throw new Error('Conv backward: dilations are not supported');
+  const w = g.shape(n.inputs[1]);
+  const c: ConvGeometry = { k: ints(n.attrs.kernel_shape) ?? w.slice(2), s: ints(n.attrs.strides) ?? [1, 1], p: ints(n.attrs.pads) ?? [0, 0, 0, 0], out: g.shape(n.outputs[0]), x: g.shape(n.inputs[0]), w };
+  const outputPadding = [0, 1].map((i) => c.x[2 + i] - ((c.out[2 + i] - 1) * c.s[i] + c.k[i] - c.p[i] - c.p[i + 2]));
+  const dx = want[0] ? g.op('ConvTranspose', [dy, n.inputs[1]], { kernel_shape: c.k, strides: c.s, pads: c.p, output_padding: outputPadding, group }) : null;
+  return [dx, null, want[2] ? g.op('ReduceSum', [dy, g.ints([0, 2, 3])], { keepdims: 0 }) : null];
+}
+
+const convOrGrouped: Rule = (g, n, dy, want) => (((n.attrs.group as number | undefined) ?? 1) !== 1 ? groupedConv(g, n, dy[0]!, want) : conv(g, n, dy, want));
+
+/**
+ * ConvTranspose (Winograd's output transform): it is the adjoint of the Conv with the same kernel, so its
+ * input gradient is that Conv (same kernel, strides, pads, groups; output_padding only adds rows the Conv
+ * does not reach), its bias gradient a ReduceSum. Its weight gradient is refused (constant kernels only).
+ */
+const convTranspose: Rule = (g, n, [dy], want) => {
+  if (want[1]) throw new Error('ConvTranspose backward: no weight gradient (only constant kernels, such as Winograd\'s output transform, are supported)');
+  if ((ints(n.attrs.dilations) ?? []).some((d) => d !== 1) || n.attrs.auto_pad) throw new Error('ConvTranspose backward: dilations and auto_pad are not supported');
+  const attrs: Record<string, number[] | number> = { kernel_shape: ints(n.attrs.kernel_shape) ?? g.shape(n.inputs[1]).slice(2), strides: ints(n.attrs.strides) ?? [1, 1], pads: ints(n.attrs.pads) ?? [0, 0, 0, 0] };
+  if (n.attrs.group !== undefined) attrs.group = n.attrs.group as number;
+  return [want[0] ? g.op('Conv', [dy!, n.inputs[1]], attrs) : null, null, want[2] ? g.op('ReduceSum', [dy!, g.ints([0, 2, 3])], { keepdims: 0 }) : null];
+};
+
 export const RULES: Record<string, Rule> = {
-  Conv: conv, MatMul: matmul, Gemm: gemm, Add: add, Sub: sub, Mul: mul, Div: div, Pow: pow, Sum: sumRule,
+  Conv: convOrGrouped, ConvTranspose: convTranspose, MatMul: matmul, Gemm: gemm, Add: add, Sub: sub, Mul: mul, Div: div, Pow: pow, Sum: sumRule,
   Sigmoid: sigmoid, Sqrt: sqrt, Relu: relu, LeakyRelu: leakyRelu, Where: where, Softmax: softmax,
   ReduceSum: reduceSum, ReduceMean: reduceMean, InstanceNormalization: instanceNorm,
   Reshape: reshape, Transpose: transpose, Identity: identity, Cast: identity, Expand: expand,

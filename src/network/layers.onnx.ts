@@ -29,14 +29,26 @@ export function linearOnnx(e: OnnxEmitter, prefix: string, x: string): string {
   return e.has(`${prefix}.bias`) ? e.op('Add', [y, e.param(`${prefix}.bias`)]) : y;
 }
 
+/** How GroupNorm is emitted (measured by whole training steps, scripts/ab-train-step.ts `layer.<key>`). */
+export const layerOptions = {
+  /** Where each group is one channel (C == 32): one InstanceNormalization with the affine as its scale and bias. */
+  channelInstanceNorm: true,
+};
+
 /**
- * GroupNorm(32, eps 1e-6, affine) as PyTorch exports it: the groups become InstanceNormalization's
- * channels ([B, 32, C/32 * H * W], unit scale, zero shift), then the per-channel affine.
+ * GroupNorm(32, eps 1e-6, affine). Where every group is one channel (C == 32), it is InstanceNormalization
+ * itself, with the layer's weight and bias as its scale and bias. Otherwise as PyTorch exports it: the
+ * groups become InstanceNormalization's channels ([B, 32, C/32 * H * W], unit scale, zero shift), then
+ * the per-channel affine.
  */
 export function groupNormOnnx(e: OnnxEmitter, prefix: string, x: string): string {
-  const grouped = e.op('Reshape', [x, e.ints([0, GROUPS, -1])]);
-  const normed = e.op('InstanceNormalization', [grouped, e.floats('gn.ones', [GROUPS], new Float32Array(GROUPS).fill(1)), e.floats('gn.zeros', [GROUPS], new Float32Array(GROUPS))], { epsilon: { float: GN_EPS } });
   const c = e.tensor(`${prefix}.weight`).shape[0];
+  const epsilon = { float: GN_EPS };
+  if (c === GROUPS && layerOptions.channelInstanceNorm) {
+    return e.op('InstanceNormalization', [x, e.param(`${prefix}.weight`), e.param(`${prefix}.bias`)], { epsilon });
+  }
+  const grouped = e.op('Reshape', [x, e.ints([0, GROUPS, -1])]);
+  const normed = e.op('InstanceNormalization', [grouped, e.floats('gn.ones', [GROUPS], new Float32Array(GROUPS).fill(1)), e.floats('gn.zeros', [GROUPS], new Float32Array(GROUPS))], { epsilon });
   const asCHW = channelParam(c);
   const back = e.op('Reshape', [normed, e.op('Shape', [x])]);
   return e.op('Add', [e.op('Mul', [back, e.param(`${prefix}.weight`, asCHW)]), e.param(`${prefix}.bias`, asCHW)]);
