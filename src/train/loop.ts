@@ -23,7 +23,7 @@ import { ClipEmbeddingCache } from './clip-cache.js';
 import { BatchSampler, PrefetchLoader, type DecodeImage } from './data.js';
 import { loadLpips, type LoadLpipsOptions } from './lpips-files.js';
 import { MetricsLog, readMetrics } from './metrics.js';
-import { OnnxRunner, type StepRunner } from './onnx-runner.js';
+import { graphBatch, OnnxRunner } from './onnx-runner.js';
 import { reconstructionError } from './losses.js';
 import { CentreSearch, encoderRows, ValidationForward } from './inference.js';
 import { LoopProfile } from './loop-profile.js';
@@ -61,6 +61,8 @@ export interface TrainOptions {
   device?: 'cpu' | 'cuda';
   /** onnxruntime intra-op threads (default: all cores). */
   engineThreads?: number;
+  /** Data-parallel lanes of the step (./lanes.ts; default 1). */
+  workers?: number;
   clip: ClipModel;
   clipCacheDir: string;
   /** Frozen codebooks (reference state-dict keys); absent: the network's seeded random stand-in rows. */
@@ -190,6 +192,9 @@ function resumeOrStart(o: TrainOptions, net: NetworkParams, replica: Replica, fi
   const savedSchedule = (saved as { optim?: OptimConfig }).optim?.totalSteps;
   if (savedSchedule !== undefined && savedSchedule !== o.optim.totalSteps) log(`note: the checkpoint's learning-rate schedule spanned ${savedSchedule} steps, it now spans ${o.optim.totalSteps}: the run will not match an uninterrupted one`);
   const savedEngine = (saved as { engine?: string }).engine ?? 'tfjs';
+  const savedGraphBatch = (saved as { graphBatch?: number }).graphBatch;
+  const nowGraphBatch = graphBatch(o.batchSize, o.microBatch ?? 0, o.workers ?? 1);
+  if (savedEngine === 'onnx' && savedGraphBatch !== undefined && savedGraphBatch !== nowGraphBatch) log(`note: the checkpoint's steps ran ${savedGraphBatch} images per graph, this run ${nowGraphBatch} (--micro-batch, --workers): the same training up to float rounding, not bit for bit`);
   if (savedEngine !== 'onnx') log(`note: the checkpoint was written by the tfjs trainer of earlier versions${(saved.workers ?? 1) > 1 ? ` with ${saved.workers} workers` : ''}; it resumes on onnxruntime, the same training up to float rounding, not bit for bit`);
   net.loadStateDict(ck.model);
   // Code counts since the last re-seed (only re-seeding reads them).
@@ -338,7 +343,7 @@ async function trainLocked(o: TrainOptions): Promise<TrainResult> {
 
   // Validation and re-seeding's sessions sleep between runs, as the step's do (the CPU goes to the step and the JS work).
   const engine: OnnxEngineOptions = { device: o.device, threads: o.engineThreads, spinning: false };
-  const runner: StepRunner = new OnnxRunner(replica, o.imageSize, o.microBatch ?? 0, engine);
+  const runner = new OnnxRunner(replica, o.imageSize, o.microBatch ?? 0, engine, o.workers ?? 1);
 
   const sampler = new BatchSampler(o.trainFiles.length, o.batchSize, o.seed);
   const decode = makeDecoder(o.imageSize, o.preprocess);
@@ -354,7 +359,7 @@ async function trainLocked(o: TrainOptions): Promise<TrainResult> {
     if (replica.zSums) opt.tensors.set(Z_SUMS_KEY, { dtype: 'F32', shape: [o.network.nLocal, o.network.embedDim], data: replica.zSums.slice() });
     return saveCheckpoint(o.out, {
       step,
-      extra: { codeUsage: sparseUsage(replica.usage), seed: o.seed, data: fingerprint, dataRng: sampler.rngStateAt(step), epoch: sampler.epochOf(step), batchSize: o.batchSize, microBatch: o.microBatch ?? 0, engine: 'onnx', device: o.device ?? 'cpu', optimizerLayout: 'reference', steps: o.steps, optimizerSteps: opt.steps, loss: o.loss, optim: o.optim, imageSize: o.imageSize, preprocess: o.preprocess },
+      extra: { codeUsage: sparseUsage(replica.usage), seed: o.seed, data: fingerprint, dataRng: sampler.rngStateAt(step), epoch: sampler.epochOf(step), batchSize: o.batchSize, microBatch: o.microBatch ?? 0, workers: o.workers ?? 1, graphBatch: graphBatch(o.batchSize, o.microBatch ?? 0, o.workers ?? 1), engine: 'onnx', device: o.device ?? 'cpu', optimizerLayout: 'reference', steps: o.steps, optimizerSteps: opt.steps, loss: o.loss, optim: o.optim, imageSize: o.imageSize, preprocess: o.preprocess },
     }, net.stateDict(), opt.tensors, net.config, o.keepLast);
   };
 

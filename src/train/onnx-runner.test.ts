@@ -112,6 +112,22 @@ test('--engine onnx with the full loss (LPIPS with a STAND-IN backbone, GAN from
   assert.ok(m.some((r) => r.step === 6 && typeof r.g_loss === 'number' && typeof r.d_loss === 'number' && typeof r.p_loss === 'number' && typeof r.d_weight === 'number'));
 });
 
+test('--workers 2 (data-parallel lanes, a worker thread) with the full loss, stopped after step 3 and resumed = the same micro-batches run one after the other on one thread, bit for bit', { skip: skip || (heads ? false : 'no LPIPS heads (../shared)') }, async () => {
+  const full = (out: string, extra: Partial<TrainOptions> = {}) => options(out, {
+    loss: { ...options('').loss, perceptualWeight: 0.1, discStart: 2 }, lpips: { backbone: 'vgg', backboneWeights: 'stand-in', heads: heads!, seed: 5 }, ...extra,
+  });
+  // Batch 4 on 2 lanes: graphs of 2 images, each lane's sessions on 1 thread; the baseline: micro-batches of 2, 1 thread.
+  await train(full(join(root, 'lanes-one'), { microBatch: 2, workers: 1, engineThreads: 1 }));
+  await train(full(join(root, 'lanes-two'), { microBatch: 0, workers: 2, engineThreads: 2, stopAfter: 3 }));
+  const r = await train(full(join(root, 'lanes-two'), { microBatch: 0, workers: 2, engineThreads: 2, resume: true }));
+  assert.equal(r.step, 6);
+  assert.equal(maxDifference(join(root, 'lanes-one'), join(root, 'lanes-two')), 0);
+  const strip = (m: Record<string, unknown>) => Object.fromEntries(Object.entries(m).filter(([k]) => k !== 'images_per_s'));
+  const one = readMetrics(join(root, 'lanes-one', 'metrics.jsonl'));
+  assert.deepEqual(readMetrics(join(root, 'lanes-two', 'metrics.jsonl')).map(strip), one.map(strip));
+  assert.ok(one.some((m) => m.step === 6 && typeof m.d_loss === 'number' && typeof m.g_loss === 'number'), 'the GAN ran');
+});
+
 test('--device cuda: a training step on the CUDA provider equals the CPU step (where onnxruntime-node has the provider)', async (t) => {
   const net = new NetworkParams({ ...tinyConfig(), attnResolutions: [8] }, { seed: 1 });
   const sd = net.stateDict();

@@ -5,10 +5,13 @@
 // layout, fed to the graphs as they are, and the discriminator's BatchNorm running statistics, updated
 // here from the graphs' batch statistics in the order: the generator's pass, then real, then fake.
 // Multi-threading is onnxruntime's intra-op pool (threads = cores). Node edge.
+import { availableParallelism } from 'node:os';
 import { updateRunningStats } from '../network/network-params.js';
+import { WorkerLane } from './lanes.js';
 import { discFactorAt } from './losses.js';
 import { USAGE_TEMPERATURE } from './usage-loss.onnx.js';
-import { DiscriminatorStepSession, GeneratorStepSession, type TrainEngineOptions } from './onnx-session.js';
+import { MicroStepper, type LaneSpec, type MicroFeeds, type MicroResult } from './micro-step.js';
+import type { GeneratorStepSession, TrainEngineOptions } from './onnx-session.js';
 import type { Replica, StepTerms } from './replica.js';
 
 export interface StepResult {
@@ -58,38 +61,41 @@ function addTerms(acc: StepTerms, terms: Record<string, number>, w: number): voi
   for (const [k, v] of Object.entries(terms)) acc[k] = (acc[k] ?? 0) + w * v;
 }
 
+/** Images per graph for a batch of n: the micro-batch (0: the batch), cut further so that every lane gets one. */
+export function graphBatch(n: number, microBatch: number, workers: number): number {
+  return Math.min(microBatch > 0 ? Math.min(microBatch, n) : n, Math.ceil(n / workers));
+}
+
 export class OnnxRunner implements StepRunner {
-  private readonly gens = new Map<string, Promise<GeneratorStepSession>>();
-  private readonly discs = new Map<number, Promise<DiscriminatorStepSession>>();
+  private lanes: { local: MicroStepper; workers: WorkerLane[] } | null = null;
   private codebooks: { local: Float32Array; global: Float32Array } | null = null;
   /** The last projected codebook and the projector values it came from (see projectedCodebook). */
   private lastProjection: { weights: Float32Array[]; projected: Float32Array } | null = null;
 
-  constructor(readonly replica: Replica, readonly imageSize: number, readonly microBatch: number, readonly engine: TrainEngineOptions = {}) {}
-
-  private generator(batch: number, gan: boolean): Promise<GeneratorStepSession> {
-    const key = `${batch}:${gan}`;
-    let s = this.gens.get(key);
-    if (!s) {
-      const r = this.replica;
-      const lpips = r.lpips && r.loss.perceptualWeight > 0 ? { backbone: r.lpips.backbone, tensors: r.lpips.tensors, weight: r.loss.perceptualWeight } : undefined;
-      s = GeneratorStepSession.create(r.net.config, r.net.stateDict(), r.genNames, {
-        batch, imageSize: this.imageSize, kGlobal: r.loss.kGlobal, recLoss: r.loss.recLoss, vqBeta: r.loss.vqBeta, trackZ: r.trackCodeMeans,
-        usage: r.loss.usageWeight ? { weight: r.loss.usageWeight, temperature: r.loss.usageTemperature ?? USAGE_TEMPERATURE } : undefined,
-        lpips, gan: gan ? { discWeight: r.loss.discWeight } : undefined,
-      }, this.engine);
-      this.gens.set(key, s);
-    }
-    return s;
+  /**
+   * `microBatch`: at most this many images per graph (0: the whole batch). `workers`: data-parallel lanes
+   * (./lanes.ts): the batch is cut into at least that many micro-batches, run at the same time, each lane's
+   * sessions on threads / workers intra-op threads; 1: one lane on the calling thread with all the threads.
+   */
+  constructor(readonly replica: Replica, readonly imageSize: number, readonly microBatch: number, readonly engine: TrainEngineOptions = {}, readonly workers = 1) {
+    if (!Number.isInteger(workers) || workers < 1) throw new Error(`training lanes (--workers): a positive integer, got ${workers}`);
   }
 
-  private discriminator(batch: number): Promise<DiscriminatorStepSession> {
-    let s = this.discs.get(batch);
-    if (!s) {
-      s = DiscriminatorStepSession.create(this.replica.net.config, this.replica.net.stateDict(), { batch, imageSize: this.imageSize }, this.engine);
-      this.discs.set(batch, s);
-    }
-    return s;
+
+  private openLanes(count: number): { local: MicroStepper; workers: WorkerLane[] } {
+    const r = this.replica;
+    const threads = this.engine.threads ?? availableParallelism();
+    const spec: LaneSpec = {
+      config: r.net.config, sd: r.net.stateDict(), genNames: r.genNames, imageSize: this.imageSize,
+      graph: {
+        kGlobal: r.loss.kGlobal, recLoss: r.loss.recLoss, vqBeta: r.loss.vqBeta, trackZ: r.trackCodeMeans,
+        usage: r.loss.usageWeight ? { weight: r.loss.usageWeight, temperature: r.loss.usageTemperature ?? USAGE_TEMPERATURE } : undefined,
+        lpips: r.lpips && r.loss.perceptualWeight > 0 ? { backbone: r.lpips.backbone, tensors: r.lpips.tensors, weight: r.loss.perceptualWeight } : undefined,
+      },
+      discWeight: r.loss.discWeight,
+      engine: { ...this.engine, threads: Math.max(1, Math.floor(threads / count)) },
+    };
+    return { local: new MicroStepper(spec), workers: Array.from({ length: count - 1 }, () => new WorkerLane(spec)) };
   }
 
   /** The parameters the graphs read (the network's own arrays, PyTorch layout; Adam updates them after the step). */
@@ -103,38 +109,51 @@ export class OnnxRunner implements StepRunner {
     const factor = discFactorAt(step, r.loss.discStart, r.loss.discFactor);
     this.codebooks ??= { local: r.net.codebookRows('local'), global: r.net.codebookRows('global') };
     const params = this.params(factor > 0 ? [...r.genNames, ...r.discNames] : r.genNames);
-    const mb = this.microBatch > 0 ? Math.min(this.microBatch, n) : n;
+    const mb = graphBatch(n, this.microBatch, this.workers);
     const perImage = images.length / n;
     const dim = clip.length / n;
-    // One micro-batch: its gradients go to Adam as the session returned them (no zeroed sums, no copy).
-    const gen = mb < n ? new Accumulator(r.genNames, params) : null;
-    let whole: Float32Array[] | null = null;
-    const disc = factor > 0 ? new Accumulator(r.discNames, params) : null;
-    const terms: StepTerms = {};
-    let projected: Float32Array | undefined; // once per step: every micro-batch searches the same codes
+    const micro: MicroFeeds[] = [];
     for (let i = 0; i < n; i += mb) {
       const m = Math.min(mb, n - i);
-      const w = m === n ? 1 : m / n;
-      const x = images.subarray(i * perImage, (i + m) * perImage);
-      const session = await this.generator(m, factor > 0);
-      projected ??= await this.projectedCodebook(session, params);
-      const out = await session.run({
-        params, images: x, clip: clip.subarray(i * dim, (i + m) * dim), localCodebook: this.codebooks.local, projected, globalCodebook: this.codebooks.global,
+      micro.push({
+        images: images.subarray(i * perImage, (i + m) * perImage), clip: clip.subarray(i * dim, (i + m) * dim), batch: m,
         vqWeight: step < (r.loss.vqStartStep ?? 0) ? 0 : r.loss.codebookWeight, quantized: step >= (r.loss.aeWarmupSteps ?? 0), ganFactor: factor,
       });
-      if (gen) gen.add(out.grads, w);
-      else whole = r.genNames.map((name) => out.grads.get(name)!);
-      addTerms(terms, { ...out.terms, codes_used: this.countCodes(out.indices, out.zRows) }, w);
-      if (disc) {
-        this.updateBatchNorms(out.raw, 'gen');
-        const d = await (await this.discriminator(m)).run(params, x, out.raw.reconstruction_out.data as Float32Array, factor);
-        this.updateBatchNorms(d.raw, 'real');
-        this.updateBatchNorms(d.raw, 'fake');
-        disc.add(d.grads, w);
-        addTerms(terms, d.terms, w);
-      }
     }
-    const u = r.apply(gen ? gen.ordered() : whole!, disc ? disc.ordered() : null, step);
+    this.lanes ??= this.openLanes(Math.min(this.workers, micro.length));
+    const { local, workers } = this.lanes;
+    // Every micro-batch searches the same codes: projected once per step.
+    const projected = await this.projectedCodebook(await local.generator(micro[0].batch, factor > 0), params);
+    const inputs = { params, localCodebook: this.codebooks.local, projected, globalCodebook: this.codebooks.global };
+    // Micro-batch j on lane j mod L; the workers' requests go out before this thread runs its own sessions.
+    const L = Math.min(1 + workers.length, micro.length);
+    const share = (k: number) => micro.filter((_, j) => j % L === k);
+    const remote = workers.slice(0, L - 1).map((w, k) => w.run(inputs, share(k + 1)));
+    const mine: MicroResult[] = [];
+    for (const f of share(0)) mine.push(await local.run(inputs, f));
+    const theirs = await Promise.all(remote);
+    const results = micro.map((_, j) => (j % L === 0 ? mine : theirs[(j % L) - 1])[Math.floor(j / L)]);
+    return this.merge(results, micro, n, params, step, factor > 0);
+  }
+
+  /** The micro-batches' gradients, terms and statistics in micro-batch order, then the update. */
+  private merge(results: MicroResult[], micro: MicroFeeds[], n: number, params: ReadonlyMap<string, Float32Array>, step: number, gan: boolean): StepResult {
+    const r = this.replica;
+    // One micro-batch: its gradients go to Adam as the session returned them (no zeroed sums, no copy).
+    const gen = results.length > 1 ? new Accumulator(r.genNames, params) : null;
+    const disc = gan ? new Accumulator(r.discNames, params) : null;
+    const terms: StepTerms = {};
+    results.forEach((out, j) => {
+      const w = micro[j].batch === n ? 1 : micro[j].batch / n;
+      gen?.add(out.grads, w);
+      addTerms(terms, { ...out.terms, codes_used: this.countCodes(out.indices, out.zRows) }, w);
+      if (disc && out.disc) {
+        for (const pass of ['gen', 'real', 'fake']) this.updateBatchNorms(out.bn, pass);
+        disc.add(out.disc.grads, w);
+        addTerms(terms, out.disc.terms, w);
+      }
+    });
+    const u = r.apply(gen ? gen.ordered() : r.genNames.map((name) => results[0].grads.get(name)!), disc ? disc.ordered() : null, step);
     return { terms, lr: u.lr, gradNorm: u.gradNorm };
   }
 
@@ -156,13 +175,13 @@ export class OnnxRunner implements StepRunner {
   }
 
   /** The running statistics of every BatchNorm from one training-mode pass's batch statistics. */
-  private updateBatchNorms(raw: Record<string, { data: unknown; dims: readonly number[] }>, pass: string): void {
+  private updateBatchNorms(bn: ReadonlyMap<string, Float32Array>, pass: string): void {
     for (const [name, buf] of this.replica.net.batchNorms) {
-      const mean = raw[`bn.${pass}.${name}.mean`];
-      const variance = raw[`bn.${pass}.${name}.var`];
-      if (!mean || !variance) throw new Error(`internal: the step graph has no batch statistics of ${name}`);
-      const count = (raw[`bn.${pass}.${name}.count`].data as Float32Array)[0];
-      updateRunningStats(buf, mean.data as Float32Array, variance.data as Float32Array, count);
+      const mean = bn.get(`bn.${pass}.${name}.mean`);
+      const variance = bn.get(`bn.${pass}.${name}.var`);
+      const count = bn.get(`bn.${pass}.${name}.count`);
+      if (!mean || !variance || !count) throw new Error(`internal: the step graph has no batch statistics of ${name}`);
+      updateRunningStats(buf, mean, variance, count[0]);
     }
   }
 
@@ -182,8 +201,8 @@ export class OnnxRunner implements StepRunner {
   }
 
   async close(): Promise<void> {
-    for (const s of [...this.gens.values(), ...this.discs.values()]) await (await s).release();
-    this.gens.clear();
-    this.discs.clear();
+    const lanes = this.lanes;
+    this.lanes = null;
+    if (lanes) await Promise.all([lanes.local.close(), ...lanes.workers.map((w) => w.close())]);
   }
 }

@@ -3,6 +3,7 @@
 // stand-in rows), LPIPS (user backbone weights, or the STAND-IN backbone). Everything that is a stand-in
 // is reported as such through `notes`. Node edge.
 import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { join, resolve } from 'node:path';
 import { loadCodebook, resolveCodebookDir } from '../codebook/package.js';
@@ -54,7 +55,7 @@ export interface TrainSettings {
   checkpointEvery?: number;
   keepLast?: number;
   valEvery?: number;
-  /** Worker replicas of the tfjs trainer of earlier versions: only 1 (onnxruntime's intra-op threads use every core: `engineThreads`). */
+  /** Data-parallel lanes (./lanes.ts; default: the engine threads on CPU, 1 on CUDA). */
   workers?: number;
   /** Only 'onnx' (the tfjs trainer is gone; the value is accepted so that scripts saying it keep working). */
   engine?: 'tfjs' | 'onnx';
@@ -199,7 +200,6 @@ export async function prepareTraining(s: TrainSettings): Promise<PreparedRun> {
       images: s.reseedImages ?? recipe.reseed?.images ?? batchSize }
     : undefined;
   if (s.engine === 'tfjs') throw new Error('--engine tfjs: training runs on onnxruntime only (--engine onnx, the default); use --engine-threads for the threads, --device cuda for a GPU');
-  if ((s.workers ?? 1) > 1) throw new Error(`--workers ${s.workers}: worker replicas belonged to the tfjs trainer; onnxruntime uses every core through its intra-op threads (--engine-threads)`);
   if (s.checkpointActivations) throw new Error('--checkpoint-activations belonged to the tfjs trainer; on onnxruntime bound memory with --micro-batch');
   const options: PreparedRun['options'] = {
     out,
@@ -222,6 +222,7 @@ export async function prepareTraining(s: TrainSettings): Promise<PreparedRun> {
     valEvery: s.valEvery ?? preset.valEvery,
     device: s.device,
     engineThreads: s.engineThreads,
+    workers: s.workers ?? (s.device === 'cuda' ? 1 : s.engineThreads ?? availableParallelism()),
     clip,
     clipCacheDir: s.clipCache ?? defaultClipCache(s.codebook, out),
     codebook,

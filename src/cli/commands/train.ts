@@ -158,7 +158,7 @@ export function register(program: Command): void {
     .option('--checkpoint-every <n>', 'checkpoint interval in steps', int('checkpoint-every', 0))
     .option('--keep-last <k>', 'checkpoints kept (default 3; 0 keeps all)', int('keep-last', 0))
     .option('--val-every <n>', 'validation interval in steps (0: never)', int('val-every', 0))
-    .option('--workers <n>', 'only 1: the worker replicas of the tfjs trainer are gone; onnxruntime uses every core (--engine-threads)', int('workers', 1))
+    .option('--workers <n>', 'data-parallel lanes: the batch is cut into n micro-batches trained at the same time, each on its own onnxruntime sessions (worker threads) with engine-threads / n intra-op threads; like one replica per GPU under DDP, each micro-batch has its own BatchNorm statistics (default: the engine threads on CPU, 1 with --device cuda)', int('workers', 1))
     .option('--engine <name>', 'onnx (onnxruntime, gradient graphs emitted from the network; the only engine: tfjs is refused)', oneOf('engine', ['tfjs', 'onnx'] as const))
     .option('--device <name>', 'cpu | cuda (needs onnxruntime-node\'s CUDA provider)', oneOf('device', ['cpu', 'cuda'] as const))
     .option('--engine-threads <n>', 'onnxruntime intra-op threads (default: all cores)', int('engine-threads', 1))
