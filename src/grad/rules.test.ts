@@ -166,3 +166,29 @@ test('an op without a backward rule is refused naming it', () => {
   const loss = t.op('ReduceSum', [t.op('Clip', [x, t.scalar('lo', 0), t.scalar('hi', 1)])], { keepdims: 0 });
   assert.throws(() => gradients(t, loss, [x]), /no backward rule for ONNX Clip/);
 });
+
+test('grouped Conv backward (input and bias gradients; constant kernels): Winograd\'s depthwise transforms (6x1 stride 4, 6 outputs per channel) and a 3x3 stride-2 conv in 2 groups', async () => {
+  await expectMatch('depthwise 6x1 s4', [{ name: 'x', shape: [2, 3, 7, 5] }, { name: 'w', shape: [18, 1, 6, 1], noGrad: true }, { name: 'b', shape: [18] }],
+    (t, x) => t.op('Conv', [x.x, x.w, x.b], { kernel_shape: [6, 1], strides: [4, 1], pads: [1, 0, 4, 0], group: 3 }));
+  await expectMatch('depthwise 1x6 s4', [{ name: 'x', shape: [2, 4, 3, 9] }, { name: 'w', shape: [8, 1, 1, 6], noGrad: true }],
+    (t, x) => t.op('Conv', [x.x, x.w], { kernel_shape: [1, 6], strides: [1, 4], pads: [0, 1, 0, 4], group: 4 }));
+  await expectMatch('group 2 3x3 s2', [{ name: 'x', shape: [2, 4, 7, 6] }, { name: 'w', shape: [6, 2, 3, 3], noGrad: true }, { name: 'b', shape: [6] }],
+    (t, x) => t.op('Conv', [x.x, x.w, x.b], { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1], group: 2 }));
+});
+
+test('ConvTranspose backward (input and bias gradients; constant kernels): Winograd\'s output transform (4x4 stride 4, 36 inputs per channel) and a 3x3 stride-2 one with pads and output padding', async () => {
+  await expectMatch('depthwise 4x4 s4', [{ name: 'x', shape: [2, 6, 3, 2] }, { name: 'w', shape: [6, 1, 4, 4], noGrad: true }, { name: 'b', shape: [2] }],
+    (t, x) => t.op('ConvTranspose', [x.x, x.w, x.b], { kernel_shape: [4, 4], strides: [4, 4], group: 2 }));
+  await expectMatch('3x3 s2 padded', [{ name: 'x', shape: [2, 3, 4, 3] }, { name: 'w', shape: [3, 2, 3, 3], noGrad: true }],
+    (t, x) => t.op('ConvTranspose', [x.x, x.w], { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1], output_padding: [1, 0] }));
+});
+
+test('the weight gradient of a grouped Conv or of a ConvTranspose is refused naming it', () => {
+  const t = new TapeClass();
+  const x = t.input('x', [1, 2, 4, 4], { grad: true });
+  const w = t.input('w', [2, 1, 3, 3], { grad: true });
+  const grouped = t.op('ReduceSum', [t.op('Conv', [x, w], { kernel_shape: [3, 3], group: 2 })], { keepdims: 0 });
+  assert.throws(() => gradients(t, grouped, [x, w]), /no weight gradient for a grouped convolution \(group 2/);
+  const transposed = t.op('ReduceSum', [t.op('ConvTranspose', [x, w], { kernel_shape: [3, 3], group: 2 })], { keepdims: 0 });
+  assert.throws(() => gradients(t, transposed, [x, w]), /ConvTranspose backward: no weight gradient/);
+});

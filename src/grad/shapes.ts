@@ -98,6 +98,7 @@ function outputShapes(env: ShapeEnv, n: TapeNode): number[][] {
     case 'Conv': case 'ConvTranspose': case 'AveragePool': return [convOut(env, n)];
     case 'MaxPool': { const y = convOut(env, n); return n.outputs.length > 1 ? [y, y] : [y]; }
     case 'MatMul': return [matmul(s(0), s(1))];
+    case 'DepthToSpace': { const [b, c, h, w] = s(0); const k = n.attrs.blocksize as number; return [[b, c / (k * k), h * k, w * k]]; }
     case 'Gemm': {
       const a = s(0); const b = s(1);
       return [[n.attrs.transA ? a[1] : a[0], n.attrs.transB ? b[0] : b[1]]];
@@ -170,4 +171,9 @@ export function inferShapes(env: ShapeEnv, n: TapeNode): void {
     env.shapes.set(o, shapes[i]);
     env.dtypes.set(o, types[i] ?? types[0]);
   });
+  // A Concat of int64 constants (a shape built from folded Shapes: Winograd's tile grid) is a constant too.
+  if (n.op === 'Concat' && types[0] === 'int64') {
+    const parts = n.inputs.map((x) => env.constantOf(x));
+    if (parts.every(Boolean)) env.constants.set(n.outputs[0], parts.flat() as number[]);
+  }
 }

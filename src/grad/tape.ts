@@ -66,7 +66,11 @@ export class Tape implements OnnxGraph, ShapeEnv {
   }
 
   op(opType: string, inputs: string[], attrs: Record<string, Attr> = {}, output?: string): string {
-    if (opType === 'Shape' && !output) return this.ints('shape', this.shapeOf(inputs[0]));
+    if (opType === 'Shape' && !output) {
+      const shape = this.shapeOf(inputs[0]);
+      const at = (v: Attr | undefined, d: number) => (typeof v === 'number' ? (v < 0 ? v + shape.length : v) : d);
+      return this.ints('shape', shape.slice(at(attrs.start, 0), at(attrs.end, shape.length)));
+    }
     return this.opN(opType, inputs, 1, attrs, output ? [output] : undefined)[0];
   }
 

@@ -57,8 +57,9 @@ function gatherBy(shape: number[], x: T64, index: (c: number[]) => number): T64 
 }
 
 function conv(x: T64, w: T64, b: T64 | undefined, a: Record<string, Attr>): T64 {
-  const [n, c, h, wd] = x.shape;
-  const [m, , kh, kw] = w.shape;
+  const [n, , h, wd] = x.shape;
+  const [m, c, kh, kw] = w.shape; // c: input channels per group
+  const groups = (a.group as number | undefined) ?? 1;
   const [sh, sw] = ints(a.strides, [1, 1]);
   const [pt, pl, pb, pr] = ints(a.pads, [0, 0, 0, 0]);
   const oh = Math.floor((h + pt + pb - kh) / sh) + 1;
@@ -66,12 +67,38 @@ function conv(x: T64, w: T64, b: T64 | undefined, a: Record<string, Attr>): T64 
   const out = new Float64Array(n * m * oh * ow);
   for (let bi = 0; bi < n; bi++) for (let o = 0; o < m; o++) for (let y = 0; y < oh; y++) for (let xx = 0; xx < ow; xx++) {
     let s = b ? b.data[o] : 0;
+    const c0 = Math.floor(o / (m / groups)) * c; // the group's first input channel
     for (let ci = 0; ci < c; ci++) for (let i = 0; i < kh; i++) for (let j = 0; j < kw; j++) {
       const iy = y * sh - pt + i;
       const ix = xx * sw - pl + j;
-      if (iy >= 0 && iy < h && ix >= 0 && ix < wd) s += x.data[((bi * c + ci) * h + iy) * wd + ix] * w.data[((o * c + ci) * kh + i) * kw + j];
+      if (iy >= 0 && iy < h && ix >= 0 && ix < wd) s += x.data[((bi * c * groups + c0 + ci) * h + iy) * wd + ix] * w.data[((o * c + ci) * kh + i) * kw + j];
     }
     out[((bi * m + o) * oh + y) * ow + xx] = s;
+  }
+  return { shape: [n, m, oh, ow], data: out };
+}
+
+/** ConvTranspose: each input element adds w times itself to its window (w [C, M/group, kh, kw]), cropped by pads. */
+function convTranspose(x: T64, w: T64, b: T64 | undefined, a: Record<string, Attr>): T64 {
+  const [n, c, h, wd] = x.shape;
+  const [, mg, kh, kw] = w.shape;
+  const groups = (a.group as number | undefined) ?? 1;
+  const [sh, sw] = ints(a.strides, [1, 1]);
+  const [pt, pl, pb, pr] = ints(a.pads, [0, 0, 0, 0]);
+  const [oph, opw] = ints(a.output_padding, [0, 0]);
+  const m = mg * groups;
+  const oh = sh * (h - 1) + oph + kh - pt - pb;
+  const ow = sw * (wd - 1) + opw + kw - pl - pr;
+  const out = new Float64Array(n * m * oh * ow);
+  for (let bi = 0; bi < n; bi++) for (let o = 0; o < m; o++) for (let y = 0; y < oh; y++) for (let xx = 0; xx < ow; xx++) out[((bi * m + o) * oh + y) * ow + xx] = b ? b.data[o] : 0;
+  for (let bi = 0; bi < n; bi++) for (let ci = 0; ci < c; ci++) for (let y = 0; y < h; y++) for (let xx = 0; xx < wd; xx++) {
+    const v = x.data[((bi * c + ci) * h + y) * wd + xx];
+    const g = Math.floor(ci / (c / groups));
+    for (let q = 0; q < mg; q++) for (let i = 0; i < kh; i++) for (let j = 0; j < kw; j++) {
+      const oy = y * sh - pt + i;
+      const ox = xx * sw - pl + j;
+      if (oy >= 0 && oy < oh && ox >= 0 && ox < ow) out[((bi * m + g * mg + q) * oh + oy) * ow + ox] += v * w.data[((ci * mg + q) * kh + i) * kw + j];
+    }
   }
   return { shape: [n, m, oh, ow], data: out };
 }
@@ -227,6 +254,7 @@ function node(n: TapeNode, v: (i: number) => T64, ints64: (i: number) => number[
   const a = n.attrs;
   switch (n.op) {
     case 'Conv': return conv(v(0), v(1), hasInput(2) ? v(2) : undefined, a);
+    case 'ConvTranspose': return convTranspose(v(0), v(1), hasInput(2) ? v(2) : undefined, a);
     case 'MatMul': return matmul(v(0), v(1));
     case 'Gemm': {
       const t2 = (x: T64, on: unknown) => (on ? transpose(x, [1, 0]) : x);
