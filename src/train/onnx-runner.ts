@@ -26,20 +26,30 @@ export interface StepRunner {
   close(): Promise<void>;
 }
 
-/** Weighted sums of micro-batch gradients (PyTorch layout). */
+/** Weighted sums of micro-batch gradients (PyTorch layout), in buffers kept from step to step. */
 class Accumulator {
   private readonly sums: Map<string, Float32Array>;
+  private first = true;
 
   constructor(readonly names: string[], like: ReadonlyMap<string, Float32Array>) {
     this.sums = new Map(names.map((n) => [n, new Float32Array(like.get(n)!.length)]));
+  }
+
+  /** Starts a step's sums (the next `add` overwrites instead of adding to the last step's). */
+  reset(): this {
+    this.first = true;
+    return this;
   }
 
   add(grads: ReadonlyMap<string, Float32Array>, w: number): void {
     for (const name of this.names) {
       const a = this.sums.get(name)!;
       const g = grads.get(name)!;
-      for (let j = 0; j < a.length; j++) a[j] += w === 1 ? g[j] : w * g[j];
+      // The first term as 0 + w g, exactly what adding it to zeroed sums gives (a -0 included).
+      if (this.first) for (let j = 0; j < a.length; j++) a[j] = (w === 1 ? g[j] : w * g[j]) + 0;
+      else for (let j = 0; j < a.length; j++) a[j] += w === 1 ? g[j] : w * g[j];
     }
+    this.first = false;
   }
 
   /** The sums in `names` order (what the replica's Adam takes). */
@@ -68,6 +78,7 @@ export function graphBatch(n: number, microBatch: number, workers: number): numb
 
 export class OnnxRunner implements StepRunner {
   private lanes: { local: MicroStepper; workers: WorkerLane[] } | null = null;
+  private sums: { gen: Accumulator | null; disc: Accumulator | null } = { gen: null, disc: null };
   private codebooks: { local: Float32Array; global: Float32Array } | null = null;
   /** The last projected codebook and the projector values it came from (see projectedCodebook). */
   private lastProjection: { weights: Float32Array[]; projected: Float32Array } | null = null;
@@ -140,8 +151,8 @@ export class OnnxRunner implements StepRunner {
   private merge(results: MicroResult[], micro: MicroFeeds[], n: number, params: ReadonlyMap<string, Float32Array>, step: number, gan: boolean): StepResult {
     const r = this.replica;
     // One micro-batch: its gradients go to Adam as the session returned them (no zeroed sums, no copy).
-    const gen = results.length > 1 ? new Accumulator(r.genNames, params) : null;
-    const disc = gan ? new Accumulator(r.discNames, params) : null;
+    const gen = results.length > 1 ? (this.sums.gen ??= new Accumulator(r.genNames, params)).reset() : null;
+    const disc = gan ? (this.sums.disc ??= new Accumulator(r.discNames, params)).reset() : null;
     const terms: StepTerms = {};
     results.forEach((out, j) => {
       const w = micro[j].batch === n ? 1 : micro[j].batch / n;
