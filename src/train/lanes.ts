@@ -91,6 +91,7 @@ export class WorkerLane {
   private nextId = 0;
   private codebooksSent = false;
   private failure: Error | null = null;
+  private readonly exited: Promise<void>;
 
   constructor(spec: LaneSpec) {
     this.worker = spawn(spec);
@@ -102,12 +103,15 @@ export class WorkerLane {
       else p.resolve(m.results.map(fromWire));
     });
     const fail = (e: Error) => {
-      this.failure = e;
+      this.failure ??= e;
       for (const p of this.pending.values()) p.reject(e);
       this.pending.clear();
     };
     this.worker.on('error', (e) => fail(new Error(`training lane (worker thread) failed: ${e.message}`)));
-    this.worker.on('exit', (code) => fail(new Error(`training lane (worker thread) exited (code ${code})`)));
+    this.exited = new Promise((resolve) => this.worker.once('exit', (code) => {
+      fail(new Error(`training lane (worker thread) exited (code ${code})`));
+      resolve();
+    }));
   }
 
   run(step: StepInputs, micro: MicroFeeds[]): Promise<MicroResult[]> {
@@ -129,12 +133,12 @@ export class WorkerLane {
     });
   }
 
+  /** Releases the worker's sessions and ends it (terminated if it has not ended 30 s later). */
   async close(): Promise<void> {
-    this.worker.removeAllListeners('exit');
-    this.worker.postMessage('close');
-    await new Promise<void>((resolve) => {
-      this.worker.once('exit', () => resolve());
-      setTimeout(() => void this.worker.terminate(), 30_000).unref();
-    });
+    if (!this.failure) this.worker.postMessage('close');
+    const timer = setTimeout(() => void this.worker.terminate(), 30_000);
+    timer.unref();
+    await this.exited;
+    clearTimeout(timer);
   }
 }
