@@ -87,9 +87,11 @@ export const PRESETS: Record<string, () => Preset> = {
     imageSize: 128,
     preprocess: 'reference',
     batchSize: 8,
-    // Two graphs of 4 images: 33.0 s/step and about 8 GB here; 8 at once 30.4 s/step but 14.5 GB resident,
-    // 1 at a time 64.9 s/step (npm run bench -- train --presets paper --micro-batch N, one run each, load 2-4).
-    microBatch: 4,
+    // Graphs of 2 images: with the default lanes (--workers = the cores) two run at the same time on this
+    // 2-core machine, about 8 GB resident as one graph of 4 on both threads was, and 1.09x as fast as that
+    // (docs/architecture.md, "Lanes"). One lane: --workers 1 --micro-batch 4 (33.0 s/step, 8 GB; 8 at once
+    // 30.4 s/step but 14.5 GB).
+    microBatch: 2,
     network: paperConfig(),
     loss: { ...REFERENCE_LOSS },
     optim: { ...REFERENCE_OPTIM, warmupEpochs: 5 },
