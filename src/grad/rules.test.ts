@@ -23,10 +23,11 @@ async function expectMatch(what: string, inputs: GradInput[], build: (t: Tape, x
 const conv = (t: Tape, x: Record<string, string>, attrs: Record<string, number[]>, bias = true) =>
   t.op('Conv', bias ? [x.x, x.w, x.b] : [x.x, x.w], attrs);
 
-const CONV_FORMS = [['folded', 'conv'], ['shifts', 'conv'], ['im2col', 'conv'], ['taps', 'conv'], ['conv', 'conv'], ['im2col', 'convTranspose']] as const;
-for (const [weightGrad, inputGrad] of CONV_FORMS) {
-  const mode = `${weightGrad}, input gradient by ${inputGrad}`;
-  const use = () => Object.assign(convOptions, { weightGrad, inputGrad });
+const CONV_FORMS = [['folded', 'conv', 'polyphase'], ['shifts', 'conv', 'zeros'], ['im2col', 'conv', 'polyphase'], ['taps', 'conv', 'zeros'],
+  ['conv', 'conv', 'polyphase'], ['im2col', 'convTranspose', 'polyphase'], ['shifts', 'conv', 'convTranspose']] as const;
+for (const [weightGrad, inputGrad, stridedInputGrad] of CONV_FORMS) {
+  const mode = `${weightGrad}, input gradient by ${inputGrad}, strided by ${stridedInputGrad}`;
+  const use = () => Object.assign(convOptions, { weightGrad, inputGrad, stridedInputGrad });
   test(`Conv backward (weight gradient by ${mode}): 3x3 stride 1 pad 1, batch 2, non-square, with bias`, async () => {
     use();
     await expectMatch('conv s1', [{ name: 'x', shape: [2, 3, 5, 7] }, { name: 'w', shape: [4, 3, 3, 3] }, { name: 'b', shape: [4] }],
@@ -54,6 +55,20 @@ for (const [weightGrad, inputGrad] of CONV_FORMS) {
       (t, x) => conv(t, x, { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] }, false));
   });
 }
+
+test('Conv backward, strided input gradient by phases: each interleave; unequal strides (2, 1), (1, 3); stride 3 with a 2x2 kernel; batch 3, odd sides', async () => {
+  for (const interleave of ['convTranspose', 'depthToSpace', 'transpose'] as const) {
+    Object.assign(convOptions, { weightGrad: 'shifts', inputGrad: 'conv', stridedInputGrad: 'polyphase', interleave });
+    await expectMatch(`conv s2 downsample 7x6, interleave ${interleave}`, [{ name: 'x', shape: [3, 2, 7, 6] }, { name: 'w', shape: [3, 2, 3, 3] }, { name: 'b', shape: [3] }],
+      (t, x) => conv(t, x, { kernel_shape: [3, 3], strides: [2, 2], pads: [0, 0, 1, 1] }));
+  }
+  await expectMatch('conv s(2,1)', [{ name: 'x', shape: [3, 2, 7, 5] }, { name: 'w', shape: [3, 2, 3, 3] }, { name: 'b', shape: [3] }],
+    (t, x) => conv(t, x, { kernel_shape: [3, 3], strides: [2, 1], pads: [0, 1, 1, 1] }));
+  await expectMatch('conv s(1,3)', [{ name: 'x', shape: [3, 2, 5, 11] }, { name: 'w', shape: [2, 2, 3, 4] }],
+    (t, x) => conv(t, x, { kernel_shape: [3, 4], strides: [1, 3], pads: [1, 2, 1, 0] }, false));
+  await expectMatch('conv 2x2 s3', [{ name: 'x', shape: [3, 2, 8, 7] }, { name: 'w', shape: [3, 2, 2, 2] }, { name: 'b', shape: [3] }],
+    (t, x) => conv(t, x, { kernel_shape: [2, 2], strides: [3, 3], pads: [0, 0, 0, 0] }));
+});
 
 test('MatMul backward: batched with broadcasting on either side', async () => {
   await expectMatch('matmul [2,3,4]x[4,5]', [{ name: 'a', shape: [2, 3, 4] }, { name: 'b', shape: [4, 5] }], (t, x) => t.op('MatMul', [x.a, x.b]));

@@ -17,8 +17,14 @@ export type Rule = (g: GradContext, n: TapeNode, dy: (string | null)[], want: bo
 export const convOptions = {
   weightGrad: 'shifts' as 'shifts' | 'im2col' | 'taps' | 'conv' | 'folded',
   inputGrad: 'conv' as 'conv' | 'convTranspose',
-  /** A strided conv's input gradient: dy zero-inserted then convolved, or ConvTranspose (1/s^2 of the FLOP, its slower kernel). */
-  stridedInputGrad: 'zeros' as 'zeros' | 'convTranspose',
+  /**
+   * A strided conv's input gradient: ConvTranspose (a Gemm plus col2im: slower per FLOP than Conv, but 1/s^2
+   * of the zero-inserted Conv's products), 'polyphase' (one Conv of dy by the s*s sub-kernels, then the
+   * phases interleaved), or dy zero-inserted then convolved ('zeros').
+   */
+  stridedInputGrad: 'convTranspose' as 'polyphase' | 'zeros' | 'convTranspose',
+  /** How the polyphase form interleaves its s*s phases: a depthwise ConvTranspose by one-hot kernels, DepthToSpace (equal strides), or Reshape/Transpose. */
+  interleave: 'convTranspose' as 'depthToSpace' | 'convTranspose' | 'transpose',
 };
 
 const ints = (v: unknown): number[] | undefined => (Array.isArray(v) ? (v as number[]) : undefined);
@@ -61,6 +67,7 @@ function convInputGradConv(g: GradContext, c: ConvGeometry, dy: string, w: strin
   let y = dy;
   if (c.s.some((s) => s !== 1)) {
     if (convOptions.stridedInputGrad === 'convTranspose') return convInputGradTransposed(g, c, dy, w);
+    if (convOptions.stridedInputGrad === 'polyphase') return convInputGradPolyphase(g, c, dy, w);
     const spread = g.op('Pad', [g.reshape(dy, [b, m, oh, 1, ow, 1]), g.ints([0, 0, 0, 0, 0, 0, 0, 0, 0, c.s[0] - 1, 0, c.s[1] - 1])]);
     y = g.reshape(spread, [b, m, oh * c.s[0], ow * c.s[1]]);
   }
@@ -74,6 +81,65 @@ function convInputGradConv(g: GradContext, c: ConvGeometry, dy: string, w: strin
   if (pads.some((p) => p < 0)) return convInputGradTransposed(g, c, dy, w); // padding wider than the kernel
   const k = flippedKernel(g, c, w);
   return g.op('Conv', [y, k], { kernel_shape: c.k, pads });
+}
+
+/**
+ * dL/dx of a strided convolution by phases, without zero insertion. Along an axis with stride s, kernel k
+ * and leading pad p, x[s q + r] = sum over the taps i = r + p - s e (0 <= i < k) of w[i] dy[q + e]: for each
+ * phase r a correlation of dy with at most ceil(k / s) taps. All s*s phases are one Conv of dy whose
+ * [C*s*s, M, Kh, Kw] kernel holds each phase's taps (zeros where a phase has fewer), over the offsets e the
+ * phases share; the phases are interleaved into [B, C, s*Lh, s*Lw] (`convOptions.interleave`), cut to x's sides. The
+ * same products as the zero-inserted Conv minus the ones by inserted zeros (for 3x3 stride 2: 16 per 4
+ * outputs instead of 36), and no pass over the s*s times larger dy.
+ */
+function convInputGradPolyphase(g: GradContext, c: ConvGeometry, dy: string, w: string): string {
+  const [b, m, oh, ow] = c.out;
+  const [, ch] = c.w;
+  const axis = (a: number) => {
+    const [s, k, p] = [c.s[a], c.k[a], c.p[a]];
+    // Offsets e of tap i for phase r: e = (r + p - i) / s where integral; the window starts at min(e, 0).
+    let lo = 0;
+    let hi = 0;
+    for (let r = 0; r < s; r++) for (let i = 0; i < k; i++) if ((r + p - i) % s === 0) { lo = Math.min(lo, (r + p - i) / s); hi = Math.max(hi, (r + p - i) / s); }
+    const size = hi - lo + 1;
+    const n = Math.ceil(c.x[2 + a] / s); // rows of each phase that x needs
+    const out = [oh, ow][a];
+    const end = Math.max(n - out + lo + size - 1, 0); // Conv output length out + (-lo) + end - size + 1 >= n
+    const tap = (r: number, t: number) => { const i = r + p - s * (lo + t); return i >= 0 && i < k ? i : -1; };
+    return { s, size, begin: -lo, end, tap, len: out - lo + end - size + 1 };
+  };
+  const [ah, aw] = [axis(0), axis(1)];
+  const [kh, kw] = c.k;
+  const kk = kh * kw;
+  const cols = ah.s * aw.s * ah.size * aw.size;
+  // The phases' kernels from W by a 0/1 selection matrix (exact: one product by 1 per element).
+  const select = new Float32Array(kk * cols);
+  let col = 0;
+  for (let rh = 0; rh < ah.s; rh++) {
+    for (let rw = 0; rw < aw.s; rw++) {
+      for (let th = 0; th < ah.size; th++) {
+        for (let tw = 0; tw < aw.size; tw++, col++) {
+          const [i, j] = [ah.tap(rh, th), aw.tap(rw, tw)];
+          if (i >= 0 && j >= 0) select[(i * kw + j) * cols + col] = 1;
+        }
+      }
+    }
+  }
+  const key = `g.polyphase.${kh}x${kw}.s${ah.s}x${aw.s}.p${c.p[0]}x${c.p[1]}`;
+  const picked = g.op('MatMul', [g.reshape(w, [m * ch, kk]), g.t.weight(key, [kk, cols], select)]); // [M*C, s*s*Kh*Kw]
+  const kernel = g.reshape(g.op('Transpose', [g.reshape(picked, [m, ch, ah.s, aw.s, ah.size, aw.size])], { perm: [1, 2, 3, 0, 4, 5] }), [ch * ah.s * aw.s, m, ah.size, aw.size]);
+  const phases = g.op('Conv', [dy, kernel], { kernel_shape: [ah.size, aw.size], pads: [ah.begin, aw.begin, ah.end, aw.end] }); // [B, C*s*s, Lh, Lw]
+  let full: string;
+  if (convOptions.interleave === 'depthToSpace' && ah.s === aw.s) full = g.op('DepthToSpace', [phases], { blocksize: ah.s, mode: 'CRD' });
+  else if (convOptions.interleave === 'convTranspose') {
+    // A depthwise ConvTranspose with stride s whose s*s one-hot kernels put phase (rh, rw) at (rh, rw) of each s x s block.
+    const ss = ah.s * aw.s;
+    const oneHot = new Float32Array(ch * ss * ss);
+    for (let k = 0; k < ch * ss; k++) oneHot[k * ss + (k % ss)] = 1;
+    full = g.op('ConvTranspose', [phases, g.t.weight(`g.interleave.${ch}.${ah.s}x${aw.s}`, [ch * ss, 1, ah.s, aw.s], oneHot)], { kernel_shape: [ah.s, aw.s], strides: [ah.s, aw.s], group: ch });
+  } else full = g.reshape(g.op('Transpose', [g.reshape(phases, [b, ch, ah.s, aw.s, ah.len, aw.len])], { perm: [0, 1, 4, 2, 5, 3] }), [b, ch, ah.s * ah.len, aw.s * aw.len]);
+  const [hx, wx] = c.x.slice(2);
+  return ah.s * ah.len === hx && aw.s * aw.len === wx ? full : g.op('Slice', [full, g.ints([0, 0]), g.ints([hx, wx]), g.ints([2, 3])]);
 }
 
 /** The kh*kw strided taps of the padded input, each [B, C, oh, ow] (tap (i, j) is what W[:, :, i, j] multiplies). */
