@@ -14,8 +14,15 @@ export function conv2dOnnx(e: OnnxEmitter, prefix: string, x: string, opts: { st
   const w = e.tensor(`${prefix}.weight`); // [out, in, kh, kw]: ONNX's own layout
   const stride = opts.stride ?? 1;
   const pad = opts.pad ?? 0;
-  // Winograd where it saves multiplications: 3x3, stride 1, pad 1, not a fed (trained) weight, wide layers.
-  if (e.winograd && !e.fed && w.shape[2] === 3 && w.shape[3] === 3 && stride === 1 && pad === 1 && !opts.pads && Math.min(w.shape[0], w.shape[1]) >= WINOGRAD_MIN_CHANNELS) return winogradConv3x3Onnx(e, prefix, x);
+  if (w.shape[2] === 3 && w.shape[3] === 3 && stride === 1 && pad === 1 && !opts.pads) {
+    const wide = (n: number) => Math.min(w.shape[0], w.shape[1]) >= n;
+    // The page's inference graphs: Winograd wherever it saves multiplications (constant weights, wide layers).
+    if (e.winograd && !e.fed && wide(WINOGRAD_MIN_CHANNELS)) return winogradConv3x3Onnx(e, prefix, x);
+    // Training graphs (fed weights, static shapes): only where it measured faster, wide layers on large
+    // planes (./winograd.onnx.ts); the batch folded into the MatMul's columns (no sum over it in the weight gradient).
+    const t = e.trainWinograd;
+    if (t && e.fed && e.g.shapeOf && wide(t.minChannels) && Math.min(...e.g.shapeOf(x).slice(2)) >= t.minSide) return winogradConv3x3Onnx(e, prefix, x, { foldBatch: true });
+  }
   const inputs = [x, e.param(`${prefix}.weight`)];
   if (e.has(`${prefix}.bias`)) inputs.push(e.param(`${prefix}.bias`));
   return e.op('Conv', inputs, { kernel_shape: [w.shape[2], w.shape[3]], strides: [stride, stride], pads: opts.pads ?? [pad, pad, pad, pad] });

@@ -16,6 +16,8 @@ export interface OnnxGraph {
   opN(opType: string, inputs: string[], outputs: number, attrs?: Record<string, Attr>): string[];
   /** The same value, never differentiated through (a training tape's sg(x); absent: inference graphs). */
   stopGradient?(x: string): string;
+  /** A value's static shape (a training tape's; absent: inference graphs, whose shapes are dynamic). */
+  shapeOf?(name: string): number[];
 }
 
 /**
@@ -44,8 +46,14 @@ export function channelParam(c: number): ParamTransform {
 export class OnnxEmitter {
   private readonly emitted = new Map<string, string>();
   private readonly consts = new Map<string, string>();
-  /** 3x3 stride-1 pad-1 convolutions by Winograd F(4x4, 3x3) (./winograd.onnx.ts; inference graphs only). */
+  /** 3x3 stride-1 pad-1 convolutions by Winograd F(4x4, 3x3) (./winograd.onnx.ts): the page's inference graphs. */
   winograd = false;
+  /**
+   * Training graphs (fed weights, static shapes): the 3x3 stride-1 pad-1 convolutions by Winograd F(4x4,
+   * 3x3) where both channel counts are at least `minChannels` and the input's sides at least `minSide`
+   * (./layers.onnx.ts conv2dOnnx; null: every convolution direct).
+   */
+  trainWinograd: { minChannels: number; minSide: number } | null = null;
 
   /**
    * `fed(name, shape)`, when given, returns a graph input for a parameter instead of an initializer

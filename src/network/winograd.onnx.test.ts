@@ -1,5 +1,6 @@
 // Winograd F(4x4, 3x3) against the direct Conv on onnxruntime: one convolution (even and odd sides, with
-// and without bias, the weights as an initializer and as a fed input) and the whole decoder (pixels).
+// and without bias, the weights as an initializer and as a fed input), the whole decoder (pixels), and in
+// training graphs: the gradients through Winograd's graph (src/grad) against the direct Conv's.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as ort from 'onnxruntime-node';
@@ -11,6 +12,8 @@ import { decoderModel, encoderModel } from './v2l-model.onnx.js';
 import { NetworkParams } from './network-params.js';
 import { tinyConfig } from '../train/test-utils/fixtures.js';
 import type { HostTensor } from '../io/dtypes.js';
+import { Tape } from '../grad/tape.js';
+import { gradients } from '../grad/backward.js';
 
 const wave = (n: number, f: number, a: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * f + 0.3) * a);
 
@@ -90,4 +93,57 @@ test('the encoder with Winograd convolutions: z (L2-normalised) within 1e-5 of t
   assert.notEqual(encoderModel(c, sd, { winograd: true }).length, encoderModel(c, sd).length, 'the Winograd graph differs');
   const d = maxAbsDiff(await encode(false), await encode(true));
   assert.ok(d < 1e-5, `${d}`);
+});
+
+/** A training tape: y = conv(x) with the weight and bias fed, loss sum(y * r), and the three gradients. */
+function trainingConv(shape: number[], cout: number, how: 'direct' | 'winograd' | 'folded' | { minChannels: number; minSide: number }): { model: Uint8Array; nodes: string[] } {
+  const [b, cin, h, w] = shape;
+  const t = new Tape();
+  const x = t.input('x', shape, { grad: true });
+  const sd = new Map<string, HostTensor>([['c.weight', { dtype: 'F32', shape: [cout, cin, 3, 3], data: new Float32Array(cout * cin * 9) }], ['c.bias', { dtype: 'F32', shape: [cout], data: new Float32Array(cout) }]]);
+  const e = new OnnxEmitter(t, sd, (name, s) => t.input(name, s, { grad: true }));
+  if (typeof how === 'object') e.trainWinograd = how;
+  const y = how === 'winograd' || how === 'folded' ? winogradConv3x3Onnx(e, 'c', x, { foldBatch: how === 'folded' }) : conv2dOnnx(e, 'c', x, { pad: 1 });
+  const loss = t.op('ReduceSum', [t.op('Mul', [y, t.input('r', [b, cout, h, w])])], { keepdims: 0 });
+  const grads = gradients(t, loss, ['x', 'c.weight', 'c.bias']);
+  return { model: t.build('conv_step', [t.output('loss', loss), ...grads.map((g, i) => t.output(`grad${i}`, g))]), nodes: t.nodes.map((n) => n.op) };
+}
+
+test('training graphs: gradients through Winograd (x, fed weight, bias; both MatMul layouts) equal the direct Conv\'s within 5e-5 of their scale (measured up to 1.1e-5 for x, 2.6e-5 for the weight)', async () => {
+  const [cout, cin] = [40, 36];
+  for (const [b, h, w] of [[2, 12, 10], [3, 7, 5], [1, 16, 13]]) {
+    const shape = [b, cin, h, w];
+    const feeds = {
+      x: new ort.Tensor('float32', wave(b * cin * h * w, 0.37, 1), shape),
+      'c.weight': new ort.Tensor('float32', wave(cout * cin * 9, 1.7, 0.1), [cout, cin, 3, 3]),
+      'c.bias': new ort.Tensor('float32', wave(cout, 0.9, 0.5), [cout]),
+      r: new ort.Tensor('float32', wave(b * cout * h * w, 0.53, 1), [b, cout, h, w]),
+    };
+    const runAll = async (model: Uint8Array) => {
+      const s = await ort.InferenceSession.create(model, { intraOpNumThreads: 1 });
+      try {
+        const out = await s.run(feeds);
+        return ['grad0', 'grad1', 'grad2'].map((k) => new Float32Array(out[k].data as Float32Array));
+      } finally {
+        await s.release();
+      }
+    };
+    const direct = await runAll(trainingConv(shape, cout, 'direct').model);
+    for (const how of ['winograd', 'folded'] as const) {
+      const wino = await runAll(trainingConv(shape, cout, how).model);
+      direct.forEach((d, i) => {
+        const scale = d.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+        assert.ok(scale > 0 && maxAbsDiff(d, wino[i]) <= 5e-5 * scale, `${how} ${b}x${h}x${w} gradient ${i}: ${maxAbsDiff(d, wino[i])} of ${scale}`);
+      });
+    }
+  }
+});
+
+test('training graphs take Winograd only where the emitter\'s trainWinograd thresholds allow (channels in and out, plane sides)', () => {
+  const uses = (shape: number[], cout: number, t: { minChannels: number; minSide: number }) => trainingConv(shape, cout, t).nodes.includes('ConvTranspose');
+  assert.ok(uses([1, 32, 8, 8], 32, { minChannels: 32, minSide: 8 }));
+  assert.ok(!uses([1, 32, 8, 8], 32, { minChannels: 64, minSide: 8 }), 'too few channels');
+  assert.ok(!uses([1, 64, 8, 8], 32, { minChannels: 64, minSide: 8 }), 'too few output channels');
+  assert.ok(!uses([1, 32, 8, 7], 32, { minChannels: 32, minSide: 8 }), 'a side too short');
+  assert.ok(!trainingConv([1, 32, 8, 8], 32, 'direct').nodes.includes('ConvTranspose'), 'no thresholds: direct');
 });

@@ -67,13 +67,16 @@ export interface StepGraph {
  * other parameters are inputs without (they change every step but the generator does not train them).
  */
 function trainingEmitter(t: Tape, sd: ReadonlyMap<string, HostTensor>, trainable: Set<string>, fed: string[]): OnnxEmitter {
-  return new OnnxEmitter(t, sd, (name, shape) => {
+  const e = new OnnxEmitter(t, sd, (name, shape) => {
     if (trainable.has(name)) {
       fed.push(name);
       return t.input(name, shape, { grad: true });
     }
     return name.startsWith('discriminator.') && !/running_|num_batches/.test(name) ? t.input(name, shape) : null;
   });
+  // (Numbers, as a variant of scripts/ab-train-step.ts may give them as strings.)
+  if (stepOptions.winograd) e.trainWinograd = { minChannels: Number(stepOptions.winogradMinChannels), minSide: Number(stepOptions.winogradMinSide) };
+  return e;
 }
 
 /** The k nearest rows of `book` [n, dim] to `q` [m, dim] (the inference search, with its codebook in-graph). */
@@ -91,8 +94,13 @@ function globalEmbeddings(t: Tape, e: OnnxEmitter, c: V2LConfig, o: StepGraphOpt
   return { ids, embeddings: e.op('Gather', [book, ids], { axis: 0 }) };
 }
 
-/** How the chosen codes are projected (`auto`: see chosenCodes; the others for measurements). */
-export const stepOptions = { projectCodes: 'auto' as 'auto' | 'rows' | 'codebook' };
+/**
+ * How the chosen codes are projected (`auto`: see chosenCodes; the others for measurements); `winograd`:
+ * the 3x3 stride-1 convolutions with at least `winogradMinChannels` channels in and out on planes of at
+ * least `winogradMinSide` pixels by Winograd F(4x4, 3x3) (measured faster there, forward and backward:
+ * docs/architecture.md, "Rule forms"; false: every convolution direct).
+ */
+export const stepOptions = { projectCodes: 'auto' as 'auto' | 'rows' | 'codebook', winograd: false, winogradMinChannels: 128, winogradMinSide: 32 };
 
 /**
  * The projected codes of the chosen `ids` (m of them), on the tape: the projector applied to the gathered
