@@ -25,6 +25,8 @@ export const convOptions = {
   stridedInputGrad: 'convTranspose' as 'polyphase' | 'zeros' | 'convTranspose',
   /** How the polyphase form interleaves its s*s phases: a depthwise ConvTranspose by one-hot kernels, DepthToSpace (equal strides), or Reshape/Transpose. */
   interleave: 'convTranspose' as 'depthToSpace' | 'convTranspose' | 'transpose',
+  /** The shifts form's kh row shifts of dy: one Pad each, then a Concat ('pad'), or one Concat of dy with zero gaps ('concat'). */
+  shiftRows: 'concat' as 'concat' | 'pad',
 };
 
 const ints = (v: unknown): number[] | undefined => (Array.isArray(v) ? (v as number[]) : undefined);
@@ -208,18 +210,30 @@ function convWeightGradShifts(g: GradContext, c: ConvGeometry, x: string, dy: st
   const hp = oh + kh - 1;
   const pads = [0, 0, c.p[0], c.p[1], 0, 0, c.p[2], c.p[3]];
   const xp = pads.some(Boolean) ? g.op('Pad', [x, g.ints(pads)]) : x; // [B, C, hp, ow + kw - 1]
-  const rows: string[] = [];
-  for (let i = 0; i < kh; i++) rows.push(kh === 1 ? dy : g.op('Pad', [dy, g.ints([0, 0, i, 0, 0, 0, kh - 1 - i, 0])]));
-  const dyRows = g.reshape(rows.length === 1 ? rows[0] : g.op('Concat', rows, { axis: 1 }), [b, kh * m, hp * ow]);
+  const gapped = convOptions.shiftRows === 'concat' && kh > 1;
+  let dyRows: string;
+  if (gapped) {
+    // Per (b, m), row shift i is dy at offset i*hp*ow + i*ow of kh frames of hp*ow: dy, then kh*ow zeros,
+    // then dy again, ... (each gap is one shift's tail and the next one's head). One Concat writes them all.
+    const flat = g.reshape(dy, [b, m, oh * ow]);
+    const gap = g.expand(g.scalar(0), [b, m, kh * ow]);
+    const parts = [flat];
+    for (let i = 1; i < kh; i++) parts.push(gap, flat);
+    dyRows = g.reshape(g.op('Concat', parts, { axis: 2 }), [b, m * kh, hp * ow]); // rows (m, i)
+  } else {
+    const rows: string[] = [];
+    for (let i = 0; i < kh; i++) rows.push(kh === 1 ? dy : g.op('Pad', [dy, g.ints([0, 0, i, 0, 0, 0, kh - 1 - i, 0])]));
+    dyRows = g.reshape(rows.length === 1 ? rows[0] : g.op('Concat', rows, { axis: 1 }), [b, kh * m, hp * ow]); // rows (i, m)
+  }
   const cols: string[] = [];
   for (let j = 0; j < kw; j++) {
     const xs = g.shape(xp)[3] === ow ? xp : g.op('Slice', [xp, g.ints([j]), g.ints([j + ow]), g.ints([3])]);
     const xsT = g.op('Transpose', [g.reshape(xs, [b, ch, hp * ow])], { perm: [0, 2, 1] });
-    cols.push(g.reshape(g.op('MatMul', [dyRows, xsT]), [1, b, kh, m, ch]));
+    cols.push(g.reshape(g.op('MatMul', [dyRows, xsT]), gapped ? [1, b, m, kh, ch] : [1, b, kh, m, ch]));
   }
-  const stacked = cols.length === 1 ? cols[0] : g.op('Concat', cols, { axis: 0 }); // [kw, B, kh, M, C]
-  const dw = g.op('ReduceSum', [stacked, g.ints([1])], { keepdims: 0 }); // [kw, kh, M, C]
-  return g.op('Transpose', [dw], { perm: [2, 3, 1, 0] });
+  const stacked = cols.length === 1 ? cols[0] : g.op('Concat', cols, { axis: 0 }); // [kw, B, kh, M, C] or [kw, B, M, kh, C]
+  const dw = g.op('ReduceSum', [stacked, g.ints([1])], { keepdims: 0 });
+  return g.op('Transpose', [dw], { perm: gapped ? [1, 3, 2, 0] : [2, 3, 1, 0] });
 }
 
 /**
