@@ -23,11 +23,12 @@ async function expectMatch(what: string, inputs: GradInput[], build: (t: Tape, x
 const conv = (t: Tape, x: Record<string, string>, attrs: Record<string, number[]>, bias = true) =>
   t.op('Conv', bias ? [x.x, x.w, x.b] : [x.x, x.w], attrs);
 
-const CONV_FORMS = [['folded', 'conv', 'polyphase', 'concat'], ['shifts', 'conv', 'zeros', 'pad'], ['im2col', 'conv', 'polyphase', 'concat'], ['taps', 'conv', 'zeros', 'concat'],
-  ['conv', 'conv', 'polyphase', 'concat'], ['im2col', 'convTranspose', 'polyphase', 'concat'], ['shifts', 'conv', 'convTranspose', 'concat']] as const;
-for (const [weightGrad, inputGrad, stridedInputGrad, shiftRows] of CONV_FORMS) {
-  const mode = `${weightGrad}${weightGrad === 'shifts' ? ` (rows by ${shiftRows})` : ''}, input gradient by ${inputGrad}, strided by ${stridedInputGrad}`;
-  const use = () => Object.assign(convOptions, { weightGrad, inputGrad, stridedInputGrad, shiftRows });
+const CONV_FORMS = [['folded', 'conv', 'polyphase', 'concat', 'pad'], ['shifts', 'conv', 'zeros', 'pad', 'slice'], ['im2col', 'conv', 'polyphase', 'concat', 'pad'],
+  ['taps', 'conv', 'zeros', 'concat', 'pad'], ['conv', 'conv', 'polyphase', 'concat', 'pad'], ['im2col', 'convTranspose', 'polyphase', 'concat', 'pad'],
+  ['shifts', 'conv', 'convTranspose', 'concat', 'pad']] as const;
+for (const [weightGrad, inputGrad, stridedInputGrad, shiftRows, shiftCols] of CONV_FORMS) {
+  const mode = `${weightGrad}${weightGrad === 'shifts' ? ` (rows by ${shiftRows}, columns by ${shiftCols})` : ''}, input gradient by ${inputGrad}, strided by ${stridedInputGrad}`;
+  const use = () => Object.assign(convOptions, { weightGrad, inputGrad, stridedInputGrad, shiftRows, shiftCols });
   test(`Conv backward (weight gradient by ${mode}): 3x3 stride 1 pad 1, batch 2, non-square, with bias`, async () => {
     use();
     await expectMatch('conv s1', [{ name: 'x', shape: [2, 3, 5, 7] }, { name: 'w', shape: [4, 3, 3, 3] }, { name: 'b', shape: [4] }],

@@ -27,6 +27,8 @@ export const convOptions = {
   interleave: 'convTranspose' as 'depthToSpace' | 'convTranspose' | 'transpose',
   /** The shifts form's kh row shifts of dy: one Pad each, then a Concat ('pad'), or one Concat of dy with zero gaps ('concat'). */
   shiftRows: 'concat' as 'concat' | 'pad',
+  /** The shifts form's kw column shifts of x: Slices of the padded x ('slice'), or each one Pad of x with negative pads cropping ('pad': one pass fewer). */
+  shiftCols: 'pad' as 'pad' | 'slice',
 };
 
 const ints = (v: unknown): number[] | undefined => (Array.isArray(v) ? (v as number[]) : undefined);
@@ -209,7 +211,7 @@ function convWeightGradShifts(g: GradContext, c: ConvGeometry, x: string, dy: st
   const [oh, ow] = c.out.slice(2);
   const hp = oh + kh - 1;
   const pads = [0, 0, c.p[0], c.p[1], 0, 0, c.p[2], c.p[3]];
-  const xp = pads.some(Boolean) ? g.op('Pad', [x, g.ints(pads)]) : x; // [B, C, hp, ow + kw - 1]
+  const xp = pads.some(Boolean) && convOptions.shiftCols === 'slice' ? g.op('Pad', [x, g.ints(pads)]) : x; // [B, C, hp, ow + kw - 1]
   const gapped = convOptions.shiftRows === 'concat' && kh > 1;
   let dyRows: string;
   if (gapped) {
@@ -227,7 +229,11 @@ function convWeightGradShifts(g: GradContext, c: ConvGeometry, x: string, dy: st
   }
   const cols: string[] = [];
   for (let j = 0; j < kw; j++) {
-    const xs = g.shape(xp)[3] === ow ? xp : g.op('Slice', [xp, g.ints([j]), g.ints([j + ow]), g.ints([3])]);
+    // Column shift j of the padded input: a Slice of it, or x padded (negative pads crop) straight to it.
+    const colPads = [c.p[1] - j, c.p[3] - (kw - 1 - j)];
+    const direct = convOptions.shiftCols === 'pad';
+    const xs = direct ? (c.p[0] || c.p[2] || colPads.some(Boolean) ? g.op('Pad', [x, g.ints([0, 0, c.p[0], colPads[0], 0, 0, c.p[2], colPads[1]])]) : x)
+      : g.shape(xp)[3] === ow ? xp : g.op('Slice', [xp, g.ints([j]), g.ints([j + ow]), g.ints([3])]);
     const xsT = g.op('Transpose', [g.reshape(xs, [b, ch, hp * ow])], { perm: [0, 2, 1] });
     cols.push(g.reshape(g.op('MatMul', [dyRows, xsT]), gapped ? [1, b, m, kh, ch] : [1, b, kh, m, ch]));
   }
@@ -297,8 +303,8 @@ const matmul: Rule = (g, n, [dy], want) => {
   const [a, b] = n.inputs;
   const t = (v: string) => g.op('Transpose', [v], { perm: lastTwo(g.shape(v).length) });
   return [
-    want[0] ? g.unbroadcast(g.op('MatMul', [dy!, t(b)]), g.shape(a)) : null,
-    want[1] ? g.unbroadcast(g.op('MatMul', [t(a), dy!]), g.shape(b)) : null,
+    want[0] ? g.unbroadcast(g.op('MatMul', [dy!, t(g.saved(b))]), g.shape(a)) : null,
+    want[1] ? g.unbroadcast(g.op('MatMul', [t(g.saved(a)), dy!]), g.shape(b)) : null,
   ];
 };
 
