@@ -27,6 +27,24 @@ export class GradContext {
     return this.t.shapeOf(name);
   }
 
+  private readonly again = new Map<string, string>();
+
+  /**
+   * A forward value as a rule's product reads it: the value itself, or, where the emitter marked it
+   * recomputable (Winograd's transformed input), its recomputation, emitted once in the backward so that
+   * the forward's copy is freed after its last forward reader.
+   */
+  saved(name: string): string {
+    const emit = this.t.recomputed.get(name);
+    if (!emit) return name;
+    let out = this.again.get(name);
+    if (!out) {
+      out = emit();
+      this.again.set(name, out);
+    }
+    return out;
+  }
+
   ints(values: readonly number[]): string {
     return this.t.ints('g.i64', values);
   }

@@ -303,8 +303,8 @@ const matmul: Rule = (g, n, [dy], want) => {
   const [a, b] = n.inputs;
   const t = (v: string) => g.op('Transpose', [v], { perm: lastTwo(g.shape(v).length) });
   return [
-    want[0] ? g.unbroadcast(g.op('MatMul', [dy!, t(b)]), g.shape(a)) : null,
-    want[1] ? g.unbroadcast(g.op('MatMul', [t(a), dy!]), g.shape(b)) : null,
+    want[0] ? g.unbroadcast(g.op('MatMul', [dy!, t(g.saved(b))]), g.shape(a)) : null,
+    want[1] ? g.unbroadcast(g.op('MatMul', [t(g.saved(a)), dy!]), g.shape(b)) : null,
   ];
 };
 

@@ -94,6 +94,13 @@ export class Tape implements OnnxGraph, ShapeEnv {
     return y;
   }
 
+  /** Values the backward recomputes (./backward.ts GradContext.saved) instead of keeping them from the forward. */
+  readonly recomputed = new Map<string, () => string>();
+
+  recomputable(value: string, emit: () => string): void {
+    this.recomputed.set(value, emit);
+  }
+
   /** Whether `name` depends on a differentiable input through differentiable ops. */
   isDifferentiable(name: string): boolean {
     return this.diff.has(name);

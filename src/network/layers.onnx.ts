@@ -21,7 +21,7 @@ export function conv2dOnnx(e: OnnxEmitter, prefix: string, x: string, opts: { st
     // Training graphs (fed weights, static shapes): only where it measured faster, wide layers on large
     // planes (./winograd.onnx.ts); the batch folded into the MatMul's columns (no sum over it in the weight gradient).
     const t = e.trainWinograd;
-    if (t && e.fed && e.g.shapeOf && wide(t.minChannels) && Math.min(...e.g.shapeOf(x).slice(2)) >= t.minSide) return winogradConv3x3Onnx(e, prefix, x, { foldBatch: true });
+    if (t && e.fed && e.g.shapeOf && wide(t.minChannels) && Math.min(...e.g.shapeOf(x).slice(2)) >= t.minSide) return winogradConv3x3Onnx(e, prefix, x, { foldBatch: true, recompute: t.recompute });
   }
   const inputs = [x, e.param(`${prefix}.weight`)];
   if (e.has(`${prefix}.bias`)) inputs.push(e.param(`${prefix}.bias`));

@@ -18,6 +18,8 @@ export interface OnnxGraph {
   stopGradient?(x: string): string;
   /** A value's static shape (a training tape's; absent: inference graphs, whose shapes are dynamic). */
   shapeOf?(name: string): number[];
+  /** A training tape's backward reads `value` as `emit` recomputes it, not kept from the forward (memory). */
+  recomputable?(value: string, emit: () => string): void;
 }
 
 /**
@@ -51,9 +53,10 @@ export class OnnxEmitter {
   /**
    * Training graphs (fed weights, static shapes): the 3x3 stride-1 pad-1 convolutions by Winograd F(4x4,
    * 3x3) where both channel counts are at least `minChannels` and the input's sides at least `minSide`
-   * (./layers.onnx.ts conv2dOnnx; null: every convolution direct).
+   * (./layers.onnx.ts conv2dOnnx; null: every convolution direct); `recompute`: the weight gradient
+   * recomputes the transformed input instead of keeping it (./winograd.onnx.ts).
    */
-  trainWinograd: { minChannels: number; minSide: number } | null = null;
+  trainWinograd: { minChannels: number; minSide: number; recompute?: boolean } | null = null;
 
   /**
    * `fed(name, shape)`, when given, returns a graph input for a parameter instead of an initializer

@@ -96,20 +96,20 @@ test('the encoder with Winograd convolutions: z (L2-normalised) within 1e-5 of t
 });
 
 /** A training tape: y = conv(x) with the weight and bias fed, loss sum(y * r), and the three gradients. */
-function trainingConv(shape: number[], cout: number, how: 'direct' | 'winograd' | 'folded' | { minChannels: number; minSide: number }): { model: Uint8Array; nodes: string[] } {
+function trainingConv(shape: number[], cout: number, how: 'direct' | 'winograd' | 'folded' | 'recomputed' | { minChannels: number; minSide: number }): { model: Uint8Array; nodes: string[] } {
   const [b, cin, h, w] = shape;
   const t = new Tape();
   const x = t.input('x', shape, { grad: true });
   const sd = new Map<string, HostTensor>([['c.weight', { dtype: 'F32', shape: [cout, cin, 3, 3], data: new Float32Array(cout * cin * 9) }], ['c.bias', { dtype: 'F32', shape: [cout], data: new Float32Array(cout) }]]);
   const e = new OnnxEmitter(t, sd, (name, s) => t.input(name, s, { grad: true }));
   if (typeof how === 'object') e.trainWinograd = how;
-  const y = how === 'winograd' || how === 'folded' ? winogradConv3x3Onnx(e, 'c', x, { foldBatch: how === 'folded' }) : conv2dOnnx(e, 'c', x, { pad: 1 });
+  const y = typeof how === 'string' && how !== 'direct' ? winogradConv3x3Onnx(e, 'c', x, { foldBatch: how !== 'winograd', recompute: how === 'recomputed' }) : conv2dOnnx(e, 'c', x, { pad: 1 });
   const loss = t.op('ReduceSum', [t.op('Mul', [y, t.input('r', [b, cout, h, w])])], { keepdims: 0 });
   const grads = gradients(t, loss, ['x', 'c.weight', 'c.bias']);
   return { model: t.build('conv_step', [t.output('loss', loss), ...grads.map((g, i) => t.output(`grad${i}`, g))]), nodes: t.nodes.map((n) => n.op) };
 }
 
-test('training graphs: gradients through Winograd (x, fed weight, bias; both MatMul layouts) equal the direct Conv\'s within 5e-5 of their scale (measured up to 1.1e-5 for x, 2.6e-5 for the weight)', async () => {
+test('training graphs: gradients through Winograd (x, fed weight, bias; both MatMul layouts; the transformed input kept or recomputed) equal the direct Conv\'s within 5e-5 of their scale (measured up to 1.1e-5 for x, 2.6e-5 for the weight)', async () => {
   const [cout, cin] = [40, 36];
   for (const [b, h, w] of [[2, 12, 10], [3, 7, 5], [1, 16, 13]]) {
     const shape = [b, cin, h, w];
@@ -129,7 +129,7 @@ test('training graphs: gradients through Winograd (x, fed weight, bias; both Mat
       }
     };
     const direct = await runAll(trainingConv(shape, cout, 'direct').model);
-    for (const how of ['winograd', 'folded'] as const) {
+    for (const how of ['winograd', 'folded', 'recomputed'] as const) {
       const wino = await runAll(trainingConv(shape, cout, how).model);
       direct.forEach((d, i) => {
         const scale = d.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
@@ -146,4 +146,7 @@ test('training graphs take Winograd only where the emitter\'s trainWinograd thre
   assert.ok(!uses([1, 64, 8, 8], 32, { minChannels: 64, minSide: 8 }), 'too few output channels');
   assert.ok(!uses([1, 32, 8, 7], 32, { minChannels: 32, minSide: 8 }), 'a side too short');
   assert.ok(!trainingConv([1, 32, 8, 8], 32, 'direct').nodes.includes('ConvTranspose'), 'no thresholds: direct');
+  // Recomputed: the backward transforms x again (two more depthwise Convs), so the forward's copy is not kept.
+  const count = (how: 'folded' | 'recomputed') => trainingConv([1, 32, 8, 8], 32, how).nodes.filter((op) => op === 'Conv').length;
+  assert.equal(count('recomputed'), count('folded') + 2);
 });

@@ -68,21 +68,34 @@ function outputKernels(cout: number): Float32Array {
 }
 
 /**
+ * B^T d B of every tile of x [B, Cin, H, W], as the MatMul's operand: [B, 36, Cin, hw], or [36, Cin, B * hw]
+ * with `foldBatch`; and as v [B, Cin * 36, h, w]. `copy` names the kernels apart (a recomputation that
+ * onnxruntime must not merge with the forward's as a common subexpression).
+ */
+function inputTransform(e: OnnxEmitter, x: string, cin: number, foldBatch: boolean, copy = ''): { operand: string; v: string } {
+  // Tile (ty, tx) reads padded rows 4ty .. 4ty + 5: pad 1 before, and 4 after so that ceil(H / 4) tiles fit.
+  const rows = e.op('Conv', [x, e.floats(`winograd.BT.rows.${cin}${copy}`, [cin * ALPHA, 1, ALPHA, 1], inputKernels(cin))], { kernel_shape: [ALPHA, 1], strides: [M, 1], pads: [1, 0, M, 0], group: cin });
+  const v = e.op('Conv', [rows, e.floats(`winograd.BT.cols.${cin}${copy}`, [cin * T, 1, 1, ALPHA], inputKernels(cin * ALPHA))], { kernel_shape: [1, ALPHA], strides: [1, M], pads: [0, 1, 0, M], group: cin * ALPHA }); // [B, Cin * 36, h, w]
+  const vt = e.op('Transpose', [e.op('Reshape', [v, e.ints([0, cin, T, -1])])], { perm: foldBatch ? [2, 1, 0, 3] : [0, 2, 1, 3] }); // [B, 36, Cin, hw] or [36, Cin, B, hw]
+  return { operand: foldBatch ? e.op('Reshape', [vt, e.ints([T, cin, -1])]) : vt, v };
+}
+
+/**
  * Conv2d `prefix` (3x3, stride 1, zero pad 1, with its bias if any) on x [B, Cin, H, W] by Winograd F(4x4, 3x3).
  * `foldBatch`: the batch joins the tiles in the MatMul ([36, Cin, B * hw]: one product per point, and in
  * training one weight-gradient product per point with no sum over the batch) instead of [B, 36, Cin, hw].
+ * `recompute` (training tapes): the weight gradient reads the transformed input recomputed from x instead
+ * of keeping it from the forward (2.25x x's size per convolution held until the backward).
  */
-export function winogradConv3x3Onnx(e: OnnxEmitter, prefix: string, x: string, opts: { foldBatch?: boolean } = {}): string {
+export function winogradConv3x3Onnx(e: OnnxEmitter, prefix: string, x: string, opts: { foldBatch?: boolean; recompute?: boolean } = {}): string {
   const [cout, cin] = e.tensor(`${prefix}.weight`).shape;
-  // Tile (ty, tx) reads padded rows 4ty .. 4ty + 5: pad 1 before, and 4 after so that ceil(H / 4) tiles fit.
-  const rows = e.op('Conv', [x, e.floats(`winograd.BT.rows.${cin}`, [cin * ALPHA, 1, ALPHA, 1], inputKernels(cin))], { kernel_shape: [ALPHA, 1], strides: [M, 1], pads: [1, 0, M, 0], group: cin });
-  const v = e.op('Conv', [rows, e.floats(`winograd.BT.cols.${cin}`, [cin * T, 1, 1, ALPHA], inputKernels(cin * ALPHA))], { kernel_shape: [1, ALPHA], strides: [1, M], pads: [0, 1, 0, M], group: cin * ALPHA }); // [B, Cin * 36, h, w]
+  const foldBatch = opts.foldBatch ?? false;
+  const { operand, v } = inputTransform(e, x, cin, foldBatch);
+  if (opts.recompute) e.g.recomputable?.(operand, () => inputTransform(e, x, cin, foldBatch, '.recomputed').operand);
+  const perm = foldBatch ? [2, 1, 0, 3] : [0, 2, 1, 3];
+  let m = e.op('MatMul', [e.param(`${prefix}.weight`, winogradParam(cout, cin)), operand]); // [B, 36, Cout, hw] or [36, Cout, B * hw]
+  if (foldBatch) m = e.op('Reshape', [m, e.op('Concat', [e.ints([T, cout]), e.op('Shape', [x], { start: 0, end: 1 }), e.ints([-1])], { axis: 0 })]);
   const tileHw = e.op('Shape', [v], { start: 2, end: 4 });
-  const wt = e.param(`${prefix}.weight`, winogradParam(cout, cin));
-  const perm = opts.foldBatch ? [2, 1, 0, 3] : [0, 2, 1, 3];
-  const vt = e.op('Transpose', [e.op('Reshape', [v, e.ints([0, cin, T, -1])])], { perm }); // [B, 36, Cin, hw] or [36, Cin, B, hw]
-  let m = e.op('MatMul', [wt, opts.foldBatch ? e.op('Reshape', [vt, e.ints([T, cin, -1])]) : vt]); // [B, 36, Cout, hw] or [36, Cout, B * hw]
-  if (opts.foldBatch) m = e.op('Reshape', [m, e.op('Concat', [e.ints([T, cout]), e.op('Shape', [x], { start: 0, end: 1 }), e.ints([-1])], { axis: 0 })]);
   const mc = e.op('Reshape', [e.op('Transpose', [m], { perm }), e.op('Concat', [e.ints([0, cout * T]), tileHw], { axis: 0 })]); // [B, Cout * 36, h, w]
   const inputs = [mc, e.floats(`winograd.AT.${cout}`, [cout * T, 1, M, M], outputKernels(cout))];
   if (e.has(`${prefix}.bias`)) inputs.push(e.param(`${prefix}.bias`));

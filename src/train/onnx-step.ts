@@ -75,7 +75,7 @@ function trainingEmitter(t: Tape, sd: ReadonlyMap<string, HostTensor>, trainable
     return name.startsWith('discriminator.') && !/running_|num_batches/.test(name) ? t.input(name, shape) : null;
   });
   // (Numbers, as a variant of scripts/ab-train-step.ts may give them as strings.)
-  if (stepOptions.winograd) e.trainWinograd = { minChannels: Number(stepOptions.winogradMinChannels), minSide: Number(stepOptions.winogradMinSide) };
+  if (stepOptions.winograd) e.trainWinograd = { minChannels: Number(stepOptions.winogradMinChannels), minSide: Number(stepOptions.winogradMinSide), recompute: stepOptions.winogradRecompute };
   return e;
 }
 
@@ -100,7 +100,7 @@ function globalEmbeddings(t: Tape, e: OnnxEmitter, c: V2LConfig, o: StepGraphOpt
  * least `winogradMinSide` pixels by Winograd F(4x4, 3x3) (measured faster there, forward and backward:
  * docs/architecture.md, "Rule forms"; false: every convolution direct).
  */
-export const stepOptions = { projectCodes: 'auto' as 'auto' | 'rows' | 'codebook', winograd: false, winogradMinChannels: 128, winogradMinSide: 32 };
+export const stepOptions = { projectCodes: 'auto' as 'auto' | 'rows' | 'codebook', winograd: true, winogradMinChannels: 128, winogradMinSide: 32, winogradRecompute: true };
 
 /**
  * The projected codes of the chosen `ids` (m of them), on the tape: the projector applied to the gathered
