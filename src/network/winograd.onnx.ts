@@ -1,20 +1,31 @@
-// Winograd F(4x4, 3x3) for 3x3, stride-1, pad-1 convolutions of inference models (Lavin & Gray 2016):
-// each 4x4 output tile is A^T [ (G g G^T) . (B^T d B) ] A over its 6x6 input tile d, so the GEMM does 36
-// multiplications per tile and channel pair instead of 144 (4x fewer; F(2x2, 3x3) saves 2.25x and
-// measured 1.4-1.8x slower on onnxruntime-web at the paper's shapes: README, "In the browser"). Written
-// in standard ONNX ops that onnxruntime runs as whole-tensor kernels, none element by element:
+// Winograd F(4x4, 3x3) for 3x3, stride-1, pad-1 convolutions (Lavin & Gray 2016), in the page's inference
+// models and in the training step graphs: each 4x4 output tile is A^T [ (G g G^T) . (B^T d B) ] A over its
+// 6x6 input tile d, so the GEMM does 36 multiplications per tile and channel pair instead of 144 (4x
+// fewer; F(2x2, 3x3) saves 2.25x and measured 1.4-1.8x slower on onnxruntime-web at the paper's shapes:
+// README, "In the browser"). Written in standard ONNX ops that onnxruntime runs as whole-tensor kernels,
+// none element by element:
 // - input transform B^T d B: two depthwise Convs with fixed kernels, rows (6x1, stride 4) then columns
 //   (1x6, stride 4) -> [B, Cin * 36, h, w] (channel c * 36 + t), which also take the tiles out of the
 //   zero-padded image (pads 1 before, 4 after: enough for any side);
 // - the 36 products: one batched MatMul by the transformed weights [36, Cout, Cin], between two
-//   Transposes that only swap whole h*w planes ([B, Cin, 36, hw] <-> [B, 36, Cin, hw]);
+//   Transposes that only swap whole h*w planes ([B, Cin, 36, hw] <-> [B, 36, Cin, hw]; with `foldBatch`
+//   [36, Cin, B * hw], the batch among the MatMul's columns);
 // - output transform A^T m A and the tiles put back, with the bias: one depthwise ConvTranspose (4x4
 //   kernels, stride 4), then a Slice to H x W (sides not a multiple of 4).
-// Why: onnxruntime-web's wasm GEMM runs at about a quarter of the native rate (no FMA), so the browser's
-// networks are bound by multiplications; natively the extra passes cost about what the saved
-// multiplications gain, so Node keeps the direct Conv. Float32 error: the interpolation points 0, +-1,
-// +-2 (the usual choice) amplify rounding, 2e-6 to 8e-6 of the output's scale per convolution
-// against 6e-7 for F(2x2, 3x3) (winograd.onnx.test.ts bounds both the convolution and whole networks).
+// Where: onnxruntime-web's wasm GEMM runs at about a quarter of the native rate (no FMA), so the browser's
+// networks are bound by multiplications and the page's export takes Winograd for every layer of 32
+// channels or more. Natively the forward alone gains little (1.2-1.3x at 128-256 channels, slower below),
+// so Node's inference keeps the direct Conv; but in training the weight gradient becomes one MatMul with
+// 4x fewer products (dm by the transformed input) and the input gradient goes back through the same
+// transforms (src/grad: grouped Conv and ConvTranspose rules), so a training step's conv forward and
+// backward together measured 1.3-2.1x faster at 128-256 channels on planes of 32 px or more, and slower
+// on 16 px planes and at 32-64 channels: training graphs take it there only (../train/onnx-step.ts
+// stepOptions; docs/architecture.md, "Rule forms"). There the transformed input (2.25x x's size) is
+// recomputed from x for the weight gradient rather than held until the backward (`recompute`).
+// Float32 error: the interpolation points 0, +-1, +-2 (the usual choice) amplify rounding, 2e-6 to 8e-6
+// of the output's scale per convolution against 6e-7 for F(2x2, 3x3), and up to 1.1e-5 (input gradient)
+// and 2.6e-5 (weight gradient) of their scale (winograd.onnx.test.ts bounds the convolution, its
+// gradients and whole networks).
 import type { OnnxEmitter, ParamTransform } from './onnx.js';
 
 /** Output tile side m, input tile side m + 2, and the number of products per tile. */
