@@ -145,7 +145,11 @@ test('linear (fed weight, transposed in the graph), L2 normalisation, nearest x2
     return linearOnnx(new OnnxEmitter(t, sd, (name) => v[name]), 'l', v.x);
   });
   await expectMatch('l2norm', [{ name: 'x', shape: [2, 6, 3] }], (t, v) => l2NormalizeOnnx(new OnnxEmitter(t, new Map()), v.x, 1));
-  await expectMatch('resize', [{ name: 'x', shape: [2, 3, 3, 2] }], (t, v) => upsampleNearest2xOnnx(new OnnxEmitter(t, new Map()), v.x));
+  for (const poolResize of [true, false]) {
+    Object.assign(ruleOptions, { poolResize });
+    await expectMatch(`resize (block sum by pooling: ${poolResize})`, [{ name: 'x', shape: [2, 3, 3, 2] }], (t, v) => upsampleNearest2xOnnx(new OnnxEmitter(t, new Map()), v.x));
+  }
+  Object.assign(ruleOptions, { poolResize: true });
   await expectMatch('reshape/transpose', [{ name: 'x', shape: [2, 3, 4] }], (t, v) => t.op('Transpose', [t.op('Reshape', [v.x, t.ints('s', [4, 6])])], { perm: [1, 0] }));
 });
 

@@ -330,7 +330,7 @@ const sub: Rule = (g, n, [dy], want) => [
 ];
 
 /** How some patterns are differentiated (measured by whole training steps, scripts/ab-train-step.ts). */
-export const ruleOptions = { fusedSwish: true, plainInstanceNorm: true, affineInstanceNorm: true };
+export const ruleOptions = { fusedSwish: true, plainInstanceNorm: true, affineInstanceNorm: true, poolResize: true };
 
 /**
  * swish y = x * s, s = sigmoid(x), where s is read by this Mul only: dx = dy (s + y (1 - s)) in one
@@ -517,6 +517,12 @@ const resize: Rule = (g, n, [dy]) => {
   const y = g.shape(n.outputs[0]);
   const f = y.map((d, i) => d / x[i]);
   if (f.some((v) => !Number.isInteger(v)) || f[0] !== 1 || f[1] !== 1) throw new Error('Resize backward: integer spatial factors only');
+  if (ruleOptions.poolResize && x.length === 4) {
+    // The block sum as an average pool (onnxruntime's pooling kernel; a ReduceSum over the 6-D view's axes
+    // 3 and 5 takes its slow strided path) times the block size, on the f*f times smaller result.
+    const mean = g.op('AveragePool', [dy!], { kernel_shape: [f[2], f[3]], strides: [f[2], f[3]] });
+    return [g.op('Mul', [mean, g.scalar(f[2] * f[3])])];
+  }
   const blocks = g.reshape(dy!, [x[0], x[1], x[2], f[2], x[3], f[3]]);
   return [g.op('ReduceSum', [blocks, g.ints([3, 5])], { keepdims: 0 })];
 };
