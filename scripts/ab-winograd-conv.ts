@@ -3,7 +3,7 @@
 // with respect to x, the weight and the bias through the project's backward (src/grad), emitted directly
 // (Conv) and by Winograd F(4x4, 3x3) (src/network/winograd.onnx.ts); interleaved rounds, median wall and
 // CPU time and their ratios, and the largest difference of each gradient from the direct form's (relative to
-// its scale). `--forward`: the forward alone (no gradients). Winograd is timed in both layouts of its MatMul (`foldBatch`). Development tool: decides whether training
+// its scale). `--forward`: the forward alone (no gradients). Winograd is timed in both layouts of its MatMul (`foldBatch`) and with V recomputed (`recompute`). Development tool: decides whether training
 // graphs take Winograd (docs/architecture.md, "Rule forms").
 import { availableParallelism } from 'node:os';
 import * as ort from 'onnxruntime-node';
@@ -16,14 +16,14 @@ import { trainSessionOptions } from '../src/train/onnx-session.js';
 import { argValue as arg } from '../src/util/bench-args.js';
 import { Rng } from '../src/network/rng.js';
 
-function stepModel(shape: number[], cout: number, winograd: boolean, forward: boolean, foldBatch: boolean): Uint8Array {
+function stepModel(shape: number[], cout: number, winograd: boolean, forward: boolean, foldBatch: boolean, recompute: boolean): Uint8Array {
   const [b, cin, h, w] = shape;
   const t = new Tape();
   const x = t.input('x', shape, { grad: true });
   const wShape = [cout, cin, 3, 3];
   const sd = new Map([['c.weight', { dtype: 'F32' as const, shape: wShape, data: new Float32Array(cout * cin * 9) }], ['c.bias', { dtype: 'F32' as const, shape: [cout], data: new Float32Array(cout) }]]);
   const e = new OnnxEmitter(t, sd, (name, s) => t.input(name, s, { grad: true }));
-  const y = winograd ? winogradConv3x3Onnx(e, 'c', x, { foldBatch }) : conv2dOnnx(e, 'c', x, { pad: 1 });
+  const y = winograd ? winogradConv3x3Onnx(e, 'c', x, { foldBatch, recompute }) : conv2dOnnx(e, 'c', x, { pad: 1 });
   if (forward) return t.build('conv', [t.output('y', y)]);
   const r = t.input('r', [b, cout, h, w]);
   const loss = t.op('ReduceSum', [t.op('Mul', [y, r])], { keepdims: 0 });
@@ -31,8 +31,8 @@ function stepModel(shape: number[], cout: number, winograd: boolean, forward: bo
   return t.build('conv_step', [t.output('loss', loss), ...grads.map((g, i) => t.output(`grad${i}`, g))]);
 }
 
-/** Direct Conv, Winograd, Winograd with the batch folded into the MatMul's columns. */
-const VARIANTS = [[false, false], [true, false], [true, true]] as const;
+/** Direct Conv; Winograd; with the batch folded into the MatMul's columns; and V recomputed for the weight gradient (the training default). */
+const VARIANTS = [[false, false, false], [true, false, false], [true, true, false], [true, true, true]] as const;
 
 const median = (v: number[]) => [...v].sort((p, q) => p - q)[Math.floor(v.length / 2)];
 
@@ -54,7 +54,7 @@ async function main(): Promise<void> {
     };
     if (!forward) feeds.r = new ort.Tensor('float32', rand(b * cout * h * w), [b, cout, h, w]);
     const sessions: ort.InferenceSession[] = [];
-    for (const [winograd, fold] of VARIANTS) sessions.push(await ort.InferenceSession.create(stepModel(shape, cout, winograd, forward, fold), trainSessionOptions({ threads })));
+    for (const [winograd, fold, again] of VARIANTS) sessions.push(await ort.InferenceSession.create(stepModel(shape, cout, winograd, forward, fold, again), trainSessionOptions({ threads })));
     const outs: ort.InferenceSession.ReturnType[] = [];
     for (const s of sessions) outs.push(await s.run(feeds));
     const diffs = outs.slice(1).map((o) => Object.keys(outs[0]).map((k) => {
@@ -78,7 +78,7 @@ async function main(): Promise<void> {
     }
     const mw = wall.map(median);
     const mc = cpu.map(median);
-    const each = VARIANTS.slice(1).map(([, fold], i) => `Winograd${fold ? ' (batch folded)' : ''} ${mw[i + 1].toFixed(0)} ms (cpu ${mc[i + 1].toFixed(0)}): ${(mw[0] / mw[i + 1]).toFixed(2)}x wall, ${(mc[0] / mc[i + 1]).toFixed(2)}x cpu, difference/scale ${diffs[i]}`);
+    const each = VARIANTS.slice(1).map(([, fold, again], i) => `Winograd${fold ? ' (batch folded' + (again ? ', V recomputed)' : ')') : ''} ${mw[i + 1].toFixed(0)} ms (cpu ${mc[i + 1].toFixed(0)}): ${(mw[0] / mw[i + 1]).toFixed(2)}x wall, ${(mc[0] / mc[i + 1]).toFixed(2)}x cpu, difference/scale ${diffs[i]}`);
     console.log(`[${shape}] -> ${cout}, ${forward ? 'forward' : 'forward + gradients (x, weight, bias)'}, ${threads} threads, ${rounds} rounds: direct ${mw[0].toFixed(0)} ms (cpu ${mc[0].toFixed(0)}); ${each.join('; ')}`);
     for (const s of sessions) await s.release();
   }
