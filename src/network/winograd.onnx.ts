@@ -111,5 +111,8 @@ export function winogradConv3x3Onnx(e: OnnxEmitter, prefix: string, x: string, o
   const inputs = [mc, e.floats(`winograd.AT.${cout}`, [cout * T, 1, M, M], outputKernels(cout))];
   if (e.has(`${prefix}.bias`)) inputs.push(e.param(`${prefix}.bias`));
   const y = e.op('ConvTranspose', inputs, { kernel_shape: [M, M], strides: [M, M], group: cout }); // [B, Cout, 4h, 4w]
+  // Static shapes (training tapes) whose sides are multiples of 4 need no Slice (a copy of the output).
+  const sides = e.g.shapeOf?.(x).slice(2);
+  if (sides && sides.every((d) => d % M === 0)) return y;
   return e.op('Slice', [y, e.ints([0, 0]), e.op('Shape', [x], { start: 2, end: 4 }), e.ints([2, 3])]);
 }
