@@ -3,10 +3,11 @@
 // transfer loses nothing, and a failure inside the worker comes back as a clear error.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { convOptions } from '../grad/rules.js';
 import { NetworkParams } from '../network/network-params.js';
 import { randn } from '../util/random.js';
 import { pack, unpack, WorkerLane } from './lanes.js';
-import { MicroStepper, type LaneSpec, type MicroFeeds } from './micro-step.js';
+import { currentForms, MicroStepper, type LaneSpec, type MicroFeeds } from './micro-step.js';
 import { tinyConfig } from './test-utils/fixtures.js';
 
 function setup() {
@@ -14,7 +15,7 @@ function setup() {
   const { gen, disc } = net.trainableNames();
   const spec: LaneSpec = {
     config: net.config, sd: net.stateDict(), genNames: gen, imageSize: 16,
-    graph: { kGlobal: 3, recLoss: 'l1', vqBeta: 0.33 }, discWeight: 0.75, engine: { threads: 1 },
+    graph: { kGlobal: 3, recLoss: 'l1', vqBeta: 0.33 }, discWeight: 0.75, engine: { threads: 1 }, forms: currentForms(),
   };
   const step = {
     params: new Map([...gen, ...disc].map((n) => [n, net.get(n)])),
@@ -34,7 +35,10 @@ test('pack / unpack: every array back by name, values and lengths', () => {
   for (const [k, v] of values) assert.deepEqual([...back.get(k)!].map((x) => Object.is(x, -0) ? '-0' : x), [...v].map((x) => Object.is(x, -0) ? '-0' : x));
 });
 
-test('a worker lane gives the same micro-batch results as the same stepper on this thread, bit for bit (generator and discriminator)', async () => {
+test('a worker lane gives the same micro-batch results as the same stepper on this thread, bit for bit (generator and discriminator), under the graph forms this thread chose', async () => {
+  // A non-default weight-gradient form (other float sums): the worker must build the same graphs.
+  const saved = convOptions.weightGrad;
+  convOptions.weightGrad = 'im2col';
   const { spec, step, micro } = setup();
   const local = new MicroStepper(spec);
   const lane = new WorkerLane(spec);
@@ -56,6 +60,7 @@ test('a worker lane gives the same micro-batch results as the same stepper on th
     }
     assert.ok(remote[1].bn.size > 0, 'the GAN micro-batch has BatchNorm statistics');
   } finally {
+    convOptions.weightGrad = saved;
     await local.close();
     await lane.close();
   }

@@ -6,7 +6,9 @@
 import type { HostTensor } from '../io/dtypes.js';
 import type { V2LConfig } from '../network/config.js';
 import { DiscriminatorStepSession, GeneratorStepSession, type TrainEngineOptions } from './onnx-session.js';
-import type { StepGraphOptions } from './onnx-step.js';
+import { convOptions, ruleOptions } from '../grad/rules.js';
+import { layerOptions } from '../network/layers.onnx.js';
+import { stepOptions, type StepGraphOptions } from './onnx-step.js';
 
 /** What a lane needs to build its sessions (structured-cloneable: it is sent to workers once). */
 export interface LaneSpec {
@@ -19,6 +21,31 @@ export interface LaneSpec {
   graph: Omit<StepGraphOptions, 'batch' | 'imageSize' | 'gan'>;
   discWeight: number;
   engine: TrainEngineOptions;
+  /**
+   * The graph forms chosen when the lanes opened (module options of the emitters and rules, which
+   * A/B tools change): a worker applies them before it builds its graphs, so every lane runs the same graph.
+   */
+  forms: GraphForms;
+}
+
+export interface GraphForms {
+  step: typeof stepOptions;
+  conv: typeof convOptions;
+  rule: typeof ruleOptions;
+  layer: typeof layerOptions;
+}
+
+/** The current graph forms (a copy). */
+export function currentForms(): GraphForms {
+  return { step: { ...stepOptions }, conv: { ...convOptions }, rule: { ...ruleOptions }, layer: { ...layerOptions } };
+}
+
+/** Makes `f` the graph forms of this thread (a worker lane, before it builds anything). */
+export function applyForms(f: GraphForms): void {
+  Object.assign(stepOptions, f.step);
+  Object.assign(convOptions, f.conv);
+  Object.assign(ruleOptions, f.rule);
+  Object.assign(layerOptions, f.layer);
 }
 
 /** The inputs of one micro-batch; the parameters and codebooks are the step's. */

@@ -10,7 +10,7 @@ import { updateRunningStats } from '../network/network-params.js';
 import { WorkerLane } from './lanes.js';
 import { discFactorAt } from './losses.js';
 import { USAGE_TEMPERATURE } from './usage-loss.onnx.js';
-import { MicroStepper, type LaneSpec, type MicroFeeds, type MicroResult } from './micro-step.js';
+import { currentForms, MicroStepper, type LaneSpec, type MicroFeeds, type MicroResult } from './micro-step.js';
 import type { GeneratorStepSession, TrainEngineOptions } from './onnx-session.js';
 import type { Replica, StepTerms } from './replica.js';
 
@@ -105,6 +105,7 @@ export class OnnxRunner implements StepRunner {
       },
       discWeight: r.loss.discWeight,
       engine: { ...this.engine, threads: Math.max(1, Math.floor(threads / count)) },
+      forms: currentForms(),
     };
     return { local: new MicroStepper(spec), workers: Array.from({ length: count - 1 }, () => new WorkerLane(spec)) };
   }

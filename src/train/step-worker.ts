@@ -3,11 +3,13 @@
 // Node edge (worker_threads).
 import { parentPort, workerData } from 'node:worker_threads';
 import { toWire, unpack, type LaneReply, type LaneRequest } from './lanes.js';
-import { MicroStepper, type LaneSpec } from './micro-step.js';
+import { applyForms, MicroStepper, type LaneSpec } from './micro-step.js';
 
 const port = parentPort;
 if (!port) throw new Error('internal: step-worker.ts runs as a worker thread (./lanes.ts starts it)');
-const stepper = new MicroStepper(workerData as LaneSpec);
+const spec = workerData as LaneSpec;
+applyForms(spec.forms);
+const stepper = new MicroStepper(spec);
 let codebooks: { local: Float32Array; global: Float32Array } | null = null;
 
 port.on('message', (m: LaneRequest | 'close') => {
