@@ -6,7 +6,7 @@ import { checkGradients, type GradInput } from './test-utils/check.js';
 import { convOptions, ruleOptions } from './rules.js';
 import type { Tape } from './tape.js';
 import { OnnxEmitter } from '../network/onnx.js';
-import { groupNormOnnx, linearOnnx } from '../network/layers.onnx.js';
+import { groupNormOnnx, layerOptions, linearOnnx } from '../network/layers.onnx.js';
 import { l2NormalizeOnnx, swishOnnx } from '../network/ops.onnx.js';
 import { upsampleNearest2xOnnx } from '../network/sampling.onnx.js';
 import { Tape as TapeClass } from './tape.js';
@@ -119,13 +119,23 @@ test('ReduceSum / ReduceMean backward, keepdims 0 and 1', async () => {
   await expectMatch('reducemean all', [{ name: 'x', shape: [2, 3, 4] }], (t, v) => t.op('ReduceMean', [v.x], { keepdims: 0 }));
 });
 
-test('GroupNorm (the network\'s emitter) with fed parameters: C == 32 groups as one InstanceNormalization with the affine, C == 64 grouped then the affine', async () => {
-  for (const [c, h, w] of [[32, 3, 5], [64, 3, 5]]) {
+test('GroupNorm (the network\'s emitter) with fed parameters: C == 32 groups as one InstanceNormalization with the affine, C == 64 grouped then the affine (BatchNormalization, or Mul and Add)', async () => {
+  for (const [c, h, w, bn] of [[32, 3, 5, true], [64, 3, 5, true], [64, 4, 3, false]] as const) {
+    Object.assign(layerOptions, { affineBatchNorm: bn });
     await expectMatch(`groupnorm C=${c}`, [{ name: 'x', shape: [2, c, h, w] }, { name: 'n.weight', shape: [c] }, { name: 'n.bias', shape: [c] }], (t, v) => {
       const sd = new Map([['n.weight', { dtype: 'F32' as const, shape: [c], data: new Float32Array(c) }], ['n.bias', { dtype: 'F32' as const, shape: [c], data: new Float32Array(c) }]]);
       return groupNormOnnx(new OnnxEmitter(t, sd, (name) => v[name]), 'n', v.x);
     });
   }
+  Object.assign(layerOptions, { affineBatchNorm: true });
+});
+
+test('BatchNormalization backward (inference mode): constant mean and variance, general and unit (mean 0, variance + eps == 1)', async () => {
+  const stats = (t: Tape, mean: number[], variance: number[]) => [t.weight('m', [mean.length], Float32Array.from(mean)), t.weight('v', [variance.length], Float32Array.from(variance))];
+  await expectMatch('batchnorm', [{ name: 'x', shape: [2, 3, 4, 5] }, { name: 's', shape: [3] }, { name: 'b', shape: [3] }],
+    (t, v) => t.op('BatchNormalization', [v.x, v.s, v.b, ...stats(t, [0.5, -1, 2], [0.7, 1.5, 3])], { epsilon: { float: 1e-3 } }));
+  await expectMatch('batchnorm unit', [{ name: 'x', shape: [3, 2, 7] }, { name: 's', shape: [2] }, { name: 'b', shape: [2] }],
+    (t, v) => t.op('BatchNormalization', [v.x, v.s, v.b, ...stats(t, [0, 0], [1 - 2 ** -24, 1 - 2 ** -24])], { epsilon: { float: 2 ** -24 } }));
 });
 
 test('InstanceNormalization backward with a fed, non-unit scale and a bias (gradients for x, scale and bias), both forms', async () => {

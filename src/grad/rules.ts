@@ -498,6 +498,32 @@ const instanceNorm: Rule = (g, n, [dy], want) => {
   return [dx, dscale, dbias];
 };
 
+/**
+ * Inference-mode BatchNormalization y = (x - mean) k + bias, k = scale / sqrt(var + eps) per channel, with
+ * constant mean and variance (GroupNorm's affine, ../network/layers.onnx.ts): dx = dy k, dscale = sum(dy
+ * (x - mean) / sqrt(var + eps)), dbias = sum(dy); with mean 0 and variance + eps == 1 the Sub and Div vanish.
+ */
+const batchNorm: Rule = (g, n, [dy], want) => {
+  const [x, scale, , mean, variance] = n.inputs;
+  if (want[3] || want[4] || n.attrs.training_mode) throw new Error('BatchNormalization backward: inference mode with constant mean and variance only');
+  const shape = g.shape(x);
+  const perChannel = [shape[1], ...shape.slice(2).map(() => 1)];
+  const axes = [0, ...[...shape.keys()].slice(2)];
+  const eps = (n.attrs.epsilon as { float: number } | undefined)?.float ?? 1e-5;
+  const m = g.t.constantOf(mean);
+  const v = g.t.constantOf(variance);
+  const unit = !!m && !!v && m.every((q) => q === 0) && v.every((q) => Math.fround(q + eps) === 1);
+  const rstd = unit ? '' : g.op('Reciprocal', [g.op('Sqrt', [g.op('Add', [variance, g.scalar(eps)])])]);
+  const k = unit ? scale : g.op('Mul', [scale, rstd]);
+  const xn = unit ? x : g.op('Mul', [g.op('Sub', [x, g.reshape(mean, perChannel)]), g.reshape(rstd, perChannel)]);
+  return [
+    want[0] ? g.op('Mul', [dy!, g.reshape(k, perChannel)]) : null,
+    want[1] ? g.op('ReduceSum', [g.op('Mul', [dy!, xn]), g.ints(axes)], { keepdims: 0 }) : null,
+    want[2] ? g.op('ReduceSum', [dy!, g.ints(axes)], { keepdims: 0 }) : null,
+    null, null,
+  ];
+};
+
 const reshape: Rule = (g, n, [dy]) => [g.reshape(dy!, g.shape(n.inputs[0])), null];
 
 const transpose: Rule = (g, n, [dy]) => {
@@ -622,7 +648,7 @@ const convTranspose: Rule = (g, n, [dy], want) => {
 export const RULES: Record<string, Rule> = {
   Conv: convOrGrouped, ConvTranspose: convTranspose, MatMul: matmul, Gemm: gemm, Add: add, Sub: sub, Mul: mul, Div: div, Pow: pow, Sum: sumRule,
   Sigmoid: sigmoid, Sqrt: sqrt, Relu: relu, LeakyRelu: leakyRelu, Where: where, Softmax: softmax,
-  ReduceSum: reduceSum, ReduceMean: reduceMean, InstanceNormalization: instanceNorm,
+  ReduceSum: reduceSum, ReduceMean: reduceMean, InstanceNormalization: instanceNorm, BatchNormalization: batchNorm,
   Reshape: reshape, Transpose: transpose, Identity: identity, Cast: identity, Expand: expand,
   Squeeze: reshape, Unsqueeze: reshape, Resize: resize, Gather: gather, MaxPool: maxPool, Pad: pad, Slice: slice, Concat: concat,
   Neg: unary((g, _n, dy) => g.op('Neg', [dy])),

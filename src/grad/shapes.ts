@@ -88,7 +88,7 @@ function outputShapes(env: ShapeEnv, n: TapeNode): number[][] {
   const s = (i: number) => env.shapeOf(n.inputs[i]);
   switch (n.op) {
     case 'Identity': case 'Sigmoid': case 'Abs': case 'Relu': case 'LeakyRelu': case 'Sqrt': case 'Neg': case 'Exp': case 'Log':
-    case 'Softmax': case 'Sign': case 'Cast': case 'Reciprocal': case 'InstanceNormalization': case 'Not': case 'Floor': case 'Clip':
+    case 'Softmax': case 'Sign': case 'Cast': case 'Reciprocal': case 'InstanceNormalization': case 'BatchNormalization': case 'Not': case 'Floor': case 'Clip':
       return [s(0)];
     case 'Add': case 'Sub': case 'Mul': case 'Div': case 'Pow': case 'Equal': case 'Greater': case 'Less': case 'Max': case 'Min':
     case 'GreaterOrEqual': case 'LessOrEqual': case 'And': case 'Or':

@@ -45,7 +45,7 @@ export class Tape implements OnnxGraph, ShapeEnv {
     const n = this.builder.weight(name, dims, data);
     this.shapes.set(n, dims);
     this.dtypes.set(n, 'float32');
-    if (data.length <= 64) this.constants.set(n, [...data]);
+    if (data.length <= 1024) this.constants.set(n, [...data]); // per-channel constants (rules read them: GroupNorm's unit statistics)
     return n;
   }
 

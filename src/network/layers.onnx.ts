@@ -40,13 +40,18 @@ export function linearOnnx(e: OnnxEmitter, prefix: string, x: string): string {
 export const layerOptions = {
   /** Where each group is one channel (C == 32): one InstanceNormalization with the affine as its scale and bias. */
   channelInstanceNorm: true,
+  /** Elsewhere the per-channel affine as one BatchNormalization (mean 0, variance 1) instead of a Mul and an Add. */
+  affineBatchNorm: true,
 };
+
+/** BatchNormalization's epsilon and variance for a plain affine: 1 - 2^-24 + 2^-24 is exactly 1 in float32. */
+const UNIT_EPS = 2 ** -24;
 
 /**
  * GroupNorm(32, eps 1e-6, affine). Where every group is one channel (C == 32), it is InstanceNormalization
  * itself, with the layer's weight and bias as its scale and bias. Otherwise as PyTorch exports it: the
  * groups become InstanceNormalization's channels ([B, 32, C/32 * H * W], unit scale, zero shift), then
- * the per-channel affine.
+ * the per-channel affine (one BatchNormalization with mean 0 and variance 1, or a Mul and an Add).
  */
 export function groupNormOnnx(e: OnnxEmitter, prefix: string, x: string): string {
   const c = e.tensor(`${prefix}.weight`).shape[0];
@@ -56,7 +61,13 @@ export function groupNormOnnx(e: OnnxEmitter, prefix: string, x: string): string
   }
   const grouped = e.op('Reshape', [x, e.ints([0, GROUPS, -1])]);
   const normed = e.op('InstanceNormalization', [grouped, e.floats('gn.ones', [GROUPS], new Float32Array(GROUPS).fill(1)), e.floats('gn.zeros', [GROUPS], new Float32Array(GROUPS))], { epsilon });
-  const asCHW = channelParam(c);
   const back = e.op('Reshape', [normed, e.op('Shape', [x])]);
+  if (layerOptions.affineBatchNorm) {
+    // y = back * w + b in one pass: inference-mode BatchNormalization with mean 0 and variance 1 (exactly).
+    const zeros = e.floats(`gn.bn.mean.${c}`, [c], new Float32Array(c));
+    const ones = e.floats(`gn.bn.var.${c}`, [c], new Float32Array(c).fill(1 - UNIT_EPS));
+    return e.op('BatchNormalization', [back, e.param(`${prefix}.weight`), e.param(`${prefix}.bias`), zeros, ones], { epsilon: { float: UNIT_EPS } });
+  }
+  const asCHW = channelParam(c);
   return e.op('Add', [e.op('Mul', [back, e.param(`${prefix}.weight`, asCHW)]), e.param(`${prefix}.bias`, asCHW)]);
 }

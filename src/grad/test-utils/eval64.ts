@@ -285,6 +285,13 @@ function node(n: TapeNode, v: (i: number) => T64, ints64: (i: number) => number[
       return reduce(x, axes, ((a.keepdims as number | undefined) ?? 1) === 1, n.op === 'ReduceMean');
     }
     case 'InstanceNormalization': return instanceNorm(v(0), v(1), v(2), float(a.epsilon, 1e-5));
+    case 'BatchNormalization': { // inference mode: (x - mean) / sqrt(var + eps) * scale + bias per channel
+      const per = [v(0).shape[1], ...v(0).shape.slice(2).map(() => 1)];
+      const at = (i: number) => ({ shape: per, data: v(i).data });
+      const eps = float(a.epsilon, 1e-5);
+      const xn = binary(binary(v(0), at(3), (p, q) => p - q), at(4), (p, q) => p / Math.sqrt(q + eps));
+      return binary(binary(xn, at(1), (p, q) => p * q), at(2), (p, q) => p + q);
+    }
     case 'Reshape': return reshape(v(0), ints64(1));
     case 'Transpose': return transpose(v(0), ints(a.perm, v(0).shape.map((_, i) => i).reverse()));
     case 'Expand': return binary(v(0), { shape: ints64(1), data: new Float64Array(size(ints64(1))).fill(0) }, (p) => p);
