@@ -88,9 +88,8 @@ export const PRESETS: Record<string, () => Preset> = {
     preprocess: 'reference',
     batchSize: 8,
     // Graphs of 2 images: with the default lanes (--workers = the cores) two run at the same time on this
-    // 2-core machine, about 8 GB resident as one graph of 4 on both threads was, and 1.09x as fast as that
-    // (docs/architecture.md, "Lanes"). One lane: --workers 1 --micro-batch 4 (33.0 s/step, 8 GB; 8 at once
-    // 30.4 s/step but 14.5 GB).
+    // 2-core machine: 21.5 s/step, peak RSS 11.1 GB (graphs of 1: 24.9 s/step; Winograd's transformed
+    // tensors make a graph of 2 larger than before). One lane: --workers 1 --micro-batch 4.
     microBatch: 2,
     network: paperConfig(),
     loss: { ...REFERENCE_LOSS },
