@@ -71,9 +71,13 @@ function addTerms(acc: StepTerms, terms: Record<string, number>, w: number): voi
   for (const [k, v] of Object.entries(terms)) acc[k] = (acc[k] ?? 0) + w * v;
 }
 
-/** Images per graph for a batch of n: the micro-batch (0: the batch), cut further so that every lane gets one. */
+/**
+ * Images per graph for a batch of n: the micro-batch where one is set (a memory bound: lanes never cut it
+ * smaller, so more lanes never mean more graphs resident than the micro-batches allow), else the batch
+ * cut into one micro-batch per lane.
+ */
 export function graphBatch(n: number, microBatch: number, workers: number): number {
-  return Math.min(microBatch > 0 ? Math.min(microBatch, n) : n, Math.ceil(n / workers));
+  return microBatch > 0 ? Math.min(microBatch, n) : Math.ceil(n / workers);
 }
 
 export class OnnxRunner implements StepRunner {
@@ -84,9 +88,9 @@ export class OnnxRunner implements StepRunner {
   private lastProjection: { weights: Float32Array[]; projected: Float32Array } | null = null;
 
   /**
-   * `microBatch`: at most this many images per graph (0: the whole batch). `workers`: data-parallel lanes
-   * (./lanes.ts): the batch is cut into at least that many micro-batches, run at the same time, each lane's
-   * sessions on threads / workers intra-op threads; 1: one lane on the calling thread with all the threads.
+   * `microBatch`: images per graph (0: the batch cut into one micro-batch per lane). `workers`: data-parallel
+   * lanes (./lanes.ts): the micro-batches run that many at a time, each lane's sessions on threads / lanes
+   * intra-op threads; 1: one lane on the calling thread with all the threads.
    */
   constructor(readonly replica: Replica, readonly imageSize: number, readonly microBatch: number, readonly engine: TrainEngineOptions = {}, readonly workers = 1) {
     if (!Number.isInteger(workers) || workers < 1) throw new Error(`training lanes (--workers): a positive integer, got ${workers}`);
