@@ -1,10 +1,10 @@
 // Training steps on onnxruntime (`v2l train`): the gradients come from the ONNX step graphs (./onnx-step.ts:
 // the generator's, with LPIPS and the adaptive GAN term where the run has them, and the discriminator's;
-// one session per micro-batch size), accumulated over micro-batches, and the update is the replica's host
-// Adam (./adam.ts). The replica's network (../network/network-params.ts) holds the parameters in PyTorch
-// layout, fed to the graphs as they are, and the discriminator's BatchNorm running statistics, updated
-// here from the graphs' batch statistics in the order: the generator's pass, then real, then fake.
-// Multi-threading is onnxruntime's intra-op pool (threads = cores). Node edge.
+// run per micro-batch by ./micro-step.ts), accumulated over micro-batches in their order, and the update is
+// the replica's host Adam (./adam.ts). The replica's network (../network/network-params.ts) holds the
+// parameters in PyTorch layout, fed to the graphs as they are, and the discriminator's BatchNorm running
+// statistics, updated here from the graphs' batch statistics in the order: the generator's pass, then real,
+// then fake. Multi-threading: data-parallel lanes (./lanes.ts), each with threads / lanes intra-op threads. Node edge.
 import { availableParallelism } from 'node:os';
 import { updateRunningStats } from '../network/network-params.js';
 import { WorkerLane } from './lanes.js';
